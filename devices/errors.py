@@ -1,0 +1,36 @@
+"""Errors raised by the devices package."""
+
+from pathlib import Path
+
+
+class FleetFileError(ValueError):
+    """A fleet file cannot be read or does not describe a valid fleet.
+
+    Attributes:
+        path: the fleet file.
+        field: dotted path of the offending field (``borrowers.2.loans.0.id``), if known.
+        reason: what is wrong, in words a user can act on.
+    """
+
+    def __init__(self, path: Path | str, reason: str, field: str | None = None) -> None:
+        self.path = Path(path)
+        self.field = field
+        self.reason = reason
+        where = f"{self.path}: {field}: " if field else f"{self.path}: "
+        super().__init__(where + reason)
+
+
+class TopicError(ValueError):
+    """An MQTT topic does not follow ``{prefix}/{tenant}/{device_id}/{kind}``.
+
+    Attributes:
+        topic: the topic as received.
+    """
+
+    def __init__(self, topic: str, reason: str) -> None:
+        self.topic = topic
+        super().__init__(f"topic {topic!r}: {reason}")
+
+
+class UnknownEntityError(LookupError):
+    """A registry lookup named an id that is not registered."""

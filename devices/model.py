@@ -1,0 +1,178 @@
+"""Domain types: a fleet is one lender's borrowers, loans, collateral, sites and devices.
+
+These are the validated shape of a fleet file and of what the registry stores. They
+check themselves when built (ids, references between them, value ranges), so a
+`Fleet` that exists is consistent.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
+LatLon = tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]]
+
+KG_PER_UNIT = {"kg": 1.0, "t": 1000.0}
+
+
+class SiteKind(StrEnum):
+    """Where collateral is kept."""
+
+    WAREHOUSE = "warehouse"
+    PRODUCTION_LINE = "production_line"
+    VEHICLE = "vehicle"
+    YARD = "yard"
+
+
+class DeviceKind(StrEnum):
+    """What a device measures; `METRICS` lists the metrics each kind sends."""
+
+    LOAD_CELL = "load_cell"
+    RFID_GATE = "rfid_gate"
+    DOOR = "door"
+    TEMPERATURE = "temperature"
+    POWER_METER = "power_meter"
+    OUTPUT_COUNTER = "output_counter"
+    GPS_TRACKER = "gps_tracker"
+    GENERIC = "generic"
+
+
+METRICS: dict[DeviceKind, tuple[str, ...]] = {
+    DeviceKind.LOAD_CELL: ("weight_kg",),
+    DeviceKind.RFID_GATE: ("units_in_count", "units_out_count"),
+    DeviceKind.DOOR: ("door_open",),
+    DeviceKind.TEMPERATURE: ("temperature_c", "humidity_pct"),
+    DeviceKind.POWER_METER: ("power_kw",),
+    DeviceKind.OUTPUT_COUNTER: ("output_count",),
+    DeviceKind.GPS_TRACKER: ("lat_deg", "lon_deg", "speed_kmh", "ignition"),
+    DeviceKind.GENERIC: (),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tenant(_Strict):
+    """A lender using riskstream."""
+
+    id: Id
+    name: str = ""
+
+
+class Collateral(_Strict):
+    """Goods or equipment pledged to a loan, kept at one site."""
+
+    id: Id
+    description: str = ""
+    quantity: float = Field(gt=0, description="pledged quantity, in `unit`")
+    unit: str = Field(min_length=1, description="t, kg, units, vehicle, ...")
+    unit_value: float = Field(gt=0, description="value of one unit, in the loan currency")
+    advance_rate: float = Field(gt=0, le=1, description="share of the value lent against")
+    site: Id
+
+    @property
+    def pledged_value(self) -> float:
+        """Value of the pledged quantity."""
+        return self.quantity * self.unit_value
+
+    def quantity_from_kg(self, kg: float) -> float | None:
+        """Convert a weight to this collateral's unit, or None if it is not a mass unit."""
+        per_unit = KG_PER_UNIT.get(self.unit)
+        return None if per_unit is None else kg / per_unit
+
+
+class Loan(_Strict):
+    """A credit facility secured by collateral."""
+
+    id: Id
+    principal: float = Field(gt=0)
+    currency: str = "EUR"
+    collateral: list[Collateral] = Field(default_factory=list)
+
+
+class Site(_Strict):
+    """A place goods are kept: warehouse, production line, yard, or a vehicle itself."""
+
+    id: Id
+    kind: SiteKind
+    name: str = ""
+    timezone: str = "UTC"
+    location: LatLon | None = None
+    geofence: list[LatLon] | None = Field(
+        default=None, description="polygon (lat, lon) the site or vehicle must stay inside"
+    )
+
+    @model_validator(mode="after")
+    def _geofence_is_polygon(self) -> Self:
+        if self.geofence is not None and len(self.geofence) < 3:
+            raise ValueError("geofence needs at least 3 points")
+        if self.kind is SiteKind.VEHICLE and self.geofence is None:
+            raise ValueError("a vehicle site needs a geofence")
+        return self
+
+
+class Device(_Strict):
+    """A sensor or gateway that publishes telemetry."""
+
+    id: Id
+    kind: DeviceKind
+    site: Id
+    collateral: Id | None = None
+    interval_s: float = Field(default=60.0, gt=0, description="expected reporting interval")
+    secret: str | None = Field(default=None, description="HMAC key for signed payloads")
+
+
+class Borrower(_Strict):
+    """A company that borrows against collateral."""
+
+    id: Id
+    name: str = ""
+    industry: str = ""
+    timezone: str = "UTC"
+    loans: list[Loan] = Field(default_factory=list)
+    sites: list[Site] = Field(default_factory=list)
+    devices: list[Device] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Self:
+        site_ids = {s.id for s in self.sites}
+        collateral_ids = {c.id for loan in self.loans for c in loan.collateral}
+        for loan in self.loans:
+            for c in loan.collateral:
+                if c.site not in site_ids:
+                    raise ValueError(f"collateral {c.id} names unknown site {c.site}")
+        for d in self.devices:
+            if d.site not in site_ids:
+                raise ValueError(f"device {d.id} names unknown site {d.site}")
+            if d.collateral is not None and d.collateral not in collateral_ids:
+                raise ValueError(f"device {d.id} names unknown collateral {d.collateral}")
+        return self
+
+
+class Fleet(_Strict):
+    """Everything one lender has registered: the content of a fleet file."""
+
+    tenant: Tenant
+    borrowers: list[Borrower] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ids_unique(self) -> Self:
+        for label, ids in (
+            ("borrower", [b.id for b in self.borrowers]),
+            ("loan", [loan.id for b in self.borrowers for loan in b.loans]),
+            ("collateral", [c.id for b in self.borrowers for ln in b.loans for c in ln.collateral]),
+            ("site", [s.id for b in self.borrowers for s in b.sites]),
+            ("device", [d.id for b in self.borrowers for d in b.devices]),
+        ):
+            seen: set[str] = set()
+            for i in ids:
+                if i in seen:
+                    raise ValueError(f"{label} id {i} is used twice")
+                seen.add(i)
+        return self
+
+    def devices(self) -> list[Device]:
+        """All devices of all borrowers."""
+        return [d for b in self.borrowers for d in b.devices]

@@ -1,0 +1,128 @@
+"""The device registry: a fleet persisted in SQL through SQLAlchemy 2.
+
+SQLite by default (one file, next to the alert store); any SQLAlchemy URL works, so
+PostgreSQL can follow. Each fleet is stored whole, one row per entity, and read back
+as a validated `Fleet`.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, ForeignKey, String, create_engine, delete, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from devices.errors import UnknownEntityError
+from devices.model import Fleet
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every riskstream table in the SQL database."""
+
+
+class TenantRow(Base):
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    fleet_json: Mapped[str] = mapped_column(default="{}")
+
+
+class BorrowerRow(Base):
+    __tablename__ = "borrowers"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    industry: Mapped[str] = mapped_column(String(128), default="")
+
+
+class DeviceRow(Base):
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    borrower_id: Mapped[str] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    site_id: Mapped[str] = mapped_column(String(128))
+    collateral_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    interval_s: Mapped[float]
+
+
+def sql_url(path_or_url: str | Path) -> str:
+    """Accept a SQLAlchemy URL or a plain file path (taken as SQLite)."""
+    text = str(path_or_url)
+    if "://" in text:
+        return text
+    Path(text).parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{text}"
+
+
+def open_database(path_or_url: str | Path) -> Engine:
+    """Open (and create if needed) the SQL database that holds registry and alerts."""
+    engine = create_engine(sql_url(path_or_url))
+    Base.metadata.create_all(engine)
+    return engine
+
+
+class Registry:
+    """Lenders' fleets in SQL: import, list, and load back for the engine and ingest."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        Base.metadata.create_all(engine)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with Session(self._engine) as session, session.begin():
+            yield session
+
+    def import_fleet(self, fleet: Fleet) -> None:
+        """Store ``fleet``, replacing whatever was registered for its tenant."""
+        tenant = fleet.tenant.id
+        with self._session() as s:
+            s.execute(delete(DeviceRow).where(DeviceRow.tenant == tenant))
+            s.execute(delete(BorrowerRow).where(BorrowerRow.tenant == tenant))
+            s.execute(delete(TenantRow).where(TenantRow.id == tenant))
+            s.add(TenantRow(id=tenant, name=fleet.tenant.name, fleet_json=fleet.model_dump_json()))
+            s.flush()
+            for b in fleet.borrowers:
+                s.add(BorrowerRow(id=b.id, tenant=tenant, name=b.name, industry=b.industry))
+            s.flush()
+            for b in fleet.borrowers:
+                for d in b.devices:
+                    s.add(
+                        DeviceRow(
+                            id=d.id,
+                            tenant=tenant,
+                            borrower_id=b.id,
+                            kind=d.kind.value,
+                            site_id=d.site,
+                            collateral_id=d.collateral,
+                            interval_s=d.interval_s,
+                        )
+                    )
+
+    def tenants(self) -> list[str]:
+        """Ids of the registered tenants."""
+        with self._session() as s:
+            return list(s.scalars(select(TenantRow.id).order_by(TenantRow.id)))
+
+    def fleet(self, tenant: str) -> Fleet:
+        """The registered fleet of ``tenant``; `UnknownEntityError` if none."""
+        with self._session() as s:
+            row = s.get(TenantRow, tenant)
+            if row is None:
+                raise UnknownEntityError(f"tenant {tenant!r} is not registered")
+            return Fleet.model_validate_json(row.fleet_json)
+
+    def fleets(self) -> list[Fleet]:
+        """Every registered fleet."""
+        return [self.fleet(t) for t in self.tenants()]
+
+    def device_rows(self, tenant: str | None = None) -> list[DeviceRow]:
+        """Registered devices, optionally of one tenant, ordered by id."""
+        with self._session() as s:
+            query = select(DeviceRow).order_by(DeviceRow.id)
+            if tenant is not None:
+                query = query.where(DeviceRow.tenant == tenant)
+            rows = list(s.scalars(query))
+            s.expunge_all()
+            return rows

@@ -1,0 +1,42 @@
+"""Prometheus metrics of ingest, registered on a registry the caller owns."""
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass(frozen=True)
+class IngestMetrics:
+    """The counters and gauges ingest updates."""
+
+    received: Counter
+    accepted: Counter
+    rejected: Counter
+    batch_size: Histogram
+    write_seconds: Histogram
+    lag_seconds: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> "IngestMetrics":
+        """Register ingest's metrics on ``registry`` (a fresh one per test)."""
+        return cls(
+            received=Counter("ingest_received", "MQTT messages received", registry=registry),
+            accepted=Counter("ingest_accepted", "readings accepted and stored", registry=registry),
+            rejected=Counter(
+                "ingest_rejected", "inputs refused, by reason", ["reason"], registry=registry
+            ),
+            batch_size=Histogram(
+                "ingest_batch_size_readings",
+                "readings per store write",
+                buckets=(1, 10, 100, 1000, 5000, 20000, 100000),
+                registry=registry,
+            ),
+            write_seconds=Histogram(
+                "ingest_write_seconds", "time to write one batch to the store", registry=registry
+            ),
+            lag_seconds=Gauge(
+                "ingest_lag_seconds",
+                "wall time minus newest event time of the last batch",
+                registry=registry,
+            ),
+        )

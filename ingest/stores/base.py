@@ -1,0 +1,32 @@
+"""The `TelemetryStore` interface every backend implements."""
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from devices.reading import Reading
+
+
+class TelemetryStore(Protocol):
+    """Where readings are kept. Times are epoch seconds (event time)."""
+
+    def write(self, batch: Sequence[Reading]) -> int:
+        """Append a batch; return the number of readings written."""
+        ...
+
+    def query(
+        self, device_id: str, metric: str, start: float, end: float, every: float | None = None
+    ) -> list[tuple[float, float]]:
+        """(ts, value) of one series in [start, end); averaged per ``every`` seconds if given."""
+        ...
+
+    def latest(self, device_id: str) -> dict[str, tuple[float, float]]:
+        """Newest (ts, value) per metric of a device."""
+        ...
+
+    def count(self) -> int:
+        """Readings stored in all."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release the store."""
+        ...

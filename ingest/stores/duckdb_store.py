@@ -1,0 +1,101 @@
+"""Embedded DuckDB backend: one file, zero setup.
+
+Batches go in as one Arrow table per write (``INSERT … SELECT`` from Arrow runs at
+millions of rows/s here, while ``executemany`` manages about a thousand). A lock
+serialises access because the connection is shared by the writer thread and readers.
+"""
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from devices.reading import Reading
+
+_SCHEMA = pa.schema(
+    [
+        ("tenant", pa.string()),
+        ("device_id", pa.string()),
+        ("metric", pa.string()),
+        ("ts", pa.float64()),
+        ("value", pa.float64()),
+        ("seq", pa.int64()),
+    ]
+)
+
+
+class DuckDBStore:
+    """`TelemetryStore` on an embedded DuckDB file (or ``:memory:``)."""
+
+    def __init__(self, path: Path | str) -> None:
+        target = str(path)
+        if target != ":memory:":
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(target)
+        self._lock = threading.Lock()
+        self._con.execute(
+            "CREATE TABLE IF NOT EXISTS readings ("
+            "tenant VARCHAR, device_id VARCHAR, metric VARCHAR, "
+            "ts DOUBLE, value DOUBLE, seq BIGINT)"
+        )
+
+    def write(self, batch: Sequence[Reading]) -> int:
+        if not batch:
+            return 0
+        table = pa.Table.from_arrays(
+            [
+                pa.array([r.tenant for r in batch], pa.string()),
+                pa.array([r.device_id for r in batch], pa.string()),
+                pa.array([r.metric for r in batch], pa.string()),
+                pa.array([r.ts for r in batch], pa.float64()),
+                pa.array([r.value for r in batch], pa.float64()),
+                pa.array([r.seq for r in batch], pa.int64()),
+            ],
+            schema=_SCHEMA,
+        )
+        with self._lock:
+            self._con.register("incoming_batch", table)
+            try:
+                self._con.execute("INSERT INTO readings SELECT * FROM incoming_batch")
+            finally:
+                self._con.unregister("incoming_batch")
+        return len(batch)
+
+    def query(
+        self, device_id: str, metric: str, start: float, end: float, every: float | None = None
+    ) -> list[tuple[float, float]]:
+        where = "device_id = ? AND metric = ? AND ts >= ? AND ts < ?"
+        with self._lock:
+            if every is None:
+                sql = f"SELECT ts, value FROM readings WHERE {where} ORDER BY ts"  # noqa: S608
+                rows = self._con.execute(sql, [device_id, metric, start, end]).fetchall()
+            else:
+                if every <= 0:
+                    raise ValueError("every must be > 0 seconds")
+                sql = (
+                    "SELECT floor(ts / ?) * ? AS bucket, avg(value) FROM readings "  # noqa: S608
+                    f"WHERE {where} GROUP BY bucket ORDER BY bucket"
+                )
+                params = [every, every, device_id, metric, start, end]
+                rows = self._con.execute(sql, params).fetchall()
+        return [(float(ts), float(v)) for ts, v in rows]
+
+    def latest(self, device_id: str) -> dict[str, tuple[float, float]]:
+        sql = (
+            "SELECT metric, arg_max(ts, ts), arg_max(value, ts) FROM readings "
+            "WHERE device_id = ? GROUP BY metric"
+        )
+        with self._lock:
+            rows = self._con.execute(sql, [device_id]).fetchall()
+        return {m: (float(ts), float(v)) for m, ts, v in rows}
+
+    def count(self) -> int:
+        with self._lock:
+            row = self._con.execute("SELECT count(*) FROM readings").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()

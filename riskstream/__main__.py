@@ -1,0 +1,5 @@
+"""``python -m riskstream``."""
+
+from riskstream.cli import main
+
+main()

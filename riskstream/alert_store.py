@@ -1,0 +1,143 @@
+"""Alerts kept in the SQL database (next to the registry), with a change log.
+
+Every saved change gets a sequence number in ``alert_changes``; the live feed sends
+those numbers as SSE event ids, so a client that reconnects with ``Last-Event-ID``
+gets exactly the changes it missed.
+"""
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, Float, Integer, String, Text, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from devices.registry import Base
+from riskstream.alerts import Alert
+
+
+class AlertRow(Base):
+    __tablename__ = "alerts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    borrower_id: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    opened_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float, index=True)
+    data: Mapped[str] = mapped_column(Text)
+
+
+class AlertChangeRow(Base):
+    __tablename__ = "alert_changes"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(64), index=True)
+    data: Mapped[str] = mapped_column(Text)
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Filters of ``GET /api/alerts``; None means any."""
+
+    status: str | None = None
+    severity: str | None = None
+    borrower_id: str | None = None
+    tenant: str | None = None
+    since: float | None = None
+
+
+class AlertStore:
+    """Current state of every alert plus the ordered log of changes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        Base.metadata.create_all(engine)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with Session(self._engine) as session, session.begin():
+            yield session
+
+    def save(self, alerts: Iterable[Alert]) -> int | None:
+        """Upsert alerts and log each change; return the last change sequence number."""
+        last: int | None = None
+        with self._session() as s:
+            for alert in alerts:
+                data = alert.to_dict()
+                blob = orjson.dumps(data).decode()
+                row = s.get(AlertRow, alert.id)
+                if row is None:
+                    row = AlertRow(id=alert.id)
+                    s.add(row)
+                row.tenant = alert.tenant
+                row.borrower_id = alert.borrower_id
+                row.kind = alert.kind
+                row.severity = alert.severity
+                row.status = alert.status
+                row.opened_at = alert.opened_at
+                row.updated_at = alert.updated_at
+                row.data = blob
+                change = AlertChangeRow(alert_id=alert.id, data=blob)
+                s.add(change)
+                s.flush()
+                last = change.seq
+        return last
+
+    def get(self, alert_id: str) -> dict[str, Any] | None:
+        """One alert by id."""
+        with self._session() as s:
+            row = s.get(AlertRow, alert_id)
+            return None if row is None else dict(orjson.loads(row.data))
+
+    def query(
+        self, flt: AlertFilter, limit: int = 100, offset: int = 0
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """(total matching, one page of alerts newest first)."""
+        query = select(AlertRow)
+        if flt.status:
+            query = query.where(AlertRow.status == flt.status)
+        if flt.severity:
+            query = query.where(AlertRow.severity == flt.severity)
+        if flt.borrower_id:
+            query = query.where(AlertRow.borrower_id == flt.borrower_id)
+        if flt.tenant:
+            query = query.where(AlertRow.tenant == flt.tenant)
+        if flt.since is not None:
+            query = query.where(AlertRow.updated_at >= flt.since)
+        with self._session() as s:
+            total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = s.scalars(
+                query.order_by(AlertRow.opened_at.desc(), AlertRow.id).limit(limit).offset(offset)
+            )
+            return int(total), [dict(orjson.loads(r.data)) for r in rows]
+
+    def changes_after(self, seq: int, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
+        """Changes with a sequence number above ``seq``, oldest first."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(AlertChangeRow)
+                .where(AlertChangeRow.seq > seq)
+                .order_by(AlertChangeRow.seq)
+                .limit(limit)
+            )
+            return [(r.seq, dict(orjson.loads(r.data))) for r in rows]
+
+    def last_seq(self) -> int:
+        """Sequence number of the newest change (0 if none)."""
+        with self._session() as s:
+            return int(s.scalar(select(func.max(AlertChangeRow.seq))) or 0)
+
+    def counts_by_severity(
+        self, statuses: tuple[str, ...] = ("open", "acknowledged")
+    ) -> dict[str, int]:
+        """Open alerts per severity."""
+        with self._session() as s:
+            rows = s.execute(
+                select(AlertRow.severity, func.count())
+                .where(AlertRow.status.in_(statuses))
+                .group_by(AlertRow.severity)
+            ).all()
+            return {str(sev): int(n) for sev, n in rows}

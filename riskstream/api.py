@@ -1,0 +1,180 @@
+"""The HTTP service: alert API, live feed (SSE), Prometheus metrics and the dashboard.
+
+`create_app` either owns a `Runtime` for its lifespan (``riskstream serve``) or is
+handed one that its caller runs (``riskstream demo``).
+"""
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import FileResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from riskstream.alert_store import AlertFilter
+from riskstream.runtime import Runtime
+from riskstream.settings import ServiceSettings
+
+STREAM_WAIT_S = 10.0
+STATIC = Path(__file__).resolve().parent / "static"
+
+router = APIRouter(prefix="/api")
+
+
+class AlertOut(BaseModel):
+    """An alert as the API returns it (DESIGN.md contract)."""
+
+    id: str
+    tenant: str
+    borrower_id: str
+    loan_id: str | None
+    site_id: str | None
+    device_id: str | None
+    kind: str
+    subject: str
+    severity: Literal["info", "warning", "critical"]
+    status: Literal["open", "acknowledged", "resolved"]
+    opened_at: float
+    detected_at: float
+    updated_at: float
+    resolved_at: float | None = None
+    score: float
+    reasons: list[str]
+    evidence: dict[str, Any]
+    rule: str
+
+
+class AlertPage(BaseModel):
+    """One page of alerts, and the feed position to resume the stream from."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[AlertOut]
+    last_event_id: int
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _parse_since(since: str | None) -> float | None:
+    if since is None or since == "":
+        return None
+    try:
+        return float(since)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise HTTPException(422, f"since={since!r}: use epoch seconds or RFC 3339") from exc
+    if parsed.tzinfo is None:
+        raise HTTPException(422, f"since={since!r}: RFC 3339 time needs a timezone offset")
+    return parsed.timestamp()
+
+
+@router.get("/alerts", response_model=AlertPage)
+def list_alerts(
+    request: Request,
+    status: Literal["open", "acknowledged", "resolved"] | None = None,
+    severity: Literal["info", "warning", "critical"] | None = None,
+    borrower: str | None = None,
+    since: Annotated[str | None, Query(description="epoch seconds or RFC 3339")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Alerts, newest first; filter by status, severity, borrower and update time."""
+    runtime = _runtime(request)
+    last = runtime.alerts.last_seq()
+    flt = AlertFilter(
+        status=status, severity=severity, borrower_id=borrower, since=_parse_since(since)
+    )
+    total, items = runtime.alerts.query(flt, limit, offset)
+    return {"total": total, "limit": limit, "offset": offset, "items": items, "last_event_id": last}
+
+
+@router.get("/alerts/stream", response_class=EventSourceResponse)
+async def alert_stream(
+    request: Request,
+    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """One ``alert`` event per new or changed alert; resumable with ``Last-Event-ID``.
+
+    Without ``Last-Event-ID`` or ``after`` the feed starts with the next change.
+    """
+    runtime = _runtime(request)
+    cursor = runtime.alerts.last_seq() if after is None else after
+    if last_event_id is not None and last_event_id.strip().isdigit():
+        cursor = int(last_event_id.strip())
+    while True:
+        for seq, alert in runtime.alerts.changes_after(cursor):
+            cursor = seq
+            yield ServerSentEvent(data=alert, event="alert", id=str(seq))
+        if await request.is_disconnected():
+            return
+        await runtime.notifier.wait(cursor, STREAM_WAIT_S)
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut)
+def get_alert(request: Request, alert_id: str) -> dict[str, Any]:
+    """One alert by id."""
+    alert = _runtime(request).alerts.get(alert_id)
+    if alert is None:
+        raise HTTPException(404, f"no alert with id {alert_id!r}")
+    return alert
+
+
+@router.get("/stats")
+def stats(request: Request) -> dict[str, Any]:
+    """Live figures: readings/s, open alerts by severity, rejected inputs, event time."""
+    return _runtime(request).stats()
+
+
+@router.get("/deadletters")
+def deadletters(request: Request) -> list[dict[str, Any]]:
+    """The most recent refused inputs with their reasons."""
+    return _runtime(request).deadletter.recent()
+
+
+def create_app(runtime: Runtime | None = None, settings: ServiceSettings | None = None) -> FastAPI:
+    """Build the app; it runs its own `Runtime` unless one is given."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
+        own = Runtime(settings or ServiceSettings())
+        async with own.running():
+            app.state.runtime = own
+            yield
+
+    app = FastAPI(title="riskstream", version="0.1.0", lifespan=lifespan)
+    app.include_router(router)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        body = generate_latest(_runtime(request).metrics_registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(str(STATIC / "index.html"))
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> FileResponse:
+        allowed = {"app.js": "text/javascript", "style.css": "text/css"}
+        if name not in allowed:
+            raise HTTPException(404, "not found")
+        return FileResponse(str(STATIC / name), media_type=allowed[name])
+
+    return app

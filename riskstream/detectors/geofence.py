@@ -1,0 +1,80 @@
+"""A vehicle outside its geofence: moved out of its permitted region."""
+
+from devices.reading import Reading
+from riskstream.alerts import Alert, AlertBook, Finding
+from riskstream.conditions import Condition
+from riskstream.detectors.timefmt import clock
+from riskstream.durations import format_duration
+from riskstream.fleet_index import DeviceContext, FleetIndex
+from riskstream.geo import distance_to_polygon_km, inside
+from riskstream.rules_file import GeofenceRule
+
+KIND = "geofence_exit"
+
+
+class GeofenceDetector:
+    """Per GPS device: position outside the site's geofence for ``for``."""
+
+    def __init__(self, index: FleetIndex, rule: GeofenceRule) -> None:
+        self.index = index
+        self.rule = rule
+        self._pending: dict[str, tuple[float, float | None, float | None]] = {}
+        self._conditions: dict[str, Condition] = {}
+
+    def observe(
+        self, reading: Reading, device: DeviceContext, book: AlertBook, wall: float
+    ) -> Alert | None:
+        """Feed a ``lat_deg`` or ``lon_deg`` reading; evaluate once both share a timestamp."""
+        site = self.index.sites.get(device.site_id)
+        if site is None or site.geofence is None or not self.rule.enabled:
+            return None
+        ts, lat, lon = self._pending.get(reading.device_id, (reading.ts, None, None))
+        if ts != reading.ts:
+            lat, lon = None, None
+        if reading.metric == "lat_deg":
+            lat = reading.value
+        else:
+            lon = reading.value
+        self._pending[reading.device_id] = (reading.ts, lat, lon)
+        if lat is None or lon is None:
+            return None
+        outside = not inside((lat, lon), site.geofence)
+        condition = self._conditions.setdefault(reading.device_id, Condition())
+        transition = condition.observe(reading.ts, outside, self.rule.for_, self.rule.clear_after)
+        if transition in ("open", "hold"):
+            since = condition.breach_since if condition.breach_since is not None else reading.ts
+            km = distance_to_polygon_km((lat, lon), site.geofence)
+            finding = Finding(
+                tenant=device.tenant,
+                borrower_id=device.borrower_id,
+                loan_id=device.loan_id,
+                site_id=device.site_id,
+                device_id=device.device_id,
+                kind=KIND,
+                subject=device.device_id,
+                severity=self.rule.severity,
+                score=round(min(100.0, 50.0 + km), 1),
+                reasons=[
+                    f"vehicle {site.name or site.id} is {km:,.1f} km outside its geofence "
+                    f"since {clock(since)}",
+                    f"last position {lat:.5f}, {lon:.5f}",
+                ],
+                evidence={
+                    "lat_deg": lat,
+                    "lon_deg": lon,
+                    "distance_outside_km": round(km, 3),
+                    "geofence": [list(p) for p in site.geofence],
+                    "for_s": self.rule.for_,
+                    "ts": reading.ts,
+                },
+                rule=f"rules.{KIND}",
+            )
+            return book.raise_(finding, since, reading.ts, wall)
+        if transition == "clear":
+            reason = (
+                f"cleared: back inside its geofence for {format_duration(self.rule.clear_after)}"
+            )
+            return book.clear(
+                device.tenant, device.borrower_id, KIND, device.device_id, reading.ts, reason
+            )
+        return None

@@ -1,0 +1,115 @@
+"""Inventory on hand below the pledged quantity (sold out of trust, drained, moved).
+
+On hand is the sum of the latest weight of every load cell of a collateral lot,
+converted to the lot's unit; coverage is on hand / pledged quantity (equal to value
+on hand / pledged value at the lot's unit value).
+"""
+
+from devices.reading import Reading
+from riskstream.alerts import Alert, AlertBook, Finding
+from riskstream.conditions import Condition
+from riskstream.detectors.timefmt import clock
+from riskstream.durations import format_duration
+from riskstream.fleet_index import CollateralContext, FleetIndex
+from riskstream.rules_file import InventoryRule
+
+KIND = "inventory_below_pledge"
+
+
+class InventoryDetector:
+    """Per collateral lot: coverage below ``coverage_below`` for ``for``."""
+
+    def __init__(self, index: FleetIndex, rule: InventoryRule) -> None:
+        self.index = index
+        self.rule = rule
+        self._weights: dict[str, float] = {}
+        self._conditions: dict[str, Condition] = {}
+        self._peak: dict[str, tuple[float, float]] = {}
+
+    def observe(
+        self, reading: Reading, collateral_id: str, book: AlertBook, wall: float
+    ) -> Alert | None:
+        """Feed one ``weight_kg`` reading of a load cell bound to ``collateral_id``."""
+        lot = self.index.collateral.get(collateral_id)
+        if lot is None or not self.rule.enabled:
+            return None
+        self._weights[reading.device_id] = reading.value
+        weights = [self._weights.get(cell) for cell in lot.load_cells]
+        if any(w is None for w in weights):
+            return None
+        on_hand = lot.collateral.quantity_from_kg(sum(w for w in weights if w is not None))
+        if on_hand is None:
+            return None
+        coverage = on_hand / lot.collateral.quantity
+        condition = self._conditions.setdefault(collateral_id, Condition())
+        rule = self.rule
+        breached = coverage < rule.coverage_below or (
+            condition.raised and coverage < rule.clear_above
+        )
+        self._track_peak(collateral_id, reading.ts, on_hand, breached)
+        transition = condition.observe(reading.ts, breached, rule.for_, rule.clear_after)
+        if transition in ("open", "hold"):
+            since = condition.breach_since if condition.breach_since is not None else reading.ts
+            finding = self._finding(lot, reading, on_hand, coverage, since)
+            return book.raise_(finding, since, reading.ts, wall)
+        if transition == "clear":
+            reason = (
+                f"cleared: coverage back to {coverage:.0%} (≥ {rule.clear_above:.0%}) "
+                f"for {format_duration(rule.clear_after)}"
+            )
+            return book.clear(lot.tenant, lot.borrower_id, KIND, collateral_id, reading.ts, reason)
+        return None
+
+    def _track_peak(self, collateral_id: str, ts: float, on_hand: float, breached: bool) -> None:
+        if breached:
+            return
+        self._peak[collateral_id] = (ts, on_hand)
+
+    def _finding(
+        self,
+        lot: CollateralContext,
+        reading: Reading,
+        on_hand: float,
+        coverage: float,
+        since: float,
+    ) -> Finding:
+        c = lot.collateral
+        reasons = [
+            f"inventory {on_hand:,.1f} {c.unit} is {coverage:.0%} of the pledged "
+            f"{c.quantity:,.1f} {c.unit} since {clock(since)}"
+        ]
+        last_ok = self._peak.get(c.id)
+        if last_ok is not None and reading.ts > last_ok[0]:
+            hours = (reading.ts - last_ok[0]) / 3600
+            fall = last_ok[1] - on_hand
+            if fall > 0 and hours > 0:
+                reasons.append(
+                    f"fell {fall:,.1f} {c.unit} ({fall / hours:,.1f} {c.unit}/h) "
+                    f"since {clock(last_ok[0])}"
+                )
+        shortfall_value = max(0.0, c.quantity - on_hand) * c.unit_value
+        return Finding(
+            tenant=lot.tenant,
+            borrower_id=lot.borrower_id,
+            loan_id=lot.loan_id,
+            site_id=c.site,
+            device_id=reading.device_id if len(lot.load_cells) == 1 else None,
+            kind=KIND,
+            subject=c.id,
+            severity=self.rule.severity,
+            score=round(min(100.0, max(0.0, (1.0 - coverage) * 100.0)), 1),
+            reasons=reasons,
+            evidence={
+                "collateral_id": c.id,
+                "on_hand": round(on_hand, 3),
+                "unit": c.unit,
+                "pledged_quantity": c.quantity,
+                "coverage": round(coverage, 4),
+                "threshold_coverage": self.rule.coverage_below,
+                "for_s": self.rule.for_,
+                "shortfall_value": round(shortfall_value, 2),
+                "load_cells": list(lot.load_cells),
+                "ts": reading.ts,
+            },
+            rule=f"rules.{KIND}",
+        )

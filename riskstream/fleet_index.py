@@ -1,0 +1,75 @@
+"""Lookups the engine needs on the hot path, built once from the registered fleets."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from devices.model import Collateral, DeviceKind, Fleet, Site
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceContext:
+    """Who and what a device speaks for."""
+
+    tenant: str
+    borrower_id: str
+    device_id: str
+    kind: DeviceKind
+    site_id: str
+    interval_s: float
+    loan_id: str | None
+    collateral_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralContext:
+    """A pledged lot with its loan, and the load cells weighing it."""
+
+    tenant: str
+    borrower_id: str
+    loan_id: str
+    collateral: Collateral
+    load_cells: tuple[str, ...]
+
+
+class FleetIndex:
+    """Device, collateral and site lookups across every tenant's fleet."""
+
+    def __init__(self, fleets: Iterable[Fleet]) -> None:
+        self.devices: dict[str, DeviceContext] = {}
+        self.collateral: dict[str, CollateralContext] = {}
+        self.sites: dict[str, Site] = {}
+        self.borrowers: dict[str, str] = {}
+        for fleet in fleets:
+            tenant = fleet.tenant.id
+            for borrower in fleet.borrowers:
+                self.borrowers[borrower.id] = tenant
+                loan_of = {c.id: loan.id for loan in borrower.loans for c in loan.collateral}
+                first_loan = borrower.loans[0].id if borrower.loans else None
+                for site in borrower.sites:
+                    self.sites[site.id] = site
+                for device in borrower.devices:
+                    loan_id = loan_of.get(device.collateral or "", first_loan)
+                    self.devices[device.id] = DeviceContext(
+                        tenant=tenant,
+                        borrower_id=borrower.id,
+                        device_id=device.id,
+                        kind=device.kind,
+                        site_id=device.site,
+                        interval_s=device.interval_s,
+                        loan_id=loan_id,
+                        collateral_id=device.collateral,
+                    )
+                for loan in borrower.loans:
+                    for c in loan.collateral:
+                        cells = tuple(
+                            d.id
+                            for d in borrower.devices
+                            if d.collateral == c.id and d.kind is DeviceKind.LOAD_CELL
+                        )
+                        self.collateral[c.id] = CollateralContext(
+                            tenant, borrower.id, loan.id, c, cells
+                        )
+
+    def known_devices(self) -> set[tuple[str, str]]:
+        """(tenant, device_id) of every registered device."""
+        return {(d.tenant, d.device_id) for d in self.devices.values()}

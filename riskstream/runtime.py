@@ -1,0 +1,171 @@
+"""The running service: ingest feeding the engine, alerts stored and announced.
+
+`Runtime` owns the clients (store, MQTT subscriber) for the lifetime of an
+``async with`` block (the FastAPI lifespan, or the `riskstream demo` command) and
+hands them down; nothing is created at import time.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter
+
+from devices.reading import Reading
+from devices.registry import Registry, open_database
+from ingest.deadletter import DeadLetterStore
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import IngestPipeline
+from ingest.stores import TelemetryStore, open_store
+from ingest.subscriber import BrokerAddress, IngestRunner
+from riskstream.alert_store import AlertStore
+from riskstream.alerts import Alert
+from riskstream.clock import StreamClock
+from riskstream.engine import Engine
+from riskstream.notifier import ChangeNotifier
+from riskstream.rules_file import RuleSet, load_rules
+from riskstream.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+TICK_INTERVAL_S = 1.0
+RATE_WINDOW_S = 5.0
+
+
+@dataclass
+class RateMeter:
+    """Readings per second over the last `RATE_WINDOW_S` of wall time."""
+
+    samples: deque[tuple[float, int]] = field(default_factory=deque)
+    total: int = 0
+
+    def add(self, n: int, now: float) -> None:
+        self.total += n
+        self.samples.append((now, self.total))
+        while self.samples and now - self.samples[0][0] > RATE_WINDOW_S:
+            self.samples.popleft()
+
+    def rate(self, now: float) -> float:
+        if not self.samples:
+            return 0.0
+        first_t, first_total = self.samples[0]
+        span = max(now - first_t, 1.0)
+        return (
+            (self.total - first_total) / span if now - self.samples[-1][0] < RATE_WINDOW_S else 0.0
+        )
+
+
+class Runtime:
+    """Wires registry, store, ingest, engine, alert store and the change notifier."""
+
+    def __init__(
+        self, settings: ServiceSettings, registry: CollectorRegistry | None = None
+    ) -> None:
+        self.settings = settings
+        self.metrics_registry = registry or CollectorRegistry()
+        self.db = open_database(settings.database)
+        self.registry = Registry(self.db)
+        self.alerts = AlertStore(self.db)
+        self.rules: RuleSet = load_rules(settings.rules) if settings.rules else RuleSet()
+        self.engine = Engine(self.registry.fleets(), self.rules)
+        self.clock = StreamClock()
+        self.notifier = ChangeNotifier(self.alerts.last_seq())
+        self.rate = RateMeter()
+        self.alert_changes = Counter(
+            "riskstream_alert_changes",
+            "alert changes emitted, by kind",
+            ["kind"],
+            registry=self.metrics_registry,
+        )
+        self.ingest_metrics = IngestMetrics.create(self.metrics_registry)
+        self.deadletter = DeadLetterStore(settings.deadletter)
+        self.pipeline = IngestPipeline(
+            self.engine.index.known_devices(),
+            self.deadletter,
+            self.ingest_metrics,
+            prefix=settings.prefix,
+        )
+        self.store: TelemetryStore | None = None
+        self.ingest: IngestRunner | None = None
+        self.stop = asyncio.Event()
+        self.started_at = time.time()
+
+    def reload_fleets(self) -> None:
+        """Rebuild the engine's view of devices after the registry changed."""
+        self.engine = Engine(self.registry.fleets(), self.rules)
+        self.pipeline.set_known_devices(self.engine.index.known_devices())
+
+    def on_batch(self, batch: list[Reading]) -> None:
+        """Sink of ingest: run the engine step and publish the alert changes."""
+        changed = self.engine.process(batch)
+        self.clock.advance(self.engine.watermark)
+        now = self.clock.now()
+        if now is not None:
+            changed.extend(self.engine.tick(now))
+        self.rate.add(len(batch), time.monotonic())
+        self.publish(changed)
+
+    def publish(self, changed: list[Alert]) -> None:
+        """Store alert changes and wake the live feed."""
+        if not changed:
+            return
+        seq = self.alerts.save(changed)
+        for alert in changed:
+            self.alert_changes.labels(kind=alert.kind).inc()
+        if seq is not None:
+            self.notifier.notify(seq)
+
+    async def _tick_forever(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), TICK_INTERVAL_S)
+            now = self.clock.now()
+            if now is not None:
+                self.publish(self.engine.tick(now))
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator["Runtime"]:
+        """Open the store, subscribe to the broker, run the timers; undo all on exit."""
+        self.store = open_store(self.settings.store)
+        self.ingest = IngestRunner(
+            self.pipeline,
+            self.store,
+            BrokerAddress.parse(self.settings.broker),
+            sink=self.on_batch,
+            client_id=self.settings.client_id,
+            prefix=self.settings.prefix,
+        )
+        ingest_task = asyncio.create_task(self.ingest.run(self.stop), name="ingest")
+        tick_task = asyncio.create_task(self._tick_forever(), name="engine-ticks")
+        try:
+            yield self
+        finally:
+            self.stop.set()
+            await asyncio.gather(ingest_task, tick_task, return_exceptions=True)
+            await asyncio.to_thread(self.store.close)
+            self.db.dispose()
+
+    def stats(self) -> dict[str, object]:
+        """Figures for the dashboard header and the demo's terminal summary."""
+        now = time.monotonic()
+        return {
+            "readings_total": self.ingest.readings_written if self.ingest else 0,
+            "readings_per_s": round(self.rate.rate(now), 1),
+            "open_alerts_by_severity": self.alerts.counts_by_severity(),
+            "rejected_total": int(
+                sum(
+                    s.value
+                    for m in self.ingest_metrics.rejected.collect()
+                    for s in m.samples
+                    if s.name.endswith("_total")
+                )
+            ),
+            "event_time": self.engine.watermark,
+            "devices": len(self.engine.index.devices),
+            "borrowers": len(self.engine.index.borrowers),
+            "broker_connected": bool(self.ingest and self.ingest.connected.is_set()),
+        }

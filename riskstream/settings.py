@@ -1,0 +1,43 @@
+"""Settings of the riskstream service; from flags, environment (``RISKSTREAM_*``) or defaults."""
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devices.topics import DEFAULT_PREFIX, check_prefix
+
+
+class ServiceSettings(BaseSettings):
+    """Everything `riskstream serve` and `riskstream demo` need to run."""
+
+    model_config = SettingsConfigDict(env_prefix="RISKSTREAM_", extra="forbid")
+
+    broker: str = Field("mqtt://127.0.0.1:1883", description="MQTT broker, mqtt://HOST:PORT")
+    store: str = Field(
+        "duckdb:///riskstream-data/telemetry.duckdb", description="telemetry store URL"
+    )
+    database: str = Field(
+        "riskstream-data/riskstream.db",
+        description="SQL database of registry and alerts: a SQLite path or SQLAlchemy URL",
+    )
+    rules: Path | None = Field(None, description="rules file (TOML); built-in defaults if unset")
+    deadletter: Path | None = Field(
+        Path("riskstream-data/deadletter.jsonl"), description="dead-letter JSON-lines file"
+    )
+    prefix: str = DEFAULT_PREFIX
+    client_id: str = "riskstream-ingest"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_is_mqtt_url(cls, value: str) -> str:
+        if not value.startswith("mqtt://"):
+            raise ValueError(f"broker has value {value!r}; expected mqtt://HOST:PORT")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_valid(cls, value: str) -> str:
+        return check_prefix(value)
