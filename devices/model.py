@@ -59,6 +59,9 @@ class Tenant(_Strict):
 
     id: Id
     name: str = ""
+    require_signature: bool = Field(
+        default=False, description="refuse telemetry that is not HMAC-signed by its device"
+    )
 
 
 class Collateral(_Strict):

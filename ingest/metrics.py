@@ -12,9 +12,14 @@ class IngestMetrics:
     received: Counter
     accepted: Counter
     rejected: Counter
+    duplicates: Counter
+    gaps: Counter
     batch_size: Histogram
     write_seconds: Histogram
     lag_seconds: Gauge
+    spool_bytes: Gauge
+    spool_batches: Gauge
+    store_refused: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> "IngestMetrics":
@@ -24,6 +29,16 @@ class IngestMetrics:
             accepted=Counter("ingest_accepted", "readings accepted and stored", registry=registry),
             rejected=Counter(
                 "ingest_rejected", "inputs refused, by reason", ["reason"], registry=registry
+            ),
+            duplicates=Counter(
+                "ingest_duplicates",
+                "messages dropped as duplicates (QoS 1 redelivery, gateway resend)",
+                registry=registry,
+            ),
+            gaps=Counter(
+                "ingest_seq_gaps",
+                "messages missing according to devices' seq counters",
+                registry=registry,
             ),
             batch_size=Histogram(
                 "ingest_batch_size_readings",
@@ -37,6 +52,19 @@ class IngestMetrics:
             lag_seconds=Gauge(
                 "ingest_lag_seconds",
                 "wall time minus newest event time of the last batch",
+                registry=registry,
+            ),
+            spool_bytes=Gauge(
+                "ingest_spool_bytes", "bytes waiting in the store-outage spool", registry=registry
+            ),
+            spool_batches=Gauge(
+                "ingest_spool_batches",
+                "batches waiting in the store-outage spool",
+                registry=registry,
+            ),
+            store_refused=Counter(
+                "ingest_store_refused_readings",
+                "readings neither stored nor spooled (spool full)",
                 registry=registry,
             ),
         )

@@ -3,32 +3,61 @@
 `IngestPipeline.handle` never raises on bad input: it counts the refusal under its
 reason, keeps it in the dead-letter store and goes on, so one broken device never
 stops the others. Accepted readings wait in a buffer until `drain` hands them to the
-writer as one batch.
+writer as one batch. Duplicates (QoS 1 redeliveries, gateway resends) are dropped and
+counted; sequence gaps are counted per device as a data-quality signal.
 """
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from devices.errors import TopicError
 from devices.reading import Reading
+from devices.signing import verify
 from devices.topics import DEFAULT_PREFIX, parse_topic
-from ingest.codec import MAX_PAYLOAD_BYTES, decode_payload, event_time
+from ingest.codec import MAX_PAYLOAD_BYTES, DecodedObject, decode_payload, event_time
 from ingest.deadletter import DeadLetterStore
 from ingest.errors import RejectedInputError
+from ingest.line_protocol import decode_line_protocol
 from ingest.metrics import IngestMetrics
+from ingest.sequence import SequenceTracker
 
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_FUTURE_SKEW_S = 300.0
+RESERVED_METRICS = frozenset({"seq", "ts", "sig"})
+TOPIC_CACHE_SIZE = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAuth:
+    """What ingest must know to accept a device's messages."""
+
+    secret: str | None = None
+    signature_required: bool = False
 
 
 @dataclass
 class MessageOutcome:
-    """What became of one message: readings accepted and refusals by reason."""
+    """What became of one message: readings accepted, duplicates, refusals by reason."""
 
     accepted: int = 0
+    duplicates: int = 0
     rejected: list[str] = field(default_factory=list)
+
+
+DeviceTable = Mapping[tuple[str, str], DeviceAuth]
+
+
+def _as_table(
+    devices: DeviceTable | Iterable[tuple[str, str]],
+) -> dict[tuple[str, str], DeviceAuth]:
+    if isinstance(devices, Mapping):
+        return dict(devices)
+    return {key: DeviceAuth() for key in devices}
 
 
 class IngestPipeline:
@@ -36,7 +65,7 @@ class IngestPipeline:
 
     def __init__(
         self,
-        known_devices: Iterable[tuple[str, str]],
+        known_devices: DeviceTable | Iterable[tuple[str, str]],
         deadletter: DeadLetterStore,
         metrics: IngestMetrics,
         *,
@@ -44,18 +73,20 @@ class IngestPipeline:
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         max_future_skew_s: float = MAX_FUTURE_SKEW_S,
     ) -> None:
-        self._known = set(known_devices)
+        self._devices = _as_table(known_devices)
         self._deadletter = deadletter
         self.metrics = metrics
         self._prefix = prefix
         self._max_payload_bytes = max_payload_bytes
         self._max_future_skew_s = max_future_skew_s
         self._buffer: list[Reading] = []
+        self._topics: dict[str, tuple[str, str, str] | TopicError] = {}
+        self.sequences = SequenceTracker()
         self.status: dict[tuple[str, str], str] = {}
 
-    def set_known_devices(self, known_devices: Iterable[tuple[str, str]]) -> None:
-        """Replace the set of (tenant, device_id) allowed to publish."""
-        self._known = set(known_devices)
+    def set_known_devices(self, known_devices: DeviceTable | Iterable[tuple[str, str]]) -> None:
+        """Replace the table of (tenant, device_id) allowed to publish."""
+        self._devices = _as_table(known_devices)
 
     @property
     def buffered(self) -> int:
@@ -67,54 +98,158 @@ class IngestPipeline:
         batch, self._buffer = self._buffer, []
         return batch
 
+    def _topic(self, topic: str) -> tuple[str, str, str]:
+        cached = self._topics.get(topic)
+        if cached is None:
+            try:
+                parsed = parse_topic(topic, self._prefix)
+                cached = (parsed.tenant, parsed.device_id, parsed.kind)
+            except TopicError as exc:
+                cached = exc
+            if len(self._topics) >= TOPIC_CACHE_SIZE:
+                self._topics.clear()
+            self._topics[topic] = cached
+        if isinstance(cached, TopicError):
+            raise RejectedInputError("bad_topic", str(cached))
+        return cached
+
     def handle(self, topic: str, payload: bytes, now: float) -> MessageOutcome:
         """Validate one MQTT message received at wall time ``now``."""
         self.metrics.received.inc()
         outcome = MessageOutcome()
         try:
-            parsed = parse_topic(topic, self._prefix)
-        except TopicError as exc:
-            self._reject(outcome, topic, payload, now, RejectedInputError("bad_topic", str(exc)))
-            return outcome
-        key = (parsed.tenant, parsed.device_id)
-        if key not in self._known:
-            detail = f"device {parsed.device_id!r} is not registered for tenant {parsed.tenant!r}"
-            self._reject(outcome, topic, payload, now, RejectedInputError("unknown_device", detail))
-            return outcome
-        if parsed.kind == "status":
-            self.status[key] = payload[:32].decode("utf-8", "replace")
-            return outcome
-        try:
-            objects = decode_payload(payload, self._max_payload_bytes)
+            tenant, device_id, kind = self._topic(topic)
+            auth = self._devices.get((tenant, device_id))
+            if auth is None:
+                raise RejectedInputError(
+                    "unknown_device",
+                    f"device {device_id!r} is not registered for tenant {tenant!r}",
+                )
+            if kind == "status":
+                self.status[(tenant, device_id)] = payload[:32].decode("utf-8", "replace")
+                return outcome
+            objects = self._decode(payload, device_id, auth, now)
         except RejectedInputError as exc:
             self._reject(outcome, topic, payload, now, exc)
             return outcome
         for obj in objects:
-            try:
-                ts = event_time(obj.ts)
-                if ts > now + self._max_future_skew_s:
-                    raise RejectedInputError(
-                        "future_timestamp",
-                        f"ts {ts:.3f} is {ts - now:.0f} s ahead of the receiver's clock",
-                    )
-            except RejectedInputError as exc:
-                self._reject(outcome, topic, payload, now, exc)
+            if isinstance(obj, RejectedInputError):
+                self._reject(outcome, topic, payload, now, obj)
                 continue
-            for metric, value in obj.values.items():
-                if not METRIC_NAME.match(metric):
-                    bad_name = RejectedInputError(
-                        "bad_metric", f"metric name {metric!r} is not snake_case"
-                    )
-                    self._reject(outcome, topic, payload, now, bad_name)
-                elif not math.isfinite(value):
-                    bad_value = RejectedInputError("non_finite", f"{metric} = {value!r}")
-                    self._reject(outcome, topic, payload, now, bad_value)
-                else:
-                    reading = Reading(parsed.tenant, parsed.device_id, ts, metric, value, obj.seq)
-                    self._buffer.append(reading)
-                    outcome.accepted += 1
-        self.metrics.accepted.inc(outcome.accepted)
+            self._accept(obj, tenant, device_id, topic, payload, now, outcome)
+        if outcome.accepted:
+            self.metrics.accepted.inc(outcome.accepted)
+        if outcome.duplicates:
+            self.metrics.duplicates.inc(outcome.duplicates)
         return outcome
+
+    def _decode(
+        self, payload: bytes, device_id: str, auth: DeviceAuth, now: float
+    ) -> list[DecodedObject | RejectedInputError]:
+        first = payload.lstrip()[:1]
+        if first not in (b"{", b"["):
+            if len(payload) > self._max_payload_bytes:
+                raise RejectedInputError(
+                    "payload_too_large", f"{len(payload)} bytes > {self._max_payload_bytes}"
+                )
+            if auth.signature_required:
+                raise RejectedInputError(
+                    "missing_signature", "line protocol cannot carry the required signature"
+                )
+            return list(decode_line_protocol(payload, device_id, now))
+        objects = decode_payload(payload, self._max_payload_bytes)
+        if not auth.signature_required and not any(o.sig for o in objects):
+            return list(objects)
+        return self._check_signatures(payload, objects, auth)
+
+    def _check_signatures(
+        self, payload: bytes, objects: list[DecodedObject], auth: DeviceAuth
+    ) -> list[DecodedObject | RejectedInputError]:
+        raw: Any = orjson.loads(payload) if payload.lstrip()[:1] in (b"{", b"[") else None
+        raws = raw if isinstance(raw, list) else [raw]
+        checked: list[DecodedObject | RejectedInputError] = []
+        for obj, raw_obj in zip(objects, raws, strict=True):
+            if obj.sig is None:
+                if auth.signature_required:
+                    checked.append(
+                        RejectedInputError(
+                            "missing_signature", "this tenant requires signed payloads"
+                        )
+                    )
+                else:
+                    checked.append(obj)
+            elif auth.secret is None:
+                if auth.signature_required:
+                    checked.append(
+                        RejectedInputError("bad_signature", "the device has no registered secret")
+                    )
+                else:
+                    checked.append(obj)
+            elif verify(raw_obj, auth.secret):
+                checked.append(obj)
+            else:
+                checked.append(
+                    RejectedInputError(
+                        "bad_signature", "HMAC-SHA256 does not match the device secret"
+                    )
+                )
+        return checked
+
+    def _accept(
+        self,
+        obj: DecodedObject,
+        tenant: str,
+        device_id: str,
+        topic: str,
+        payload: bytes,
+        now: float,
+        outcome: MessageOutcome,
+    ) -> None:
+        try:
+            ts = event_time(obj.ts)
+            if ts > now + self._max_future_skew_s:
+                raise RejectedInputError(
+                    "future_timestamp",
+                    f"ts {ts:.3f} is {ts - now:.0f} s ahead of the receiver's clock",
+                )
+        except RejectedInputError as exc:
+            self._reject(outcome, topic, payload, now, exc)
+            return
+        if obj.seq is not None:
+            verdict, gap = self.sequences.check(device_id, obj.seq, ts)
+            if gap:
+                self.metrics.gaps.inc(gap)
+            if verdict == "duplicate":
+                outcome.duplicates += 1
+                return
+            if verdict == "replayed":
+                self._reject(
+                    outcome,
+                    topic,
+                    payload,
+                    now,
+                    RejectedInputError(
+                        "replayed_seq", f"seq {obj.seq} is older than the device's recent messages"
+                    ),
+                )
+                return
+        for metric, value in obj.values.items():
+            if not METRIC_NAME.match(metric):
+                bad_name = RejectedInputError(
+                    "bad_metric", f"metric name {metric!r} is not snake_case"
+                )
+                self._reject(outcome, topic, payload, now, bad_name)
+            elif not math.isfinite(value):
+                bad_value = RejectedInputError("non_finite", f"{metric} = {value!r}")
+                self._reject(outcome, topic, payload, now, bad_value)
+            elif (
+                obj.seq is None
+                and self.sequences.check_unsequenced(device_id, ts, metric) == "duplicate"
+            ):
+                outcome.duplicates += 1
+            else:
+                self._buffer.append(Reading(tenant, device_id, ts, metric, value, obj.seq))
+                outcome.accepted += 1
 
     def _reject(
         self,

@@ -106,9 +106,10 @@ def rules_check(file: Annotated[Path, typer.Argument(help="rules file (TOML)")])
 
 def _register_other_commands() -> None:
     # Imported here so `riskstream --help` stays fast and each module stays small.
-    from riskstream import cli_bench, cli_run, cli_simulate
+    from riskstream import cli_bench, cli_ingest, cli_run, cli_simulate
 
     cli_run.register(app)
+    cli_ingest.register(app)
     cli_simulate.register(simulate_app)
     cli_bench.register(app)
 

@@ -18,9 +18,10 @@ from prometheus_client import CollectorRegistry, Counter
 from devices.reading import Reading
 from devices.registry import Registry, open_database
 from ingest.deadletter import DeadLetterStore
+from ingest.device_table import device_table, seed_sequences
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline
-from ingest.stores import TelemetryStore, open_store
+from ingest.stores import TelemetryStore, open_resilient_store
 from ingest.subscriber import BrokerAddress, IngestRunner
 from riskstream.alert_store import AlertStore
 from riskstream.alerts import Alert
@@ -84,7 +85,7 @@ class Runtime:
         self.ingest_metrics = IngestMetrics.create(self.metrics_registry)
         self.deadletter = DeadLetterStore(settings.deadletter)
         self.pipeline = IngestPipeline(
-            self.engine.index.known_devices(),
+            device_table(self.registry.fleets()),
             self.deadletter,
             self.ingest_metrics,
             prefix=settings.prefix,
@@ -97,7 +98,7 @@ class Runtime:
     def reload_fleets(self) -> None:
         """Rebuild the engine's view of devices after the registry changed."""
         self.engine = Engine(self.registry.fleets(), self.rules)
-        self.pipeline.set_known_devices(self.engine.index.known_devices())
+        self.pipeline.set_known_devices(device_table(self.registry.fleets()))
 
     def on_batch(self, batch: list[Reading]) -> None:
         """Sink of ingest: run the engine step and publish the alert changes."""
@@ -130,7 +131,10 @@ class Runtime:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator["Runtime"]:
         """Open the store, subscribe to the broker, run the timers; undo all on exit."""
-        self.store = open_store(self.settings.store)
+        self.store = open_resilient_store(
+            self.settings.store, self.settings.spool_dir, self.settings.spool_max_bytes
+        )
+        seed_sequences(self.pipeline, self.store)
         self.ingest = IngestRunner(
             self.pipeline,
             self.store,

@@ -25,6 +25,10 @@ class ServiceSettings(BaseSettings):
     deadletter: Path | None = Field(
         Path("riskstream-data/deadletter.jsonl"), description="dead-letter JSON-lines file"
     )
+    spool_dir: Path = Field(
+        Path("riskstream-data/spool"), description="where batches wait while the store is down"
+    )
+    spool_max_bytes: int = Field(1 << 30, gt=0, description="bound of the outage spool")
     prefix: str = DEFAULT_PREFIX
     client_id: str = "riskstream-ingest"
     host: str = "127.0.0.1"

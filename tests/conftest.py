@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import Mosquitto, run_mosquitto
+from tests.servers import InfluxDB, Mosquitto, VictoriaMetrics, run_mosquitto, running
 
 
 @pytest.fixture(scope="session")
@@ -12,3 +12,19 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     """A real mosquitto broker for the whole test session."""
     with run_mosquitto(tmp_path_factory.mktemp("mosquitto")) as broker:
         yield broker
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    """A real InfluxDB 1.x (Debian's influxd) for the whole test session."""
+    server = InfluxDB(tmp_path_factory.mktemp("influxdb"))
+    with running(server):
+        yield server
+
+
+@pytest.fixture(scope="session")
+def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
+    """A real VictoriaMetrics with 1 ms de-duplication for the whole test session."""
+    server = VictoriaMetrics(tmp_path_factory.mktemp("victoria-metrics"))
+    with running(server):
+        yield server

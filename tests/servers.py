@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto")
 
 
@@ -76,3 +78,156 @@ def run_mosquitto(workdir: Path) -> Iterator[Mosquitto]:
         process.terminate()
         process.wait(10)
         log.close()
+
+
+# -- time-series servers: InfluxDB 1.x and VictoriaMetrics (Debian packages) --------------
+
+INFLUXD_CANDIDATES = ("influxd", "/usr/bin/influxd")
+VICTORIA_CANDIDATES = ("victoria-metrics", "/usr/bin/victoria-metrics")
+
+
+def _binary(candidates: tuple[str, ...], package: str) -> str:
+    for candidate in candidates:
+        found = shutil.which(candidate) or (candidate if Path(candidate).exists() else None)
+        if found:
+            return found
+    raise RuntimeError(
+        f"{candidates[0]} is not installed: run `make test`, which apt-get installs "
+        f"Debian's {package} package"
+    )
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    """Block until ``url`` answers 2xx; fail with the server's log if it exits or hangs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {process.returncode}: {log.read_text()[-2000:]}"
+            )
+        try:
+            if httpx.get(url, timeout=0.5).is_success:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{url} did not answer within {timeout} s: {log.read_text()[-2000:]}"
+            )
+        time.sleep(0.05)
+
+
+class ServerProcess:
+    """A server binary on a fixed loopback port and data directory, restartable."""
+
+    health_path = "/"
+
+    def __init__(self, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.port = free_port()
+        self.log = workdir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        """The command line that starts the server."""
+        raise NotImplementedError
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the server (again, on the same port and data) and wait until it answers."""
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(self.command(), stdout=log, stderr=log)
+        wait_for_http(self.base_url + self.health_path, self.process, self.log, timeout)
+
+    def stop(self) -> None:
+        """Terminate the server (SIGTERM: it flushes and exits) and wait for it."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+class InfluxDB(ServerProcess):
+    """InfluxDB 1.x (``influxd``) with its meta, data and WAL in ``workdir``."""
+
+    health_path = "/ping"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.rpc_port = free_port()
+        self.conf = workdir / "influxdb.conf"
+        self.conf.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
+            f'[meta]\n  dir = "{workdir}/meta"\n'
+            f'[data]\n  dir = "{workdir}/data"\n  wal-dir = "{workdir}/wal"\n'
+            "  query-log-enabled = false\n"
+            f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
+            "[monitor]\n  store-enabled = false\n"
+            "[continuous_queries]\n  enabled = false\n"
+            "[subscriber]\n  enabled = false\n"
+            '[logging]\n  level = "warn"\n'
+        )
+
+    def command(self) -> list[str]:
+        return [_binary(INFLUXD_CANDIDATES, "influxdb"), "run", "-config", str(self.conf)]
+
+    def create_database(self, name: str) -> str:
+        """Create a database; return the store URL of it (``version=1``)."""
+        answer = httpx.post(f"{self.base_url}/query", data={"q": f'CREATE DATABASE "{name}"'})
+        answer.raise_for_status()
+        assert "error" not in answer.text, answer.text
+        return self.url(name)
+
+    def url(self, database: str) -> str:
+        """Store URL of a database on this server."""
+        return f"influxdb://127.0.0.1:{self.port}?bucket={database}&version=1"
+
+
+class VictoriaMetrics(ServerProcess):
+    """VictoriaMetrics single node with its storage in ``workdir``.
+
+    ``dedup`` starts it with ``-dedup.minScrapeInterval=1ms``: samples of one series at
+    the same millisecond are kept once, so re-writes overwrite as in InfluxDB.
+    """
+
+    health_path = "/health"
+
+    def __init__(self, workdir: Path, *, dedup: bool = True) -> None:
+        super().__init__(workdir)
+        self.dedup = dedup
+
+    def command(self) -> list[str]:
+        command = [
+            _binary(VICTORIA_CANDIDATES, "victoria-metrics"),
+            f"-httpListenAddr=127.0.0.1:{self.port}",
+            f"-storageDataPath={self.workdir}/data",
+            "-loggerLevel=WARN",
+        ]
+        return [*command, "-dedup.minScrapeInterval=1ms"] if self.dedup else command
+
+    def url(self, db: str) -> str:
+        """Store URL whose points carry the label ``db``."""
+        return f"victoriametrics://127.0.0.1:{self.port}?db={db}"
+
+    def force_flush(self) -> None:
+        """Make everything written so far searchable (it is buffered for about a second)."""
+        httpx.post(f"{self.base_url}/internal/force_flush").raise_for_status()
+
+
+@contextmanager
+def running(server: ServerProcess) -> Iterator[ServerProcess]:
+    """Start ``server``; stop it afterwards."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

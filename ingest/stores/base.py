@@ -1,7 +1,7 @@
 """The `TelemetryStore` interface every backend implements."""
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from devices.reading import Reading
 
@@ -29,4 +29,13 @@ class TelemetryStore(Protocol):
 
     def close(self) -> None:
         """Flush and release the store."""
+        ...
+
+
+@runtime_checkable
+class SequencedStore(Protocol):
+    """A store that can say how far each device's ``seq`` got (for restart de-duplication)."""
+
+    def seq_high_water(self) -> dict[str, tuple[int, float]]:
+        """Per device: highest stored seq and the newest event time stored."""
         ...

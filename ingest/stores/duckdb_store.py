@@ -91,6 +91,16 @@ class DuckDBStore:
             rows = self._con.execute(sql, [device_id]).fetchall()
         return {m: (float(ts), float(v)) for m, ts, v in rows}
 
+    def seq_high_water(self) -> dict[str, tuple[int, float]]:
+        """Per device: highest stored seq and newest event time (devices that send seq)."""
+        sql = (
+            "SELECT device_id, max(seq), max(ts) FROM readings "
+            "WHERE seq IS NOT NULL GROUP BY device_id"
+        )
+        with self._lock:
+            rows = self._con.execute(sql).fetchall()
+        return {d: (int(seq), float(ts)) for d, seq, ts in rows}
+
     def count(self) -> int:
         with self._lock:
             row = self._con.execute("SELECT count(*) FROM readings").fetchone()

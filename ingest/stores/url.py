@@ -1,5 +1,10 @@
-"""Open a store from its URL: ``duckdb:///path/file.duckdb`` or ``duckdb://:memory:``."""
+"""Open a store from its URL.
 
+``duckdb:///path/file.duckdb`` or ``duckdb://:memory:``; ``influxdb://HOST:8086?…`` and
+``victoriametrics://HOST:8428`` (options in `ingest.stores.influx_url`).
+"""
+
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from ingest.errors import StoreURLError
@@ -15,8 +20,22 @@ def open_store(url: str) -> TelemetryStore:
         if not path:
             raise StoreURLError(f"store URL {url!r}: duckdb:///PATH needs a file path")
         return DuckDBStore(path)
-    if parts.scheme == "influxdb":
-        raise StoreURLError(
-            f"store URL {url!r}: the influxdb backend is not in this build yet; use duckdb:///PATH"
-        )
-    raise StoreURLError(f"store URL {url!r}: scheme must be duckdb or influxdb")
+    if parts.scheme in ("influxdb", "victoriametrics"):
+        # imported here: influxdb-client adds a quarter second to every start
+        from ingest.stores.influx_store import InfluxStore
+
+        return InfluxStore.from_url(url)
+    raise StoreURLError(f"store URL {url!r}: scheme must be duckdb, influxdb or victoriametrics")
+
+
+def open_resilient_store(url: str, spool_dir: Path, max_spool_bytes: int) -> TelemetryStore:
+    """Open the store; a server backend is wrapped in a disk spool that rides out outages.
+
+    The embedded DuckDB file needs no spool: when it fails, the disk itself is in trouble.
+    """
+    store = open_store(url)
+    if urlsplit(url).scheme == "duckdb":
+        return store
+    from ingest.spool import SpoolingStore
+
+    return SpoolingStore(store, spool_dir, max_bytes=max_spool_bytes)

@@ -5,9 +5,11 @@ from pathlib import Path
 import orjson
 from prometheus_client import CollectorRegistry
 
+from devices.signing import sign
 from ingest.deadletter import DeadLetterStore
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import IngestPipeline
+from ingest.pipeline import DeviceAuth, IngestPipeline
+from ingest.sequence import WINDOW
 
 NOW = 1_795_000_000.0
 
@@ -89,3 +91,78 @@ def test_status_messages_are_recorded_not_stored(tmp_path: Path) -> None:
     pipeline.handle("rs/v1/bank/d1/status", b"online", time.time())
     assert pipeline.status[("bank", "d1")] == "online"
     assert pipeline.buffered == 0
+
+
+def signed_table() -> dict[tuple[str, str], DeviceAuth]:
+    return {
+        ("bank", "d1"): DeviceAuth("s3cret", signature_required=True),
+        ("bank", "d2"): DeviceAuth("other", signature_required=False),
+    }
+
+
+def test_signatures_required_per_tenant(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    pipeline = IngestPipeline(signed_table(), DeadLetterStore(None), IngestMetrics.create(registry))
+    obj = {"ts": NOW, "seq": 1, "values": {"weight_kg": 5.5}}
+    good_sig = {**obj, "sig": sign(obj, "s3cret")}
+    assert pipeline.handle("rs/v1/bank/d1/telemetry", orjson.dumps(good_sig), NOW).accepted == 1
+    forged = {**obj, "seq": 2, "sig": sign({**obj, "seq": 2}, "guess")}
+    assert pipeline.handle("rs/v1/bank/d1/telemetry", orjson.dumps(forged), NOW).rejected == [
+        "bad_signature"
+    ]
+    tampered = {**good_sig, "values": {"weight_kg": 9.9}, "seq": 3}
+    assert pipeline.handle("rs/v1/bank/d1/telemetry", orjson.dumps(tampered), NOW).rejected == [
+        "bad_signature"
+    ]
+    unsigned = {**obj, "seq": 4}
+    assert pipeline.handle("rs/v1/bank/d1/telemetry", orjson.dumps(unsigned), NOW).rejected == [
+        "missing_signature"
+    ]
+    assert pipeline.handle(
+        "rs/v1/bank/d1/telemetry", b"m weight_kg=1 1795000000", NOW
+    ).rejected == ["missing_signature"]
+    # d2: signatures optional, but a present signature is still checked
+    assert pipeline.handle("rs/v1/bank/d2/telemetry", orjson.dumps(unsigned), NOW).accepted == 1
+    wrong = {**obj, "seq": 9, "sig": "00" * 32}
+    assert pipeline.handle("rs/v1/bank/d2/telemetry", orjson.dumps(wrong), NOW).rejected == [
+        "bad_signature"
+    ]
+    # integers stay integers in the canonical form: 1795000000 is not re-serialised as 1795000000.0
+    int_ts = {"ts": 1795000000, "seq": 5, "values": {"weight_kg": 1}}
+    signed_int = {**int_ts, "sig": sign(int_ts, "s3cret")}
+    assert pipeline.handle("rs/v1/bank/d1/telemetry", orjson.dumps(signed_int), NOW).accepted == 1
+
+
+def test_redelivery_is_dropped_and_counted_replay_refused_gaps_counted(tmp_path: Path) -> None:
+    pipeline, registry, _ = make(tmp_path)
+    topic = "rs/v1/bank/d1/telemetry"
+
+    def message(seq: int) -> bytes:
+        return orjson.dumps({"ts": NOW - 10_000 + seq, "seq": seq, "values": {"weight_kg": 1.0}})
+
+    last = WINDOW + 100
+    for seq in range(1, last + 1):
+        pipeline.handle(topic, message(seq), NOW)
+    assert pipeline.handle(topic, message(last), NOW).duplicates == 1
+    assert pipeline.handle(topic, message(5), NOW).rejected == ["replayed_seq"]
+    pipeline.handle(topic, message(last + 10), NOW)
+    assert len(pipeline.drain()) == last + 1
+    assert registry.get_sample_value("ingest_duplicates_total") == 1
+    assert registry.get_sample_value("ingest_seq_gaps_total") == 9
+    assert rejected(registry, "replayed_seq") == 1
+
+
+def test_line_protocol_payload_is_accepted(tmp_path: Path) -> None:
+    pipeline, _, _ = make(tmp_path)
+    outcome = pipeline.handle(
+        "rs/v1/bank/d2/telemetry", b"scale weight_kg=1200.5,seq=7i 1794999990000000000", NOW
+    )
+    assert outcome.accepted == 1
+    (reading,) = pipeline.drain()
+    assert (reading.device_id, reading.metric, reading.value, reading.seq, reading.ts) == (
+        "d2",
+        "weight_kg",
+        1200.5,
+        7,
+        1794999990.0,
+    )

@@ -1,0 +1,62 @@
+"""Ingest on its own: MQTT in, store out, for deployments that split processes.
+
+`run_ingest` owns the store and the MQTT client for the duration of the call; setting
+``stop`` (the command does on SIGINT/SIGTERM) flushes what is buffered, acknowledges
+it, closes the store and returns.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from ingest.deadletter import DeadLetterStore
+from ingest.device_table import seed_sequences
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import DeviceAuth, IngestPipeline
+from ingest.stores import open_resilient_store
+from ingest.subscriber import BrokerAddress, IngestRunner, MqttOptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """What a standalone ingest process needs."""
+
+    broker: str
+    store: str
+    deadletter: Path | None = None
+    spool_dir: Path = Path("riskstream-data/spool")
+    spool_max_bytes: int = 1 << 30
+    mqtt: MqttOptions = field(default_factory=MqttOptions)
+
+
+async def run_ingest(
+    settings: IngestSettings,
+    devices: Mapping[tuple[str, str], DeviceAuth],
+    stop: asyncio.Event,
+    registry: CollectorRegistry | None = None,
+    on_ready: Callable[[IngestRunner], None] | None = None,
+) -> IngestRunner:
+    """Run until ``stop`` is set; return the runner (its counters) after a clean shutdown."""
+    metrics = IngestMetrics.create(registry or CollectorRegistry())
+    pipeline = IngestPipeline(
+        devices, DeadLetterStore(settings.deadletter), metrics, prefix=settings.mqtt.prefix
+    )
+    store = open_resilient_store(settings.store, settings.spool_dir, settings.spool_max_bytes)
+    try:
+        seeded = seed_sequences(pipeline, store)
+        log.info("ingest: %d devices registered, %d resumed from the store", len(devices), seeded)
+        runner = IngestRunner(
+            pipeline, store, BrokerAddress.parse(settings.broker), options=settings.mqtt
+        )
+        if on_ready is not None:
+            on_ready(runner)
+        await runner.run(stop)
+    finally:
+        await asyncio.to_thread(store.close)
+    return runner
