@@ -82,6 +82,7 @@ class IngestPipeline:
         self._buffer: list[Reading] = []
         self._topics: dict[str, tuple[str, str, str] | TopicError] = {}
         self.sequences = SequenceTracker()
+        self._good_metrics: set[str] = set()
         self.status: dict[tuple[str, str], str] = {}
 
     def set_known_devices(self, known_devices: DeviceTable | Iterable[tuple[str, str]]) -> None:
@@ -234,9 +235,11 @@ class IngestPipeline:
                 )
                 return
         for metric, value in obj.values.items():
-            if not METRIC_NAME.match(metric):
+            if metric not in self._good_metrics and (
+                not METRIC_NAME.match(metric) or metric in RESERVED_METRICS
+            ):
                 bad_name = RejectedInputError(
-                    "bad_metric", f"metric name {metric!r} is not snake_case"
+                    "bad_metric", f"metric name {metric!r} is not snake_case, or is reserved"
                 )
                 self._reject(outcome, topic, payload, now, bad_name)
             elif not math.isfinite(value):
@@ -248,6 +251,8 @@ class IngestPipeline:
             ):
                 outcome.duplicates += 1
             else:
+                if metric not in self._good_metrics and len(self._good_metrics) < 100_000:
+                    self._good_metrics.add(metric)
                 self._buffer.append(Reading(tenant, device_id, ts, metric, value, obj.seq))
                 outcome.accepted += 1
 

@@ -75,6 +75,17 @@ class AlertBook:
     _open: dict[tuple[str, str, str, str], Alert] = field(default_factory=dict)
     _last_emitted: dict[str, float] = field(default_factory=dict)
 
+    def due(self, tenant: str, borrower_id: str, kind: str, subject: str, now: float) -> bool:
+        """Whether raising this key now would emit (new alert, or its update is due).
+
+        Detectors ask first so that they build the reasons and evidence of a continuing
+        condition only when they will be sent, not for every reading.
+        """
+        alert = self._open.get((tenant, borrower_id, kind, subject))
+        if alert is None:
+            return True
+        return now - self._last_emitted.get(alert.id, now) >= self.update_every_s
+
     def raise_(self, finding: Finding, opened_at: float, now: float, wall: float) -> Alert | None:
         """Open or update the alert for ``finding``.
 

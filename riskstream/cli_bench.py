@@ -8,7 +8,7 @@ import importlib
 
 import typer
 
-BENCH_MODULES: list[str] = []
+BENCH_MODULES: list[str] = ["bench_ingest"]
 
 
 def register(app: typer.Typer) -> None:

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from devices.model import Collateral, DeviceKind, Fleet, Site
+from devices.model import KG_PER_UNIT, Collateral, DeviceKind, Fleet, Site
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,7 @@ class CollateralContext:
     loan_id: str
     collateral: Collateral
     load_cells: tuple[str, ...]
+    kg_per_unit: float | None
 
 
 class FleetIndex:
@@ -67,7 +68,7 @@ class FleetIndex:
                             if d.collateral == c.id and d.kind is DeviceKind.LOAD_CELL
                         )
                         self.collateral[c.id] = CollateralContext(
-                            tenant, borrower.id, loan.id, c, cells
+                            tenant, borrower.id, loan.id, c, cells, KG_PER_UNIT.get(c.unit)
                         )
 
     def known_devices(self) -> set[tuple[str, str]]:

@@ -16,17 +16,17 @@ class ControlledMosquitto:
         self.port = free_port()
         self.workdir = workdir
         self.conf = workdir / "mosquitto.conf"
+        # mosquitto started as root drops to the "mosquitto" user, which cannot read or
+        # write pytest's private temp dirs: keep the user running the tests.
         lines = [
+            f"user {getpass.getuser()}",
             f"listener {self.port} 127.0.0.1",
             f"allow_anonymous {'true' if anonymous else 'false'}",
             "max_queued_messages 0",
             "max_inflight_messages 0",
         ]
         if persistent:
-            # mosquitto started as root drops to the "mosquitto" user, which cannot write
-            # into pytest's private temp dirs: keep the user running the tests.
             lines += [
-                f"user {getpass.getuser()}",
                 "persistence true",
                 f"persistence_location {workdir}/",
                 "autosave_interval 1",

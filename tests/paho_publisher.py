@@ -22,7 +22,11 @@ def sequenced_payloads(
 
 
 def publish_all(
-    port: int, messages: list[tuple[str, bytes]], rate_per_s: float, client_id: str
+    port: int,
+    messages: list[tuple[str, bytes]],
+    rate_per_s: float,
+    client_id: str,
+    login: tuple[str, str] | None = None,
 ) -> int:
     """Publish at QoS 1 at about ``rate_per_s``, riding out broker restarts; wait for every ack.
 
@@ -36,6 +40,8 @@ def publish_all(
     client.on_publish = lambda _c, _u, mid, _rc, _p: acked.add(mid)
     client.reconnect_delay_set(0.2, 2)
     client.max_queued_messages_set(0)
+    if login is not None:
+        client.username_pw_set(*login)
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:

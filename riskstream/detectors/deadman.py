@@ -57,6 +57,8 @@ class DeadmanDetector:
             if silence <= limit:
                 continue
             self._silent.add(device_id)
+            if not book.due(device.tenant, device.borrower_id, KIND, device_id, now):
+                continue
             finding = Finding(
                 tenant=device.tenant,
                 borrower_id=device.borrower_id,

@@ -41,6 +41,10 @@ class GeofenceDetector:
         outside = not inside((lat, lon), site.geofence)
         condition = self._conditions.setdefault(reading.device_id, Condition())
         transition = condition.observe(reading.ts, outside, self.rule.for_, self.rule.clear_after)
+        if transition == "hold" and not book.due(
+            device.tenant, device.borrower_id, KIND, device.device_id, reading.ts
+        ):
+            return None
         if transition in ("open", "hold"):
             since = condition.breach_since if condition.breach_since is not None else reading.ts
             km = distance_to_polygon_km((lat, lon), site.geofence)

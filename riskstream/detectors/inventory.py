@@ -33,21 +33,31 @@ class InventoryDetector:
         lot = self.index.collateral.get(collateral_id)
         if lot is None or not self.rule.enabled:
             return None
-        self._weights[reading.device_id] = reading.value
-        weights = [self._weights.get(cell) for cell in lot.load_cells]
-        if any(w is None for w in weights):
+        cells = lot.load_cells
+        if len(cells) == 1:
+            total_kg = reading.value
+        else:
+            self._weights[reading.device_id] = reading.value
+            weights = [self._weights.get(cell) for cell in cells]
+            if None in weights:
+                return None
+            total_kg = sum(w for w in weights if w is not None)
+        if lot.kg_per_unit is None:
             return None
-        on_hand = lot.collateral.quantity_from_kg(sum(w for w in weights if w is not None))
-        if on_hand is None:
-            return None
+        on_hand = total_kg / lot.kg_per_unit
         coverage = on_hand / lot.collateral.quantity
         condition = self._conditions.setdefault(collateral_id, Condition())
         rule = self.rule
         breached = coverage < rule.coverage_below or (
             condition.raised and coverage < rule.clear_above
         )
-        self._track_peak(collateral_id, reading.ts, on_hand, breached)
+        if not breached:
+            self._peak[collateral_id] = (reading.ts, on_hand)
         transition = condition.observe(reading.ts, breached, rule.for_, rule.clear_after)
+        if transition == "hold" and not book.due(
+            lot.tenant, lot.borrower_id, KIND, collateral_id, reading.ts
+        ):
+            return None
         if transition in ("open", "hold"):
             since = condition.breach_since if condition.breach_since is not None else reading.ts
             finding = self._finding(lot, reading, on_hand, coverage, since)
@@ -59,11 +69,6 @@ class InventoryDetector:
             )
             return book.clear(lot.tenant, lot.borrower_id, KIND, collateral_id, reading.ts, reason)
         return None
-
-    def _track_peak(self, collateral_id: str, ts: float, on_hand: float, breached: bool) -> None:
-        if breached:
-            return
-        self._peak[collateral_id] = (ts, on_hand)
 
     def _finding(
         self,
