@@ -27,6 +27,7 @@ def publish_all(
     rate_per_s: float,
     client_id: str,
     login: tuple[str, str] | None = None,
+    tls_ca: str | None = None,
 ) -> int:
     """Publish at QoS 1 at about ``rate_per_s``, riding out broker restarts; wait for every ack.
 
@@ -42,6 +43,8 @@ def publish_all(
     client.max_queued_messages_set(0)
     if login is not None:
         client.username_pw_set(*login)
+    if tls_ca is not None:
+        client.tls_set(ca_certs=tls_ca)
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:

@@ -151,3 +151,95 @@ async def test_shared_subscription_splits_load_over_two_ingesters(tmp_path: Path
     assert one and two, "both ingesters took a share"
     assert len(one) + len(two) == len(messages)
     assert set(one).isdisjoint(two)
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl)."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=riskstream-test-ca",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    (directory / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+    )
+    return directory / "ca.pem", directory / "server.pem", directory / "server.key"
+
+
+async def test_tls_with_login(tmp_path: Path) -> None:
+    ca, cert, key = make_certificates(tmp_path)
+    passwd = password_file(tmp_path / "passwd", {"riskstream-ingest": "ingest-pw", "gw": "gw-pw"})
+    broker = ControlledMosquitto(
+        tmp_path,
+        f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\npassword_file {passwd}\n",
+        persistent=False,
+        anonymous=False,
+    )
+    broker.start()
+    store = tmp_path / "t.duckdb"
+    stop = asyncio.Event()
+    task, runner = await start(
+        IngestSettings(
+            broker=f"mqtts://127.0.0.1:{broker.port}",
+            store=f"duckdb:///{store}",
+            mqtt=MqttOptions(
+                client_id="tls-ingest",
+                username="riskstream-ingest",
+                password="ingest-pw",
+                tls_ca=str(ca),
+            ),
+        ),
+        stop,
+    )
+    messages = sequenced_payloads("bank-a", ("b1-d1",), 20, time.time() - 100)
+    await asyncio.to_thread(
+        publish_all, broker.port, messages, 200.0, "tls-gw", ("gw", "gw-pw"), str(ca)
+    )
+    deadline = time.monotonic() + 10
+    while runner.readings_written < 20 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    broker.stop()
+    assert sorted(rows(store)) == [("b1-d1", s) for s in range(1, 21)]
