@@ -47,6 +47,7 @@ class AlertFilter:
     borrower_id: str | None = None
     tenant: str | None = None
     since: float | None = None
+    borrower_ids: frozenset[str] | None = None
 
 
 class AlertStore:
@@ -107,6 +108,8 @@ class AlertStore:
             query = query.where(AlertRow.tenant == flt.tenant)
         if flt.since is not None:
             query = query.where(AlertRow.updated_at >= flt.since)
+        if flt.borrower_ids is not None:
+            query = query.where(AlertRow.borrower_id.in_(sorted(flt.borrower_ids)))
         with self._session() as s:
             total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = s.scalars(

@@ -74,6 +74,7 @@ class AlertBook:
     update_every_s: float = 300.0
     _open: dict[tuple[str, str, str, str], Alert] = field(default_factory=dict)
     _last_emitted: dict[str, float] = field(default_factory=dict)
+    _closed_by_person: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
 
     def due(self, tenant: str, borrower_id: str, kind: str, subject: str, now: float) -> bool:
         """Whether raising this key now would emit (new alert, or its update is due).
@@ -94,6 +95,8 @@ class AlertBook:
         key = (finding.tenant, finding.borrower_id, finding.kind, finding.subject)
         alert = self._open.get(key)
         if alert is None:
+            if self._closed_by_person.get(key) == opened_at:
+                return None  # a person resolved it; wait for the condition to clear and recur
             alert = Alert(
                 id=alert_id(
                     finding.tenant, finding.borrower_id, finding.kind, finding.subject, opened_at
@@ -133,6 +136,7 @@ class AlertBook:
         self, tenant: str, borrower_id: str, kind: str, subject: str, now: float, reason: str
     ) -> Alert | None:
         """Resolve the open alert of this key, if any, and return a snapshot of it."""
+        self._closed_by_person.pop((tenant, borrower_id, kind, subject), None)
         alert = self._open.pop((tenant, borrower_id, kind, subject), None)
         if alert is None:
             return None
@@ -144,11 +148,13 @@ class AlertBook:
         return replace(alert)
 
     def forget(self, alert_id_: str) -> None:
-        """Drop an alert a person resolved, so a recurrence opens a new one."""
+        """Drop an alert a person resolved; only a recurrence after the condition cleared
+        opens a new one."""
         for key, alert in list(self._open.items()):
             if alert.id == alert_id_:
                 del self._open[key]
                 self._last_emitted.pop(alert_id_, None)
+                self._closed_by_person[key] = alert.opened_at
 
     def acknowledge(self, alert_id_: str) -> None:
         """Mark an open alert acknowledged so later updates keep that status."""

@@ -6,19 +6,24 @@ handed one that its caller runs (``riskstream demo``).
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from riskstream.alert_store import AlertFilter
+from riskstream.api_actions import router as actions_router
+from riskstream.api_auth import CurrentUser, runtime_of, stream_user
+from riskstream.api_auth import router as auth_router
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
+from riskstream.users import User
 
 STREAM_WAIT_S = 10.0
 STATIC = Path(__file__).resolve().parent / "static"
@@ -60,8 +65,13 @@ class AlertPage(BaseModel):
 
 
 def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+    return runtime_of(request)
+
+
+def _scope(user: User, flt: AlertFilter) -> AlertFilter:
+    """Restrict a filter to what ``user`` may see (tenant; an officer's portfolio)."""
+    portfolio = user.portfolio if user.role == "loan_officer" else None
+    return replace(flt, tenant=user.tenant, borrower_ids=portfolio)
 
 
 def _parse_since(since: str | None) -> float | None:
@@ -83,6 +93,7 @@ def _parse_since(since: str | None) -> float | None:
 @router.get("/alerts", response_model=AlertPage)
 def list_alerts(
     request: Request,
+    user: CurrentUser,
     status: Literal["open", "acknowledged", "resolved"] | None = None,
     severity: Literal["info", "warning", "critical"] | None = None,
     borrower: str | None = None,
@@ -93,8 +104,11 @@ def list_alerts(
     """Alerts, newest first; filter by status, severity, borrower and update time."""
     runtime = _runtime(request)
     last = runtime.alerts.last_seq()
-    flt = AlertFilter(
-        status=status, severity=severity, borrower_id=borrower, since=_parse_since(since)
+    flt = _scope(
+        user,
+        AlertFilter(
+            status=status, severity=severity, borrower_id=borrower, since=_parse_since(since)
+        ),
     )
     total, items = runtime.alerts.query(flt, limit, offset)
     return {"total": total, "limit": limit, "offset": offset, "items": items, "last_event_id": last}
@@ -103,6 +117,7 @@ def list_alerts(
 @router.get("/alerts/stream", response_class=EventSourceResponse)
 async def alert_stream(
     request: Request,
+    user: Annotated[User, Depends(stream_user)],
     after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> AsyncIterator[ServerSentEvent]:
@@ -117,30 +132,33 @@ async def alert_stream(
     while True:
         for seq, alert in runtime.alerts.changes_after(cursor):
             cursor = seq
-            yield ServerSentEvent(data=alert, event="alert", id=str(seq))
+            if user.may_see(alert["tenant"], alert["borrower_id"]):
+                yield ServerSentEvent(data=alert, event="alert", id=str(seq))
         if await request.is_disconnected():
             return
         await runtime.notifier.wait(cursor, STREAM_WAIT_S)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
-def get_alert(request: Request, alert_id: str) -> dict[str, Any]:
+def get_alert(request: Request, alert_id: str, user: CurrentUser) -> dict[str, Any]:
     """One alert by id."""
     alert = _runtime(request).alerts.get(alert_id)
-    if alert is None:
+    if alert is None or not user.may_see(alert["tenant"], alert["borrower_id"]):
         raise HTTPException(404, f"no alert with id {alert_id!r}")
     return alert
 
 
 @router.get("/stats")
-def stats(request: Request) -> dict[str, Any]:
+def stats(request: Request, _user: CurrentUser) -> dict[str, Any]:
     """Live figures: readings/s, open alerts by severity, rejected inputs, event time."""
     return _runtime(request).stats()
 
 
 @router.get("/deadletters")
-def deadletters(request: Request) -> list[dict[str, Any]]:
-    """The most recent refused inputs with their reasons."""
+def deadletters(request: Request, user: CurrentUser) -> list[dict[str, Any]]:
+    """The most recent refused inputs with their reasons (risk admins)."""
+    if user.role != "risk_admin":
+        raise HTTPException(403, "only risk admins read the dead letters")
     return _runtime(request).deadletter.recent()
 
 
@@ -159,7 +177,9 @@ def create_app(runtime: Runtime | None = None, settings: ServiceSettings | None 
             yield
 
     app = FastAPI(title="riskstream", version="0.1.0", lifespan=lifespan)
+    app.include_router(auth_router)
     app.include_router(router)
+    app.include_router(actions_router)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

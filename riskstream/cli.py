@@ -106,18 +106,31 @@ def rules_check(file: Annotated[Path, typer.Argument(help="rules file (TOML)")])
 
 def _register_other_commands() -> None:
     # Imported here so `riskstream --help` stays fast and each module stays small.
-    from riskstream import cli_bench, cli_ingest, cli_run, cli_simulate
+    from riskstream import cli_bench, cli_ingest, cli_people, cli_run, cli_simulate
 
     cli_run.register(app)
     cli_ingest.register(app)
+    cli_people.register(app)
     cli_simulate.register(simulate_app)
     cli_bench.register(app)
+
+
+_registered = False
+
+
+def build_app() -> typer.Typer:
+    """The `riskstream` app with every subcommand registered (once)."""
+    global _registered
+    if not _registered:
+        _register_other_commands()
+        _registered = True
+    return app
 
 
 def main() -> None:
     """Entry point of the console script."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _register_other_commands()
+    build_app()
     try:
         app()
     except KeyboardInterrupt:

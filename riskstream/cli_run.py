@@ -13,7 +13,7 @@ from rich.live import Live
 
 from riskstream.alert_store import AlertFilter
 from riskstream.api import create_app
-from riskstream.demo import DemoOptions, DemoState, run_demo
+from riskstream.demo import DEMO_PASSWORD, DEMO_USER, DemoOptions, DemoState, run_demo
 from riskstream.durations import parse_duration
 from riskstream.errors import RulesFileError
 from riskstream.rules_file import load_rules
@@ -66,6 +66,9 @@ def serve(
         err.print(f"[red]error:[/red] setting {first['loc'][0]}: {first['msg']}")
         raise typer.Exit(2) from None
     console.print(f"riskstream serving on http://{host}:{port}/ (broker {broker})")
+    console.print(
+        "log in with a user made by: riskstream users add NAME --tenant T --role risk_admin"
+    )
     uvicorn.run(create_app(settings=settings), host=host, port=port, log_level="warning")
 
 
@@ -135,7 +138,12 @@ def demo(
             _, newest = runtime.alerts.query(AlertFilter(), limit=8)
             live.update(
                 render_summary(
-                    url, runtime.stats(), newest, state.published, time.monotonic() - began
+                    url,
+                    runtime.stats(),
+                    newest,
+                    state.published,
+                    time.monotonic() - began,
+                    login=f"{DEMO_USER} / {DEMO_PASSWORD}",
                 )
             )
 

@@ -23,6 +23,7 @@ from riskstream.api import create_app
 from riskstream.embedded_broker import embedded_broker
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
+from riskstream.users import UserStore
 from simulator import generate, generate_fleet, plan_scenarios, publish, truth_records, write_truth
 from simulator.publisher import parse_broker_url
 from simulator.telemetry import Message
@@ -30,6 +31,8 @@ from simulator.telemetry import Message
 log = logging.getLogger(__name__)
 
 LIVE_TAIL_S = 30 * 86400.0
+DEMO_USER = "demo"
+DEMO_PASSWORD = "riskstream-demo"  # noqa: S105 (printed on screen; the demo's own throw-away user)
 DEMO_SCENARIOS = ("inventory_drain", "geofence_exit", "device_silent")
 
 
@@ -88,7 +91,10 @@ def prepare(
     fleet = generate_fleet(options.borrowers, options.seed)
     save_fleet(fleet, options.data_dir / "fleet.yaml")
     database = str(options.data_dir / "riskstream.db")
-    Registry(open_database(database)).import_fleet(fleet)
+    engine = open_database(database)
+    Registry(engine).import_fleet(fleet)
+    UserStore(engine).add(DEMO_USER, DEMO_PASSWORD, fleet.tenant.id, "risk_admin")
+    engine.dispose()
     start = float(int(now - options.history_s))
     injections = plan_scenarios(
         fleet,

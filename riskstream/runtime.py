@@ -25,11 +25,13 @@ from ingest.stores import TelemetryStore, open_resilient_store
 from ingest.subscriber import BrokerAddress, IngestRunner
 from riskstream.alert_store import AlertStore
 from riskstream.alerts import Alert
+from riskstream.audit import AuditLog
 from riskstream.clock import StreamClock
 from riskstream.engine import Engine
 from riskstream.notifier import ChangeNotifier
 from riskstream.rules_file import RuleSet, load_rules
 from riskstream.settings import ServiceSettings
+from riskstream.users import UserStore
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class Runtime:
         self.db = open_database(settings.database)
         self.registry = Registry(self.db)
         self.alerts = AlertStore(self.db)
+        self.users = UserStore(self.db)
+        self.audit = AuditLog(self.db)
         self.rules: RuleSet = load_rules(settings.rules) if settings.rules else RuleSet()
         self.engine = Engine(self.registry.fleets(), self.rules)
         self.clock = StreamClock()

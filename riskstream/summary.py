@@ -18,13 +18,18 @@ def _when(ts: float | None) -> str:
 
 
 def render_summary(
-    url: str, stats: dict[str, Any], newest: list[dict[str, Any]], published: int, elapsed_s: float
+    url: str,
+    stats: dict[str, Any],
+    newest: list[dict[str, Any]],
+    published: int,
+    elapsed_s: float,
+    login: str = "",
 ) -> RenderableType:
     """One frame of the live summary."""
     by_sev = stats["open_alerts_by_severity"]
     head = Table.grid(padding=(0, 3))
     head.add_row(
-        Text.assemble(("dashboard ", "dim"), (url, "bold underline")),
+        Text.assemble(("dashboard ", "dim"), (url, "bold underline"), ("  log in ", "dim"), login),
         Text.assemble(("event time ", "dim"), _when(stats["event_time"])),
         Text.assemble(("running ", "dim"), f"{elapsed_s:,.0f} s"),
     )

@@ -4,6 +4,22 @@
 const alerts = new Map();
 let lastEventId = 0;
 let source = null;
+let token = sessionStorage.getItem("riskstream-token");
+let me = null;
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {}, { Authorization: "Bearer " + token });
+  const response = await fetch(path, Object.assign({}, options, { headers }));
+  if (response.status === 401) {
+    showLogin("Your session ended: log in again.");
+    throw new Error("not authenticated");
+  }
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(body.detail || response.statusText);
+  }
+  return response.json();
+}
 
 const $ = (id) => document.getElementById(id);
 
@@ -55,7 +71,35 @@ function row(alert, flash) {
   }
   reasons.appendChild(ul);
   tr.appendChild(reasons);
+  const actions = document.createElement("td");
+  if (me && me.role !== "auditor" && alert.status !== "resolved") {
+    if (alert.status === "open") actions.appendChild(actionButton(alert, "ack", "acknowledge"));
+    actions.appendChild(actionButton(alert, "resolve", "resolve"));
+  }
+  tr.appendChild(actions);
   return tr;
+}
+
+function actionButton(alert, path, label) {
+  const button = document.createElement("button");
+  button.className = "act";
+  button.textContent = label;
+  button.dataset.action = path;
+  button.addEventListener("click", async () => {
+    const comment = window.prompt(label + " alert " + alert.kind.replaceAll("_", " ") + " of " + alert.borrower_id + " — comment (kept in the audit log):");
+    if (!comment) return;
+    try {
+      const updated = await api("/api/alerts/" + alert.id + "/" + path, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ comment }),
+      });
+      alerts.set(updated.id, updated);
+      render(updated.id);
+    } catch (err) {
+      window.alert("could not " + label + ": " + err.message);
+    }
+  });
+  return button;
 }
 
 function render(flashId) {
@@ -67,15 +111,15 @@ function render(flashId) {
 }
 
 async function loadAlerts() {
-  const response = await fetch("/api/alerts?limit=1000");
-  const page = await response.json();
+  const page = await api("/api/alerts?limit=1000");
   for (const a of page.items) alerts.set(a.id, a);
   lastEventId = page.last_event_id;
   render(null);
 }
 
 function follow() {
-  source = new EventSource("/api/alerts/stream?after=" + lastEventId);
+  if (source) source.close();
+  source = new EventSource("/api/alerts/stream?after=" + lastEventId + "&access_token=" + encodeURIComponent(token));
   source.addEventListener("open", () => { $("feed-state").textContent = "live"; $("feed-state").className = "pill live"; });
   source.addEventListener("error", () => { $("feed-state").textContent = "reconnecting…"; $("feed-state").className = "pill down"; });
   source.addEventListener("alert", (event) => {
@@ -87,7 +131,7 @@ function follow() {
 
 async function refreshStats() {
   try {
-    const s = await (await fetch("/api/stats")).json();
+    const s = await api("/api/stats");
     $("rate").textContent = Math.round(s.readings_per_s).toLocaleString();
     for (const sev of ["critical", "warning", "info"]) {
       $("open-" + sev).textContent = (s.open_alerts_by_severity[sev] || 0).toLocaleString();
@@ -104,6 +148,49 @@ for (const id of ["f-severity", "f-status", "f-borrower"]) {
   $(id).addEventListener("input", () => render(null));
 }
 
-loadAlerts().then(follow);
-refreshStats();
-setInterval(refreshStats, 1000);
+function showLogin(message) {
+  if (source) source.close();
+  $("main").hidden = true;
+  $("logout").hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = message || "";
+}
+
+async function start() {
+  me = await api("/api/me");
+  $("who").textContent = me.username + " (" + me.role.replace("_", " ") + ", " + me.tenant + ")";
+  $("login").hidden = true;
+  $("main").hidden = false;
+  $("logout").hidden = false;
+  await loadAlerts();
+  follow();
+  refreshStats();
+}
+
+$("login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new URLSearchParams();
+  form.set("username", $("login-user").value);
+  form.set("password", $("login-password").value);
+  const response = await fetch("/api/token", { method: "POST", body: form });
+  if (!response.ok) {
+    $("login-error").textContent = "Wrong user name or password.";
+    return;
+  }
+  token = (await response.json()).access_token;
+  sessionStorage.setItem("riskstream-token", token);
+  start().catch(() => showLogin("Could not load alerts."));
+});
+
+$("logout").addEventListener("click", () => {
+  sessionStorage.removeItem("riskstream-token");
+  token = null;
+  showLogin("");
+});
+
+if (token) {
+  start().catch(() => showLogin(""));
+} else {
+  showLogin("");
+}
+setInterval(() => { if (me && token) refreshStats(); }, 1000);

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from riskstream.demo import DemoOptions, DemoState, run_demo
+from riskstream.demo import DEMO_PASSWORD, DEMO_USER, DemoOptions, DemoState, run_demo
 from riskstream.runtime import Runtime
 from simulator import read_truth
 from tests.e2e.expectations import expected_alerts, seen_alerts
@@ -39,6 +39,10 @@ async def test_demo_raises_one_alert_per_injected_scenario(tmp_path: Path) -> No
         while not frames:
             await asyncio.sleep(0.1)
         async with httpx.AsyncClient(base_url=frames[0][1]) as client:
+            login = await client.post(
+                "/api/token", data={"username": DEMO_USER, "password": DEMO_PASSWORD}
+            )
+            client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
             while True:
                 page = (await client.get("/api/alerts", params={"limit": 1000})).json()
                 seen[:] = page["items"]

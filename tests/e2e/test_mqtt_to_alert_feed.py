@@ -14,6 +14,7 @@ from devices.registry import Registry, open_database
 from riskstream.api import create_app
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
+from riskstream.users import UserStore
 from simulator import generate, generate_fleet, plan_scenarios, publish, truth_records
 from simulator.publisher import parse_broker_url
 from tests.e2e.expectations import expected_alerts, seen_alerts
@@ -27,6 +28,7 @@ WINDOW_S = 7 * 3600.0
 
 async def read_sse(url: str, events: list[dict[str, Any]], ids: list[int]) -> None:
     async with httpx.AsyncClient(timeout=None) as client, client.stream("GET", url) as response:
+        assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         event: dict[str, str] = {}
         async for line in response.aiter_lines():
@@ -46,6 +48,7 @@ async def test_injected_scenarios_reach_api_and_live_feed(
     fleet = generate_fleet(6, seed=5)
     db = str(tmp_path / "rs.db")
     Registry(open_database(db)).import_fleet(fleet)
+    UserStore(open_database(db)).add("officer", "officer-pw-1", fleet.tenant.id, "risk_admin")
     start = float(int(time.time() - WINDOW_S))
     injections = plan_scenarios(fleet, 5, start, start + WINDOW_S, assign=ASSIGN)
     truth = truth_records(fleet.tenant.id, injections, start + WINDOW_S)
@@ -69,9 +72,17 @@ async def test_injected_scenarios_reach_api_and_live_feed(
         while not server.started:
             await asyncio.sleep(0.05)
         await asyncio.wait_for(runtime.ingest.connected.wait(), 10)  # type: ignore[union-attr]
+        async with httpx.AsyncClient(base_url=base) as client:
+            assert (await client.get("/api/alerts")).status_code == 401
+            login = await client.post(
+                "/api/token", data={"username": "officer", "password": "officer-pw-1"}
+            )
+            token = login.json()["access_token"]
         events: list[dict[str, Any]] = []
         ids: list[int] = []
-        reader = asyncio.create_task(read_sse(f"{base}/api/alerts/stream?after=0", events, ids))
+        reader = asyncio.create_task(
+            read_sse(f"{base}/api/alerts/stream?after=0&access_token={token}", events, ids)
+        )
         host, mqtt_port = parse_broker_url(mosquitto.url)
         sent = await publish(
             generate(fleet, injections, start, start + WINDOW_S, 5),
@@ -83,7 +94,8 @@ async def test_injected_scenarios_reach_api_and_live_feed(
             client_id=f"e2e-sim-{time.time_ns()}",
         )
         assert sent > 5000
-        async with httpx.AsyncClient(base_url=base) as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=base, headers=auth) as client:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 page = (await client.get("/api/alerts", params={"limit": 1000})).json()
