@@ -1,13 +1,19 @@
 """Generate a plausible, deterministic fleet: borrowers, loans, collateral, sites, devices.
 
-Every borrower gets one loan secured by goods in 1–2 warehouses and by 1–2 vehicles,
-plus a production line. Each warehouse has a load cell (bound to its collateral), a
-door sensor and a thermometer; the production line a power meter and an output
-counter; each vehicle a GPS tracker bound to the vehicle's collateral.
+Borrowers differ in region (and so timezone and public holidays), industry, size and
+equipment. Each has 1–3 warehouses; each warehouse holds one pledged lot of its
+industry's goods (200–2000 t, scaled by the borrower's size) and has a load cell and
+an RFID gate counter bound to the lot, a door contact and a thermometer (bound to the
+lot when the goods are perishable). Manufacturers run a production line with a power
+meter, a machine monitor (current and vibration; device kind ``generic``) and an
+output counter. Every borrower has 1–3 vehicles (trucks, delivery vans or wheel
+loaders), each with a GPS tracker and a geofence. The lots secure an inventory loan
+(``l1``); the vehicles an equipment loan (``l2``). Reporting intervals vary by
+borrower.
 
-Ids follow one scheme, all valid `devices.model.Id` values: borrower ``b001``, loan
-``b001-l1``, collateral ``b001-c1``, sites ``b001-w1`` (warehouse), ``b001-p1``
-(production line), ``b001-v1`` (vehicle), devices ``b001-d01``.
+Ids follow one scheme, all valid `devices.model.Id` values: borrower ``b001``, loans
+``b001-l1`` and ``b001-l2``, collateral ``b001-c1``, sites ``b001-w1`` (warehouse),
+``b001-p1`` (production line), ``b001-v1`` (vehicle), devices ``b001-d01``.
 """
 
 import math
@@ -24,6 +30,7 @@ from devices.model import (
     SiteKind,
     Tenant,
 )
+from simulator.catalog import INDUSTRIES, VEHICLES, describe
 from simulator.geo import Point, to_latlon
 
 # name, (lat, lon), IANA timezone
@@ -42,49 +49,25 @@ REGIONS: tuple[tuple[str, Point, str], ...] = (
     ("Mumbai", (19.08, 72.88), "Asia/Kolkata"),
 )
 
-# industry -> commodities: (description, unit value per tonne low, high)
-INDUSTRIES: dict[str, tuple[tuple[str, float, float], ...]] = {
-    "metals trading": (
-        ("copper cathode", 7800.0, 9500.0),
-        ("aluminium ingot", 2100.0, 2600.0),
-        ("steel coil", 550.0, 800.0),
-    ),
-    "agribusiness": (
-        ("wheat", 200.0, 300.0),
-        ("soybeans", 380.0, 520.0),
-        ("raw sugar", 400.0, 560.0),
-    ),
-    "food processing": (
-        ("frozen poultry", 2200.0, 3000.0),
-        ("dairy powder", 2800.0, 3600.0),
-    ),
-    "chemicals": (
-        ("polyethylene pellets", 1000.0, 1400.0),
-        ("fertiliser", 300.0, 450.0),
-    ),
+# (kind, radius km low, high) of a vehicle's geofence
+FENCE_RADIUS_KM: dict[str, tuple[float, float]] = {
+    "truck": (10.0, 22.5),
+    "van": (5.0, 10.0),
+    "loader": (1.0, 2.5),
 }
 
-WAREHOUSE_INTERVALS: dict[DeviceKind, float] = {
-    DeviceKind.LOAD_CELL: 60.0,
-    DeviceKind.DOOR: 300.0,
-    DeviceKind.TEMPERATURE: 300.0,
-}
-PRODUCTION_INTERVALS: dict[DeviceKind, float] = {
-    DeviceKind.POWER_METER: 300.0,
-    DeviceKind.OUTPUT_COUNTER: 300.0,
-}
-GPS_INTERVAL_S = 60.0
 
-
-def geofence_polygon(rng: random.Random, centre: Point) -> list[Point]:
-    """A convex polygon of 4–6 points around ``centre``, 20–45 km across.
+def geofence_polygon(
+    rng: random.Random, centre: Point, radius_km: tuple[float, float] = (10.0, 22.5)
+) -> list[Point]:
+    """A convex polygon of 4–6 points around ``centre``, its semi-axes in ``radius_km``.
 
     The vertices lie on a rotated ellipse at evenly spread, jittered angles, so the
     polygon is convex and contains its centre.
     """
     n = rng.randint(4, 6)
-    a = rng.uniform(10.0, 22.5)
-    b = rng.uniform(10.0, 22.5)
+    a = rng.uniform(*radius_km)
+    b = rng.uniform(*radius_km)
     rot = rng.uniform(0.0, math.pi)
     step = 2 * math.pi / n
     points: list[Point] = []
@@ -105,48 +88,59 @@ def _near(rng: random.Random, centre: Point, radius_km: float) -> Point:
     return (round(lat, 6), round(lon, 6))
 
 
-def _secret(rng: random.Random) -> str:
-    return f"{rng.getrandbits(128):032x}"
+class _Builder:
+    """Accumulates one borrower's sites, collateral and devices."""
+
+    def __init__(self, rng: random.Random, bid: str) -> None:
+        self.rng = rng
+        self.bid = bid
+        self.sites: list[Site] = []
+        self.lots: list[Collateral] = []
+        self.vehicles: list[Collateral] = []
+        self.devices: list[Device] = []
+
+    def device(self, kind: DeviceKind, site: str, interval: float, coll: str | None) -> None:
+        self.devices.append(
+            Device(
+                id=f"{self.bid}-d{len(self.devices) + 1:02d}",
+                kind=kind,
+                site=site,
+                collateral=coll,
+                interval_s=interval,
+                secret=f"{self.rng.getrandbits(128):032x}",
+            )
+        )
+
+    def collateral(
+        self, desc: str, qty: float, unit: str, value: float, site: str, vehicle: bool
+    ) -> str:
+        cid = f"{self.bid}-c{len(self.lots) + len(self.vehicles) + 1}"
+        item = Collateral(
+            id=cid,
+            description=desc,
+            quantity=qty,
+            unit=unit,
+            unit_value=value,
+            advance_rate=round(self.rng.uniform(0.5, 0.8), 2),
+            site=site,
+        )
+        (self.vehicles if vehicle else self.lots).append(item)
+        return cid
 
 
 def _borrower(rng: random.Random, number: int, width: int) -> Borrower:
     bid = f"b{number:0{width}d}"
     region_name, region_centre, tz = rng.choice(REGIONS)
-    industry = rng.choice(sorted(INDUSTRIES))
-    sites: list[Site] = []
-    collateral: list[Collateral] = []
-    devices: list[Device] = []
+    kind = INDUSTRIES[rng.choice(sorted(INDUSTRIES))]
+    size = math.exp(rng.gauss(0.0, 0.5))
+    weigh_every = float(rng.choice((30, 60, 60, 120)))
+    count_every = float(rng.choice((300, 600)))
+    gps_every = float(rng.choice((30, 60, 60, 120)))
+    b = _Builder(rng, bid)
 
-    def add_device(kind: DeviceKind, site: str, interval: float, coll: str | None) -> None:
-        devices.append(
-            Device(
-                id=f"{bid}-d{len(devices) + 1:02d}",
-                kind=kind,
-                site=site,
-                collateral=coll,
-                interval_s=interval,
-                secret=_secret(rng),
-            )
-        )
-
-    def add_collateral(desc: str, qty: float, unit: str, value: float, site: str) -> str:
-        cid = f"{bid}-c{len(collateral) + 1}"
-        collateral.append(
-            Collateral(
-                id=cid,
-                description=desc,
-                quantity=qty,
-                unit=unit,
-                unit_value=value,
-                advance_rate=round(rng.uniform(0.5, 0.8), 2),
-                site=site,
-            )
-        )
-        return cid
-
-    for w in range(1, rng.randint(1, 2) + 1):
+    for w in range(1, rng.choices((1, 2, 3), weights=(50, 35, 15))[0] + 1):
         sid = f"{bid}-w{w}"
-        sites.append(
+        b.sites.append(
             Site(
                 id=sid,
                 kind=SiteKind.WAREHOUSE,
@@ -155,61 +149,77 @@ def _borrower(rng: random.Random, number: int, width: int) -> Borrower:
                 location=_near(rng, region_centre, 8.0),
             )
         )
-        desc, low, high = rng.choice(INDUSTRIES[industry])
-        qty = float(rng.randint(200, 2000))
-        cid = add_collateral(desc, qty, "t", round(rng.uniform(low, high), 2), sid)
-        for kind, interval in WAREHOUSE_INTERVALS.items():
-            add_device(kind, sid, interval, cid if kind is DeviceKind.LOAD_CELL else None)
-
-    pid = f"{bid}-p1"
-    sites.append(
-        Site(
-            id=pid,
-            kind=SiteKind.PRODUCTION_LINE,
-            name=f"{region_name} plant",
-            timezone=tz,
-            location=_near(rng, region_centre, 10.0),
+        goods = rng.choice(kind.commodities)
+        tonnes = max(10 * goods.unit_kg / 1000, min(2000.0, rng.uniform(200, 2000) * size))
+        value = round(rng.uniform(goods.value_low, goods.value_high), 2)
+        cid = b.collateral(describe(goods), float(round(tonnes)), "t", value, sid, False)
+        perishable = goods.band_c is not None
+        b.device(DeviceKind.LOAD_CELL, sid, weigh_every, cid)
+        b.device(DeviceKind.RFID_GATE, sid, count_every, cid)
+        b.device(DeviceKind.DOOR, sid, 300.0, None)
+        b.device(
+            DeviceKind.TEMPERATURE, sid, 120.0 if perishable else 300.0, cid if perishable else None
         )
-    )
-    for kind, interval in PRODUCTION_INTERVALS.items():
-        add_device(kind, pid, interval, None)
 
-    for v in range(1, rng.randint(1, 2) + 1):
+    if rng.random() < kind.production_share:
+        pid = f"{bid}-p1"
+        b.sites.append(
+            Site(
+                id=pid,
+                kind=SiteKind.PRODUCTION_LINE,
+                name=f"{region_name} plant",
+                timezone=tz,
+                location=_near(rng, region_centre, 10.0),
+            )
+        )
+        b.device(DeviceKind.POWER_METER, pid, float(rng.choice((60, 300))), None)
+        b.device(DeviceKind.GENERIC, pid, 60.0, None)
+        b.device(DeviceKind.OUTPUT_COUNTER, pid, 300.0, None)
+
+    for v in range(1, rng.choices((1, 2, 3), weights=(45, 40, 15))[0] + 1):
         sid = f"{bid}-v{v}"
+        vkind = rng.choice(kind.vehicles)
+        vehicle = VEHICLES[vkind]
         centre = _near(rng, region_centre, 5.0)
-        sites.append(
+        b.sites.append(
             Site(
                 id=sid,
                 kind=SiteKind.VEHICLE,
-                name=f"truck {v}",
+                name=f"{vehicle.description} {v}",
                 timezone=tz,
                 location=centre,
-                geofence=geofence_polygon(rng, centre),
+                geofence=geofence_polygon(rng, centre, FENCE_RADIUS_KM[vkind]),
             )
         )
-        value = float(rng.randrange(40_000, 150_000, 1000))
-        cid = add_collateral("heavy goods vehicle", 1.0, "vehicle", value, sid)
-        add_device(DeviceKind.GPS_TRACKER, sid, GPS_INTERVAL_S, cid)
+        value = float(rng.randrange(int(vehicle.value_low), int(vehicle.value_high), 1000))
+        cid = b.collateral(vehicle.description, 1.0, "vehicle", value, sid, True)
+        b.device(DeviceKind.GPS_TRACKER, sid, gps_every, cid)
 
-    base = sum(c.pledged_value * c.advance_rate for c in collateral)
-    principal = max(1000.0, round(base * rng.uniform(0.8, 1.0), -3))
-    loan = Loan(id=f"{bid}-l1", principal=principal, collateral=collateral)
+    loans = [_loan(rng, f"{bid}-l1", b.lots)]
+    if b.vehicles:
+        loans.append(_loan(rng, f"{bid}-l2", b.vehicles))
     return Borrower(
         id=bid,
-        name=f"{region_name} {industry.title()} {number}",
-        industry=industry,
+        name=f"{region_name} {kind.name.title()} {number}",
+        industry=kind.name,
         timezone=tz,
-        loans=[loan],
-        sites=sites,
-        devices=devices,
+        loans=loans,
+        sites=b.sites,
+        devices=b.devices,
     )
+
+
+def _loan(rng: random.Random, loan_id: str, collateral: list[Collateral]) -> Loan:
+    base = sum(c.pledged_value * c.advance_rate for c in collateral)
+    principal = max(1000.0, round(base * rng.uniform(0.8, 1.0), -3))
+    return Loan(id=loan_id, principal=principal, collateral=collateral)
 
 
 def generate_fleet(borrowers: int, seed: int, tenant: str = "demo-bank") -> Fleet:
     """Build a deterministic fleet of ``borrowers`` borrowers.
 
     Args:
-        borrowers: how many borrowers (about 8 devices each).
+        borrowers: how many borrowers (about 11 devices each).
         seed: the random seed; the same seed gives the same fleet.
         tenant: the lender's tenant id.
 

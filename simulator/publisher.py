@@ -1,46 +1,53 @@
 """Publish simulated telemetry to an MQTT broker, paced in event time.
 
-Event time advances ``speed`` times faster than wall time from ``start_ts``; with
-``speed <= 0`` messages go out as fast as the broker takes them. Up to
-`MAX_IN_FLIGHT` publishes wait for their acknowledgement at once, so QoS 1 is not
-limited by one round trip per message. A lost connection is logged and retried with
-backoff; messages not yet acknowledged are sent again (ingest de-duplicates on
-``seq``).
+Messages become packets (`simulator.wire.Packer`: birth and status messages, one
+object or a gateway batch per publish, HMAC signatures when device secrets are
+given) and go out over a `simulator.mqtt_link.PahoLink`. Event time advances
+``speed`` times faster than wall time from ``start_ts``; with ``speed <= 0`` packets
+go out as fast as the broker takes them. Up to `MAX_IN_FLIGHT` publishes wait for
+their acknowledgement at once, so QoS 1 is not limited by one round trip per
+message. A lost connection is logged and retried with backoff; packets not yet
+acknowledged are sent again (ingest de-duplicates on ``seq``).
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from itertools import chain
 from typing import Protocol
 from urllib.parse import urlsplit
 
-import aiomqtt
-import orjson
-
-from devices.topics import DEFAULT_PREFIX, check_prefix, format_topic
-from simulator.errors import BrokerUrlError
-from simulator.telemetry import Message
+from devices.topics import DEFAULT_PREFIX, check_prefix
+from simulator.errors import BrokerUnavailableError, BrokerUrlError
+from simulator.message import Message
+from simulator.mqtt_link import LinkError, PahoLink
+from simulator.wire import Packer, Packet
 
 log = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT = 256
+MAX_IN_FLIGHT = 128
 PROGRESS_EVERY = 1000
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
 MIN_SLEEP_S = 0.002
 
 
-class PublishClient(Protocol):
-    """The part of `aiomqtt.Client` the publisher uses."""
+class Link(Protocol):
+    """What the publisher needs of a connection (`simulator.mqtt_link.PahoLink`)."""
 
-    async def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
-        """Publish one message and wait until the broker has it (per QoS)."""
+    def send(self, topic: str, payload: bytes, qos: int, retain: bool) -> int:
+        """Queue a publish; return its message id. Raises `LinkError` when broken."""
+
+    def take_acked(self) -> list[int]:
+        """Message ids acknowledged since the last call."""
+
+    async def wait(self) -> None:
+        """Sleep until an acknowledgement arrives; `LinkError` when broken."""
 
 
-ClientFactory = Callable[[], AbstractAsyncContextManager[PublishClient]]
+ClientFactory = Callable[[], AbstractAsyncContextManager[Link]]
 
 
 def parse_broker_url(url: str) -> tuple[str, int]:
@@ -64,20 +71,19 @@ def parse_broker_url(url: str) -> tuple[str, int]:
 
 
 class _State:
-    """What survives a reconnect: the source, unacknowledged messages, counters."""
+    """What survives a reconnect: the source, unacknowledged packets, counters."""
 
-    def __init__(self, messages: Iterable[Message]) -> None:
-        self.source: Iterator[Message] = iter(messages)
-        self.unacked: dict[int, Message] = {}
+    def __init__(self, packets: Iterable[Packet]) -> None:
+        self.source: Iterator[Packet] = iter(packets)
+        self.unacked: dict[int, tuple[int, Packet]] = {}  # message id -> (order, packet)
         self.next_index = 0
         self.published = 0
         self.last_ts = 0.0
-        self.announced: set[str] = set()
 
     def take_replay(self) -> None:
-        """Put unacknowledged messages back in front of the source."""
+        """Put unacknowledged packets back in front of the source, in their order."""
         if self.unacked:
-            replay = [self.unacked[k] for k in sorted(self.unacked)]
+            replay = [packet for _, packet in sorted(self.unacked.values(), key=lambda v: v[0])]
             self.unacked.clear()
             self.source = chain(replay, self.source)
 
@@ -96,11 +102,14 @@ async def publish(
     on_progress: Callable[[int, float], None] | None = None,
     client_id: str = "riskstream-sim",
     client_factory: ClientFactory | None = None,
+    batch: int = 1,
+    secrets: Mapping[str, str] | None = None,
+    give_up_after: float | None = None,
 ) -> int:
     """Publish ``messages`` as device telemetry; return how many were acknowledged.
 
     Args:
-        messages: telemetry in event-time order (e.g. `simulator.telemetry.generate`).
+        messages: messages in send order (e.g. `simulator.telemetry.generate`).
         tenant: the tenant the devices belong to.
         host: broker host.
         port: broker port.
@@ -109,47 +118,60 @@ async def publish(
         prefix: topic prefix.
         qos: MQTT QoS of telemetry and status messages.
         stop: when set, stop after the messages already in flight.
-        on_progress: called with (messages published, event time reached) every
-            `PROGRESS_EVERY` messages and at the end.
+        on_progress: called with (telemetry publishes acknowledged, event time
+            reached) every `PROGRESS_EVERY` publishes and at the end.
         client_id: MQTT client identifier.
-        client_factory: makes the client (tests); default an `aiomqtt.Client`.
+        client_factory: makes the connection (tests); default a `PahoLink`.
+        batch: reports of one device per telemetry publish (a JSON array when > 1).
+        secrets: device id -> secret; when given, telemetry is signed (HMAC-SHA256).
+        give_up_after: stop retrying when the broker has been unreachable this many
+            seconds in a row (None: retry until ``stop``).
 
     Returns:
-        The number of telemetry messages the broker acknowledged.
+        The number of telemetry publishes the broker acknowledged (status messages
+        not counted).
+
+    Raises:
+        BrokerUnavailableError: the broker stayed unreachable for ``give_up_after``.
     """
     check_prefix(prefix)
+    packer = Packer(tenant, prefix, batch, secrets)
 
-    def default_factory() -> AbstractAsyncContextManager[PublishClient]:
-        client = aiomqtt.Client(
-            host,
-            port,
-            identifier=client_id,
-            max_inflight_messages=MAX_IN_FLIGHT,
-        )
-        # we keep up to MAX_IN_FLIGHT publishes waiting on purpose: don't warn about them
-        client.pending_calls_threshold = MAX_IN_FLIGHT + 16
-        return client
+    def default_factory() -> AbstractAsyncContextManager[Link]:
+        return PahoLink(host, port, client_id)
 
     factory = client_factory or default_factory
-    state = _State(messages)
+    state = _State(packer.packets(messages))
     loop = asyncio.get_running_loop()
     wall0 = loop.time()
     backoff = RECONNECT_MIN_S
+    failures = 0
+    down_since = 0.0
     while True:
         try:
             async with factory() as client:
-                if backoff > RECONNECT_MIN_S:
-                    log.info("reconnected to MQTT broker %s:%d", host, port)
+                if failures:
+                    log.warning(
+                        "reconnected to MQTT broker %s:%d after %d failed attempt(s)",
+                        host,
+                        port,
+                        failures,
+                    )
+                failures = 0
                 backoff = RECONNECT_MIN_S
-                await _pump(
-                    client, state, tenant, prefix, qos, speed, start_ts, wall0, stop, on_progress
-                )
+                await _pump(client, state, qos, speed, start_ts, wall0, stop, on_progress)
                 break
-        except aiomqtt.MqttError as exc:
+        except LinkError as exc:
+            if not failures:
+                down_since = loop.time()
+            failures += 1
             state.take_replay()
             if stop is not None and stop.is_set():
                 log.warning("MQTT broker %s:%d unreachable while stopping: %s", host, port, exc)
                 break
+            down = loop.time() - down_since
+            if give_up_after is not None and down + backoff > give_up_after:
+                raise BrokerUnavailableError(host, port, down, str(exc)) from None
             log.warning(
                 "MQTT connection to %s:%d failed: %s; retrying in %.1f s", host, port, exc, backoff
             )
@@ -172,10 +194,8 @@ async def _wait(stop: asyncio.Event | None, seconds: float) -> bool:
 
 
 async def _pump(
-    client: PublishClient,
+    link: Link,
     state: _State,
-    tenant: str,
-    prefix: str,
     qos: int,
     speed: float,
     start_ts: float,
@@ -183,60 +203,42 @@ async def _pump(
     stop: asyncio.Event | None,
     on_progress: Callable[[int, float], None] | None,
 ) -> None:
-    """Publish from ``state`` until the source ends or ``stop``; raise on MQTT errors."""
+    """Publish from ``state`` until the source ends or ``stop``; `LinkError` when broken."""
     loop = asyncio.get_running_loop()
-    in_flight: dict[asyncio.Task[None], int] = {}
-    topics: dict[str, str] = {}
-    dumps = orjson.dumps
+    unacked = state.unacked
 
-    def settle(done: Iterable[asyncio.Task[None]]) -> None:
-        error: BaseException | None = None
-        for task in done:
-            index = in_flight.pop(task)
-            exc = task.exception()
-            if exc is not None:
-                error = error or exc
+    def settle() -> None:
+        for mid in link.take_acked():
+            entry = unacked.pop(mid, None)
+            if entry is None or not entry[1].is_telemetry:
                 continue
-            message = state.unacked.pop(index)
             state.published += 1
-            state.last_ts = max(state.last_ts, message.ts)
+            state.last_ts = max(state.last_ts, entry[1].send_ts)
             if on_progress is not None and state.published % PROGRESS_EVERY == 0:
-                on_progress(state.published, message.ts)
-        if error is not None:
-            raise error
+                on_progress(state.published, entry[1].send_ts)
 
-    try:
-        for message in state.source:
-            if stop is not None and stop.is_set():
-                state.source = chain([message], state.source)
+    for packet in state.source:
+        if stop is not None and stop.is_set():
+            state.source = chain([packet], state.source)
+            break
+        if speed > 0:
+            delay = wall0 + (packet.send_ts - start_ts) / speed - loop.time()
+            if delay > MIN_SLEEP_S and await _wait(stop, delay):
+                state.source = chain([packet], state.source)
                 break
-            if speed > 0:
-                delay = wall0 + (message.ts - start_ts) / speed - loop.time()
-                if delay > MIN_SLEEP_S and await _wait(stop, delay):
-                    state.source = chain([message], state.source)
-                    break
-            device = message.device_id
-            topic = topics.get(device)
-            if topic is None:
-                topic = topics[device] = format_topic(tenant, device, "telemetry", prefix)
-            if device not in state.announced:
-                status = format_topic(tenant, device, "status", prefix)
-                await client.publish(status, b"online", qos=qos, retain=True)
-                state.announced.add(device)
-            payload = dumps({"ts": message.ts, "seq": message.seq, "values": message.values})
-            index = state.next_index
-            state.next_index += 1
-            state.unacked[index] = message
-            task = loop.create_task(client.publish(topic, payload, qos=qos))
-            in_flight[task] = index
-            if len(in_flight) >= MAX_IN_FLIGHT:
-                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                settle(done)
-        while in_flight:
-            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-            settle(done)
-    finally:
-        for task in in_flight:
-            task.cancel()
-        if in_flight:
-            await asyncio.gather(*in_flight, return_exceptions=True)
+        try:
+            mid = link.send(packet.topic, packet.payload, qos, packet.retain)
+        except LinkError:
+            state.source = chain([packet], state.source)
+            raise
+        unacked[mid] = (state.next_index, packet)
+        state.next_index += 1
+        if len(unacked) >= MAX_IN_FLIGHT:
+            while len(unacked) >= MAX_IN_FLIGHT:
+                await link.wait()
+                settle()
+        elif state.next_index % 64 == 0:
+            settle()
+    while unacked:
+        await link.wait()
+        settle()

@@ -1,114 +1,130 @@
 """Risk scenarios to inject into simulated telemetry, and their ground truth.
 
-A scenario kind names what goes wrong and which device shows it. Each kind is one
-`ScenarioKind` in `SCENARIOS`: to add a kind, add its subject picker here and its
-effect in `simulator.telemetry` (``EFFECTS``).
+Each kind is one `ScenarioKind` in `SCENARIOS`: its name, the subjects a borrower
+offers (`simulator.planning`), when it happens, and what the telemetry shows
+(`simulator.effects`). Subjects name the device whose telemetry shows it best:
 
-- ``inventory_drain``: the stock on a load cell falls below the pledged quantity
-  (subject: the collateral, its warehouse, the load cell).
-- ``geofence_exit``: a vehicle leaves its geofence and stays out (subject: the
-  vehicle's collateral, the vehicle site, its GPS tracker).
-- ``device_silent``: a device stops sending (subject: the device and its site).
+Collateral (subject: the lot, its warehouse, and a device of it)
+- ``inventory_drain``: the load cell's weight falls steadily, 24 h a day, from the
+  start over 40 % of the rest of the run, to at most 55 % of the pledge; the gate
+  counts the units out. Device: the load cell.
+- ``inventory_removal``: at night 2–4 truck loads leave within about two hours with
+  the door open and the gate counting them; stock ends at 30–70 % of the pledge.
+  Device: the load cell.
+- ``double_pledge``: at night a block of 40–70 % of the pledge leaves the lot (gate
+  out), arrives after the road transit time at a warehouse of another borrower's loan
+  whose goods have the same handling unit (its load cell jumps by the same weight, its
+  gate counts the same units in), stays there 4 hours to 3 days, and comes back the
+  same way. Device: the lot's load cell; ``counterpart_device_id``: the other load cell.
+- ``unregistered_move``: on a weekday around midday 1–3 truck loads leave through the
+  gate and arrive at no registered site; stock ends at 50–85 % of the pledge. Device:
+  the RFID gate.
+- ``geofence_exit``: the vehicle leaves its geofence and stays out. Device: GPS.
+- ``parked_moving``: the vehicle drives 1–3 hours in the night, inside its fence.
+  Device: GPS.
+- ``cold_chain``: refrigeration fails for 2–8 hours; the truth window is the time the
+  thermometer is above the lot's band. Device: the thermometer.
+
+Operations (subject: the production line)
+- ``production_slowdown``: output, machine current and variable power fall linearly
+  against the borrower's own seasonal baseline to 35–60 % of it, over 60 % of the
+  rest of the run (6 hours to 4 weeks), and stay there; a payment is missed 1–5 days
+  after the fall ends. Device: the output counter.
+- ``machine_idle``: from a weekday morning the line stands still for 1–5 days (less in
+  short runs: current at standby, no vibration, no output, power at base load).
+  Device: the machine monitor.
+
+Data integrity (subject: the device)
+- ``device_silent``: the device stops sending; its last will (``offline``) follows.
+- ``tamper_door``: at night the door stands open 30–90 minutes while the weight falls
+  to 60–90 % of the pledge, and the RFID gate counts nothing. Device: the door.
+- ``stuck_values``: every message repeats the first one's values exactly.
+- ``replay``: messages of up to a day before are sent again, byte for byte.
+- ``spoof``: forged messages, signed with a wrong key, take the device's next ``seq``
+  half an interval before the device does.
+
+Loans
+- ``borrower_default``: a payment is missed, then the loan defaults or is cured
+  (events in the outcomes file, `simulator.outcomes`). Subject: the loan.
 
 The ground truth is one `TruthRecord` per injection, written as JSON lines.
 """
 
-import dataclasses
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-import orjson
-
-from devices.model import Borrower, DeviceKind, Fleet
-
-
-@dataclass(frozen=True, slots=True)
-class Subject:
-    """What a scenario acts on; ids that do not apply are None."""
-
-    collateral_id: str | None
-    site_id: str | None
-    device_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Injection:
-    """One planned scenario: its kind, borrower, subject and start (event time)."""
-
-    scenario: str
-    borrower_id: str
-    collateral_id: str | None
-    site_id: str | None
-    device_id: str | None
-    start_ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class TruthRecord:
-    """Ground truth for one injected scenario, as the evaluation harness reads it."""
-
-    scenario: str
-    tenant: str
-    borrower_id: str
-    collateral_id: str | None
-    site_id: str | None
-    device_id: str | None
-    start_ts: float
-    end_ts: float
-
-
-SubjectPicker = Callable[[Borrower, random.Random], Subject | None]
+from devices.model import DeviceKind, Fleet
+from simulator import planning
+from simulator.injection import Injection, TruthRecord, read_truth, truth_records, write_truth
+from simulator.plan_context import PlanContext
+from simulator.planning import Candidates, Schedule
 
 
 @dataclass(frozen=True, slots=True)
 class ScenarioKind:
-    """A kind of scenario: its name and how to choose its subject in a borrower."""
+    """A kind of scenario: its name, the subjects it applies to, and its timing."""
 
     name: str
-    pick: SubjectPicker
-
-
-def _pick_device(borrower: Borrower, rng: random.Random, kind: DeviceKind) -> Subject | None:
-    candidates = [d for d in borrower.devices if d.kind is kind and d.collateral is not None]
-    if not candidates:
-        return None
-    device = rng.choice(candidates)
-    return Subject(device.collateral, device.site, device.id)
-
-
-def _pick_load_cell(borrower: Borrower, rng: random.Random) -> Subject | None:
-    return _pick_device(borrower, rng, DeviceKind.LOAD_CELL)
-
-
-def _pick_gps(borrower: Borrower, rng: random.Random) -> Subject | None:
-    return _pick_device(borrower, rng, DeviceKind.GPS_TRACKER)
-
-
-def _pick_any_device(borrower: Borrower, rng: random.Random) -> Subject | None:
-    if not borrower.devices:
-        return None
-    device = rng.choice(borrower.devices)
-    return Subject(None, device.site, device.id)
+    candidates: Candidates
+    schedule: Schedule
 
 
 SCENARIOS: dict[str, ScenarioKind] = {
     k.name: k
     for k in (
-        ScenarioKind("inventory_drain", _pick_load_cell),
-        ScenarioKind("geofence_exit", _pick_gps),
-        ScenarioKind("device_silent", _pick_any_device),
+        ScenarioKind("inventory_drain", planning.load_cells, planning.drain),
+        ScenarioKind("inventory_removal", planning.load_cells, planning.removal),
+        ScenarioKind("double_pledge", planning.pledged_twice, planning.double_pledge),
+        ScenarioKind("unregistered_move", planning.gates, planning.moved_away),
+        ScenarioKind("geofence_exit", planning.trackers, planning.run_until_end("geofence_exit")),
+        ScenarioKind("parked_moving", planning.trackers, planning.night_drive),
+        ScenarioKind(
+            "production_slowdown",
+            planning.plant_devices(DeviceKind.OUTPUT_COUNTER),
+            planning.slowdown,
+        ),
+        ScenarioKind("machine_idle", planning.plant_devices(DeviceKind.GENERIC), planning.idle),
+        ScenarioKind("cold_chain", planning.cold_stores, planning.cold_chain),
+        ScenarioKind("device_silent", planning.any_device, planning.run_until_end("device_silent")),
+        ScenarioKind("tamper_door", planning.doors, planning.tamper),
+        ScenarioKind("stuck_values", planning.watched_devices, planning.stuck),
+        ScenarioKind("replay", planning.watched_devices, planning.replay),
+        ScenarioKind("spoof", planning.watched_devices, planning.spoof),
+        ScenarioKind("borrower_default", planning.loans, planning.default),
     )
 }
 
+__all__ = [
+    "SCENARIOS",
+    "Injection",
+    "ScenarioKind",
+    "TruthRecord",
+    "plan_scenarios",
+    "read_truth",
+    "truth_records",
+    "write_truth",
+]
 
-def _check_kinds(kinds: Sequence[str]) -> None:
+
+def check_kinds(kinds: Sequence[str]) -> None:
+    """Raise ValueError naming unknown scenario kinds."""
     unknown = [k for k in kinds if k not in SCENARIOS]
     if unknown:
         raise ValueError(
             f"unknown scenario kind(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}"
         )
+
+
+def _plan_one(
+    ctx: PlanContext, kind: ScenarioKind, borrower_id: str, seed: int
+) -> Injection | None:
+    borrower = ctx.borrowers[borrower_id]
+    subjects = kind.candidates(ctx, borrower)
+    if not subjects:
+        return None
+    rng = random.Random(f"{seed}:{kind.name}:{borrower_id}")
+    return kind.schedule(ctx, borrower, rng.choice(subjects), rng)
 
 
 def plan_scenarios(
@@ -128,82 +144,62 @@ def plan_scenarios(
         start_ts: simulation start, epoch seconds.
         end_ts: simulation end, epoch seconds.
         rate: share of borrowers hit (ignored when ``assign`` is given). At least one
-            borrower per requested kind is hit when the fleet allows it.
+            borrower per requested kind is hit when the fleet allows it; a kind goes
+            to borrowers that offer a subject for it, the rarest kinds choosing first.
         kinds: scenario kinds to use (default: all of `SCENARIOS`).
         assign: explicit plan, borrower id -> scenario kind; replaces the random pick
-            of borrowers and kinds (subjects and start times stay random).
+            of borrowers and kinds (subjects and times stay random).
 
     Returns:
         Injections sorted by borrower id; each hit borrower has exactly one.
+
+    Raises:
+        ValueError: unknown kinds or borrowers, or an assigned kind that the borrower
+            or the window cannot take.
     """
     if end_ts <= start_ts:
         raise ValueError("end_ts must be after start_ts")
     kinds = list(SCENARIOS) if kinds is None else list(kinds)
-    _check_kinds(kinds)
-    rng = random.Random(seed)
-    by_id = {b.id: b for b in fleet.borrowers}
-    plan: dict[str, str] = {}
+    check_kinds(kinds)
+    ctx = PlanContext(fleet, start_ts, end_ts)
+    known = {b.id for b in fleet.borrowers}
+    injections: list[Injection] = []
     if assign is not None:
-        _check_kinds(list(assign.values()))
-        missing = [b for b in assign if b not in by_id]
+        check_kinds(list(assign.values()))
+        missing = [b for b in assign if b not in known]
         if missing:
             raise ValueError(f"unknown borrower(s) in assign: {', '.join(missing)}")
-        plan = dict(assign)
-    elif kinds:
-        order = [b.id for b in fleet.borrowers]
-        rng.shuffle(order)
-        wanted = max(round(rate * len(order)), len(kinds) if rate > 0 else 0)
-        for i, bid in enumerate(order[: min(wanted, len(order))]):
-            plan[bid] = kinds[i % len(kinds)]
-    window = end_ts - start_ts
-    injections: list[Injection] = []
-    for bid in sorted(plan):
-        subject = SCENARIOS[plan[bid]].pick(by_id[bid], rng)
-        start = start_ts + window * rng.uniform(0.1, 0.4)
-        if subject is None:
-            continue
-        injections.append(
-            Injection(
-                plan[bid],
-                bid,
-                subject.collateral_id,
-                subject.site_id,
-                subject.device_id,
-                round(start, 3),
-            )
-        )
-    return injections
-
-
-def truth_records(tenant: str, injections: Sequence[Injection], end_ts: float) -> list[TruthRecord]:
-    """Ground truth for ``injections``; each condition lasts until ``end_ts``."""
-    return [
-        TruthRecord(
-            i.scenario,
-            tenant,
-            i.borrower_id,
-            i.collateral_id,
-            i.site_id,
-            i.device_id,
-            i.start_ts,
-            end_ts,
-        )
-        for i in injections
-    ]
-
-
-def write_truth(records: Sequence[TruthRecord], path: Path | str) -> None:
-    """Write ground truth as JSON lines, one record per line."""
-    with Path(path).open("wb") as f:
-        for r in records:
-            f.write(orjson.dumps(dataclasses.asdict(r)) + b"\n")
-
-
-def read_truth(path: Path | str) -> list[TruthRecord]:
-    """Read ground truth written by `write_truth`."""
-    records: list[TruthRecord] = []
-    with Path(path).open("rb") as f:
-        for line in f:
-            if line.strip():
-                records.append(TruthRecord(**orjson.loads(line)))
-    return records
+        ctx.busy.update(assign)
+        for bid in sorted(assign):
+            injection = _plan_one(ctx, SCENARIOS[assign[bid]], bid, seed)
+            if injection is None:
+                raise ValueError(
+                    f"{assign[bid]} cannot be injected into borrower {bid}: it has no "
+                    "subject for it or the run has no room for it"
+                )
+            injections.append(injection)
+        return injections
+    if not kinds or rate <= 0:
+        return []
+    rng = random.Random(seed)
+    order = [b.id for b in fleet.borrowers]
+    rng.shuffle(order)
+    wanted = min(len(order), max(round(rate * len(order)), len(kinds)))
+    offers = {k: sum(1 for b in fleet.borrowers if SCENARIOS[k].candidates(ctx, b)) for k in kinds}
+    first_round = sorted(kinds, key=lambda k: (offers[k], kinds.index(k)))
+    sequence = [first_round[i] if i < len(kinds) else kinds[i % len(kinds)] for i in range(wanted)]
+    free = list(order)
+    owner = {d.id: b.id for b in fleet.borrowers for d in b.devices}
+    for kind in sequence:
+        for bid in free:
+            injection = _plan_one(ctx, SCENARIOS[kind], bid, seed)
+            if injection is not None:
+                injections.append(injection)
+                ctx.busy.add(bid)
+                free.remove(bid)
+                counterpart = owner.get(injection.counterpart_device_id or "")
+                if counterpart is not None and counterpart in free:
+                    ctx.busy.add(counterpart)
+                    free.remove(counterpart)
+                break
+    return sorted(injections, key=lambda i: i.borrower_id)

@@ -1,21 +1,32 @@
-"""Signal models for fixed-site devices: load cell, door, thermometer, power, output.
+"""Signal models: the base every device model shares, and the warehouse door and climate.
 
 Each model owns its device's random generator and calendar, and turns an event time
-into that device's metric values (names as in `devices.model.METRICS`). Models are
-called in increasing time order per device; they keep only what that needs.
+into that device's metric values. Models are called in increasing time order per
+device; they keep only what that needs. A model draws the same random numbers
+whether or not a scenario acts on it, so a scenario changes a device's values only
+from its start on.
 """
 
 import math
 import random
+from math import floor
 
+from simulator.business import BusinessProfile
+from simulator.catalog import Band
 from simulator.clock import LocalDay
 
 TWO_PI = 2.0 * math.pi
-DRAIN_FLOOR = 0.55  # share of the pledge an inventory drain ends at
-DRAIN_SECONDS = 4 * 3600.0
-STOCK_LOW, STOCK_HIGH = 1.15, 1.45  # normal closing stock, share of the pledge
-INTRADAY_FLOOR = 1.08  # business flows never take stock below this share
-SENSOR_NOISE = 0.002  # load cell noise, relative
+MONTH_S = 30 * 86_400.0
+
+DOOR_OPEN_BUSINESS = 0.35
+DOOR_OPEN_CLOSED = 0.005
+
+COLD_NOISE_C = 0.15
+COLD_CYCLE_C = 0.3
+COLD_DRIFT_C = 0.2  # at most, per 30 days
+FAILURE_RISE_S = 45 * 60.0  # time constant of a failed cold store warming up
+REPAIR_FALL_S = 30 * 60.0  # time constant of a repaired cold store cooling down
+FAILURE_AMBIENT_C = 10.0  # a failed cold store heads this far above its band
 
 
 class DeviceModel:
@@ -24,113 +35,135 @@ class DeviceModel:
     Attributes:
         device_id: the device's id.
         interval: reporting interval in seconds.
-        rng: this device's own random generator.
-        day: the borrower's local calendar.
+        rng: this device's own random generator, for its values.
+        schedule: a second one for its report times, so that scenarios, which may
+            change how many numbers ``rng`` draws, never move a report.
+        day: the local calendar of the device's site.
         stop_ts: the device sends nothing at or after this event time.
         seq: the last sequence number sent.
     """
 
-    __slots__ = ("day", "device_id", "interval", "rng", "seq", "stop_ts")
+    __slots__ = ("day", "device_id", "interval", "rng", "schedule", "seq", "stop_ts")
 
     def __init__(self, device_id: str, interval: float, timezone: str, seed: int) -> None:
         """Set up the device; its randomness depends only on ``seed`` and its id."""
         self.device_id = device_id
         self.interval = interval
         self.rng = random.Random(f"{seed}:{device_id}")
+        self.schedule = random.Random(f"{seed}:{device_id}:schedule")
         self.day = LocalDay(timezone)
         self.stop_ts = math.inf
         self.seq = 0
+
+    def begin(self, start_ts: float) -> None:
+        """Called once before the first report, with the start of the simulation."""
 
     def values(self, ts: float) -> dict[str, float]:
         """The metric values the device reports at event time ``ts``."""
         raise NotImplementedError
 
-
-class LoadCellModel(DeviceModel):
-    """Stock on a warehouse scale, in kg.
-
-    Closing stock is 1.15–1.45 × the pledge on business days; goods go out in the
-    morning and come in in the afternoon (08–18 local, weekdays), never below 1.08 ×
-    the pledge. An inventory drain takes it linearly to 0.55 × the pledge over 4 hours.
-    """
-
-    __slots__ = ("drain_from", "drain_start", "low", "pledge_kg", "prev", "today")
-
-    def __init__(
-        self, device_id: str, interval: float, timezone: str, seed: int, pledge_kg: float
-    ) -> None:
-        """Set up a scale watching ``pledge_kg`` of pledged goods."""
-        super().__init__(device_id, interval, timezone, seed)
-        self.pledge_kg = pledge_kg
-        self.today = self.rng.uniform(STOCK_LOW, STOCK_HIGH)
-        self.prev = self.low = self.today
-        self.drain_start = math.inf
-        self.drain_from: float | None = None
-
-    def _new_day(self) -> None:
-        self.prev = self.today
-        if self.day.weekday < 5:
-            self.today = self.rng.uniform(STOCK_LOW, STOCK_HIGH)
-            dip = self.rng.uniform(0.0, 0.12)
-            self.low = max(INTRADAY_FLOOR, min(self.prev, self.today) - dip)
-        else:
-            self.low = self.prev
-
-    def level(self, ts: float) -> float:
-        """Normal stock at ``ts`` as a share of the pledge (no noise, no scenario)."""
-        day = self.day
-        if day.roll(ts):
-            self._new_day()
-        h = (ts - day.start) / 3600.0
-        if h < 8.0:
-            return self.prev
-        if h >= 18.0:
-            return self.today
-        if h < 13.0:
-            return self.prev + (self.low - self.prev) * (h - 8.0) / 5.0
-        return self.low + (self.today - self.low) * (h - 13.0) / 5.0
-
-    def values(self, ts: float) -> dict[str, float]:
-        """Weight on the scale, kg."""
-        share = self.level(ts)
-        if ts >= self.drain_start:
-            if self.drain_from is None:
-                self.drain_from = share
-            k = min(1.0, (ts - self.drain_start) / DRAIN_SECONDS)
-            share = self.drain_from + (DRAIN_FLOOR - self.drain_from) * k
-        noise = 1.0 + (self.rng.random() - 0.5) * 2.0 * SENSOR_NOISE
-        return {"weight_kg": round(share * self.pledge_kg * noise, 1)}
-
-
-def _business_hours(day: LocalDay, h: float) -> bool:
-    return day.weekday < 5 and 7.0 <= h < 19.0
+    def spike(self, values: dict[str, float]) -> dict[str, float]:
+        """``values`` with a brief, harmless sensor spike (default: none)."""
+        return values
 
 
 class DoorModel(DeviceModel):
-    """Warehouse door: often open in business hours, rarely otherwise."""
+    """Warehouse door: often open in business hours, rarely otherwise.
 
-    __slots__ = ()
+    Attributes:
+        forced_open: (from, to) event-time windows in which the door stands open.
+    """
+
+    __slots__ = ("forced_open", "profile")
+
+    def __init__(
+        self, device_id: str, interval: float, timezone: str, seed: int, profile: BusinessProfile
+    ) -> None:
+        """Set up a door contact of a borrower working by ``profile``."""
+        super().__init__(device_id, interval, timezone, seed)
+        self.profile = profile
+        self.forced_open: list[tuple[float, float]] = []
 
     def values(self, ts: float) -> dict[str, float]:
         """``door_open``: 1 if open, else 0."""
         day = self.day
         day.roll(ts)
-        p = 0.35 if _business_hours(day, (ts - day.start) / 3600.0) else 0.02
-        return {"door_open": 1.0 if self.rng.random() < p else 0.0}
+        busy = self.profile.in_business_hours(day, (ts - day.start) / 3600.0)
+        p = DOOR_OPEN_BUSINESS if busy else DOOR_OPEN_CLOSED
+        is_open = self.rng.random() < p
+        for low, high in self.forced_open:
+            if low <= ts < high:
+                is_open = True
+        return {"door_open": 1.0 if is_open else 0.0}
+
+
+def cold_store_temperature(band: Band, ts: float, failure: tuple[float, float] | None) -> float:
+    """Noise-free temperature of a cold store holding ``band``, with an optional failure.
+
+    The store sits at the middle of its band. From ``failure[0]`` the refrigeration is
+    off and the temperature rises towards `FAILURE_AMBIENT_C` above the band; from
+    ``failure[1]`` it is repaired and falls back to the middle.
+    """
+    low, high = band
+    mid = (low + high) / 2.0
+    if failure is None or ts < failure[0]:
+        return mid
+    ambient = high + FAILURE_AMBIENT_C
+    fail, repair = failure
+
+    def warmed(at: float) -> float:
+        return mid + (ambient - mid) * (1.0 - math.exp(-(at - fail) / FAILURE_RISE_S))
+
+    if ts < repair:
+        return warmed(ts)
+    peak = warmed(repair)
+    return mid + (peak - mid) * math.exp(-(ts - repair) / REPAIR_FALL_S)
+
+
+def cold_chain_window(band: Band, fail: float, repair: float) -> tuple[float, float]:
+    """When a failure from ``fail`` to ``repair`` takes the store above ``band`` and back.
+
+    Returns:
+        (leaves the band, is back inside it), event times of the noise-free curve.
+    """
+    low, high = band
+    mid = (low + high) / 2.0
+    half = high - mid
+    ambient = high + FAILURE_AMBIENT_C
+    out = fail + FAILURE_RISE_S * math.log((ambient - mid) / (ambient - high))
+    if repair <= out:
+        return out, out
+    peak = cold_store_temperature(band, repair, (fail, repair))
+    back = repair + REPAIR_FALL_S * math.log((peak - mid) / half)
+    return out, back
 
 
 class TemperatureModel(DeviceModel):
-    """Warehouse climate: a daily temperature cycle, humidity moving against it."""
+    """Warehouse climate: ``temperature_c`` and ``humidity_pct``.
 
-    __slots__ = ("amplitude", "base_c")
+    An ambient warehouse follows a daily cycle; a cold store (``band`` given) holds
+    the middle of its band within a fraction of a degree, unless a cold-chain
+    failure (``failures``) lets it warm up.
+    """
+
+    __slots__ = ("amplitude", "band", "base_c", "drift", "failures", "t0")
 
     def __init__(
-        self, device_id: str, interval: float, timezone: str, seed: int, cold: bool
+        self, device_id: str, interval: float, timezone: str, seed: int, band: Band | None
     ) -> None:
-        """Set up a thermometer in a cold store (``cold``) or an ambient warehouse."""
+        """Set up a thermometer in a cold store holding ``band`` or an ambient warehouse."""
         super().__init__(device_id, interval, timezone, seed)
-        self.base_c = -18.0 + self.rng.uniform(-1, 1) if cold else self.rng.uniform(10, 20)
-        self.amplitude = 0.6 if cold else self.rng.uniform(2.0, 5.0)
+        self.band = band
+        rng = self.rng
+        self.base_c = rng.uniform(10.0, 20.0)
+        self.amplitude = COLD_CYCLE_C if band else rng.uniform(2.0, 5.0)
+        self.drift = rng.uniform(-1.0, 1.0) * (COLD_DRIFT_C if band else 0.5) / MONTH_S
+        self.failures: list[tuple[float, float]] = []
+        self.t0 = 0.0
+
+    def begin(self, start_ts: float) -> None:
+        """Drift starts at the start of the simulation."""
+        self.t0 = start_ts
 
     def values(self, ts: float) -> dict[str, float]:
         """``temperature_c`` and ``humidity_pct``."""
@@ -138,55 +171,29 @@ class TemperatureModel(DeviceModel):
         day.roll(ts)
         cycle = math.sin(TWO_PI * ((ts - day.start) / 3600.0 - 9.0) / 24.0)
         rnd = self.rng.random
-        temp = self.base_c + self.amplitude * cycle + (rnd() - 0.5) * 0.6
-        humidity = 55.0 - 12.0 * cycle + (rnd() - 0.5) * 4.0
-        return {"temperature_c": round(temp, 2), "humidity_pct": round(humidity, 1)}
+        noise, wet = rnd() - 0.5, rnd() - 0.5
+        drift = self.drift * (ts - self.t0)
+        if self.band is None:
+            temp = self.base_c + self.amplitude * cycle + noise * 0.6 + drift
+            humidity = 55.0 - 12.0 * cycle + wet * 4.0
+        else:
+            failure = None
+            for window in self.failures:
+                if window[0] <= ts:
+                    failure = window
+            base = cold_store_temperature(self.band, ts, failure)
+            temp = base + self.amplitude * cycle + noise * 2.0 * COLD_NOISE_C + drift
+            humidity = 85.0 - 3.0 * cycle + wet * 4.0 - (base - self.band[1]) * 0.5
+        return {
+            "temperature_c": floor(temp * 100.0 + 0.5) / 100.0,
+            "humidity_pct": floor(humidity * 10.0 + 0.5) / 10.0,
+        }
 
-
-def shift_load(day: LocalDay, h: float) -> float:
-    """Share of capacity a plant runs at: two shifts on weekdays, one on Saturday."""
-    if day.weekday < 5:
-        return 0.85 if 6.0 <= h < 22.0 else 0.0
-    if day.weekday == 5:
-        return 0.6 if 6.0 <= h < 14.0 else 0.0
-    return 0.0
-
-
-class PowerModel(DeviceModel):
-    """Plant power draw: base load plus the running shifts, in kW."""
-
-    __slots__ = ("rated_kw",)
-
-    def __init__(self, device_id: str, interval: float, timezone: str, seed: int) -> None:
-        """Set up a power meter on a plant of random size."""
-        super().__init__(device_id, interval, timezone, seed)
-        self.rated_kw = self.rng.uniform(200.0, 1500.0)
-
-    def values(self, ts: float) -> dict[str, float]:
-        """``power_kw``."""
-        day = self.day
-        day.roll(ts)
-        load = shift_load(day, (ts - day.start) / 3600.0)
-        share = 0.08 + load * (0.92 + (self.rng.random() - 0.5) * 0.1)
-        return {"power_kw": round(self.rated_kw * share, 2)}
-
-
-class OutputModel(DeviceModel):
-    """Units produced since the previous report (not a cumulative counter)."""
-
-    __slots__ = ("per_hour",)
-
-    def __init__(self, device_id: str, interval: float, timezone: str, seed: int) -> None:
-        """Set up an output counter on a line of random capacity."""
-        super().__init__(device_id, interval, timezone, seed)
-        self.per_hour = self.rng.uniform(100.0, 2000.0)
-
-    def values(self, ts: float) -> dict[str, float]:
-        """``output_count`` for the last interval."""
-        day = self.day
-        day.roll(ts)
-        load = shift_load(day, (ts - day.start) / 3600.0)
-        if load == 0.0:
-            return {"output_count": 0.0}
-        units = self.per_hour * self.interval / 3600.0 * load * (0.9 + self.rng.random() * 0.2)
-        return {"output_count": float(round(units))}
+    def spike(self, values: dict[str, float]) -> dict[str, float]:
+        """A brief warm reading: door opened next to the sensor."""
+        if self.band is None:
+            rise = self.rng.uniform(2.0, 5.0)
+        else:
+            rise = self.rng.uniform(0.2, 0.4) * (self.band[1] - self.band[0]) / 2.0
+        temp = floor((values["temperature_c"] + rise) * 100.0 + 0.5) / 100.0
+        return {**values, "temperature_c": temp}

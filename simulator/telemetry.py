@@ -1,121 +1,43 @@
-"""Deterministic telemetry for a whole fleet, merged in event-time order.
+"""Deterministic telemetry for a whole fleet, merged in send order.
 
-`generate` builds one signal model per device (see `simulator.signals` and
-`simulator.vehicle`), applies the planned scenario injections to the models they
-name, and merges all devices with a heap keyed by each device's next report time.
-Each device reports every ``interval_s`` with ±2 % jitter, from a random phase in its
-first interval; its ``seq`` starts at 1. The same fleet, injections and seed give the
-same messages; a device's messages do not depend on the other devices or on
-injections aimed at them.
+`generate` builds one signal model per device (`simulator.world`), applies the planned
+scenarios (`simulator.effects`), and merges all devices with a heap keyed by each
+device's next report time. Each device reports every ``interval_s`` with ±2 % jitter,
+from a random phase in its first interval; its ``seq`` starts at 1. Messages come in
+the order they are sent, which is event-time order except for a replayed message
+(sent again later with its original ``ts``). Status messages (``online`` after a
+reboot, ``offline`` as a silent device's last will) come in the same stream.
+
+The same fleet, injections, window and seed give the same messages; a device's
+messages do not depend on the other devices, except that a lot's load cell and RFID
+gate show the same stock, and a production line's devices the same activity.
 """
 
 import heapq
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
-import msgspec
-
-from devices.model import Borrower, Collateral, Device, DeviceKind, Fleet, Site
-from simulator.scenarios import Injection
-from simulator.signals import (
-    DeviceModel,
-    DoorModel,
-    LoadCellModel,
-    OutputModel,
-    PowerModel,
-    TemperatureModel,
-)
-from simulator.vehicle import GpsModel
+from devices.model import Fleet
+from simulator import effects
+from simulator.faults import KEEPALIVE_S, SideQueue
+from simulator.injection import Injection
+from simulator.message import Message
+from simulator.world import World, build_world
 
 JITTER = 0.02
-KG_PER_UNIT = {"kg": 1.0, "t": 1000.0}
+INDEX_BITS = 21
+
+__all__ = ["JITTER", "Message", "build", "generate"]
 
 
-class Message(msgspec.Struct, frozen=True):
-    """One telemetry message of one device.
-
-    Attributes:
-        ts: event time, epoch seconds.
-        device_id: the sending device.
-        seq: the device's message counter, from 1.
-        values: metric name -> value, names as in `devices.model.METRICS`.
-    """
-
-    ts: float
-    device_id: str
-    seq: int
-    values: dict[str, float]
-
-
-def _pledge_kg(collateral: Collateral | None) -> float:
-    if collateral is None:
-        return 100_000.0
-    return collateral.quantity * KG_PER_UNIT.get(collateral.unit, 1.0)
-
-
-def build_model(borrower: Borrower, device: Device, seed: int) -> DeviceModel:
-    """The signal model for one device of ``borrower``."""
-    sites: dict[str, Site] = {s.id: s for s in borrower.sites}
-    collateral = {c.id: c for loan in borrower.loans for c in loan.collateral}
-    site = sites[device.site]
-    tz = site.timezone if site.timezone != "UTC" else borrower.timezone
-    args = (device.id, device.interval_s, tz, seed)
-    kind = device.kind
-    if kind is DeviceKind.LOAD_CELL:
-        coll = collateral.get(device.collateral) if device.collateral else None
-        return LoadCellModel(*args, pledge_kg=_pledge_kg(coll))
-    if kind is DeviceKind.DOOR:
-        return DoorModel(*args)
-    if kind is DeviceKind.TEMPERATURE:
-        at_site = [c for c in collateral.values() if c.site == site.id]
-        cold = any("frozen" in c.description for c in at_site)
-        return TemperatureModel(*args, cold=cold)
-    if kind is DeviceKind.POWER_METER:
-        return PowerModel(*args)
-    if kind is DeviceKind.OUTPUT_COUNTER:
-        return OutputModel(*args)
-    if kind is DeviceKind.GPS_TRACKER:
-        if site.geofence is None:
-            raise ValueError(f"gps tracker {device.id} is on site {site.id} without a geofence")
-        return GpsModel(*args, geofence=site.geofence, centre=site.location)
-    raise ValueError(f"no signal model for device {device.id} of kind {kind}")
-
-
-def _drain(model: DeviceModel, injection: Injection) -> None:
-    if not isinstance(model, LoadCellModel):
-        raise ValueError(f"inventory_drain needs a load cell, {model.device_id} is not one")
-    model.drain_start = injection.start_ts
-
-
-def _exit(model: DeviceModel, injection: Injection) -> None:
-    if not isinstance(model, GpsModel):
-        raise ValueError(f"geofence_exit needs a gps tracker, {model.device_id} is not one")
-    model.exit_at = injection.start_ts
-
-
-def _silence(model: DeviceModel, injection: Injection) -> None:
-    model.stop_ts = min(model.stop_ts, injection.start_ts)
-
-
-EFFECTS: dict[str, Callable[[DeviceModel, Injection], None]] = {
-    "inventory_drain": _drain,
-    "geofence_exit": _exit,
-    "device_silent": _silence,
-}
-
-
-def build_models(fleet: Fleet, injections: Sequence[Injection], seed: int) -> list[DeviceModel]:
-    """Signal models for every device of ``fleet``, with ``injections`` applied."""
-    models = [build_model(b, d, seed) for b in fleet.borrowers for d in b.devices]
-    by_id = {m.device_id: m for m in models}
-    for inj in injections:
-        if inj.scenario not in EFFECTS:
-            raise ValueError(f"no telemetry effect for scenario {inj.scenario!r}")
-        if inj.device_id is None or inj.device_id not in by_id:
-            raise ValueError(
-                f"{inj.scenario} for {inj.borrower_id}: unknown device {inj.device_id}"
-            )
-        EFFECTS[inj.scenario](by_id[inj.device_id], inj)
-    return models
+def build(
+    fleet: Fleet, injections: Sequence[Injection], start_ts: float, seed: int, glitches: bool
+) -> World:
+    """The fleet's models with ``injections`` applied, ready to report from ``start_ts``."""
+    world = build_world(fleet, seed, start_ts, glitches)
+    effects.apply(world, injections)
+    for model in world.models:
+        model.begin(start_ts)
+    return world
 
 
 def generate(
@@ -124,8 +46,9 @@ def generate(
     start_ts: float,
     end_ts: float,
     seed: int,
+    glitches: bool = True,
 ) -> Iterator[Message]:
-    """Yield every device's messages in ``[start_ts, end_ts)``, in event-time order.
+    """Yield every device's messages sent in ``[start_ts, end_ts)``, in send order.
 
     Args:
         fleet: the devices to simulate.
@@ -133,27 +56,72 @@ def generate(
         start_ts: first event time, epoch seconds.
         end_ts: event time to stop before.
         seed: random seed of the signals.
+        glitches: add harmless glitches (dropped messages, reboots, spikes).
 
     Yields:
-        Messages ordered by ``ts`` (ties by device order in the fleet).
+        Messages ordered by send time (ties by device order in the fleet).
+
+    Raises:
+        FleetError: the fleet cannot be simulated (raised before the first message).
+        ValueError: an injection names a device of the wrong kind.
     """
-    models = build_models(fleet, injections, seed)
-    heap: list[tuple[float, int]] = []
+    world = build(fleet, injections, start_ts, seed, glitches)
+    return _merge(world, start_ts, end_ts)
+
+
+def _merge(world: World, start_ts: float, end_ts: float) -> Iterator[Message]:
+    # Time runs in integer milliseconds, so every ts is an exact short decimal; a heap
+    # entry is (ms << INDEX_BITS) | device index: one int compares faster than a tuple.
+    models = world.models
+    faults = [world.faults[m.device_id] for m in models]
+    ids = [m.device_id for m in models]
+    report = [m.values for m in models]
+    draw = [m.schedule.random for m in models]
+    steps = [m.interval * 1000.0 for m in models]
+    stops = [m.stop_ts * 1000.0 for m in models]
+    end_ms = end_ts * 1000.0
+    side = SideQueue()
+    waiting = side.heap
+    if len(models) >= 1 << INDEX_BITS:
+        raise ValueError(f"at most {(1 << INDEX_BITS) - 1} devices per run")
+    mask = (1 << INDEX_BITS) - 1
+    heap: list[int] = []
     for i, m in enumerate(models):
-        first = round(start_ts + m.rng.random() * m.interval, 3)
-        if first < min(end_ts, m.stop_ts):
-            heap.append((first, i))
+        first = round((start_ts + draw[i]() * m.interval) * 1000.0)
+        if first < min(end_ms, stops[i]):
+            heap.append(first << INDEX_BITS | i)
+        else:
+            _last_will(m.device_id, m.stop_ts, end_ts, side)
     heapq.heapify(heap)
     low, span = 1.0 - JITTER, 2.0 * JITTER
     heapreplace, heappop = heapq.heapreplace, heapq.heappop
     while heap:
-        ts, i = heap[0]
-        m = models[i]
-        values = m.values(ts)
-        m.seq += 1
-        yield Message(ts, m.device_id, m.seq, values)
-        nxt = round(ts + m.interval * (low + span * m.rng.random()), 3)
-        if nxt < end_ts and nxt < m.stop_ts:
-            heapreplace(heap, (nxt, i))
+        key = heap[0]
+        ms, i = key >> INDEX_BITS, key & mask
+        ts = ms / 1000.0
+        while waiting and waiting[0][0] <= ts:
+            yield heappop(waiting)[2]
+        f = faults[i]
+        if ts < f.next_ts:
+            values = report[i](ts)
+            m = models[i]
+            m.seq += 1
+            yield Message(ts, ids[i], m.seq, values)
+        else:
+            yield from f.report(models[i], ts, side)
+        nxt = ms + int(steps[i] * (low + span * draw[i]()))
+        if nxt < end_ms and nxt < stops[i]:
+            heapreplace(heap, nxt << INDEX_BITS | i)
         else:
             heappop(heap)
+            m = models[i]
+            _last_will(m.device_id, m.stop_ts, end_ts, side)
+    while waiting and waiting[0][0] < end_ts:
+        yield heappop(waiting)[2]
+
+
+def _last_will(device_id: str, stop_ts: float, end_ts: float, side: SideQueue) -> None:
+    """Queue the ``offline`` status the broker sends for a device that fell silent."""
+    at = round(stop_ts + KEEPALIVE_S, 3)
+    if at < end_ts:
+        side.push(at, Message(at, device_id, 0, {}, "offline"))

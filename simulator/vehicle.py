@@ -1,31 +1,41 @@
-"""Signal model of a vehicle's GPS tracker, inside (or, in a scenario, outside) its geofence.
+"""Signal model of a vehicle's GPS tracker: position, speed, ignition and odometer.
 
-Positions are computed in local kilometres around the fence's centre. On weekdays
-between 07:00 and 18:00 local the vehicle drives a daily round from its depot through
-3–5 stops and back; otherwise it is parked at the depot with the ignition off. Every
-point of the round lies in the fence shrunk by 30 % towards its centre, so with a
-convex fence (as `simulator.fleetgen` makes) the vehicle stays strictly inside.
+Positions are computed in local kilometres around the fence's centre. On the
+borrower's working days, in business hours, the vehicle works a round from its depot
+through a few stops and back, driving at its kind's speed and waiting at each stop
+with the engine off; otherwise it is parked at the depot. Every point of the round
+lies within `simulator.catalog.VehicleKind.reach` of the way from the centre to the
+fence, so with a convex fence (as `simulator.fleetgen` makes) it stays inside.
 
-In a ``geofence_exit`` scenario the vehicle leaves its round 30 minutes before the
-scenario start, drives straight to a point of the fence so that it crosses it one
-minute after the start, goes on outwards at 80 km/h to a point at least 15 km beyond
-the fence, and circles there.
+Scenarios:
+- ``geofence_exit``: the vehicle leaves its round 30 minutes before the scenario
+  start, drives straight to a point of the fence so that it crosses it one minute
+  after the start, goes on outwards at 80 km/h to a point at least 15 km beyond the
+  fence, and circles there.
+- ``parked_moving``: in a night window the vehicle drives from its depot to a point
+  inside the fence and back, ignition on.
 """
 
 import itertools
 import math
 from collections.abc import Sequence
+from math import floor
 
-from simulator.geo import Point, to_km, to_latlon
+from simulator.business import BusinessProfile
+from simulator.catalog import VEHICLES, VehicleKind
+from simulator.geo import KM_PER_DEG_LAT, Point, km_per_deg_lon, to_km
 from simulator.signals import DeviceModel
 
-ROUND_START_H, ROUND_END_H = 7.0, 18.0
-INNER_SHARE = 0.7  # stops lie within this share of the way from centre to fence
 EXIT_LEAD_S = 30 * 60.0  # the vehicle heads for the fence this long before the start
 EXIT_CROSS_AFTER_S = 60.0  # ...and crosses it this long after the start
 EXIT_SPEED_KMH = 80.0
 LOITER_RADIUS_KM = 2.0
 GPS_NOISE_KM = 0.003
+NIGHT_REACH = 0.6
+DRIVING_SHARE = 0.8  # at most this share of the working day is spent driving
+
+# (from h, to h, x0, y0, dx, dy): a stretch driven in a day, in local hours
+Leg = tuple[float, float, float, float, float, float]
 
 
 class _Exit:
@@ -53,27 +63,31 @@ class _Exit:
             dist = math.hypot(self.gate[0] - self.depart[0], self.gate[1] - self.depart[1])
             x = self.depart[0] + (self.gate[0] - self.depart[0]) * k
             y = self.depart[1] + (self.gate[1] - self.depart[1]) * k
-            return x, y, dist / span * 3600.0
+            return x, y, max(5.0, dist / span * 3600.0)
         out = (ts - self.cross_ts) * EXIT_SPEED_KMH / 3600.0
         if out <= self.far_km:
             return (
                 self.gate[0] + self.dir[0] * out,
                 self.gate[1] + self.dir[1] * out,
-                (EXIT_SPEED_KMH),
+                EXIT_SPEED_KMH,
             )
         cx = self.gate[0] + self.dir[0] * (self.far_km + LOITER_RADIUS_KM)
         cy = self.gate[1] + self.dir[1] * (self.far_km + LOITER_RADIUS_KM)
         angle = math.atan2(-self.dir[1], -self.dir[0]) + (out - self.far_km) / LOITER_RADIUS_KM
-        speed = EXIT_SPEED_KMH / 2
         return (
             cx + LOITER_RADIUS_KM * math.cos(angle),
             cy + LOITER_RADIUS_KM * math.sin(angle),
-            speed,
+            EXIT_SPEED_KMH / 2,
         )
 
 
 class GpsModel(DeviceModel):
-    """A GPS tracker on a vehicle: ``lat_deg``, ``lon_deg``, ``speed_kmh``, ``ignition``."""
+    """A GPS tracker: ``lat_deg``, ``lon_deg``, ``speed_kmh``, ``ignition``, ``odometer_km``.
+
+    Attributes:
+        exit_at: event time a ``geofence_exit`` starts (inf: never).
+        night_trips: (from, to) windows of ``parked_moving`` drives.
+    """
 
     __slots__ = (
         "centre",
@@ -81,9 +95,15 @@ class GpsModel(DeviceModel):
         "exit",
         "exit_at",
         "fence",
+        "kind",
+        "km_per_lon",
         "legs",
+        "night_trips",
+        "odometer",
+        "profile",
         "radius_km",
-        "round_km",
+        "trip_targets",
+        "where",
     )
 
     def __init__(
@@ -94,6 +114,8 @@ class GpsModel(DeviceModel):
         seed: int,
         geofence: Sequence[Point],
         centre: Point | None = None,
+        profile: BusinessProfile | None = None,
+        kind: VehicleKind | None = None,
     ) -> None:
         """Set up a tracker on a vehicle that must stay in ``geofence`` (lat, lon)."""
         super().__init__(device_id, interval, timezone, seed)
@@ -103,16 +125,22 @@ class GpsModel(DeviceModel):
                 sum(p[1] for p in geofence) / len(geofence),
             )
         self.centre = centre
+        self.km_per_lon = km_per_deg_lon(centre[0])
+        self.profile = profile
+        self.kind = kind or VEHICLES["truck"]
         self.fence = [to_km(centre, lat, lon) for lat, lon in geofence]
         self.radius_km = max(math.hypot(x, y) for x, y in self.fence)
-        self.depot = self._inner_point(0.1, 0.3)
-        self.legs: list[tuple[float, float, float, float, float]] = []
-        self.round_km = 0.0
+        self.depot = self._inner_point(0.1, min(0.3, self.kind.reach))
+        self.where = self.depot
+        self.legs: list[Leg] = []
         self.exit_at = math.inf
         self.exit: _Exit | None = None
+        self.night_trips: list[tuple[float, float]] = []
+        self.trip_targets: dict[float, Point] = {}
+        self.odometer = self.rng.uniform(20_000.0, 400_000.0)
 
     def _inner_point(self, low: float, high: float) -> Point:
-        """A random point between the centre and a random stretch of the fence."""
+        """A random point between ``low`` and ``high`` of the way from centre to fence."""
         rng = self.rng
         i = rng.randrange(len(self.fence))
         a, b = self.fence[i], self.fence[(i + 1) % len(self.fence)]
@@ -120,18 +148,34 @@ class GpsModel(DeviceModel):
         r = rng.uniform(low, high)
         return (r * (u * a[0] + (1 - u) * b[0]), r * (u * a[1] + (1 - u) * b[1]))
 
+    def _working(self) -> tuple[float, float] | None:
+        """Working hours today, or None on a day off."""
+        day = self.day
+        if self.profile is None:
+            return (7.0, 18.0) if day.weekday < 5 else None
+        if not self.profile.is_workday(day):
+            return None
+        return self.profile.open_h, self.profile.close_h
+
     def _new_day(self) -> None:
+        low, high = self.kind.stops
         stops = [self.depot] + [
-            self._inner_point(0.1, INNER_SHARE) for _ in range(self.rng.randint(3, 5))
+            self._inner_point(0.1, self.kind.reach) for _ in range(self.rng.randint(low, high))
         ]
         stops.append(self.depot)
         self.legs = []
-        total = 0.0
-        for (x0, y0), (x1, y1) in itertools.pairwise(stops):
-            length = math.hypot(x1 - x0, y1 - y0)
-            self.legs.append((total, x0, y0, x1 - x0, y1 - y0))
-            total += length
-        self.round_km = total
+        hours = self._working()
+        if hours is None:
+            return
+        lengths = [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(stops)]
+        window = hours[1] - hours[0]
+        speed = max(self.kind.speed_kmh, sum(lengths) / (window * DRIVING_SHARE))
+        dwell = (window - sum(lengths) / speed) / len(lengths)
+        at = hours[0]
+        for (x0, y0), (x1, y1), length in zip(stops, stops[1:], lengths, strict=False):
+            at += dwell
+            self.legs.append((at, at + length / speed, x0, y0, x1 - x0, y1 - y0))
+            at += length / speed
 
     def normal_position(self, ts: float) -> tuple[float, float, float]:
         """(x km, y km, speed km/h) on the normal schedule at ``ts``."""
@@ -139,19 +183,30 @@ class GpsModel(DeviceModel):
         if day.roll(ts):
             self._new_day()
         h = (ts - day.start) / 3600.0
-        if day.weekday >= 5 or not ROUND_START_H <= h < ROUND_END_H or self.round_km == 0.0:
-            return self.depot[0], self.depot[1], 0.0
-        done = (h - ROUND_START_H) / (ROUND_END_H - ROUND_START_H) * self.round_km
-        leg = self.legs[0]
-        for candidate in self.legs:
-            if candidate[0] > done:
+        x, y = self.depot
+        for begin, end, x0, y0, dx, dy in self.legs:
+            if h < begin:
                 break
-            leg = candidate
-        start, x0, y0, dx, dy = leg
-        length = math.hypot(dx, dy) or 1.0
-        k = min(1.0, (done - start) / length)
-        speed = self.round_km / (ROUND_END_H - ROUND_START_H)
-        return x0 + dx * k, y0 + dy * k, speed * (0.85 + 0.3 * self.rng.random())
+            if h < end:
+                k = (h - begin) / (end - begin)
+                speed = math.hypot(dx, dy) / (end - begin)
+                return x0 + dx * k, y0 + dy * k, speed * (0.85 + 0.3 * self.rng.random())
+            x, y = x0 + dx, y0 + dy
+        return x, y, 0.0
+
+    def _night(self, ts: float) -> tuple[float, float, float] | None:
+        for begin, end in self.night_trips:
+            if begin <= ts < end:
+                target = self.trip_targets.get(begin)
+                if target is None:
+                    target = self.trip_targets[begin] = self._inner_point(0.3, NIGHT_REACH)
+                half = (end - begin) / 2.0
+                k = (ts - begin) / half
+                k = k if k <= 1.0 else 2.0 - k
+                dx, dy = target[0] - self.depot[0], target[1] - self.depot[1]
+                speed = math.hypot(dx, dy) / half * 3600.0
+                return self.depot[0] + dx * k, self.depot[1] + dy * k, max(5.0, speed)
+        return None
 
     def _plan_exit(self, ts: float, here: Point) -> _Exit:
         i = self.rng.randrange(len(self.fence))
@@ -162,19 +217,25 @@ class GpsModel(DeviceModel):
         return _Exit(ts, here, gate, cross_ts, 2 * self.radius_km + 15.0)
 
     def values(self, ts: float) -> dict[str, float]:
-        """Position, speed and ignition at ``ts``."""
+        """Position, speed, ignition and odometer at ``ts``."""
         x, y, speed = self.normal_position(ts)
+        if self.night_trips:
+            trip = self._night(ts)
+            if trip is not None:
+                x, y, speed = trip
         if ts >= self.exit_at - EXIT_LEAD_S:
             if self.exit is None:
                 self.exit = self._plan_exit(ts, (x, y))
             x, y, speed = self.exit.position(ts)
+        self.odometer += math.hypot(x - self.where[0], y - self.where[1])
+        self.where = (x, y)
         rnd = self.rng.random
-        lat, lon = to_latlon(
-            self.centre, x + (rnd() - 0.5) * GPS_NOISE_KM, y + (rnd() - 0.5) * GPS_NOISE_KM
-        )
+        lat = self.centre[0] + (y + (rnd() - 0.5) * GPS_NOISE_KM) / KM_PER_DEG_LAT
+        lon = self.centre[1] + (x + (rnd() - 0.5) * GPS_NOISE_KM) / self.km_per_lon
         return {
-            "lat_deg": round(lat, 6),
-            "lon_deg": round(lon, 6),
-            "speed_kmh": round(speed, 1),
+            "lat_deg": floor(lat * 1e6 + 0.5) / 1e6,
+            "lon_deg": floor(lon * 1e6 + 0.5) / 1e6,
+            "speed_kmh": floor(speed * 10.0 + 0.5) / 10.0,
             "ignition": 1.0 if speed > 0.0 else 0.0,
+            "odometer_km": floor(self.odometer * 10.0 + 0.5) / 10.0,
         }

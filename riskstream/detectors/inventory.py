@@ -81,7 +81,8 @@ class InventoryDetector:
         c = lot.collateral
         reasons = [
             f"inventory {on_hand:,.1f} {c.unit} is {coverage:.0%} of the pledged "
-            f"{c.quantity:,.1f} {c.unit} since {clock(since)}"
+            f"{c.quantity:,.1f} {c.unit}; below {self.rule.coverage_below:.0%} "
+            f"since {clock(since)}"
         ]
         last_ok = self._peak.get(c.id)
         if last_ok is not None and reading.ts > last_ok[0]:

@@ -32,7 +32,9 @@ function matchesFilters(alert) {
   const sev = $("f-severity").value;
   const status = $("f-status").value;
   const borrower = $("f-borrower").value.trim();
-  return (!sev || alert.severity === sev) && (!status || alert.status === status)
+  const statusOk = status === "active" ? alert.status !== "resolved"
+    : (!status || alert.status === status);
+  return (!sev || alert.severity === sev) && statusOk
     && (!borrower || alert.borrower_id === borrower);
 }
 
@@ -95,6 +97,7 @@ function actionButton(alert, path, label) {
       });
       alerts.set(updated.id, updated);
       render(updated.id);
+      loadAudit();
     } catch (err) {
       window.alert("could not " + label + ": " + err.message);
     }
@@ -148,6 +151,23 @@ for (const id of ["f-severity", "f-status", "f-borrower"]) {
   $(id).addEventListener("input", () => render(null));
 }
 
+async function loadAudit() {
+  if (!me || (me.role !== "auditor" && me.role !== "risk_admin")) return;
+  const entries = await api("/api/audit?limit=50");
+  const rows = entries.map((e) => {
+    const tr = document.createElement("tr");
+    tr.dataset.action = e.action;
+    tr.appendChild(cell(new Date(e.at * 1000).toISOString().slice(0, 19).replace("T", " ")));
+    tr.appendChild(cell(e.actor));
+    tr.appendChild(cell(e.action));
+    tr.appendChild(cell(e.target));
+    tr.appendChild(cell((e.detail && e.detail.comment) || ""));
+    return tr;
+  });
+  document.querySelector("#audit-table tbody").replaceChildren(...rows);
+  $("audit").hidden = false;
+}
+
 function showLogin(message) {
   if (source) source.close();
   $("main").hidden = true;
@@ -165,6 +185,7 @@ async function start() {
   await loadAlerts();
   follow();
   refreshStats();
+  loadAudit();
 }
 
 $("login").addEventListener("submit", async (event) => {

@@ -15,8 +15,26 @@ from simulator.scenarios import (
     truth_records,
     write_truth,
 )
+from tests.simulator.conftest import DAY, MONDAY
 
-START, END = 1_000_000.0, 1_000_000.0 + 86_400.0
+START, END = MONDAY, MONDAY + DAY
+KINDS = [
+    "inventory_drain",
+    "inventory_removal",
+    "double_pledge",
+    "unregistered_move",
+    "geofence_exit",
+    "parked_moving",
+    "production_slowdown",
+    "machine_idle",
+    "cold_chain",
+    "device_silent",
+    "tamper_door",
+    "stuck_values",
+    "replay",
+    "spoof",
+    "borrower_default",
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,50 +42,110 @@ def fleet() -> Fleet:
     return generate_fleet(20, seed=5)
 
 
-def test_plan_hits_rate_of_borrowers_once_each_with_every_kind(fleet: Fleet) -> None:
+def test_the_kinds_are_the_documented_ones() -> None:
+    assert list(SCENARIOS) == KINDS
+
+
+def test_plan_hits_each_borrower_once_with_every_kind(fleet: Fleet) -> None:
     plan = plan_scenarios(fleet, seed=1, start_ts=START, end_ts=END, rate=0.3)
-    assert len(plan) == 6
-    assert len({i.borrower_id for i in plan}) == len(plan)
-    assert set(Counter(i.scenario for i in plan)) == set(SCENARIOS)
+    assert len(plan) == len(KINDS), "at least one borrower per kind, more than the rate's 6"
+    borrowers = [i.borrower_id for i in plan]
+    assert len(set(borrowers)) == len(plan) and borrowers == sorted(borrowers)
+    assert set(Counter(i.scenario for i in plan)) == set(KINDS)
     assert plan == plan_scenarios(fleet, seed=1, start_ts=START, end_ts=END, rate=0.3)
+    assert plan != plan_scenarios(fleet, seed=2, start_ts=START, end_ts=END, rate=0.3)
+    counterparts = {i.counterpart_device_id.split("-")[0] for i in plan if i.counterpart_device_id}
+    assert counterparts and not counterparts & set(borrowers), "a counterpart is not hit itself"
+
+
+def test_rate_and_kinds(fleet: Fleet) -> None:
+    basic = ["inventory_drain", "geofence_exit", "device_silent"]
+    plan = plan_scenarios(fleet, seed=3, start_ts=START, end_ts=END, rate=0.5, kinds=basic)
+    assert len(plan) == 10
+    assert Counter(i.scenario for i in plan) == {
+        "inventory_drain": 4,
+        "geofence_exit": 3,
+        "device_silent": 3,
+    }
     for inj in plan:
-        assert START + 0.1 * 86_400 <= inj.start_ts <= START + 0.4 * 86_400
-
-
-def test_plan_has_one_per_kind_even_at_a_low_rate(fleet: Fleet) -> None:
-    plan = plan_scenarios(fleet, seed=2, start_ts=START, end_ts=END, rate=0.01)
-    assert sorted(i.scenario for i in plan) == sorted(SCENARIOS)
-    assert plan_scenarios(fleet, seed=2, start_ts=START, end_ts=END, rate=0.0) == []
+        assert START + 0.1 * DAY <= inj.start_ts <= START + 0.4 * DAY
+    assert plan_scenarios(fleet, seed=3, start_ts=START, end_ts=END, rate=0.0) == []
+    with pytest.raises(ValueError, match="unknown scenario"):
+        plan_scenarios(fleet, seed=4, start_ts=START, end_ts=END, kinds=["meteor"])
+    with pytest.raises(ValueError, match="end_ts must be after start_ts"):
+        plan_scenarios(fleet, seed=4, start_ts=END, end_ts=START)
 
 
 def test_subjects_match_their_kind(fleet: Fleet) -> None:
     devices = {d.id: d for d in fleet.devices()}
-    for inj in plan_scenarios(fleet, seed=3, start_ts=START, end_ts=END, rate=1.0):
-        assert inj.device_id is not None
-        device = devices[inj.device_id]
-        assert device.site == inj.site_id
-        assert inj.device_id.startswith(inj.borrower_id + "-")
-        if inj.scenario == "inventory_drain":
-            assert device.kind is DeviceKind.LOAD_CELL
-            assert inj.collateral_id == device.collateral
-        elif inj.scenario == "geofence_exit":
-            assert device.kind is DeviceKind.GPS_TRACKER
-            assert inj.collateral_id == device.collateral
-        else:
-            assert inj.collateral_id is None
+    wanted = {
+        "inventory_drain": DeviceKind.LOAD_CELL,
+        "inventory_removal": DeviceKind.LOAD_CELL,
+        "double_pledge": DeviceKind.LOAD_CELL,
+        "unregistered_move": DeviceKind.RFID_GATE,
+        "geofence_exit": DeviceKind.GPS_TRACKER,
+        "parked_moving": DeviceKind.GPS_TRACKER,
+        "production_slowdown": DeviceKind.OUTPUT_COUNTER,
+        "machine_idle": DeviceKind.GENERIC,
+        "cold_chain": DeviceKind.TEMPERATURE,
+        "tamper_door": DeviceKind.DOOR,
+    }
+    for seed in range(4):
+        for inj in plan_scenarios(fleet, seed=seed, start_ts=START, end_ts=END, rate=1.0):
+            if inj.scenario == "borrower_default":
+                assert inj.device_id is None and inj.loan_id is not None
+                assert inj.loan_id.startswith(inj.borrower_id + "-l")
+                continue
+            assert inj.device_id is not None
+            device = devices[inj.device_id]
+            assert device.site == inj.site_id
+            assert inj.device_id.startswith(inj.borrower_id + "-")
+            if inj.scenario in wanted:
+                assert device.kind is wanted[inj.scenario]
+            if inj.scenario in ("inventory_drain", "geofence_exit", "double_pledge"):
+                assert inj.collateral_id is not None
+                if device.collateral is not None:
+                    assert inj.collateral_id == device.collateral
+            if inj.scenario == "device_silent":
+                assert inj.collateral_id is None
+            if inj.scenario == "double_pledge":
+                assert inj.counterpart_device_id is not None
+                assert devices[inj.counterpart_device_id].kind is DeviceKind.LOAD_CELL
+            else:
+                assert inj.counterpart_device_id is None
 
 
-def test_explicit_assignment_and_kinds(fleet: Fleet) -> None:
+def test_explicit_assignment(fleet: Fleet) -> None:
     plan = plan_scenarios(
         fleet, seed=4, start_ts=START, end_ts=END, assign={"b002": "geofence_exit"}
     )
     assert [(i.borrower_id, i.scenario) for i in plan] == [("b002", "geofence_exit")]
-    only = plan_scenarios(fleet, seed=4, start_ts=START, end_ts=END, kinds=["device_silent"])
-    assert {i.scenario for i in only} == {"device_silent"}
-    with pytest.raises(ValueError, match="unknown scenario"):
-        plan_scenarios(fleet, seed=4, start_ts=START, end_ts=END, kinds=["meteor"])
     with pytest.raises(ValueError, match="unknown borrower"):
         plan_scenarios(fleet, seed=4, start_ts=START, end_ts=END, assign={"zz": "device_silent"})
+    no_plant = next(
+        b.id
+        for b in fleet.borrowers
+        if not any(d.kind is DeviceKind.OUTPUT_COUNTER for d in b.devices)
+    )
+    with pytest.raises(
+        ValueError, match=f"production_slowdown cannot be injected into borrower {no_plant}"
+    ):
+        plan_scenarios(
+            fleet, seed=4, start_ts=START, end_ts=END, assign={no_plant: "production_slowdown"}
+        )
+
+
+def test_a_run_too_short_for_a_night_has_no_night_scenarios(fleet: Fleet) -> None:
+    noon = MONDAY + 11 * 3600
+    night_kinds = ["inventory_removal", "parked_moving", "tamper_door", "double_pledge"]
+    assert (
+        plan_scenarios(fleet, seed=1, start_ts=noon, end_ts=noon + 4 * 3600, kinds=night_kinds)
+        == []
+    )
+    with pytest.raises(ValueError, match="no room"):
+        plan_scenarios(
+            fleet, seed=1, start_ts=noon, end_ts=noon + 4 * 3600, assign={"b001": "parked_moving"}
+        )
 
 
 def test_truth_round_trips_as_json_lines(fleet: Fleet, tmp_path: Path) -> None:
@@ -79,5 +157,8 @@ def test_truth_round_trips_as_json_lines(fleet: Fleet, tmp_path: Path) -> None:
     assert len(lines) == len(plan)
     assert lines[0].startswith('{"scenario":')
     assert read_truth(path) == records
-    assert all(isinstance(r, TruthRecord) and r.end_ts == END for r in records)
-    assert {r.tenant for r in records} == {"demo-bank"}
+    for record, inj in zip(records, plan, strict=True):
+        assert isinstance(record, TruthRecord) and record.tenant == "demo-bank"
+        assert record.end_ts == (END if inj.end_ts is None else min(inj.end_ts, END))
+        assert record.loan_id == inj.loan_id
+        assert record.counterpart_device_id == inj.counterpart_device_id
