@@ -74,6 +74,12 @@ class Collateral(_Strict):
     unit_value: float = Field(gt=0, description="value of one unit, in the loan currency")
     advance_rate: float = Field(gt=0, le=1, description="share of the value lent against")
     site: Id
+    handling_unit_kg: float | None = Field(
+        default=None, gt=0, description="weight of one pallet, bag or coil the goods move in"
+    )
+    temperature_band_c: tuple[float, float] | None = Field(
+        default=None, description="perishable goods: (lowest, highest) storage temperature, °C"
+    )
 
     @property
     def pledged_value(self) -> float:
@@ -84,6 +90,13 @@ class Collateral(_Strict):
         """Convert a weight to this collateral's unit, or None if it is not a mass unit."""
         per_unit = KG_PER_UNIT.get(self.unit)
         return None if per_unit is None else kg / per_unit
+
+    @model_validator(mode="after")
+    def _band_ordered(self) -> Self:
+        band = self.temperature_band_c
+        if band is not None and band[0] > band[1]:
+            raise ValueError("temperature_band_c must be (lowest, highest)")
+        return self
 
 
 class Loan(_Strict):

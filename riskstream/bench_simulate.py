@@ -13,13 +13,9 @@ counts what other processes take.
 import asyncio
 import os
 import platform
-import shutil
-import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from devices.model import Fleet
+from riskstream.local_broker import local_mosquitto, mosquitto_binary
 from simulator import Injection, Message, generate, generate_fleet, plan_scenarios, publish
 from simulator.run import run_to_file
 
@@ -36,52 +33,6 @@ err = Console(stderr=True)
 
 START_TS = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC: runs are comparable
 DAY_S = 86_400.0
-MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto")
-
-
-def _mosquitto_binary() -> str | None:
-    for candidate in MOSQUITTO_CANDIDATES:
-        found = shutil.which(candidate) or (candidate if Path(candidate).exists() else None)
-        if found:
-            return found
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _mosquitto(binary: str, workdir: Path) -> Iterator[int]:
-    """Run mosquitto on a free 127.0.0.1 port; yield the port."""
-    port = _free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\n"
-        "allow_anonymous true\n"
-        "max_queued_messages 0\n"
-        "max_inflight_messages 0\n"
-        "persistence false\n"
-    )
-    with (workdir / "mosquitto.log").open("wb") as log:
-        # the binary is mosquitto found on PATH or in /usr/sbin, the config our own file
-        process = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)  # noqa: S603
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError(f"mosquitto did not start; see {workdir}") from None
-                    time.sleep(0.05)
-            yield port
-        finally:
-            process.terminate()
-            process.wait(10)
 
 
 def _mosquitto_version(binary: str) -> str:
@@ -199,10 +150,13 @@ def simulate(
 
     Example: riskstream bench simulate --borrowers 200 --days 1
     """
-    binary = _mosquitto_binary() if broker else None
-    if broker and binary is None:
-        err.print("[red]error:[/red] mosquitto not found: apt-get install it, or --no-broker")
-        raise typer.Exit(2)
+    binary: str | None = None
+    if broker:
+        try:
+            binary = mosquitto_binary()
+        except RuntimeError:
+            err.print("[red]error:[/red] mosquitto not found: apt-get install it, or --no-broker")
+            raise typer.Exit(2) from None
     began = time.perf_counter()
     fleet = generate_fleet(borrowers, seed)
     plan = plan_scenarios(fleet, seed, START_TS, START_TS + days * DAY_S)
@@ -231,7 +185,7 @@ def simulate(
         where.mkdir(parents=True, exist_ok=True)
         _files(table, fleet, plan, START_TS + days * DAY_S, seed, where)
         if binary is not None:
-            with _mosquitto(binary, Path(tmp)) as port:
+            with local_mosquitto(Path(tmp)) as port:
                 _publish(table, fleet, plan, publish_days, seed, batch, port)
     console.print(table)
 

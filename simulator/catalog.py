@@ -10,6 +10,8 @@ is assumed, and goods named "frozen …" are kept at -25..-18 °C.
 import re
 from dataclasses import dataclass
 
+from devices.model import Collateral
+
 Band = tuple[float, float]
 
 
@@ -204,6 +206,16 @@ def describe(commodity: Commodity) -> str:
         low, high = commodity.band_c
         text += f"; store at {low:g}..{high:g} °C"
     return text
+
+
+def lot_properties(collateral: Collateral) -> tuple[float, Band | None]:
+    """Handling unit (kg) and temperature band of a lot: its fields, else its description."""
+    unit_kg, band = parse_description(collateral.description)
+    if collateral.handling_unit_kg is not None:
+        unit_kg = collateral.handling_unit_kg
+    if collateral.temperature_band_c is not None:
+        band = collateral.temperature_band_c
+    return unit_kg, band
 
 
 def parse_description(description: str) -> tuple[float, Band | None]:

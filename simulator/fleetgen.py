@@ -30,7 +30,7 @@ from devices.model import (
     SiteKind,
     Tenant,
 )
-from simulator.catalog import INDUSTRIES, VEHICLES, describe
+from simulator.catalog import INDUSTRIES, VEHICLES, Commodity, describe
 from simulator.geo import Point, to_latlon
 
 # name, (lat, lon), IANA timezone
@@ -112,7 +112,14 @@ class _Builder:
         )
 
     def collateral(
-        self, desc: str, qty: float, unit: str, value: float, site: str, vehicle: bool
+        self,
+        desc: str,
+        qty: float,
+        unit: str,
+        value: float,
+        site: str,
+        vehicle: bool,
+        goods: Commodity | None = None,
     ) -> str:
         cid = f"{self.bid}-c{len(self.lots) + len(self.vehicles) + 1}"
         item = Collateral(
@@ -123,6 +130,8 @@ class _Builder:
             unit_value=value,
             advance_rate=round(self.rng.uniform(0.5, 0.8), 2),
             site=site,
+            handling_unit_kg=goods.unit_kg if goods is not None else None,
+            temperature_band_c=goods.band_c if goods is not None else None,
         )
         (self.vehicles if vehicle else self.lots).append(item)
         return cid
@@ -152,7 +161,7 @@ def _borrower(rng: random.Random, number: int, width: int) -> Borrower:
         goods = rng.choice(kind.commodities)
         tonnes = max(10 * goods.unit_kg / 1000, min(2000.0, rng.uniform(200, 2000) * size))
         value = round(rng.uniform(goods.value_low, goods.value_high), 2)
-        cid = b.collateral(describe(goods), float(round(tonnes)), "t", value, sid, False)
+        cid = b.collateral(describe(goods), float(round(tonnes)), "t", value, sid, False, goods)
         perishable = goods.band_c is not None
         b.device(DeviceKind.LOAD_CELL, sid, weigh_every, cid)
         b.device(DeviceKind.RFID_GATE, sid, count_every, cid)

@@ -19,7 +19,7 @@ from devices.model import (
     Site,
     SiteKind,
 )
-from simulator.catalog import DEFAULT_HOLIDAYS, HOLIDAYS, Band, parse_description
+from simulator.catalog import DEFAULT_HOLIDAYS, HOLIDAYS, Band, lot_properties
 from simulator.clock import LocalDay
 
 HOUR = 3600.0
@@ -93,7 +93,7 @@ class PlanContext:
                     site = sites[c.site]
                     if site.kind is SiteKind.VEHICLE or c.unit not in KG_PER_UNIT:
                         continue
-                    unit_kg, band = parse_description(c.description)
+                    unit_kg, band = lot_properties(c)
                     at = [d for d in b.devices if d.site == site.id]
 
                     lots.append(

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from devices.model import KG_PER_UNIT, Borrower, Collateral, Device, DeviceKind, Fleet, Site
 from simulator.business import BusinessProfile, business_profile
-from simulator.catalog import DEFAULT_UNIT_KG, VEHICLES, Band, parse_description
+from simulator.catalog import DEFAULT_UNIT_KG, VEHICLES, Band, lot_properties
 from simulator.errors import FleetError
 from simulator.faults import DeviceFaults
 from simulator.production import MachineModel, OutputModel, Plant, PowerModel
@@ -89,7 +89,7 @@ class _BorrowerModels:
                     f"{coll.unit!r}, not in a mass unit ({', '.join(KG_PER_UNIT)})",
                 )
             pledge_kg = coll.quantity * per_unit
-            unit_kg = parse_description(coll.description)[0]
+            unit_kg = lot_properties(coll)[0]
         made = Ledger(key, pledge_kg, unit_kg, self.profile, self.timezone(site), self.world.seed)
         self.world.ledgers[key] = made
         return made
@@ -105,7 +105,7 @@ class _BorrowerModels:
         lots = [bound] if bound is not None else []
         lots += [c for c in self.collateral.values() if c.site == device.site]
         for c in lots:
-            band = parse_description(c.description)[1]
+            band = lot_properties(c)[1]
             if band is not None:
                 return band
         return None
