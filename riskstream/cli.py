@@ -113,6 +113,9 @@ def _register_other_commands() -> None:
     cli_people.register(app)
     cli_simulate.register(simulate_app)
     cli_bench.register(app)
+    from riskstream import cli_backtest
+
+    cli_backtest.register(app)
 
 
 _registered = False

@@ -8,7 +8,7 @@ import importlib
 
 import typer
 
-BENCH_MODULES: list[str] = ["bench_simulate", "bench_ingest", "bench_latency"]
+BENCH_MODULES: list[str] = ["bench_simulate", "bench_ingest", "bench_engine", "bench_latency"]
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,101 @@
+"""Which alert detects which injected scenario.
+
+`DETECTED_BY` says, for each scenario kind, which alert kinds detect it and which
+field of the truth record the alert's subject must equal. A scenario kind missing
+from it has no detector yet: its events are reported, not counted in the engine's
+recall, and an alert can never match them. Add a row when a detector for a new kind
+lands (the detector's tests say which scenario it is for).
+
+An alert matches a truth record when tenant and borrower are equal, its kind and
+subject are one the scenario maps to, and its ``opened_at`` (the event time of its
+evidence) lies in ``[start_ts - grace, end_ts]``. An alert matches at most one record
+(the latest that started before its evidence); a record may be matched by several
+alerts (an alert that cleared and opened again is not a false alarm).
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from riskstream.backtest.alerts_file import AlertRecord
+from simulator import TruthRecord
+
+GRACE_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """An alert kind that detects a scenario, and the truth field its subject equals."""
+
+    kind: str
+    subject: str
+
+
+_INVENTORY = (Expect("inventory_below_pledge", "collateral_id"),)
+
+DETECTED_BY: dict[str, tuple[Expect, ...]] = {
+    # goods leave the lot, so the lot's coverage falls below the pledge
+    "inventory_drain": _INVENTORY,
+    "inventory_removal": _INVENTORY,
+    "double_pledge": _INVENTORY,
+    "unregistered_move": _INVENTORY,
+    # weight falls to 60-90 % of the pledge: caught by coverage when below its threshold
+    "tamper_door": _INVENTORY,
+    "geofence_exit": (Expect("geofence_exit", "device_id"),),
+    "device_silent": (Expect("device_silent", "device_id"),),
+    # the detectors of riskstream/detectors/{cold_chain,parked_moving,stuck_values}.py
+    "cold_chain": (Expect("cold_chain_excursion", "collateral_id"),),
+    "parked_moving": (Expect("vehicle_moving_when_parked", "device_id"),),
+    "stuck_values": (Expect("values_stuck", "device_id"),),
+}
+
+
+def alert_kinds(scenario: str) -> tuple[str, ...]:
+    """Alert kinds that detect ``scenario``; empty when it has no detector yet."""
+    return tuple(e.kind for e in DETECTED_BY.get(scenario, ()))
+
+
+@dataclass(frozen=True, slots=True)
+class Matching:
+    """Alerts matched to truth records, by position in the inputs.
+
+    Attributes:
+        alerts_of: for each truth record, the indices of the alerts that match it.
+        truth_of: for each alert, the index of the truth record it matches, or None.
+    """
+
+    alerts_of: list[list[int]]
+    truth_of: list[int | None]
+
+
+def match(
+    truth: Sequence[TruthRecord], alerts: Sequence[AlertRecord], grace_s: float = GRACE_S
+) -> Matching:
+    """Match alerts to truth records (see the module docstring for the rule)."""
+    index: dict[tuple[str, str, str, str], list[int]] = defaultdict(list)
+    for i, record in enumerate(truth):
+        for expect in DETECTED_BY.get(record.scenario, ()):
+            subject = getattr(record, expect.subject)
+            if subject:
+                index[(record.tenant, record.borrower_id, expect.kind, subject)].append(i)
+    alerts_of: list[list[int]] = [[] for _ in truth]
+    truth_of: list[int | None] = []
+    for j, alert in enumerate(alerts):
+        candidates = [
+            i
+            for i in index.get((alert.tenant, alert.borrower_id, alert.kind, alert.subject), ())
+            if truth[i].start_ts - grace_s <= alert.opened_at <= truth[i].end_ts
+        ]
+        if not candidates:
+            truth_of.append(None)
+            continue
+        best = max(candidates, key=lambda i: _closeness(truth[i], alert.opened_at, i))
+        alerts_of[best].append(j)
+        truth_of.append(best)
+    return Matching(alerts_of, truth_of)
+
+
+def _closeness(record: TruthRecord, opened_at: float, i: int) -> tuple[bool, float, int]:
+    """Order candidates: started before the evidence (latest start first), then earliest."""
+    started = record.start_ts <= opened_at
+    return started, record.start_ts if started else -record.start_ts, -i
