@@ -76,6 +76,10 @@ class AlertBook:
     _last_emitted: dict[str, float] = field(default_factory=dict)
     _closed_by_person: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
 
+    def is_open(self, tenant: str, borrower_id: str, kind: str, subject: str) -> bool:
+        """Whether an alert of this key is open (or acknowledged)."""
+        return (tenant, borrower_id, kind, subject) in self._open
+
     def due(self, tenant: str, borrower_id: str, kind: str, subject: str, now: float) -> bool:
         """Whether raising this key now would emit (new alert, or its update is due).
 

@@ -21,6 +21,7 @@ from riskstream.alert_store import AlertFilter
 from riskstream.api_actions import router as actions_router
 from riskstream.api_auth import CurrentUser, runtime_of, stream_user
 from riskstream.api_auth import router as auth_router
+from riskstream.api_borrowers import router as borrowers_router
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import User
@@ -180,6 +181,7 @@ def create_app(runtime: Runtime | None = None, settings: ServiceSettings | None 
     app.include_router(auth_router)
     app.include_router(router)
     app.include_router(actions_router)
+    app.include_router(borrowers_router)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

@@ -3,16 +3,32 @@
 ``process(batch)`` feeds readings in event time; ``tick(now)`` runs timers (deadman).
 Both return the alerts that were opened, updated or resolved by that step. No I/O
 happens here; the only outside input is ``wall_clock``, used for ``detected_at``.
+
+Borrowers are scored (`borrower_risk`) when their alerts change, every
+``models.snapshot_every`` of event time, and when asked; loan outcomes
+(`record_outcome`) train the tenant's outcome model.
 """
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 from devices.model import DeviceKind, Fleet
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook
-from riskstream.detectors import DeadmanDetector, GeofenceDetector, InventoryDetector
+from riskstream.borrower_risk import BorrowerRisk, BorrowerScoring
+from riskstream.checkpoint import apply_state, read_state, state_of, write_state
+from riskstream.coverage import LatestCoverage
+from riskstream.detectors import (
+    ColdChainDetector,
+    DeadmanDetector,
+    GeofenceDetector,
+    InventoryDetector,
+    ParkedMovingDetector,
+    StuckValuesDetector,
+)
 from riskstream.fleet_index import FleetIndex
+from riskstream.outcome_model import LoanEvent
 from riskstream.rules_file import RuleSet
 
 
@@ -32,6 +48,14 @@ class Engine:
         self.inventory = InventoryDetector(self.index, rules.rules.inventory_below_pledge)
         self.geofence = GeofenceDetector(self.index, rules.rules.geofence_exit)
         self.deadman = DeadmanDetector(self.index, rules.rules.device_silent)
+        self.cold_chain = ColdChainDetector(self.index, rules.rules.cold_chain_excursion)
+        self.parked_moving = ParkedMovingDetector(
+            self.index, rules.rules.vehicle_moving_when_parked
+        )
+        self.stuck = StuckValuesDetector(rules.rules.values_stuck)
+        self.coverage = LatestCoverage(self.index)
+        self.scoring = BorrowerScoring(self.coverage, rules)
+        self._next_scoring: float | None = None
         self.watermark: float | None = None
         self.readings_processed = 0
         self.readings_unmatched = 0
@@ -43,6 +67,10 @@ class Engine:
         self.inventory.rule = rules.rules.inventory_below_pledge
         self.geofence.rule = rules.rules.geofence_exit
         self.deadman.rule = rules.rules.device_silent
+        self.cold_chain.rule = rules.rules.cold_chain_excursion
+        self.parked_moving.rule = rules.rules.vehicle_moving_when_parked
+        self.stuck.set_rule(rules.rules.values_stuck)
+        self.scoring.set_rules(rules)
 
     def process(self, batch: Sequence[Reading]) -> list[Alert]:
         """Feed readings (in event-time order per device); return changed alerts."""
@@ -50,6 +78,7 @@ class Engine:
         wall = self.wall_clock()
         devices = self.index.devices
         watermark = self.watermark
+        stuck_metrics = self.stuck.metrics
         for reading in batch:
             device = devices.get(reading.device_id)
             if device is None or device.tenant != reading.tenant:
@@ -63,19 +92,129 @@ class Engine:
             metric = reading.metric
             alert = None
             if metric == "weight_kg" and device.collateral_id is not None:
+                self.coverage.observe(reading.device_id, reading.value)
                 alert = self.inventory.observe(reading, device.collateral_id, self.book, wall)
             elif metric in ("lat_deg", "lon_deg") and device.kind is DeviceKind.GPS_TRACKER:
                 alert = self.geofence.observe(reading, device, self.book, wall)
+            elif (
+                metric == "speed_kmh"
+                and device.kind is DeviceKind.GPS_TRACKER
+                # outside its geofence, the vehicle's alert already says more than this one
+                and not self.book.is_open(
+                    device.tenant, device.borrower_id, "geofence_exit", device.device_id
+                )
+            ):
+                alert = self.parked_moving.observe(reading, device, self.book, wall)
+            elif metric == "temperature_c" and device.kind is DeviceKind.TEMPERATURE:
+                alert = self.cold_chain.observe(reading, device, self.book, wall)
             if alert is not None:
                 changed[alert.id] = alert
+            if metric in stuck_metrics:
+                alert = self.stuck.observe(reading, device, self.book, wall)
+                if alert is not None:
+                    changed[alert.id] = alert
         self.watermark = watermark
         self.readings_processed += len(batch)
-        return list(changed.values())
+        alerts = list(changed.values())
+        if watermark is not None:
+            self._rescore(alerts, watermark)
+        return alerts
 
     def tick(self, now: float) -> list[Alert]:
         """Run timers as of clock time ``now`` (event time while data flows)."""
-        return self.deadman.tick(now, self.book, self.wall_clock())
+        alerts = self.deadman.tick(now, self.book, self.wall_clock())
+        self._rescore(alerts, now)
+        return alerts
+
+    def _rescore(self, changed: list[Alert], now: float) -> None:
+        """Score borrowers whose alerts changed; everyone once per ``snapshot_every``."""
+        if self._next_scoring is None or now >= self._next_scoring:
+            self._next_scoring = now + self.rules.models.snapshot_every
+            self.scoring.models.expire(now)
+            self.score_all(now)
+            return
+        for borrower_id in {(a.tenant, a.borrower_id) for a in changed}:
+            self._score(*borrower_id, now)
+
+    def _open_by_borrower(self) -> dict[str, list[Alert]]:
+        grouped: dict[str, list[Alert]] = {}
+        for alert in self.book.open_alerts():
+            grouped.setdefault(alert.borrower_id, []).append(alert)
+        return grouped
+
+    def _score(self, tenant: str, borrower_id: str, now: float) -> BorrowerRisk:
+        alerts = [a for a in self.book.open_alerts() if a.borrower_id == borrower_id]
+        return self.scoring.score(tenant, borrower_id, alerts, now)
+
+    def score_all(self, now: float) -> list[BorrowerRisk]:
+        """Score every registered borrower as of event time ``now``."""
+        grouped = self._open_by_borrower()
+        return [
+            self.scoring.score(tenant, borrower_id, grouped.get(borrower_id, []), now)
+            for borrower_id, tenant in self.index.borrowers.items()
+        ]
+
+    def borrower_risk(self, borrower_id: str) -> BorrowerRisk:
+        """Score one borrower now (event time: the watermark); KeyError if unknown."""
+        tenant = self.index.borrowers[borrower_id]
+        now = self.watermark if self.watermark is not None else self.wall_clock()
+        return self._score(tenant, borrower_id, now)
+
+    def record_outcome(self, borrower_id: str, event: LoanEvent, ts: float) -> int:
+        """Feed a loan outcome to the tenant's model; return the snapshots it labelled."""
+        tenant = self.index.borrowers[borrower_id]
+        return self.scoring.models.of(tenant).outcome(borrower_id, ts, event)
 
     def open_alerts(self) -> list[Alert]:
         """Alerts currently open or acknowledged."""
         return self.book.open_alerts()
+
+    def keep_learning_of(self, previous: "Engine") -> None:
+        """Take over the outcome models and score histories of the engine this one
+        replaces (after the fleets changed), so learned loan outcomes are not lost."""
+        self.scoring.models = previous.scoring.models
+        self.scoring.models.set_settings(self.rules.models)
+        self.scoring.history = previous.scoring.history
+
+    def _components(self) -> dict[str, object]:
+        return {
+            "book": self.book,
+            "inventory": self.inventory,
+            "geofence": self.geofence,
+            "deadman": self.deadman,
+            "cold_chain": self.cold_chain,
+            "parked_moving": self.parked_moving,
+            "stuck": self.stuck,
+            "coverage": self.coverage,
+            "scoring": self.scoring,
+            "models": self.scoring.models,
+        }
+
+    def checkpoint(self, path: Path | str) -> None:
+        """Write what the engine learned (detectors, open alerts, scores, models) to a file."""
+        parts = {name: state_of(c) for name, c in self._components().items()}
+        parts["scoring"].pop("models")
+        parts["engine"] = {
+            "watermark": self.watermark,
+            "next_scoring": self._next_scoring,
+            "readings_processed": self.readings_processed,
+            "readings_unmatched": self.readings_unmatched,
+        }
+        write_state(path, parts)
+
+    def restore(self, path: Path | str) -> None:
+        """Resume from a `checkpoint` of an engine built from the same fleets.
+
+        The current rules stay in force; learned state replaces this engine's.
+        """
+        parts = read_state(path)
+        for name, component in self._components().items():
+            apply_state(component, parts[name])
+        self.book.update_every_s = self.rules.alerts.update_every
+        for model in self.scoring.models.by_tenant.values():
+            model.settings = self.rules.models
+        engine = parts["engine"]
+        self.watermark = engine["watermark"]
+        self._next_scoring = engine["next_scoring"]
+        self.readings_processed = engine["readings_processed"]
+        self.readings_unmatched = engine["readings_unmatched"]

@@ -28,6 +28,7 @@ from riskstream.alerts import Alert
 from riskstream.audit import AuditLog
 from riskstream.clock import StreamClock
 from riskstream.engine import Engine
+from riskstream.loan_events import LoanEventStore
 from riskstream.notifier import ChangeNotifier
 from riskstream.rules_file import RuleSet, load_rules
 from riskstream.settings import ServiceSettings
@@ -75,6 +76,7 @@ class Runtime:
         self.alerts = AlertStore(self.db)
         self.users = UserStore(self.db)
         self.audit = AuditLog(self.db)
+        self.loan_events = LoanEventStore(self.db)
         self.rules: RuleSet = load_rules(settings.rules) if settings.rules else RuleSet()
         self.engine = Engine(self.registry.fleets(), self.rules)
         self.clock = StreamClock()
@@ -101,7 +103,9 @@ class Runtime:
 
     def reload_fleets(self) -> None:
         """Rebuild the engine's view of devices after the registry changed."""
+        previous = self.engine
         self.engine = Engine(self.registry.fleets(), self.rules)
+        self.engine.keep_learning_of(previous)
         self.pipeline.set_known_devices(device_table(self.registry.fleets()))
 
     def on_batch(self, batch: list[Reading]) -> None:

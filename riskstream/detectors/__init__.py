@@ -1,7 +1,17 @@
 """Rule detectors: each watches one kind of condition and raises or clears alerts."""
 
+from riskstream.detectors.cold_chain import ColdChainDetector
 from riskstream.detectors.deadman import DeadmanDetector
 from riskstream.detectors.geofence import GeofenceDetector
 from riskstream.detectors.inventory import InventoryDetector
+from riskstream.detectors.parked_moving import ParkedMovingDetector
+from riskstream.detectors.stuck_values import StuckValuesDetector
 
-__all__ = ["DeadmanDetector", "GeofenceDetector", "InventoryDetector"]
+__all__ = [
+    "ColdChainDetector",
+    "DeadmanDetector",
+    "GeofenceDetector",
+    "InventoryDetector",
+    "ParkedMovingDetector",
+    "StuckValuesDetector",
+]

@@ -1,0 +1,97 @@
+"""Perishable collateral outside its storage temperature band (a cold-chain excursion).
+
+A thermometer watches the band of the lot it is bound to, or else of a perishable lot
+kept at its site (`Collateral.temperature_band_c`).
+"""
+
+from devices.model import DeviceKind
+from devices.reading import Reading
+from riskstream.alerts import Alert, AlertBook, Finding
+from riskstream.conditions import Condition
+from riskstream.detectors.timefmt import clock
+from riskstream.durations import format_duration
+from riskstream.fleet_index import CollateralContext, DeviceContext, FleetIndex
+from riskstream.rules_file import ColdChainRule
+
+KIND = "cold_chain_excursion"
+
+
+def _watched_lots(index: FleetIndex) -> dict[str, CollateralContext]:
+    by_site: dict[str, CollateralContext] = {}
+    for lot in index.collateral.values():
+        if lot.collateral.temperature_band_c is not None:
+            by_site.setdefault(lot.collateral.site, lot)
+    watched: dict[str, CollateralContext] = {}
+    for device in index.devices.values():
+        if device.kind is not DeviceKind.TEMPERATURE:
+            continue
+        bound = index.collateral.get(device.collateral_id or "")
+        if bound is not None and bound.collateral.temperature_band_c is not None:
+            watched[device.device_id] = bound
+        elif device.site_id in by_site:
+            watched[device.device_id] = by_site[device.site_id]
+    return watched
+
+
+class ColdChainDetector:
+    """Per thermometer of a perishable lot: temperature outside the band for ``for``."""
+
+    def __init__(self, index: FleetIndex, rule: ColdChainRule) -> None:
+        self.rule = rule
+        self._lots = _watched_lots(index)
+        self._conditions: dict[str, Condition] = {}
+
+    def observe(
+        self, reading: Reading, device: DeviceContext, book: AlertBook, wall: float
+    ) -> Alert | None:
+        """Feed a ``temperature_c`` reading."""
+        lot = self._lots.get(reading.device_id)
+        if lot is None or not self.rule.enabled:
+            return None
+        band = lot.collateral.temperature_band_c
+        assert band is not None
+        low, high = band
+        tolerance = self.rule.tolerance_c
+        outside = reading.value > high + tolerance or reading.value < low - tolerance
+        condition = self._conditions.setdefault(reading.device_id, Condition())
+        transition = condition.observe(reading.ts, outside, self.rule.for_, self.rule.clear_after)
+        subject = lot.collateral.id
+        if transition == "hold" and not book.due(
+            lot.tenant, lot.borrower_id, KIND, subject, reading.ts
+        ):
+            return None
+        if transition in ("open", "hold"):
+            since = condition.breach_since if condition.breach_since is not None else reading.ts
+            excess = reading.value - high if reading.value > high else low - reading.value
+            finding = Finding(
+                tenant=lot.tenant,
+                borrower_id=lot.borrower_id,
+                loan_id=lot.loan_id,
+                site_id=device.site_id,
+                device_id=reading.device_id,
+                kind=KIND,
+                subject=subject,
+                severity=self.rule.severity,
+                score=round(min(100.0, 40.0 + 5.0 * excess), 1),
+                reasons=[
+                    f"{lot.collateral.description.split(';')[0] or subject} at "
+                    f"{reading.value:.1f} °C, outside its band {low:g}..{high:g} °C "
+                    f"since {clock(since)}",
+                ],
+                evidence={
+                    "temperature_c": reading.value,
+                    "band_c": [low, high],
+                    "tolerance_c": tolerance,
+                    "for_s": self.rule.for_,
+                    "ts": reading.ts,
+                },
+                rule=f"rules.{KIND}",
+            )
+            return book.raise_(finding, since, reading.ts, wall)
+        if transition == "clear":
+            reason = (
+                f"cleared: back inside {low:g}..{high:g} °C for "
+                f"{format_duration(self.rule.clear_after)}"
+            )
+            return book.clear(lot.tenant, lot.borrower_id, KIND, subject, reading.ts, reason)
+        return None

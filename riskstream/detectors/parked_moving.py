@@ -1,0 +1,93 @@
+"""A vehicle moving at night, when it should be parked (local time of its site)."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from devices.reading import Reading
+from riskstream.alerts import Alert, AlertBook, Finding
+from riskstream.conditions import Condition
+from riskstream.detectors.timefmt import clock
+from riskstream.durations import format_duration
+from riskstream.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules_file import ParkedMovingRule
+
+KIND = "vehicle_moving_when_parked"
+
+
+class ParkedMovingDetector:
+    """Per GPS device: speed above the limit during night hours for ``for``."""
+
+    def __init__(self, index: FleetIndex, rule: ParkedMovingRule) -> None:
+        self.index = index
+        self.rule = rule
+        self._zones: dict[str, ZoneInfo] = {}
+        self._conditions: dict[str, Condition] = {}
+
+    def _zone(self, site_id: str) -> ZoneInfo:
+        zone = self._zones.get(site_id)
+        if zone is None:
+            site = self.index.sites.get(site_id)
+            try:
+                zone = ZoneInfo(site.timezone if site is not None else "UTC")
+            except ZoneInfoNotFoundError:
+                zone = ZoneInfo("UTC")
+            self._zones[site_id] = zone
+        return zone
+
+    def _is_night(self, ts: float, site_id: str) -> bool:
+        hour = datetime.fromtimestamp(ts, self._zone(site_id)).hour
+        start, end = self.rule.night_start_hour, self.rule.night_end_hour
+        return hour >= start or hour < end if start > end else start <= hour < end
+
+    def observe(
+        self, reading: Reading, device: DeviceContext, book: AlertBook, wall: float
+    ) -> Alert | None:
+        """Feed a ``speed_kmh`` reading of a GPS tracker."""
+        if not self.rule.enabled:
+            return None
+        condition = self._conditions.get(reading.device_id)
+        moving = reading.value > self.rule.speed_above_kmh
+        if condition is None:
+            if not moving:
+                return None
+            condition = self._conditions[reading.device_id] = Condition()
+        breached = moving and self._is_night(reading.ts, device.site_id)
+        transition = condition.observe(reading.ts, breached, self.rule.for_, self.rule.clear_after)
+        if transition == "hold" and not book.due(
+            device.tenant, device.borrower_id, KIND, device.device_id, reading.ts
+        ):
+            return None
+        if transition in ("open", "hold"):
+            since = condition.breach_since if condition.breach_since is not None else reading.ts
+            site = self.index.sites.get(device.site_id)
+            local = datetime.fromtimestamp(since, self._zone(device.site_id)).strftime("%H:%M")
+            finding = Finding(
+                tenant=device.tenant,
+                borrower_id=device.borrower_id,
+                loan_id=device.loan_id,
+                site_id=device.site_id,
+                device_id=device.device_id,
+                kind=KIND,
+                subject=device.device_id,
+                severity=self.rule.severity,
+                score=round(min(100.0, 40.0 + reading.value / 4.0), 1),
+                reasons=[
+                    f"vehicle {site.name if site is not None and site.name else device.site_id} "
+                    f"moving at {reading.value:.0f} km/h at night since {clock(since)} "
+                    f"({local} local)",
+                ],
+                evidence={
+                    "speed_kmh": reading.value,
+                    "night_hours": [self.rule.night_start_hour, self.rule.night_end_hour],
+                    "for_s": self.rule.for_,
+                    "ts": reading.ts,
+                },
+                rule=f"rules.{KIND}",
+            )
+            return book.raise_(finding, since, reading.ts, wall)
+        if transition == "clear":
+            reason = f"cleared: parked for {format_duration(self.rule.clear_after)}"
+            return book.clear(
+                device.tenant, device.borrower_id, KIND, device.device_id, reading.ts, reason
+            )
+        return None

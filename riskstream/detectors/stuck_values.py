@@ -1,0 +1,97 @@
+"""A sensor repeating exactly the same value: frozen firmware, or a fake feeding old data.
+
+Only metrics that always carry noise while the sensor works are watched (the rule's
+``metrics``); a door contact or an idle output counter may rightly stay constant.
+"""
+
+from dataclasses import dataclass
+
+from devices.reading import Reading
+from riskstream.alerts import Alert, AlertBook, Finding
+from riskstream.detectors.timefmt import clock
+from riskstream.durations import format_duration
+from riskstream.fleet_index import DeviceContext
+from riskstream.rules_file import StuckValuesRule
+
+KIND = "values_stuck"
+
+
+@dataclass(slots=True)
+class _Run:
+    value: float
+    since: float
+    count: int = 1
+    raised: bool = False
+
+
+class StuckValuesDetector:
+    """Per (device, metric): the same exact value ``min_repeats`` times over ``for``."""
+
+    def __init__(self, rule: StuckValuesRule) -> None:
+        self.rule = rule
+        self._metrics = frozenset(rule.metrics)
+        self._runs: dict[tuple[str, str], _Run] = {}
+
+    def set_rule(self, rule: StuckValuesRule) -> None:
+        """Apply a new rule (its metric list may differ); runs seen so far are kept."""
+        self.rule = rule
+        self._metrics = frozenset(rule.metrics)
+
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The metrics watched."""
+        return self._metrics
+
+    def observe(
+        self, reading: Reading, device: DeviceContext, book: AlertBook, wall: float
+    ) -> Alert | None:
+        """Feed any reading; only the watched metrics count."""
+        if reading.metric not in self._metrics or not self.rule.enabled:
+            return None
+        key = (reading.device_id, reading.metric)
+        run = self._runs.get(key)
+        if run is None or run.value != reading.value:
+            was_raised = run is not None and run.raised
+            self._runs[key] = _Run(reading.value, reading.ts)
+            if was_raised:
+                return book.clear(
+                    device.tenant,
+                    device.borrower_id,
+                    KIND,
+                    device.device_id,
+                    reading.ts,
+                    f"cleared: {reading.metric} changes again",
+                )
+            return None
+        run.count += 1
+        lasting = reading.ts - run.since
+        if run.count < self.rule.min_repeats or lasting < self.rule.for_:
+            return None
+        run.raised = True
+        if not book.due(device.tenant, device.borrower_id, KIND, device.device_id, reading.ts):
+            return None
+        finding = Finding(
+            tenant=device.tenant,
+            borrower_id=device.borrower_id,
+            loan_id=device.loan_id,
+            site_id=device.site_id,
+            device_id=device.device_id,
+            kind=KIND,
+            subject=device.device_id,
+            severity=self.rule.severity,
+            score=round(min(100.0, 30.0 + lasting / 3600.0), 1),
+            reasons=[
+                f"{device.kind.value} {device.device_id} has sent {reading.metric} = "
+                f"{reading.value:g} exactly, {run.count} times over {format_duration(lasting)} "
+                f"since {clock(run.since)}: a live sensor always varies",
+            ],
+            evidence={
+                "metric": reading.metric,
+                "value": reading.value,
+                "repeats": run.count,
+                "since": run.since,
+                "ts": reading.ts,
+            },
+            rule=f"rules.{KIND}",
+        )
+        return book.raise_(finding, run.since, reading.ts, wall)

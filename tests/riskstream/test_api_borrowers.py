@@ -1,0 +1,134 @@
+"""Borrower risk, loan events and model figures over HTTP, with access rules."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from devices.reading import Reading
+from devices.registry import Registry, open_database
+from riskstream.api import create_app
+from riskstream.runtime import Runtime
+from riskstream.settings import ServiceSettings
+from riskstream.users import UserStore
+from tests.fleets import small_fleet
+from tests.riskstream.test_api_access import login
+
+T0 = 1_795_000_000.0
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
+    db = tmp_path / "rs.db"
+    engine = open_database(db)
+    Registry(engine).import_fleet(small_fleet("bank-a"))
+    users = UserStore(engine)
+    users.add("anna", "anna-password", "bank-a", "loan_officer", ["b1"])
+    users.add("rita", "rita-password", "bank-a", "risk_admin")
+    users.add("otto", "otto-password", "bank-a", "auditor")
+    users.add("bob", "bob-password!", "bank-b", "risk_admin")
+    runtime = Runtime(ServiceSettings(database=str(db), deadletter=None))
+    # b1's lot at 85% of its pledge, b2's at 125%
+    runtime.engine.process(
+        [
+            Reading("bank-a", "b1-d1", T0, "weight_kg", 850_000.0, 1),
+            Reading("bank-a", "b2-d1", T0, "weight_kg", 500_000.0, 1),
+        ]
+    )
+    with TestClient(create_app(runtime)) as client:
+        yield client, runtime
+
+
+def test_borrower_risk_needs_login_and_respects_scope(
+    service: tuple[TestClient, Runtime],
+) -> None:
+    client, _ = service
+    assert client.get("/api/borrowers/b1/risk").status_code == 401
+    assert client.get("/api/borrowers").status_code == 401
+    assert client.get("/api/models").status_code == 401
+    anna = login(client, "anna", "anna-password")
+    body = client.get("/api/borrowers/b1/risk", headers=anna).json()
+    assert set(body) == {
+        "borrower_id",
+        "score",
+        "computed_at",
+        "reasons",
+        "components",
+        "history",
+        "open_alerts",
+    }
+    assert body["score"] == 60.0 and body["computed_at"] == T0
+    assert "coverage 85% of pledge on lot b1-c1 (850.0 of 1,000.0 t): +60 points" in body["reasons"]
+    assert body["history"] == [{"ts": T0, "score": 60.0}]
+    assert body["open_alerts"] == []
+    assert client.get("/api/borrowers/b2/risk", headers=anna).status_code == 404
+    assert client.get("/api/borrowers/nobody/risk", headers=anna).status_code == 404
+    bob = login(client, "bob", "bob-password!")
+    assert client.get("/api/borrowers/b1/risk", headers=bob).status_code == 404
+    assert client.get("/api/borrowers", headers=bob).json() == []
+
+
+def test_borrowers_ranked_by_score_within_scope(service: tuple[TestClient, Runtime]) -> None:
+    client, _ = service
+    rita = login(client, "rita", "rita-password")
+    ranked = client.get("/api/borrowers", headers=rita).json()
+    assert [(r["borrower_id"], r["score"]) for r in ranked] == [("b1", 60.0), ("b2", 0.0)]
+    anna = login(client, "anna", "anna-password")
+    assert [r["borrower_id"] for r in client.get("/api/borrowers", headers=anna).json()] == ["b1"]
+
+
+def test_loan_event_roles_and_validation(service: tuple[TestClient, Runtime]) -> None:
+    client, runtime = service
+    event = {"borrower_id": "b1", "loan_id": "b1-l1", "event": "payment_missed", "ts": T0 + 3600}
+    anna = login(client, "anna", "anna-password")
+    otto = login(client, "otto", "otto-password")
+    rita = login(client, "rita", "rita-password")
+    bob = login(client, "bob", "bob-password!")
+    assert client.post("/api/loan-events", json=event).status_code == 401
+    assert client.post("/api/loan-events", json=event, headers=anna).status_code == 403
+    assert client.post("/api/loan-events", json=event, headers=otto).status_code == 403
+    bad = {**event, "event": "bankrupt"}
+    assert client.post("/api/loan-events", json=bad, headers=rita).status_code == 422
+    unknown = {**event, "borrower_id": "b9"}
+    assert client.post("/api/loan-events", json=unknown, headers=rita).status_code == 404
+    assert client.post("/api/loan-events", json=event, headers=bob).status_code == 404
+    wrong_loan = {**event, "loan_id": "b2-l1"}
+    assert client.post("/api/loan-events", json=wrong_loan, headers=rita).status_code == 404
+    wrong_tenant = {**event, "tenant": "bank-b"}
+    assert client.post("/api/loan-events", json=wrong_tenant, headers=rita).status_code == 404
+    assert runtime.loan_events.list("bank-a") == []
+    assert runtime.engine.scoring.models.of("bank-a").outcomes == 0
+
+
+def test_loan_event_is_stored_audited_and_learned(service: tuple[TestClient, Runtime]) -> None:
+    client, runtime = service
+    rita = login(client, "rita", "rita-password")
+    event = {
+        "ts": T0 + 3600,
+        "tenant": "bank-a",
+        "borrower_id": "b1",
+        "loan_id": "b1-l1",
+        "event": "payment_missed",
+    }
+    response = client.post("/api/loan-events", json=event, headers=rita)
+    assert response.status_code == 201, response.text
+    assert response.json()["snapshots_labelled"] == 1  # the snapshot taken at T0
+    stored = runtime.loan_events.list("bank-a", "b1")
+    assert [(e["event"], e["ts"], e["recorded_by"]) for e in stored] == [
+        ("payment_missed", T0 + 3600, "rita")
+    ]
+    audit = client.get("/api/audit", headers=rita).json()
+    entry = next(e for e in audit if e["action"] == "loan_event")
+    assert entry["target"] == "loan:b1-l1" and entry["actor"] == "rita"
+    assert entry["detail"]["event"] == "payment_missed"
+    figures = client.get("/api/models", headers=rita).json()
+    assert figures["tenant"] == "bank-a"
+    model = figures["outcome_model"]
+    assert model["labels"] == 1 and model["bad_outcomes"] == 1
+    assert model["weight"] == pytest.approx(1 / 30, abs=1e-4)
+    assert model["auc"] is None  # one class seen so far
+    risk = client.get("/api/borrowers/b1/risk", headers=rita).json()
+    assert "weight 0.03, 1 bad outcomes learned" in risk["reasons"][-1]
+    bob = login(client, "bob", "bob-password!")
+    assert client.get("/api/models", headers=bob).json()["outcome_model"]["labels"] == 0
