@@ -32,6 +32,7 @@ class IngestSettings:
     deadletter: Path | None = None
     spool_dir: Path = Path("riskstream-data/spool")
     spool_max_bytes: int = 1 << 30
+    retention_s: float | None = None
     mqtt: MqttOptions = field(default_factory=MqttOptions)
 
 
@@ -52,7 +53,11 @@ async def run_ingest(
         seeded = seed_sequences(pipeline, store)
         log.info("ingest: %d devices registered, %d resumed from the store", len(devices), seeded)
         runner = IngestRunner(
-            pipeline, store, BrokerAddress.parse(settings.broker), options=settings.mqtt
+            pipeline,
+            store,
+            BrokerAddress.parse(settings.broker),
+            options=settings.mqtt,
+            retention_s=settings.retention_s,
         )
         if on_ready is not None:
             on_ready(runner)

@@ -34,7 +34,7 @@ from devices.reading import Reading
 from devices.topics import DEFAULT_PREFIX, subscription
 from ingest.pipeline import IngestPipeline
 from ingest.spool import SpoolingStore
-from ingest.stores.base import TelemetryStore
+from ingest.stores.base import RetainingStore, TelemetryStore
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ BUFFER_LIMIT_READINGS = 50_000
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 SESSION_EXPIRY_S = 7 * 86400
+RETENTION_CHECK_S = 60.0
 
 BatchSink = Callable[[list[Reading]], None]
 
@@ -99,8 +100,12 @@ class IngestRunner:
         client_id: str = "riskstream-ingest",
         prefix: str = DEFAULT_PREFIX,
         options: MqttOptions | None = None,
+        retention_s: float | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.retention_s = retention_s
+        self.readings_expired = 0
+        self._next_retention = 0.0
         self.store = store
         self.broker = broker
         self.sink = sink
@@ -204,6 +209,7 @@ class IngestRunner:
                     await asyncio.wait_for(self._wake_flusher.wait(), FLUSH_INTERVAL_S)
                 self._wake_flusher.clear()
                 await self.flush()
+                await self._apply_retention()
         finally:
             self._stopping = True
             with self._room:
@@ -211,6 +217,17 @@ class IngestRunner:
             await self.flush()
             client.disconnect()
             await asyncio.to_thread(client.loop_stop)
+
+    async def _apply_retention(self) -> None:
+        """Once a minute, drop readings older than the retention period (embedded store)."""
+        if self.retention_s is None or not isinstance(self.store, RetainingStore):
+            return
+        now = time.time()
+        if now < self._next_retention:
+            return
+        self._next_retention = now + RETENTION_CHECK_S
+        dropped = await asyncio.to_thread(self.store.delete_older_than, now - self.retention_s)
+        self.readings_expired += dropped
 
     async def flush(self) -> int:
         """Write buffered readings, pass them to the sink, then acknowledge their messages."""

@@ -19,6 +19,7 @@ from ingest.errors import StoreURLError
 from ingest.pipeline import DeviceAuth
 from ingest.service import IngestSettings, run_ingest
 from ingest.subscriber import BrokerAddress, IngestRunner, MqttOptions
+from riskstream.durations import parse_duration
 
 console = Console(stderr=True)
 
@@ -52,6 +53,9 @@ def ingest(
     spool_dir: Annotated[
         Path, typer.Option(help="where batches wait while a store server is down")
     ] = Path("riskstream-data/spool"),
+    retention: Annotated[
+        str | None, typer.Option(help="keep this much telemetry in DuckDB, e.g. 90d")
+    ] = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="serve Prometheus /metrics on 127.0.0.1:PORT")
     ] = None,
@@ -80,6 +84,7 @@ def ingest(
         store=store,
         deadletter=deadletter,
         spool_dir=spool_dir,
+        retention_s=_seconds(retention),
         mqtt=MqttOptions(
             client_id=client_id,
             share_group=share_group,
@@ -131,6 +136,16 @@ async def _announce_connection(runner: IngestRunner) -> None:
         f"connected to {runner.broker.host}:{runner.broker.port}, subscribed "
         f"(client id {runner.options.client_id})"
     )
+
+
+def _seconds(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] --retention: {exc}")
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:

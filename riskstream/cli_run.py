@@ -49,6 +49,9 @@ def serve(
     rules: Annotated[Path | None, typer.Option(help="rules file (TOML)")] = None,
     host: Host = "127.0.0.1",
     port: Port = 8000,
+    retention: Annotated[
+        str | None, typer.Option(help="keep this much telemetry in DuckDB, e.g. 90d")
+    ] = None,
 ) -> None:
     """Run ingest, the risk engine and the HTTP service against a broker.
 
@@ -59,11 +62,20 @@ def serve(
     _check_rules(rules)
     try:
         settings = ServiceSettings(
-            broker=broker, store=store, database=db, rules=rules, host=host, port=port
+            broker=broker,
+            store=store,
+            database=db,
+            rules=rules,
+            host=host,
+            port=port,
+            retention_s=parse_duration(retention) if retention else None,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         err.print(f"[red]error:[/red] setting {first['loc'][0]}: {first['msg']}")
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] --retention: {exc}")
         raise typer.Exit(2) from None
     console.print(f"riskstream serving on http://{host}:{port}/ (broker {broker})")
     console.print(

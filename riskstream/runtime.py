@@ -148,6 +148,7 @@ class Runtime:
             self.store,
             BrokerAddress.parse(self.settings.broker),
             sink=self.on_batch,
+            retention_s=self.settings.retention_s,
             client_id=self.settings.client_id,
             prefix=self.settings.prefix,
         )

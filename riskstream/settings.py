@@ -29,6 +29,9 @@ class ServiceSettings(BaseSettings):
         Path("riskstream-data/spool"), description="where batches wait while the store is down"
     )
     spool_max_bytes: int = Field(1 << 30, gt=0, description="bound of the outage spool")
+    retention_s: float | None = Field(
+        None, gt=0, description="drop embedded-store readings older than this (seconds)"
+    )
     prefix: str = DEFAULT_PREFIX
     client_id: str = "riskstream-ingest"
     host: str = "127.0.0.1"

@@ -39,3 +39,12 @@ class SequencedStore(Protocol):
     def seq_high_water(self) -> dict[str, tuple[int, float]]:
         """Per device: highest stored seq and the newest event time stored."""
         ...
+
+
+@runtime_checkable
+class RetainingStore(Protocol):
+    """A store that can drop old readings itself (server stores use their own retention)."""
+
+    def delete_older_than(self, ts: float) -> int:
+        """Drop readings with event time before ``ts``; return how many."""
+        ...

@@ -101,6 +101,15 @@ class DuckDBStore:
             rows = self._con.execute(sql).fetchall()
         return {d: (int(seq), float(ts)) for d, seq, ts in rows}
 
+    def delete_older_than(self, ts: float) -> int:
+        """Drop readings with event time before ``ts`` (retention); return how many."""
+        with self._lock:
+            row = self._con.execute("SELECT count(*) FROM readings WHERE ts < ?", [ts]).fetchone()
+            doomed = int(row[0]) if row else 0
+            if doomed:
+                self._con.execute("DELETE FROM readings WHERE ts < ?", [ts])
+        return doomed
+
     def count(self) -> int:
         with self._lock:
             row = self._con.execute("SELECT count(*) FROM readings").fetchone()

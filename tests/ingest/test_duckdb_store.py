@@ -28,3 +28,27 @@ def test_write_query_latest_downsample(tmp_path: Path) -> None:
 def test_bad_store_urls_are_explained(url: str) -> None:
     with pytest.raises(StoreURLError, match="store URL"):
         open_store(url)
+
+
+async def test_retention_drops_old_readings_only(tmp_path: Path) -> None:
+    import time
+
+    from prometheus_client import CollectorRegistry
+
+    from ingest.deadletter import DeadLetterStore
+    from ingest.metrics import IngestMetrics
+    from ingest.pipeline import IngestPipeline
+    from ingest.subscriber import BrokerAddress, IngestRunner
+
+    store = open_store(f"duckdb://{tmp_path}/t.duckdb")
+    now = time.time()
+    old = [Reading("bank", "d1", now - 100 * 86400 + i, "weight_kg", 1.0, i) for i in range(5)]
+    fresh = [Reading("bank", "d1", now - 60 + i, "weight_kg", 2.0, 100 + i) for i in range(3)]
+    store.write(old + fresh)
+    pipeline = IngestPipeline([], DeadLetterStore(None), IngestMetrics.create(CollectorRegistry()))
+    runner = IngestRunner(pipeline, store, BrokerAddress("127.0.0.1", 1), retention_s=90 * 86400)
+    await runner._apply_retention()
+    assert store.count() == 3
+    assert runner.readings_expired == 5
+    assert {v for _, v in store.query("d1", "weight_kg", 0, now + 1)} == {2.0}
+    store.close()
