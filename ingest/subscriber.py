@@ -38,7 +38,7 @@ from ingest.stores.base import RetainingStore, TelemetryStore
 
 log = logging.getLogger(__name__)
 
-FLUSH_INTERVAL_S = 0.1
+FLUSH_INTERVAL_S = 0.05
 BATCH_MAX_READINGS = 5000
 BUFFER_LIMIT_READINGS = 50_000
 RECONNECT_MIN_S = 1
