@@ -62,8 +62,8 @@ def open_database(path_or_url: str | Path) -> Engine:
     return engine
 
 
-class Registry:
-    """Lenders' fleets in SQL: import, list, and load back for the engine and ingest."""
+class SqlStore:
+    """Base of every store in the SQL database: creates the tables, opens transactions."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -73,6 +73,10 @@ class Registry:
     def _session(self) -> Iterator[Session]:
         with Session(self._engine) as session, session.begin():
             yield session
+
+
+class Registry(SqlStore):
+    """Lenders' fleets in SQL: import, list, and load back for the engine and ingest."""
 
     def import_fleet(self, fleet: Fleet) -> None:
         """Store ``fleet``, replacing whatever was registered for its tenant."""

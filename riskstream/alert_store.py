@@ -5,16 +5,15 @@ those numbers as SSE event ids, so a client that reconnects with ``Last-Event-ID
 gets exactly the changes it missed.
 """
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Float, Integer, String, Text, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Float, Integer, String, Text, func, select
+from sqlalchemy.orm import Mapped, mapped_column
 
-from devices.registry import Base
+from devices.registry import Base, SqlStore
 from riskstream.alerts import Alert
 
 
@@ -50,17 +49,8 @@ class AlertFilter:
     borrower_ids: frozenset[str] | None = None
 
 
-class AlertStore:
+class AlertStore(SqlStore):
     """Current state of every alert plus the ordered log of changes."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        Base.metadata.create_all(engine)
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with Session(self._engine) as session, session.begin():
-            yield session
 
     def save(self, alerts: Iterable[Alert]) -> int | None:
         """Upsert alerts and log each change; return the last change sequence number."""

@@ -7,16 +7,14 @@ entry breaks the chain from there on; `AuditLog.verify` finds the first broken e
 
 import hashlib
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Float, Integer, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Float, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
 
-from devices.registry import Base
+from devices.registry import Base, SqlStore
 
 GENESIS = "0" * 64
 
@@ -54,17 +52,8 @@ class Verification:
         return self.first_broken is None
 
 
-class AuditLog:
+class AuditLog(SqlStore):
     """Writes and verifies the chained audit log in the SQL database."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        Base.metadata.create_all(engine)
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with Session(self._engine) as session, session.begin():
-            yield session
 
     def record(
         self,

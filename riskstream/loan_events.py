@@ -5,14 +5,12 @@ lets a person see what the model learned from.
 """
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Float, Integer, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Float, Integer, String, select
+from sqlalchemy.orm import Mapped, mapped_column
 
-from devices.registry import Base
+from devices.registry import Base, SqlStore
 
 
 class LoanEventRow(Base):
@@ -27,17 +25,8 @@ class LoanEventRow(Base):
     recorded_by: Mapped[str] = mapped_column(String(128))
 
 
-class LoanEventStore:
+class LoanEventStore(SqlStore):
     """Appends and lists loan events."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        Base.metadata.create_all(engine)
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with Session(self._engine) as session, session.begin():
-            yield session
 
     def add(
         self, *, tenant: str, borrower_id: str, loan_id: str, event: str, ts: float, by: str

@@ -9,18 +9,16 @@ hashed with Argon2 (argon2-cffi); API tokens are random and stored as SHA-256 ha
 import hashlib
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import Engine, Float, String, Text, delete, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Float, String, Text, delete, select
+from sqlalchemy.orm import Mapped, mapped_column
 
-from devices.registry import Base
+from devices.registry import Base, SqlStore
 
 Role = Literal["loan_officer", "risk_admin", "auditor"]
 ROLES: tuple[Role, ...] = ("loan_officer", "risk_admin", "auditor")
@@ -70,17 +68,8 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class UserStore:
+class UserStore(SqlStore):
     """Users and their tokens in the SQL database."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        Base.metadata.create_all(engine)
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with Session(self._engine) as session, session.begin():
-            yield session
 
     def add(
         self,

@@ -11,14 +11,9 @@ from pathlib import Path
 
 import httpx
 
-MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# one implementation for the benches and the tests: a clear failure (never a skip) if
+# mosquitto is missing, and free ports on 127.0.0.1
+from riskstream.local_broker import free_port, mosquitto_binary
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
@@ -34,15 +29,6 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
                     f"nothing listens on 127.0.0.1:{port} after {timeout} s"
                 ) from None
             time.sleep(0.05)
-
-
-def mosquitto_binary() -> str:
-    """Path of mosquitto; a clear failure (not a skip) when it is not installed."""
-    for candidate in MOSQUITTO_CANDIDATES:
-        found = shutil.which(candidate) or (candidate if Path(candidate).exists() else None)
-        if found:
-            return found
-    raise RuntimeError("mosquitto is not installed: run `make test`, which apt-get installs it")
 
 
 @dataclass(frozen=True)
