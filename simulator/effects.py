@@ -26,11 +26,17 @@ DOOR_GRACE_S = 600.0
 M = TypeVar("M", bound=DeviceModel)
 
 
-def _model(world: World, inj: Injection, kind: type[M], what: str, device: str | None = None) -> M:
+def _any_model(world: World, inj: Injection, device: str | None = None) -> DeviceModel:
     device_id = inj.device_id if device is None else device
     model = world.by_id.get(device_id or "")
     if model is None:
         raise ValueError(f"{inj.scenario} for {inj.borrower_id}: unknown device {device_id}")
+    return model
+
+
+def _model(world: World, inj: Injection, kind: type[M], what: str, device: str | None = None) -> M:
+    model = _any_model(world, inj, device)
+    device_id = inj.device_id if device is None else device
     if not isinstance(model, kind):
         raise ValueError(f"{inj.scenario} needs {what}, {device_id} is not one")
     return model
@@ -148,13 +154,13 @@ def cold_chain(world: World, inj: Injection) -> None:
 
 def device_silent(world: World, inj: Injection) -> None:
     """The device stops sending."""
-    model = _model(world, inj, DeviceModel, "a device")
+    model = _any_model(world, inj)
     model.stop_ts = min(model.stop_ts, inj.start_ts)
 
 
 def stuck_values(world: World, inj: Injection) -> None:
     """The device repeats one message's values."""
-    _model(world, inj, DeviceModel, "a device")
+    _any_model(world, inj)
     faults = world.faults[inj.device_id or ""]
     faults.stuck = (inj.start_ts, inj.end_ts or math.inf)
     faults.update(-math.inf)
@@ -162,7 +168,7 @@ def stuck_values(world: World, inj: Injection) -> None:
 
 def replay(world: World, inj: Injection) -> None:
     """Messages from ``lag_s`` before are sent again."""
-    _model(world, inj, DeviceModel, "a device")
+    _any_model(world, inj)
     lag = inj.param("lag_s")
     end = inj.end_ts or inj.start_ts + 3600.0
     faults = world.faults[inj.device_id or ""]
@@ -172,7 +178,7 @@ def replay(world: World, inj: Injection) -> None:
 
 def spoof(world: World, inj: Injection) -> None:
     """Forged messages in the window."""
-    _model(world, inj, DeviceModel, "a device")
+    _any_model(world, inj)
     faults = world.faults[inj.device_id or ""]
     faults.spoof = (inj.start_ts, inj.end_ts or math.inf)
     faults.update(-math.inf)

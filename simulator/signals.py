@@ -7,6 +7,7 @@ whether or not a scenario acts on it, so a scenario changes a device's values on
 from its start on.
 """
 
+import abc
 import math
 import random
 from math import floor
@@ -29,7 +30,7 @@ REPAIR_FALL_S = 30 * 60.0  # time constant of a repaired cold store cooling down
 FAILURE_AMBIENT_C = 10.0  # a failed cold store heads this far above its band
 
 
-class DeviceModel:
+class DeviceModel(abc.ABC):
     """Base of all signal models: identity, schedule and per-device randomness.
 
     Attributes:
@@ -55,12 +56,12 @@ class DeviceModel:
         self.stop_ts = math.inf
         self.seq = 0
 
-    def begin(self, start_ts: float) -> None:
+    def begin(self, start_ts: float) -> None:  # noqa: B027 (optional hook, most models need none)
         """Called once before the first report, with the start of the simulation."""
 
+    @abc.abstractmethod
     def values(self, ts: float) -> dict[str, float]:
         """The metric values the device reports at event time ``ts``."""
-        raise NotImplementedError
 
     def spike(self, values: dict[str, float]) -> dict[str, float]:
         """``values`` with a brief, harmless sensor spike (default: none)."""
