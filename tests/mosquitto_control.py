@@ -4,7 +4,8 @@ import getpass
 import subprocess
 from pathlib import Path
 
-from tests.servers import free_port, mosquitto_binary, wait_for_port
+from riskstream.local_broker import free_port, mosquitto_binary
+from tests.servers import wait_for_port
 
 
 class ControlledMosquitto:

@@ -13,7 +13,7 @@ import httpx
 
 # one implementation for the benches and the tests: a clear failure (never a skip) if
 # mosquitto is missing, and free ports on 127.0.0.1
-from riskstream.local_broker import free_port, mosquitto_binary
+from riskstream.local_broker import free_port, local_mosquitto
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
@@ -36,7 +36,6 @@ class Mosquitto:
     """A running mosquitto on 127.0.0.1."""
 
     port: int
-    process: subprocess.Popen[bytes]
 
     @property
     def url(self) -> str:
@@ -45,25 +44,9 @@ class Mosquitto:
 
 @contextmanager
 def run_mosquitto(workdir: Path) -> Iterator[Mosquitto]:
-    """Start mosquitto with the project's no-drop settings; stop it afterwards."""
-    port = free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\n"
-        "allow_anonymous true\n"
-        "max_queued_messages 0\n"
-        "max_inflight_messages 0\n"
-        "persistence false\n"
-    )
-    log = (workdir / "mosquitto.log").open("wb")
-    process = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=log, stderr=log)
-    try:
-        wait_for_port(port)
-        yield Mosquitto(port, process)
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+    """Start mosquitto with the project's no-drop settings (the benches' own); stop it after."""
+    with local_mosquitto(workdir) as port:
+        yield Mosquitto(port)
 
 
 # -- time-series servers: InfluxDB 1.x and VictoriaMetrics (Debian packages) --------------

@@ -13,12 +13,13 @@ import aiomqtt
 import pytest
 
 from ingest.codec import decode_payload
+from riskstream.local_broker import free_port, mosquitto_binary
 from simulator import publisher
 from simulator.fleetgen import generate_fleet
 from simulator.publisher import publish
 from simulator.scenarios import plan_scenarios
 from simulator.telemetry import generate
-from tests.servers import Mosquitto, free_port, mosquitto_binary, wait_for_port
+from tests.servers import Mosquitto, wait_for_port
 
 pytestmark = pytest.mark.broker
 
