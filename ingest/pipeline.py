@@ -227,18 +227,23 @@ class IngestPipeline:
         now: float,
         outcome: MessageOutcome,
     ) -> None:
-        try:
-            ts = event_time(obj.ts)
-            if ts > now + self._max_future_skew_s:
-                raise RejectedInputError(
-                    "future_timestamp",
-                    f"ts {ts:.3f} is {ts - now:.0f} s ahead of the receiver's clock",
-                )
-        except RejectedInputError as exc:
-            self._reject(outcome, topic, payload, now, exc)
-            return
-        if obj.seq is not None:
-            verdict, gap = self.sequences.check(device_id, obj.seq, ts)
+        ts_raw = obj.ts
+        if type(ts_raw) is float and ts_raw <= now + self._max_future_skew_s:
+            ts = ts_raw  # the common case, without the call and its checks
+        else:
+            try:
+                ts = event_time(ts_raw)
+                if ts > now + self._max_future_skew_s:
+                    raise RejectedInputError(
+                        "future_timestamp",
+                        f"ts {ts:.3f} is {ts - now:.0f} s ahead of the receiver's clock",
+                    )
+            except RejectedInputError as exc:
+                self._reject(outcome, topic, payload, now, exc)
+                return
+        seq = obj.seq
+        if seq is not None:
+            verdict, gap = self.sequences.check(device_id, seq, ts)
             if gap:
                 self.metrics.gaps.inc(gap)
             if verdict == "duplicate":
@@ -251,31 +256,56 @@ class IngestPipeline:
                     payload,
                     now,
                     RejectedInputError(
-                        "replayed_seq", f"seq {obj.seq} is older than the device's recent messages"
+                        "replayed_seq", f"seq {seq} is older than the device's recent messages"
                     ),
                 )
                 return
+        good_metrics = self._good_metrics
+        buffer = self._buffer
+        isfinite = math.isfinite
         for metric, value in obj.values.items():
-            if metric not in self._good_metrics and (
-                not METRIC_NAME.match(metric) or metric in RESERVED_METRICS
-            ):
-                bad_name = RejectedInputError(
-                    "bad_metric", f"metric name {metric!r} is not snake_case, or is reserved"
-                )
-                self._reject(outcome, topic, payload, now, bad_name)
-            elif not math.isfinite(value):
-                bad_value = RejectedInputError("non_finite", f"{metric} = {value!r}")
-                self._reject(outcome, topic, payload, now, bad_value)
-            elif (
-                obj.seq is None
-                and self.sequences.check_unsequenced(device_id, ts, metric) == "duplicate"
-            ):
-                outcome.duplicates += 1
-            else:
-                if metric not in self._good_metrics and len(self._good_metrics) < 100_000:
-                    self._good_metrics.add(metric)
-                self._buffer.append(Reading(tenant, device_id, ts, metric, value, obj.seq))
+            if metric in good_metrics and isfinite(value) and seq is not None:
+                buffer.append(Reading(tenant, device_id, ts, metric, value, seq))
                 outcome.accepted += 1
+            else:
+                self._accept_checked(
+                    obj, tenant, device_id, topic, payload, now, outcome, ts, metric, value
+                )
+
+    def _accept_checked(
+        self,
+        obj: DecodedObject,
+        tenant: str,
+        device_id: str,
+        topic: str,
+        payload: bytes,
+        now: float,
+        outcome: MessageOutcome,
+        ts: float,
+        metric: str,
+        value: float,
+    ) -> None:
+        """One value that is not on the fast path: a new metric name, not finite, or no seq."""
+        if metric not in self._good_metrics and (
+            not METRIC_NAME.match(metric) or metric in RESERVED_METRICS
+        ):
+            bad_name = RejectedInputError(
+                "bad_metric", f"metric name {metric!r} is not snake_case, or is reserved"
+            )
+            self._reject(outcome, topic, payload, now, bad_name)
+        elif not math.isfinite(value):
+            bad_value = RejectedInputError("non_finite", f"{metric} = {value!r}")
+            self._reject(outcome, topic, payload, now, bad_value)
+        elif (
+            obj.seq is None
+            and self.sequences.check_unsequenced(device_id, ts, metric) == "duplicate"
+        ):
+            outcome.duplicates += 1
+        else:
+            if metric not in self._good_metrics and len(self._good_metrics) < 100_000:
+                self._good_metrics.add(metric)
+            self._buffer.append(Reading(tenant, device_id, ts, metric, value, obj.seq))
+            outcome.accepted += 1
 
     def _reject(
         self,

@@ -7,10 +7,13 @@ what the subscriber can absorb, not how fast the publisher is.
 
 Contenders: a raw paho-mqtt subscriber that only counts (the ceiling), aiomqtt that
 only counts, and riskstream's full ingest (decode, validate, seq de-duplication,
-DuckDB store, risk engine) for one-reading messages and for gateway batches.
+DuckDB store: what `riskstream ingest` does, and what the issue's targets are for),
+alone and with the risk engine behind it (what `riskstream serve` does), for
+one-reading messages and for gateway batches.
 """
 
 import asyncio
+import re
 import tempfile
 import threading
 import time
@@ -162,7 +165,10 @@ async def _aiomqtt(port: int, client_id: str, expected: int) -> float:
     return time.perf_counter() - started
 
 
-async def _riskstream(port: int, client_id: str, expected_readings: int, workdir: Path) -> float:
+async def _riskstream(
+    port: int, client_id: str, expected_readings: int, workdir: Path, *, with_engine: bool
+) -> float:
+    """Drain with riskstream's ingest; with the risk engine as its sink when asked."""
     fleet = generate_fleet(20, seed=1)
     engine = Engine([fleet], RuleSet())
     pipeline = IngestPipeline(
@@ -177,14 +183,16 @@ async def _riskstream(port: int, client_id: str, expected_readings: int, workdir
         pipeline,
         store,
         BrokerAddress("127.0.0.1", port),
-        sink=sink,
+        sink=sink if with_engine else None,
         options=MqttOptions(client_id=client_id),
     )
     stop = asyncio.Event()
     started = time.perf_counter()
     task = asyncio.create_task(runner.run(stop))
     deadline = time.monotonic() + 600
-    while runner.readings_written < expected_readings:
+    while (
+        engine.readings_processed if with_engine else runner.readings_written
+    ) < expected_readings:
         if time.monotonic() > deadline or task.done():
             raise RuntimeError(
                 f"riskstream stored {runner.readings_written} of {expected_readings}"
@@ -204,7 +212,7 @@ def _run(
     readings: int,
     consume: Callable[[str], float],
 ) -> Result:
-    client_id = "bench-" + name.replace(" ", "-")
+    client_id = "bench-" + re.sub(r"[^a-z0-9]+", "-", name)
     _subscribe_once(port, client_id)
     with console.status(f"{name}: queueing {len(payloads):,} messages"):
         _fill(port, payloads)
@@ -251,42 +259,58 @@ def ingest(
                 lambda cid: asyncio.run(_aiomqtt(port, cid, messages)),
             )
             full = _run(
+                "riskstream ingest",
+                port,
+                one,
+                messages,
+                lambda cid: asyncio.run(
+                    _riskstream(port, cid, messages, workdir, with_engine=False)
+                ),
+            )
+            full_engine = _run(
                 "riskstream ingest+engine",
                 port,
                 one,
                 messages,
-                lambda cid: asyncio.run(_riskstream(port, cid, messages, workdir)),
+                lambda cid: asyncio.run(
+                    _riskstream(port, cid, messages, workdir, with_engine=True)
+                ),
             )
             batch = _run(
-                f"riskstream, {per_batch}/message",
+                f"riskstream ingest, {per_batch}/message",
                 port,
                 many,
                 batched * per_batch,
-                lambda cid: asyncio.run(_riskstream(port, cid, batched * per_batch, workdir)),
+                lambda cid: asyncio.run(
+                    _riskstream(port, cid, batched * per_batch, workdir, with_engine=False)
+                ),
+            )
+            batch_engine = _run(
+                f"riskstream ingest+engine, {per_batch}/message",
+                port,
+                many,
+                batched * per_batch,
+                lambda cid: asyncio.run(
+                    _riskstream(port, cid, batched * per_batch, workdir, with_engine=True)
+                ),
             )
     table = Table("contender", "messages/s", "readings/s", "vs raw paho", "target")
     table.add_row(raw.name, f"{raw.messages_per_s:,.0f}", f"{raw.readings_per_s:,.0f}", "100%", "")
-    table.add_row(
-        aio.name,
-        f"{aio.messages_per_s:,.0f}",
-        f"{aio.readings_per_s:,.0f}",
-        f"{aio.messages_per_s / raw.messages_per_s:.0%}",
-        "",
-    )
-    table.add_row(
-        full.name,
-        f"{full.messages_per_s:,.0f}",
-        f"{full.readings_per_s:,.0f}",
-        f"{full.messages_per_s / raw.messages_per_s:.0%}",
-        "≥ 80% of raw paho",
-    )
-    table.add_row(
-        batch.name,
-        f"{batch.messages_per_s:,.0f}",
-        f"{batch.readings_per_s:,.0f}",
-        "",
-        "≥ 100,000 readings/s",
-    )
+    for result, target in (
+        (aio, ""),
+        (full, "≥ 80% of raw paho"),
+        (full_engine, ""),
+        (batch, "≥ 100,000 readings/s"),
+        (batch_engine, ""),
+    ):
+        ratio = result.messages_per_s / raw.messages_per_s
+        table.add_row(
+            result.name,
+            f"{result.messages_per_s:,.0f}",
+            f"{result.readings_per_s:,.0f}",
+            f"{ratio:.0%}" if result.readings == result.messages else "",
+            target,
+        )
     console.print(table)
 
 
