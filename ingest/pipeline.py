@@ -22,6 +22,7 @@ from devices.topics import DEFAULT_PREFIX, parse_topic
 from ingest.codec import MAX_PAYLOAD_BYTES, DecodedObject, decode_payload, event_time
 from ingest.deadletter import DeadLetterStore
 from ingest.errors import RejectedInputError
+from ingest.integrity import MAX_PENDING_SIGNALS, IntegrityKind, IntegritySignal
 from ingest.line_protocol import decode_line_protocol
 from ingest.metrics import IngestMetrics
 from ingest.sequence import SequenceTracker
@@ -85,6 +86,8 @@ class IngestPipeline:
         self._received = self._accepted = self._duplicates = 0
         self._good_metrics: set[str] = set()
         self.status: dict[tuple[str, str], str] = {}
+        self._signals: list[IntegritySignal] = []
+        self.signals_dropped = 0
 
     def set_known_devices(self, known_devices: DeviceTable | Iterable[tuple[str, str]]) -> None:
         """Replace the table of (tenant, device_id) allowed to publish."""
@@ -100,6 +103,25 @@ class IngestPipeline:
         batch, self._buffer = self._buffer, []
         self.sync_metrics()
         return batch
+
+    def drain_signals(self) -> list[IntegritySignal]:
+        """Take the data-integrity signals noted since the last call (`ingest.integrity`)."""
+        signals, self._signals = self._signals, []
+        return signals
+
+    def _signal(
+        self,
+        tenant: str,
+        device_id: str,
+        kind: IntegrityKind,
+        now: float,
+        ts: float | None = None,
+        count: int = 1,
+    ) -> None:
+        if len(self._signals) >= MAX_PENDING_SIGNALS:
+            self.signals_dropped += 1
+            return
+        self._signals.append(IntegritySignal(tenant, device_id, kind, now, ts, count))
 
     def sync_metrics(self) -> None:
         """Add the per-message counts kept since the last call to the Prometheus counters.
@@ -146,13 +168,22 @@ class IngestPipeline:
             if kind == "status":
                 self.status[(tenant, device_id)] = payload[:32].decode("utf-8", "replace")
                 return outcome
-            objects = self._decode(payload, device_id, auth, now)
+            try:
+                objects = self._decode(payload, device_id, auth, now)
+            except RejectedInputError as exc:
+                if exc.reason == "missing_signature":
+                    self._signal(tenant, device_id, "missing_signature", now)
+                raise
         except RejectedInputError as exc:
             self._reject(outcome, topic, payload, now, exc)
             return outcome
         for obj in objects:
             if isinstance(obj, RejectedInputError):
                 self._reject(outcome, topic, payload, now, obj)
+                if obj.reason == "bad_signature":
+                    self._signal(tenant, device_id, "bad_signature", now)
+                elif obj.reason == "missing_signature":
+                    self._signal(tenant, device_id, "missing_signature", now)
                 continue
             self._accept(obj, tenant, device_id, topic, payload, now, outcome)
         if outcome.accepted:
@@ -243,13 +274,17 @@ class IngestPipeline:
                 return
         seq = obj.seq
         if seq is not None:
-            verdict, gap = self.sequences.check(device_id, seq, ts)
+            verdict, gap = self.sequences.check(device_id, seq, ts, now)
             if gap:
                 self.metrics.gaps.inc(gap)
-            if verdict == "duplicate":
+                self._signal(tenant, device_id, "gap", now, ts, gap)
+            if verdict == "conflict":
+                self._signal(tenant, device_id, "conflict", now, ts)
+            elif verdict == "duplicate":
                 outcome.duplicates += 1
                 return
-            if verdict == "replayed":
+            elif verdict == "replayed":
+                self._signal(tenant, device_id, "replayed", now, ts)
                 self._reject(
                     outcome,
                     topic,

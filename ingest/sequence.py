@@ -9,17 +9,27 @@ and so show up in the dead-letter store). A message is:
 - ``late`` when it fills a hole inside the window (a gap shrinks);
 - ``duplicate`` when its seq was already seen in the window (QoS 1 redelivery,
   a gateway resend): dropped and counted, not an error;
-- ``reset`` when its seq is lower but its event time is newer than anything seen (the
-  device restarted its counter): accepted, the window starts over;
+- ``reset`` when its seq is at most `RESTART_SEQ_MAX` and its event time is newer than
+  anything seen (the device restarted its counter): accepted, the window starts over;
+- ``conflict`` when its seq is not above the highest but its event time is newer and
+  it is no restart: the seq was already taken by a message of another time, so a
+  second sender (a forged device) shares the device's counter. Accepted, since which
+  of the two is genuine cannot be told here, and reported as a data-integrity signal;
 - ``duplicate`` too when its seq is at or below the high-water mark the store held
   at start (a redelivery after an ingest restart);
-- ``replayed`` when its seq is older than the window and its event time is not newer:
-  refused, because an old message sent again is what a replay attack looks like.
+- ``replayed`` when its seq is older than the window and its event time is not newer,
+  or when it was seen already and arrives more than `REPLAY_MIN_AGE_S` after the seq
+  first arrived (a QoS 1 redelivery, even after a broker restart, comes within
+  seconds): refused, because an old message sent again is what a replay attack looks
+  like. First arrivals are kept per block of `ARRIVAL_BLOCK` seqs (the block's latest
+  arrival, so a redelivery is never taken for a replay; a replay is found once it
+  comes that long after the block's last message).
 
 Readings without ``seq`` are de-duplicated by (event time, metric), remembering the
 last `TS_MEMORY` of them per device.
 """
 
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
@@ -27,8 +37,13 @@ from typing import Literal
 WINDOW = 1024
 _MASK = (1 << WINDOW) - 1
 TS_MEMORY = 32
+RESTART_SEQ_MAX = 16
+REPLAY_MIN_AGE_S = 900.0
+ARRIVAL_BLOCK_BITS = 4
+ARRIVAL_BLOCK = 1 << ARRIVAL_BLOCK_BITS
+_ARRIVAL_SLOTS = WINDOW // ARRIVAL_BLOCK
 
-Verdict = Literal["new", "late", "duplicate", "reset", "replayed"]
+Verdict = Literal["new", "late", "duplicate", "reset", "conflict", "replayed"]
 
 
 @dataclass(slots=True)
@@ -39,6 +54,20 @@ class DeviceSequence:
     last_ts: float
     seen: int = 1
     floor: int = -1
+    arrivals: "array[float] | None" = None
+    """Latest arrival time per block of seqs, ring-indexed (only when arrivals are given)."""
+
+    def arrived(self, seq: int, received_at: float) -> None:
+        if self.arrivals is None:
+            self.arrivals = array("d", bytes(8 * _ARRIVAL_SLOTS))
+        self.arrivals[(seq >> ARRIVAL_BLOCK_BITS) % _ARRIVAL_SLOTS] = received_at
+
+    def first_arrival_bound(self, seq: int) -> float | None:
+        """No earlier than the seq's first arrival (None when unknown)."""
+        if self.arrivals is None:
+            return None
+        at = self.arrivals[(seq >> ARRIVAL_BLOCK_BITS) % _ARRIVAL_SLOTS]
+        return at if at > 0.0 else None
 
 
 @dataclass(slots=True)
@@ -55,13 +84,23 @@ class SequenceTracker:
             high_water_seq, high_water_ts, _MASK, floor=high_water_seq
         )
 
-    def check(self, device_id: str, seq: int, ts: float) -> tuple[Verdict, int]:
-        """Classify one sequenced message; return (verdict, messages newly found missing)."""
+    def check(
+        self, device_id: str, seq: int, ts: float, received_at: float | None = None
+    ) -> tuple[Verdict, int]:
+        """Classify one sequenced message; return (verdict, messages newly found missing).
+
+        ``received_at`` is when it arrived (the receiver's clock); without it a message
+        seen before is always a harmless duplicate.
+        """
         state = self.devices.get(device_id)
         if state is None:
-            self.devices[device_id] = DeviceSequence(seq, ts)
+            state = self.devices[device_id] = DeviceSequence(seq, ts)
+            if received_at is not None:
+                state.arrived(seq, received_at)
             return "new", 0
         if seq > state.last:
+            if received_at is not None:
+                state.arrived(seq, received_at)
             jump = seq - state.last
             state.seen = ((state.seen << jump) | 1) & _MASK if jump < WINDOW else 1
             state.last = seq
@@ -71,12 +110,25 @@ class SequenceTracker:
                 self.missing[device_id] = self.missing.get(device_id, 0) + gap
             return "new", gap
         if ts > state.last_ts:
-            self.devices[device_id] = DeviceSequence(seq, ts)
-            return "reset", 0
+            if seq <= RESTART_SEQ_MAX:
+                state = self.devices[device_id] = DeviceSequence(seq, ts)
+                if received_at is not None:
+                    state.arrived(seq, received_at)
+                return "reset", 0
+            state.last_ts = ts
+            return "conflict", 0
         back = state.last - seq
         if back < WINDOW:
             bit = 1 << back
             if state.seen & bit:
+                first = state.first_arrival_bound(seq)
+                if (
+                    received_at is not None
+                    and first is not None
+                    and seq > state.floor
+                    and received_at - first > REPLAY_MIN_AGE_S
+                ):
+                    return "replayed", 0
                 return "duplicate", 0
             state.seen |= bit
             self.missing[device_id] = max(0, self.missing.get(device_id, 0) - 1)

@@ -32,6 +32,7 @@ from paho.mqtt.properties import Properties
 
 from devices.reading import Reading
 from devices.topics import DEFAULT_PREFIX, subscription
+from ingest.integrity import IntegritySignal
 from ingest.pipeline import IngestPipeline
 from ingest.spool import SpoolingStore
 from ingest.stores.base import RetainingStore, TelemetryStore
@@ -47,6 +48,7 @@ SESSION_EXPIRY_S = 7 * 86400
 RETENTION_CHECK_S = 60.0
 
 BatchSink = Callable[[list[Reading]], None]
+SignalSink = Callable[[list[IntegritySignal]], None]
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class IngestRunner:
         broker: BrokerAddress,
         *,
         sink: BatchSink | None = None,
+        signal_sink: SignalSink | None = None,
         client_id: str = "riskstream-ingest",
         prefix: str = DEFAULT_PREFIX,
         options: MqttOptions | None = None,
@@ -109,6 +112,7 @@ class IngestRunner:
         self.store = store
         self.broker = broker
         self.sink = sink
+        self.signal_sink = signal_sink
         self.options = options or MqttOptions(client_id=client_id, prefix=prefix)
         self.readings_written = 0
         self.connected = asyncio.Event()
@@ -233,6 +237,7 @@ class IngestRunner:
         """Write buffered readings, pass them to the sink, then acknowledge their messages."""
         with self._room:
             batch = self.pipeline.drain()
+            signals = self.pipeline.drain_signals()
             acks, self._pending_acks = self._pending_acks, []
             self._room.notify_all()
         metrics = self.pipeline.metrics
@@ -250,6 +255,8 @@ class IngestRunner:
                 self.sink(batch)
         elif isinstance(self.store, SpoolingStore) and self.store.spooled_batches:
             await asyncio.to_thread(self.store.drain)
+        if signals and self.signal_sink is not None:
+            self.signal_sink(signals)
         if isinstance(self.store, SpoolingStore):
             metrics.spool_bytes.set(self.store.spool_bytes)
             metrics.spool_batches.set(self.store.spooled_batches)

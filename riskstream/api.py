@@ -5,6 +5,7 @@ handed one that its caller runs (``riskstream demo``).
 """
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
@@ -19,15 +20,20 @@ from pydantic import BaseModel
 
 from riskstream.alert_store import AlertFilter
 from riskstream.api_actions import router as actions_router
+from riskstream.api_assets import router as assets_router
 from riskstream.api_auth import CurrentUser, runtime_of, stream_user
 from riskstream.api_auth import router as auth_router
 from riskstream.api_borrowers import router as borrowers_router
+from riskstream.api_portfolio import router as portfolio_router
+from riskstream.api_rules import router as rules_router
+from riskstream.api_views import CONFLICT, ERRORS, bad_query
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import User
 
 STREAM_WAIT_S = 10.0
 STATIC = Path(__file__).resolve().parent / "static"
+STATIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\.(js|css)")
 
 router = APIRouter(prefix="/api")
 
@@ -85,9 +91,9 @@ def _parse_since(since: str | None) -> float | None:
     try:
         parsed = datetime.fromisoformat(since.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise HTTPException(422, f"since={since!r}: use epoch seconds or RFC 3339") from exc
+        raise bad_query("since", f"{since!r}: use epoch seconds or RFC 3339") from exc
     if parsed.tzinfo is None:
-        raise HTTPException(422, f"since={since!r}: RFC 3339 time needs a timezone offset")
+        raise bad_query("since", f"{since!r}: RFC 3339 time needs a timezone offset")
     return parsed.timestamp()
 
 
@@ -178,10 +184,13 @@ def create_app(runtime: Runtime | None = None, settings: ServiceSettings | None 
             yield
 
     app = FastAPI(title="riskstream", version="0.1.0", lifespan=lifespan)
-    app.include_router(auth_router)
-    app.include_router(router)
-    app.include_router(actions_router)
-    app.include_router(borrowers_router)
+    app.include_router(auth_router, responses=ERRORS)
+    app.include_router(router, responses=ERRORS)
+    app.include_router(actions_router, responses={**ERRORS, **CONFLICT})
+    app.include_router(borrowers_router, responses=ERRORS)
+    app.include_router(portfolio_router)
+    app.include_router(rules_router, responses={**ERRORS, **CONFLICT})
+    app.include_router(assets_router)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
@@ -194,9 +203,10 @@ def create_app(runtime: Runtime | None = None, settings: ServiceSettings | None 
 
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str) -> FileResponse:
-        allowed = {"app.js": "text/javascript", "style.css": "text/css"}
-        if name not in allowed:
+        types = {".js": "text/javascript", ".css": "text/css"}
+        suffix = Path(name).suffix
+        if not STATIC_NAME.fullmatch(name) or suffix not in types or not (STATIC / name).is_file():
             raise HTTPException(404, "not found")
-        return FileResponse(str(STATIC / name), media_type=allowed[name])
+        return FileResponse(str(STATIC / name), media_type=types[suffix])
 
     return app

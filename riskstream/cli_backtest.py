@@ -140,6 +140,13 @@ def _report(
     notes = []
     if data.dropped:
         notes.append(f"{data.dropped:,} rows without a finite value dropped")
+    if data.refused:
+        notes.append(f"{data.refused:,} messages dropped as redeliveries or replays (by seq)")
+    if data.out_of_order:
+        notes.append(
+            "rows are not in arrival order: seq checks (replays, forged senders, lost "
+            "messages) skipped"
+        )
     if data.resorted:
         notes.append("rows sorted by ts (the file was not in event-time order)")
     if result.unmatched:

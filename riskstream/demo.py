@@ -21,6 +21,7 @@ from devices.fleet_file import save_fleet
 from devices.registry import Registry, open_database
 from riskstream.api import create_app
 from riskstream.embedded_broker import embedded_broker
+from riskstream.rules_keeper import built_in_text
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
@@ -110,12 +111,20 @@ def prepare(
         broker=options.broker or "mqtt://127.0.0.1:1883",
         store=f"duckdb:///{(options.data_dir / 'telemetry.duckdb').resolve()}",
         database=database,
-        rules=options.rules,
+        rules=options.rules or _editable_rules(options.data_dir),
+        checkpoint=options.data_dir / "engine.ckpt",
         deadletter=options.data_dir / "deadletter.jsonl",
         host=options.host,
         port=options.port,
     )
     return settings, generate(fleet, injections, start, end, options.seed), start, fleet.tenant.id
+
+
+def _editable_rules(data_dir: Path) -> Path:
+    """A copy of the built-in rules in the demo's directory, so they can be edited live."""
+    path = data_dir / "rules.toml"
+    path.write_text(built_in_text(), encoding="utf-8")
+    return path
 
 
 @contextlib.asynccontextmanager

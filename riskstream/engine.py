@@ -12,24 +12,30 @@ Borrowers are scored (`borrower_risk`) when their alerts change, every
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from devices.model import DeviceKind, Fleet
 from devices.reading import Reading
+from ingest.integrity import IntegritySignal
 from riskstream.alerts import Alert, AlertBook
 from riskstream.borrower_risk import BorrowerRisk, BorrowerScoring
 from riskstream.checkpoint import apply_state, read_state, state_of, write_state
 from riskstream.coverage import LatestCoverage
 from riskstream.detectors import (
     ColdChainDetector,
+    DataIntegrityDetector,
     DeadmanDetector,
     GeofenceDetector,
     InventoryDetector,
     ParkedMovingDetector,
     StuckValuesDetector,
 )
+from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
+from riskstream.detectors.operations import OperationsDetector
 from riskstream.fleet_index import FleetIndex
 from riskstream.outcome_model import LoanEvent
-from riskstream.rules_file import RuleSet
+from riskstream.rule_scope import RuleScope
+from riskstream.rules_file import Rules, RuleSet
 
 
 class Engine:
@@ -44,7 +50,7 @@ class Engine:
         self.index = FleetIndex(fleets)
         self.rules = rules
         self.wall_clock = wall_clock
-        self.book = AlertBook(update_every_s=rules.alerts.update_every)
+        self.book = AlertBook(update_every_s=rules.alerts.update_every, settings=rules.alerts)
         self.inventory = InventoryDetector(self.index, rules.rules.inventory_below_pledge)
         self.geofence = GeofenceDetector(self.index, rules.rules.geofence_exit)
         self.deadman = DeadmanDetector(self.index, rules.rules.device_silent)
@@ -53,12 +59,18 @@ class Engine:
             self.index, rules.rules.vehicle_moving_when_parked
         )
         self.stuck = StuckValuesDetector(rules.rules.values_stuck)
+        self.integrity_detector = DataIntegrityDetector(
+            self.index, rules.rules.data_integrity, rules.rules.messages_lost
+        )
+        self.operations = OperationsDetector(self.index, rules)
         self.coverage = LatestCoverage(self.index)
         self.scoring = BorrowerScoring(self.coverage, rules)
         self._next_scoring: float | None = None
         self.watermark: float | None = None
         self.readings_processed = 0
         self.readings_unmatched = 0
+        self.scope = RuleScope(rules, self.index)
+        self._apply_scope()
 
     def set_rules(self, rules: RuleSet) -> None:
         """Apply a new rule set; open alerts and detector state are kept."""
@@ -70,7 +82,37 @@ class Engine:
         self.cold_chain.rule = rules.rules.cold_chain_excursion
         self.parked_moving.rule = rules.rules.vehicle_moving_when_parked
         self.stuck.set_rule(rules.rules.values_stuck)
+        self.operations.set_rules(rules)
+        self.integrity_detector.rule = rules.rules.data_integrity
+        self.integrity_detector.lost_rule = rules.rules.messages_lost
         self.scoring.set_rules(rules)
+        self.book.settings = rules.alerts
+        self.scope = RuleScope(rules, self.index)
+        self._apply_scope()
+
+    def _scoped_detectors(self) -> list[tuple[Any, str]]:
+        """Reading-driven detectors and the ``[rules.*]`` table each one reads as ``rule``."""
+        return [
+            (self.inventory, "inventory_below_pledge"),
+            (self.geofence, "geofence_exit"),
+            (self.cold_chain, "cold_chain_excursion"),
+            (self.parked_moving, "vehicle_moving_when_parked"),
+            (self.stuck, "values_stuck"),
+        ]
+
+    def _use_rules(self, rules: Rules) -> None:
+        """Point the reading-driven detectors at ``rules`` (a scope's effective rules)."""
+        for detector, name in self._scoped_detectors():
+            detector.rule = getattr(rules, name)
+
+    def _apply_scope(self) -> None:
+        """Precomputed per-device overrides for the timer-driven deadman."""
+        base = self.scope.base.device_silent
+        self.deadman.overrides = {
+            device_id: rules.device_silent
+            for device_id, rules in self.scope.by_device.items()
+            if rules.device_silent != base
+        }
 
     def process(self, batch: Sequence[Reading]) -> list[Alert]:
         """Feed readings (in event-time order per device); return changed alerts."""
@@ -79,11 +121,20 @@ class Engine:
         devices = self.index.devices
         watermark = self.watermark
         stuck_metrics = self.stuck.metrics
+        operations_metrics = OPERATIONS_METRICS
+        scoped = self.scope.by_device
+        base_rules = self.scope.base
+        in_force: Rules | None = None
         for reading in batch:
             device = devices.get(reading.device_id)
             if device is None or device.tenant != reading.tenant:
                 self.readings_unmatched += 1
                 continue
+            if scoped:
+                effective = scoped.get(reading.device_id, base_rules)
+                if effective is not in_force:
+                    self._use_rules(effective)
+                    in_force = effective
             if watermark is None or reading.ts > watermark:
                 watermark = reading.ts
             alert = self.deadman.seen(reading, device, self.book)
@@ -113,6 +164,11 @@ class Engine:
                 alert = self.stuck.observe(reading, device, self.book, wall)
                 if alert is not None:
                     changed[alert.id] = alert
+            if metric in operations_metrics:
+                for alert in self.operations.observe(reading, device, self.book, wall):
+                    changed[alert.id] = alert
+        if in_force is not None and in_force is not base_rules:
+            self._use_rules(base_rules)
         self.watermark = watermark
         self.readings_processed += len(batch)
         alerts = list(changed.values())
@@ -120,9 +176,20 @@ class Engine:
             self._rescore(alerts, watermark)
         return alerts
 
+    def integrity(self, signals: Sequence[IntegritySignal]) -> list[Alert]:
+        """Take ingest's data-integrity signals (replays, seq conflicts, bad signatures,
+        lost messages); return changed alerts."""
+        alerts = self.integrity_detector.observe(signals, self.book, self.wall_clock())
+        if alerts:
+            self._rescore(alerts, max(s.at for s in signals))
+        return alerts
+
     def tick(self, now: float) -> list[Alert]:
         """Run timers as of clock time ``now`` (event time while data flows)."""
-        alerts = self.deadman.tick(now, self.book, self.wall_clock())
+        wall = self.wall_clock()
+        alerts = self.deadman.tick(now, self.book, wall)
+        alerts += self.integrity_detector.tick(now, self.book)
+        alerts += self.book.escalate(now, wall)
         self._rescore(alerts, now)
         return alerts
 
@@ -185,14 +252,20 @@ class Engine:
             "cold_chain": self.cold_chain,
             "parked_moving": self.parked_moving,
             "stuck": self.stuck,
+            "operations": self.operations,
+            "data_integrity": self.integrity_detector,
             "coverage": self.coverage,
             "scoring": self.scoring,
             "models": self.scoring.models,
         }
 
-    def checkpoint(self, path: Path | str) -> None:
-        """Write what the engine learned (detectors, open alerts, scores, models) to a file."""
+    def checkpoint(self, path: Path | str, meta: dict[str, str] | None = None) -> None:
+        """Write what the engine learned (detectors, open alerts, scores, models) to a file.
+
+        ``meta`` (e.g. a digest of the fleets) is stored with it for `restore` to check.
+        """
         parts = {name: state_of(c) for name, c in self._components().items()}
+        parts["meta"] = dict(meta or {})
         parts["scoring"].pop("models")
         parts["engine"] = {
             "watermark": self.watermark,
@@ -202,15 +275,22 @@ class Engine:
         }
         write_state(path, parts)
 
-    def restore(self, path: Path | str) -> None:
+    def restore(self, path: Path | str, meta: dict[str, str] | None = None) -> None:
         """Resume from a `checkpoint` of an engine built from the same fleets.
 
-        The current rules stay in force; learned state replaces this engine's.
+        The current rules stay in force; learned state replaces this engine's. With
+        ``meta``, a checkpoint written with other meta values is refused (ValueError)
+        before anything is changed.
         """
         parts = read_state(path)
+        saved = parts.get("meta", {})
+        for key, value in (meta or {}).items():
+            if saved.get(key) != value:
+                raise ValueError(f"{path}: checkpoint was written for another {key}")
         for name, component in self._components().items():
             apply_state(component, parts[name])
         self.book.update_every_s = self.rules.alerts.update_every
+        self._apply_scope()
         for model in self.scoring.models.by_tenant.values():
             model.settings = self.rules.models
         engine = parts["engine"]

@@ -16,11 +16,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
 from riskstream.durations import parse_duration
 from riskstream.errors import RulesFileError
+from riskstream.rules_overrides import Override, OverrideError, apply_override
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Severity = Literal["info", "warning", "critical"]
@@ -75,7 +77,7 @@ class ParkedMovingRule(_Section):
     enabled: bool = True
     night_start_hour: int = Field(22, ge=0, le=23)
     night_end_hour: int = Field(5, ge=0, le=23)
-    speed_above_kmh: float = Field(5.0, ge=0)
+    speed_above_kmh: float = Field(3.0, ge=0)
     for_: Seconds = Field(600.0, alias="for")
     clear_after: Seconds = 1800.0
     severity: Severity = "warning"
@@ -94,6 +96,83 @@ class StuckValuesRule(_Section):
     severity: Severity = "warning"
 
 
+class ProductionSlowdownRule(_Section):
+    """A production line's output (else power) below its usual level for the hour of week."""
+
+    enabled: bool = True
+    index_below: float = Field(0.7, gt=0, lt=1, description="actual / usual of the hour")
+    clear_above: float = Field(0.85, gt=0, le=2, description="index that clears the alert")
+    for_: Seconds = Field(6 * 3600.0, alias="for")
+    clear_after: Seconds = 12 * 3600.0
+    severity: Severity = "warning"
+
+    @field_validator("clear_above")
+    @classmethod
+    def _clears_above_the_threshold(cls, value: float, info: ValidationInfo) -> float:
+        below = info.data.get("index_below")
+        if isinstance(below, float) and value < below:
+            raise ValueError(f"must be at least index_below ({below})")
+        return value
+
+
+class MachineIdleRule(_Section):
+    """A production line standing still in hours it usually runs."""
+
+    enabled: bool = True
+    idle_below: float = Field(
+        0.1, gt=0, lt=1, description="level / usual under which the line stands still"
+    )
+    for_: Seconds = Field(25 * 3600.0, alias="for")
+    clear_after: Seconds = 3600.0
+    severity: Severity = "warning"
+
+
+class ProductionDriftRule(_Section):
+    """A downward change of a line's production index (Page-Hinkley test): early warning."""
+
+    enabled: bool = True
+    threshold: float = Field(4.0, gt=0, description="Page-Hinkley lambda, in index-hours")
+    delta: float = Field(0.05, ge=0, description="fall of the index per hour tolerated")
+    min_hours: int = Field(24, ge=1, description="running hours seen before it may alert")
+    recover_above: float = Field(0.9, gt=0, le=2, description="recent index that ends it")
+    clear_after: Seconds = 12 * 3600.0
+    severity: Severity = "info"
+
+
+class AnomalyRule(_Section):
+    """Unusual hours of production devices (river HalfSpaceTrees shared per device kind)."""
+
+    enabled: bool = False
+    score_above: float = Field(0.9, gt=0, lt=1, description="anomaly score that counts")
+    for_: Seconds = Field(3 * 3600.0, alias="for")
+    clear_after: Seconds = 3 * 3600.0
+    n_trees: int = Field(10, ge=1, le=50)
+    height: int = Field(8, ge=2, le=12)
+    window_size: int = Field(250, ge=10, le=10_000)
+    seed: int = 42
+    severity: Severity = "info"
+
+
+class DataIntegrityRule(_Section):
+    """Messages a device did not send: replayed, a taken seq, a failed signature."""
+
+    enabled: bool = True
+    min_messages: int = Field(3, ge=1, description="doubtful messages within `within`")
+    within: Seconds = 3600.0
+    clear_after: Seconds = 7200.0
+    severity: Severity = "critical"
+
+
+class MessagesLostRule(_Section):
+    """Messages missing from a device's seq sequence (lost by the network or a broker)."""
+
+    enabled: bool = True
+    min_lost: int = Field(10, ge=1, description="missing messages within `within`")
+    within: Seconds = 3600.0
+    clear_after: Seconds = 7200.0
+    severity: Severity = "warning"
+
+
 class Rules(_Section):
     """The ``[rules.*]`` tables."""
 
@@ -103,12 +182,60 @@ class Rules(_Section):
     cold_chain_excursion: ColdChainRule = ColdChainRule()
     vehicle_moving_when_parked: ParkedMovingRule = ParkedMovingRule()
     values_stuck: StuckValuesRule = StuckValuesRule()
+    production_slowdown: ProductionSlowdownRule = ProductionSlowdownRule()
+    machine_idle: MachineIdleRule = MachineIdleRule()
+    production_drift: ProductionDriftRule = ProductionDriftRule()
+    anomaly: AnomalyRule = AnomalyRule()
+    data_integrity: DataIntegrityRule = DataIntegrityRule()
+    messages_lost: MessagesLostRule = MessagesLostRule()
+
+
+EXTRA_ALERT_KINDS: frozenset[str] = frozenset()
+"""Alert kinds not named after a ``[rules.*]`` table that ``[alerts]`` tables may name."""
+
+
+def _per_kind(value: object) -> object:
+    """One duration for every kind, or a table of kind → duration (``default``: the rest)."""
+    return {"default": value} if isinstance(value, str | int | float) else value
+
+
+PerKind = Annotated[dict[str, Seconds], BeforeValidator(_per_kind)]
 
 
 class AlertSettings(_Section):
-    """The ``[alerts]`` table."""
+    """The ``[alerts]`` table: updates, cooldowns and escalation of alerts."""
 
     update_every: Seconds = Field(300.0, description="event time between updates of an open alert")
+    cooldown: PerKind = Field(
+        default_factory=lambda: {"default": 0.0},
+        description="after an alert resolved itself, a recurrence of its kind and subject "
+        "within this time opens no new alert (0: off)",
+    )
+    escalate_after: PerKind = Field(
+        default_factory=lambda: {"default": 0.0},
+        description="an open alert nobody acknowledged for this long goes up one severity "
+        "(0: never)",
+    )
+
+    @field_validator("cooldown", "escalate_after")
+    @classmethod
+    def _kinds_known(cls, table: dict[str, float]) -> dict[str, float]:
+        known = set(Rules.model_fields) | EXTRA_ALERT_KINDS
+        unknown = sorted(set(table) - known - {"default"})
+        if unknown:
+            raise ValueError(
+                f"unknown alert kind {unknown[0]!r}; use `default` or one of "
+                f"{', '.join(sorted(known))}"
+            )
+        return table
+
+    def cooldown_of(self, kind: str) -> float:
+        """Cooldown of ``kind`` in seconds (0: none)."""
+        return self.cooldown.get(kind, self.cooldown.get("default", 0.0))
+
+    def escalate_after_of(self, kind: str) -> float:
+        """Unacknowledged time after which an alert of ``kind`` escalates (0: never)."""
+        return self.escalate_after.get(kind, self.escalate_after.get("default", 0.0))
 
 
 class SeverityPoints(_Section):
@@ -151,6 +278,23 @@ class ScorecardSettings(_Section):
         return bands
 
 
+class BaselineSettings(_Section):
+    """The ``[baseline]`` table: how production devices learn their usual hour-of-week level."""
+
+    learn_rate: float = Field(
+        0.3, gt=0, le=1, description="weight of a new hour in the usual level of its hour of week"
+    )
+    learn_above: float = Field(
+        0.85, ge=0, le=1, description="running hours below this share of usual are not learned"
+    )
+    running_above: float = Field(
+        0.5, gt=0, lt=1, description="usual level of a running hour / that of the busiest hour"
+    )
+    min_coverage: float = Field(
+        0.5, gt=0, le=1, description="share of an hour's expected readings needed to use it"
+    )
+
+
 class ModelSettings(_Section):
     """The ``[models]`` table: the online default model learning from loan outcomes."""
 
@@ -173,6 +317,19 @@ class RuleSet(_Section):
     alerts: AlertSettings = AlertSettings()
     scorecard: ScorecardSettings = ScorecardSettings()
     models: ModelSettings = ModelSettings()
+    baseline: BaselineSettings = BaselineSettings()
+    overrides: list[Override] = Field(
+        default_factory=list, description="per-tenant and per-loan [rules.*] overrides"
+    )
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides_fit(cls, overrides: list[Override], info: ValidationInfo) -> list[Override]:
+        base = info.data.get("rules")
+        if isinstance(base, Rules):
+            for i, override in enumerate(overrides):
+                apply_override(base, override.rules, i)
+        return overrides
 
 
 def load_rules(path: Path | str) -> RuleSet:
@@ -198,8 +355,11 @@ def parse_rules(text: str, path: Path | str = "<rules>") -> RuleSet:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [str(p) for p in first["loc"]]
-        field = ".".join(loc)
         reason = _reason(first)
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, OverrideError):
+            loc, reason = cause.loc, cause.reason
+        field = ".".join(loc)
         raise RulesFileError(path, reason, locate(text, loc), field) from exc
 
 
@@ -220,6 +380,8 @@ def locate(text: str, loc: list[str]) -> int | None:
     """
     if not loc:
         return None
+    if len(loc) > 1 and loc[1].isdigit():
+        return _locate_in_array(text, loc)
     line = _locate_exact(text, loc)
     if line is None and len(loc) > 1:
         return locate(text, loc[:-1])
@@ -245,3 +407,21 @@ def _locate_exact(text: str, loc: list[str]) -> int | None:
         if current == wanted_table and key_pattern.match(line):
             return number
     return header_line
+
+
+def _locate_in_array(text: str, loc: list[str]) -> int | None:
+    """Line of ``loc`` = [name, index, ...] inside the index-th ``[[name]]`` table."""
+    name, index, *rest = loc
+    lines = text.splitlines()
+    opens = [i for i, line in enumerate(lines) if re.match(rf"^\s*\[\[\s*{name}\s*\]\]", line)]
+    if int(index) >= len(opens):
+        return None
+    begin = opens[int(index)]
+    end = len(lines)
+    for i in range(begin + 1, len(lines)):
+        header = re.match(r"^\s*\[\[?\s*([^\]]+?)\s*\]", lines[i])
+        if header and (lines[i].lstrip().startswith("[[") or not header.group(1).startswith(name)):
+            end = i
+            break
+    found = locate("\n".join([f"[{name}]", *lines[begin + 1 : end]]), [name, *rest]) if rest else 1
+    return begin + (found or 1)

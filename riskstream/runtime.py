@@ -19,6 +19,7 @@ from devices.reading import Reading
 from devices.registry import Registry, open_database
 from ingest.deadletter import DeadLetterStore
 from ingest.device_table import device_table, seed_sequences
+from ingest.integrity import IntegritySignal
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline
 from ingest.stores import TelemetryStore, open_resilient_store
@@ -30,7 +31,13 @@ from riskstream.clock import StreamClock
 from riskstream.engine import Engine
 from riskstream.loan_events import LoanEventStore
 from riskstream.notifier import ChangeNotifier
-from riskstream.rules_file import RuleSet, load_rules
+from riskstream.resume import fleets_digest
+from riskstream.resume import restore as restore_engine
+from riskstream.resume import save as save_engine
+from riskstream.rules_file import RuleSet
+from riskstream.rules_history import RulesHistory
+from riskstream.rules_keeper import RulesKeeper
+from riskstream.rules_watch import watch_rules
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
 
@@ -77,8 +84,15 @@ class Runtime:
         self.users = UserStore(self.db)
         self.audit = AuditLog(self.db)
         self.loan_events = LoanEventStore(self.db)
-        self.rules: RuleSet = load_rules(settings.rules) if settings.rules else RuleSet()
-        self.engine = Engine(self.registry.fleets(), self.rules)
+        self.rules_history = RulesHistory(self.db)
+        self.rules_keeper = RulesKeeper(
+            settings.rules, self.rules_history, self.audit, self.set_rules, self.registry.tenants
+        )
+        self.rules: RuleSet = self.rules_keeper.ruleset
+        fleets = self.registry.fleets()
+        self.fleets_digest = fleets_digest(fleets)
+        self.engine = Engine(fleets, self.rules)
+        self.rules_keeper.warnings = list(self.engine.scope.warnings)
         self.clock = StreamClock()
         self.notifier = ChangeNotifier(self.alerts.last_seq())
         self.rate = RateMeter()
@@ -104,9 +118,49 @@ class Runtime:
     def reload_fleets(self) -> None:
         """Rebuild the engine's view of devices after the registry changed."""
         previous = self.engine
-        self.engine = Engine(self.registry.fleets(), self.rules)
+        fleets = self.registry.fleets()
+        self.fleets_digest = fleets_digest(fleets)
+        self.engine = Engine(fleets, self.rules)
         self.engine.keep_learning_of(previous)
         self.pipeline.set_known_devices(device_table(self.registry.fleets()))
+
+    def set_rules(self, rules: RuleSet) -> list[str]:
+        """Put ``rules`` in force (the `RulesKeeper` calls this); return their warnings."""
+        self.rules = rules
+        self.engine.set_rules(rules)
+        return list(self.engine.scope.warnings)
+
+    def restore_checkpoint(self) -> bool:
+        """Resume the engine from the checkpoint file if it fits the fleets; else start fresh."""
+        path = self.settings.checkpoint
+        if path is None:
+            return False
+        why = restore_engine(self.engine, path, self.fleets_digest)
+        if why is None:
+            opened = len(self.engine.open_alerts())
+            log.info("engine resumed from %s (%d open alerts)", path, opened)
+            return True
+        if why != "no checkpoint":
+            log.warning("engine checkpoint %s not used, starting fresh: %s", path, why)
+            self.engine = Engine(self.registry.fleets(), self.rules)
+        return False
+
+    def save_checkpoint(self) -> None:
+        """Write the engine checkpoint (if configured); log, never raise, on failure."""
+        path = self.settings.checkpoint
+        if path is None:
+            return
+        try:
+            save_engine(self.engine, path, self.fleets_digest)
+        except OSError as exc:
+            log.error("cannot write engine checkpoint %s: %s", path, exc)
+
+    async def _checkpoint_forever(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), self.settings.checkpoint_every_s)
+            if not self.stop.is_set():
+                self.save_checkpoint()
 
     def on_batch(self, batch: list[Reading]) -> None:
         """Sink of ingest: run the engine step and publish the alert changes."""
@@ -117,6 +171,10 @@ class Runtime:
             changed.extend(self.engine.tick(now))
         self.rate.add(len(batch), time.monotonic())
         self.publish(changed)
+
+    def on_signals(self, signals: list[IntegritySignal]) -> None:
+        """Sink of ingest's data-integrity signals (replays, seq conflicts, lost messages)."""
+        self.publish(self.engine.integrity(signals))
 
     def publish(self, changed: list[Alert]) -> None:
         """Store alert changes and wake the live feed."""
@@ -138,7 +196,12 @@ class Runtime:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator["Runtime"]:
-        """Open the store, subscribe to the broker, run the timers; undo all on exit."""
+        """Open the store, subscribe to the broker, run the timers; undo all on exit.
+
+        The engine resumes from its checkpoint, the rules file is watched for changes,
+        and a checkpoint is written every ``checkpoint_every_s`` and on exit.
+        """
+        self.restore_checkpoint()
         self.store = open_resilient_store(
             self.settings.store, self.settings.spool_dir, self.settings.spool_max_bytes
         )
@@ -148,17 +211,23 @@ class Runtime:
             self.store,
             BrokerAddress.parse(self.settings.broker),
             sink=self.on_batch,
+            signal_sink=self.on_signals,
             retention_s=self.settings.retention_s,
             client_id=self.settings.client_id,
             prefix=self.settings.prefix,
         )
         ingest_task = asyncio.create_task(self.ingest.run(self.stop), name="ingest")
         tick_task = asyncio.create_task(self._tick_forever(), name="engine-ticks")
+        helpers = [
+            asyncio.create_task(watch_rules(self.rules_keeper, self.stop), name="rules-watch"),
+            asyncio.create_task(self._checkpoint_forever(), name="engine-checkpoints"),
+        ]
         try:
             yield self
         finally:
             self.stop.set()
-            await asyncio.gather(ingest_task, tick_task, return_exceptions=True)
+            await asyncio.gather(ingest_task, tick_task, *helpers, return_exceptions=True)
+            self.save_checkpoint()
             await asyncio.to_thread(self.store.close)
             self.db.dispose()
 

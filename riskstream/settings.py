@@ -29,6 +29,12 @@ class ServiceSettings(BaseSettings):
         Path("riskstream-data/spool"), description="where batches wait while the store is down"
     )
     spool_max_bytes: int = Field(1 << 30, gt=0, description="bound of the outage spool")
+    checkpoint: Path | None = Field(
+        Path("riskstream-data/engine.ckpt"),
+        description="engine checkpoint, written on shutdown and every checkpoint_every_s, "
+        "restored at start (None: off)",
+    )
+    checkpoint_every_s: float = Field(300.0, gt=0, description="seconds between checkpoints")
     retention_s: float | None = Field(
         None, gt=0, description="drop embedded-store readings older than this (seconds)"
     )

@@ -1,10 +1,11 @@
-"""Write simulated telemetry to a file for backtests: ``ts, device_id, metric, value``.
+"""Write simulated telemetry to a file for backtests: ``ts, device_id, metric, value, seq``.
 
 CSV (``.csv``) or Parquet (``.parquet``, through pyarrow), one row per metric value,
 in the order the messages are sent. Status messages have no values and so no rows;
 replayed and forged messages are written like any other, as a recorder on the broker
-would have seen them. Floats are written exactly (``repr`` in CSV, float64 in
-Parquet), so the same messages give the same bytes.
+would have seen them, with the message's ``seq`` on each of its rows (so a backtest
+finds replays and seq conflicts as ingest does). Floats are written exactly (``repr``
+in CSV, float64 in Parquet), so the same messages give the same bytes.
 """
 
 from collections.abc import Callable, Iterable
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 
 from simulator.message import Message
 
-CSV_HEADER = ("ts", "device_id", "metric", "value")
+CSV_HEADER = ("ts", "device_id", "metric", "value", "seq")
 FORMATS = (".csv", ".parquet")
 FLUSH_ROWS = 262_144
 PROGRESS_EVERY = 50_000
@@ -25,6 +26,7 @@ SCHEMA = pa.schema(
         ("device_id", pa.string()),
         ("metric", pa.string()),
         ("value", pa.float64()),
+        ("seq", pa.int64()),
     ]
 )
 
@@ -78,8 +80,9 @@ def _csv(messages: Iterable[Message], path: Path, on_progress: Progress | None) 
         f.write(",".join(CSV_HEADER) + "\n")
         for m in messages:
             head = f"{m.ts!r},{m.device_id},"
+            tail = f",{m.seq}\n"
             for k, v in m.values.items():
-                add(f"{head}{k},{v!r}\n")
+                add(f"{head}{k},{v!r}{tail}")
             if len(lines) >= FLUSH_ROWS:
                 rows += len(lines)
                 f.write("".join(lines))
@@ -98,6 +101,7 @@ def _parquet(messages: Iterable[Message], path: Path, on_progress: Progress | No
     devices: list[str] = []
     metrics: list[str] = []
     values: list[float] = []
+    seqs: list[int] = []
     with pq.ParquetWriter(path, SCHEMA) as writer:
 
         def flush() -> None:
@@ -107,11 +111,12 @@ def _parquet(messages: Iterable[Message], path: Path, on_progress: Progress | No
                     pa.array(devices, pa.string()),
                     pa.array(metrics, pa.string()),
                     pa.array(values, pa.float64()),
+                    pa.array(seqs, pa.int64()),
                 ],
                 schema=SCHEMA,
             )
             writer.write_table(table)
-            for column in (ts, devices, metrics, values):
+            for column in (ts, devices, metrics, values, seqs):
                 column.clear()
 
         for m in messages:
@@ -122,6 +127,7 @@ def _parquet(messages: Iterable[Message], path: Path, on_progress: Progress | No
             devices.extend([m.device_id] * n)
             metrics.extend(m.values)
             values.extend(m.values.values())
+            seqs.extend([m.seq] * n)
             if len(ts) >= FLUSH_ROWS:
                 rows += len(ts)
                 flush()

@@ -47,6 +47,16 @@ DETECTED_BY: dict[str, tuple[Expect, ...]] = {
     "cold_chain": (Expect("cold_chain_excursion", "collateral_id"),),
     "parked_moving": (Expect("vehicle_moving_when_parked", "device_id"),),
     "stuck_values": (Expect("values_stuck", "device_id"),),
+    # ingest's sequence and signature checks, riskstream/detectors/data_integrity.py
+    "replay": (Expect("data_integrity", "device_id"),),
+    "spoof": (Expect("data_integrity", "device_id"),),
+    # riskstream/detectors/operations.py: the slowdown lead is the line's output counter
+    # (the drift test on its index warns first), the idle lead its machine monitor
+    "production_slowdown": (
+        Expect("production_slowdown", "device_id"),
+        Expect("production_drift", "device_id"),
+    ),
+    "machine_idle": (Expect("machine_idle", "device_id"),),
 }
 
 

@@ -18,13 +18,14 @@ for rules with a duration is earlier by that duration).
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from devices.reading import Reading
+from ingest.integrity import IntegritySignal
 from riskstream.alerts import Alert
 from riskstream.backtest.telemetry_file import Telemetry
 from riskstream.engine import Engine
@@ -158,19 +159,49 @@ def feed(
     work: Iterable[Batch],
     log: AlertLog,
     on_progress: Progress | None = None,
+    signals: Sequence[IntegritySignal] = (),
 ) -> int:
-    """Run ``engine`` over batches; record changes in ``log``; return readings fed."""
+    """Run ``engine`` over batches; record changes in ``log``; return readings fed.
+
+    ``signals`` (in arrival order) go to `Engine.integrity` after the batch whose last
+    reading is at or after their arrival time, as ingest hands them over live.
+    """
     done = 0
     next_report = PROGRESS_ROWS
+    pending = 0
     for batch, ticks in work:
         log.add(engine.process(batch))
+        if pending < len(signals) and batch:
+            until = batch[-1].ts
+            first = pending
+            while pending < len(signals) and signals[pending].at <= until:
+                pending += 1
+            if pending > first:
+                log.add(engine.integrity(signals[first:pending]))
         for now in ticks:
             log.add(engine.tick(now))
         done += len(batch)
         if on_progress is not None and done >= next_report and batch:
             on_progress(done, batch[-1].ts)
             next_report = done + PROGRESS_ROWS
+    if pending < len(signals):
+        log.add(engine.integrity(signals[pending:]))
     return done
+
+
+def integrity_signals(telemetry: Telemetry, tenant: str | None) -> list[IntegritySignal]:
+    """The file's sequence-check signals, with their tenant (chosen as in `readings`)."""
+    ids, tenants = telemetry.device_ids, telemetry.tenants
+
+    def tenant_of(code: int) -> str:
+        if tenant is None and code >= 0:
+            return tenants[code]
+        return tenant or "default"
+
+    return [
+        IntegritySignal(tenant_of(s.tenant), ids[s.device], s.kind, s.at, s.ts, s.count)
+        for s in telemetry.signals
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +246,8 @@ def replay(
     began = time.perf_counter()
     unmatched_before = engine.readings_unmatched
     log = AlertLog()
-    fed = feed(engine, batches(telemetry, tenant, step_s, chunk), log, on_progress)
+    work = batches(telemetry, tenant, step_s, chunk)
+    fed = feed(engine, work, log, on_progress, integrity_signals(telemetry, tenant))
     return ReplayResult(
         alerts=log.final(engine.open_alerts()),
         readings=fed,

@@ -6,10 +6,13 @@ are ignored. The file is read with pyarrow into arrays, never row by row: ids an
 metric names are dictionary-coded (one Python string per distinct id, shared by every
 reading), and the rows are sorted by ``ts`` (stable, so rows of the same time keep
 their order) unless they already are. Rows whose value is missing or not finite are
-dropped and counted, as ingest would refuse them.
+dropped and counted, as ingest would refuse them. With a ``seq`` column, ingest's
+sequence checks run over the rows in file order first (`sequence_pass`): duplicates
+and replays are dropped, and replays, seq conflicts and gaps become data-integrity
+signals for the engine.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -21,6 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from riskstream.backtest.errors import TelemetryFileError
+from riskstream.backtest.sequence_pass import FileSignal, sequence_pass
 
 REQUIRED = ("ts", "device_id", "metric", "value")
 OPTIONAL = ("tenant", "seq")
@@ -50,6 +54,10 @@ class Telemetry:
         seq: ``seq`` of each row (-1 where missing), when the file has that column.
         dropped: rows dropped because their value was missing or not finite.
         resorted: whether the rows had to be sorted by ``ts``.
+        signals: data-integrity signals of the sequence checks, in arrival order.
+        refused: messages dropped by the sequence checks (redeliveries and replays).
+        out_of_order: True when the file has seqs but its rows are not in arrival order,
+            so the sequence checks were not applied.
     """
 
     path: Path
@@ -64,6 +72,9 @@ class Telemetry:
     seq: npt.NDArray[np.int64] | None
     dropped: int
     resorted: bool
+    signals: list[FileSignal] = field(default_factory=list)
+    refused: int = 0
+    out_of_order: bool = False
 
     def __len__(self) -> int:
         """Number of readings (rows kept)."""
@@ -220,7 +231,16 @@ def _columns(path: Path, table: pa.Table) -> Telemetry:
     dropped = int(keep.size - np.count_nonzero(keep))
     if dropped == keep.size:
         raise TelemetryFileError(path, "has no finite values", "value")
-    order: npt.NDArray[np.intp] | None = np.flatnonzero(keep) if dropped else None
+    signals: list[FileSignal] = []
+    refused = 0
+    out_of_order = False
+    if seq is not None:
+        checked = sequence_pass(ts, device, seq, device_ids, tenant)
+        out_of_order = not checked.in_arrival_order
+        signals, refused = checked.signals, checked.duplicates + checked.replayed
+        if refused:
+            keep &= checked.keep
+    order: npt.NDArray[np.intp] | None = np.flatnonzero(keep) if dropped or refused else None
     ts_kept = ts if order is None else ts[order]
     resorted = bool(ts_kept.size > 1 and np.any(ts_kept[1:] < ts_kept[:-1]))
     if resorted:
@@ -240,6 +260,9 @@ def _columns(path: Path, table: pa.Table) -> Telemetry:
         seq=None if seq is None else _take(seq, order),
         dropped=dropped,
         resorted=resorted,
+        signals=signals,
+        refused=refused,
+        out_of_order=out_of_order,
     )
 
 

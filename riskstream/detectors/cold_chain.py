@@ -8,6 +8,7 @@ from devices.model import DeviceKind
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook, Finding
 from riskstream.conditions import Condition
+from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.fleet_index import CollateralContext, DeviceContext, FleetIndex
@@ -55,43 +56,52 @@ class ColdChainDetector:
         outside = reading.value > high + tolerance or reading.value < low - tolerance
         condition = self._conditions.setdefault(reading.device_id, Condition())
         transition = condition.observe(reading.ts, outside, self.rule.for_, self.rule.clear_after)
-        subject = lot.collateral.id
-        if transition == "hold" and not book.due(
-            lot.tenant, lot.borrower_id, KIND, subject, reading.ts
-        ):
+        if transition == "none":
             return None
-        if transition in ("open", "hold"):
-            since = condition.breach_since if condition.breach_since is not None else reading.ts
-            excess = reading.value - high if reading.value > high else low - reading.value
-            finding = Finding(
-                tenant=lot.tenant,
-                borrower_id=lot.borrower_id,
-                loan_id=lot.loan_id,
-                site_id=device.site_id,
-                device_id=reading.device_id,
-                kind=KIND,
-                subject=subject,
-                severity=self.rule.severity,
-                score=round(min(100.0, 40.0 + 5.0 * excess), 1),
-                reasons=[
-                    f"{lot.collateral.description.split(';')[0] or subject} at "
-                    f"{reading.value:.1f} °C, outside its band {low:g}..{high:g} °C "
-                    f"since {clock(since)}",
-                ],
-                evidence={
-                    "temperature_c": reading.value,
-                    "band_c": [low, high],
-                    "tolerance_c": tolerance,
-                    "for_s": self.rule.for_,
-                    "ts": reading.ts,
-                },
-                rule=f"rules.{KIND}",
-            )
-            return book.raise_(finding, since, reading.ts, wall)
-        if transition == "clear":
-            reason = (
+        key = (lot.tenant, lot.borrower_id, KIND, lot.collateral.id)
+        return settle(
+            book,
+            key,
+            transition,
+            condition,
+            reading.ts,
+            wall,
+            lambda since: self._finding(lot, device, reading, since),
+            lambda: (
                 f"cleared: back inside {low:g}..{high:g} °C for "
                 f"{format_duration(self.rule.clear_after)}"
-            )
-            return book.clear(lot.tenant, lot.borrower_id, KIND, subject, reading.ts, reason)
-        return None
+            ),
+        )
+
+    def _finding(
+        self, lot: CollateralContext, device: DeviceContext, reading: Reading, since: float
+    ) -> Finding:
+        band = lot.collateral.temperature_band_c
+        assert band is not None
+        low, high = band
+        subject = lot.collateral.id
+        excess = reading.value - high if reading.value > high else low - reading.value
+        return Finding(
+            tenant=lot.tenant,
+            borrower_id=lot.borrower_id,
+            loan_id=lot.loan_id,
+            site_id=device.site_id,
+            device_id=reading.device_id,
+            kind=KIND,
+            subject=subject,
+            severity=self.rule.severity,
+            score=round(min(100.0, 40.0 + 5.0 * excess), 1),
+            reasons=[
+                f"{lot.collateral.description.split(';')[0] or subject} at "
+                f"{reading.value:.1f} °C, outside its band {low:g}..{high:g} °C "
+                f"since {clock(since)}",
+            ],
+            evidence={
+                "temperature_c": reading.value,
+                "band_c": [low, high],
+                "tolerance_c": self.rule.tolerance_c,
+                "for_s": self.rule.for_,
+                "ts": reading.ts,
+            },
+            rule=f"rules.{KIND}",
+        )

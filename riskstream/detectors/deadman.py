@@ -21,6 +21,9 @@ class DeadmanDetector:
     def __init__(self, index: FleetIndex, rule: DeadmanRule) -> None:
         self.index = index
         self.rule = rule
+        # device id → the rule of its tenant's or loan's override, where it differs
+        # from `rule` (set by the engine from its `RuleScope`)
+        self.overrides: dict[str, DeadmanRule] = {}
         self.last_seen: dict[str, float] = {}
         self._silent: set[str] = set()
         self._started = False
@@ -40,7 +43,7 @@ class DeadmanDetector:
 
     def tick(self, now: float, book: AlertBook, wall: float) -> list[Alert]:
         """Raise or refresh silence alerts as of clock time ``now``."""
-        if not self.rule.enabled:
+        if not self.rule.enabled and not self.overrides:
             return []
         if not self._started:
             # Devices that never reported are counted as silent from the first tick on.
@@ -52,7 +55,10 @@ class DeadmanDetector:
             device = self.index.devices.get(device_id)
             if device is None:
                 continue
-            limit = max(self.rule.missed_intervals * device.interval_s, self.rule.min_silence)
+            rule = self.overrides.get(device_id, self.rule)
+            if not rule.enabled:
+                continue
+            limit = max(rule.missed_intervals * device.interval_s, rule.min_silence)
             silence = now - last
             if silence <= limit:
                 continue
@@ -67,7 +73,7 @@ class DeadmanDetector:
                 device_id=device_id,
                 kind=KIND,
                 subject=device_id,
-                severity=self.rule.severity,
+                severity=rule.severity,
                 score=round(min(100.0, 20.0 + silence / limit * 10.0), 1),
                 reasons=[
                     f"{device.kind.value} {device_id} silent for {format_duration(silence)} "

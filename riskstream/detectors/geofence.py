@@ -1,8 +1,10 @@
 """A vehicle outside its geofence: moved out of its permitted region."""
 
+from devices.model import Site
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook, Finding
 from riskstream.conditions import Condition
+from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.fleet_index import DeviceContext, FleetIndex
@@ -41,44 +43,55 @@ class GeofenceDetector:
         outside = not inside((lat, lon), site.geofence)
         condition = self._conditions.setdefault(reading.device_id, Condition())
         transition = condition.observe(reading.ts, outside, self.rule.for_, self.rule.clear_after)
-        if transition == "hold" and not book.due(
-            device.tenant, device.borrower_id, KIND, device.device_id, reading.ts
-        ):
+        if transition == "none":
             return None
-        if transition in ("open", "hold"):
-            since = condition.breach_since if condition.breach_since is not None else reading.ts
-            km = distance_to_polygon_km((lat, lon), site.geofence)
-            finding = Finding(
-                tenant=device.tenant,
-                borrower_id=device.borrower_id,
-                loan_id=device.loan_id,
-                site_id=device.site_id,
-                device_id=device.device_id,
-                kind=KIND,
-                subject=device.device_id,
-                severity=self.rule.severity,
-                score=round(min(100.0, 50.0 + km), 1),
-                reasons=[
-                    f"vehicle {site.name or site.id} is {km:,.1f} km outside its geofence "
-                    f"since {clock(since)}",
-                    f"last position {lat:.5f}, {lon:.5f}",
-                ],
-                evidence={
-                    "lat_deg": lat,
-                    "lon_deg": lon,
-                    "distance_outside_km": round(km, 3),
-                    "geofence": [list(p) for p in site.geofence],
-                    "for_s": self.rule.for_,
-                    "ts": reading.ts,
-                },
-                rule=f"rules.{KIND}",
-            )
-            return book.raise_(finding, since, reading.ts, wall)
-        if transition == "clear":
-            reason = (
+        key = (device.tenant, device.borrower_id, KIND, device.device_id)
+        return settle(
+            book,
+            key,
+            transition,
+            condition,
+            reading.ts,
+            wall,
+            lambda since: self._finding(device, site, reading.ts, lat, lon, since),
+            lambda: (
                 f"cleared: back inside its geofence for {format_duration(self.rule.clear_after)}"
-            )
-            return book.clear(
-                device.tenant, device.borrower_id, KIND, device.device_id, reading.ts, reason
-            )
-        return None
+            ),
+        )
+
+    def _finding(
+        self,
+        device: DeviceContext,
+        site: Site,
+        ts: float,
+        lat: float,
+        lon: float,
+        since: float,
+    ) -> Finding:
+        assert site.geofence is not None
+        km = distance_to_polygon_km((lat, lon), site.geofence)
+        return Finding(
+            tenant=device.tenant,
+            borrower_id=device.borrower_id,
+            loan_id=device.loan_id,
+            site_id=device.site_id,
+            device_id=device.device_id,
+            kind=KIND,
+            subject=device.device_id,
+            severity=self.rule.severity,
+            score=round(min(100.0, 50.0 + km), 1),
+            reasons=[
+                f"vehicle {site.name or site.id} is {km:,.1f} km outside its geofence "
+                f"since {clock(since)}",
+                f"last position {lat:.5f}, {lon:.5f}",
+            ],
+            evidence={
+                "lat_deg": lat,
+                "lon_deg": lon,
+                "distance_outside_km": round(km, 3),
+                "geofence": [list(p) for p in site.geofence],
+                "for_s": self.rule.for_,
+                "ts": ts,
+            },
+            rule=f"rules.{KIND}",
+        )

@@ -8,6 +8,7 @@ on hand / pledged value at the lot's unit value).
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook, Finding
 from riskstream.conditions import Condition
+from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.fleet_index import CollateralContext, FleetIndex
@@ -54,21 +55,21 @@ class InventoryDetector:
         if not breached:
             self._peak[collateral_id] = (reading.ts, on_hand)
         transition = condition.observe(reading.ts, breached, rule.for_, rule.clear_after)
-        if transition == "hold" and not book.due(
-            lot.tenant, lot.borrower_id, KIND, collateral_id, reading.ts
-        ):
+        if transition == "none":
             return None
-        if transition in ("open", "hold"):
-            since = condition.breach_since if condition.breach_since is not None else reading.ts
-            finding = self._finding(lot, reading, on_hand, coverage, since)
-            return book.raise_(finding, since, reading.ts, wall)
-        if transition == "clear":
-            reason = (
+        return settle(
+            book,
+            (lot.tenant, lot.borrower_id, KIND, collateral_id),
+            transition,
+            condition,
+            reading.ts,
+            wall,
+            lambda since: self._finding(lot, reading, on_hand, coverage, since),
+            lambda: (
                 f"cleared: coverage back to {coverage:.0%} (≥ {rule.clear_above:.0%}) "
                 f"for {format_duration(rule.clear_after)}"
-            )
-            return book.clear(lot.tenant, lot.borrower_id, KIND, collateral_id, reading.ts, reason)
-        return None
+            ),
+        )
 
     def _finding(
         self,

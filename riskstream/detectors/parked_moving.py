@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook, Finding
 from riskstream.conditions import Condition
+from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.fleet_index import DeviceContext, FleetIndex
@@ -53,41 +54,42 @@ class ParkedMovingDetector:
             condition = self._conditions[reading.device_id] = Condition()
         breached = moving and self._is_night(reading.ts, device.site_id)
         transition = condition.observe(reading.ts, breached, self.rule.for_, self.rule.clear_after)
-        if transition == "hold" and not book.due(
-            device.tenant, device.borrower_id, KIND, device.device_id, reading.ts
-        ):
+        if transition == "none":
             return None
-        if transition in ("open", "hold"):
-            since = condition.breach_since if condition.breach_since is not None else reading.ts
-            site = self.index.sites.get(device.site_id)
-            local = datetime.fromtimestamp(since, self._zone(device.site_id)).strftime("%H:%M")
-            finding = Finding(
-                tenant=device.tenant,
-                borrower_id=device.borrower_id,
-                loan_id=device.loan_id,
-                site_id=device.site_id,
-                device_id=device.device_id,
-                kind=KIND,
-                subject=device.device_id,
-                severity=self.rule.severity,
-                score=round(min(100.0, 40.0 + reading.value / 4.0), 1),
-                reasons=[
-                    f"vehicle {site.name if site is not None and site.name else device.site_id} "
-                    f"moving at {reading.value:.0f} km/h at night since {clock(since)} "
-                    f"({local} local)",
-                ],
-                evidence={
-                    "speed_kmh": reading.value,
-                    "night_hours": [self.rule.night_start_hour, self.rule.night_end_hour],
-                    "for_s": self.rule.for_,
-                    "ts": reading.ts,
-                },
-                rule=f"rules.{KIND}",
-            )
-            return book.raise_(finding, since, reading.ts, wall)
-        if transition == "clear":
-            reason = f"cleared: parked for {format_duration(self.rule.clear_after)}"
-            return book.clear(
-                device.tenant, device.borrower_id, KIND, device.device_id, reading.ts, reason
-            )
-        return None
+        return settle(
+            book,
+            (device.tenant, device.borrower_id, KIND, device.device_id),
+            transition,
+            condition,
+            reading.ts,
+            wall,
+            lambda since: self._finding(device, reading, since),
+            lambda: f"cleared: parked for {format_duration(self.rule.clear_after)}",
+        )
+
+    def _finding(self, device: DeviceContext, reading: Reading, since: float) -> Finding:
+        site = self.index.sites.get(device.site_id)
+        local = datetime.fromtimestamp(since, self._zone(device.site_id)).strftime("%H:%M")
+        return Finding(
+            tenant=device.tenant,
+            borrower_id=device.borrower_id,
+            loan_id=device.loan_id,
+            site_id=device.site_id,
+            device_id=device.device_id,
+            kind=KIND,
+            subject=device.device_id,
+            severity=self.rule.severity,
+            score=round(min(100.0, 40.0 + reading.value / 4.0), 1),
+            reasons=[
+                f"vehicle {site.name if site is not None and site.name else device.site_id} "
+                f"moving at {reading.value:.0f} km/h at night since {clock(since)} "
+                f"({local} local)",
+            ],
+            evidence={
+                "speed_kmh": reading.value,
+                "night_hours": [self.rule.night_start_hour, self.rule.night_end_hour],
+                "for_s": self.rule.for_,
+                "ts": reading.ts,
+            },
+            rule=f"rules.{KIND}",
+        )

@@ -6,6 +6,7 @@ let lastEventId = 0;
 let source = null;
 let token = sessionStorage.getItem("riskstream-token");
 let me = null;
+const FOLLOW_RETRY_MS = 3000;
 
 async function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {}, { Authorization: "Bearer " + token });
@@ -50,7 +51,12 @@ function row(alert, flash) {
   tr.dataset.id = alert.id;
   tr.dataset.kind = alert.kind;
   tr.dataset.borrower = alert.borrower_id;
-  if (flash) tr.className = "flash";
+  tr.className = "clickable" + (flash ? " flash" : "");
+  tr.title = "open the borrower page with this alert";
+  tr.addEventListener("click", (event) => {
+    if (event.target.closest("button")) return;
+    location.hash = "#/borrower/" + encodeURIComponent(alert.borrower_id) + "?alert=" + encodeURIComponent(alert.id);
+  });
   const sev = document.createElement("td");
   const badge = document.createElement("span");
   badge.className = "sev " + alert.severity;
@@ -124,11 +130,18 @@ function follow() {
   if (source) source.close();
   source = new EventSource("/api/alerts/stream?after=" + lastEventId + "&access_token=" + encodeURIComponent(token));
   source.addEventListener("open", () => { $("feed-state").textContent = "live"; $("feed-state").className = "pill live"; });
-  source.addEventListener("error", () => { $("feed-state").textContent = "reconnecting…"; $("feed-state").className = "pill down"; });
+  source.addEventListener("error", () => {
+    $("feed-state").textContent = "reconnecting…";
+    $("feed-state").className = "pill down";
+    // the browser retries by itself (sending Last-Event-ID); when it gave up, start over
+    if (source.readyState === EventSource.CLOSED && token) setTimeout(follow, FOLLOW_RETRY_MS);
+  });
   source.addEventListener("alert", (event) => {
     const alert = JSON.parse(event.data);
+    lastEventId = Math.max(lastEventId, Number(event.lastEventId) || 0);
     alerts.set(alert.id, alert);
     render(alert.id);
+    document.dispatchEvent(new CustomEvent("riskstream:alert", { detail: { eventId: event.lastEventId, alert } }));
   });
 }
 
@@ -171,6 +184,7 @@ async function loadAudit() {
 function showLogin(message) {
   if (source) source.close();
   $("main").hidden = true;
+  $("nav").hidden = true;
   $("logout").hidden = true;
   $("login").hidden = false;
   $("login-error").textContent = message || "";
@@ -182,11 +196,21 @@ async function start() {
   $("login").hidden = true;
   $("main").hidden = false;
   $("logout").hidden = false;
+  $("nav").hidden = false;
   await loadAlerts();
   follow();
   refreshStats();
   loadAudit();
+  window.riskstream.ready = true;
+  document.dispatchEvent(new CustomEvent("riskstream:ready"));
 }
+
+// What the page modules (router.js and the pages) use; `follow` and `closeFeed`
+// let a test drop and resume the live feed.
+window.riskstream = {
+  api, ready: false, user: () => me, follow,
+  closeFeed: () => { if (source) source.close(); },
+};
 
 $("login").addEventListener("submit", async (event) => {
   event.preventDefault();

@@ -8,6 +8,8 @@ KIND_OF_SCENARIO = {
     "inventory_drain": ("inventory_below_pledge", "collateral_id"),
     "geofence_exit": ("geofence_exit", "device_id"),
     "device_silent": ("device_silent", "device_id"),
+    "spoof": ("data_integrity", "device_id"),
+    "replay": ("data_integrity", "device_id"),
 }
 
 

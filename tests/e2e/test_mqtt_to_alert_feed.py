@@ -22,7 +22,12 @@ from tests.servers import Mosquitto, free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-ASSIGN = {"b001": "inventory_drain", "b002": "geofence_exit", "b003": "device_silent"}
+ASSIGN = {
+    "b001": "inventory_drain",
+    "b002": "geofence_exit",
+    "b003": "device_silent",
+    "b004": "spoof",  # forged messages with the device's next seq: a data-integrity alert
+}
 WINDOW_S = 7 * 3600.0
 
 
@@ -113,14 +118,17 @@ async def test_injected_scenarios_reach_api_and_live_feed(
         await serving
 
     assert seen_alerts(page["items"]) == expected, "exactly one alert per injected scenario"
-    assert page["total"] == len(expected) == 3
+    assert page["total"] == len(expected) == 4
     untouched = {b.id for b in fleet.borrowers} - set(ASSIGN)
     assert not [a for a in page["items"] if a["borrower_id"] in untouched]
     for alert in page["items"]:
         assert alert["reasons"] and alert["evidence"] and alert["status"] == "open"
         record = next(t for t in truth if t.borrower_id == alert["borrower_id"])
         assert alert["opened_at"] >= record.start_ts
-    assert [a["kind"] for a in open_critical["items"]] == ["inventory_below_pledge"]
+    assert sorted(a["kind"] for a in open_critical["items"]) == [
+        "data_integrity",
+        "inventory_below_pledge",
+    ]
     assert seen_alerts(events) == expected, "the live feed carried every alert"
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     # the broker is shared by the session: retained status messages of other tests' fleets

@@ -138,7 +138,8 @@ def test_redelivery_is_dropped_and_counted_replay_refused_gaps_counted(tmp_path:
     topic = "rs/v1/bank/d1/telemetry"
 
     def message(seq: int) -> bytes:
-        return orjson.dumps({"ts": NOW - 10_000 + seq, "seq": seq, "values": {"weight_kg": 1.0}})
+        ts = NOW - 600 + seq * 0.1  # a redelivery arrives soon after its time
+        return orjson.dumps({"ts": ts, "seq": seq, "values": {"weight_kg": 1.0}})
 
     last = WINDOW + 100
     for seq in range(1, last + 1):
@@ -166,3 +167,36 @@ def test_line_protocol_payload_is_accepted(tmp_path: Path) -> None:
         7,
         1794999990.0,
     )
+
+
+def test_doubtful_messages_become_integrity_signals_for_the_engine(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    pipeline = IngestPipeline(signed_table(), DeadLetterStore(None), IngestMetrics.create(registry))
+    topic = "rs/v1/bank/d2/telemetry"
+
+    def message(seq: int, ts: float) -> bytes:
+        return orjson.dumps({"ts": ts, "seq": seq, "values": {"weight_kg": 1.0}})
+
+    for seq in range(1, 101):
+        pipeline.handle(topic, message(seq, NOW - 6000 + 60 * seq), NOW - 6000 + 60 * seq + 1)
+    assert pipeline.drain_signals() == []
+    # a redelivery of the latest message is harmless
+    assert pipeline.handle(topic, message(100, NOW), NOW + 2).duplicates == 1
+    # an hour-old message sent again: refused as a replay
+    assert pipeline.handle(topic, message(40, NOW - 3600), NOW + 5).rejected == ["replayed_seq"]
+    # a forger takes seq 101 first; the device's own 101 then conflicts with it
+    assert pipeline.handle(topic, message(101, NOW + 30), NOW + 31).accepted == 1
+    assert pipeline.handle(topic, message(101, NOW + 60), NOW + 61).accepted == 1
+    pipeline.handle(topic, message(120, NOW + 120), NOW + 121)
+    forged = {"ts": NOW, "seq": 5, "values": {"weight_kg": 1.0}, "sig": "00" * 32}
+    pipeline.handle("rs/v1/bank/d1/telemetry", orjson.dumps(forged), NOW + 130)
+    signals = pipeline.drain_signals()
+    assert [(s.device_id, s.kind, s.count) for s in signals] == [
+        ("d2", "replayed", 1),
+        ("d2", "conflict", 1),
+        ("d2", "gap", 18),
+        ("d1", "bad_signature", 1),
+    ]
+    assert signals[0].ts == NOW - 3600 and signals[0].at == NOW + 5
+    assert all(s.tenant == "bank" for s in signals)
+    assert pipeline.drain_signals() == []

@@ -60,13 +60,14 @@ def test_same_seed_gives_identical_bytes(small_fleet: Fleet, tmp_path: Path, suf
     assert a.read_bytes() != c.read_bytes()
     if suffix == "csv":
         lines = a.read_text().splitlines()
-        assert lines[0] == "ts,device_id,metric,value"
+        assert lines[0] == "ts,device_id,metric,value,seq"
         assert len(lines) == rows[0] + 1
-        ts, device_id, _, value = lines[1].split(",")
+        ts, device_id, _, value, seq = lines[1].split(",")
         assert float(ts) >= MONDAY and device_id.startswith("b00") and float(value) == float(value)
+        assert int(seq) >= 1
     else:
         table = pq.read_table(a)
-        assert table.column_names == ["ts", "device_id", "metric", "value"]
+        assert table.column_names == ["ts", "device_id", "metric", "value", "seq"]
         assert table.num_rows == rows[0]
         assert str(table.schema.field("value").type) == "double"
 
@@ -75,11 +76,12 @@ def test_csv_and_parquet_hold_the_same_rows(small_fleet: Fleet, tmp_path: Path) 
     _write(small_fleet, [], 3, tmp_path / "t.csv")
     _write(small_fleet, [], 3, tmp_path / "t.parquet")
     lines = (tmp_path / "t.csv").read_text().splitlines()[1:]
-    from_csv = [(float(t), d, k, float(v)) for t, d, k, v in (ln.split(",") for ln in lines)]
+    from_csv = [
+        (float(t), d, k, float(v), int(s)) for t, d, k, v, s in (ln.split(",") for ln in lines)
+    ]
     table = pq.read_table(tmp_path / "t.parquet").to_pydict()
-    assert from_csv == list(
-        zip(table["ts"], table["device_id"], table["metric"], table["value"], strict=True)
-    )
+    columns = ("ts", "device_id", "metric", "value", "seq")
+    assert from_csv == list(zip(*(table[c] for c in columns), strict=True))
 
 
 def test_unknown_file_type_is_refused(small_fleet: Fleet, tmp_path: Path) -> None:

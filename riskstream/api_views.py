@@ -1,0 +1,277 @@
+"""Response bodies of the portfolio, borrower, collateral, device and map endpoints.
+
+Every figure carries its unit in its name (``_kg``, ``_s``) or next to it (``unit``,
+``currency``); times are epoch seconds of event time unless named otherwise.
+"""
+
+from typing import Any, Literal
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+
+SiteKindName = Literal["warehouse", "production_line", "vehicle", "yard"]
+
+
+class ErrorOut(BaseModel):
+    """The body of every 4xx answer other than 422: one human sentence."""
+
+    detail: str
+
+
+# the error answers every ``/api`` route may give
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "not authenticated"},
+    403: {"model": ErrorOut, "description": "the user's role may not do this"},
+    404: {"model": ErrorOut, "description": "unknown, or not the user's to see"},
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "the current state does not allow this"}
+}
+
+
+def bad_query(field: str, message: str) -> RequestValidationError:
+    """A 422 for a query parameter, shaped like FastAPI's own validation errors."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", field), "msg": message, "input": None}]
+    )
+
+
+class Exposure(BaseModel):
+    """Loan exposure of a borrower (or the portfolio) in one currency.
+
+    ``exposure_at_risk`` is, per loan, ``principal × (1 − min(coverage, 1))`` where
+    coverage is the value on hand of the loan's weighed lots over their pledged value;
+    loans without weighed collateral add nothing (their coverage is not measured).
+    """
+
+    currency: str
+    principal: float = Field(description="sum of loan principals")
+    pledged_value: float = Field(description="value of the pledged quantity of weighed lots")
+    value_on_hand: float = Field(description="value of what the load cells weigh now")
+    value_shortfall: float = Field(description="sum over lots of (pledged − on hand)⁺ × unit value")
+    exposure_at_risk: float
+
+
+class AlertCounts(BaseModel):
+    """Open (or acknowledged) alerts by severity."""
+
+    critical: int = 0
+    warning: int = 0
+    info: int = 0
+    total: int = 0
+
+
+class PortfolioRow(BaseModel):
+    """One borrower in the ranked portfolio."""
+
+    rank: int = Field(description="1 = riskiest in the user's scope")
+    borrower_id: str
+    name: str
+    industry: str
+    score: float = Field(description="0–100, high = risky")
+    computed_at: float
+    reasons: list[str]
+    coverage: float | None = Field(description="value on hand / pledged value, weighed lots")
+    worst_lot_coverage: float | None
+    open_alerts: AlertCounts
+    exposure: list[Exposure]
+
+
+class PortfolioPage(BaseModel):
+    """A page of the ranked portfolio, with totals over every matching borrower."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[PortfolioRow]
+    totals: list[Exposure]
+    open_alerts: AlertCounts
+    event_time: float | None
+
+
+class SiteOut(BaseModel):
+    """A place collateral is kept (a vehicle is its own site)."""
+
+    id: str
+    kind: SiteKindName
+    name: str
+    timezone: str
+    location: tuple[float, float] | None = Field(description="(lat, lon), degrees")
+    geofence: list[tuple[float, float]] | None = Field(description="polygon of (lat, lon)")
+
+
+class LastReading(BaseModel):
+    """The newest value of one metric."""
+
+    metric: str
+    ts: float
+    value: float
+
+
+class DeviceOut(BaseModel):
+    """A device with its newest readings from the telemetry store."""
+
+    id: str
+    kind: str
+    site_id: str
+    collateral_id: str | None
+    interval_s: float
+    metrics: list[str]
+    last_seen: float | None
+    last_readings: list[LastReading]
+
+
+class CollateralOut(BaseModel):
+    """A pledged lot: pledge, what is on hand now and its coverage."""
+
+    id: str
+    description: str
+    loan_id: str
+    site_id: str
+    quantity: float = Field(description="pledged quantity, in unit")
+    unit: str
+    unit_value: float = Field(description="value of one unit, in currency")
+    currency: str
+    advance_rate: float
+    pledged_value: float
+    on_hand: float | None = Field(description="in unit; null when not weighed")
+    coverage: float | None
+    value_on_hand: float | None
+
+
+class LoanOut(BaseModel):
+    """A credit facility."""
+
+    id: str
+    principal: float
+    currency: str
+    collateral_ids: list[str]
+
+
+class SitePage(BaseModel):
+    """A site with the collateral kept and the devices installed there."""
+
+    site: SiteOut
+    collateral_ids: list[str]
+    devices: list[DeviceOut]
+
+
+class TimePoint(BaseModel):
+    """One point of a time series."""
+
+    ts: float
+    value: float
+
+
+class CoverageSeries(BaseModel):
+    """Coverage of one lot over time, from the load cells' downsampled weights."""
+
+    collateral_id: str
+    unit: str
+    points: list[TimePoint]
+
+
+class BorrowerDetail(BaseModel):
+    """Everything the borrower page shows."""
+
+    borrower_id: str
+    tenant: str
+    name: str
+    industry: str
+    score: float
+    computed_at: float
+    reasons: list[str]
+    components: dict[str, float]
+    score_history: list[TimePoint]
+    coverage_history: list[CoverageSeries]
+    coverage_alert_below: float = Field(description="the inventory rule's coverage threshold")
+    window_start: float
+    window_end: float
+    exposure: list[Exposure]
+    loans: list[LoanOut]
+    collateral: list[CollateralOut]
+    sites: list[SitePage]
+    alerts: list[dict[str, Any]] = Field(description="newest first, resolved ones included")
+    alerts_total: int
+
+
+class Telemetry(BaseModel):
+    """A downsampled series: the mean of each ``every_s`` bucket."""
+
+    device_id: str
+    metric: str
+    unit: str
+    start: float
+    end: float
+    every_s: float
+    points: list[TimePoint]
+
+
+class Position(BaseModel):
+    """A GPS fix."""
+
+    ts: float
+    lat: float
+    lon: float
+
+
+class Track(BaseModel):
+    """The last positions of one GPS tracker, oldest first."""
+
+    device_id: str
+    positions: list[Position]
+
+
+class MapSite(BaseModel):
+    """A vehicle or yard (anything with a geofence or a location) and its tracks."""
+
+    borrower_id: str
+    site: SiteOut
+    collateral_ids: list[str]
+    tracks: list[Track]
+    open_alerts: int
+
+
+class MapOut(BaseModel):
+    """Sites to draw on the map."""
+
+    sites: list[MapSite]
+
+
+class CollateralDetail(BaseModel):
+    """A lot with its site, devices and, for vehicles and yards, the last positions."""
+
+    borrower_id: str
+    collateral: CollateralOut
+    site: SiteOut
+    devices: list[DeviceOut]
+    tracks: list[Track]
+
+
+class Threshold(BaseModel):
+    """A horizontal line on an evidence chart."""
+
+    value: float
+    label: str
+
+
+class EvidenceChart(BaseModel):
+    """One series to fetch from ``/api/devices/{id}/telemetry`` and how to draw it."""
+
+    device_id: str
+    metric: str
+    unit: str
+    title: str
+    thresholds: list[Threshold]
+
+
+class EvidenceWindow(BaseModel):
+    """Where to look for the telemetry behind an alert."""
+
+    alert_id: str
+    start: float = Field(description="breach start minus a lead of 2 × the rule's 'for'")
+    end: float
+    breach_start: float
+    breach_end: float
+    charts: list[EvidenceChart]
+    track_device_ids: list[str] = Field(description="GPS trackers whose track to draw")

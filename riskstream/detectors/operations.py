@@ -1,0 +1,280 @@
+"""Operations: a production line against its own seasonal baseline (hour of week).
+
+Readings of the watched production devices (`production_line.WATCHED`) are summed per
+local clock hour; nothing else happens per reading. When a device's hour closes it is
+judged against the device's usual level for that hour of week (`HourOfWeekBaseline`)
+and then, unless the line is flagged, learned, so a slow decline never becomes the new
+normal. Per line (site):
+
+- ``production_slowdown``: the slowdown lead's index (output, else power) below
+  ``index_below`` in running hours for ``for``;
+- ``machine_idle``: the idle lead (machine monitor, else output counter) standing
+  still in hours the line usually runs, for ``for`` (hours it usually stands still do
+  not end the count);
+- ``production_drift``: a downward change of the slowdown lead's index by a river
+  Page-Hinkley test: an early warning;
+- ``anomaly``: hours a river HalfSpaceTrees of the device's cohort finds unusual
+  (`cohort_anomaly`; off by default).
+"""
+
+from collections.abc import Sequence
+from functools import partial
+
+from river import drift, stats
+
+from devices.reading import Reading
+from riskstream.alerts import Alert, AlertBook
+from riskstream.detectors import operations_findings as findings
+from riskstream.detectors.cohort_anomaly import CohortAnomaly
+from riskstream.detectors.production_line import (
+    METRICS,
+    RECENT_FADING,
+    ClosedHour,
+    HourStats,
+    Line,
+    build_lines,
+)
+from riskstream.detectors.settle import settle
+from riskstream.durations import format_duration
+from riskstream.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules_file import RuleSet
+
+NOTHING: tuple[Alert, ...] = ()
+
+__all__ = ["METRICS", "OperationsDetector"]
+
+
+class OperationsDetector:
+    """Slowdown, idle, drift and anomaly alerts of production lines."""
+
+    def __init__(self, index: FleetIndex, rules: RuleSet) -> None:
+        self.index = index
+        self.rules = rules
+        self.hours, self.lines = build_lines(index)
+        self.latest: dict[str, ClosedHour] = {}
+        self.anomaly = CohortAnomaly()
+
+    def set_rules(self, rules: RuleSet) -> None:
+        """Apply a new rule set; baselines, conditions and models are kept."""
+        self.rules = rules
+
+    def observe(
+        self, reading: Reading, device: DeviceContext, book: AlertBook, wall: float
+    ) -> Sequence[Alert]:
+        """Feed a reading of a watched metric; alerts come when a device's hour closes."""
+        hour = self.hours.get(reading.device_id)
+        if hour is None or reading.metric != hour.metric:
+            return NOTHING
+        value = reading.value
+        if hour.start <= reading.ts < hour.end:
+            hour.total += value
+            hour.count += 1
+            if value < hour.low:
+                hour.low = value
+            elif value > hour.high:
+                hour.high = value
+            return NOTHING
+        if reading.ts < hour.start:
+            return NOTHING  # late for an hour already closed
+        line = self.lines[device.site_id]
+        alerts: Sequence[Alert] = NOTHING
+        if hour.count:
+            alerts = self._close(hour, line, device, book, wall)
+        hour.begin(reading.ts, line.zone, value)
+        return alerts
+
+    def _judge(self, device_id: str, hour: HourStats) -> ClosedHour:
+        base = self.rules.baseline
+        rate = hour.total / hour.count * hour.per_hour
+        usual = hour.baseline.usual(hour.slot)
+        busiest = hour.baseline.busiest()
+        index = rate / usual if usual is not None and usual > 0 else None
+        running = usual is not None and busiest > 0 and usual >= base.running_above * busiest
+        idle_below = self.rules.rules.machine_idle.idle_below
+        still = running and index is not None and index < idle_below
+        scale = hour.per_hour
+        return ClosedHour(
+            device_id,
+            hour.metric,
+            hour.slot,
+            hour.start,
+            hour.end,
+            rate,
+            usual,
+            busiest,
+            index,
+            running,
+            still,
+            hour.low * scale,
+            hour.high * scale,
+        )
+
+    def _close(
+        self, stats_: HourStats, line: Line, device: DeviceContext, book: AlertBook, wall: float
+    ) -> Sequence[Alert]:
+        if stats_.count < self.rules.baseline.min_coverage * stats_.expected:
+            return NOTHING  # too few readings (a gap, or the first hour) to judge or learn
+        hour = self._judge(device.device_id, stats_)
+        self.latest[device.device_id] = hour
+        alerts: list[Alert] = []
+        if device.device_id == line.idle_lead:
+            _keep(alerts, self._idle(hour, line, device, book, wall))
+        if device.device_id == line.slowdown_lead:
+            _keep(alerts, self._slowdown(hour, line, device, book, wall))
+            _keep(alerts, self._drift(hour, line, device, book, wall))
+        if self.rules.rules.anomaly.enabled and not (hour.still or self._line_still(line)):
+            # a line standing still is machine_idle's to say, not an unnamed anomaly
+            _keep(alerts, self._anomaly(hour, line, device, book, wall))
+        self._learn(stats_, hour, line)
+        return alerts
+
+    def _learn(self, stats_: HourStats, hour: ClosedHour, line: Line) -> None:
+        base = self.rules.baseline
+        if line.flagged:
+            return
+        if hour.running and hour.index is not None and hour.index < base.learn_above:
+            return
+        stats_.baseline.learn(hour.slot, hour.rate, base.learn_rate)
+
+    def _idle(
+        self, hour: ClosedHour, line: Line, device: DeviceContext, book: AlertBook, wall: float
+    ) -> Alert | None:
+        rule = self.rules.rules.machine_idle
+        if not rule.enabled or not hour.running:
+            return None  # hours the line usually stands still neither count nor clear
+        transition = line.idle.observe(hour.end, hour.still, rule.for_, rule.clear_after)
+        return settle(
+            book,
+            (device.tenant, device.borrower_id, "machine_idle", device.device_id),
+            transition,
+            line.idle,
+            hour.end,
+            wall,
+            partial(
+                findings.idle,
+                device,
+                hour,
+                threshold=rule.idle_below,
+                for_s=rule.for_,
+                severity=rule.severity,
+            ),
+            lambda: f"cleared: the line runs again since {format_duration(rule.clear_after)}",
+        )
+
+    def _line_still(self, line: Line) -> bool:
+        lead = line.idle_lead
+        latest = self.latest.get(lead) if lead is not None else None
+        return line.idle.breach_since is not None or (latest is not None and latest.still)
+
+    def _slowdown(
+        self, hour: ClosedHour, line: Line, device: DeviceContext, book: AlertBook, wall: float
+    ) -> Alert | None:
+        rule = self.rules.rules.production_slowdown
+        if not rule.enabled or not hour.running or hour.index is None:
+            return None
+        if hour.still or self._line_still(line):
+            return None  # standing still is machine_idle's to say
+        low = hour.index < rule.index_below or (
+            line.slowdown.raised and hour.index < rule.clear_above
+        )
+        transition = line.slowdown.observe(hour.end, low, rule.for_, rule.clear_after)
+        latest = self.latest
+        support = [latest[d] for d in line.devices if d != device.device_id and d in latest]
+        return settle(
+            book,
+            (device.tenant, device.borrower_id, "production_slowdown", device.device_id),
+            transition,
+            line.slowdown,
+            hour.end,
+            wall,
+            partial(
+                findings.slowdown,
+                device,
+                hour,
+                threshold=rule.index_below,
+                for_s=rule.for_,
+                severity=rule.severity,
+                support=support,
+            ),
+            lambda: (
+                f"cleared: production back to {hour.index:.0%} of usual "
+                f"(≥ {rule.clear_above:.0%}) for {format_duration(rule.clear_after)}"
+            ),
+        )
+
+    def _drift(
+        self, hour: ClosedHour, line: Line, device: DeviceContext, book: AlertBook, wall: float
+    ) -> Alert | None:
+        rule = self.rules.rules.production_drift
+        if not rule.enabled or not hour.running or hour.index is None or hour.still:
+            return None
+        if line.page_hinkley is None or line.recent is None:
+            line.page_hinkley = drift.PageHinkley(
+                min_instances=rule.min_hours,
+                delta=rule.delta,
+                threshold=rule.threshold,
+                mode="down",
+            )
+            line.recent = stats.EWMean(fading_factor=RECENT_FADING)
+        index = min(hour.index, 2.0)
+        line.page_hinkley.update(index)  # type: ignore[no-untyped-call]
+        line.recent.update(index)
+        recent = float(line.recent.get())
+        if line.page_hinkley.drift_detected and recent < rule.recover_above:
+            line.drifting = True
+        elif line.drifting and recent >= rule.recover_above:
+            line.drifting = False
+        transition = line.trend.observe(hour.end, line.drifting, 0.0, rule.clear_after)
+        return settle(
+            book,
+            (device.tenant, device.borrower_id, "production_drift", device.device_id),
+            transition,
+            line.trend,
+            hour.end,
+            wall,
+            partial(
+                findings.drift,
+                device,
+                hour,
+                recent=recent,
+                threshold=rule.threshold,
+                severity=rule.severity,
+            ),
+            lambda: (
+                f"cleared: production index back to {recent:.0%} of usual "
+                f"for {format_duration(rule.clear_after)}"
+            ),
+        )
+
+    def _anomaly(
+        self, hour: ClosedHour, line: Line, device: DeviceContext, book: AlertBook, wall: float
+    ) -> Alert | None:
+        rule = self.rules.rules.anomaly
+        score = self.anomaly.score(hour, rule, learn=not line.flagged)
+        if score is None:
+            return None
+        condition = self.anomaly.condition(device.device_id)
+        high = score >= rule.score_above
+        transition = condition.observe(hour.end, high, rule.for_, rule.clear_after)
+        return settle(
+            book,
+            (device.tenant, device.borrower_id, "anomaly", device.device_id),
+            transition,
+            condition,
+            hour.end,
+            wall,
+            partial(
+                findings.anomaly,
+                device,
+                hour,
+                score=score,
+                threshold=rule.score_above,
+                severity=rule.severity,
+            ),
+            lambda: f"cleared: usual hours again for {format_duration(rule.clear_after)}",
+        )
+
+
+def _keep(alerts: list[Alert], alert: Alert | None) -> None:
+    if alert is not None:
+        alerts.append(alert)

@@ -1,0 +1,144 @@
+"""Reasons and evidence of the operations alerts (slowdown, idle, drift, anomaly)."""
+
+from typing import Any
+
+from riskstream.alerts import Finding, Severity
+from riskstream.detectors.production_line import NAMES, UNITS, ClosedHour, slot_name
+from riskstream.detectors.timefmt import clock
+from riskstream.durations import format_duration
+from riskstream.fleet_index import DeviceContext
+
+
+def _level(value: float, metric: str) -> str:
+    return f"{value:,.0f} {UNITS[metric]}" if value >= 10 else f"{value:,.1f} {UNITS[metric]}"
+
+
+def _evidence(hour: ClosedHour, **more: Any) -> dict[str, Any]:
+    return {
+        "metric": hour.metric,
+        "unit": UNITS[hour.metric],
+        "level": round(hour.rate, 3),
+        "usual": None if hour.usual is None else round(hour.usual, 3),
+        "index": None if hour.index is None else round(hour.index, 4),
+        "hour_of_week": slot_name(hour.slot),
+        "hour_start": hour.start,
+        "ts": hour.end,
+        **more,
+    }
+
+
+def _finding(
+    device: DeviceContext,
+    kind: str,
+    severity: Severity,
+    score: float,
+    reasons: list[str],
+    evidence: dict[str, Any],
+) -> Finding:
+    return Finding(
+        tenant=device.tenant,
+        borrower_id=device.borrower_id,
+        loan_id=device.loan_id,
+        site_id=device.site_id,
+        device_id=device.device_id,
+        kind=kind,
+        subject=device.device_id,
+        severity=severity,
+        score=round(min(100.0, max(0.0, score)), 1),
+        reasons=reasons,
+        evidence=evidence,
+        rule=f"rules.{kind}",
+    )
+
+
+def others(line_hours: list[ClosedHour]) -> list[str]:
+    """``power draw 55% of usual`` for the line's other devices, as supporting reasons."""
+    return [
+        f"{NAMES[h.metric]} {h.index:.0%} of usual ({_level(h.rate, h.metric)}) "
+        f"in the hour to {clock(h.end)}"
+        for h in line_hours
+        if h.index is not None and h.running
+    ]
+
+
+def slowdown(
+    device: DeviceContext,
+    hour: ClosedHour,
+    since: float,
+    threshold: float,
+    for_s: float,
+    severity: Severity,
+    support: list[ClosedHour],
+) -> Finding:
+    """Production below its usual level for the hour of week since ``since``."""
+    assert hour.index is not None
+    assert hour.usual is not None
+    reasons = [
+        f"{NAMES[hour.metric]} {_level(hour.rate, hour.metric)} is {hour.index:.0%} of this "
+        f"line's usual {_level(hour.usual, hour.metric)} for {slot_name(hour.slot)}; "
+        f"below {threshold:.0%} since {clock(since)}",
+        *others(support),
+    ]
+    evidence = _evidence(hour, threshold_index=threshold, for_s=for_s, since=since)
+    return _finding(
+        device, "production_slowdown", severity, (1.0 - hour.index) * 100.0, reasons, evidence
+    )
+
+
+def idle(
+    device: DeviceContext,
+    hour: ClosedHour,
+    since: float,
+    threshold: float,
+    for_s: float,
+    severity: Severity,
+) -> Finding:
+    """The line standing still since ``since`` in hours it usually runs."""
+    assert hour.usual is not None
+    still_for = hour.end - since
+    reasons = [
+        f"line standing still for {format_duration(still_for)} since {clock(since)}: "
+        f"{NAMES[hour.metric]} {_level(hour.rate, hour.metric)} against a usual "
+        f"{_level(hour.usual, hour.metric)} for {slot_name(hour.slot)} "
+        f"(below {threshold:.0%} counts as standing still)",
+    ]
+    evidence = _evidence(hour, threshold_index=threshold, for_s=for_s, since=since)
+    return _finding(device, "machine_idle", severity, 30.0 + still_for / 3600.0, reasons, evidence)
+
+
+def drift(
+    device: DeviceContext,
+    hour: ClosedHour,
+    since: float,
+    recent: float,
+    threshold: float,
+    severity: Severity,
+) -> Finding:
+    """A downward change of the production index found by the Page-Hinkley test."""
+    reasons = [
+        f"{NAMES[hour.metric]} is trending down: {recent:.0%} of usual over the last "
+        f"running hours (Page-Hinkley change test, since {clock(since)}); "
+        "an early sign of a slowdown",
+    ]
+    evidence = _evidence(hour, recent_index=round(recent, 4), ph_threshold=threshold, since=since)
+    return _finding(device, "production_drift", severity, (1.0 - recent) * 100.0, reasons, evidence)
+
+
+def anomaly(
+    device: DeviceContext,
+    hour: ClosedHour,
+    since: float,
+    score: float,
+    threshold: float,
+    severity: Severity,
+) -> Finding:
+    """An hour the device's cohort model finds unusual."""
+    usual = "not learned yet" if hour.usual is None else _level(hour.usual, hour.metric)
+    reasons = [
+        f"unusual hours of {NAMES[hour.metric]} since {clock(since)}: anomaly score "
+        f"{score:.2f} (≥ {threshold:.2f}); last hour {_level(hour.rate, hour.metric)} "
+        f"(range {_level(hour.low, hour.metric)}..{_level(hour.high, hour.metric)}), "
+        f"usual for {slot_name(hour.slot)} {usual}",
+    ]
+    evidence = _evidence(hour, score=round(score, 4), threshold_score=threshold, since=since)
+    return _finding(device, "anomaly", severity, score * 100.0, reasons, evidence)

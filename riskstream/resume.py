@@ -1,0 +1,50 @@
+"""The service's engine checkpoint: written periodically and on shutdown, read at start.
+
+A checkpoint carries a digest of the fleets the engine was built from; at start it is
+restored only when the registered fleets are the same, so the engine resumes with its
+open alerts, detector state and learned models. A missing file means a first start; an
+unreadable, corrupt or mismatched one is logged with the reason and the engine starts
+fresh (the file is left in place for inspection until the next checkpoint replaces it).
+"""
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from devices.model import Fleet
+from riskstream.engine import Engine
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_EVERY_S = 300.0
+
+
+def fleets_digest(fleets: Iterable[Fleet]) -> str:
+    """SHA-256 over the fleets (by tenant), the identity a checkpoint is tied to."""
+    h = hashlib.sha256()
+    for fleet in sorted(fleets, key=lambda f: f.tenant.id):
+        h.update(fleet.model_dump_json().encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def save(engine: Engine, path: Path, digest: str) -> None:
+    """Write the engine's checkpoint to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine.checkpoint(path, meta={"fleets": digest})
+
+
+def restore(engine: Engine, path: Path, digest: str) -> str | None:
+    """Restore ``engine`` from ``path``; return why not (None when it was restored).
+
+    On a reason other than "no checkpoint", the engine may be partly restored: the
+    caller must build a fresh one.
+    """
+    if not path.exists():
+        return "no checkpoint"
+    try:
+        engine.restore(path, meta={"fleets": digest})
+    except Exception as exc:  # any failure of an old file means: start fresh
+        return f"{type(exc).__name__}: {exc}"
+    return None

@@ -1,0 +1,256 @@
+// Borrower page: score and reasons, score and coverage over time, exposure, alert
+// timeline with the evidence-window charts of the selected alert, collateral by site.
+
+import { legend, lineChart } from "./charts.js";
+import {
+  duration, el, kindLabel, measured, money, pct, qty, severityBadge, utc,
+} from "./format.js";
+import { siteMap } from "./map.js";
+
+const METRIC_UNITS = {
+  kg: "kg", c: "°C", kw: "kW", count: "count", deg: "°", kmh: "km/h", km: "km", pct: "%", mms: "mm/s", a: "A",
+};
+
+export function unitOf(metric) {
+  const suffix = metric.includes("_") ? metric.slice(metric.lastIndexOf("_") + 1) : "";
+  return METRIC_UNITS[suffix] || "";
+}
+
+function metricLabel(metric) {
+  const unit = unitOf(metric);
+  const base = unit ? metric.slice(0, metric.lastIndexOf("_")) : metric;
+  return base.replaceAll("_", " ");
+}
+
+function card(title, ...children) {
+  const box = el("section", "card");
+  if (title) box.appendChild(el("h3", null, title));
+  box.append(...children);
+  return box;
+}
+
+function steps(points, end) {
+  const out = [];
+  points.forEach((p, i) => {
+    if (i > 0) out.push([p.ts, points[i - 1].value]);
+    out.push([p.ts, p.value]);
+  });
+  if (points.length && end > points[points.length - 1].ts) out.push([end, points[points.length - 1].value]);
+  return out;
+}
+
+function scoreCard(d) {
+  const band = d.score >= 60 ? "high" : d.score >= 30 ? "medium" : "low";
+  const big = el("div", "big-score");
+  big.append(el("span", "score-value " + band, d.score.toFixed(1)), el("span", "unit", " / 100 risk score"));
+  const reasons = el("ul", "reasons-list");
+  for (const r of d.reasons) reasons.appendChild(el("li", null, r));
+  return card("Risk score", big, el("div", "sub-figure", "as of " + utc(d.computed_at) + " UTC (event time)"), reasons);
+}
+
+function exposureCard(d) {
+  const dl = el("dl", "figures");
+  const add = (label, value, cls) => dl.append(el("dt", null, label), el("dd", cls || null, value));
+  for (const e of d.exposure) {
+    add("exposure (" + e.currency + ")", money(e.principal, e.currency));
+    add("pledged value, weighed lots", money(e.pledged_value, e.currency));
+    add("value on hand", money(e.value_on_hand, e.currency));
+    add("coverage", e.pledged_value > 0 ? pct(e.value_on_hand / e.pledged_value, 1) : "not weighed");
+    add("value shortfall", money(e.value_shortfall, e.currency), e.value_shortfall > 0 ? "warn" : "");
+    add("exposure at risk", money(e.exposure_at_risk, e.currency), e.exposure_at_risk > 0 ? "at-risk" : "");
+  }
+  const loans = el("div", "sub-figure", d.loans.map((l) => "loan " + l.id + ": " + money(l.principal, l.currency)).join(" · "));
+  return card("Exposure", dl, loans);
+}
+
+function historyCharts(d) {
+  // from the first figure on record (or the window start), not a day of empty axis
+  const times = [...d.score_history.map((p) => p.ts), ...d.coverage_history.flatMap((s) => s.points.map((p) => p.ts))];
+  const start = times.length ? Math.max(d.window_start, Math.min(...times)) : d.window_start;
+  const score = lineChart({
+    title: "risk score", unit: "points of 100", start, end: d.window_end, yMin: 0, yMax: 100,
+    series: [{ label: "score", points: steps(d.score_history, d.window_end) }],
+  });
+  const series = d.coverage_history.map((s) => ({
+    label: "lot " + s.collateral_id, points: s.points.map((p) => [p.ts, p.value * 100]),
+  }));
+  const coverage = lineChart({
+    title: "coverage", unit: "% of pledge", start, end: d.window_end, series,
+    thresholds: [{ value: 100, label: "pledged" }, { value: d.coverage_alert_below * 100, label: "alert below" }],
+  });
+  const coverageCard = series.length
+    ? card("Coverage over time", coverage, legend(series))
+    : card("Coverage over time", el("p", "muted", "No weighed collateral: coverage is not measured for this borrower."));
+  coverageCard.id = "coverage-chart";
+  const scoreBox = card("Risk score over time", score);
+  scoreBox.id = "score-chart";
+  return el("div", "grid-2", undefined, scoreBox, coverageCard);
+}
+
+function timelineItem(alert, selected, onSelect) {
+  const li = el("li", "tl-item sev-" + alert.severity + (selected ? " selected" : ""));
+  li.dataset.alertId = alert.id;
+  li.tabIndex = 0;
+  const end = alert.resolved_at || alert.updated_at;
+  const head = el("div", "tl-head", undefined, severityBadge(alert.severity), el("b", null, " " + kindLabel(alert.kind)),
+    el("span", "status " + alert.status, " " + alert.status));
+  const when = el("div", "tl-time",
+    "opened " + utc(alert.opened_at) + " UTC · " + (alert.status === "resolved"
+      ? "resolved after " + duration(end - alert.opened_at) : "ongoing, last update " + utc(alert.updated_at) + " UTC"));
+  li.append(el("span", "tl-dot"), head, when, el("div", "tl-reason", alert.reasons[0] || ""));
+  li.addEventListener("click", () => onSelect(alert.id));
+  li.addEventListener("keydown", (e) => { if (e.key === "Enter") onSelect(alert.id); });
+  return li;
+}
+
+const QUANTITY_KEYS = new Set(["on_hand", "pledged_quantity", "quantity"]);
+
+function evidenceFacts(alert, currency) {
+  const dl = el("dl", "figures compact");
+  const evidence = alert.evidence || {};
+  for (const [key, value] of Object.entries(evidence)) {
+    if (value === null || typeof value === "object" || key === "ts" || key === "unit") continue;
+    let text;
+    let label = key;
+    if (typeof value !== "number") text = String(value);
+    else if (key.includes("coverage")) text = pct(value, 1);
+    else if (key.endsWith("_s")) { text = duration(value); label = key.slice(0, -2); }
+    else if (key.endsWith("_value")) text = money(value, currency);
+    else if (key === "last_seen" || key === "since") text = utc(value) + " UTC";
+    else if (QUANTITY_KEYS.has(key) && evidence.unit) text = qty(value, evidence.unit);
+    else {
+      const unit = unitOf(key);
+      text = measured(value, unit);
+      if (unit) label = key.slice(0, key.lastIndexOf("_"));
+    }
+    dl.append(el("dt", null, label.replaceAll("_", " ")), el("dd", null, text));
+  }
+  return dl;
+}
+
+async function renderEvidence(box, alert, detail) {
+  const { api } = window.riskstream;
+  const win = await api("/api/alerts/" + encodeURIComponent(alert.id) + "/evidence");
+  const currency = detail.loans.length ? detail.loans[0].currency : "";
+  const head = el("div", "evidence-head", undefined, severityBadge(alert.severity),
+    el("b", null, " " + kindLabel(alert.kind)), el("span", "muted", " · " + alert.subject + " · rule " + alert.rule));
+  const reasons = el("ul", "reasons-list");
+  for (const r of alert.reasons) reasons.appendChild(el("li", null, r));
+  const windowNote = el("p", "sub-figure",
+    "Evidence window " + utc(win.start) + " – " + utc(win.end) + " UTC; shaded: breach " +
+    utc(win.breach_start) + " – " + utc(win.breach_end) + " UTC (" + duration(win.breach_end - win.breach_start) + ").");
+  const charts = el("div", "evidence-charts");
+  const jobs = win.charts.map(async (spec) => {
+    const q = new URLSearchParams({ metric: spec.metric, start: win.start, end: win.end, points: 240 });
+    const data = await api("/api/devices/" + encodeURIComponent(spec.device_id) + "/telemetry?" + q);
+    const chart = lineChart({
+      title: spec.title, unit: spec.unit, start: win.start, end: win.end,
+      series: [{ label: spec.device_id, points: data.points.map((p) => [p.ts, p.value]) }],
+      thresholds: spec.thresholds, shade: [win.breach_start, win.breach_end],
+    });
+    chart.dataset.device = spec.device_id;
+    return el("figure", "evidence-chart", undefined, chart,
+      el("figcaption", null, spec.device_id + " · " + metricLabel(spec.metric) + " in " + (spec.unit || "units") +
+        " · mean per " + duration(data.every_s)));
+  });
+  const tracks = win.track_device_ids.map(async (deviceId) => {
+    const q = new URLSearchParams({ start: win.start, end: win.end, limit: 500 });
+    const track = await api("/api/devices/" + encodeURIComponent(deviceId) + "/positions?" + q);
+    const site = detail.sites.find((s) => s.devices.some((dv) => dv.id === deviceId));
+    return el("figure", "evidence-chart", undefined,
+      siteMap({ geofence: site ? site.site.geofence : null, tracks: [track], width: 560, height: 260 }),
+      el("figcaption", null, deviceId + " · " + track.positions.length + " GPS fixes in the window"));
+  });
+  charts.append(...(await Promise.all([...jobs, ...tracks])));
+  if (!charts.childElementCount) charts.appendChild(el("p", "muted", "No telemetry series belongs to this alert."));
+  box.replaceChildren(el("h3", null, "Evidence"), head, reasons, evidenceFacts(alert, currency), windowNote, charts);
+}
+
+function alertsSection(d, selectedId) {
+  const list = el("ol", "timeline");
+  list.id = "alert-timeline";
+  const evidence = card("Evidence", el("p", "muted", "Select an alert to see the telemetry behind it."));
+  evidence.id = "evidence";
+  const select = (id) => {
+    const alert = d.alerts.find((a) => a.id === id);
+    if (!alert) return;
+    for (const li of list.children) li.classList.toggle("selected", li.dataset.alertId === id);
+    history.replaceState(null, "", "#/borrower/" + encodeURIComponent(d.borrower_id) + "?alert=" + encodeURIComponent(id));
+    evidence.replaceChildren(el("h3", null, "Evidence"), el("p", "muted", "loading telemetry…"));
+    renderEvidence(evidence, alert, d).catch((err) => {
+      evidence.replaceChildren(el("h3", null, "Evidence"), el("p", "error", "Could not load the evidence: " + err.message));
+    });
+  };
+  list.append(...d.alerts.map((a) => timelineItem(a, a.id === selectedId, select)));
+  const title = "Alerts (" + d.alerts_total + ", newest first)";
+  const timeline = card(title, d.alerts.length ? list : el("p", "muted", "No alerts for this borrower."));
+  if (selectedId) select(selectedId);
+  return el("div", "grid-alerts", undefined, timeline, evidence);
+}
+
+function readingsText(device) {
+  if (!device.last_readings.length) return "no readings stored";
+  return device.last_readings.map((r) => metricLabel(r.metric) + " " + measured(r.value, unitOf(r.metric))).join(" · ");
+}
+
+function siteBlock(s, lots, eventTime) {
+  const kindName = s.site.kind.replaceAll("_", " ");
+  const head = el("div", "site-head", undefined, el("b", null, s.site.name || s.site.id),
+    el("span", "muted", " · " + kindName + " · " + s.site.id + (s.site.timezone !== "UTC" ? " · " + s.site.timezone : "")));
+  const lotTable = el("table", "data inner");
+  lotTable.appendChild(el("thead", null, undefined, el("tr", null, undefined,
+    ...["lot", "pledged", "on hand", "coverage", "pledged value", "value on hand"].map((h, i) => el("th", i ? "num" : "", h)))));
+  const lotBody = el("tbody");
+  for (const id of s.collateral_ids) {
+    const c = lots.get(id);
+    const cov = c.coverage === null ? "not weighed" : pct(c.coverage, 1);
+    lotBody.appendChild(el("tr", null, undefined,
+      el("td", null, c.id + (c.description ? " · " + c.description : "")),
+      el("td", "num", qty(c.quantity, c.unit)), el("td", "num", c.on_hand === null ? "–" : qty(c.on_hand, c.unit)),
+      el("td", "num coverage " + (c.coverage === null ? "" : c.coverage < 0.9 ? "bad" : c.coverage < 1 ? "warn" : "ok"), cov),
+      el("td", "num", money(c.pledged_value, c.currency)), el("td", "num", money(c.value_on_hand, c.currency))));
+  }
+  lotTable.appendChild(lotBody);
+  const devTable = el("table", "data inner devices");
+  devTable.appendChild(el("thead", null, undefined, el("tr", null, undefined,
+    ...["device", "kind", "reports every", "last seen (UTC)", "last readings"].map((h) => el("th", null, h)))));
+  const devBody = el("tbody");
+  for (const dv of s.devices) {
+    const age = dv.last_seen !== null && eventTime ? eventTime - dv.last_seen : null;
+    const late = age !== null && age > 5 * dv.interval_s;
+    devBody.appendChild(el("tr", late ? "late" : null, undefined,
+      el("td", null, dv.id), el("td", null, dv.kind.replaceAll("_", " ")), el("td", null, duration(dv.interval_s)),
+      el("td", null, dv.last_seen === null ? "never" : utc(dv.last_seen) + (age !== null ? " (" + duration(Math.max(0, age)) + " before event time)" : "")),
+      el("td", null, readingsText(dv))));
+  }
+  devTable.appendChild(devBody);
+  const block = el("div", "site-block", undefined, head);
+  if (s.collateral_ids.length) block.appendChild(lotTable);
+  block.appendChild(s.devices.length ? devTable : el("p", "muted", "No devices at this site."));
+  return block;
+}
+
+export async function renderBorrower(section, borrowerId, params) {
+  const { api } = window.riskstream;
+  section.replaceChildren(el("p", "muted", "loading " + borrowerId + "…"));
+  const d = await api("/api/borrowers/" + encodeURIComponent(borrowerId));
+  const crumbs = el("nav", "crumbs");
+  const back = el("a", null, "Portfolio");
+  back.href = "#/portfolio";
+  crumbs.append(back, el("span", null, " › " + (d.name || d.borrower_id)));
+  const head = el("div", "page-head", undefined, el("h2", null, d.name || d.borrower_id),
+    el("span", "sub", d.borrower_id + (d.industry ? " · " + d.industry : "") + " · lender " + d.tenant));
+  const mapLink = el("a", "button-link", "Vehicles and yards on the map");
+  mapLink.href = "#/map?borrower=" + encodeURIComponent(d.borrower_id);
+  if (d.sites.some((s) => s.site.geofence || s.site.kind === "vehicle" || s.site.kind === "yard")) head.appendChild(mapLink);
+  const lots = new Map(d.collateral.map((c) => [c.id, c]));
+  const sites = card("Collateral, sites and devices", ...d.sites.map((s) => siteBlock(s, lots, d.computed_at)));
+  sites.id = "collateral";
+  section.replaceChildren(
+    crumbs, head,
+    el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)),
+    historyCharts(d),
+    alertsSection(d, params.get("alert")),
+    sites,
+  );
+}

@@ -1,0 +1,125 @@
+// Portfolio: borrowers ranked by risk, with coverage, open alerts, exposure and
+// exposure at risk; a row opens the borrower page.
+
+import { el, money, moneyShort, pct, utc } from "./format.js";
+
+function scoreCell(score) {
+  const td = el("td", "num score-cell");
+  const band = score >= 60 ? "high" : score >= 30 ? "medium" : "low";
+  const bar = el("span", "bar");
+  const fill = el("span", "fill " + band);
+  fill.style.width = Math.max(2, Math.min(100, score)) + "%";
+  bar.appendChild(fill);
+  td.append(el("span", "score-value " + band, score.toFixed(1)), el("span", "unit", " / 100"), bar);
+  return td;
+}
+
+function coverageCell(coverage, worst) {
+  const td = el("td", "num");
+  if (coverage === null) {
+    td.appendChild(el("span", "muted", "not weighed"));
+    return td;
+  }
+  const cls = coverage < 0.9 ? "bad" : coverage < 1 ? "warn" : "ok";
+  td.appendChild(el("span", "coverage " + cls, pct(coverage, 1)));
+  if (worst !== null && Math.abs(worst - coverage) > 0.005) {
+    td.appendChild(el("div", "sub-figure", "worst lot " + pct(worst, 0)));
+  }
+  return td;
+}
+
+function alertsCell(counts) {
+  const td = el("td", "alerts-cell");
+  if (counts.total === 0) {
+    td.appendChild(el("span", "muted", "none"));
+    return td;
+  }
+  for (const sev of ["critical", "warning", "info"]) {
+    if (counts[sev]) td.appendChild(el("span", "count-badge " + sev, counts[sev] + " " + sev));
+  }
+  return td;
+}
+
+function moneyCell(exposures, field, withShare) {
+  const td = el("td", "num money");
+  if (exposures.length === 0) td.textContent = "–";
+  for (const e of exposures) {
+    const line = el("div", null, money(e[field], e.currency));
+    if (field === "exposure_at_risk" && e[field] > 0) line.className = "at-risk";
+    td.appendChild(line);
+    if (withShare && e.principal > 0 && e[field] > 0) {
+      td.appendChild(el("div", "sub-figure", pct(e[field] / e.principal, 1) + " of exposure"));
+    }
+  }
+  return td;
+}
+
+function row(item) {
+  const tr = el("tr", "clickable");
+  tr.dataset.borrowerRow = item.borrower_id;
+  tr.tabIndex = 0;
+  const open = () => { location.hash = "#/borrower/" + encodeURIComponent(item.borrower_id); };
+  tr.addEventListener("click", open);
+  tr.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
+  const who = el("td", "who-cell");
+  const link = el("a", "borrower-link", item.name || item.borrower_id);
+  link.href = "#/borrower/" + encodeURIComponent(item.borrower_id);
+  who.append(link, el("div", "sub-figure", item.borrower_id + (item.industry ? " · " + item.industry : "")));
+  tr.append(
+    el("td", "num rank", String(item.rank)),
+    who,
+    scoreCell(item.score),
+    coverageCell(item.coverage, item.worst_lot_coverage),
+    alertsCell(item.open_alerts),
+    moneyCell(item.exposure, "principal", false),
+    moneyCell(item.exposure, "exposure_at_risk", true),
+    el("td", "reason", item.reasons.length > 1 ? item.reasons[1] : item.reasons[0] || ""),
+  );
+  return tr;
+}
+
+function tile(label, value, note, cls) {
+  const box = el("div", "tile" + (cls ? " " + cls : ""));
+  box.append(el("span", "label", label), el("span", "value", value));
+  if (note) box.appendChild(el("span", "note", note));
+  return box;
+}
+
+export async function renderPortfolio(section) {
+  const { api } = window.riskstream;
+  const page = await api("/api/portfolio?limit=1000");
+  const head = el("div", "page-head");
+  head.append(
+    el("h2", null, "Portfolio"),
+    el("span", "sub", page.total + " borrowers ranked by risk score · event time " + utc(page.event_time) + " UTC"),
+  );
+  const tiles = el("div", "tiles");
+  for (const t of page.totals) {
+    tiles.append(
+      tile("exposure", moneyShort(t.principal, t.currency), "sum of loan principals"),
+      tile("exposure at risk", moneyShort(t.exposure_at_risk, t.currency),
+        t.principal > 0 ? pct(t.exposure_at_risk / t.principal, 1) + " of exposure" : "", t.exposure_at_risk > 0 ? "crit" : ""),
+      tile("collateral on hand", moneyShort(t.value_on_hand, t.currency),
+        "of " + moneyShort(t.pledged_value, t.currency) + " pledged (weighed lots)"),
+      tile("value shortfall", moneyShort(t.value_shortfall, t.currency), "goods missing × unit value", t.value_shortfall > 0 ? "warn" : ""),
+    );
+  }
+  const c = page.open_alerts;
+  tiles.append(tile("open alerts", String(c.total), c.critical + " critical · " + c.warning + " warning · " + c.info + " info", c.critical ? "crit" : ""));
+  const table = el("table", "data portfolio");
+  table.id = "portfolio-table";
+  const thead = el("thead");
+  const hr = el("tr");
+  for (const [label, cls] of [["#", "num"], ["borrower", ""], ["risk score", "num"], ["coverage", "num"],
+    ["open alerts", ""], ["exposure", "num"], ["exposure at risk", "num"], ["main reason", ""]]) {
+    hr.appendChild(el("th", cls, label));
+  }
+  thead.appendChild(hr);
+  const tbody = el("tbody");
+  tbody.append(...page.items.map(row));
+  table.append(thead, tbody);
+  const note = el("p", "footnote",
+    "Coverage: value on hand of the weighed lots / their pledged value. Exposure at risk per loan: " +
+    "principal × (1 − min(coverage, 1)). Lots that are not weighed (vehicles, machines) are watched by alerts, not by coverage.");
+  section.replaceChildren(head, tiles, table, note);
+}

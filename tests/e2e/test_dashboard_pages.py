@@ -1,0 +1,199 @@
+"""Portfolio, borrower page, evidence charts and map in a real headless Chromium, and a
+live feed that resumes after a dropped connection without losing or repeating alerts."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import ConsoleMessage, Page, async_playwright
+
+from devices.model import Fleet
+from devices.registry import Registry, open_database
+from riskstream.api import create_app
+from riskstream.runtime import Runtime
+from riskstream.settings import ServiceSettings
+from riskstream.users import UserStore
+from simulator import generate, generate_fleet, plan_scenarios, publish
+from simulator.publisher import parse_broker_url
+from tests.e2e.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.servers import Mosquitto, free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
+
+WINDOW_S = 6 * 3600.0
+
+
+@asynccontextmanager
+async def serving(runtime: Runtime) -> AsyncIterator[str]:
+    """The app on a free loopback port while ``runtime`` runs; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    )
+    async with runtime.running():
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            await task
+
+
+async def publish_part(
+    messages: list[Any], fleet: Fleet, mosquitto: Mosquitto, start: float, tag: str
+) -> None:
+    host, port = parse_broker_url(mosquitto.url)
+    await publish(
+        messages,
+        tenant=fleet.tenant.id,
+        host=host,
+        port=port,
+        speed=0,
+        start_ts=start,
+        client_id=f"pages-sim-{tag}-{time.time_ns()}",
+    )
+
+
+async def feed_ids(page: Page) -> dict[str, str]:
+    """Alert id → status of every row in the live feed table."""
+    rows = await page.eval_on_selector_all(
+        "#alerts tbody tr",
+        "rows => rows.map(r => [r.dataset.id, r.querySelector('td.status').textContent])",
+    )
+    assert len(rows) == len({r[0] for r in rows}), f"an alert is shown twice: {rows}"
+    return {r[0]: r[1] for r in rows}
+
+
+async def test_pages_and_feed_resume(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: make test installs it"
+    ARTIFACTS.mkdir(exist_ok=True)
+    fleet = generate_fleet(3, seed=8)
+    db = str(tmp_path / "rs.db")
+    Registry(open_database(db)).import_fleet(fleet)
+    UserStore(open_database(db)).add("rita", "rita-password", fleet.tenant.id, "risk_admin")
+    start = float(int(time.time() - WINDOW_S))
+    injections = plan_scenarios(
+        fleet,
+        8,
+        start,
+        start + WINDOW_S,
+        assign={"b001": "inventory_drain", "b002": "geofence_exit"},
+    )
+    messages = list(generate(fleet, injections, start, start + WINDOW_S, 8))
+    half = len(messages) // 2
+    runtime = Runtime(
+        ServiceSettings(
+            broker=mosquitto.url,
+            store=f"duckdb:///{tmp_path}/t.duckdb",
+            database=db,
+            deadletter=None,
+            client_id=f"pages-{time.time_ns()}",
+        )
+    )
+    problems: list[str] = []
+    async with serving(runtime) as base, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1440, "height": 900})
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                problems.append(message.text)
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        await page.goto(base)
+        await page.fill("#login-user", "rita")
+        await page.fill("#login-password", "rita-password")
+        await page.click("#login button[type=submit]")
+        await page.wait_for_selector("#feed-state.live")
+        await page.select_option("#f-status", "")  # every status: resolved alerts stay listed
+        first_seq = runtime.alerts.last_seq()
+        await page.evaluate(
+            "window.__events = []; document.addEventListener('riskstream:alert', "
+            "e => window.__events.push(Number(e.detail.eventId)))"
+        )
+
+        # live for the first half of the telemetry, dropped for the second, then resumed
+        await publish_part(messages[:half], fleet, mosquitto, start, "a")
+        await asyncio.sleep(1.0)
+        await page.evaluate("window.riskstream.closeFeed()")
+        await publish_part(messages[half:], fleet, mosquitto, start, "b")
+        deadline = time.monotonic() + 30
+        while runtime.ingest and runtime.ingest.readings_written < len(messages) * 0.9:
+            assert time.monotonic() < deadline, "ingest did not catch up"
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
+        missed_while_dropped = runtime.alerts.last_seq()
+        await page.evaluate("window.riskstream.follow()")
+        await page.wait_for_function(
+            f"window.__events.length && Math.max(...window.__events) >= {missed_while_dropped}",
+            timeout=20_000,
+        )
+        events = await page.evaluate("window.__events")
+        last_seq = runtime.alerts.last_seq()
+        assert sorted(events) == events and len(set(events)) == len(events), events
+        assert set(events) == set(range(first_seq + 1, last_seq + 1)), "an alert change was lost"
+        async with httpx.AsyncClient(base_url=base) as client:
+            login = await client.post(
+                "/api/token", data={"username": "rita", "password": "rita-password"}
+            )
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            listed = (await client.get("/api/alerts?limit=1000", headers=headers)).json()
+        assert await feed_ids(page) == {a["id"]: a["status"] for a in listed["items"]}
+        await page.screenshot(path=str(ARTIFACTS / "feed-resumed.png"))
+
+        # portfolio: ranked by score, figures with units
+        await page.click("#nav a[data-page=portfolio]")
+        rows = page.locator("#portfolio-table tbody tr")
+        await rows.first.wait_for()
+        assert await rows.count() == 3
+        ranks = await page.eval_on_selector_all(
+            "#portfolio-table tbody tr",
+            "rows => rows.map(r => [r.cells[0].textContent, "
+            "parseFloat(r.querySelector('.score-value').textContent)])",
+        )
+        assert [r[0] for r in ranks] == ["1", "2", "3"]
+        assert [r[1] for r in ranks] == sorted((r[1] for r in ranks), reverse=True)
+        table_text = await page.inner_text("#portfolio-table")
+        assert "EUR " in table_text and " %" in table_text and "/ 100" in table_text
+        await page.screenshot(path=str(ARTIFACTS / "portfolio.png"), full_page=True)
+
+        # the live feed opens the borrower page with the clicked alert selected
+        await page.click("#nav a[data-page=alerts]")
+        alert_row = page.locator("#alerts tr[data-kind=inventory_below_pledge][data-borrower=b001]")
+        alert_id = await alert_row.first.get_attribute("data-id")
+        await alert_row.first.locator("td").nth(3).click()
+        await page.wait_for_function(f"location.hash.endsWith('?alert={alert_id}')")
+        selected = page.locator(f"#alert-timeline li.selected[data-alert-id='{alert_id}']")
+        await selected.wait_for()
+        await page.wait_for_selector("#score-chart svg path.line")
+        await page.wait_for_selector("#coverage-chart svg path.line")
+        chart = page.locator("#evidence svg.chart").first
+        await chart.wait_for()
+        assert await chart.locator("path.line").count() == 1
+        assert await chart.locator("rect.breach").count() == 1
+        assert await chart.locator("line.threshold").count() == 2
+        assert "kg" in await page.inner_text("#evidence")
+        assert await page.locator("#collateral table.devices tbody tr").count() >= 5
+        await page.screenshot(path=str(ARTIFACTS / "borrower.png"), full_page=True)
+
+        # map: geofence polygons and last positions of the vehicles
+        await page.click("#nav a[data-page=map]")
+        await page.wait_for_selector("#map-grid .map-card svg.map circle.last-fix")
+        cards = page.locator("#map-grid .map-card")
+        assert await cards.count() == 6  # two vehicles per borrower
+        assert await page.locator("#map-grid svg.map path.geofence").count() == 6
+        assert "km" in await page.inner_text("#map-grid") or " m" in await page.inner_text(
+            "#map-grid"
+        )
+        await page.screenshot(path=str(ARTIFACTS / "map.png"), full_page=True)
+        await browser.close()
+    assert problems == [], f"browser console errors: {problems}"

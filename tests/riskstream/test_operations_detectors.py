@@ -1,0 +1,182 @@
+"""Production slowdown, machine idle, drift and anomaly on simulated production lines."""
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from devices.model import Fleet, SiteKind
+from devices.reading import Reading
+from riskstream.alerts import Alert
+from riskstream.detectors.hour_of_week import HourOfWeekBaseline
+from riskstream.engine import Engine
+from riskstream.rules_file import RuleSet, parse_rules
+from simulator import Injection, generate, generate_fleet, plan_scenarios, truth_records
+
+START = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
+DAY = 86_400.0
+OPERATIONS = {"production_slowdown", "machine_idle", "production_drift", "anomaly"}
+
+
+def production_lines(borrowers: int, seed: int) -> Fleet:
+    """A generated fleet cut down to its production lines (fast to simulate)."""
+    fleet = generate_fleet(borrowers, seed)
+    kept = []
+    for b in fleet.borrowers:
+        lines = {s.id for s in b.sites if s.kind is SiteKind.PRODUCTION_LINE}
+        if lines:
+            loans = [
+                loan.model_copy(
+                    update={"collateral": [c for c in loan.collateral if c.site in lines]}
+                )
+                for loan in b.loans
+            ]
+            kept.append(
+                b.model_copy(
+                    update={
+                        "sites": [s for s in b.sites if s.id in lines],
+                        "devices": [d for d in b.devices if d.site in lines],
+                        "loans": loans,
+                    }
+                )
+            )
+    return fleet.model_copy(update={"borrowers": kept})
+
+
+def readings(fleet: Fleet, plan: list[Injection], days: float, seed: int) -> list[Reading]:
+    tenant = fleet.tenant.id
+    return [
+        Reading(tenant, m.device_id, m.ts, metric, value, m.seq)
+        for m in generate(fleet, plan, START, START + days * DAY, seed)
+        for metric, value in m.values.items()
+    ]
+
+
+def feed(engine: Engine, stream: Iterable[Reading]) -> list[Alert]:
+    """Feed in one-minute batches; every alert change, in order."""
+    changed: list[Alert] = []
+    batch: list[Reading] = []
+    next_tick: float | None = None
+    for r in stream:
+        batch.append(r)
+        if next_tick is None:
+            next_tick = r.ts + 60
+        if r.ts >= next_tick:
+            changed += engine.process(batch) + engine.tick(r.ts)
+            batch, next_tick = [], r.ts + 60
+    return changed + engine.process(batch)
+
+
+def engine_for(fleet: Fleet, rules: RuleSet | None = None) -> Engine:
+    return Engine([fleet], rules or RuleSet(), wall_clock=lambda: 0.0)
+
+
+FLEET = production_lines(12, seed=5)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "kind"),
+    [("production_slowdown", "production_slowdown"), ("machine_idle", "machine_idle")],
+)
+def test_scenario_detected_on_its_device_within_the_event(scenario: str, kind: str) -> None:
+    days = 10
+    borrower = FLEET.borrowers[1].id
+    plan = plan_scenarios(FLEET, 3, START, START + days * DAY, assign={borrower: scenario})
+    (truth,) = truth_records(FLEET.tenant.id, plan, START + days * DAY)
+    alerts = feed(engine_for(FLEET), readings(FLEET, plan, days, seed=3))
+    raised = [a for a in alerts if a.kind in OPERATIONS and a.status == "open"]
+    hits = [a for a in raised if a.kind == kind]
+    assert hits, f"no {kind} alert for {truth}"
+    assert {(a.borrower_id, a.subject) for a in hits} == {(truth.borrower_id, truth.device_id)}
+    first = hits[0]
+    assert truth.start_ts <= first.opened_at <= truth.end_ts
+    assert all(a.borrower_id == truth.borrower_id for a in raised)
+    assert first.reasons[0]
+    assert first.evidence["usual"] > first.evidence["level"]
+
+
+def test_slowdown_reasons_compare_with_the_usual_hour_and_the_baseline_keeps_it() -> None:
+    days = 10
+    borrower = FLEET.borrowers[1].id
+    plan = plan_scenarios(
+        FLEET, 3, START, START + days * DAY, assign={borrower: "production_slowdown"}
+    )
+    engine = engine_for(FLEET)
+    alerts = feed(engine, readings(FLEET, plan, days, seed=3))
+    alert = next(a for a in alerts if a.kind == "production_slowdown")
+    assert "of this line's usual" in alert.reasons[0]
+    assert "below 70% since" in alert.reasons[0]
+    assert alert.evidence["index"] < 0.7
+    # flagged hours were not learned: the usual level is still the healthy one
+    hours = engine.operations.hours[alert.subject]
+    usual = hours.baseline.usual(_slot(alert))
+    assert usual == pytest.approx(alert.evidence["usual"], rel=0.01)
+
+
+def _slot(alert: Alert) -> int:
+    day, clock = alert.evidence["hour_of_week"].split()
+    days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    return days.index(day) * 24 + int(clock[:2])
+
+
+def test_no_operations_alert_on_a_clean_fleet_over_30_days() -> None:
+    fleet = production_lines(8, seed=11)
+    assert len(fleet.borrowers) >= 3
+    rules = parse_rules("[rules.anomaly]\nenabled = true\n")
+    alerts = feed(engine_for(fleet, rules), readings(fleet, [], 30, seed=11))
+    assert [a.reasons for a in alerts if a.kind in OPERATIONS] == []
+
+
+def test_restored_engine_gives_the_same_next_operations_alerts(tmp_path: Path) -> None:
+    days = 10
+    borrower = FLEET.borrowers[1].id
+    plan = plan_scenarios(
+        FLEET, 3, START, START + days * DAY, assign={borrower: "production_slowdown"}
+    )
+    stream = readings(FLEET, plan, days, seed=3)
+    cut = next(i for i, r in enumerate(stream) if r.ts >= START + 5 * DAY)
+    rules = parse_rules("[rules.anomaly]\nenabled = true\n")
+    uninterrupted = engine_for(FLEET, rules)
+    feed(uninterrupted, stream[:cut])
+    uninterrupted.checkpoint(tmp_path / "engine.ckpt")
+    restored = engine_for(FLEET, rules)
+    restored.restore(tmp_path / "engine.ckpt")
+    fresh = engine_for(FLEET, rules)
+
+    def ops(alerts: list[Alert]) -> list[dict[str, object]]:
+        return [a.to_dict() for a in alerts if a.kind in OPERATIONS]
+
+    expected = ops(feed(uninterrupted, stream[cut:]))
+    assert any(a["kind"] == "production_slowdown" for a in expected)
+    assert ops(feed(restored, stream[cut:])) == expected
+    assert ops(feed(fresh, stream[cut:])) != expected  # the baselines carried matter
+
+
+def test_baseline_falls_back_to_the_pooled_weekday_hour_until_the_hour_is_seen() -> None:
+    baseline = HourOfWeekBaseline()
+    assert baseline.usual(10) is None
+    baseline.learn(10, 100.0, 0.5)  # Monday 10:00
+    assert baseline.usual(10) == 100.0
+    assert baseline.usual(24 + 10) == 100.0  # Tuesday 10:00, from the pooled weekday
+    assert baseline.usual(5 * 24 + 10) is None  # Saturday has no fallback
+    baseline.learn(10, 50.0, 0.5)
+    assert baseline.usual(10) == 75.0
+    assert baseline.weeks_seen(10) == 2
+    assert baseline.busiest() == 75.0
+
+
+def test_anomaly_flags_hours_unlike_the_cohort_and_nothing_else() -> None:
+    fleet = production_lines(8, seed=11)
+    stream = readings(fleet, [], 16, seed=11)
+    meter = next(d.id for b in fleet.borrowers for d in b.devices if d.kind.value == "power_meter")
+    surge = (START + 14 * DAY, START + 16 * DAY)  # the meter reads 3× for its last two days
+    surged = [
+        r
+        if r.device_id != meter or not surge[0] <= r.ts < surge[1]
+        else Reading(r.tenant, r.device_id, r.ts, r.metric, r.value * 3.0, r.seq)
+        for r in stream
+    ]
+    rules = parse_rules("[rules.anomaly]\nenabled = true\n")
+    alerts = [a for a in feed(engine_for(fleet, rules), surged) if a.kind in OPERATIONS]
+    assert {(a.kind, a.subject) for a in alerts} == {("anomaly", meter)}
+    assert "anomaly score" in alerts[0].reasons[0]

@@ -1,0 +1,97 @@
+"""The service writes its engine checkpoint on shutdown and resumes from it on start."""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devices.model import Fleet
+from devices.registry import Registry, open_database
+from riskstream.engine import Engine
+from riskstream.runtime import Runtime
+from tests.fleets import small_fleet
+from tests.riskstream.rules_service import SAMPLE, register, settings
+from tests.riskstream.test_checkpoint import new_engine, step
+from tests.servers import Mosquitto
+
+SNAPSHOT_5M = ('snapshot_every = "1d"', 'snapshot_every = "5m"')  # as test_checkpoint's rules
+
+
+def comparable(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Alerts without ``detected_at`` (wall time: differs between runs)."""
+    return [{k: v for k, v in a.items() if k != "detected_at"} for a in alerts]
+
+
+def open_of(engine: Engine) -> list[dict[str, Any]]:
+    return comparable(sorted((a.to_dict() for a in engine.open_alerts()), key=lambda a: a["id"]))
+
+
+def service(tmp_path: Path, broker: str) -> Runtime:
+    rules = tmp_path / "rules.toml"
+    if not rules.exists():
+        rules.write_text(SAMPLE.read_text().replace(*SNAPSHOT_5M))
+    db = str(tmp_path / "rs.db")
+    if not Path(db).exists():
+        register(tmp_path, small_fleet("bank-a"))
+    return Runtime(settings(tmp_path, db, broker, rules))
+
+
+@pytest.mark.broker
+async def test_restart_resumes_with_the_same_open_alerts_and_next_alerts(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    uninterrupted = new_engine()
+    first = service(tmp_path, mosquitto.url)
+    async with first.running():
+        for minute in range(0, 45):  # inventory breach pending, geofence exit pending
+            step(first.engine, minute)
+            step(uninterrupted, minute)
+        at_shutdown = open_of(first.engine)
+    assert at_shutdown and (tmp_path / "engine.ckpt").is_file()
+
+    second = service(tmp_path, mosquitto.url)
+    assert second.engine.open_alerts() == []  # built fresh ...
+    async with second.running():
+        assert open_of(second.engine) == at_shutdown == open_of(uninterrupted)  # ... resumed
+        assert second.engine.watermark == uninterrupted.watermark
+        expected, got = [], []
+        for minute in range(45, 120):
+            expected += step(uninterrupted, minute)
+            got += step(second.engine, minute)
+    kinds = {(a["kind"], a["status"]) for a in expected}
+    assert {("inventory_below_pledge", "open"), ("geofence_exit", "open")} <= kinds
+    assert comparable(got) == comparable(expected)
+
+    fresh = new_engine()  # without the checkpoint the next alerts would differ
+    assert comparable([a for m in range(45, 120) for a in step(fresh, m)]) != comparable(expected)
+
+
+@pytest.mark.broker
+async def test_checkpoint_of_other_fleets_or_corrupt_is_logged_and_ignored(
+    mosquitto: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = service(tmp_path, mosquitto.url)
+    async with first.running():
+        for minute in range(0, 45):
+            step(first.engine, minute)
+    assert first.engine.open_alerts()
+
+    changed = small_fleet("bank-a").model_dump()
+    changed["borrowers"][1]["loans"][0]["collateral"][0]["quantity"] = 500  # a pledge grew
+    Registry(open_database(str(tmp_path / "rs.db"))).import_fleet(Fleet.model_validate(changed))
+    caplog.set_level(logging.WARNING, logger="riskstream.runtime")
+    other_fleets = service(tmp_path, mosquitto.url)
+    async with other_fleets.running():
+        assert other_fleets.engine.open_alerts() == []
+        assert other_fleets.engine.watermark is None
+    assert "not used, starting fresh" in caplog.text and "another fleets" in caplog.text
+
+    caplog.clear()
+    (tmp_path / "engine.ckpt").write_bytes(b"not a pickle")
+    corrupt = service(tmp_path, mosquitto.url)
+    async with corrupt.running():
+        assert corrupt.engine.open_alerts() == []
+    assert "not used, starting fresh" in caplog.text and "UnpicklingError" in caplog.text
+    # the shutdown wrote a good checkpoint again
+    assert (tmp_path / "engine.ckpt").read_bytes()[:1] == b"\x80"
