@@ -3,10 +3,31 @@
 The engine core (`Engine.process`, `Engine.tick`) is pure and synchronous; `Runtime`
 wires it to ingest, the alert store and the live feed; `create_app` serves the API
 and the dashboard; `riskstream.cli` is the command.
+
+The names below load on first use, so that commands which do not run the engine
+(``riskstream ingest``) start without importing its models.
 """
 
-from riskstream.alerts import Alert
-from riskstream.engine import Engine
-from riskstream.rules_file import RuleSet, load_rules
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from riskstream.alerts import Alert
+    from riskstream.engine import Engine
+    from riskstream.rules_file import RuleSet, load_rules
 
 __all__ = ["Alert", "Engine", "RuleSet", "load_rules"]
+
+_HOMES = {
+    "Alert": "riskstream.alerts",
+    "Engine": "riskstream.engine",
+    "RuleSet": "riskstream.rules_file",
+    "load_rules": "riskstream.rules_file",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'riskstream' has no attribute {name!r}")
+    return getattr(import_module(home), name)

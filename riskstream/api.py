@@ -26,7 +26,7 @@ from riskstream.api_auth import router as auth_router
 from riskstream.api_borrowers import router as borrowers_router
 from riskstream.api_portfolio import router as portfolio_router
 from riskstream.api_rules import router as rules_router
-from riskstream.api_views import CONFLICT, ERRORS, bad_query
+from riskstream.api_views import CONFLICT, ERRORS, MAX_OFFSET, bad_query
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import User
@@ -106,7 +106,7 @@ def list_alerts(
     borrower: str | None = None,
     since: Annotated[str | None, Query(description="epoch seconds or RFC 3339")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """Alerts, newest first; filter by status, severity, borrower and update time."""
     runtime = _runtime(request)
@@ -125,7 +125,9 @@ def list_alerts(
 async def alert_stream(
     request: Request,
     user: Annotated[User, Depends(stream_user)],
-    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_OFFSET, description="resume after this event id")
+    ] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """One ``alert`` event per new or changed alert; resumable with ``Last-Event-ID``.

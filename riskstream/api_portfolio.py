@@ -19,7 +19,7 @@ from devices.model import Borrower
 from riskstream.alert_store import AlertFilter
 from riskstream.alerts import Alert
 from riskstream.api_auth import CurrentUser, runtime_of
-from riskstream.api_views import ERRORS, BorrowerDetail, PortfolioPage, bad_query
+from riskstream.api_views import ERRORS, MAX_OFFSET, BorrowerDetail, PortfolioPage, bad_query
 from riskstream.asset_views import borrower_model, collateral_out, device_out, site_out
 from riskstream.exposure import (
     ExposureSum,
@@ -106,7 +106,7 @@ async def portfolio(
     q: Annotated[str | None, Query(max_length=128, description="id or name contains")] = None,
     sort: SortKey = "score",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """Borrowers of the user's scope ranked by risk (or ``sort``), one page of them.
 

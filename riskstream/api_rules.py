@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from riskstream.api_auth import CurrentUser, runtime_of
+from riskstream.api_views import MAX_OFFSET
 from riskstream.dry_run import dry_run, read_window
 from riskstream.errors import RulesFileError
 from riskstream.rules_keeper import NoRulesFileError
@@ -192,7 +193,7 @@ def rules_history(
     request: Request,
     _user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """Applied versions of the rules, newest first."""
     total, items = runtime_of(request).rules_history.page(limit, offset)

@@ -19,6 +19,9 @@ class ErrorOut(BaseModel):
 
 
 # the error answers every ``/api`` route may give
+MAX_OFFSET = 2**62
+"""Largest offset or event id a query takes (the SQL database's integers are 64-bit)."""
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "not authenticated"},
     403: {"model": ErrorOut, "description": "the user's role may not do this"},

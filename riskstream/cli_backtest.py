@@ -21,6 +21,7 @@ from riskstream.backtest import (
     replay,
     write_alerts,
 )
+from riskstream.backtest.outcomes_file import LoanOutcome, read_outcomes_file
 from riskstream.backtest.replay import STEP_S, ReplayResult
 from riskstream.engine import Engine
 from riskstream.errors import RulesFileError
@@ -59,9 +60,15 @@ def _fleet(path: Path | None) -> Fleet | None:
         raise _fail(f"--fleet: {exc}") from None
 
 
-def _run(engine: Engine, telemetry: Telemetry, tenant: str | None, step: float) -> ReplayResult:
+def _run(
+    engine: Engine,
+    telemetry: Telemetry,
+    tenant: str | None,
+    step: float,
+    outcomes: list[LoanOutcome],
+) -> ReplayResult:
     if len(telemetry) < PROGRESS_MIN_ROWS:
-        return replay(engine, telemetry, tenant, step_s=step)
+        return replay(engine, telemetry, tenant, step_s=step, outcomes=outcomes)
     bar = Progress(
         TextColumn("event time"),
         BarColumn(),
@@ -77,7 +84,9 @@ def _run(engine: Engine, telemetry: Telemetry, tenant: str | None, step: float) 
         def on_progress(done: int, ts: float) -> None:
             bar.update(task, completed=ts - telemetry.start, done=f"{done:,} readings")
 
-        return replay(engine, telemetry, tenant, step_s=step, on_progress=on_progress)
+        return replay(
+            engine, telemetry, tenant, step_s=step, on_progress=on_progress, outcomes=outcomes
+        )
 
 
 def backtest(
@@ -99,6 +108,13 @@ def backtest(
     tick: Annotated[
         float, typer.Option(min=1.0, help="event seconds between timer runs (deadman)")
     ] = STEP_S,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            help="loan outcomes (JSON lines: ts, borrower_id, event), learned by the "
+            "outcome model in event time; its progressive AUC and log loss are printed"
+        ),
+    ] = None,
 ) -> None:
     """Run the risk engine over recorded telemetry in event time, as fast as it goes.
 
@@ -108,6 +124,7 @@ def backtest(
     today's rules only the deadman (device_silent) applies.
 
     Example: riskstream backtest --telemetry telemetry.csv --fleet fleet.yaml --out alerts.jsonl
+    --outcomes outcomes.jsonl
     """
     ruleset = _rules(rules)
     registered = _fleet(fleet)
@@ -115,6 +132,7 @@ def backtest(
     try:
         data = read_telemetry(telemetry)
         used = registered if registered is not None else generic_fleet(data)
+        loan_outcomes = read_outcomes_file(outcomes) if outcomes is not None else []
     except InputFileError as exc:
         raise _fail(str(exc)) from None
     read_s = time.perf_counter() - began
@@ -125,13 +143,21 @@ def backtest(
         )
     tenant = None if data.tenant is not None and registered is not None else used.tenant.id
     engine = Engine([used], ruleset)
-    result = _run(engine, data, tenant, tick)
+    known = [o for o in loan_outcomes if o.borrower_id in engine.index.borrowers]
+    if len(known) < len(loan_outcomes):
+        console.print(
+            f"note: {len(loan_outcomes) - len(known):,} loan outcomes of borrowers not in "
+            "the fleet ignored"
+        )
+    result = _run(engine, data, tenant, tick, known)
     try:
         write_alerts(result.alerts, out)
     except OSError as exc:
         raise _fail(f"--out: cannot write {out}: {exc.strerror or exc}") from None
     total_s = time.perf_counter() - began
     _report(data, result, out, read_s, total_s)
+    if outcomes is not None:
+        _report_models(engine, len(known))
 
 
 def _report(
@@ -171,3 +197,18 @@ def register(app: typer.Typer) -> None:
 
     app.command("backtest")(backtest)
     app.command("evaluate")(evaluate_command)
+
+
+def _report_models(engine: Engine, outcomes: int) -> None:
+    """The outcome models' progressive validation after the replay."""
+    engine.scoring.models.expire(engine.watermark or 0.0)
+    for tenant, model in sorted(engine.scoring.models.by_tenant.items()):
+        m = model.summary()
+        auc = "n/a (needs good and bad labels)" if m["auc"] is None else f"{m['auc']:.3f}"
+        logloss = "n/a" if m["logloss"] is None else f"{m['logloss']:.3f}"
+        console.print(
+            f"outcome model {tenant}: {outcomes:,} loan outcomes fed, {m['bad_outcomes']:,} "
+            f"bad learned; {m['labels']:,} labelled snapshots ({m['positive_labels']:,} "
+            f"positive); progressive ROC AUC {auc}, log loss {logloss}; weight in the "
+            f"borrower score {m['weight']:.0%}"
+        )

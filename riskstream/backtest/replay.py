@@ -27,6 +27,7 @@ import numpy as np
 from devices.reading import Reading
 from ingest.integrity import IntegritySignal
 from riskstream.alerts import Alert
+from riskstream.backtest.outcomes_file import LoanOutcome
 from riskstream.backtest.telemetry_file import Telemetry
 from riskstream.engine import Engine
 
@@ -160,17 +161,24 @@ def feed(
     log: AlertLog,
     on_progress: Progress | None = None,
     signals: Sequence[IntegritySignal] = (),
+    outcomes: Sequence[LoanOutcome] = (),
 ) -> int:
     """Run ``engine`` over batches; record changes in ``log``; return readings fed.
 
     ``signals`` (in arrival order) go to `Engine.integrity` after the batch whose last
-    reading is at or after their arrival time, as ingest hands them over live.
+    reading is at or after their arrival time, as ingest hands them over live; loan
+    ``outcomes`` (in time order) go to `Engine.record_outcome` the same way.
     """
     done = 0
     next_report = PROGRESS_ROWS
     pending = 0
+    learned = 0
     for batch, ticks in work:
         log.add(engine.process(batch))
+        while learned < len(outcomes) and batch and outcomes[learned].ts <= batch[-1].ts:
+            outcome = outcomes[learned]
+            engine.record_outcome(outcome.borrower_id, outcome.event, outcome.ts)
+            learned += 1
         if pending < len(signals) and batch:
             until = batch[-1].ts
             first = pending
@@ -186,6 +194,8 @@ def feed(
             next_report = done + PROGRESS_ROWS
     if pending < len(signals):
         log.add(engine.integrity(signals[pending:]))
+    for outcome in outcomes[learned:]:
+        engine.record_outcome(outcome.borrower_id, outcome.event, outcome.ts)
     return done
 
 
@@ -232,6 +242,7 @@ def replay(
     step_s: float = STEP_S,
     chunk: int = CHUNK,
     on_progress: Progress | None = None,
+    outcomes: Sequence[LoanOutcome] = (),
 ) -> ReplayResult:
     """Feed all of ``telemetry`` to ``engine`` in event time; return the final alerts.
 
@@ -242,12 +253,14 @@ def replay(
         step_s: event time between timer runs.
         chunk: at most this many readings per `Engine.process` call.
         on_progress: called now and then with (readings fed, event time reached).
+        outcomes: loan outcomes in time order, learned by the outcome model as they come.
     """
     began = time.perf_counter()
     unmatched_before = engine.readings_unmatched
     log = AlertLog()
     work = batches(telemetry, tenant, step_s, chunk)
-    fed = feed(engine, work, log, on_progress, integrity_signals(telemetry, tenant))
+    signals = integrity_signals(telemetry, tenant)
+    fed = feed(engine, work, log, on_progress, signals, outcomes)
     return ReplayResult(
         alerts=log.final(engine.open_alerts()),
         readings=fed,

@@ -153,6 +153,10 @@ async def test_ingester_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
     process.wait(10)
     await asyncio.sleep(1.0)
     process = start_ingest_process(broker.url, store, fleet_file, log)
+    # a SIGTERM before the restarted process has set up its handlers would kill it
+    await wait_until(
+        lambda: log.read_text().count("subscribed") == 2, "restarted ingest process subscribed"
+    )
     await asyncio.wait_for(sender, 60)
     await asyncio.sleep(3.0)
     process.send_signal(signal.SIGTERM)
