@@ -52,9 +52,16 @@ class BorrowerScoring:
         self.models.set_settings(rules.models)
 
     def score(
-        self, tenant: str, borrower_id: str, alerts: Iterable[Alert], now: float
+        self,
+        tenant: str,
+        borrower_id: str,
+        alerts: Iterable[Alert],
+        now: float,
+        *,
+        record: bool = True,
     ) -> BorrowerRisk:
-        """Score a borrower from its open alerts and lot coverage; record it."""
+        """Score a borrower from its open alerts and lot coverage; record it unless
+        ``record`` is False (a read, e.g. a page asking: no snapshot, no history point)."""
         card = scorecard_score(self.rules.scorecard, alerts, self.coverage.of_borrower(borrower_id))
         model = self.models.of(tenant)
         p = model.predict(card.features)
@@ -72,11 +79,13 @@ class BorrowerScoring:
             **{f"feature.{k}": v for k, v in card.features.items()},
         }
         risk = BorrowerRisk(borrower_id, tenant, total, reasons, components, now)
+        if not record:
+            return risk
         model.snapshot(borrower_id, now, card.features)
         history = self.history.get(borrower_id)
         if history is None:
             history = self.history[borrower_id] = deque(maxlen=HISTORY_LEN)
-        if not history or history[-1][1] != total:
+        if not history or (history[-1][1] != total and now >= history[-1][0]):
             history.append((now, total))
         self.latest[borrower_id] = risk
         return risk

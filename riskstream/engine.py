@@ -224,8 +224,10 @@ class Engine:
     def borrower_risk(self, borrower_id: str) -> BorrowerRisk:
         """Score one borrower now (event time: the watermark); KeyError if unknown."""
         tenant = self.index.borrowers[borrower_id]
-        now = self.watermark if self.watermark is not None else self.wall_clock()
-        return self._score(tenant, borrower_id, now)
+        alerts = [a for a in self.book.open_alerts() if a.borrower_id == borrower_id]
+        if self.watermark is None:  # no data yet: a wall-clock point would not fit the history
+            return self.scoring.score(tenant, borrower_id, alerts, self.wall_clock(), record=False)
+        return self.scoring.score(tenant, borrower_id, alerts, self.watermark)
 
     def record_outcome(self, borrower_id: str, event: LoanEvent, ts: float) -> int:
         """Feed a loan outcome to the tenant's model; return the snapshots it labelled."""

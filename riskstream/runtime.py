@@ -132,7 +132,7 @@ class Runtime:
 
     def restore_checkpoint(self) -> bool:
         """Resume the engine from the checkpoint file if it fits the fleets; else start fresh."""
-        path = self.settings.checkpoint
+        path = self.settings.checkpoint_path
         if path is None:
             return False
         why = restore_engine(self.engine, path, self.fleets_digest)
@@ -147,7 +147,7 @@ class Runtime:
 
     def save_checkpoint(self) -> None:
         """Write the engine checkpoint (if configured); log, never raise, on failure."""
-        path = self.settings.checkpoint
+        path = self.settings.checkpoint_path
         if path is None:
             return
         try:

@@ -30,10 +30,12 @@ class ServiceSettings(BaseSettings):
     )
     spool_max_bytes: int = Field(1 << 30, gt=0, description="bound of the outage spool")
     checkpoint: Path | None = Field(
-        Path("riskstream-data/engine.ckpt"),
+        None,
         description="engine checkpoint, written on shutdown and every checkpoint_every_s, "
-        "restored at start (None: off)",
+        "restored at start; default: engine.ckpt next to the SQLite database (whose alerts "
+        "it must match), or in riskstream-data/ for a database server",
     )
+    checkpoint_enabled: bool = Field(True, description="false: neither write nor restore one")
     checkpoint_every_s: float = Field(300.0, gt=0, description="seconds between checkpoints")
     retention_s: float | None = Field(
         None, gt=0, description="drop embedded-store readings older than this (seconds)"
@@ -42,6 +44,17 @@ class ServiceSettings(BaseSettings):
     client_id: str = "riskstream-ingest"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        """Where the engine checkpoint lives, or None when checkpoints are off."""
+        if not self.checkpoint_enabled:
+            return None
+        if self.checkpoint is not None:
+            return self.checkpoint
+        if "://" in self.database:
+            return Path("riskstream-data/engine.ckpt")
+        return Path(self.database).parent / "engine.ckpt"
 
     @field_validator("broker")
     @classmethod

@@ -17,7 +17,14 @@ async function api(path, options = {}) {
   }
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    throw new Error(body.detail || response.statusText);
+    // FastAPI's 422 lists its problems; everything else has a sentence in `detail`
+    const detail = Array.isArray(body.detail)
+      ? body.detail.map((d) => (d.loc || []).slice(1).join(".") + ": " + d.msg).join("; ")
+      : body.detail;
+    const error = new Error(detail || response.statusText);
+    error.status = response.status;
+    error.body = body;
+    throw error;
   }
   return response.json();
 }
@@ -66,9 +73,14 @@ function row(alert, flash) {
   tr.appendChild(cell(alert.status, "status " + alert.status));
   tr.appendChild(cell(alert.borrower_id));
   tr.appendChild(cell(alert.kind.replaceAll("_", " ")));
-  tr.appendChild(cell(alert.subject));
-  tr.appendChild(cell(fmtTime(alert.opened_at)));
-  tr.appendChild(cell(alert.score.toFixed(1)));
+  tr.appendChild(cell(alert.subject, "nowrap"));
+  tr.appendChild(cell(fmtTime(alert.opened_at), "nowrap"));
+  const score = cell(alert.score.toFixed(1), "num nowrap");
+  const unit = document.createElement("span");
+  unit.className = "unit";
+  unit.textContent = " / 100";
+  score.appendChild(unit);
+  tr.appendChild(score);
   const reasons = document.createElement("td");
   const ul = document.createElement("ul");
   ul.className = "reasons";
@@ -121,6 +133,7 @@ function render(flashId) {
 
 async function loadAlerts() {
   const page = await api("/api/alerts?limit=1000");
+  alerts.clear(); // after a new login: only what this user may see
   for (const a of page.items) alerts.set(a.id, a);
   lastEventId = page.last_event_id;
   render(null);
@@ -170,11 +183,14 @@ async function loadAudit() {
   const rows = entries.map((e) => {
     const tr = document.createElement("tr");
     tr.dataset.action = e.action;
-    tr.appendChild(cell(new Date(e.at * 1000).toISOString().slice(0, 19).replace("T", " ")));
+    tr.appendChild(cell(new Date(e.at * 1000).toISOString().slice(0, 19).replace("T", " "), "nowrap"));
     tr.appendChild(cell(e.actor));
-    tr.appendChild(cell(e.action));
+    tr.appendChild(cell(e.action.replaceAll("_", " ")));
     tr.appendChild(cell(e.target));
-    tr.appendChild(cell((e.detail && e.detail.comment) || ""));
+    const d = e.detail || {};
+    const note = d.comment || (e.target === "rules" && d.version !== undefined ? "version " + d.version
+      : e.target === "rules" && d.kept_version !== undefined ? "refused; version " + d.kept_version + " kept: " + d.message : "");
+    tr.appendChild(cell(note));
     return tr;
   });
   document.querySelector("#audit-table tbody").replaceChildren(...rows);
@@ -188,6 +204,12 @@ function showLogin(message) {
   $("logout").hidden = true;
   $("login").hidden = false;
   $("login-error").textContent = message || "";
+  // nothing of this user stays on the page for the next one
+  me = null;
+  window.riskstream.ready = false;
+  $("audit").hidden = true;
+  document.querySelector("#audit-table tbody").replaceChildren();
+  for (const section of document.querySelectorAll("#main > .page:not(#page-alerts)")) section.replaceChildren();
 }
 
 async function start() {

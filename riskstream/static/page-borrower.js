@@ -5,6 +5,7 @@ import { legend, lineChart } from "./charts.js";
 import {
   duration, el, kindLabel, measured, money, pct, qty, severityBadge, utc,
 } from "./format.js";
+import { refreshOnAlerts, updatedNote } from "./live.js";
 import { siteMap } from "./map.js";
 
 const METRIC_UNITS = {
@@ -63,13 +64,22 @@ function exposureCard(d) {
   return card("Exposure", dl, loans);
 }
 
+// the history, in time order and inside the window, ends on the score shown above it,
+// so chart and figure agree
+function withCurrent(d) {
+  const points = d.score_history.filter((p) => p.ts <= d.window_end).sort((a, b) => a.ts - b.ts);
+  const last = points[points.length - 1];
+  if (d.computed_at !== null && (!last || d.computed_at >= last.ts)) points.push({ ts: d.computed_at, value: d.score });
+  return points;
+}
+
 function historyCharts(d) {
   // from the first figure on record (or the window start), not a day of empty axis
-  const times = [...d.score_history.map((p) => p.ts), ...d.coverage_history.flatMap((s) => s.points.map((p) => p.ts))];
+  const times = [...withCurrent(d).map((p) => p.ts), ...d.coverage_history.flatMap((s) => s.points.map((p) => p.ts))];
   const start = times.length ? Math.max(d.window_start, Math.min(...times)) : d.window_start;
   const score = lineChart({
     title: "risk score", unit: "points of 100", start, end: d.window_end, yMin: 0, yMax: 100,
-    series: [{ label: "score", points: steps(d.score_history, d.window_end) }],
+    series: [{ label: "score", points: steps(withCurrent(d), d.window_end) }],
   });
   const series = d.coverage_history.map((s) => ({
     label: "lot " + s.collateral_id, points: s.points.map((p) => [p.ts, p.value * 100]),
@@ -92,11 +102,12 @@ function timelineItem(alert, selected, onSelect) {
   li.dataset.alertId = alert.id;
   li.tabIndex = 0;
   const end = alert.resolved_at || alert.updated_at;
+  const lasted = end > alert.opened_at ? ", after " + duration(end - alert.opened_at) : "";
   const head = el("div", "tl-head", undefined, severityBadge(alert.severity), el("b", null, " " + kindLabel(alert.kind)),
     el("span", "status " + alert.status, " " + alert.status));
   const when = el("div", "tl-time",
     "opened " + utc(alert.opened_at) + " UTC · " + (alert.status === "resolved"
-      ? "resolved after " + duration(end - alert.opened_at) : "ongoing, last update " + utc(alert.updated_at) + " UTC"));
+      ? "resolved " + utc(end) + " UTC" + lasted : "ongoing, last update " + utc(alert.updated_at) + " UTC"));
   li.append(el("span", "tl-dot"), head, when, el("div", "tl-reason", alert.reasons[0] || ""));
   li.addEventListener("click", () => onSelect(alert.id));
   li.addEventListener("keydown", (e) => { if (e.key === "Enter") onSelect(alert.id); });
@@ -177,15 +188,16 @@ function alertsSection(d, selectedId) {
     for (const li of list.children) li.classList.toggle("selected", li.dataset.alertId === id);
     history.replaceState(null, "", "#/borrower/" + encodeURIComponent(d.borrower_id) + "?alert=" + encodeURIComponent(id));
     evidence.replaceChildren(el("h3", null, "Evidence"), el("p", "muted", "loading telemetry…"));
-    renderEvidence(evidence, alert, d).catch((err) => {
+    return renderEvidence(evidence, alert, d).catch((err) => {
       evidence.replaceChildren(el("h3", null, "Evidence"), el("p", "error", "Could not load the evidence: " + err.message));
     });
   };
   list.append(...d.alerts.map((a) => timelineItem(a, a.id === selectedId, select)));
   const title = "Alerts (" + d.alerts_total + ", newest first)";
   const timeline = card(title, d.alerts.length ? list : el("p", "muted", "No alerts for this borrower."));
-  if (selectedId) select(selectedId);
-  return el("div", "grid-alerts", undefined, timeline, evidence);
+  const node = el("div", "grid-alerts", undefined, timeline, evidence);
+  node.ready = (selectedId && select(selectedId)) || Promise.resolve();
+  return node;
 }
 
 function readingsText(device) {
@@ -230,27 +242,54 @@ function siteBlock(s, lots, eventTime) {
   return block;
 }
 
-export async function renderBorrower(section, borrowerId, params) {
+// Whether the address bar still shows this borrower (a live refresh may finish late).
+function showing(borrowerId) {
+  const prefix = "#/borrower/" + encodeURIComponent(borrowerId);
+  return location.hash === prefix || location.hash.startsWith(prefix + "?");
+}
+
+// live: a refresh of the page on screen, built off screen and swapped in when ready.
+export async function renderBorrower(section, borrowerId, params, live = false) {
   const { api } = window.riskstream;
-  section.replaceChildren(el("p", "muted", "loading " + borrowerId + "…"));
+  if (!live) {
+    section.dataset.borrower = borrowerId;
+    section.replaceChildren(el("p", "muted", "loading " + borrowerId + "…"));
+  }
   const d = await api("/api/borrowers/" + encodeURIComponent(borrowerId));
   const crumbs = el("nav", "crumbs");
   const back = el("a", null, "Portfolio");
   back.href = "#/portfolio";
   crumbs.append(back, el("span", null, " › " + (d.name || d.borrower_id)));
   const head = el("div", "page-head", undefined, el("h2", null, d.name || d.borrower_id),
-    el("span", "sub", d.borrower_id + (d.industry ? " · " + d.industry : "") + " · lender " + d.tenant));
+    el("span", "sub", d.borrower_id + (d.industry ? " · " + d.industry : "") + " · lender " + d.tenant),
+    el("span", "live-note", "live · " + updatedNote()));
   const mapLink = el("a", "button-link", "Vehicles and yards on the map");
   mapLink.href = "#/map?borrower=" + encodeURIComponent(d.borrower_id);
   if (d.sites.some((s) => s.site.geofence || s.site.kind === "vehicle" || s.site.kind === "yard")) head.appendChild(mapLink);
   const lots = new Map(d.collateral.map((c) => [c.id, c]));
   const sites = card("Collateral, sites and devices", ...d.sites.map((s) => siteBlock(s, lots, d.computed_at)));
   sites.id = "collateral";
-  section.replaceChildren(
-    crumbs, head,
-    el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)),
-    historyCharts(d),
-    alertsSection(d, params.get("alert")),
-    sites,
-  );
+  const alerts = alertsSection(d, params.get("alert"));
+  const parts = [crumbs, head, el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)), historyCharts(d), alerts, sites];
+  if (!live) {
+    section.replaceChildren(...parts);
+    return;
+  }
+  await alerts.ready;
+  if (!showing(borrowerId) || section.dataset.borrower !== borrowerId) return;
+  const scrollers = [...section.querySelectorAll("ol.timeline")].map((n) => n.scrollTop);
+  section.replaceChildren(...parts);
+  section.querySelectorAll("ol.timeline").forEach((n, i) => { n.scrollTop = scrollers[i] || 0; });
 }
+
+// an alert of the borrower on screen refreshes the page (at most every 2 s)
+refreshOnAlerts(
+  "page-borrower",
+  (alert) => alert.borrower_id === document.getElementById("page-borrower").dataset.borrower,
+  (section) => {
+    const id = section.dataset.borrower;
+    if (!id || !showing(id)) return Promise.resolve();
+    const query = location.hash.includes("?") ? location.hash.slice(location.hash.indexOf("?") + 1) : "";
+    return renderBorrower(section, id, new URLSearchParams(query), true);
+  },
+);

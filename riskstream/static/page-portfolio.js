@@ -2,6 +2,7 @@
 // exposure at risk; a row opens the borrower page.
 
 import { el, money, moneyShort, pct, utc } from "./format.js";
+import { refreshOnAlerts, updatedNote } from "./live.js";
 
 function scoreCell(score) {
   const td = el("td", "num score-cell");
@@ -73,9 +74,14 @@ function row(item) {
     alertsCell(item.open_alerts),
     moneyCell(item.exposure, "principal", false),
     moneyCell(item.exposure, "exposure_at_risk", true),
-    el("td", "reason", item.reasons.length > 1 ? item.reasons[1] : item.reasons[0] || ""),
+    el("td", "reason", readable(item.reasons.length > 1 ? item.reasons[1] : item.reasons[0] || "")),
   );
   return tr;
+}
+
+// "inventory_below_pledge" reads "inventory below pledge"
+function readable(text) {
+  return text.replace(/\b[a-z]+(?:_[a-z]+)+\b/g, (word) => word.replaceAll("_", " "));
 }
 
 function tile(label, value, note, cls) {
@@ -92,6 +98,7 @@ export async function renderPortfolio(section) {
   head.append(
     el("h2", null, "Portfolio"),
     el("span", "sub", page.total + " borrowers ranked by risk score · event time " + utc(page.event_time) + " UTC"),
+    el("span", "live-note", "live · " + updatedNote()),
   );
   const tiles = el("div", "tiles");
   for (const t of page.totals) {
@@ -123,3 +130,6 @@ export async function renderPortfolio(section) {
     "principal × (1 − min(coverage, 1)). Lots that are not weighed (vehicles, machines) are watched by alerts, not by coverage.");
   section.replaceChildren(head, tiles, table, note);
 }
+
+// a new or changed alert re-ranks the portfolio (at most every 2 s, while shown)
+refreshOnAlerts("page-portfolio", () => true, (section) => renderPortfolio(section));

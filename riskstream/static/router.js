@@ -1,10 +1,11 @@
 // Hash routing between the pages: #/alerts (the live feed), #/portfolio,
-// #/borrower/ID[?alert=ID], #/map. Other pages register themselves with
-// `registerPage` (the nav has a slot for a rules page).
+// #/borrower/ID[?alert=ID], #/map, #/rules. Other pages register themselves with
+// `registerPage`.
 
 import { renderBorrower } from "./page-borrower.js";
 import { renderMap } from "./page-map.js";
 import { renderPortfolio } from "./page-portfolio.js";
+import { renderRules } from "./page-rules.js";
 
 const pages = new Map();
 let shown = null;
@@ -57,6 +58,7 @@ async function show() {
 registerPage("portfolio", renderPortfolio);
 registerPage("borrower", renderBorrower);
 registerPage("map", renderMap);
+registerPage("rules", renderRules);
 window.addEventListener("hashchange", show);
 document.addEventListener("riskstream:ready", show);
 started = true;

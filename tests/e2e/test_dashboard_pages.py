@@ -16,13 +16,14 @@ from playwright.async_api import ConsoleMessage, Page, async_playwright
 from devices.model import Fleet
 from devices.registry import Registry, open_database
 from riskstream.api import create_app
+from riskstream.local_broker import free_port
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
 from simulator import generate, generate_fleet, plan_scenarios, publish
 from simulator.publisher import parse_broker_url
 from tests.e2e.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from tests.servers import Mosquitto, free_port
+from tests.servers import Mosquitto
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
 

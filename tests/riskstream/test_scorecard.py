@@ -138,3 +138,11 @@ def test_score_history_records_changes_in_event_time_and_is_bounded(
         small.process(minute_readings(m, weight, INSIDE))
         small.borrower_risk("b1")
     assert [score for _, score in small.scoring.history_of("b1")] == [0.0, 30.0, 0.0]
+
+
+def test_asking_before_any_reading_leaves_no_wall_clock_point_in_the_history() -> None:
+    e = Engine([small_fleet()], RuleSet(), wall_clock=lambda: T0 + 86_400.0)
+    assert e.borrower_risk("b1").score == 0.0
+    assert e.scoring.history_of("b1") == []
+    run(e, range(0, 10), 1200.0, INSIDE)
+    assert all(ts < T0 + 86_400.0 for ts, _ in e.scoring.history_of("b1"))

@@ -10,6 +10,7 @@ from devices.model import Fleet
 from devices.registry import Registry, open_database
 from riskstream.engine import Engine
 from riskstream.runtime import Runtime
+from riskstream.settings import ServiceSettings
 from tests.fleets import small_fleet
 from tests.riskstream.rules_service import SAMPLE, register, settings
 from tests.riskstream.test_checkpoint import new_engine, step
@@ -95,3 +96,14 @@ async def test_checkpoint_of_other_fleets_or_corrupt_is_logged_and_ignored(
     assert "not used, starting fresh" in caplog.text and "UnpicklingError" in caplog.text
     # the shutdown wrote a good checkpoint again
     assert (tmp_path / "engine.ckpt").read_bytes()[:1] == b"\x80"
+
+
+def test_the_checkpoint_lives_next_to_the_database_whose_alerts_it_holds(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "rs.db"
+    assert ServiceSettings(database=str(db)).checkpoint_path == tmp_path / "data" / "engine.ckpt"
+    server = ServiceSettings(database="postgresql://risk@127.0.0.1/risk")
+    assert server.checkpoint_path == Path("riskstream-data/engine.ckpt")
+    assert ServiceSettings(database=str(db), checkpoint=tmp_path / "x.ckpt").checkpoint_path == (
+        tmp_path / "x.ckpt"
+    )
+    assert ServiceSettings(database=str(db), checkpoint_enabled=False).checkpoint_path is None
