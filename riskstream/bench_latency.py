@@ -1,11 +1,13 @@
 """`riskstream bench latency`: publish → alert on the SSE feed, under a fleet's full load.
 
 A load process publishes one reading per device per second (QoS 1) for a fleet of
-``--devices`` load cells through a local mosquitto; the service (ingest, engine, alert
-store, HTTP) runs in this process as `riskstream serve` would. Probe vehicles then jump
-out of their geofence (the bench's rules alert on the first position outside) and a
-client in another thread follows ``/api/alerts/stream``: latency is the wall time from
-the probe's publish to the alert event arriving on the feed.
+``--devices`` load cells through a local mosquitto (with ``--batch K``, each device
+sends its last K one-second readings every K seconds, as a gateway forwarding
+batches does: the same readings per second in 1/K of the messages); the service
+(ingest, engine, alert store, HTTP) runs in this process as `riskstream serve` would.
+Probe vehicles then jump out of their geofence (the bench's rules alert on the first
+position outside) and a client in another thread follows ``/api/alerts/stream``:
+latency is the wall time from the probe's publish to the alert event on the feed.
 """
 
 import asyncio
@@ -110,8 +112,8 @@ def bench_fleet(devices: int, probes: int) -> Fleet:
     return Fleet.model_validate({"tenant": {"id": TENANT}, "borrowers": borrowers})
 
 
-def _load(port: int, devices: int, seconds: float, sent: Any) -> None:
-    """Child process: every device publishes one reading per second."""
+def _load(port: int, devices: int, seconds: float, sent: Any, batch: int) -> None:
+    """Child process: every device takes one reading per second, sent every ``batch`` s."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-load")
     client.max_inflight_messages_set(2000)
     client.max_queued_messages_set(0)
@@ -122,12 +124,17 @@ def _load(port: int, devices: int, seconds: float, sent: Any) -> None:
     second = 0
     while time.time() - began < seconds:
         now = time.time()
-        for i, topic in enumerate(topics):
-            body = {"ts": now, "seq": second + 1, "values": {"weight_kg": 2_000_000.0 + i % 13}}
-            client.publish(topic, orjson.dumps(body), qos=1)
+        if (second + 1) % batch == 0:
+            for i, topic in enumerate(topics):
+                readings = [
+                    {"ts": now - k, "seq": second + 1 - k, "values": {"weight_kg": 2e6 + i % 13}}
+                    for k in reversed(range(batch))
+                ]
+                body = readings[0] if batch == 1 else readings
+                client.publish(topic, orjson.dumps(body), qos=1)
+            with sent.get_lock():
+                sent.value += len(topics) * batch
         second += 1
-        with sent.get_lock():
-            sent.value += len(topics)
         wait = began + second - time.time()
         if wait > 0:
             time.sleep(wait)
@@ -159,15 +166,19 @@ def latency(
     devices: Annotated[int, typer.Option(min=100, help="devices reporting every second")] = 5000,
     probes: Annotated[int, typer.Option(min=10, help="alerts to time")] = 100,
     warmup: Annotated[float, typer.Option(help="seconds of load before the first probe")] = 10.0,
+    batch: Annotated[
+        int,
+        typer.Option(min=1, max=60, help="readings per message: each device sends every K s"),
+    ] = 1,
 ) -> None:
     """p50 and p99 of publish → alert on the SSE feed while DEVICES report every second.
 
-    Example: riskstream bench latency --devices 5000 --probes 100
+    Example: riskstream bench latency --devices 5000 --probes 100 --batch 10
     """
-    asyncio.run(_run(devices, probes, warmup))
+    asyncio.run(_run(devices, probes, warmup, batch))
 
 
-async def _run(devices: int, probes: int, warmup: float) -> None:
+async def _run(devices: int, probes: int, warmup: float, batch: int) -> None:
     fleet = bench_fleet(devices, probes)
     with tempfile.TemporaryDirectory(prefix="rs-bench-latency-") as tmp:
         work = Path(tmp)
@@ -214,14 +225,17 @@ async def _run(devices: int, probes: int, warmup: float) -> None:
                 duration = warmup + probes * 0.2 + 10
                 sent = multiprocessing.get_context("spawn").Value("q", 0)
                 load = multiprocessing.get_context("spawn").Process(
-                    target=_load, args=(mqtt_port, devices, duration, sent)
+                    target=_load, args=(mqtt_port, devices, duration, sent, batch)
                 )
                 load.start()
                 with console.status(f"{devices:,} devices at 1 Hz: warming up {warmup:.0f} s"):
                     await asyncio.sleep(warmup)
+                counted_from = (time.monotonic(), runtime.engine.readings_processed)
                 published = await asyncio.to_thread(_probe, mqtt_port, fleet, probes)
                 await asyncio.sleep(3.0)
-                rate = runtime.rate.rate(time.monotonic())
+                rate = (runtime.engine.readings_processed - counted_from[1]) / (
+                    time.monotonic() - counted_from[0]
+                )
                 load.join(duration + 30)
                 stop.set()
                 server.should_exit = True
@@ -230,8 +244,8 @@ async def _run(devices: int, probes: int, warmup: float) -> None:
     missing = len(published) - len(latencies)
     console.print(f"machine: {machine()}; mosquitto QoS 1; service and load on this machine")
     console.print(
-        f"load: {devices:,} devices × 1 reading/s; service ingested "
-        f"{rate:,.0f} readings/s at the end; {sent.value:,} messages sent"
+        f"load: {devices:,} devices × 1 reading/s, {batch} reading(s) per message; service "
+        f"ingested {rate:,.0f} readings/s while probing; {sent.value:,} readings sent"
     )
     if not latencies:
         console.print(f"[red]no probe alert arrived ({missing} missing)[/red]")
