@@ -30,6 +30,8 @@ from riskstream.detectors import (
     ParkedMovingDetector,
     StuckValuesDetector,
 )
+from riskstream.detectors.double_pledge import DoublePledgeDetector
+from riskstream.detectors.movement import MovementDetector
 from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
 from riskstream.detectors.operations import OperationsDetector
 from riskstream.fleet_index import FleetIndex
@@ -52,6 +54,8 @@ class Engine:
         self.wall_clock = wall_clock
         self.book = AlertBook(update_every_s=rules.alerts.update_every, settings=rules.alerts)
         self.inventory = InventoryDetector(self.index, rules.rules.inventory_below_pledge)
+        self.movement = MovementDetector(self.index, rules.rules.collateral_moved_out_of_hours)
+        self.double_pledge = DoublePledgeDetector(self.index, rules.rules.double_pledge)
         self.geofence = GeofenceDetector(self.index, rules.rules.geofence_exit)
         self.deadman = DeadmanDetector(self.index, rules.rules.device_silent)
         self.cold_chain = ColdChainDetector(self.index, rules.rules.cold_chain_excursion)
@@ -77,6 +81,8 @@ class Engine:
         self.rules = rules
         self.book.update_every_s = rules.alerts.update_every
         self.inventory.rule = rules.rules.inventory_below_pledge
+        self.movement.rule = rules.rules.collateral_moved_out_of_hours
+        self.double_pledge.rule = rules.rules.double_pledge
         self.geofence.rule = rules.rules.geofence_exit
         self.deadman.rule = rules.rules.device_silent
         self.cold_chain.rule = rules.rules.cold_chain_excursion
@@ -94,6 +100,8 @@ class Engine:
         """Reading-driven detectors and the ``[rules.*]`` table each one reads as ``rule``."""
         return [
             (self.inventory, "inventory_below_pledge"),
+            (self.movement, "collateral_moved_out_of_hours"),
+            (self.double_pledge, "double_pledge"),
             (self.geofence, "geofence_exit"),
             (self.cold_chain, "cold_chain_excursion"),
             (self.parked_moving, "vehicle_moving_when_parked"),
@@ -145,6 +153,8 @@ class Engine:
             if metric == "weight_kg" and device.collateral_id is not None:
                 self.coverage.observe(reading.device_id, reading.value)
                 alert = self.inventory.observe(reading, device.collateral_id, self.book, wall)
+                for moved in self._movement(reading, device.collateral_id, wall):
+                    changed[moved.id] = moved
             elif metric in ("lat_deg", "lon_deg") and device.kind is DeviceKind.GPS_TRACKER:
                 alert = self.geofence.observe(reading, device, self.book, wall)
             elif (
@@ -156,6 +166,10 @@ class Engine:
                 )
             ):
                 alert = self.parked_moving.observe(reading, device, self.book, wall)
+            elif metric == "door_open" and device.kind is DeviceKind.DOOR:
+                self.movement.door(reading, device)
+            elif metric == "units_out_count" and device.collateral_id is not None:
+                self.movement.gate(reading, device.collateral_id)
             elif metric == "temperature_c" and device.kind is DeviceKind.TEMPERATURE:
                 alert = self.cold_chain.observe(reading, device, self.book, wall)
             if alert is not None:
@@ -175,6 +189,14 @@ class Engine:
         if watermark is not None:
             self._rescore(alerts, watermark)
         return alerts
+
+    def _movement(self, reading: Reading, collateral_id: str, wall: float) -> Sequence[Alert]:
+        """Out-of-hours movement of the lot; double pledges among the moves that ended."""
+        alerts = self.movement.observe(reading, collateral_id, self.book, wall)
+        if not self.movement.moves:
+            return alerts
+        moves = self.movement.take_moves()
+        return [*alerts, *self.double_pledge.observe(moves, self.movement, self.book, wall)]
 
     def integrity(self, signals: Sequence[IntegritySignal]) -> list[Alert]:
         """Take ingest's data-integrity signals (replays, seq conflicts, bad signatures,
@@ -249,6 +271,8 @@ class Engine:
         return {
             "book": self.book,
             "inventory": self.inventory,
+            "movement": self.movement,
+            "double_pledge": self.double_pledge,
             "geofence": self.geofence,
             "deadman": self.deadman,
             "cold_chain": self.cold_chain,

@@ -173,6 +173,49 @@ class MessagesLostRule(_Section):
     severity: Severity = "warning"
 
 
+class OutOfHoursRule(_Section):
+    """Stock leaving a lot in hours when this lot's stock does not normally move."""
+
+    enabled: bool = True
+    drop_share: float = Field(
+        0.03, gt=0, le=1, description="fall since the quiet hours began, share of the pledge"
+    )
+    for_: Seconds = Field(300.0, alias="for")
+    clear_after: Seconds = 3600.0
+    moved_share: float = Field(
+        0.005, gt=0, le=1, description="an hour whose stock ranged this much (of the pledge) moved"
+    )
+    learn_weeks: int = Field(
+        4, ge=1, le=8, description="weeks of an hour of week remembered to learn its movement"
+    )
+    min_weeks: int = Field(
+        2, ge=1, le=8, description="weeks seen before an hour of week is judged on what it learned"
+    )
+    night_start_hour: int = Field(22, ge=0, le=23, description="cold start: quiet from")
+    night_end_hour: int = Field(5, ge=0, le=23, description="cold start: quiet until")
+    severity: Severity = "critical"
+
+    @field_validator("min_weeks")
+    @classmethod
+    def _within_memory(cls, value: int, info: ValidationInfo) -> int:
+        weeks = info.data.get("learn_weeks")
+        if isinstance(weeks, int) and value > weeks:
+            raise ValueError(f"must be at most learn_weeks ({weeks})")
+        return value
+
+
+class DoublePledgeRule(_Section):
+    """The same goods at two sites: one lot loses what a lot of another borrower gains."""
+
+    enabled: bool = True
+    min_share: float = Field(
+        0.05, gt=0, le=1, description="smallest block that counts, share of the origin's pledge"
+    )
+    tolerance: float = Field(0.03, gt=0, lt=1, description="gain within ± this of the loss")
+    max_transit: Seconds = Field(14 * 3600.0, gt=0, description="loss to gain, at most")
+    severity: Severity = "critical"
+
+
 class Rules(_Section):
     """The ``[rules.*]`` tables."""
 
@@ -188,6 +231,8 @@ class Rules(_Section):
     anomaly: AnomalyRule = AnomalyRule()
     data_integrity: DataIntegrityRule = DataIntegrityRule()
     messages_lost: MessagesLostRule = MessagesLostRule()
+    collateral_moved_out_of_hours: OutOfHoursRule = OutOfHoursRule()
+    double_pledge: DoublePledgeRule = DoublePledgeRule()
 
 
 EXTRA_ALERT_KINDS: frozenset[str] = frozenset()

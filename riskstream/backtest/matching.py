@@ -32,15 +32,20 @@ class Expect:
 
 
 _INVENTORY = (Expect("inventory_below_pledge", "collateral_id"),)
+# riskstream/detectors/movement.py: stock leaving in the lot's quiet hours
+_OUT_OF_HOURS = (*_INVENTORY, Expect("collateral_moved_out_of_hours", "collateral_id"))
 
 DETECTED_BY: dict[str, tuple[Expect, ...]] = {
-    # goods leave the lot, so the lot's coverage falls below the pledge
-    "inventory_drain": _INVENTORY,
-    "inventory_removal": _INVENTORY,
-    "double_pledge": _INVENTORY,
+    # goods leave the lot, so the lot's coverage falls below the pledge; at night (a
+    # drain goes on through the night) they leave out of the lot's hours
+    "inventory_drain": _OUT_OF_HOURS,
+    "inventory_removal": _OUT_OF_HOURS,
+    # riskstream/detectors/double_pledge.py pairs the loss with the other lot's gain
+    "double_pledge": (*_OUT_OF_HOURS, Expect("double_pledge", "collateral_id")),
     "unregistered_move": _INVENTORY,
-    # weight falls to 60-90 % of the pledge: caught by coverage when below its threshold
-    "tamper_door": _INVENTORY,
+    # weight falls to 60-90 % of the pledge at night: caught by coverage when below its
+    # threshold, out of hours at once
+    "tamper_door": _OUT_OF_HOURS,
     "geofence_exit": (Expect("geofence_exit", "device_id"),),
     "device_silent": (Expect("device_silent", "device_id"),),
     # the detectors of riskstream/detectors/{cold_chain,parked_moving,stuck_values}.py

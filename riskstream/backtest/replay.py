@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from devices.reading import Reading
 from ingest.integrity import IntegritySignal
@@ -59,7 +60,31 @@ Batch = tuple[list[Reading], Ticks]
 Progress = Callable[[int, float], None]
 
 
-def readings(telemetry: Telemetry, start: int, stop: int, tenant: str | None) -> list[Reading]:
+@dataclass(frozen=True, slots=True)
+class Words:
+    """A telemetry file's ids, metric names and tenants as arrays, to look up in bulk."""
+
+    device_ids: npt.NDArray[np.object_]
+    metrics: npt.NDArray[np.object_]
+    tenants: npt.NDArray[np.object_]
+
+    @classmethod
+    def of(cls, telemetry: Telemetry) -> "Words":
+        """The words of ``telemetry``."""
+        return cls(
+            _objects(telemetry.device_ids), _objects(telemetry.metrics), _objects(telemetry.tenants)
+        )
+
+
+def _objects(words: list[str]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(words), dtype=object)
+    out[:] = words
+    return out
+
+
+def readings(
+    telemetry: Telemetry, start: int, stop: int, tenant: str | None, words: Words | None = None
+) -> list[Reading]:
     """Rows ``[start, stop)`` of ``telemetry`` as readings.
 
     Args:
@@ -67,29 +92,29 @@ def readings(telemetry: Telemetry, start: int, stop: int, tenant: str | None) ->
         start: first row.
         stop: row to stop before.
         tenant: the tenant of every reading; None to take the file's ``tenant`` column.
+        words: ``Words.of(telemetry)``, when called for many ranges.
     """
-    ids, names = telemetry.device_ids, telemetry.metrics
-    tenants: Iterable[str]
+    words = words if words is not None else Words.of(telemetry)
+    rows = slice(start, stop)
+    tenants: Iterable[str] = itertools.repeat(tenant or "default")
     if tenant is None and telemetry.tenant is not None:
-        words = telemetry.tenants
-        tenants = [words[i] for i in telemetry.tenant[start:stop].tolist()]
-    else:
-        tenants = itertools.repeat(tenant or "default")
-    seqs: Iterable[int | None] = itertools.repeat(None)
-    if telemetry.seq is not None:
-        seqs = [s if s >= 0 else None for s in telemetry.seq[start:stop].tolist()]
-    return [
-        Reading(tn, ids[d], ts, names[m], v, s)
-        for tn, d, ts, m, v, s in zip(
-            tenants,
-            telemetry.device[start:stop].tolist(),
-            telemetry.ts[start:stop].tolist(),
-            telemetry.metric[start:stop].tolist(),
-            telemetry.value[start:stop].tolist(),
-            seqs,
-            strict=False,  # tenants and seqs may be endless repeats
-        )
+        tenants = words.tenants[telemetry.tenant[rows]].tolist()
+    columns: list[Iterable[Any]] = [
+        tenants,
+        words.device_ids[telemetry.device[rows]].tolist(),
+        telemetry.ts[rows].tolist(),
+        words.metrics[telemetry.metric[rows]].tolist(),
+        telemetry.value[rows].tolist(),
     ]
+    if telemetry.seq is not None:
+        seq = telemetry.seq[rows]
+        if seq.size and seq.min() < 0:  # rows without a seq
+            some = seq.astype(object)
+            some[seq < 0] = None
+            columns.append(some.tolist())
+        else:
+            columns.append(seq.tolist())
+    return list(map(Reading, *columns))
 
 
 def batches(
@@ -111,6 +136,7 @@ def batches(
     n = len(telemetry)
     if n == 0:
         return
+    words = Words.of(telemetry)
     origin = float(np.floor(telemetry.ts[0] / step_s) * step_s)
     step = np.floor((telemetry.ts - origin) / step_s).astype(np.int64)
     cuts = (np.flatnonzero(np.diff(step)) + 1).tolist()
@@ -125,7 +151,7 @@ def batches(
                 ticks = Ticks(at=telemetry.end)
             else:
                 ticks = Ticks(origin, step_s, k + 1, int(step[stop]))
-            yield readings(telemetry, lo, hi, tenant), ticks
+            yield readings(telemetry, lo, hi, tenant, words), ticks
 
 
 @dataclass

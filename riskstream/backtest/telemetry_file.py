@@ -3,9 +3,11 @@
 Columns: ``ts`` (epoch seconds, or timestamps: read as UTC when they carry no zone),
 ``device_id``, ``metric``, ``value``; optional ``tenant`` and ``seq``. Other columns
 are ignored. The file is read with pyarrow into arrays, never row by row: ids and
-metric names are dictionary-coded (one Python string per distinct id, shared by every
-reading), and the rows are sorted by ``ts`` (stable, so rows of the same time keep
-their order) unless they already are. Rows whose value is missing or not finite are
+metric names are dictionary-coded as they are read (one Python string per distinct id,
+shared by every reading); a CSV's numeric columns, numbers in its first block, are
+parsed as float64 throughout rather than inferred block by block; and the rows are
+sorted by ``ts`` (stable, so rows of the same time keep their order) unless they
+already are. Rows whose value is missing or not finite are
 dropped and counted, as ingest would refuse them. With a ``seq`` column, ingest's
 sequence checks run over the rows in file order first (`sequence_pass`): duplicates
 and replays are dropped, and replays, seq conflicts and gaps become data-integrity
@@ -31,10 +33,12 @@ OPTIONAL = ("tenant", "seq")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _UNITS = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+_WORDS = pa.dictionary(pa.int32(), pa.string())
 
 Floats = npt.NDArray[np.float64]
 Codes = npt.NDArray[np.int32]
 Arr = TypeVar("Arr", bound=npt.NDArray[Any])
+Rows = npt.NDArray[np.intp] | npt.NDArray[np.bool_]  # the rows to keep, in order, or a mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,20 +147,33 @@ def _check_names(path: Path, names: list[str]) -> list[str]:
 def _read_csv(path: Path) -> pa.Table:
     try:
         with pacsv.open_csv(path) as reader:
-            names = list(reader.schema.names)
+            first_block = reader.schema
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             raise TelemetryFileError(path, "empty file: no header line") from exc
         raise
-    wanted = _check_names(path, names)
-    strings = {c: pa.string() for c in ("device_id", "metric", "tenant") if c in wanted}
-    options = pacsv.ConvertOptions(include_columns=wanted, column_types=strings)
+    wanted = _check_names(path, list(first_block.names))
+    types: dict[str, pa.DataType] = {
+        c: _WORDS for c in ("device_id", "metric", "tenant") if c in wanted
+    }
+    for c in ("ts", "value", "seq"):
+        # numbers in the first block: parse every block as float64 (what `_columns`
+        # makes of them anyway) rather than have arrow infer each block's type again
+        kind = first_block.field(c).type if c in wanted else pa.null()
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+            types[c] = pa.float64()
+    options = pacsv.ConvertOptions(include_columns=wanted, column_types=types)
     return pacsv.read_csv(path, convert_options=options)
 
 
 def _read_parquet(path: Path) -> pa.Table:
-    wanted = _check_names(path, list(pq.read_schema(path).names))
-    return pq.read_table(path, columns=wanted)
+    schema = pq.read_schema(path)
+    wanted = _check_names(path, list(schema.names))
+    text = (pa.string(), pa.large_string())
+    words = [
+        c for c in ("device_id", "metric", "tenant") if c in wanted and schema.field(c).type in text
+    ]
+    return pq.read_table(path, columns=wanted, read_dictionary=words)
 
 
 def _first_null(column: pa.ChunkedArray) -> int:
@@ -209,7 +226,8 @@ def _codes(path: Path, table: pa.Table, name: str) -> tuple[Codes, list[str]]:
 def _values(path: Path, column: pa.ChunkedArray, name: str) -> Floats:
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
         raise TelemetryFileError(path, f"must be numbers, got {column.type}", name)
-    values: Floats = column.cast(pa.float64()).fill_null(np.nan).to_numpy()
+    numbers = column.cast(pa.float64())
+    values: Floats = (numbers.fill_null(np.nan) if numbers.null_count else numbers).to_numpy()
     return values
 
 
@@ -240,12 +258,12 @@ def _columns(path: Path, table: pa.Table) -> Telemetry:
         signals, refused = checked.signals, checked.duplicates + checked.replayed
         if refused:
             keep &= checked.keep
-    order: npt.NDArray[np.intp] | None = np.flatnonzero(keep) if dropped or refused else None
+    order: Rows | None = keep if dropped or refused else None  # a mask is the fastest take
     ts_kept = ts if order is None else ts[order]
     resorted = bool(ts_kept.size > 1 and np.any(ts_kept[1:] < ts_kept[:-1]))
     if resorted:
         by_time = np.argsort(ts_kept, kind="stable")
-        order = by_time if order is None else order[by_time]
+        order = by_time if order is None else np.flatnonzero(order)[by_time]
 
     return Telemetry(
         path=path,
@@ -266,5 +284,5 @@ def _columns(path: Path, table: pa.Table) -> Telemetry:
     )
 
 
-def _take(array: Arr, order: npt.NDArray[np.intp] | None) -> Arr:
+def _take(array: Arr, order: Rows | None) -> Arr:
     return array if order is None else cast(Arr, array[order])

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ingest.integrity import SUSPICIOUS, IntegritySignal
 from riskstream.alerts import Alert, AlertBook, Finding
+from riskstream.detectors.findings import device_finding
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.fleet_index import DeviceContext, FleetIndex
@@ -139,7 +140,7 @@ class DataIntegrityDetector:
                 lags.append(at - ts)
         span = format_duration(max(window.last_at - window.first_at, 0.0))
         if kind == INTEGRITY:
-            rule_name, severity = f"rules.{INTEGRITY}", self.rule.severity
+            severity = self.rule.severity
             reasons = [
                 f"{n} message{'s' if n != 1 else ''} of {device.kind.value} {device.device_id} "
                 f"{_WHAT[what]}"
@@ -154,26 +155,21 @@ class DataIntegrityDetector:
                 f"{window.total} doubtful messages in {span} since {clock(window.first_at)}; "
                 "readings from this device may not be genuine"
             )
-            score = min(100.0, 50.0 + 5.0 * window.total)
+            score = 50.0 + 5.0 * window.total
         else:
-            rule_name, severity = f"rules.{LOST}", self.lost_rule.severity
+            severity = self.lost_rule.severity
             expected = max(1.0, (window.last_at - window.first_at) / device.interval_s)
             reasons = [
                 f"{window.total} messages of {device.kind.value} {device.device_id} lost in "
                 f"{span} since {clock(window.first_at)} (seq numbers never received; "
                 f"about {expected:,.0f} expected every {format_duration(device.interval_s)})"
             ]
-            score = min(100.0, 10.0 + window.total)
-        return Finding(
-            tenant=device.tenant,
-            borrower_id=device.borrower_id,
-            loan_id=device.loan_id,
-            site_id=device.site_id,
-            device_id=device.device_id,
+            score = 10.0 + window.total
+        return device_finding(
+            device,
             kind=kind,
-            subject=device.device_id,
             severity=severity,
-            score=round(score, 1),
+            score=score,
             reasons=reasons,
             evidence={
                 "messages": window.total,
@@ -182,5 +178,4 @@ class DataIntegrityDetector:
                 "last_at": window.last_at,
                 "window_s": self.rule.within if kind == INTEGRITY else self.lost_rule.within,
             },
-            rule=rule_name,
         )

@@ -6,7 +6,8 @@ its alert at once.
 """
 
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook, Finding
+from riskstream.alerts import Alert, AlertBook
+from riskstream.detectors.findings import device_finding
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.fleet_index import DeviceContext, FleetIndex
@@ -65,16 +66,11 @@ class DeadmanDetector:
             self._silent.add(device_id)
             if not book.due(device.tenant, device.borrower_id, KIND, device_id, now):
                 continue
-            finding = Finding(
-                tenant=device.tenant,
-                borrower_id=device.borrower_id,
-                loan_id=device.loan_id,
-                site_id=device.site_id,
-                device_id=device_id,
+            finding = device_finding(
+                device,
                 kind=KIND,
-                subject=device_id,
                 severity=rule.severity,
-                score=round(min(100.0, 20.0 + silence / limit * 10.0), 1),
+                score=20.0 + silence / limit * 10.0,
                 reasons=[
                     f"{device.kind.value} {device_id} silent for {format_duration(silence)} "
                     f"(expected every {format_duration(device.interval_s)}); "
@@ -86,7 +82,6 @@ class DeadmanDetector:
                     "expected_interval_s": device.interval_s,
                     "limit_s": limit,
                 },
-                rule=f"rules.{KIND}",
             )
             alert = book.raise_(finding, last + limit, now, wall)
             if alert is not None:

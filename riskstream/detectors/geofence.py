@@ -4,6 +4,7 @@ from devices.model import Site
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook, Finding
 from riskstream.conditions import Condition
+from riskstream.detectors.findings import device_finding
 from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
@@ -70,16 +71,11 @@ class GeofenceDetector:
     ) -> Finding:
         assert site.geofence is not None
         km = distance_to_polygon_km((lat, lon), site.geofence)
-        return Finding(
-            tenant=device.tenant,
-            borrower_id=device.borrower_id,
-            loan_id=device.loan_id,
-            site_id=device.site_id,
-            device_id=device.device_id,
+        return device_finding(
+            device,
             kind=KIND,
-            subject=device.device_id,
             severity=self.rule.severity,
-            score=round(min(100.0, 50.0 + km), 1),
+            score=50.0 + km,
             reasons=[
                 f"vehicle {site.name or site.id} is {km:,.1f} km outside its geofence "
                 f"since {clock(since)}",
@@ -93,5 +89,4 @@ class GeofenceDetector:
                 "for_s": self.rule.for_,
                 "ts": ts,
             },
-            rule=f"rules.{KIND}",
         )

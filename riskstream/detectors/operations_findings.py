@@ -3,6 +3,7 @@
 from typing import Any
 
 from riskstream.alerts import Finding, Severity
+from riskstream.detectors.findings import device_finding
 from riskstream.detectors.production_line import NAMES, UNITS, ClosedHour, slot_name
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
@@ -25,30 +26,6 @@ def _evidence(hour: ClosedHour, **more: Any) -> dict[str, Any]:
         "ts": hour.end,
         **more,
     }
-
-
-def _finding(
-    device: DeviceContext,
-    kind: str,
-    severity: Severity,
-    score: float,
-    reasons: list[str],
-    evidence: dict[str, Any],
-) -> Finding:
-    return Finding(
-        tenant=device.tenant,
-        borrower_id=device.borrower_id,
-        loan_id=device.loan_id,
-        site_id=device.site_id,
-        device_id=device.device_id,
-        kind=kind,
-        subject=device.device_id,
-        severity=severity,
-        score=round(min(100.0, max(0.0, score)), 1),
-        reasons=reasons,
-        evidence=evidence,
-        rule=f"rules.{kind}",
-    )
 
 
 def others(line_hours: list[ClosedHour]) -> list[str]:
@@ -80,7 +57,7 @@ def slowdown(
         *others(support),
     ]
     evidence = _evidence(hour, threshold_index=threshold, for_s=for_s, since=since)
-    return _finding(
+    return device_finding(
         device, "production_slowdown", severity, (1.0 - hour.index) * 100.0, reasons, evidence
     )
 
@@ -103,7 +80,9 @@ def idle(
         f"(below {threshold:.0%} counts as standing still)",
     ]
     evidence = _evidence(hour, threshold_index=threshold, for_s=for_s, since=since)
-    return _finding(device, "machine_idle", severity, 30.0 + still_for / 3600.0, reasons, evidence)
+    return device_finding(
+        device, "machine_idle", severity, 30.0 + still_for / 3600.0, reasons, evidence
+    )
 
 
 def drift(
@@ -121,7 +100,9 @@ def drift(
         "an early sign of a slowdown",
     ]
     evidence = _evidence(hour, recent_index=round(recent, 4), ph_threshold=threshold, since=since)
-    return _finding(device, "production_drift", severity, (1.0 - recent) * 100.0, reasons, evidence)
+    return device_finding(
+        device, "production_drift", severity, (1.0 - recent) * 100.0, reasons, evidence
+    )
 
 
 def anomaly(
@@ -141,4 +122,4 @@ def anomaly(
         f"usual for {slot_name(hour.slot)} {usual}",
     ]
     evidence = _evidence(hour, score=round(score, 4), threshold_score=threshold, since=since)
-    return _finding(device, "anomaly", severity, score * 100.0, reasons, evidence)
+    return device_finding(device, "anomaly", severity, score * 100.0, reasons, evidence)

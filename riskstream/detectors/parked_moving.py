@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook, Finding
 from riskstream.conditions import Condition
+from riskstream.detectors.findings import device_finding
 from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
@@ -70,16 +71,11 @@ class ParkedMovingDetector:
     def _finding(self, device: DeviceContext, reading: Reading, since: float) -> Finding:
         site = self.index.sites.get(device.site_id)
         local = datetime.fromtimestamp(since, self._zone(device.site_id)).strftime("%H:%M")
-        return Finding(
-            tenant=device.tenant,
-            borrower_id=device.borrower_id,
-            loan_id=device.loan_id,
-            site_id=device.site_id,
-            device_id=device.device_id,
+        return device_finding(
+            device,
             kind=KIND,
-            subject=device.device_id,
             severity=self.rule.severity,
-            score=round(min(100.0, 40.0 + reading.value / 4.0), 1),
+            score=40.0 + reading.value / 4.0,
             reasons=[
                 f"vehicle {site.name if site is not None and site.name else device.site_id} "
                 f"moving at {reading.value:.0f} km/h at night since {clock(since)} "
@@ -91,5 +87,4 @@ class ParkedMovingDetector:
                 "for_s": self.rule.for_,
                 "ts": reading.ts,
             },
-            rule=f"rules.{KIND}",
         )

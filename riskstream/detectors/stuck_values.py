@@ -7,7 +7,8 @@ Only metrics that always carry noise while the sensor works are watched (the rul
 from dataclasses import dataclass
 
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook, Finding
+from riskstream.alerts import Alert, AlertBook
+from riskstream.detectors.findings import device_finding
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.fleet_index import DeviceContext
@@ -70,16 +71,11 @@ class StuckValuesDetector:
         run.raised = True
         if not book.due(device.tenant, device.borrower_id, KIND, device.device_id, reading.ts):
             return None
-        finding = Finding(
-            tenant=device.tenant,
-            borrower_id=device.borrower_id,
-            loan_id=device.loan_id,
-            site_id=device.site_id,
-            device_id=device.device_id,
+        finding = device_finding(
+            device,
             kind=KIND,
-            subject=device.device_id,
             severity=self.rule.severity,
-            score=round(min(100.0, 30.0 + lasting / 3600.0), 1),
+            score=30.0 + lasting / 3600.0,
             reasons=[
                 f"{device.kind.value} {device.device_id} has sent {reading.metric} = "
                 f"{reading.value:g} exactly, {run.count} times over {format_duration(lasting)} "
@@ -92,6 +88,5 @@ class StuckValuesDetector:
                 "since": run.since,
                 "ts": reading.ts,
             },
-            rule=f"rules.{KIND}",
         )
         return book.raise_(finding, run.since, reading.ts, wall)

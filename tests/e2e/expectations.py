@@ -1,7 +1,8 @@
-"""What alert each injected scenario must produce."""
+"""What alert each injected scenario must produce, and which others may also find it."""
 
 from typing import Any
 
+from riskstream.backtest.matching import DETECTED_BY
 from simulator import TruthRecord
 
 KIND_OF_SCENARIO = {
@@ -27,3 +28,16 @@ def expected_alerts(truth: list[TruthRecord]) -> set[tuple[str, str, str]]:
 def seen_alerts(alerts: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     """(borrower, kind, subject) of alerts."""
     return {(a["borrower_id"], a["kind"], a["subject"]) for a in alerts}
+
+
+def allowed_alerts(truth: list[TruthRecord]) -> set[tuple[str, str, str]]:
+    """(borrower, alert kind, subject) of every alert that detects a truth record: the one
+    required, and others that may also catch it (a drain running through the night is
+    out-of-hours movement too, depending on the hour the test runs)."""
+    out = expected_alerts(truth)
+    for record in truth:
+        for expect in DETECTED_BY.get(record.scenario, ()):
+            subject = getattr(record, expect.subject)
+            if subject is not None:
+                out.add((record.borrower_id, expect.kind, subject))
+    return out

@@ -17,7 +17,7 @@ from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
 from simulator import generate, generate_fleet, plan_scenarios, publish, truth_records
 from simulator.publisher import parse_broker_url
-from tests.e2e.expectations import expected_alerts, seen_alerts
+from tests.e2e.expectations import allowed_alerts, expected_alerts, seen_alerts
 from tests.servers import Mosquitto, free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -58,6 +58,7 @@ async def test_injected_scenarios_reach_api_and_live_feed(
     injections = plan_scenarios(fleet, 5, start, start + WINDOW_S, assign=ASSIGN)
     truth = truth_records(fleet.tenant.id, injections, start + WINDOW_S)
     expected = expected_alerts(truth)
+    allowed = allowed_alerts(truth)
 
     settings = ServiceSettings(
         broker=mosquitto.url,
@@ -117,19 +118,21 @@ async def test_injected_scenarios_reach_api_and_live_feed(
         server.should_exit = True
         await serving
 
-    assert seen_alerts(page["items"]) == expected, "exactly one alert per injected scenario"
-    assert page["total"] == len(expected) == 4
+    seen = seen_alerts(page["items"])
+    assert expected <= seen <= allowed, "the alert of each injected scenario, nothing unrelated"
+    assert page["total"] == len(seen) and len(expected) == 4
     untouched = {b.id for b in fleet.borrowers} - set(ASSIGN)
     assert not [a for a in page["items"] if a["borrower_id"] in untouched]
     for alert in page["items"]:
-        assert alert["reasons"] and alert["evidence"] and alert["status"] == "open"
+        assert alert["reasons"] and alert["evidence"]
         record = next(t for t in truth if t.borrower_id == alert["borrower_id"])
         assert alert["opened_at"] >= record.start_ts
-    assert sorted(a["kind"] for a in open_critical["items"]) == [
-        "data_integrity",
-        "inventory_below_pledge",
-    ]
-    assert seen_alerts(events) == expected, "the live feed carried every alert"
+        if (alert["borrower_id"], alert["kind"], alert["subject"]) in expected:
+            assert alert["status"] == "open"
+    critical = {a["kind"] for a in open_critical["items"]}
+    assert {"data_integrity", "inventory_below_pledge"} <= critical
+    assert critical <= {"data_integrity", "inventory_below_pledge", "collateral_moved_out_of_hours"}
+    assert seen_alerts(events) == seen, "the live feed carried every alert"
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     # the broker is shared by the session: retained status messages of other tests' fleets
     # are refused as unknown devices; no telemetry of this fleet may be refused

@@ -1,0 +1,42 @@
+"""The `Finding` of a device-level alert: who the device speaks for, and what it says."""
+
+from typing import Any
+
+from riskstream.alerts import Finding, Severity
+from riskstream.fleet_index import DeviceContext
+
+
+def device_finding(
+    device: DeviceContext,
+    kind: str,
+    severity: Severity,
+    score: float,
+    reasons: list[str],
+    evidence: dict[str, Any],
+    rule: str | None = None,
+) -> Finding:
+    """A finding about ``device`` itself (its subject), scored 0–100 to one decimal.
+
+    Args:
+        device: the device; its tenant, borrower, loan and site go on the alert.
+        kind: the alert kind.
+        severity: the alert's severity.
+        score: the alert's score, clamped to 0–100.
+        reasons: human sentences.
+        evidence: values and thresholds behind it.
+        rule: the rule that raised it; ``rules.<kind>`` by default.
+    """
+    return Finding(
+        tenant=device.tenant,
+        borrower_id=device.borrower_id,
+        loan_id=device.loan_id,
+        site_id=device.site_id,
+        device_id=device.device_id,
+        kind=kind,
+        subject=device.device_id,
+        severity=severity,
+        score=round(min(100.0, max(0.0, score)), 1),
+        reasons=reasons,
+        evidence=evidence,
+        rule=rule if rule is not None else f"rules.{kind}",
+    )

@@ -1,0 +1,216 @@
+"""Stock leaving a collateral lot out of hours: when this lot's stock does not normally move.
+
+Per lot, once a minute of event time (`EVAL_S`), the level (median of the last three
+weights summed over the lot's load cells) is judged against the lot's movement
+schedule (`lot_schedule.MovementSchedule`, by local hour of week of its site). When a
+quiet stretch begins, the level is the reference; stock falling ``drop_share`` of the
+pledge below it, for ``for``, raises ``collateral_moved_out_of_hours`` on the lot.
+Goods that a double pledge brought in (`expect_return`) may leave again unflagged.
+
+Each closed hour is learned as moved or still, unless the lot was falling in quiet
+hours then (flagged hours are not learned, so a night drain never becomes usual).
+The lot's RFID gate (units counted out) and the door of its site are kept as
+corroborating evidence. Moves that happen partly in quiet hours are handed to the
+double-pledge detector (`take_moves`).
+"""
+
+import math
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from devices.reading import Reading
+from riskstream.alerts import Alert, AlertBook
+from riskstream.detectors import movement_findings
+from riskstream.detectors.lot_moves import LotState, Move
+from riskstream.detectors.settle import settle
+from riskstream.durations import format_duration
+from riskstream.fleet_index import CollateralContext, DeviceContext, FleetIndex
+from riskstream.rules_file import OutOfHoursRule
+
+KIND = "collateral_moved_out_of_hours"
+EVAL_S = 60.0
+MIN_HOUR_EVALS = 20  # evaluations an hour needs before it is learned
+RETURN_TOLERANCE = 0.05  # double-pledged goods leaving again: their weight within ± this
+NOTHING: tuple[Alert, ...] = ()
+
+
+class MovementDetector:
+    """Per collateral lot: stock falling in its quiet hours, and its moves."""
+
+    def __init__(self, index: FleetIndex, rule: OutOfHoursRule) -> None:
+        self.index = index
+        self.rule = rule
+        self.lots: dict[str, LotState] = {}
+        self.moves: list[Move] = []
+        self._zones: dict[str, ZoneInfo] = {}
+        self._doors: dict[str, list[str]] = {}
+        self._gates: dict[str, list[str]] = {}
+        for device in index.devices.values():
+            if device.kind.value == "door":
+                self._doors.setdefault(device.site_id, []).append(device.device_id)
+            elif device.kind.value == "rfid_gate" and device.collateral_id is not None:
+                self._gates.setdefault(device.collateral_id, []).append(device.device_id)
+        self._site_lots: dict[str, list[str]] = {}
+        for cid, lot in index.collateral.items():
+            if lot.load_cells:
+                self._site_lots.setdefault(lot.collateral.site, []).append(cid)
+
+    def observe(
+        self, reading: Reading, collateral_id: str, book: AlertBook, wall: float
+    ) -> tuple[Alert, ...]:
+        """Feed one ``weight_kg`` reading of a load cell bound to ``collateral_id``."""
+        state = self.lots.get(collateral_id)
+        if state is None:
+            lot = self.index.collateral.get(collateral_id)
+            if lot is None or lot.kg_per_unit is None or not lot.load_cells:
+                return NOTHING
+            state = self.lots[collateral_id] = LotState(len(lot.load_cells))
+        ts = reading.ts
+        if ts < state.last_ts:
+            return NOTHING  # late (a replayed message, say)
+        state.last_ts = ts
+        total = reading.value
+        if state.weights is not None:
+            state.weights[reading.device_id] = total
+            lot = self.index.collateral[collateral_id]
+            if len(state.weights) < len(lot.load_cells):
+                return NOTHING
+            total = sum(state.weights.values())
+        if state.frozen(total):
+            return NOTHING  # a stuck scale (values_stuck's to say) tells nothing of the stock
+        level = state.robust(total)
+        if ts < state.next_eval or not self.rule.enabled or math.isnan(level):
+            return NOTHING
+        state.next_eval = ts + EVAL_S
+        return self._evaluate(state, self.index.collateral[collateral_id], level, ts, book, wall)
+
+    def door(self, reading: Reading, device: DeviceContext) -> None:
+        """A ``door_open`` reading: counted for the lots of its site in their quiet stretch."""
+        if reading.value < 0.5:
+            return
+        for cid in self._site_lots.get(device.site_id, ()):
+            state = self.lots.get(cid)
+            if state is not None and state.ref is not None and reading.ts >= state.ref_ts:
+                state.door_open_s += device.interval_s
+                if state.door_since is None:
+                    state.door_since = reading.ts
+
+    def gate(self, reading: Reading, collateral_id: str) -> None:
+        """A ``units_out_count`` reading of the lot's gate: counted in its quiet stretch."""
+        state = self.lots.get(collateral_id)
+        if state is not None and state.ref is not None and reading.ts >= state.ref_ts:
+            state.gate_out += reading.value
+
+    def take_moves(self) -> list[Move]:
+        """Moves that ended since the last call (for the double-pledge detector)."""
+        moves, self.moves = self.moves, []
+        return moves
+
+    def expect_return(self, collateral_id: str, kg: float, until: float) -> None:
+        """Goods of another lot are here (a double pledge): they may leave until ``until``."""
+        state = self.lots.get(collateral_id)
+        if state is not None:
+            state.foreign_kg, state.foreign_until = kg, until
+
+    def _evaluate(
+        self,
+        state: LotState,
+        lot: CollateralContext,
+        level: float,
+        ts: float,
+        book: AlertBook,
+        wall: float,
+    ) -> tuple[Alert, ...]:
+        rule = self.rule
+        assert lot.kg_per_unit is not None
+        pledge_kg = lot.collateral.quantity * lot.kg_per_unit
+        if ts >= state.hour_end:
+            self._next_hour(state, lot, ts, pledge_kg)
+        if math.isnan(state.level):
+            state.level, state.level_ts, state.calm_ts = level, ts, ts
+        state.hour_n += 1
+        state.hour_low = min(state.hour_low, level)
+        state.hour_high = max(state.hour_high, level)
+        if state.quiet and state.ref is None:
+            state.ref, state.ref_ts, state.calm_ts = state.level, ts, ts
+            state.gate_out, state.door_open_s, state.door_since = 0.0, 0.0, None
+        elif not state.quiet:
+            state.ref = None
+        if state.foreign_kg and ts > state.foreign_until:
+            state.foreign_kg = 0.0
+        drop = 0.0 if state.ref is None else state.ref - level - state.foreign_kg
+        if drop < rule.moved_share * pledge_kg:
+            state.calm_ts = ts
+        else:
+            state.hour_flagged = True  # falling in quiet hours: not learned as usual
+        condition = state.condition
+        breached = drop >= rule.drop_share * pledge_kg or (
+            condition.raised and drop >= 0.5 * rule.drop_share * pledge_kg
+        )
+        transition = condition.observe(ts, breached, rule.for_, rule.clear_after)
+        move = state.track_move(level, ts, pledge_kg, lot.collateral.id)
+        if move is not None:
+            self._moved(state, move)
+        state.level, state.level_ts = level, ts
+        if transition == "none":
+            return NOTHING
+        if condition.raised:
+            state.hour_flagged = True
+        alert = settle(
+            book,
+            (lot.tenant, lot.borrower_id, KIND, lot.collateral.id),
+            transition,
+            condition,
+            ts,
+            wall,
+            lambda since: movement_findings.out_of_hours(
+                self, lot, state, level, drop, since, ts, self._zone(lot.collateral.site)
+            ),
+            lambda: (
+                f"cleared: no stock leaving out of hours for {format_duration(rule.clear_after)}"
+            ),
+        )
+        return NOTHING if alert is None else (alert,)
+
+    def _moved(self, state: LotState, move: Move) -> None:
+        if state.foreign_kg and move.delta_kg < 0:
+            tolerance = RETURN_TOLERANCE * state.foreign_kg
+            if abs(-move.delta_kg - state.foreign_kg) <= tolerance:
+                # the double-pledged goods went back: the quiet stretch starts without them
+                if state.ref is not None:
+                    state.ref -= state.foreign_kg
+                state.foreign_kg = 0.0
+        self.moves.append(move)
+
+    def _next_hour(
+        self, state: LotState, lot: CollateralContext, ts: float, pledge_kg: float
+    ) -> None:
+        """Learn the hour that ended (unless flagged) and start the local hour holding ``ts``."""
+        if state.hour_n >= MIN_HOUR_EVALS and not state.hour_flagged:
+            moved = state.hour_high - state.hour_low >= self.rule.moved_share * pledge_kg
+            state.schedule.learn(state.slot, moved)
+        local = datetime.fromtimestamp(ts, self._zone(lot.collateral.site))
+        state.hour_end = ts - (local.minute * 60 + local.second + local.microsecond / 1e6) + 3600.0
+        state.slot = local.weekday() * 24 + local.hour
+        state.quiet = state.schedule.quiet(state.slot, self.rule)
+        state.hour_low, state.hour_high, state.hour_n = math.inf, -math.inf, 0
+        state.hour_flagged = state.condition.raised
+
+    def _zone(self, site_id: str) -> ZoneInfo:
+        zone = self._zones.get(site_id)
+        if zone is None:
+            site = self.index.sites.get(site_id)
+            try:
+                zone = ZoneInfo(site.timezone if site is not None else "UTC")
+            except ZoneInfoNotFoundError:
+                zone = ZoneInfo("UTC")
+            self._zones[site_id] = zone
+        return zone
+
+    def doors_of(self, site_id: str) -> list[str]:
+        """Door contacts of a site."""
+        return self._doors.get(site_id, [])
+
+    def gates_of(self, collateral_id: str) -> list[str]:
+        """RFID gates bound to a lot."""
+        return self._gates.get(collateral_id, [])
