@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = 1
-SHARED = frozenset({"index", "rule", "lost_rule", "rules", "coverage", "settings"})
+SHARED = frozenset({"index", "rule", "lost_rule", "rules", "coverage", "settings", "_heap_rules"})
 
 
 def state_of(component: object) -> dict[str, Any]:

@@ -9,6 +9,7 @@ Borrowers are scored (`borrower_risk`) when their alerts change, every
 (`record_outcome`) train the tenant's outcome model.
 """
 
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -133,6 +134,7 @@ class Engine:
         scoped = self.scope.by_device
         base_rules = self.scope.base
         in_force: Rules | None = None
+        last_seen, silent = self.deadman.last_seen, self.deadman.silent
         for reading in batch:
             device = devices.get(reading.device_id)
             if device is None or device.tenant != reading.tenant:
@@ -145,9 +147,13 @@ class Engine:
                     in_force = effective
             if watermark is None or reading.ts > watermark:
                 watermark = reading.ts
-            alert = self.deadman.seen(reading, device, self.book)
-            if alert is not None:
-                changed[alert.id] = alert
+            # the deadman's bookkeeping, inline: it runs for every reading
+            if reading.ts > last_seen.get(reading.device_id, -math.inf):
+                last_seen[reading.device_id] = reading.ts
+            if reading.device_id in silent:
+                alert = self.deadman.seen(reading, device, self.book)
+                if alert is not None:
+                    changed[alert.id] = alert
             metric = reading.metric
             alert = None
             if metric == "weight_kg" and device.collateral_id is not None:

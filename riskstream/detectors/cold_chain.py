@@ -54,7 +54,9 @@ class ColdChainDetector:
         low, high = band
         tolerance = self.rule.tolerance_c
         outside = reading.value > high + tolerance or reading.value < low - tolerance
-        condition = self._conditions.setdefault(reading.device_id, Condition())
+        condition = self._conditions.get(reading.device_id)
+        if condition is None:
+            condition = self._conditions[reading.device_id] = Condition()
         transition = condition.observe(reading.ts, outside, self.rule.for_, self.rule.clear_after)
         if transition == "none":
             return None

@@ -5,6 +5,8 @@ while data flows and wall time when it does not. A device that reports again res
 its alert at once.
 """
 
+import heapq
+
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook
 from riskstream.detectors.findings import device_finding
@@ -17,7 +19,13 @@ KIND = "device_silent"
 
 
 class DeadmanDetector:
-    """Tracks the last event time of every registered device."""
+    """Tracks the last event time of every registered device.
+
+    A tick does not scan every device: each device waits in a heap under the time its
+    silence would pass its limit (last reading + limit); a tick pops only the devices
+    whose time has come, re-files those that reported since, and refreshes the alerts
+    of the devices already silent. The heap is rebuilt when the rules change.
+    """
 
     def __init__(self, index: FleetIndex, rule: DeadmanRule) -> None:
         self.index = index
@@ -26,21 +34,45 @@ class DeadmanDetector:
         # from `rule` (set by the engine from its `RuleScope`)
         self.overrides: dict[str, DeadmanRule] = {}
         self.last_seen: dict[str, float] = {}
-        self._silent: set[str] = set()
+        self.silent: set[str] = set()
+        """Devices found silent (their alerts open); the engine checks it per reading."""
         self._started = False
+        self._due: list[tuple[float, str]] = []
+        self._heap_rules: tuple[DeadmanRule, dict[str, DeadmanRule]] | None = None
 
     def seen(self, reading: Reading, device: DeviceContext, book: AlertBook) -> Alert | None:
         """Note a reading; resolve the device's silence alert if it had one."""
         previous = self.last_seen.get(reading.device_id)
         if previous is None or reading.ts > previous:
             self.last_seen[reading.device_id] = reading.ts
-        if reading.device_id in self._silent:
-            self._silent.discard(reading.device_id)
+        if reading.device_id in self.silent:
+            self.silent.discard(reading.device_id)
+            self._file(reading.device_id, reading.ts)
             reason = f"cleared: reporting again since {clock(reading.ts)}"
             return book.clear(
                 device.tenant, device.borrower_id, KIND, device.device_id, reading.ts, reason
             )
         return None
+
+    def _limit(self, device_id: str) -> float | None:
+        """Seconds of silence allowed to a device; None when its rule is off."""
+        device = self.index.devices.get(device_id)
+        rule = self.overrides.get(device_id, self.rule)
+        if device is None or not rule.enabled:
+            return None
+        return max(rule.missed_intervals * device.interval_s, rule.min_silence)
+
+    def _file(self, device_id: str, last: float) -> None:
+        limit = self._limit(device_id)
+        if limit is not None:
+            heapq.heappush(self._due, (last + limit, device_id))
+
+    def _rebuild(self) -> None:
+        self._heap_rules = (self.rule, self.overrides)
+        self._due = []
+        for device_id, last in self.last_seen.items():
+            if device_id not in self.silent:
+                self._file(device_id, last)
 
     def tick(self, now: float, book: AlertBook, wall: float) -> list[Alert]:
         """Raise or refresh silence alerts as of clock time ``now``."""
@@ -51,19 +83,33 @@ class DeadmanDetector:
             self._started = True
             for device_id in self.index.devices:
                 self.last_seen.setdefault(device_id, now)
+        built = self._heap_rules
+        if built is None or built[0] is not self.rule or built[1] is not self.overrides:
+            self._rebuild()
+        due = self._due
+        later: list[str] = []
+        while due and due[0][0] < now:
+            _, device_id = heapq.heappop(due)
+            limit = self._limit(device_id)
+            if limit is None or device_id in self.silent:
+                continue
+            if now - self.last_seen[device_id] > limit:
+                self.silent.add(device_id)
+            else:
+                later.append(device_id)  # reported since it was filed
+        for device_id in later:
+            self._file(device_id, self.last_seen[device_id])
         changed: list[Alert] = []
-        for device_id, last in self.last_seen.items():
+        for device_id in sorted(self.silent):
             device = self.index.devices.get(device_id)
-            if device is None:
-                continue
             rule = self.overrides.get(device_id, self.rule)
-            if not rule.enabled:
+            if device is None or not rule.enabled:
                 continue
+            last = self.last_seen[device_id]
             limit = max(rule.missed_intervals * device.interval_s, rule.min_silence)
             silence = now - last
             if silence <= limit:
-                continue
-            self._silent.add(device_id)
+                continue  # the rules were loosened since it fell silent
             if not book.due(device.tenant, device.borrower_id, KIND, device_id, now):
                 continue
             finding = device_finding(

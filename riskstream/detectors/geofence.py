@@ -42,7 +42,9 @@ class GeofenceDetector:
         if lat is None or lon is None:
             return None
         outside = not inside((lat, lon), site.geofence)
-        condition = self._conditions.setdefault(reading.device_id, Condition())
+        condition = self._conditions.get(reading.device_id)
+        if condition is None:
+            condition = self._conditions[reading.device_id] = Condition()
         transition = condition.observe(reading.ts, outside, self.rule.for_, self.rule.clear_after)
         if transition == "none":
             return None

@@ -47,7 +47,9 @@ class InventoryDetector:
             return None
         on_hand = total_kg / lot.kg_per_unit
         coverage = on_hand / lot.collateral.quantity
-        condition = self._conditions.setdefault(collateral_id, Condition())
+        condition = self._conditions.get(collateral_id)
+        if condition is None:
+            condition = self._conditions[collateral_id] = Condition()
         rule = self.rule
         breached = coverage < rule.coverage_below or (
             condition.raised and coverage < rule.clear_above
