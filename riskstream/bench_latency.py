@@ -3,7 +3,8 @@
 A load process publishes one reading per device per second (QoS 1) for a fleet of
 ``--devices`` load cells through a local mosquitto (with ``--batch K``, each device
 sends its last K one-second readings every K seconds, as a gateway forwarding
-batches does: the same readings per second in 1/K of the messages); the service
+batches does, the gateways' phases spread over the K seconds: the same readings per
+second in 1/K of the messages); the service
 (ingest, engine, alert store, HTTP) runs in this process as `riskstream serve` would.
 Probe vehicles then jump out of their geofence (the bench's rules alert on the first
 position outside) and a client in another thread follows ``/api/alerts/stream``:
@@ -124,16 +125,20 @@ def _load(port: int, devices: int, seconds: float, sent: Any, batch: int) -> Non
     second = 0
     while time.time() - began < seconds:
         now = time.time()
-        if (second + 1) % batch == 0:
-            for i, topic in enumerate(topics):
-                readings = [
-                    {"ts": now - k, "seq": second + 1 - k, "values": {"weight_kg": 2e6 + i % 13}}
-                    for k in reversed(range(batch))
-                ]
-                body = readings[0] if batch == 1 else readings
-                client.publish(topic, orjson.dumps(body), qos=1)
-            with sent.get_lock():
-                sent.value += len(topics) * batch
+        # gateways are not synchronised: each second a 1/K share of the devices sends
+        phase = second % batch
+        count = 0
+        for i in range(phase, devices, batch):
+            readings = [
+                {"ts": now - k, "seq": second + 1 - k, "values": {"weight_kg": 2e6 + i % 13}}
+                for k in reversed(range(batch))
+                if second - k >= 0
+            ]
+            body = readings[0] if len(readings) == 1 else readings
+            client.publish(topics[i], orjson.dumps(body), qos=1)
+            count += len(readings)
+        with sent.get_lock():
+            sent.value += count
         second += 1
         wait = began + second - time.time()
         if wait > 0:
