@@ -113,9 +113,9 @@ def test_backtest_and_evaluate_find_every_injected_scenario(
     assert plot.read_text().count("<rect x=") >= 3
 
 
-def test_a_clean_fleet_raises_no_alert(tmp_path: Path) -> None:
-    run = simulate(tmp_path, 4, 5.0, 5, None)
-    assert run.rows > 200_000 and run.truth == []
+def test_a_clean_fleet_raises_no_alert_in_30_days(tmp_path: Path) -> None:
+    run = simulate(tmp_path, 3, 30.0, 5, None)
+    assert run.rows > 500_000 and run.truth == []
     assert alerts_of(run.telemetry, run.fleet_file) == []
 
 
