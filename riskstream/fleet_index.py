@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from devices.model import KG_PER_UNIT, Collateral, DeviceKind, Fleet, Site
 
@@ -40,6 +41,7 @@ class FleetIndex:
         self.collateral: dict[str, CollateralContext] = {}
         self.sites: dict[str, Site] = {}
         self.borrowers: dict[str, str] = {}
+        self._zones: dict[str, ZoneInfo] = {}
         for fleet in fleets:
             tenant = fleet.tenant.id
             for borrower in fleet.borrowers:
@@ -74,3 +76,15 @@ class FleetIndex:
     def known_devices(self) -> set[tuple[str, str]]:
         """(tenant, device_id) of every registered device."""
         return {(d.tenant, d.device_id) for d in self.devices.values()}
+
+    def zone(self, site_id: str) -> ZoneInfo:
+        """The site's timezone, for local hours (UTC for an unknown site or zone name)."""
+        zone = self._zones.get(site_id)
+        if zone is None:
+            site = self.sites.get(site_id)
+            try:
+                zone = ZoneInfo(site.timezone if site is not None else "UTC")
+            except ZoneInfoNotFoundError:
+                zone = ZoneInfo("UTC")
+            self._zones[site_id] = zone
+        return zone

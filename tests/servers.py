@@ -4,6 +4,7 @@ import shutil
 import socket
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout
         time.sleep(0.05)
 
 
-class ServerProcess:
+class ServerProcess(ABC):
     """A server binary on a fixed loopback port and data directory, restartable."""
 
     health_path = "/"
@@ -98,9 +99,9 @@ class ServerProcess:
         self.log = workdir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
 
+    @abstractmethod
     def command(self) -> list[str]:
         """The command line that starts the server."""
-        raise NotImplementedError
 
     @property
     def base_url(self) -> str:

@@ -16,7 +16,6 @@ double-pledge detector (`take_moves`).
 
 import math
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook
@@ -42,7 +41,6 @@ class MovementDetector:
         self.rule = rule
         self.lots: dict[str, LotState] = {}
         self.moves: list[Move] = []
-        self._zones: dict[str, ZoneInfo] = {}
         self._doors: dict[str, list[str]] = {}
         self._gates: dict[str, list[str]] = {}
         for device in index.devices.values():
@@ -164,7 +162,7 @@ class MovementDetector:
             ts,
             wall,
             lambda since: movement_findings.out_of_hours(
-                self, lot, state, level, drop, since, ts, self._zone(lot.collateral.site)
+                self, lot, state, level, drop, since, ts, self.index.zone(lot.collateral.site)
             ),
             lambda: (
                 f"cleared: no stock leaving out of hours for {format_duration(rule.clear_after)}"
@@ -189,23 +187,12 @@ class MovementDetector:
         if state.hour_n >= MIN_HOUR_EVALS and not state.hour_flagged:
             moved = state.hour_high - state.hour_low >= self.rule.moved_share * pledge_kg
             state.schedule.learn(state.slot, moved)
-        local = datetime.fromtimestamp(ts, self._zone(lot.collateral.site))
+        local = datetime.fromtimestamp(ts, self.index.zone(lot.collateral.site))
         state.hour_end = ts - (local.minute * 60 + local.second + local.microsecond / 1e6) + 3600.0
         state.slot = local.weekday() * 24 + local.hour
         state.quiet = state.schedule.quiet(state.slot, self.rule)
         state.hour_low, state.hour_high, state.hour_n = math.inf, -math.inf, 0
         state.hour_flagged = state.condition.raised
-
-    def _zone(self, site_id: str) -> ZoneInfo:
-        zone = self._zones.get(site_id)
-        if zone is None:
-            site = self.index.sites.get(site_id)
-            try:
-                zone = ZoneInfo(site.timezone if site is not None else "UTC")
-            except ZoneInfoNotFoundError:
-                zone = ZoneInfo("UTC")
-            self._zones[site_id] = zone
-        return zone
 
     def doors_of(self, site_id: str) -> list[str]:
         """Door contacts of a site."""

@@ -1,7 +1,6 @@
 """A vehicle moving at night, when it should be parked (local time of its site)."""
 
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook, Finding
@@ -22,22 +21,10 @@ class ParkedMovingDetector:
     def __init__(self, index: FleetIndex, rule: ParkedMovingRule) -> None:
         self.index = index
         self.rule = rule
-        self._zones: dict[str, ZoneInfo] = {}
         self._conditions: dict[str, Condition] = {}
 
-    def _zone(self, site_id: str) -> ZoneInfo:
-        zone = self._zones.get(site_id)
-        if zone is None:
-            site = self.index.sites.get(site_id)
-            try:
-                zone = ZoneInfo(site.timezone if site is not None else "UTC")
-            except ZoneInfoNotFoundError:
-                zone = ZoneInfo("UTC")
-            self._zones[site_id] = zone
-        return zone
-
     def _is_night(self, ts: float, site_id: str) -> bool:
-        hour = datetime.fromtimestamp(ts, self._zone(site_id)).hour
+        hour = datetime.fromtimestamp(ts, self.index.zone(site_id)).hour
         start, end = self.rule.night_start_hour, self.rule.night_end_hour
         return hour >= start or hour < end if start > end else start <= hour < end
 
@@ -70,7 +57,7 @@ class ParkedMovingDetector:
 
     def _finding(self, device: DeviceContext, reading: Reading, since: float) -> Finding:
         site = self.index.sites.get(device.site_id)
-        local = datetime.fromtimestamp(since, self._zone(device.site_id)).strftime("%H:%M")
+        local = datetime.fromtimestamp(since, self.index.zone(device.site_id)).strftime("%H:%M")
         return device_finding(
             device,
             kind=KIND,
