@@ -1,44 +1,26 @@
 """The dashboard in a real headless Chromium (Debian's, never a downloaded browser)."""
 
-import asyncio
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from playwright.async_api import ConsoleMessage, Dialog, async_playwright
+from playwright.async_api import Dialog, async_playwright
 
 from devices.registry import Registry, open_database
-from riskstream.api import create_app
-from riskstream.local_broker import free_port
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
-from simulator import generate, generate_fleet, plan_scenarios, publish
-from simulator.publisher import parse_broker_url
+from simulator import generate, generate_fleet, plan_scenarios
+from tests.e2e.browser import ARTIFACTS, log_in, open_page, publish_part, serving
 from tests.servers import Mosquitto
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 async def test_officer_sees_alert_arrive_live_acknowledges_it_and_sees_the_audit_entry(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: make test installs it"
-    ARTIFACTS.mkdir(exist_ok=True)
     fleet = generate_fleet(3, seed=8)
     db = str(tmp_path / "rs.db")
     Registry(open_database(db)).import_fleet(fleet)
@@ -55,44 +37,22 @@ async def test_officer_sees_alert_arrive_live_acknowledges_it_and_sees_the_audit
             client_id=f"browser-{time.time_ns()}",
         )
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    base = f"http://127.0.0.1:{port}"
     problems: list[str] = []
-    async with runtime.running():
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
+    async with serving(runtime) as base:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-
-            def on_console(message: ConsoleMessage) -> None:
-                if message.type == "error":
-                    problems.append(message.text)
-
-            page.on("console", on_console)
-            page.on("pageerror", lambda error: problems.append(str(error)))
+            browser, page = await open_page(pw, problems, width=1400)
             await page.goto(base)
             await page.screenshot(path=str(ARTIFACTS / "login.png"))
-            await page.fill("#login-user", "rita")
-            await page.fill("#login-password", "rita-password")
-            await page.click("#login button[type=submit]")
+            await log_in(page, "rita", "rita-password")
             await page.wait_for_selector("#main:not([hidden])")
-            await page.wait_for_selector("#feed-state.live")
             assert await page.locator("#login").is_hidden()
             # the scenario is published only now: the alert must arrive through the live feed
-            host, mqtt_port = parse_broker_url(mosquitto.url)
-            await publish(
-                generate(fleet, injections, start, start + window, 8),
-                tenant=fleet.tenant.id,
-                host=host,
-                port=mqtt_port,
-                speed=0,
-                start_ts=start,
-                client_id=f"browser-sim-{time.time_ns()}",
+            await publish_part(
+                list(generate(fleet, injections, start, start + window, 8)),
+                fleet,
+                mosquitto,
+                start,
+                "browser",
             )
             row = page.locator("tr[data-kind=inventory_below_pledge][data-borrower=b001]")
             await row.wait_for(timeout=30_000)
@@ -120,7 +80,5 @@ async def test_officer_sees_alert_arrive_live_acknowledges_it_and_sees_the_audit
             )
             headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
             entries = (await client.get("/api/audit", headers=headers)).json()
-        server.should_exit = True
-        await serving
     assert [e for e in entries if e["action"] == "acknowledge" and e["actor"] == "rita"]
     assert problems == [], f"browser console errors: {problems}"

@@ -3,64 +3,23 @@ live feed that resumes after a dropped connection without losing or repeating al
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from playwright.async_api import ConsoleMessage, Page, async_playwright
+from playwright.async_api import Page, async_playwright
 
-from devices.model import Fleet
 from devices.registry import Registry, open_database
-from riskstream.api import create_app
-from riskstream.local_broker import free_port
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
-from simulator import generate, generate_fleet, plan_scenarios, publish
-from simulator.publisher import parse_broker_url
-from tests.e2e.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from simulator import generate, generate_fleet, plan_scenarios
+from tests.e2e.browser import ARTIFACTS, log_in, open_page, publish_part, serving
 from tests.servers import Mosquitto
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
 
 WINDOW_S = 6 * 3600.0
-
-
-@asynccontextmanager
-async def serving(runtime: Runtime) -> AsyncIterator[str]:
-    """The app on a free loopback port while ``runtime`` runs; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    async with runtime.running():
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            await task
-
-
-async def publish_part(
-    messages: list[Any], fleet: Fleet, mosquitto: Mosquitto, start: float, tag: str
-) -> None:
-    host, port = parse_broker_url(mosquitto.url)
-    await publish(
-        messages,
-        tenant=fleet.tenant.id,
-        host=host,
-        port=port,
-        speed=0,
-        start_ts=start,
-        client_id=f"pages-sim-{tag}-{time.time_ns()}",
-    )
 
 
 async def feed_ids(page: Page) -> dict[str, str]:
@@ -74,8 +33,6 @@ async def feed_ids(page: Page) -> dict[str, str]:
 
 
 async def test_pages_and_feed_resume(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: make test installs it"
-    ARTIFACTS.mkdir(exist_ok=True)
     fleet = generate_fleet(3, seed=8)
     db = str(tmp_path / "rs.db")
     Registry(open_database(db)).import_fleet(fleet)
@@ -101,20 +58,9 @@ async def test_pages_and_feed_resume(mosquitto: Mosquitto, tmp_path: Path) -> No
     )
     problems: list[str] = []
     async with serving(runtime) as base, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = await browser.new_page(viewport={"width": 1440, "height": 900})
-
-        def on_console(message: ConsoleMessage) -> None:
-            if message.type == "error":
-                problems.append(message.text)
-
-        page.on("console", on_console)
-        page.on("pageerror", lambda error: problems.append(str(error)))
+        browser, page = await open_page(pw, problems)
         await page.goto(base)
-        await page.fill("#login-user", "rita")
-        await page.fill("#login-password", "rita-password")
-        await page.click("#login button[type=submit]")
-        await page.wait_for_selector("#feed-state.live")
+        await log_in(page, "rita", "rita-password")
         await page.select_option("#f-status", "")  # every status: resolved alerts stay listed
         first_seq = runtime.alerts.last_seq()
         await page.evaluate(

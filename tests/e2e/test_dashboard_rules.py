@@ -14,8 +14,8 @@ from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
 from simulator import generate, generate_fleet, plan_scenarios
-from tests.e2e.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.test_dashboard_pages import WINDOW_S, publish_part, serving
+from tests.e2e.browser import ARTIFACTS, log_in, open_page, publish_part, serving
+from tests.e2e.test_dashboard_pages import WINDOW_S
 from tests.servers import Mosquitto
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
@@ -26,11 +26,10 @@ THRESHOLD = "coverage_below = 0.9"
 EXPECTED_400 = "/api/rules/dry-run"
 
 
-async def log_in(page: Page, user: str, password: str) -> None:
-    await page.fill("#login-user", user)
-    await page.fill("#login-password", password)
-    await page.click("#login button[type=submit]")
-    await page.wait_for_selector("#feed-state.live")
+def the_expected_400(message: ConsoleMessage) -> bool:
+    return "status of 400" in message.text and message.location.get("url", "").endswith(
+        EXPECTED_400
+    )
 
 
 async def set_editor(page: Page, text: str) -> None:
@@ -41,8 +40,6 @@ async def set_editor(page: Page, text: str) -> None:
 async def test_rules_page_dry_run_apply_history_and_roles(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: make test installs it"
-    ARTIFACTS.mkdir(exist_ok=True)
     fleet = generate_fleet(3, seed=8)
     db = str(tmp_path / "rs.db")
     Registry(open_database(db)).import_fleet(fleet)
@@ -76,18 +73,7 @@ async def test_rules_page_dry_run_apply_history_and_roles(
     )
     problems: list[str] = []
     async with serving(runtime) as base, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = await browser.new_page(viewport={"width": 1440, "height": 900})
-
-        def on_console(message: ConsoleMessage) -> None:
-            expected = "status of 400" in message.text and message.location.get("url", "").endswith(
-                EXPECTED_400
-            )
-            if message.type == "error" and not expected:
-                problems.append(message.text)
-
-        page.on("console", on_console)
-        page.on("pageerror", lambda error: problems.append(str(error)))
+        browser, page = await open_page(pw, problems, excused=the_expected_400)
         await page.goto(base + "/#/portfolio")
         await log_in(page, "rita", "rita-password")
 

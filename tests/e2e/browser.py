@@ -1,0 +1,95 @@
+"""What the browser tests share: Debian's Chromium, the app on a loopback port, a page
+that collects console errors, and logging in."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from playwright.async_api import Browser, ConsoleMessage, Page, Playwright
+
+from devices.model import Fleet
+from riskstream.api import create_app
+from riskstream.local_broker import free_port
+from riskstream.runtime import Runtime
+from simulator import publish
+from simulator.publisher import parse_broker_url
+from tests.servers import Mosquitto
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@asynccontextmanager
+async def serving(runtime: Runtime) -> AsyncIterator[str]:
+    """The app on a free loopback port while ``runtime`` runs; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    )
+    async with runtime.running():
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            await task
+
+
+async def open_page(
+    pw: Playwright,
+    problems: list[str],
+    width: int = 1440,
+    excused: Callable[[ConsoleMessage], bool] = lambda _message: False,
+) -> tuple[Browser, Page]:
+    """Chromium with one page whose console errors (but the ``excused``) go to ``problems``."""
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: make test installs it"
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = await browser.new_page(viewport={"width": width, "height": 900})
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not excused(message):
+            problems.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    return browser, page
+
+
+async def log_in(page: Page, user: str, password: str) -> None:
+    """Log in on the dashboard's form and wait for the live feed."""
+    await page.fill("#login-user", user)
+    await page.fill("#login-password", password)
+    await page.click("#login button[type=submit]")
+    await page.wait_for_selector("#feed-state.live")
+
+
+async def publish_part(
+    messages: list[Any], fleet: Fleet, mosquitto: Mosquitto, start: float, tag: str
+) -> None:
+    """Publish simulated messages as fast as the broker takes them."""
+    host, port = parse_broker_url(mosquitto.url)
+    await publish(
+        messages,
+        tenant=fleet.tenant.id,
+        host=host,
+        port=port,
+        speed=0,
+        start_ts=start,
+        client_id=f"pages-sim-{tag}-{time.time_ns()}",
+    )
