@@ -8,14 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from devices.registry import Registry, open_database
 from riskstream.alerts import Alert
 from riskstream.api import create_app
 from riskstream.cli import build_app
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
-from riskstream.users import UserStore
-from tests.fleets import small_fleet
+from tests.riskstream.people import register_people
 
 T0 = 1_795_000_000.0
 
@@ -45,13 +43,7 @@ def alert(tenant: str, borrower: str, kind: str = "inventory_below_pledge") -> A
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime, Path]]:
     db = tmp_path / "rs.db"
-    engine = open_database(db)
-    Registry(engine).import_fleet(small_fleet("bank-a"))
-    users = UserStore(engine)
-    users.add("anna", "anna-password", "bank-a", "loan_officer", ["b1"])
-    users.add("rita", "rita-password", "bank-a", "risk_admin")
-    users.add("otto", "otto-password", "bank-a", "auditor")
-    users.add("bob", "bob-password!", "bank-b", "risk_admin")
+    register_people(db)
     runtime = Runtime(ServiceSettings(database=str(db), deadletter=None))
     runtime.publish([alert("bank-a", "b1"), alert("bank-a", "b2"), alert("bank-b", "x9")])
     with TestClient(create_app(runtime)) as client:

@@ -7,12 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from devices.reading import Reading
-from devices.registry import Registry, open_database
 from riskstream.api import create_app
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
-from riskstream.users import UserStore
-from tests.fleets import small_fleet
+from tests.riskstream.people import register_people
 from tests.riskstream.test_api_access import login
 
 T0 = 1_795_000_000.0
@@ -21,13 +19,7 @@ T0 = 1_795_000_000.0
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
     db = tmp_path / "rs.db"
-    engine = open_database(db)
-    Registry(engine).import_fleet(small_fleet("bank-a"))
-    users = UserStore(engine)
-    users.add("anna", "anna-password", "bank-a", "loan_officer", ["b1"])
-    users.add("rita", "rita-password", "bank-a", "risk_admin")
-    users.add("otto", "otto-password", "bank-a", "auditor")
-    users.add("bob", "bob-password!", "bank-b", "risk_admin")
+    register_people(db)
     runtime = Runtime(ServiceSettings(database=str(db), deadletter=None))
     # b1's lot at 85% of its pledge, b2's at 125%
     runtime.engine.process(
