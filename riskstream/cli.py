@@ -102,6 +102,11 @@ def rules_check(file: Annotated[Path, typer.Argument(help="rules file (TOML)")])
         raise _fail(str(exc)) from None
     enabled = [name for name, rule in rules.rules if getattr(rule, "enabled", False)]
     console.print(f"{file}: ok ({len(enabled)} rules enabled: {', '.join(enabled)})")
+    calendar = rules.calendar
+    console.print(
+        f"calendar: {len(calendar.holidays)} holidays of every site, own lists for "
+        f"{len(calendar.by_timezone)} timezones"
+    )
 
 
 def _register_other_commands() -> None:

@@ -22,6 +22,7 @@ from pydantic import (
 
 from riskstream.durations import parse_duration
 from riskstream.errors import RulesFileError
+from riskstream.rules_calendar import CalendarSettings
 from riskstream.rules_overrides import Override, OverrideError, apply_override
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
@@ -363,6 +364,7 @@ class RuleSet(_Section):
     scorecard: ScorecardSettings = ScorecardSettings()
     models: ModelSettings = ModelSettings()
     baseline: BaselineSettings = BaselineSettings()
+    calendar: CalendarSettings = CalendarSettings()
     overrides: list[Override] = Field(
         default_factory=list, description="per-tenant and per-loan [rules.*] overrides"
     )
@@ -399,7 +401,7 @@ def parse_rules(text: str, path: Path | str = "<rules>") -> RuleSet:
         return RuleSet.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = [str(p) for p in first["loc"]]
+        loc = [str(p) for p in first["loc"] if p != "[key]"]  # a bad key: its own line
         reason = _reason(first)
         cause = first.get("ctx", {}).get("error")
         if isinstance(cause, OverrideError):

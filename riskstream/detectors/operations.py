@@ -4,7 +4,9 @@ Readings of the watched production devices (`production_line.WATCHED`) are summe
 local clock hour; nothing else happens per reading. When a device's hour closes it is
 judged against the device's usual level for that hour of week (`HourOfWeekBaseline`)
 and then, unless the line is flagged, learned, so a slow decline never becomes the new
-normal. Per line (site):
+normal. Hours on a public holiday of the site (the rules' ``[calendar]``, by local
+date) are neither judged, learned nor fed to the models: like the hours a line usually
+stands still, they neither start nor end a ``for`` count. Per line (site):
 
 - ``production_slowdown``: the slowdown lead's index (output, else power) below
   ``index_below`` in running hours for ``for``;
@@ -18,6 +20,7 @@ normal. Per line (site):
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 from functools import partial
 
 from river import drift, stats
@@ -114,6 +117,8 @@ class OperationsDetector:
     ) -> Sequence[Alert]:
         if stats_.count < self.rules.baseline.min_coverage * stats_.expected:
             return NOTHING  # too few readings (a gap, or the first hour) to judge or learn
+        if self._holiday(stats_, line):
+            return NOTHING  # a closed plant on a public holiday is neither news nor usual
         hour = self._judge(device.device_id, stats_)
         self.latest[device.device_id] = hour
         alerts: list[Alert] = []
@@ -127,6 +132,10 @@ class OperationsDetector:
             _keep(alerts, self._anomaly(hour, line, device, book, wall))
         self._learn(stats_, hour, line)
         return alerts
+
+    def _holiday(self, stats_: HourStats, line: Line) -> bool:
+        day = datetime.fromtimestamp(stats_.start, line.zone).date()
+        return self.rules.calendar.is_holiday(line.zone.key, day)
 
     def _learn(self, stats_: HourStats, hour: ClosedHour, line: Line) -> None:
         base = self.rules.baseline

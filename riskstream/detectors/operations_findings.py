@@ -77,7 +77,8 @@ def idle(
         f"line standing still for {format_duration(still_for)} since {clock(since)}: "
         f"{NAMES[hour.metric]} {_level(hour.rate, hour.metric)} against a usual "
         f"{_level(hour.usual, hour.metric)} for {slot_name(hour.slot)} "
-        f"(below {threshold:.0%} counts as standing still)",
+        f"(below {threshold:.0%} counts as standing still; hours it usually stands still "
+        "and [calendar] holidays are not judged)",
     ]
     evidence = _evidence(hour, threshold_index=threshold, for_s=for_s, since=since)
     return device_finding(

@@ -1,7 +1,9 @@
 """Production slowdown, machine idle, drift and anomaly on simulated production lines."""
 
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,6 +14,7 @@ from riskstream.detectors.hour_of_week import HourOfWeekBaseline
 from riskstream.engine import Engine
 from riskstream.rules_file import RuleSet, parse_rules
 from simulator import Injection, generate, generate_fleet, plan_scenarios, truth_records
+from simulator.business import business_profile
 
 START = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
 DAY = 86_400.0
@@ -180,3 +183,83 @@ def test_anomaly_flags_hours_unlike_the_cohort_and_nothing_else() -> None:
     alerts = [a for a in feed(engine_for(fleet, rules), surged) if a.kind in OPERATIONS]
     assert {(a.kind, a.subject) for a in alerts} == {("anomaly", meter)}
     assert "anomaly score" in alerts[0].reasons[0]
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOT_HERE = '[calendar.by_timezone]\n"Europe/Berlin" = ["10-01", "10-02", "10-03", "10-04"]\n'
+
+
+def _local(day: int, month: int = 10) -> float:
+    return datetime(2025, month, day, tzinfo=SHANGHAI).timestamp()
+
+
+@pytest.fixture(scope="module")
+def golden_week() -> tuple[Fleet, list[Reading]]:
+    """A line working Monday to Saturday, moved to Shanghai: after a week and a half of
+    normal work the simulator closes it for the national holiday, Oct 1-4, 2025."""
+    borrower = next(b for b in FLEET.borrowers if b.id == "b006")
+    borrower = borrower.model_copy(
+        update={
+            "timezone": SHANGHAI.key,
+            "sites": [s.model_copy(update={"timezone": SHANGHAI.key}) for s in borrower.sites],
+        }
+    )
+    profile = business_profile(borrower, 0)
+    assert {0, 1, 2, 3, 4} <= profile.workdays and (10, 2) in profile.holidays
+    fleet = FLEET.model_copy(update={"borrowers": [borrower]})
+    tenant = fleet.tenant.id
+    stream = [
+        Reading(tenant, m.device_id, m.ts, metric, value, m.seq)
+        for m in generate(fleet, [], _local(22, month=9), _local(7), 0)
+        for metric, value in m.values.items()
+    ]
+    return fleet, stream
+
+
+@pytest.mark.parametrize(
+    "calendar",
+    [
+        "",  # the built-in calendar has Shanghai's fixed-date holidays
+        '[calendar]\nholidays = ["10-01", "10-02", "10-03", "10-04"]\n[calendar.by_timezone]\n',
+        '[calendar.by_timezone]\n"Asia/Shanghai" = ["2025-10-01", "2025-10-02", "2025-10-03", "2025-10-04"]\n',
+    ],
+    ids=["built-in", "every-site", "timezone-one-year"],
+)
+def test_a_holiday_in_the_calendar_raises_no_machine_idle(
+    golden_week: tuple[Fleet, list[Reading]], calendar: str
+) -> None:
+    fleet, stream = golden_week
+    alerts = feed(engine_for(fleet, parse_rules(calendar)), stream)
+    assert [a.reasons for a in alerts if a.kind in OPERATIONS] == []
+
+
+def test_the_same_stop_without_the_holiday_in_the_calendar_raises_machine_idle(
+    golden_week: tuple[Fleet, list[Reading]],
+) -> None:
+    fleet, stream = golden_week
+    alerts = feed(engine_for(fleet, parse_rules(NOT_HERE)), stream)  # Berlin's, not this site's
+    raised = [a for a in alerts if a.kind in OPERATIONS and a.status == "open"]
+    assert {a.kind for a in raised} == {"machine_idle"}
+    assert _local(1) <= raised[0].opened_at < _local(2)  # standing still since the 1st
+    assert "[calendar] holidays are not judged" in raised[0].reasons[0]
+
+
+def test_holiday_hours_are_not_learned(golden_week: tuple[Fleet, list[Reading]]) -> None:
+    fleet, stream = golden_week
+    before = next(i for i, r in enumerate(stream) if r.ts >= _local(1))
+    after = next(i for i, r in enumerate(stream) if r.ts >= _local(5))
+    holiday = range(2 * 24, 6 * 24)  # hours of week Wednesday 00:00 to Saturday 23:00
+
+    def across_the_holiday(rules: RuleSet) -> tuple[list[object], list[object]]:
+        """Every device's usual level and weeks seen for those hours, before and after."""
+        engine = engine_for(fleet, rules)
+        baselines = [h.baseline for h in engine.operations.hours.values()]
+        feed(engine, stream[:before])
+        was = [(b.usual(slot), b.weeks_seen(slot)) for b in baselines for slot in holiday]
+        feed(engine, stream[before:after])
+        return was, [(b.usual(slot), b.weeks_seen(slot)) for b in baselines for slot in holiday]
+
+    was, now = across_the_holiday(RuleSet())
+    assert now == was
+    was, now = across_the_holiday(parse_rules(NOT_HERE))
+    assert now != was  # without the calendar the closed days were learned

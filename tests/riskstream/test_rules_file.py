@@ -1,9 +1,14 @@
+from datetime import date
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from riskstream.cli import app
 from riskstream.errors import RulesFileError
-from riskstream.rules_file import load_rules, parse_rules
+from riskstream.rules_file import RuleSet, load_rules, parse_rules
+from simulator.catalog import HOLIDAYS
+from simulator.fleetgen import REGIONS
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "rules.toml"
 
@@ -77,3 +82,81 @@ def test_unknown_table_is_refused() -> None:
     with pytest.raises(RulesFileError) as info:
         parse_rules("[rules.inventory]\nenabled = true\n", "x.toml")
     assert info.value.field == "rules.inventory" and info.value.line == 1
+
+
+def test_calendar_default_is_the_simulators_holidays() -> None:
+    calendar = load_rules(SAMPLE).calendar
+    assert calendar == RuleSet().calendar  # a file without [calendar] gets the same
+    assert calendar.holidays == []
+    by_timezone = {
+        tz: [(int(d[:2]), int(d[3:])) for d in days] for tz, days in calendar.by_timezone.items()
+    }
+    assert by_timezone == {tz: list(days) for tz, days in HOLIDAYS.items()}
+    assert {tz for _, _, tz in REGIONS} <= set(by_timezone)
+
+
+def test_calendar_dates_every_year_one_year_and_by_timezone() -> None:
+    calendar = parse_rules(
+        '[calendar]\nholidays = ["12-24", "2026-02-17", 2027-02-06, "02-29"]\n'
+        '[calendar.by_timezone]\n"Asia/Shanghai" = ["10-01"]\n'
+    ).calendar
+    assert calendar.is_holiday("Europe/Berlin", date(2031, 12, 24))
+    assert calendar.is_holiday("UTC", date(2026, 2, 17))
+    assert not calendar.is_holiday("UTC", date(2027, 2, 17))
+    assert calendar.is_holiday("UTC", date(2027, 2, 6))  # an unquoted TOML date
+    assert calendar.is_holiday("UTC", date(2028, 2, 29))
+    assert calendar.is_holiday("Asia/Shanghai", date(2025, 10, 1))
+    assert not calendar.is_holiday("Europe/Berlin", date(2025, 10, 1))
+    assert not calendar.is_holiday("Europe/Berlin", date(2025, 10, 3))  # lists replaced
+
+
+@pytest.mark.parametrize(
+    ("edit", "at", "field", "reason"),
+    [
+        (
+            ("holidays = []", 'holidays = ["12-24", "24-12"]'),
+            "holidays =",
+            "calendar.holidays.1",
+            "not a date",
+        ),
+        (
+            ('\n"Asia/Shanghai" = ["01-01"', '\n"Asia/Shanghai" = ["01-01", "2026-02-30"'),
+            '"Asia/Shanghai"',
+            "calendar.by_timezone.Asia/Shanghai.1",
+            "not a date",
+        ),
+        (
+            ('"Europe/Berlin" =', '"Europe/Berln" ='),
+            '"Europe/Berln"',
+            "calendar.by_timezone.Europe/Berln",
+            "unknown IANA timezone",
+        ),
+        (("holidays = []", "holiday = []"), "holiday =", "calendar.holiday", "unknown field"),
+    ],
+)
+def test_calendar_errors_name_file_line_and_field(
+    tmp_path: Path, edit: tuple[str, str], at: str, field: str, reason: str
+) -> None:
+    text = SAMPLE.read_text()
+    assert edit[0] in text
+    text = text.replace(edit[0], edit[1], 1)
+    line = next(n for n, t in enumerate(text.splitlines(), start=1) if t.startswith(at))
+    path = tmp_path / "rules.toml"
+    path.write_text(text)
+    with pytest.raises(RulesFileError) as info:
+        load_rules(path)
+    assert (info.value.line, info.value.field) == (line, field)
+    assert str(info.value).startswith(f"{path}:{line}: {field}: ")
+    assert reason in str(info.value)
+
+
+def test_rules_check_accepts_and_refuses_the_calendar(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(app, ["rules", "check", str(SAMPLE)])
+    assert ok.exit_code == 0 and ": ok (" in ok.output
+    assert "own lists for 12 timezones" in ok.output
+    path = tmp_path / "rules.toml"
+    path.write_text('[calendar]\nholidays = ["12-25", "12-32"]\n')
+    bad = runner.invoke(app, ["rules", "check", str(path)])
+    assert bad.exit_code == 2
+    assert f"{path}:2: calendar.holidays.1: not a date" in bad.output.replace("\n", "")
