@@ -12,6 +12,7 @@ Borrowers are scored (`borrower_risk`) when their alerts change, every
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,49 @@ from riskstream.detectors.double_pledge import DoublePledgeDetector
 from riskstream.detectors.movement import MovementDetector
 from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
 from riskstream.detectors.operations import OperationsDetector
-from riskstream.fleet_index import FleetIndex
+from riskstream.fleet_index import DeviceContext, FleetIndex
 from riskstream.outcome_model import LoanEvent
 from riskstream.rule_scope import RuleScope
 from riskstream.rules_file import Rules, RuleSet
+
+Handler = Callable[[Reading, DeviceContext, float, dict[str, Alert]], None]
+"""What one reading goes through: (reading, its device, wall time, changed alerts by id)."""
+
+
+class Route:
+    """A device as the engine sees it, and the handler of each metric it has sent."""
+
+    __slots__ = ("device", "handlers", "last_seen")
+
+    def __init__(self, device: DeviceContext | None) -> None:
+        self.device = device
+        self.handlers: dict[str, Handler | None] = {}
+        # the latest event time of its readings this engine saw (the deadman's own
+        # `last_seen` is the authority: its first tick dates devices never heard from)
+        self.last_seen = -math.inf
+
+
+def _run_two(
+    first: Handler,
+    second: Handler,
+    reading: Reading,
+    device: DeviceContext,
+    wall: float,
+    changed: dict[str, Alert],
+) -> None:
+    first(reading, device, wall, changed)
+    second(reading, device, wall, changed)
+
+
+def _run_steps(
+    steps: tuple[Handler, ...],
+    reading: Reading,
+    device: DeviceContext,
+    wall: float,
+    changed: dict[str, Alert],
+) -> None:
+    for step in steps:
+        step(reading, device, wall, changed)
 
 
 class Engine:
@@ -76,6 +116,8 @@ class Engine:
         self.readings_unmatched = 0
         self.scope = RuleScope(rules, self.index)
         self._apply_scope()
+        # each device's handlers, built on its first reading of each metric
+        self._routes: dict[str, Route] = {}
 
     def set_rules(self, rules: RuleSet) -> None:
         """Apply a new rule set; open alerts and detector state are kept."""
@@ -96,6 +138,7 @@ class Engine:
         self.book.settings = rules.alerts
         self.scope = RuleScope(rules, self.index)
         self._apply_scope()
+        self._routes = {}  # the watched metrics may differ
 
     def _scoped_detectors(self) -> list[tuple[Any, str]]:
         """Reading-driven detectors and the ``[rules.*]`` table each one reads as ``rule``."""
@@ -127,82 +170,150 @@ class Engine:
         """Feed readings (in event-time order per device); return changed alerts."""
         changed: dict[str, Alert] = {}
         wall = self.wall_clock()
-        devices = self.index.devices
-        watermark = self.watermark
-        stuck_metrics = self.stuck.metrics
-        operations_metrics = OPERATIONS_METRICS
+        routes = self._routes
+        watermark = -math.inf if self.watermark is None else self.watermark
         scoped = self.scope.by_device
         base_rules = self.scope.base
         in_force: Rules | None = None
         last_seen, silent = self.deadman.last_seen, self.deadman.silent
+        never = -math.inf
         for reading in batch:
-            device = devices.get(reading.device_id)
+            device_id = reading.device_id
+            route = routes.get(device_id)
+            if route is None:
+                route = self._route(device_id)
+            device = route.device
             if device is None or device.tenant != reading.tenant:
                 self.readings_unmatched += 1
                 continue
             if scoped:
-                effective = scoped.get(reading.device_id, base_rules)
+                effective = scoped.get(device_id, base_rules)
                 if effective is not in_force:
                     self._use_rules(effective)
                     in_force = effective
-            if watermark is None or reading.ts > watermark:
-                watermark = reading.ts
-            # the deadman's bookkeeping, inline: it runs for every reading
-            if reading.ts > last_seen.get(reading.device_id, -math.inf):
-                last_seen[reading.device_id] = reading.ts
-            if reading.device_id in silent:
+            ts = reading.ts
+            if ts > watermark:
+                watermark = ts
+            # the deadman's bookkeeping, inline; a device's readings often share a time
+            if ts > route.last_seen:
+                route.last_seen = ts
+                if ts > last_seen.get(device_id, never):
+                    last_seen[device_id] = ts
+            if device_id in silent:
                 alert = self.deadman.seen(reading, device, self.book)
                 if alert is not None:
                     changed[alert.id] = alert
-            metric = reading.metric
-            alert = None
-            if metric == "weight_kg" and device.collateral_id is not None:
-                self.coverage.observe(reading.device_id, reading.value)
-                alert = self.inventory.observe(reading, device.collateral_id, self.book, wall)
-                for moved in self._movement(reading, device.collateral_id, wall):
-                    changed[moved.id] = moved
-            elif metric in ("lat_deg", "lon_deg") and device.kind is DeviceKind.GPS_TRACKER:
-                alert = self.geofence.observe(reading, device, self.book, wall)
-            elif (
-                metric == "speed_kmh"
-                and device.kind is DeviceKind.GPS_TRACKER
-                # outside its geofence, the vehicle's alert already says more than this one
-                and not self.book.is_open(
-                    device.tenant, device.borrower_id, "geofence_exit", device.device_id
-                )
-            ):
-                alert = self.parked_moving.observe(reading, device, self.book, wall)
-            elif metric == "door_open" and device.kind is DeviceKind.DOOR:
-                self.movement.door(reading, device)
-            elif metric == "units_out_count" and device.collateral_id is not None:
-                self.movement.gate(reading, device.collateral_id)
-            elif metric == "temperature_c" and device.kind is DeviceKind.TEMPERATURE:
-                alert = self.cold_chain.observe(reading, device, self.book, wall)
-            if alert is not None:
-                changed[alert.id] = alert
-            if metric in stuck_metrics:
-                alert = self.stuck.observe(reading, device, self.book, wall)
-                if alert is not None:
-                    changed[alert.id] = alert
-            if metric in operations_metrics:
-                for alert in self.operations.observe(reading, device, self.book, wall):
-                    changed[alert.id] = alert
+            try:
+                handler = route.handlers[reading.metric]
+            except KeyError:
+                handler = route.handlers[reading.metric] = self._handler(device, reading.metric)
+            if handler is not None:
+                handler(reading, device, wall, changed)
         if in_force is not None and in_force is not base_rules:
             self._use_rules(base_rules)
-        self.watermark = watermark
+        if watermark > -math.inf:
+            self.watermark = watermark
         self.readings_processed += len(batch)
         alerts = list(changed.values())
-        if watermark is not None:
-            self._rescore(alerts, watermark)
+        if self.watermark is not None:
+            self._rescore(alerts, self.watermark)
         return alerts
 
-    def _movement(self, reading: Reading, collateral_id: str, wall: float) -> Sequence[Alert]:
-        """Out-of-hours movement of the lot; double pledges among the moves that ended."""
-        alerts = self.movement.observe(reading, collateral_id, self.book, wall)
-        if not self.movement.moves:
-            return alerts
-        moves = self.movement.take_moves()
-        return [*alerts, *self.double_pledge.observe(moves, self.movement, self.book, wall)]
+    def _route(self, device_id: str) -> Route:
+        route = self._routes[device_id] = Route(self.index.devices.get(device_id))
+        return route
+
+    def _handler(self, device: DeviceContext, metric: str) -> Handler | None:
+        """What a reading of ``metric`` from ``device`` goes through, in order."""
+        steps: list[Handler] = []
+        kind = device.kind
+        if metric == "weight_kg" and device.collateral_id is not None:
+            steps.append(self._on_weight)
+        elif metric in ("lat_deg", "lon_deg") and kind is DeviceKind.GPS_TRACKER:
+            steps.append(self._on_position)
+        elif metric == "speed_kmh" and kind is DeviceKind.GPS_TRACKER:
+            steps.append(self._on_speed)
+        elif metric == "door_open" and kind is DeviceKind.DOOR:
+            steps.append(self._on_door)
+        elif metric == "units_out_count" and device.collateral_id is not None:
+            steps.append(self._on_gate)
+        elif metric == "temperature_c" and kind is DeviceKind.TEMPERATURE:
+            steps.append(self._on_temperature)
+        if metric in self.stuck.metrics:
+            steps.append(self._on_stuck)
+        if metric in OPERATIONS_METRICS:
+            steps.append(self._on_operations)
+        if not steps:
+            return None
+        if len(steps) == 1:
+            return steps[0]
+        if len(steps) == 2:
+            return partial(_run_two, steps[0], steps[1])
+        return partial(_run_steps, tuple(steps))
+
+    def _on_weight(
+        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
+    ) -> None:
+        collateral_id = device.collateral_id
+        assert collateral_id is not None
+        self.coverage.observe(reading.device_id, reading.value)
+        alert = self.inventory.observe(reading, collateral_id, self.book, wall)
+        if alert is not None:
+            changed[alert.id] = alert
+        for moved in self.movement.observe(reading, collateral_id, self.book, wall):
+            changed[moved.id] = moved
+        if self.movement.moves:
+            moves = self.movement.take_moves()
+            for pledged in self.double_pledge.observe(moves, self.movement, self.book, wall):
+                changed[pledged.id] = pledged
+
+    def _on_position(
+        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
+    ) -> None:
+        alert = self.geofence.observe(reading, device, self.book, wall)
+        if alert is not None:
+            changed[alert.id] = alert
+
+    def _on_speed(
+        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
+    ) -> None:
+        # outside its geofence, the vehicle's alert already says more than this one
+        if self.book.is_open(device.tenant, device.borrower_id, "geofence_exit", device.device_id):
+            return
+        alert = self.parked_moving.observe(reading, device, self.book, wall)
+        if alert is not None:
+            changed[alert.id] = alert
+
+    def _on_door(
+        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
+    ) -> None:
+        self.movement.door(reading, device)
+
+    def _on_gate(
+        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
+    ) -> None:
+        assert device.collateral_id is not None
+        self.movement.gate(reading, device.collateral_id)
+
+    def _on_temperature(
+        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
+    ) -> None:
+        alert = self.cold_chain.observe(reading, device, self.book, wall)
+        if alert is not None:
+            changed[alert.id] = alert
+
+    def _on_stuck(
+        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
+    ) -> None:
+        alert = self.stuck.observe(reading, device, self.book, wall)
+        if alert is not None:
+            changed[alert.id] = alert
+
+    def _on_operations(
+        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
+    ) -> None:
+        for alert in self.operations.observe(reading, device, self.book, wall):
+            changed[alert.id] = alert
 
     def integrity(self, signals: Sequence[IntegritySignal]) -> list[Alert]:
         """Take ingest's data-integrity signals (replays, seq conflicts, bad signatures,
@@ -321,6 +432,7 @@ class Engine:
                 raise ValueError(f"{path}: checkpoint was written for another {key}")
         for name, component in self._components().items():
             apply_state(component, parts[name])
+        self._routes = {}  # they cache what the detectors held before
         self.book.update_every_s = self.rules.alerts.update_every
         self._apply_scope()
         for model in self.scoring.models.by_tenant.values():

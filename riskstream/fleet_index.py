@@ -1,5 +1,6 @@
 """Lookups the engine needs on the hot path, built once from the registered fleets."""
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -52,10 +53,12 @@ class FleetIndex:
                     self.sites[site.id] = site
                 for device in borrower.devices:
                     loan_id = loan_of.get(device.collateral or "", first_loan)
-                    self.devices[device.id] = DeviceContext(
+                    # interned: readings whose ids are interned too are matched by identity
+                    device_id = sys.intern(device.id)
+                    self.devices[device_id] = DeviceContext(
                         tenant=tenant,
                         borrower_id=borrower.id,
-                        device_id=device.id,
+                        device_id=device_id,
                         kind=device.kind,
                         site_id=device.site,
                         interval_s=device.interval_s,

@@ -16,6 +16,7 @@ for rules with a duration is earlier by that duration).
 """
 
 import itertools
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -78,7 +79,8 @@ class Words:
 
 def _objects(words: list[str]) -> npt.NDArray[np.object_]:
     out = np.empty(len(words), dtype=object)
-    out[:] = words
+    # interned, as the fleet index's keys are: a lookup then matches by identity
+    out[:] = [sys.intern(word) for word in words]
     return out
 
 

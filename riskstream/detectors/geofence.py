@@ -1,5 +1,8 @@
 """A vehicle outside its geofence: moved out of its permitted region."""
 
+import math
+from dataclasses import dataclass, field
+
 from devices.model import Site
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook, Finding
@@ -9,10 +12,21 @@ from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.fleet_index import DeviceContext, FleetIndex
-from riskstream.geo import distance_to_polygon_km, inside
+from riskstream.geo import Fence, distance_to_polygon_km
 from riskstream.rules_file import GeofenceRule
 
 KIND = "geofence_exit"
+
+
+@dataclass(slots=True)
+class _Track:
+    """A tracker's fence, its position being assembled, and its condition."""
+
+    fence: Fence
+    ts: float = math.nan
+    lat: float | None = None
+    lon: float | None = None
+    condition: Condition = field(default_factory=Condition)
 
 
 class GeofenceDetector:
@@ -21,42 +35,49 @@ class GeofenceDetector:
     def __init__(self, index: FleetIndex, rule: GeofenceRule) -> None:
         self.index = index
         self.rule = rule
-        self._pending: dict[str, tuple[float, float | None, float | None]] = {}
-        self._conditions: dict[str, Condition] = {}
+        self._tracks: dict[str, _Track | None] = {}
+
+    def _track(self, device: DeviceContext) -> _Track | None:
+        site = self.index.sites.get(device.site_id)
+        track = None if site is None or site.geofence is None else _Track(Fence(site.geofence))
+        self._tracks[device.device_id] = track
+        return track
 
     def observe(
         self, reading: Reading, device: DeviceContext, book: AlertBook, wall: float
     ) -> Alert | None:
         """Feed a ``lat_deg`` or ``lon_deg`` reading; evaluate once both share a timestamp."""
-        site = self.index.sites.get(device.site_id)
-        if site is None or site.geofence is None or not self.rule.enabled:
+        try:
+            track = self._tracks[reading.device_id]
+        except KeyError:
+            track = self._track(device)
+        if track is None or not self.rule.enabled:
             return None
-        ts, lat, lon = self._pending.get(reading.device_id, (reading.ts, None, None))
-        if ts != reading.ts:
-            lat, lon = None, None
+        ts = reading.ts
+        if ts != track.ts:
+            track.ts, track.lat, track.lon = ts, None, None
         if reading.metric == "lat_deg":
-            lat = reading.value
+            track.lat = reading.value
         else:
-            lon = reading.value
-        self._pending[reading.device_id] = (reading.ts, lat, lon)
+            track.lon = reading.value
+        lat, lon = track.lat, track.lon
         if lat is None or lon is None:
             return None
-        outside = not inside((lat, lon), site.geofence)
-        condition = self._conditions.get(reading.device_id)
-        if condition is None:
-            condition = self._conditions[reading.device_id] = Condition()
-        transition = condition.observe(reading.ts, outside, self.rule.for_, self.rule.clear_after)
+        outside = not track.fence.contains(lat, lon)
+        condition = track.condition
+        transition = condition.observe(ts, outside, self.rule.for_, self.rule.clear_after)
         if transition == "none":
             return None
+        site = self.index.sites[device.site_id]
         key = (device.tenant, device.borrower_id, KIND, device.device_id)
         return settle(
             book,
             key,
             transition,
             condition,
-            reading.ts,
+            ts,
             wall,
-            lambda since: self._finding(device, site, reading.ts, lat, lon, since),
+            lambda since: self._finding(device, site, ts, lat, lon, since),
             lambda: (
                 f"cleared: back inside its geofence for {format_duration(self.rule.clear_after)}"
             ),

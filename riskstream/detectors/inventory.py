@@ -17,45 +17,63 @@ from riskstream.rules_file import InventoryRule
 KIND = "inventory_below_pledge"
 
 
+class _Lot:
+    """What the detector keeps of one weighed lot."""
+
+    __slots__ = ("condition", "context", "last_ok_on_hand", "last_ok_ts", "weights")
+
+    def __init__(self, context: CollateralContext) -> None:
+        self.context = context
+        self.condition = Condition()
+        # the latest weight of each load cell, for lots weighed by more than one
+        self.weights: dict[str, float] | None = {} if len(context.load_cells) > 1 else None
+        self.last_ok_ts: float | None = None
+        self.last_ok_on_hand = 0.0
+
+
 class InventoryDetector:
     """Per collateral lot: coverage below ``coverage_below`` for ``for``."""
 
     def __init__(self, index: FleetIndex, rule: InventoryRule) -> None:
         self.index = index
         self.rule = rule
-        self._weights: dict[str, float] = {}
-        self._conditions: dict[str, Condition] = {}
-        self._peak: dict[str, tuple[float, float]] = {}
+        self._lots: dict[str, _Lot | None] = {}
+
+    def _lot(self, collateral_id: str) -> _Lot | None:
+        context = self.index.collateral.get(collateral_id)
+        lot = None if context is None or context.kg_per_unit is None else _Lot(context)
+        self._lots[collateral_id] = lot
+        return lot
 
     def observe(
         self, reading: Reading, collateral_id: str, book: AlertBook, wall: float
     ) -> Alert | None:
         """Feed one ``weight_kg`` reading of a load cell bound to ``collateral_id``."""
-        lot = self.index.collateral.get(collateral_id)
-        if lot is None or not self.rule.enabled:
+        try:
+            state = self._lots[collateral_id]
+        except KeyError:
+            state = self._lot(collateral_id)
+        if state is None or not self.rule.enabled:
             return None
-        cells = lot.load_cells
-        if len(cells) == 1:
+        lot = state.context
+        weights = state.weights
+        if weights is None:
             total_kg = reading.value
         else:
-            self._weights[reading.device_id] = reading.value
-            weights = [self._weights.get(cell) for cell in cells]
-            if None in weights:
+            weights[reading.device_id] = reading.value
+            if len(weights) < len(lot.load_cells):
                 return None
-            total_kg = sum(w for w in weights if w is not None)
-        if lot.kg_per_unit is None:
-            return None
+            total_kg = sum(weights[cell] for cell in lot.load_cells)
+        assert lot.kg_per_unit is not None
         on_hand = total_kg / lot.kg_per_unit
         coverage = on_hand / lot.collateral.quantity
-        condition = self._conditions.get(collateral_id)
-        if condition is None:
-            condition = self._conditions[collateral_id] = Condition()
+        condition = state.condition
         rule = self.rule
         breached = coverage < rule.coverage_below or (
             condition.raised and coverage < rule.clear_above
         )
         if not breached:
-            self._peak[collateral_id] = (reading.ts, on_hand)
+            state.last_ok_ts, state.last_ok_on_hand = reading.ts, on_hand
         transition = condition.observe(reading.ts, breached, rule.for_, rule.clear_after)
         if transition == "none":
             return None
@@ -66,7 +84,7 @@ class InventoryDetector:
             condition,
             reading.ts,
             wall,
-            lambda since: self._finding(lot, reading, on_hand, coverage, since),
+            lambda since: self._finding(state, reading, on_hand, coverage, since),
             lambda: (
                 f"cleared: coverage back to {coverage:.0%} (≥ {rule.clear_above:.0%}) "
                 f"for {format_duration(rule.clear_after)}"
@@ -75,26 +93,27 @@ class InventoryDetector:
 
     def _finding(
         self,
-        lot: CollateralContext,
+        state: _Lot,
         reading: Reading,
         on_hand: float,
         coverage: float,
         since: float,
     ) -> Finding:
+        lot = state.context
         c = lot.collateral
         reasons = [
             f"inventory {on_hand:,.1f} {c.unit} is {coverage:.0%} of the pledged "
             f"{c.quantity:,.1f} {c.unit}; below {self.rule.coverage_below:.0%} "
             f"since {clock(since)}"
         ]
-        last_ok = self._peak.get(c.id)
-        if last_ok is not None and reading.ts > last_ok[0]:
-            hours = (reading.ts - last_ok[0]) / 3600
-            fall = last_ok[1] - on_hand
+        last_ok = state.last_ok_ts
+        if last_ok is not None and reading.ts > last_ok:
+            hours = (reading.ts - last_ok) / 3600
+            fall = state.last_ok_on_hand - on_hand
             if fall > 0 and hours > 0:
                 reasons.append(
                     f"fell {fall:,.1f} {c.unit} ({fall / hours:,.1f} {c.unit}/h) "
-                    f"since {clock(last_ok[0])}"
+                    f"since {clock(last_ok)}"
                 )
         shortfall_value = max(0.0, c.quantity - on_hand) * c.unit_value
         return Finding(

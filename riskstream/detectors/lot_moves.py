@@ -107,26 +107,26 @@ class LotState:
         self.move_quiet = False
         self.pivot = math.nan
 
-    def frozen(self, total: float) -> bool:
-        """Whether the scale repeats itself; once it recovers, start afresh from its value.
+    def take(self, total: float) -> float:
+        """Take a new total weight; return the median of the last three, the level to judge.
 
-        A load cell's noise makes an exact repeat all but impossible: a run of them is a
-        stuck sensor, and the step back to the true weight afterwards is no movement.
+        NaN before three weights, and while the scale repeats itself: a load cell's noise
+        makes an exact repeat all but impossible, so a run of them is a stuck sensor. Once
+        it recovers, the level starts afresh from its values, so the step back to the true
+        weight is no movement.
         """
         if total == self.r1:
             self.repeats += 1
-            return self.repeats >= FROZEN_REPEATS
-        if self.repeats >= FROZEN_REPEATS:
-            self.r1 = self.r2 = self.level = self.pivot = math.nan
-            self.ref, self.move_from = None, None
-        self.repeats = 0
-        return False
-
-    def robust(self, total: float) -> float:
-        """Take a new total weight; return the median of the last three (NaN before three)."""
+            if self.repeats >= FROZEN_REPEATS:
+                return math.nan
+        else:
+            if self.repeats >= FROZEN_REPEATS:
+                self.r1 = self.r2 = self.level = self.pivot = math.nan
+                self.ref, self.move_from = None, None
+            self.repeats = 0
         a, b = self.r1, self.r2
         self.r2, self.r1 = a, total
-        if math.isnan(b):
+        if b != b:  # NaN: fewer than three weights yet
             return math.nan
         return max(min(total, a), min(max(total, a), b))
 

@@ -74,10 +74,9 @@ class MovementDetector:
             if len(state.weights) < len(lot.load_cells):
                 return NOTHING
             total = sum(state.weights.values())
-        if state.frozen(total):
-            return NOTHING  # a stuck scale (values_stuck's to say) tells nothing of the stock
-        level = state.robust(total)
-        if ts < state.next_eval or not self.rule.enabled or math.isnan(level):
+        # NaN from a stuck scale (values_stuck's to say): it tells nothing of the stock
+        level = state.take(total)
+        if ts < state.next_eval or level != level or not self.rule.enabled:
             return NOTHING
         state.next_eval = ts + EVAL_S
         return self._evaluate(state, self.index.collateral[collateral_id], level, ts, book, wall)

@@ -51,9 +51,12 @@ class StuckValuesDetector:
             return None
         key = (reading.device_id, reading.metric)
         run = self._runs.get(key)
-        if run is None or run.value != reading.value:
-            was_raised = run is not None and run.raised
+        if run is None:
             self._runs[key] = _Run(reading.value, reading.ts)
+            return None
+        if run.value != reading.value:
+            was_raised = run.raised
+            run.value, run.since, run.count, run.raised = reading.value, reading.ts, 1, False
             if was_raised:
                 return book.clear(
                     device.tenant,
