@@ -50,9 +50,9 @@ class Route:
 
     __slots__ = ("device", "handlers", "last_seen")
 
-    def __init__(self, device: DeviceContext | None) -> None:
+    def __init__(self, device: DeviceContext | None, handlers: dict[str, Handler | None]) -> None:
         self.device = device
-        self.handlers: dict[str, Handler | None] = {}
+        self.handlers = handlers
         # the latest event time of its readings this engine saw (the deadman's own
         # `last_seen` is the authority: its first tick dates devices never heard from)
         self.last_seen = -math.inf
@@ -118,6 +118,7 @@ class Engine:
         self._apply_scope()
         # each device's handlers, built on its first reading of each metric
         self._routes: dict[str, Route] = {}
+        self._tables: dict[tuple[DeviceKind, bool] | None, dict[str, Handler | None]] = {}
 
     def set_rules(self, rules: RuleSet) -> None:
         """Apply a new rule set; open alerts and detector state are kept."""
@@ -138,7 +139,7 @@ class Engine:
         self.book.settings = rules.alerts
         self.scope = RuleScope(rules, self.index)
         self._apply_scope()
-        self._routes = {}  # the watched metrics may differ
+        self._routes, self._tables = {}, {}  # the watched metrics may differ
 
     def _scoped_detectors(self) -> list[tuple[Any, str]]:
         """Reading-driven detectors and the ``[rules.*]`` table each one reads as ``rule``."""
@@ -220,7 +221,12 @@ class Engine:
         return alerts
 
     def _route(self, device_id: str) -> Route:
-        route = self._routes[device_id] = Route(self.index.devices.get(device_id))
+        device = self.index.devices.get(device_id)
+        # a handler depends only on the device's kind and whether it weighs a lot: devices
+        # alike share one table
+        profile = None if device is None else (device.kind, device.collateral_id is not None)
+        handlers = self._tables.setdefault(profile, {})
+        route = self._routes[device_id] = Route(device, handlers)
         return route
 
     def _handler(self, device: DeviceContext, metric: str) -> Handler | None:
@@ -432,7 +438,7 @@ class Engine:
                 raise ValueError(f"{path}: checkpoint was written for another {key}")
         for name, component in self._components().items():
             apply_state(component, parts[name])
-        self._routes = {}  # they cache what the detectors held before
+        self._routes, self._tables = {}, {}  # they cache what the detectors held before
         self.book.update_every_s = self.rules.alerts.update_every
         self._apply_scope()
         for model in self.scoring.models.by_tenant.values():

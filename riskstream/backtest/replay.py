@@ -15,6 +15,7 @@ which the engine first raised it (``opened_at`` is the time of the evidence, whi
 for rules with a duration is earlier by that duration).
 """
 
+import gc
 import itertools
 import sys
 import time
@@ -197,6 +198,24 @@ def feed(
     reading is at or after their arrival time, as ingest hands them over live; loan
     ``outcomes`` (in time order) go to `Engine.record_outcome` the same way.
     """
+    # What exists now (the fleets, the engine's lookups, the telemetry) lives as long
+    # as the replay: frozen, the cycle collector no longer walks it on every full
+    # collection (a fifth of the time with 100,000 devices). Refcounting still frees it.
+    gc.freeze()
+    try:
+        return _feed(engine, work, log, on_progress, signals, outcomes)
+    finally:
+        gc.unfreeze()
+
+
+def _feed(
+    engine: Engine,
+    work: Iterable[Batch],
+    log: AlertLog,
+    on_progress: Progress | None,
+    signals: Sequence[IntegritySignal],
+    outcomes: Sequence[LoanOutcome],
+) -> int:
     done = 0
     next_report = PROGRESS_ROWS
     pending = 0

@@ -36,10 +36,16 @@ class GeofenceDetector:
         self.index = index
         self.rule = rule
         self._tracks: dict[str, _Track | None] = {}
+        self._fences: dict[str, Fence] = {}
 
     def _track(self, device: DeviceContext) -> _Track | None:
         site = self.index.sites.get(device.site_id)
-        track = None if site is None or site.geofence is None else _Track(Fence(site.geofence))
+        track = None
+        if site is not None and site.geofence is not None:
+            fence = self._fences.get(site.id)
+            if fence is None:
+                fence = self._fences[site.id] = Fence(site.geofence)
+            track = _Track(fence)
         self._tracks[device.device_id] = track
         return track
 

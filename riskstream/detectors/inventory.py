@@ -20,10 +20,20 @@ KIND = "inventory_below_pledge"
 class _Lot:
     """What the detector keeps of one weighed lot."""
 
-    __slots__ = ("condition", "context", "last_ok_on_hand", "last_ok_ts", "weights")
+    __slots__ = (
+        "condition",
+        "context",
+        "kg_per_unit",
+        "last_ok_on_hand",
+        "last_ok_ts",
+        "quantity",
+        "weights",
+    )
 
-    def __init__(self, context: CollateralContext) -> None:
+    def __init__(self, context: CollateralContext, kg_per_unit: float) -> None:
         self.context = context
+        self.kg_per_unit = kg_per_unit
+        self.quantity = context.collateral.quantity
         self.condition = Condition()
         # the latest weight of each load cell, for lots weighed by more than one
         self.weights: dict[str, float] | None = {} if len(context.load_cells) > 1 else None
@@ -41,7 +51,10 @@ class InventoryDetector:
 
     def _lot(self, collateral_id: str) -> _Lot | None:
         context = self.index.collateral.get(collateral_id)
-        lot = None if context is None or context.kg_per_unit is None else _Lot(context)
+        if context is None or context.kg_per_unit is None:
+            lot = None
+        else:
+            lot = _Lot(context, context.kg_per_unit)
         self._lots[collateral_id] = lot
         return lot
 
@@ -64,9 +77,8 @@ class InventoryDetector:
             if len(weights) < len(lot.load_cells):
                 return None
             total_kg = sum(weights[cell] for cell in lot.load_cells)
-        assert lot.kg_per_unit is not None
-        on_hand = total_kg / lot.kg_per_unit
-        coverage = on_hand / lot.collateral.quantity
+        on_hand = total_kg / state.kg_per_unit
+        coverage = on_hand / state.quantity
         condition = state.condition
         rule = self.rule
         breached = coverage < rule.coverage_below or (

@@ -128,7 +128,8 @@ class LotState:
         self.r2, self.r1 = a, total
         if b != b:  # NaN: fewer than three weights yet
             return math.nan
-        return max(min(total, a), min(max(total, a), b))
+        low, high = (total, a) if total < a else (a, total)
+        return low if b < low else high if b > high else b
 
     def track_move(
         self, level: float, ts: float, pledge_kg: float, collateral_id: str

@@ -126,8 +126,10 @@ class MovementDetector:
         if math.isnan(state.level):
             state.level, state.level_ts, state.calm_ts = level, ts, ts
         state.hour_n += 1
-        state.hour_low = min(state.hour_low, level)
-        state.hour_high = max(state.hour_high, level)
+        if level < state.hour_low:
+            state.hour_low = level
+        if level > state.hour_high:
+            state.hour_high = level
         if state.quiet and state.ref is None:
             state.ref, state.ref_ts, state.calm_ts = state.level, ts, ts
             state.gate_out, state.door_open_s, state.door_since = 0.0, 0.0, None
