@@ -2,10 +2,10 @@
 learned, without what is rebuilt from the fleets and the rules file.
 
 A component's state is its instance attributes minus the shared references named in
-`SHARED` (fleet index, rules, settings), so a checkpoint restores into an engine built
-from the same fleets under the current rules. Files are pickles written atomically
-(temporary file, fsync, rename); load them only from a place you trust, as with any
-pickle.
+`SHARED` (fleet index, rules and their per-loan scope, settings), so a checkpoint
+restores into an engine built from the same fleets under the current rules. Files are
+pickles written atomically (temporary file, fsync, rename); load them only from a place
+you trust, as with any pickle.
 """
 
 import os
@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = 1
-SHARED = frozenset({"index", "rule", "lost_rule", "rules", "coverage", "settings", "_heap_rules"})
+SHARED = frozenset(
+    {"index", "rule", "lost_rule", "rules", "scope", "coverage", "settings", "_heap_rules"}
+)
 
 
 def state_of(component: object) -> dict[str, Any]:

@@ -115,6 +115,7 @@ class Engine:
         self.readings_processed = 0
         self.readings_unmatched = 0
         self.scope = RuleScope(rules, self.index)
+        self.operations.set_scope(self.scope)
         self._apply_scope()
         # each device's handlers, built on its first reading of each metric
         self._routes: dict[str, Route] = {}
@@ -132,12 +133,12 @@ class Engine:
         self.cold_chain.rule = rules.rules.cold_chain_excursion
         self.parked_moving.rule = rules.rules.vehicle_moving_when_parked
         self.stuck.set_rule(rules.rules.values_stuck)
-        self.operations.set_rules(rules)
         self.integrity_detector.rule = rules.rules.data_integrity
         self.integrity_detector.lost_rule = rules.rules.messages_lost
         self.scoring.set_rules(rules)
         self.book.settings = rules.alerts
         self.scope = RuleScope(rules, self.index)
+        self.operations.set_rules(rules, self.scope)
         self._apply_scope()
         self._routes, self._tables = {}, {}  # the watched metrics may differ
 

@@ -4,9 +4,12 @@ Readings of the watched production devices (`production_line.WATCHED`) are summe
 local clock hour; nothing else happens per reading. When a device's hour closes it is
 judged against the device's usual level for that hour of week (`HourOfWeekBaseline`)
 and then, unless the line is flagged, learned, so a slow decline never becomes the new
-normal. Hours on a public holiday of the site (the rules' ``[calendar]``, by local
-date) are neither judged, learned nor fed to the models: like the hours a line usually
-stands still, they neither start nor end a ``for`` count. Per line (site):
+normal. The ``[rules.*]`` tables in force are the device's loan's (`RuleScope`: the
+file's, or an ``[[overrides]]`` entry's for its tenant or loan), looked up when its hour
+closes; ``[baseline]`` and ``[calendar]`` apply to every line. Hours on a public holiday
+of the site (the rules' ``[calendar]``, by local date) are neither judged, learned nor
+fed to the models: like the hours a line usually stands still, they neither start nor
+end a ``for`` count. Per line (site):
 
 - ``production_slowdown``: the slowdown lead's index (output, else power) below
   ``index_below`` in running hours for ``for``;
@@ -40,7 +43,8 @@ from riskstream.detectors.production_line import (
 from riskstream.detectors.settle import settle
 from riskstream.durations import format_duration
 from riskstream.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules_file import RuleSet
+from riskstream.rule_scope import RuleScope
+from riskstream.rules_file import Rules, RuleSet
 
 NOTHING: tuple[Alert, ...] = ()
 
@@ -53,13 +57,24 @@ class OperationsDetector:
     def __init__(self, index: FleetIndex, rules: RuleSet) -> None:
         self.index = index
         self.rules = rules
+        self.scope = RuleScope(rules, index)
         self.hours, self.lines = build_lines(index)
         self.latest: dict[str, ClosedHour] = {}
         self.anomaly = CohortAnomaly()
 
-    def set_rules(self, rules: RuleSet) -> None:
-        """Apply a new rule set; baselines, conditions and models are kept."""
+    def set_rules(self, rules: RuleSet, scope: RuleScope | None = None) -> None:
+        """Apply a new rule set; baselines, conditions and models are kept.
+
+        Args:
+            rules: the rule set.
+            scope: its effective rules per loan, if already built (the engine's).
+        """
         self.rules = rules
+        self.scope = RuleScope(rules, self.index) if scope is None else scope
+
+    def set_scope(self, scope: RuleScope) -> None:
+        """Share ``scope`` (the effective rules per loan of the current rule set)."""
+        self.scope = scope
 
     def observe(
         self, reading: Reading, device: DeviceContext, book: AlertBook, wall: float
@@ -86,14 +101,14 @@ class OperationsDetector:
         hour.begin(reading.ts, line.zone, value)
         return alerts
 
-    def _judge(self, device_id: str, hour: HourStats) -> ClosedHour:
+    def _judge(self, device_id: str, hour: HourStats, rules: Rules) -> ClosedHour:
         base = self.rules.baseline
         rate = hour.total / hour.count * hour.per_hour
         usual = hour.baseline.usual(hour.slot)
         busiest = hour.baseline.busiest()
         index = rate / usual if usual is not None and usual > 0 else None
         running = usual is not None and busiest > 0 and usual >= base.running_above * busiest
-        idle_below = self.rules.rules.machine_idle.idle_below
+        idle_below = rules.machine_idle.idle_below
         still = running and index is not None and index < idle_below
         scale = hour.per_hour
         return ClosedHour(
@@ -119,17 +134,19 @@ class OperationsDetector:
             return NOTHING  # too few readings (a gap, or the first hour) to judge or learn
         if self._holiday(stats_, line):
             return NOTHING  # a closed plant on a public holiday is neither news nor usual
-        hour = self._judge(device.device_id, stats_)
+        scope = self.scope
+        rules = scope.by_device.get(device.device_id, scope.base)  # its loan's rules
+        hour = self._judge(device.device_id, stats_, rules)
         self.latest[device.device_id] = hour
         alerts: list[Alert] = []
         if device.device_id == line.idle_lead:
-            _keep(alerts, self._idle(hour, line, device, book, wall))
+            _keep(alerts, self._idle(hour, line, device, book, wall, rules))
         if device.device_id == line.slowdown_lead:
-            _keep(alerts, self._slowdown(hour, line, device, book, wall))
-            _keep(alerts, self._drift(hour, line, device, book, wall))
-        if self.rules.rules.anomaly.enabled and not (hour.still or self._line_still(line)):
+            _keep(alerts, self._slowdown(hour, line, device, book, wall, rules))
+            _keep(alerts, self._drift(hour, line, device, book, wall, rules))
+        if rules.anomaly.enabled and not (hour.still or self._line_still(line)):
             # a line standing still is machine_idle's to say, not an unnamed anomaly
-            _keep(alerts, self._anomaly(hour, line, device, book, wall))
+            _keep(alerts, self._anomaly(hour, line, device, book, wall, rules))
         self._learn(stats_, hour, line)
         return alerts
 
@@ -146,9 +163,15 @@ class OperationsDetector:
         stats_.baseline.learn(hour.slot, hour.rate, base.learn_rate)
 
     def _idle(
-        self, hour: ClosedHour, line: Line, device: DeviceContext, book: AlertBook, wall: float
+        self,
+        hour: ClosedHour,
+        line: Line,
+        device: DeviceContext,
+        book: AlertBook,
+        wall: float,
+        rules: Rules,
     ) -> Alert | None:
-        rule = self.rules.rules.machine_idle
+        rule = rules.machine_idle
         if not rule.enabled or not hour.running:
             return None  # hours the line usually stands still neither count nor clear
         transition = line.idle.observe(hour.end, hour.still, rule.for_, rule.clear_after)
@@ -176,9 +199,15 @@ class OperationsDetector:
         return line.idle.breach_since is not None or (latest is not None and latest.still)
 
     def _slowdown(
-        self, hour: ClosedHour, line: Line, device: DeviceContext, book: AlertBook, wall: float
+        self,
+        hour: ClosedHour,
+        line: Line,
+        device: DeviceContext,
+        book: AlertBook,
+        wall: float,
+        rules: Rules,
     ) -> Alert | None:
-        rule = self.rules.rules.production_slowdown
+        rule = rules.production_slowdown
         if not rule.enabled or not hour.running or hour.index is None:
             return None
         if hour.still or self._line_still(line):
@@ -212,9 +241,15 @@ class OperationsDetector:
         )
 
     def _drift(
-        self, hour: ClosedHour, line: Line, device: DeviceContext, book: AlertBook, wall: float
+        self,
+        hour: ClosedHour,
+        line: Line,
+        device: DeviceContext,
+        book: AlertBook,
+        wall: float,
+        rules: Rules,
     ) -> Alert | None:
-        rule = self.rules.rules.production_drift
+        rule = rules.production_drift
         if not rule.enabled or not hour.running or hour.index is None or hour.still:
             return None
         if line.page_hinkley is None or line.recent is None:
@@ -225,6 +260,9 @@ class OperationsDetector:
                 mode="down",
             )
             line.recent = stats.EWMean(fading_factor=RECENT_FADING)
+        else:  # the test keeps what it saw; the line's rule (reloaded, overridden) holds
+            ph = line.page_hinkley
+            ph.min_instances, ph.delta, ph.threshold = rule.min_hours, rule.delta, rule.threshold
         index = min(hour.index, 2.0)
         line.page_hinkley.update(index)  # type: ignore[no-untyped-call]
         line.recent.update(index)
@@ -256,9 +294,15 @@ class OperationsDetector:
         )
 
     def _anomaly(
-        self, hour: ClosedHour, line: Line, device: DeviceContext, book: AlertBook, wall: float
+        self,
+        hour: ClosedHour,
+        line: Line,
+        device: DeviceContext,
+        book: AlertBook,
+        wall: float,
+        rules: Rules,
     ) -> Alert | None:
-        rule = self.rules.rules.anomaly
+        rule = rules.anomaly
         score = self.anomaly.score(hour, rule, learn=not line.flagged)
         if score is None:
             return None

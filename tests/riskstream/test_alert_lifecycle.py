@@ -119,6 +119,7 @@ for = "1m"
         ),
         ("[overrides.rules.inventory]\nenabled = false", 4, "inventory", "unknown rule"),
         ("[overrides.rules.values_stuck]\nmetrics = []", 5, "metrics", "whole service"),
+        ("[overrides.rules.anomaly]\nn_trees = 5", 5, "n_trees", "whole service"),
     ],
 )
 def test_override_errors_name_line_and_field(

@@ -67,8 +67,12 @@ def test_restore_keeps_the_current_rules_and_refuses_other_files(tmp_path: Path)
     e.process([Reading("bank-a", "b1-d1", T0, "weight_kg", 850_000.0, 1)])
     path = tmp_path / "engine.ckpt"
     e.checkpoint(path)
-    other = Engine([small_fleet()], RuleSet(), wall_clock=lambda: 0.0)
+    idle_off = '[[overrides]]\nloan = "b1-l1"\n[overrides.rules.machine_idle]\nenabled = false\n'
+    other = Engine([small_fleet()], parse_rules(idle_off), wall_clock=lambda: 0.0)
     other.restore(path)
+    # the operations detector keeps the current rules' per-loan scope, not the saved one
+    assert other.operations.scope is other.scope
+    assert not other.operations.scope.of("bank-a", "b1-l1").machine_idle.enabled
     assert other.scoring.models.of("bank-a").settings == RuleSet().models
     assert other.book.update_every_s == RuleSet().alerts.update_every
     assert other.watermark == T0

@@ -263,3 +263,55 @@ def test_holiday_hours_are_not_learned(golden_week: tuple[Fleet, list[Reading]])
     assert now == was
     was, now = across_the_holiday(parse_rules(NOT_HERE))
     assert now != was  # without the calendar the closed days were learned
+
+
+def _opened(alerts: list[Alert], kind: str) -> set[str]:
+    """Borrowers with an open alert of ``kind``."""
+    return {a.borrower_id for a in alerts if a.kind == kind and a.status == "open"}
+
+
+@pytest.mark.parametrize("when", ["at_start", "live_reload"])
+def test_a_loan_override_turns_machine_idle_off_on_that_line_only(when: str) -> None:
+    days = 10
+    quiet, other = FLEET.borrowers[0], FLEET.borrowers[1]
+    assign = {quiet.id: "machine_idle", other.id: "machine_idle"}
+    plan = plan_scenarios(FLEET, 3, START, START + days * DAY, assign=assign)
+    stream = readings(FLEET, plan, days, seed=3)
+    loan = quiet.loans[0].id  # the loan of the borrower's line devices
+    overridden = parse_rules(
+        f'[[overrides]]\nloan = "{loan}"\n[overrides.rules.machine_idle]\nenabled = false\n'
+    )
+    if when == "at_start":
+        engine = engine_for(FLEET, overridden)
+        alerts = feed(engine, stream)
+    else:  # the same override, applied by a reload before the lines stop
+        stops = min(t.start_ts for t in truth_records(FLEET.tenant.id, plan, START + days * DAY))
+        cut = next(i for i, r in enumerate(stream) if r.ts >= stops)
+        engine = engine_for(FLEET)
+        alerts = feed(engine, stream[:cut])
+        assert _opened(alerts, "machine_idle") == set()
+        engine.set_rules(overridden)
+        alerts += feed(engine, stream[cut:])
+    lead = engine.operations.lines[f"{quiet.id}-p1"].idle_lead
+    assert lead is not None and engine.index.devices[lead].loan_id == loan
+    assert engine.operations.scope is engine.scope
+    # both lines stood still in one run: only the line without the override says so
+    assert _opened(alerts, "machine_idle") == {other.id}
+
+
+def test_a_tenant_override_sets_the_slowdown_threshold_and_severity() -> None:
+    days = 10
+    borrower = FLEET.borrowers[1].id
+    plan = plan_scenarios(
+        FLEET, 3, START, START + days * DAY, assign={borrower: "production_slowdown"}
+    )
+    rules = parse_rules(
+        f'[[overrides]]\ntenant = "{FLEET.tenant.id}"\n'
+        '[overrides.rules.production_slowdown]\nindex_below = 0.6\nseverity = "critical"\n'
+    )
+    alerts = feed(engine_for(FLEET, rules), readings(FLEET, plan, days, seed=3))
+    alert = next(a for a in alerts if a.kind == "production_slowdown")
+    # the file's rule says 70% and "warning" (see the test of the reasons above)
+    assert (alert.borrower_id, alert.severity) == (borrower, "critical")
+    assert alert.evidence["threshold_index"] == 0.6
+    assert "below 60% since" in alert.reasons[0]
