@@ -15,7 +15,17 @@ from typing import Any
 
 FORMAT = 1
 SHARED = frozenset(
-    {"index", "rule", "lost_rule", "rules", "scope", "coverage", "settings", "_heap_rules"}
+    {
+        "index",
+        "rule",
+        "lost_rule",
+        "rules",
+        "calendar",
+        "scope",
+        "coverage",
+        "settings",
+        "_heap_rules",
+    }
 )
 
 

@@ -95,7 +95,9 @@ class Engine:
         self.wall_clock = wall_clock
         self.book = AlertBook(update_every_s=rules.alerts.update_every, settings=rules.alerts)
         self.inventory = InventoryDetector(self.index, rules.rules.inventory_below_pledge)
-        self.movement = MovementDetector(self.index, rules.rules.collateral_moved_out_of_hours)
+        self.movement = MovementDetector(
+            self.index, rules.rules.collateral_moved_out_of_hours, rules.calendar
+        )
         self.double_pledge = DoublePledgeDetector(self.index, rules.rules.double_pledge)
         self.geofence = GeofenceDetector(self.index, rules.rules.geofence_exit)
         self.deadman = DeadmanDetector(self.index, rules.rules.device_silent)
@@ -127,6 +129,7 @@ class Engine:
         self.book.update_every_s = rules.alerts.update_every
         self.inventory.rule = rules.rules.inventory_below_pledge
         self.movement.rule = rules.rules.collateral_moved_out_of_hours
+        self.movement.calendar = rules.calendar
         self.double_pledge.rule = rules.rules.double_pledge
         self.geofence.rule = rules.rules.geofence_exit
         self.deadman.rule = rules.rules.device_silent

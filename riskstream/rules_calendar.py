@@ -5,8 +5,10 @@ for movable feasts such as Easter or Chinese New Year; an unquoted TOML date wor
 too). ``holidays`` apply to every site; ``[calendar.by_timezone]`` adds the dates of
 the sites whose ``timezone`` (fleet file) is that IANA name. On a holiday of a site, by
 its local date, the operations rules neither judge nor learn its production line's
-hours (`riskstream.detectors.operations`). The built-in lists are the fixed-date
-holidays the simulator gives the timezones of its regions.
+hours (`riskstream.detectors.operations`), and every hour is quiet for the movement of
+its collateral lots and not learned into their schedules (`riskstream.detectors.movement`).
+The built-in lists are the fixed-date holidays the simulator gives the timezones of its
+regions.
 """
 
 import re
@@ -74,7 +76,8 @@ def _default_by_timezone() -> dict[str, list[str]]:
 
 
 class CalendarSettings(BaseModel):
-    """The ``[calendar]`` table: public holidays on which production lines are not judged."""
+    """The ``[calendar]`` table: public holidays on which production lines are not judged
+    and collateral lots are out of hours all day."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

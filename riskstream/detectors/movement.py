@@ -7,8 +7,12 @@ quiet stretch begins, the level is the reference; stock falling ``drop_share`` o
 pledge below it, for ``for``, raises ``collateral_moved_out_of_hours`` on the lot.
 Goods that a double pledge brought in (`expect_return`) may leave again unflagged.
 
-Each closed hour is learned as moved or still, unless the lot was falling in quiet
-hours then (flagged hours are not learned, so a night drain never becomes usual).
+A public holiday of the site (the rules' ``[calendar]``, by local date) is quiet in
+every hour, whatever the schedule says of that weekday: the business is closed, so
+stock leaving then is as out of hours as at night. Each closed hour is learned as moved
+or still, unless the lot was falling in quiet hours then (flagged hours are not learned,
+so a night drain never becomes usual) or it was a holiday (a closed day would make its
+weekday look quieter than it is).
 The lot's RFID gate (units counted out) and the door of its site are kept as
 corroborating evidence. Moves that happen partly in quiet hours are handed to the
 double-pledge detector (`take_moves`).
@@ -24,6 +28,7 @@ from riskstream.detectors.lot_moves import LotState, Move
 from riskstream.detectors.settle import settle
 from riskstream.durations import format_duration
 from riskstream.fleet_index import CollateralContext, DeviceContext, FleetIndex
+from riskstream.rules_calendar import CalendarSettings
 from riskstream.rules_file import OutOfHoursRule
 
 KIND = "collateral_moved_out_of_hours"
@@ -34,11 +39,18 @@ NOTHING: tuple[Alert, ...] = ()
 
 
 class MovementDetector:
-    """Per collateral lot: stock falling in its quiet hours, and its moves."""
+    """Per collateral lot: stock falling in its quiet hours, and its moves.
 
-    def __init__(self, index: FleetIndex, rule: OutOfHoursRule) -> None:
+    ``rule`` and ``calendar`` are the rules file's (the engine replaces both on a reload;
+    a checkpoint keeps neither). Without a calendar, the built-in holidays apply.
+    """
+
+    def __init__(
+        self, index: FleetIndex, rule: OutOfHoursRule, calendar: CalendarSettings | None = None
+    ) -> None:
         self.index = index
         self.rule = rule
+        self.calendar = CalendarSettings() if calendar is None else calendar
         self.lots: dict[str, LotState] = {}
         self.moves: list[Move] = []
         self._doors: dict[str, list[str]] = {}
@@ -184,16 +196,21 @@ class MovementDetector:
     def _next_hour(
         self, state: LotState, lot: CollateralContext, ts: float, pledge_kg: float
     ) -> None:
-        """Learn the hour that ended (unless flagged) and start the local hour holding ``ts``."""
+        """Learn the hour that ended (unless flagged) and start the local hour holding ``ts``.
+
+        An hour of a public holiday is quiet, and flagged from its start: not learned.
+        """
         if state.hour_n >= MIN_HOUR_EVALS and not state.hour_flagged:
             moved = state.hour_high - state.hour_low >= self.rule.moved_share * pledge_kg
             state.schedule.learn(state.slot, moved)
-        local = datetime.fromtimestamp(ts, self.index.zone(lot.collateral.site))
+        zone = self.index.zone(lot.collateral.site)
+        local = datetime.fromtimestamp(ts, zone)
         state.hour_end = ts - (local.minute * 60 + local.second + local.microsecond / 1e6) + 3600.0
         state.slot = local.weekday() * 24 + local.hour
-        state.quiet = state.schedule.quiet(state.slot, self.rule)
+        holiday = self.calendar.is_holiday(zone.key, local.date())
+        state.quiet = holiday or state.schedule.quiet(state.slot, self.rule)
         state.hour_low, state.hour_high, state.hour_n = math.inf, -math.inf, 0
-        state.hour_flagged = state.condition.raised
+        state.hour_flagged = holiday or state.condition.raised
 
     def doors_of(self, site_id: str) -> list[str]:
         """Door contacts of a site."""

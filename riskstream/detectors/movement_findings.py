@@ -22,10 +22,27 @@ def _local(ts: float, zone: ZoneInfo) -> str:
     return datetime.fromtimestamp(ts, zone).strftime("%H:%M")
 
 
-def _usual(detector: "MovementDetector", state: LotState) -> str:
+def _holiday(
+    detector: "MovementDetector", state: LotState, ts: float, zone: ZoneInfo
+) -> str | None:
+    """The local date of ``ts`` if a public holiday, not the lot's schedule, made it quiet."""
+    day = datetime.fromtimestamp(ts, zone).date()
+    if detector.calendar.is_holiday(zone.key, day) and not state.schedule.quiet(
+        state.slot, detector.rule
+    ):
+        return day.isoformat()
+    return None
+
+
+def _usual(detector: "MovementDetector", state: LotState, holiday: str | None) -> str:
     rule = detector.rule
     seen, _ = state.schedule.weeks(state.slot, rule)
     day, hour = divmod(state.slot, 24)
+    if holiday is not None:
+        return (
+            f"on {WEEKDAYS[day]} {holiday}, a public holiday of its site ([calendar]), "
+            "when this lot's stock is not expected to move"
+        )
     when = f"on a {WEEKDAYS[day]} between {hour:02d}:00 and {(hour + 1) % 24:02d}:00"
     if seen >= rule.min_weeks:
         return f"when this lot's stock has not moved {when} in the last {seen} weeks"
@@ -75,12 +92,13 @@ def out_of_hours(
     fell = drop_kg / lot.kg_per_unit
     share = drop_kg / pledge_kg
     began = state.calm_ts
+    holiday = _holiday(detector, state, ts, zone)
     what = f"{fell:,.1f} {c.unit}"
     if c.handling_unit_kg:
         what = f"{drop_kg / c.handling_unit_kg:,.0f} handling units ({what})"
     reasons = [
         f"{what}, {share:.0%} of the pledge, left lot {c.id} between {_local(began, zone)} "
-        f"and {_local(ts, zone)} local time, {_usual(detector, state)}",
+        f"and {_local(ts, zone)} local time, {_usual(detector, state, holiday)}",
         f"on hand {on_hand:,.1f} {c.unit} is {coverage:.0%} of the pledged "
         f"{c.quantity:,.1f} {c.unit}; falling since {clock(began)}",
         *_corroboration(detector, lot, state),
@@ -108,6 +126,7 @@ def out_of_hours(
             "quiet_since": state.ref_ts,
             "falling_since": began,
             "hour_of_week": state.slot,
+            "holiday": holiday,
             "weeks_seen": seen,
             "weeks_moved": moved,
             "threshold_share": detector.rule.drop_share,
