@@ -144,8 +144,10 @@ class OperationsDetector:
         if device.device_id == line.slowdown_lead:
             _keep(alerts, self._slowdown(hour, line, device, book, wall, rules))
             _keep(alerts, self._drift(hour, line, device, book, wall, rules))
-        if rules.anomaly.enabled and not (hour.still or self._line_still(line)):
-            # a line standing still is machine_idle's to say, not an unnamed anomaly
+        if rules.anomaly.enabled and hour.running and not (hour.still or self._line_still(line)):
+            # only hours the line usually runs: in a cohort of mostly round-the-clock lines
+            # a shift line's every night would look unusual; a line standing still is
+            # machine_idle's to say, not an unnamed anomaly
             _keep(alerts, self._anomaly(hour, line, device, book, wall, rules))
         self._learn(stats_, hour, line)
         return alerts

@@ -185,6 +185,17 @@ def test_anomaly_flags_hours_unlike_the_cohort_and_nothing_else() -> None:
     assert "anomaly score" in alerts[0].reasons[0]
 
 
+def test_anomaly_leaves_the_nights_of_shift_lines_alone() -> None:
+    # most lines of the cohort run round the clock; a shift line stands still every
+    # night, which the cohort's model would find unusual if those hours were scored
+    fleet = production_lines(20, seed=101)
+    shifts = {business_profile(b, 101).shift_end_h for b in fleet.borrowers}
+    assert 24 in shifts and min(shifts) < 24
+    rules = parse_rules("[rules.anomaly]\nenabled = true\n")
+    alerts = feed(engine_for(fleet, rules), readings(fleet, [], 8, seed=101))
+    assert [(a.borrower_id, a.reasons[0]) for a in alerts if a.kind in OPERATIONS] == []
+
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOT_HERE = '[calendar.by_timezone]\n"Europe/Berlin" = ["10-01", "10-02", "10-03", "10-04"]\n'
 
