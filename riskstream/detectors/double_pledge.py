@@ -11,6 +11,7 @@ the alert resolves when the origin gets them back.
 """
 
 from riskstream.alerts import Alert, AlertBook, Finding
+from riskstream.detectors.findings import lot_finding
 from riskstream.detectors.lot_moves import Move
 from riskstream.detectors.movement import MovementDetector
 from riskstream.detectors.timefmt import clock
@@ -140,16 +141,11 @@ def _finding(
         f"{clock(gain.start)} and {clock(gain.end)}: the same goods at two sites, "
         "pledged twice",
     ]
-    return Finding(
-        tenant=origin.tenant,
-        borrower_id=origin.borrower_id,
-        loan_id=origin.loan_id,
-        site_id=c.site,
-        device_id=origin.load_cells[0] if len(origin.load_cells) == 1 else None,
+    return lot_finding(
+        origin,
         kind=KIND,
-        subject=c.id,
         severity=rule.severity,
-        score=round(min(100.0, 60.0 + 100.0 * -loss.delta_kg / max(_pledge_kg(origin), 1.0)), 1),
+        score=60.0 + 100.0 * -loss.delta_kg / max(_pledge_kg(origin), 1.0),
         reasons=reasons,
         evidence={
             "collateral_id": c.id,
@@ -165,5 +161,4 @@ def _finding(
             "tolerance": rule.tolerance,
             "max_transit_s": rule.max_transit,
         },
-        rule=f"rules.{KIND}",
     )

@@ -1,9 +1,9 @@
-"""The `Finding` of a device-level alert: who the device speaks for, and what it says."""
+"""The `Finding` of a device's or a pledged lot's alert: whom it speaks for, what it says."""
 
 from typing import Any
 
 from riskstream.alerts import Finding, Severity
-from riskstream.fleet_index import DeviceContext
+from riskstream.fleet_index import CollateralContext, DeviceContext
 
 
 def device_finding(
@@ -39,4 +39,33 @@ def device_finding(
         reasons=reasons,
         evidence=evidence,
         rule=rule if rule is not None else f"rules.{kind}",
+    )
+
+
+def lot_finding(
+    lot: CollateralContext,
+    kind: str,
+    severity: Severity,
+    score: float,
+    reasons: list[str],
+    evidence: dict[str, Any],
+) -> Finding:
+    """A finding about a pledged lot (its subject), scored 0–100 to one decimal.
+
+    Its tenant, borrower, loan and site go on the alert, and its load cell when it has
+    only one; the rule is ``rules.<kind>``.
+    """
+    return Finding(
+        tenant=lot.tenant,
+        borrower_id=lot.borrower_id,
+        loan_id=lot.loan_id,
+        site_id=lot.collateral.site,
+        device_id=lot.load_cells[0] if len(lot.load_cells) == 1 else None,
+        kind=kind,
+        subject=lot.collateral.id,
+        severity=severity,
+        score=round(min(100.0, max(0.0, score)), 1),
+        reasons=reasons,
+        evidence=evidence,
+        rule=f"rules.{kind}",
     )

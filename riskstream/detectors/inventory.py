@@ -8,6 +8,7 @@ on hand / pledged value at the lot's unit value).
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook, Finding
 from riskstream.conditions import Condition
+from riskstream.detectors.findings import lot_finding
 from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
@@ -128,16 +129,11 @@ class InventoryDetector:
                     f"since {clock(last_ok)}"
                 )
         shortfall_value = max(0.0, c.quantity - on_hand) * c.unit_value
-        return Finding(
-            tenant=lot.tenant,
-            borrower_id=lot.borrower_id,
-            loan_id=lot.loan_id,
-            site_id=c.site,
-            device_id=reading.device_id if len(lot.load_cells) == 1 else None,
+        return lot_finding(
+            lot,
             kind=KIND,
-            subject=c.id,
             severity=self.rule.severity,
-            score=round(min(100.0, max(0.0, (1.0 - coverage) * 100.0)), 1),
+            score=(1.0 - coverage) * 100.0,
             reasons=reasons,
             evidence={
                 "collateral_id": c.id,
@@ -151,5 +147,4 @@ class InventoryDetector:
                 "load_cells": list(lot.load_cells),
                 "ts": reading.ts,
             },
-            rule=f"rules.{KIND}",
         )

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from riskstream.alerts import Finding
+from riskstream.detectors.findings import lot_finding
 from riskstream.detectors.lot_moves import LotState
 from riskstream.detectors.lot_schedule import default_quiet
 from riskstream.detectors.production_line import WEEKDAYS
@@ -104,16 +105,11 @@ def out_of_hours(
         *_corroboration(detector, lot, state),
     ]
     seen, moved = state.schedule.weeks(state.slot, detector.rule)
-    return Finding(
-        tenant=lot.tenant,
-        borrower_id=lot.borrower_id,
-        loan_id=lot.loan_id,
-        site_id=c.site,
-        device_id=lot.load_cells[0] if len(lot.load_cells) == 1 else None,
+    return lot_finding(
+        lot,
         kind=KIND,
-        subject=c.id,
         severity=detector.rule.severity,
-        score=round(min(100.0, 50.0 + 100.0 * share), 1),
+        score=50.0 + 100.0 * share,
         reasons=reasons,
         evidence={
             "collateral_id": c.id,
@@ -138,5 +134,4 @@ def out_of_hours(
             "since": since,
             "ts": ts,
         },
-        rule=f"rules.{KIND}",
     )

@@ -22,14 +22,16 @@ end a ``for`` count. Per line (site):
   (`cohort_anomaly`; off by default).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
 from river import drift, stats
 
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook
+from riskstream.alerts import Alert, AlertBook, Finding
+from riskstream.conditions import Condition, Transition
 from riskstream.detectors import operations_findings as findings
 from riskstream.detectors.cohort_anomaly import CohortAnomaly
 from riskstream.detectors.production_line import (
@@ -49,6 +51,33 @@ from riskstream.rules_file import Rules, RuleSet
 NOTHING: tuple[Alert, ...] = ()
 
 __all__ = ["METRICS", "OperationsDetector"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Closing:
+    """A device's hour that just closed, with what judging it takes."""
+
+    hour: ClosedHour
+    line: Line
+    device: DeviceContext
+    book: AlertBook
+    wall: float
+    rules: Rules  # the device's loan's
+
+    def settle(
+        self,
+        kind: str,
+        transition: Transition,
+        condition: Condition,
+        finding: Callable[[float], Finding],
+        cleared: Callable[[], str],
+    ) -> Alert | None:
+        """`settle` the device's ``kind`` alert at the hour's end."""
+        device = self.device
+        key = (device.tenant, device.borrower_id, kind, device.device_id)
+        return settle(
+            self.book, key, transition, condition, self.hour.end, self.wall, finding, cleared
+        )
 
 
 class OperationsDetector:
@@ -139,16 +168,17 @@ class OperationsDetector:
         hour = self._judge(device.device_id, stats_, rules)
         self.latest[device.device_id] = hour
         alerts: list[Alert] = []
+        closing = _Closing(hour, line, device, book, wall, rules)
         if device.device_id == line.idle_lead:
-            _keep(alerts, self._idle(hour, line, device, book, wall, rules))
+            _keep(alerts, self._idle(closing))
         if device.device_id == line.slowdown_lead:
-            _keep(alerts, self._slowdown(hour, line, device, book, wall, rules))
-            _keep(alerts, self._drift(hour, line, device, book, wall, rules))
+            _keep(alerts, self._slowdown(closing))
+            _keep(alerts, self._drift(closing))
         if rules.anomaly.enabled and hour.running and not (hour.still or self._line_still(line)):
             # only hours the line usually runs: in a cohort of mostly round-the-clock lines
             # a shift line's every night would look unusual; a line standing still is
             # machine_idle's to say, not an unnamed anomaly
-            _keep(alerts, self._anomaly(hour, line, device, book, wall, rules))
+            _keep(alerts, self._anomaly(closing))
         self._learn(stats_, hour, line)
         return alerts
 
@@ -164,26 +194,16 @@ class OperationsDetector:
             return
         stats_.baseline.learn(hour.slot, hour.rate, base.learn_rate)
 
-    def _idle(
-        self,
-        hour: ClosedHour,
-        line: Line,
-        device: DeviceContext,
-        book: AlertBook,
-        wall: float,
-        rules: Rules,
-    ) -> Alert | None:
+    def _idle(self, closing: _Closing) -> Alert | None:
+        hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules
         rule = rules.machine_idle
         if not rule.enabled or not hour.running:
             return None  # hours the line usually stands still neither count nor clear
         transition = line.idle.observe(hour.end, hour.still, rule.for_, rule.clear_after)
-        return settle(
-            book,
-            (device.tenant, device.borrower_id, "machine_idle", device.device_id),
+        return closing.settle(
+            "machine_idle",
             transition,
             line.idle,
-            hour.end,
-            wall,
             partial(
                 findings.idle,
                 device,
@@ -200,15 +220,8 @@ class OperationsDetector:
         latest = self.latest.get(lead) if lead is not None else None
         return line.idle.breach_since is not None or (latest is not None and latest.still)
 
-    def _slowdown(
-        self,
-        hour: ClosedHour,
-        line: Line,
-        device: DeviceContext,
-        book: AlertBook,
-        wall: float,
-        rules: Rules,
-    ) -> Alert | None:
+    def _slowdown(self, closing: _Closing) -> Alert | None:
+        hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules
         rule = rules.production_slowdown
         if not rule.enabled or not hour.running or hour.index is None:
             return None
@@ -220,13 +233,10 @@ class OperationsDetector:
         transition = line.slowdown.observe(hour.end, low, rule.for_, rule.clear_after)
         latest = self.latest
         support = [latest[d] for d in line.devices if d != device.device_id and d in latest]
-        return settle(
-            book,
-            (device.tenant, device.borrower_id, "production_slowdown", device.device_id),
+        return closing.settle(
+            "production_slowdown",
             transition,
             line.slowdown,
-            hour.end,
-            wall,
             partial(
                 findings.slowdown,
                 device,
@@ -242,15 +252,8 @@ class OperationsDetector:
             ),
         )
 
-    def _drift(
-        self,
-        hour: ClosedHour,
-        line: Line,
-        device: DeviceContext,
-        book: AlertBook,
-        wall: float,
-        rules: Rules,
-    ) -> Alert | None:
+    def _drift(self, closing: _Closing) -> Alert | None:
+        hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules
         rule = rules.production_drift
         if not rule.enabled or not hour.running or hour.index is None or hour.still:
             return None
@@ -274,13 +277,10 @@ class OperationsDetector:
         elif line.drifting and recent >= rule.recover_above:
             line.drifting = False
         transition = line.trend.observe(hour.end, line.drifting, 0.0, rule.clear_after)
-        return settle(
-            book,
-            (device.tenant, device.borrower_id, "production_drift", device.device_id),
+        return closing.settle(
+            "production_drift",
             transition,
             line.trend,
-            hour.end,
-            wall,
             partial(
                 findings.drift,
                 device,
@@ -295,15 +295,8 @@ class OperationsDetector:
             ),
         )
 
-    def _anomaly(
-        self,
-        hour: ClosedHour,
-        line: Line,
-        device: DeviceContext,
-        book: AlertBook,
-        wall: float,
-        rules: Rules,
-    ) -> Alert | None:
+    def _anomaly(self, closing: _Closing) -> Alert | None:
+        hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules
         rule = rules.anomaly
         score = self.anomaly.score(hour, rule, learn=not line.flagged)
         if score is None:
@@ -311,13 +304,10 @@ class OperationsDetector:
         condition = self.anomaly.condition(device.device_id)
         high = score >= rule.score_above
         transition = condition.observe(hour.end, high, rule.for_, rule.clear_after)
-        return settle(
-            book,
-            (device.tenant, device.borrower_id, "anomaly", device.device_id),
+        return closing.settle(
+            "anomaly",
             transition,
             condition,
-            hour.end,
-            wall,
             partial(
                 findings.anomaly,
                 device,
