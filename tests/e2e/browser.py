@@ -12,10 +12,13 @@ import uvicorn
 from playwright.async_api import Browser, ConsoleMessage, Page, Playwright
 
 from devices.model import Fleet
+from devices.registry import Registry, open_database
 from riskstream.api import create_app
 from riskstream.local_broker import free_port
 from riskstream.runtime import Runtime
-from simulator import publish
+from riskstream.settings import ServiceSettings
+from riskstream.users import UserStore
+from simulator import Message, generate, generate_fleet, plan_scenarios, publish
 from simulator.publisher import parse_broker_url
 from tests.servers import Mosquitto
 
@@ -30,6 +33,43 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+SEED = 8
+
+
+def bank_with_rita(tmp_path: Path) -> tuple[Fleet, str]:
+    """Three generated borrowers in a fresh database with rita, a risk admin (password
+    ``rita-password``); returns the fleet and the database path."""
+    fleet = generate_fleet(3, seed=SEED)
+    db = str(tmp_path / "rs.db")
+    Registry(open_database(db)).import_fleet(fleet)
+    UserStore(open_database(db)).add("rita", "rita-password", fleet.tenant.id, "risk_admin")
+    return fleet, db
+
+
+def recent_messages(
+    fleet: Fleet, window_s: float, assign: dict[str, str]
+) -> tuple[float, list[Message]]:
+    """The fleet's messages of the last ``window_s`` with the ``assign``ed scenarios; returns
+    the window's start and the messages."""
+    start = float(int(time.time() - window_s))
+    injections = plan_scenarios(fleet, SEED, start, start + window_s, assign=assign)
+    return start, list(generate(fleet, injections, start, start + window_s, SEED))
+
+
+def service_settings(
+    broker: Mosquitto, tmp_path: Path, database: str, name: str, **more: Any
+) -> ServiceSettings:
+    """Settings of a service on ``broker`` with its store in ``tmp_path`` and no dead letters."""
+    return ServiceSettings(
+        broker=broker.url,
+        store=f"duckdb:///{tmp_path}/t.duckdb",
+        database=database,
+        deadletter=None,
+        client_id=f"{name}-{time.time_ns()}",
+        **more,
+    )
 
 
 @asynccontextmanager

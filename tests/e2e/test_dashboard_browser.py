@@ -1,18 +1,22 @@
 """The dashboard in a real headless Chromium (Debian's, never a downloaded browser)."""
 
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import Dialog, async_playwright
 
-from devices.registry import Registry, open_database
 from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
-from riskstream.users import UserStore
-from simulator import generate, generate_fleet, plan_scenarios
-from tests.e2e.browser import ARTIFACTS, log_in, open_page, publish_part, serving
+from tests.e2e.browser import (
+    ARTIFACTS,
+    bank_with_rita,
+    log_in,
+    open_page,
+    publish_part,
+    recent_messages,
+    service_settings,
+    serving,
+)
 from tests.servers import Mosquitto
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
@@ -21,22 +25,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
 async def test_officer_sees_alert_arrive_live_acknowledges_it_and_sees_the_audit_entry(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    fleet = generate_fleet(3, seed=8)
-    db = str(tmp_path / "rs.db")
-    Registry(open_database(db)).import_fleet(fleet)
-    UserStore(open_database(db)).add("rita", "rita-password", fleet.tenant.id, "risk_admin")
-    window = 6 * 3600.0
-    start = float(int(time.time() - window))
-    injections = plan_scenarios(fleet, 8, start, start + window, assign={"b001": "inventory_drain"})
-    runtime = Runtime(
-        ServiceSettings(
-            broker=mosquitto.url,
-            store=f"duckdb:///{tmp_path}/t.duckdb",
-            database=db,
-            deadletter=None,
-            client_id=f"browser-{time.time_ns()}",
-        )
-    )
+    fleet, db = bank_with_rita(tmp_path)
+    start, messages = recent_messages(fleet, 6 * 3600.0, {"b001": "inventory_drain"})
+    runtime = Runtime(service_settings(mosquitto, tmp_path, db, "browser"))
     problems: list[str] = []
     async with serving(runtime) as base:
         async with async_playwright() as pw:
@@ -48,7 +39,7 @@ async def test_officer_sees_alert_arrive_live_acknowledges_it_and_sees_the_audit
             assert await page.locator("#login").is_hidden()
             # the scenario is published only now: the alert must arrive through the live feed
             await publish_part(
-                list(generate(fleet, injections, start, start + window, 8)),
+                messages,
                 fleet,
                 mosquitto,
                 start,

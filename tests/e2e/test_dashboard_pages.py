@@ -9,12 +9,17 @@ import httpx
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from devices.registry import Registry, open_database
 from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
-from riskstream.users import UserStore
-from simulator import generate, generate_fleet, plan_scenarios
-from tests.e2e.browser import ARTIFACTS, log_in, open_page, publish_part, serving
+from tests.e2e.browser import (
+    ARTIFACTS,
+    bank_with_rita,
+    log_in,
+    open_page,
+    publish_part,
+    recent_messages,
+    service_settings,
+    serving,
+)
 from tests.servers import Mosquitto
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
@@ -33,29 +38,12 @@ async def feed_ids(page: Page) -> dict[str, str]:
 
 
 async def test_pages_and_feed_resume(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    fleet = generate_fleet(3, seed=8)
-    db = str(tmp_path / "rs.db")
-    Registry(open_database(db)).import_fleet(fleet)
-    UserStore(open_database(db)).add("rita", "rita-password", fleet.tenant.id, "risk_admin")
-    start = float(int(time.time() - WINDOW_S))
-    injections = plan_scenarios(
-        fleet,
-        8,
-        start,
-        start + WINDOW_S,
-        assign={"b001": "inventory_drain", "b002": "geofence_exit"},
+    fleet, db = bank_with_rita(tmp_path)
+    start, messages = recent_messages(
+        fleet, WINDOW_S, {"b001": "inventory_drain", "b002": "geofence_exit"}
     )
-    messages = list(generate(fleet, injections, start, start + WINDOW_S, 8))
     half = len(messages) // 2
-    runtime = Runtime(
-        ServiceSettings(
-            broker=mosquitto.url,
-            store=f"duckdb:///{tmp_path}/t.duckdb",
-            database=db,
-            deadletter=None,
-            client_id=f"pages-{time.time_ns()}",
-        )
-    )
+    runtime = Runtime(service_settings(mosquitto, tmp_path, db, "pages"))
     problems: list[str] = []
     async with serving(runtime) as base, async_playwright() as pw:
         browser, page = await open_page(pw, problems)

@@ -9,12 +9,19 @@ from pathlib import Path
 import pytest
 from playwright.async_api import ConsoleMessage, Dialog, Page, async_playwright
 
-from devices.registry import Registry, open_database
+from devices.registry import open_database
 from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
-from simulator import generate, generate_fleet, plan_scenarios
-from tests.e2e.browser import ARTIFACTS, log_in, open_page, publish_part, serving
+from tests.e2e.browser import (
+    ARTIFACTS,
+    bank_with_rita,
+    log_in,
+    open_page,
+    publish_part,
+    recent_messages,
+    service_settings,
+    serving,
+)
 from tests.e2e.test_dashboard_pages import WINDOW_S
 from tests.servers import Mosquitto
 
@@ -40,35 +47,26 @@ async def set_editor(page: Page, text: str) -> None:
 async def test_rules_page_dry_run_apply_history_and_roles(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    fleet = generate_fleet(3, seed=8)
-    db = str(tmp_path / "rs.db")
-    Registry(open_database(db)).import_fleet(fleet)
-    users = UserStore(open_database(db))
-    users.add("rita", "rita-password", fleet.tenant.id, "risk_admin")
-    users.add("anna", "anna-password", fleet.tenant.id, "loan_officer", ["b002"])
+    fleet, db = bank_with_rita(tmp_path)
+    UserStore(open_database(db)).add(
+        "anna", "anna-password", fleet.tenant.id, "loan_officer", ["b002"]
+    )
     rules_file = tmp_path / "rules.toml"
     original = SAMPLE.read_text()
     threshold_line = original[: original.index(THRESHOLD)].count("\n") + 1
     rules_file.write_text(original)
-    start = float(int(time.time() - WINDOW_S))
-    injections = plan_scenarios(
-        fleet,
-        8,
-        start,
-        start + WINDOW_S,
-        assign={"b001": "inventory_drain", "b002": "geofence_exit"},
+    start, messages = recent_messages(
+        fleet, WINDOW_S, {"b001": "inventory_drain", "b002": "geofence_exit"}
     )
-    messages = list(generate(fleet, injections, start, start + WINDOW_S, 8))
     runtime = Runtime(
-        ServiceSettings(
-            broker=mosquitto.url,
-            store=f"duckdb:///{tmp_path}/t.duckdb",
-            database=db,
+        service_settings(
+            mosquitto,
+            tmp_path,
+            db,
+            "rules-page",
             rules=rules_file,
-            deadletter=None,
             spool_dir=tmp_path / "spool",
             checkpoint_enabled=False,
-            client_id=f"rules-page-{time.time_ns()}",
         )
     )
     problems: list[str] = []

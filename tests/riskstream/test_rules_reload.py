@@ -14,6 +14,14 @@ GOOD = ("coverage_below = 0.9", "coverage_below = 0.8")
 BAD = ('for = "30m"', 'for = "30 minutes"')  # line 13, rules.inventory_below_pledge.for
 
 
+def service_of_sample_rules(tmp_path: Path, broker: Mosquitto) -> tuple[Runtime, Path]:
+    """A service of bank-a's small fleet reading a copy of the sample rules; (it, the copy)."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text(SAMPLE.read_text())
+    db = register(tmp_path, small_fleet("bank-a"))
+    return Runtime(settings(tmp_path, db, broker.url, rules)), rules
+
+
 def coverage_below(runtime: Runtime) -> float:
     return runtime.engine.inventory.rule.coverage_below
 
@@ -22,10 +30,7 @@ def coverage_below(runtime: Runtime) -> float:
 async def test_file_edits_reload_live_and_bad_edits_keep_the_last_good_rules(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    rules = tmp_path / "rules.toml"
-    rules.write_text(SAMPLE.read_text())
-    db = register(tmp_path, small_fleet("bank-a"))
-    runtime = Runtime(settings(tmp_path, db, mosquitto.url, rules))
+    runtime, rules = service_of_sample_rules(tmp_path, mosquitto)
     keeper = runtime.rules_keeper
     async with runtime.running(), client_of(runtime) as client:
         officer = await login(client, "anna")
@@ -78,10 +83,7 @@ async def test_file_edits_reload_live_and_bad_edits_keep_the_last_good_rules(
 async def test_put_rules_is_for_risk_admins_and_validates(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    rules = tmp_path / "rules.toml"
-    rules.write_text(SAMPLE.read_text())
-    db = register(tmp_path, small_fleet("bank-a"))
-    runtime = Runtime(settings(tmp_path, db, mosquitto.url, rules))
+    runtime, rules = service_of_sample_rules(tmp_path, mosquitto)
     async with runtime.running(), client_of(runtime) as client:
         proposed = {"text": SAMPLE.read_text().replace(*GOOD)}
         assert (await client.put("/api/rules", json=proposed)).status_code == 401
