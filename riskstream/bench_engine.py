@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from devices.model import KG_PER_UNIT, METRICS, DeviceKind, Fleet
@@ -50,9 +49,10 @@ from riskstream.backtest.replay import STEP_S, AlertLog, batches, feed, replay
 from riskstream.backtest.telemetry_file import read_telemetry
 from riskstream.engine import Engine
 from riskstream.rules_file import RuleSet
+from riskstream.terminal import command_console
 from simulator import generate, generate_fleet, plan_scenarios, run_to_file
 
-console = Console()
+console = command_console()
 
 START_TS = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC: runs are comparable
 TARGET_READINGS_PER_S = 200_000.0

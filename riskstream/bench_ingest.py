@@ -28,7 +28,6 @@ import paho.mqtt.client as paho
 import typer
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import CollectorRegistry
-from rich.console import Console
 from rich.table import Table
 
 from devices.model import DeviceKind
@@ -42,9 +41,10 @@ from ingest.subscriber import BrokerAddress, IngestRunner, MqttOptions
 from riskstream.engine import Engine
 from riskstream.local_broker import local_mosquitto, machine
 from riskstream.rules_file import RuleSet
+from riskstream.terminal import command_console
 from simulator import generate_fleet
 
-console = Console()
+console = command_console()
 TOPIC_FILTER = "rs/v1/+/+/telemetry"
 
 

@@ -26,7 +26,6 @@ import paho.mqtt.client as paho
 import typer
 import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
-from rich.console import Console
 
 from devices.model import Fleet
 from devices.registry import Registry, open_database
@@ -34,9 +33,10 @@ from riskstream.api import create_app
 from riskstream.local_broker import free_port, local_mosquitto, machine
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
+from riskstream.terminal import command_console
 from riskstream.users import UserStore
 
-console = Console()
+console = command_console()
 TENANT = "bench"
 CELLS_PER_BORROWER = 100
 INSIDE = (50.10, 8.20)

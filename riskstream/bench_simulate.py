@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from devices.model import Fleet
 from riskstream.local_broker import local_mosquitto, mosquitto_binary
+from riskstream.terminal import command_console
 from simulator import Injection, Message, generate, generate_fleet, plan_scenarios, publish
 from simulator.run import run_to_file
 
-console = Console()
-err = Console(stderr=True)
+console = command_console()
+err = command_console(stderr=True)
 
 START_TS = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC: runs are comparable
 DAY_S = 86_400.0

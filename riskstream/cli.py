@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from devices.errors import FleetFileError
@@ -14,6 +13,7 @@ from devices.fleet_file import load_fleet
 from devices.registry import Registry, open_database
 from riskstream.errors import RulesFileError
 from riskstream.rules_file import load_rules
+from riskstream.terminal import command_console
 
 app = typer.Typer(
     help="Live credit risk from the collateral itself: telemetry in, explained alerts out.",
@@ -27,8 +27,8 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(rules_app, name="rules")
 app.add_typer(simulate_app, name="simulate")
 
-console = Console()
-err = Console(stderr=True)
+console = command_console()
+err = command_console(stderr=True)
 
 DatabaseOpt = Annotated[
     str,

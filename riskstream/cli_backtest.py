@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from devices.errors import FleetFileError
@@ -26,9 +25,10 @@ from riskstream.backtest.replay import STEP_S, ReplayResult
 from riskstream.engine import Engine
 from riskstream.errors import RulesFileError
 from riskstream.rules_file import RuleSet, load_rules
+from riskstream.terminal import command_console
 
-console = Console()
-err = Console(stderr=True)
+console = command_console()
+err = command_console(stderr=True)
 
 PROGRESS_MIN_ROWS = 500_000  # about two seconds of replay: show a bar above this
 

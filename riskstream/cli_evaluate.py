@@ -5,7 +5,6 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from devices.errors import FleetFileError
@@ -24,9 +23,10 @@ from riskstream.backtest import (
 from riskstream.backtest.evaluate import Detection, TtdFrom
 from riskstream.backtest.matching import GRACE_S
 from riskstream.durations import format_duration
+from riskstream.terminal import command_console
 
-console = Console()
-err = Console(stderr=True)
+console = command_console()
+err = command_console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:

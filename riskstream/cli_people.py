@@ -4,15 +4,15 @@ import os
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from devices.registry import open_database
 from riskstream.audit import AuditLog
+from riskstream.terminal import command_console
 from riskstream.users import ROLES, Role, UserStore
 
-console = Console()
-err = Console(stderr=True)
+console = command_console()
+err = command_console(stderr=True)
 users_app = typer.Typer(help="People who use the service, and their roles.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from devices.errors import FleetFileError
 from devices.fleet_file import load_fleet, save_fleet
 from devices.model import Fleet
 from devices.topics import ID_PATTERN
+from riskstream.terminal import command_console
 from simulator import (
     SCENARIOS,
     FleetError,
@@ -36,8 +36,8 @@ from simulator.errors import BrokerUnavailableError
 from simulator.run import file_format
 from simulator.wire import MAX_BATCH
 
-console = Console()
-err = Console(stderr=True)
+console = command_console()
+err = command_console(stderr=True)
 
 DAY_S = 86_400.0
 

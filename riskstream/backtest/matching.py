@@ -46,7 +46,11 @@ DETECTED_BY: dict[str, tuple[Expect, ...]] = {
     # weight falls to 60-90 % of the pledge at night: caught by coverage when below its
     # threshold, out of hours at once
     "tamper_door": _OUT_OF_HOURS,
-    "geofence_exit": (Expect("geofence_exit", "device_id"),),
+    # a vehicle that leaves its fence out of hours is also moving while it should be parked
+    "geofence_exit": (
+        Expect("geofence_exit", "device_id"),
+        Expect("vehicle_moving_when_parked", "device_id"),
+    ),
     "device_silent": (Expect("device_silent", "device_id"),),
     # the detectors of riskstream/detectors/{cold_chain,parked_moving,stuck_values}.py
     "cold_chain": (Expect("cold_chain_excursion", "collateral_id"),),
