@@ -17,3 +17,8 @@ class RejectedInputError(ValueError):
 
 class StoreURLError(ValueError):
     """A store URL cannot be understood (unknown scheme, missing path or option)."""
+
+
+class IngestStalledError(RuntimeError):
+    """Ingest cannot keep consuming (its MQTT loop keeps stopping); the process should exit
+    non-zero so that its supervisor starts it again."""

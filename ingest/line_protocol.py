@@ -11,9 +11,13 @@ of the topic. Timestamps are read by magnitude as s, ms, µs or ns (Telegraf's
 
 import re
 
-from ingest.codec import DecodedObject
+from ingest.codec import SEQ_LIMIT, DecodedObject
 from ingest.errors import RejectedInputError
 
+_DIGITS = re.compile(r"-?[0-9]+", re.ASCII)
+_INTEGER = re.compile(r"-?[0-9]{1,19}", re.ASCII)
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?", re.ASCII)
+_SPECIAL_FLOATS = frozenset({"nan", "-nan", "+nan", "inf", "-inf", "+inf"})
 _UNESCAPE = re.compile(r"\\(.)")
 _BOOL = {
     "t": 1.0,
@@ -54,8 +58,10 @@ def _split_unescaped(text: str, sep: str) -> list[str]:
 
 
 def _timestamp(raw: str) -> float:
-    if not raw.lstrip("-").isdigit():
-        raise RejectedInputError("bad_timestamp", f"timestamp {raw!r} is not an integer")
+    if not _DIGITS.fullmatch(raw):
+        raise RejectedInputError("bad_timestamp", f"timestamp {raw[:40]!r} is not an integer")
+    if not _INTEGER.fullmatch(raw):
+        raise RejectedInputError("malformed", f"timestamp {raw[:40]!r} overflows 64 bits")
     value = int(raw)
     magnitude = abs(value)
     if magnitude < 10**11:
@@ -72,13 +78,30 @@ def _number(key: str, raw: str) -> float:
         return _BOOL[raw]
     if raw.startswith('"'):
         raise RejectedInputError("bad_schema", f"field {key!r} is a string, not a number")
+    if raw[-1:] in ("i", "u"):
+        if not _INTEGER.fullmatch(raw[:-1]):
+            raise RejectedInputError(
+                "malformed", f"field {key!r} value {raw[:40]!r} is not a 64-bit integer"
+            )
+        return float(int(raw[:-1]))
+    if not _FLOAT.fullmatch(raw) and raw.lower() not in _SPECIAL_FLOATS:
+        raise RejectedInputError("bad_schema", f"field {key!r} value {raw[:40]!r} is not a number")
+    return float(raw)
+
+
+def _seq(raw: str, line: int) -> int:
     text = raw[:-1] if raw[-1:] in ("i", "u") else raw
-    try:
-        return float(text)
-    except ValueError:
+    if _INTEGER.fullmatch(text):
+        value = int(text)
+    elif _FLOAT.fullmatch(text) and float(text).is_integer():
+        value = int(float(text))
+    else:
+        value = -1
+    if not 0 <= value < SEQ_LIMIT:
         raise RejectedInputError(
-            "bad_schema", f"field {key!r} value {raw!r} is not a number"
-        ) from None
+            "bad_schema", f"line {line}: seq {raw[:40]!r} is not a count below 2^63"
+        )
+    return value
 
 
 def decode_line_protocol(payload: bytes, device_id: str, now: float) -> list[DecodedObject]:
@@ -120,15 +143,10 @@ def decode_line_protocol(payload: bytes, device_id: str, now: float) -> list[Dec
                     "malformed", f"line {number}: field {item!r} is not key=value"
                 )
             key = _UNESCAPE.sub(r"\1", key)
-            number_value = _number(key, raw)
             if key == "seq":
-                if not number_value.is_integer() or number_value < 0:
-                    raise RejectedInputError(
-                        "bad_schema", f"line {number}: seq {raw!r} is not a count"
-                    )
-                seq = int(number_value)
+                seq = _seq(raw, number)
             else:
-                values[key] = number_value
+                values[key] = _number(key, raw)
         if not values:
             raise RejectedInputError("bad_schema", f"line {number}: no numeric field")
         ts = _timestamp(sections[2]) if len(sections) == 3 else now

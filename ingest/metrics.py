@@ -20,6 +20,10 @@ class IngestMetrics:
     spool_bytes: Gauge
     spool_batches: Gauge
     store_refused: Counter
+    deadletters_dropped: Counter
+    loop_alive: Gauge
+    last_message_age: Gauge
+    loop_restarts: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> "IngestMetrics":
@@ -65,6 +69,26 @@ class IngestMetrics:
             store_refused=Counter(
                 "ingest_store_refused_readings",
                 "readings neither stored nor spooled (spool full)",
+                registry=registry,
+            ),
+            deadletters_dropped=Counter(
+                "ingest_deadletters_dropped",
+                "dead-letter records deleted when the oldest dead-letter file was rotated out",
+                registry=registry,
+            ),
+            loop_alive=Gauge(
+                "ingest_loop_alive",
+                "1 while the MQTT network loop and the batch writer are both running",
+                registry=registry,
+            ),
+            last_message_age=Gauge(
+                "ingest_last_message_age_seconds",
+                "seconds since the last MQTT message was handled (since start if none was)",
+                registry=registry,
+            ),
+            loop_restarts=Counter(
+                "ingest_loop_restarts",
+                "times the MQTT network loop was found stopped and started again",
                 registry=registry,
             ),
         )

@@ -1,14 +1,21 @@
 """From (topic, payload) to validated readings, refusing bad input with a reason.
 
-`IngestPipeline.handle` never raises on bad input: it counts the refusal under its
-reason, keeps it in the dead-letter store and goes on, so one broken device never
-stops the others. Accepted readings wait in a buffer until `drain` hands them to the
-writer as one batch. Duplicates (QoS 1 redeliveries, gateway resends) are dropped and
-counted; sequence gaps are counted per device as a data-quality signal.
+`IngestPipeline.handle` never raises: it counts a refusal under its reason, keeps it
+in the dead-letter store and goes on, so one broken device never stops the others.
+Anything unforeseen that goes wrong with one message (a bug, a library's exception) is
+refused as ``internal_error`` with the exception's class, and only that message is
+lost. Event times must lie between the oldest accepted time (`OLDEST_ACCEPTED_TS`,
+2000-01-01, or the store's retention when that is shorter) and the future limit.
+Accepted readings wait in a buffer until `drain` hands them to the writer as one
+batch. Duplicates (QoS 1 redeliveries, gateway resends) are dropped and counted;
+sequence gaps are counted per device as a data-quality signal.
 """
 
+import json
+import logging
 import math
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +34,13 @@ from ingest.line_protocol import decode_line_protocol
 from ingest.metrics import IngestMetrics
 from ingest.sequence import SequenceTracker
 
+log = logging.getLogger(__name__)
+
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_FUTURE_SKEW_S = 300.0
+OLDEST_ACCEPTED_TS = 946_684_800.0
+"""2000-01-01T00:00:00Z: no telemetry of a live device is older than this."""
+INTERNAL_ERROR_LOG_EVERY_S = 60.0
 RESERVED_METRICS = frozenset({"seq", "ts", "sig"})
 TOPIC_CACHE_SIZE = 1_000_000
 
@@ -73,6 +85,8 @@ class IngestPipeline:
         prefix: str = DEFAULT_PREFIX,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         max_future_skew_s: float = MAX_FUTURE_SKEW_S,
+        oldest_ts: float = OLDEST_ACCEPTED_TS,
+        retention_s: float | None = None,
     ) -> None:
         self._devices = _as_table(known_devices)
         self._deadletter = deadletter
@@ -80,6 +94,10 @@ class IngestPipeline:
         self._prefix = prefix
         self._max_payload_bytes = max_payload_bytes
         self._max_future_skew_s = max_future_skew_s
+        self._oldest_ts = oldest_ts
+        self._retention_s = retention_s
+        self._floor = oldest_ts
+        self._internal_errors_logged_at = -math.inf
         self._buffer: list[Reading] = []
         self._topics: dict[str, tuple[str, str, str] | TopicError] = {}
         self.sequences = SequenceTracker()
@@ -88,6 +106,7 @@ class IngestPipeline:
         self.status: dict[tuple[str, str], str] = {}
         self._signals: list[IntegritySignal] = []
         self.signals_dropped = 0
+        self._deadletters_dropped = deadletter.dropped
 
     def set_known_devices(self, known_devices: DeviceTable | Iterable[tuple[str, str]]) -> None:
         """Replace the table of (tenant, device_id) allowed to publish."""
@@ -137,6 +156,10 @@ class IngestPipeline:
             self.metrics.accepted.inc(accepted)
         if duplicates:
             self.metrics.duplicates.inc(duplicates)
+        dropped = self._deadletter.dropped - self._deadletters_dropped
+        if dropped:
+            self._deadletters_dropped += dropped
+            self.metrics.deadletters_dropped.inc(dropped)
 
     def _topic(self, topic: str) -> tuple[str, str, str]:
         cached = self._topics.get(topic)
@@ -153,10 +176,44 @@ class IngestPipeline:
             raise RejectedInputError("bad_topic", str(cached))
         return cached
 
+    def oldest_accepted(self, now: float) -> float:
+        """The oldest event time accepted at wall time ``now``."""
+        if self._retention_s is None:
+            return self._oldest_ts
+        return max(self._oldest_ts, now - self._retention_s)
+
     def handle(self, topic: str, payload: bytes, now: float) -> MessageOutcome:
-        """Validate one MQTT message received at wall time ``now``."""
+        """Validate one MQTT message received at wall time ``now``; never raises."""
         self._received += 1
         outcome = MessageOutcome()
+        try:
+            self._floor = self.oldest_accepted(now)
+            self._handle(topic, payload, now, outcome)
+        except Exception as exc:  # containment: one message, one refusal
+            self._internal_error(outcome, topic, payload, now, exc)
+        if outcome.accepted:
+            self._accepted += outcome.accepted
+        if outcome.duplicates:
+            self._duplicates += outcome.duplicates
+        return outcome
+
+    def _internal_error(
+        self, outcome: MessageOutcome, topic: str, payload: bytes, now: float, exc: Exception
+    ) -> None:
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        monotonic = time.monotonic()
+        if monotonic - self._internal_errors_logged_at >= INTERNAL_ERROR_LOG_EVERY_S:
+            self._internal_errors_logged_at = monotonic
+            log.error(
+                "ingest: a message on %r failed unexpectedly: %s", topic[:200], detail, exc_info=exc
+            )
+        try:
+            self._reject(outcome, topic, payload, now, RejectedInputError("internal_error", detail))
+        except Exception:  # the dead-letter file failed
+            outcome.rejected.append("internal_error")
+            log.exception("ingest: cannot dead-letter a message")
+
+    def _handle(self, topic: str, payload: bytes, now: float, outcome: MessageOutcome) -> None:
         try:
             tenant, device_id, kind = self._topic(topic)
             auth = self._devices.get((tenant, device_id))
@@ -167,7 +224,7 @@ class IngestPipeline:
                 )
             if kind == "status":
                 self.status[(tenant, device_id)] = payload[:32].decode("utf-8", "replace")
-                return outcome
+                return
             try:
                 objects = self._decode(payload, device_id, auth, now)
             except RejectedInputError as exc:
@@ -176,7 +233,7 @@ class IngestPipeline:
                 raise
         except RejectedInputError as exc:
             self._reject(outcome, topic, payload, now, exc)
-            return outcome
+            return
         for obj in objects:
             if isinstance(obj, RejectedInputError):
                 self._reject(outcome, topic, payload, now, obj)
@@ -186,11 +243,6 @@ class IngestPipeline:
                     self._signal(tenant, device_id, "missing_signature", now)
                 continue
             self._accept(obj, tenant, device_id, topic, payload, now, outcome)
-        if outcome.accepted:
-            self._accepted += outcome.accepted
-        if outcome.duplicates:
-            self._duplicates += outcome.duplicates
-        return outcome
 
     def _decode(
         self, payload: bytes, device_id: str, auth: DeviceAuth, now: float
@@ -218,8 +270,9 @@ class IngestPipeline:
     def _check_signatures(
         self, payload: bytes, objects: list[DecodedObject], auth: DeviceAuth
     ) -> list[DecodedObject | RejectedInputError]:
-        raw: Any = orjson.loads(payload) if payload.lstrip()[:1] in (b"{", b"[") else None
-        raws = raw if isinstance(raw, list) else [raw]
+        raws = _raw_objects(payload)
+        if len(raws) != len(objects):
+            raise RejectedInputError("malformed", "the payload's objects cannot be told apart")
         checked: list[DecodedObject | RejectedInputError] = []
         for obj, raw_obj in zip(objects, raws, strict=True):
             if obj.sig is None:
@@ -259,7 +312,7 @@ class IngestPipeline:
         outcome: MessageOutcome,
     ) -> None:
         ts_raw = obj.ts
-        if type(ts_raw) is float and ts_raw <= now + self._max_future_skew_s:
+        if type(ts_raw) is float and self._floor <= ts_raw <= now + self._max_future_skew_s:
             ts = ts_raw  # the common case, without the call and its checks
         else:
             try:
@@ -268,6 +321,11 @@ class IngestPipeline:
                     raise RejectedInputError(
                         "future_timestamp",
                         f"ts {ts:.3f} is {ts - now:.0f} s ahead of the receiver's clock",
+                    )
+                if ts < self._floor:
+                    raise RejectedInputError(
+                        "old_timestamp",
+                        f"ts {ts:.3f} is before the oldest accepted time {self._floor:.0f}",
                     )
             except RejectedInputError as exc:
                 self._reject(outcome, topic, payload, now, exc)
@@ -342,6 +400,15 @@ class IngestPipeline:
             self._buffer.append(Reading(tenant, device_id, ts, metric, value, obj.seq))
             outcome.accepted += 1
 
+    def refuse_reading(self, reading: Reading, reason: str, exc: Exception, now: float) -> None:
+        """Dead-letter one reading that was accepted but could not be kept (the store
+        refused it), under ``reason``, as a one-reading JSON payload on its topic."""
+        topic = f"{self._prefix}/{reading.tenant}/{reading.device_id}/telemetry"
+        record = {"ts": reading.ts, "seq": reading.seq, "values": {reading.metric: reading.value}}
+        payload = json.dumps(record, default=str).encode()
+        detail = f"{type(exc).__name__}: {exc}"
+        self._reject(MessageOutcome(), topic, payload, now, RejectedInputError(reason, detail))
+
     def _reject(
         self,
         outcome: MessageOutcome,
@@ -355,3 +422,16 @@ class IngestPipeline:
         self._deadletter.add(
             received_at=now, topic=topic, reason=exc.reason, detail=exc.detail, payload=payload
         )
+
+
+def _raw_objects(payload: bytes) -> list[Any]:
+    """The payload's objects as plain JSON, for the signature check (which signs them as
+    sent). NaN/Infinity literals, which orjson refuses, are read by the json module."""
+    try:
+        raw: Any = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        try:
+            raw = json.loads(payload)
+        except (ValueError, RecursionError) as exc:
+            raise RejectedInputError("malformed", f"not JSON: {exc}"[:200]) from None
+    return raw if isinstance(raw, list) else [raw]

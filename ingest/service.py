@@ -13,10 +13,10 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from ingest.deadletter import DeadLetterStore
+from ingest.deadletter import DeadLetterLimits, DeadLetterStore
 from ingest.device_table import seed_sequences
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import DeviceAuth, IngestPipeline
+from ingest.pipeline import OLDEST_ACCEPTED_TS, DeviceAuth, IngestPipeline
 from ingest.stores import open_resilient_store
 from ingest.subscriber import BrokerAddress, IngestRunner, MqttOptions
 
@@ -30,6 +30,8 @@ class IngestSettings:
     broker: str
     store: str
     deadletter: Path | None = None
+    deadletter_limits: DeadLetterLimits = field(default_factory=DeadLetterLimits)
+    oldest_ts: float = OLDEST_ACCEPTED_TS
     spool_dir: Path = Path("riskstream-data/spool")
     spool_max_bytes: int = 1 << 30
     retention_s: float | None = None
@@ -45,8 +47,14 @@ async def run_ingest(
 ) -> IngestRunner:
     """Run until ``stop`` is set; return the runner (its counters) after a clean shutdown."""
     metrics = IngestMetrics.create(registry or CollectorRegistry())
+    deadletter = DeadLetterStore(settings.deadletter, limits=settings.deadletter_limits)
     pipeline = IngestPipeline(
-        devices, DeadLetterStore(settings.deadletter), metrics, prefix=settings.mqtt.prefix
+        devices,
+        deadletter,
+        metrics,
+        prefix=settings.mqtt.prefix,
+        oldest_ts=settings.oldest_ts,
+        retention_s=settings.retention_s,
     )
     store = open_resilient_store(settings.store, settings.spool_dir, settings.spool_max_bytes)
     try:
@@ -64,4 +72,5 @@ async def run_ingest(
         await runner.run(stop)
     finally:
         await asyncio.to_thread(store.close)
+        deadletter.close()
     return runner

@@ -13,6 +13,14 @@ or when `BATCH_MAX_READINGS` are waiting, hands them to the sink (the risk engin
 when riskstream runs ingest), then sends the PUBACKs. When the buffer holds
 `BUFFER_LIMIT_READINGS` the network thread waits, so a slow store slows the broker's
 delivery instead of growing memory.
+
+Nothing a message does can stop the loop: the pipeline refuses what it cannot handle,
+every callback contains its own faults, and a batch the store refuses on data is split
+to isolate the rows at fault (`ingest.isolate`). Should paho's network loop stop all the
+same, a watchdog notices within `WATCHDOG_INTERVAL_S`, reports ``loop_alive`` false,
+and starts it again after `LOOP_RESTART_DELAY_S`; after `MAX_LOOP_RESTARTS` restarts
+within `LOOP_RESTART_WINDOW_S` it gives up and `IngestRunner.run` raises
+`IngestStalledError`, so the process exits non-zero for its supervisor to restart it.
 """
 
 import asyncio
@@ -32,7 +40,9 @@ from paho.mqtt.properties import Properties
 
 from devices.reading import Reading
 from devices.topics import DEFAULT_PREFIX, subscription
+from ingest.errors import IngestStalledError
 from ingest.integrity import IntegritySignal
+from ingest.isolate import write_isolating
 from ingest.pipeline import IngestPipeline
 from ingest.spool import SpoolingStore
 from ingest.stores.base import RetainingStore, TelemetryStore
@@ -46,6 +56,12 @@ RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 SESSION_EXPIRY_S = 7 * 86400
 RETENTION_CHECK_S = 60.0
+WATCHDOG_INTERVAL_S = 1.0
+LOOP_RESTART_DELAY_S = 2.0
+MAX_LOOP_RESTARTS = 5
+LOOP_RESTART_WINDOW_S = 600.0
+WRITER_STALL_S = 10.0
+SINK_ERROR_LOG_EVERY_S = 60.0
 
 BatchSink = Callable[[list[Reading]], None]
 SignalSink = Callable[[list[IntegritySignal]], None]
@@ -123,6 +139,40 @@ class IngestRunner:
         self._wake_flusher = asyncio.Event()
         self._client: paho.Client | None = None
         self._stopping = False
+        self._restarts: list[float] = []
+        self._restart_due: float | None = None
+        self.started_at = time.time()
+        self.last_message_at: float | None = None
+        self.writer_heartbeat = time.monotonic()
+        self.write_failed: str | None = None
+        self.sink_errors = 0
+        self.loop_restarts = 0
+        self._sink_error_logged_at = -float("inf")
+        pipeline.metrics.loop_alive.set_function(lambda: 1.0 if self.loop_alive else 0.0)
+        pipeline.metrics.last_message_age.set_function(self.last_message_age)
+
+    # -- liveness ----------------------------------------------------------------
+    @property
+    def network_alive(self) -> bool:
+        """Whether paho's network loop thread is running."""
+        client = self._client
+        # paho keeps its loop thread in _thread and sets it to None when the loop ends
+        thread = client._thread if client is not None else None
+        return thread is not None and thread.is_alive()
+
+    @property
+    def writer_alive(self) -> bool:
+        """Whether the batch writer went round its loop within `WRITER_STALL_S`."""
+        return time.monotonic() - self.writer_heartbeat < WRITER_STALL_S
+
+    @property
+    def loop_alive(self) -> bool:
+        """Both the network loop and the batch writer are running."""
+        return self.network_alive and self.writer_alive
+
+    def last_message_age(self) -> float:
+        """Seconds since the last message was handled (since start when none was)."""
+        return time.time() - (self.last_message_at or self.started_at)
 
     # -- paho thread -------------------------------------------------------------
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -154,15 +204,28 @@ class IngestRunner:
         self._signal(connected=False)
 
     def _on_message(self, _c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+        try:
+            self._take(message)
+        except Exception:  # never into paho: its network loop would end
+            log.exception("ingest: a message could not be taken")
+
+    def _take(self, message: paho.MQTTMessage) -> None:
+        now = time.time()
         with self._room:
             while self.pipeline.buffered >= BUFFER_LIMIT_READINGS and not self._stopping:
                 self._room.wait(0.5)
-            self.pipeline.handle(message.topic, bytes(message.payload), time.time())
+            try:
+                topic = message.topic
+            except UnicodeDecodeError:  # paho decodes the topic lazily; not UTF-8
+                topic = message._topic.decode("utf-8", "replace")
+            self.pipeline.handle(topic, bytes(message.payload), now)
             if message.qos > 0:
                 self._pending_acks.append(message.mid)
             full = self.pipeline.buffered >= BATCH_MAX_READINGS
+            self.last_message_at = now
         if full and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake_flusher.set)
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake_flusher.set)
 
     def _signal(self, *, connected: bool) -> None:
         if self._loop is None:
@@ -189,7 +252,43 @@ class IngestRunner:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.suppress_exceptions = True  # a callback's fault is logged, the loop goes on
         return client
+
+    def _restart_network(self, client: paho.Client) -> None:
+        """Reconnect (so the broker redelivers what was not acknowledged) and loop again."""
+        try:
+            client.reconnect()
+        except (OSError, ValueError) as exc:
+            log.warning("MQTT reconnect failed (%s); the loop keeps retrying", exc)
+        client.loop_start()
+
+    async def _watch_network(self, client: paho.Client) -> None:
+        """Restart a network loop that stopped; raise `IngestStalledError` past the limit."""
+        if self.network_alive or self._stopping:
+            return
+        now = time.monotonic()
+        if self._restart_due is None:
+            log.error(
+                "MQTT network loop is not running; starting it again in %.0f s",
+                LOOP_RESTART_DELAY_S,
+            )
+            self._signal(connected=False)
+            self._restart_due = now + LOOP_RESTART_DELAY_S
+            return
+        if now < self._restart_due:
+            return
+        self._restart_due = None
+        self._restarts = [t for t in self._restarts if now - t < LOOP_RESTART_WINDOW_S]
+        if len(self._restarts) >= MAX_LOOP_RESTARTS:
+            raise IngestStalledError(
+                f"MQTT network loop stopped {len(self._restarts) + 1} times within "
+                f"{LOOP_RESTART_WINDOW_S:.0f} s; giving up so a supervisor restarts ingest"
+            )
+        self._restarts.append(now)
+        self.loop_restarts += 1
+        self.pipeline.metrics.loop_restarts.inc()
+        await asyncio.to_thread(self._restart_network, client)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Subscribe and write until ``stop`` is set; then flush, acknowledge and disconnect."""
@@ -207,13 +306,18 @@ class IngestRunner:
             properties=properties,
         )
         client.loop_start()
+        next_watch = time.monotonic() + WATCHDOG_INTERVAL_S
         try:
             while not stop.is_set():
+                self.writer_heartbeat = time.monotonic()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake_flusher.wait(), FLUSH_INTERVAL_S)
                 self._wake_flusher.clear()
                 await self.flush()
                 await self._apply_retention()
+                if time.monotonic() >= next_watch:
+                    next_watch = time.monotonic() + WATCHDOG_INTERVAL_S
+                    await self._watch_network(client)
         finally:
             self._stopping = True
             with self._room:
@@ -221,6 +325,32 @@ class IngestRunner:
             await self.flush()
             client.disconnect()
             await asyncio.to_thread(client.loop_stop)
+
+    def _write(self, batch: list[Reading]) -> int:
+        """Store a batch; rows the store refuses on data are dead-lettered, not retried."""
+        now = time.time()
+
+        def refuse(reading: Reading, exc: Exception) -> None:
+            self.pipeline.refuse_reading(reading, "store_rejected", exc, now)
+
+        try:
+            kept: int = write_isolating(self.store, batch, refuse)
+        except Exception as exc:
+            self.write_failed = f"{type(exc).__name__}: {exc}"[:300]
+            raise
+        self.write_failed = None
+        return kept
+
+    def _contained(self, sink: Callable[[Any], None], items: Any) -> None:
+        """Hand stored readings (or signals) on; a fault there is logged, never ingest's end."""
+        try:
+            sink(items)
+        except Exception:
+            self.sink_errors += 1
+            now = time.monotonic()
+            if now - self._sink_error_logged_at >= SINK_ERROR_LOG_EVERY_S:
+                self._sink_error_logged_at = now
+                log.exception("the consumer of stored readings failed (%d times)", self.sink_errors)
 
     async def _apply_retention(self) -> None:
         """Once a minute, drop readings older than the retention period (embedded store)."""
@@ -243,7 +373,7 @@ class IngestRunner:
         metrics = self.pipeline.metrics
         if batch:
             started = time.perf_counter()
-            kept = await asyncio.to_thread(self.store.write, batch)
+            kept = await asyncio.to_thread(self._write, batch)
             if kept < len(batch):
                 metrics.store_refused.inc(len(batch) - kept)
                 log.error("store and spool full: %d readings dropped", len(batch) - kept)
@@ -252,11 +382,11 @@ class IngestRunner:
             metrics.lag_seconds.set(time.time() - max(r.ts for r in batch))
             self.readings_written += len(batch)
             if self.sink is not None:
-                self.sink(batch)
+                self._contained(self.sink, batch)
         elif isinstance(self.store, SpoolingStore) and self.store.spooled_batches:
             await asyncio.to_thread(self.store.drain)
         if signals and self.signal_sink is not None:
-            self.signal_sink(signals)
+            self._contained(self.signal_sink, signals)
         if isinstance(self.store, SpoolingStore):
             metrics.spool_bytes.set(self.store.spool_bytes)
             metrics.spool_batches.set(self.store.spooled_batches)

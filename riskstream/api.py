@@ -4,8 +4,11 @@
 handed one that its caller runs (``riskstream demo``).
 """
 
+import asyncio
 import contextlib
+import os
 import re
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -27,6 +30,7 @@ from riskstream.api_borrowers import router as borrowers_router
 from riskstream.api_portfolio import router as portfolio_router
 from riskstream.api_rules import router as rules_router
 from riskstream.api_views import CONFLICT, ERRORS, MAX_OFFSET, bad_query
+from riskstream.health import readiness
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import User
@@ -171,6 +175,13 @@ def deadletters(request: Request, user: CurrentUser) -> list[dict[str, Any]]:
     return _runtime(request).deadletter.recent()
 
 
+async def _stop_server_on_failure(runtime: Runtime) -> None:
+    """When ingest dies the service must not stay up blind: end the server (as SIGTERM
+    does) and let `riskstream serve` exit non-zero for its supervisor."""
+    await runtime.failed.wait()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def create_app(runtime: Runtime | None = None, settings: ServiceSettings | None = None) -> FastAPI:
     """Build the app; it runs its own `Runtime` unless one is given."""
 
@@ -183,7 +194,9 @@ def create_app(runtime: Runtime | None = None, settings: ServiceSettings | None 
         own = Runtime(settings or ServiceSettings())
         async with own.running():
             app.state.runtime = own
+            watchdog = asyncio.create_task(_stop_server_on_failure(own), name="ingest-watch")
             yield
+            watchdog.cancel()
 
     app = FastAPI(title="riskstream", version="0.1.0", lifespan=lifespan)
     app.include_router(auth_router, responses=ERRORS)
@@ -193,6 +206,15 @@ def create_app(runtime: Runtime | None = None, settings: ServiceSettings | None 
     app.include_router(portfolio_router)
     app.include_router(rules_router, responses={**ERRORS, **CONFLICT})
     app.include_router(assets_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz(request: Request) -> JSONResponse:
+        ready, body = readiness(_runtime(request))
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

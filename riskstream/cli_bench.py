@@ -8,7 +8,13 @@ import importlib
 
 import typer
 
-BENCH_MODULES: list[str] = ["bench_simulate", "bench_ingest", "bench_engine", "bench_latency"]
+BENCH_MODULES: list[str] = [
+    "bench_simulate",
+    "bench_ingest",
+    "bench_engine",
+    "bench_latency",
+    "bench_fuzz",
+]
 
 
 def register(app: typer.Typer) -> None:

@@ -1,27 +1,39 @@
 """`riskstream ingest`: MQTT to the telemetry store, nothing else."""
 
 import asyncio
+import math
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from prometheus_client import CollectorRegistry, start_http_server
-from rich.console import Console
+from prometheus_client import CollectorRegistry
 
 from devices.errors import FleetFileError
 from devices.fleet_file import load_fleet
 from devices.registry import Registry, open_database
+from ingest.codec import event_time
+from ingest.deadletter import (
+    DEFAULT_FILES,
+    DEFAULT_MAX_FILE_BYTES,
+    MAX_KEPT_BYTES,
+    DeadLetterLimits,
+)
 from ingest.device_table import device_table
-from ingest.errors import StoreURLError
+from ingest.errors import IngestStalledError, RejectedInputError, StoreURLError
 from ingest.pipeline import DeviceAuth
+from ingest.probe_server import start_probe_server
+from ingest.readiness import ingest_readiness
 from ingest.service import IngestSettings, run_ingest
+from ingest.stores import StoreUnavailableError
 from ingest.subscriber import BrokerAddress, IngestRunner, MqttOptions
 from riskstream.durations import parse_duration
+from riskstream.terminal import command_console
 
-console = Console(stderr=True)
+console = command_console(stderr=True)
 
 
 def ingest(
@@ -56,8 +68,22 @@ def ingest(
     retention: Annotated[
         str | None, typer.Option(help="keep this much telemetry in DuckDB, e.g. 90d")
     ] = None,
+    deadletter_max_bytes: Annotated[
+        int, typer.Option(min=4096, help="rotate the dead-letter file at this size (bytes)")
+    ] = DEFAULT_MAX_FILE_BYTES,
+    deadletter_files: Annotated[
+        int, typer.Option(min=1, help="dead-letter files kept, the current one included")
+    ] = DEFAULT_FILES,
+    deadletter_payload_bytes: Annotated[
+        int, typer.Option(min=0, help="cut each dead-lettered payload to this many bytes")
+    ] = MAX_KEPT_BYTES,
+    oldest: Annotated[
+        str,
+        typer.Option(help="refuse readings older than this: RFC 3339 time or epoch seconds"),
+    ] = "2000-01-01T00:00:00Z",
     metrics_port: Annotated[
-        int | None, typer.Option(help="serve Prometheus /metrics on 127.0.0.1:PORT")
+        int | None,
+        typer.Option(help="serve Prometheus /metrics and /healthz, /readyz on 127.0.0.1:PORT"),
     ] = None,
 ) -> None:
     """Collect telemetry from MQTT into the store; SIGINT/SIGTERM flush, close and exit 0.
@@ -75,6 +101,12 @@ def ingest(
     except (ValueError, FleetFileError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    try:
+        limits = DeadLetterLimits(deadletter_max_bytes, deadletter_files, deadletter_payload_bytes)
+        oldest_ts = _epoch(oldest)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     devices = device_table(fleets)
     if not devices:
         console.print("[red]error:[/red] no devices registered: give --fleet FILE or import one")
@@ -83,6 +115,8 @@ def ingest(
         broker=broker,
         store=store,
         deadletter=deadletter,
+        deadletter_limits=limits,
+        oldest_ts=oldest_ts,
         spool_dir=spool_dir,
         retention_s=_seconds(retention),
         mqtt=MqttOptions(
@@ -95,13 +129,30 @@ def ingest(
         ),
     )
     registry = CollectorRegistry()
+    runners: list[IngestRunner] = []
+    failures: list[str] = []
+    probes = None
     if metrics_port is not None:
-        start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+        probes = start_probe_server(
+            "127.0.0.1",
+            metrics_port,
+            registry,
+            lambda: ingest_readiness(
+                runners[0] if runners else None, None, failures[0] if failures else None
+            ),
+        )
     try:
-        runner = asyncio.run(_run(settings, devices, registry))
+        runner = asyncio.run(_run(settings, devices, registry, runners.append))
     except StoreURLError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    except (IngestStalledError, StoreUnavailableError) as exc:
+        failures.append(str(exc))
+        console.print(f"[red]error:[/red] ingest stopped: {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        if probes is not None:
+            probes.shutdown()
     console.print(f"ingest stopped: {runner.readings_written:,} readings written to {store}")
 
 
@@ -109,6 +160,7 @@ async def _run(
     settings: IngestSettings,
     devices: dict[tuple[str, str], DeviceAuth],
     registry: CollectorRegistry,
+    on_runner: Callable[[IngestRunner], None],
 ) -> IngestRunner:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -117,6 +169,7 @@ async def _run(
     started = time.monotonic()
 
     def ready(runner: IngestRunner) -> None:
+        on_runner(runner)
         console.print(
             f"ingest running: {len(devices)} devices, broker {settings.broker}, "
             f"store {settings.store} (Ctrl-C to stop)"
@@ -136,6 +189,23 @@ async def _announce_connection(runner: IngestRunner) -> None:
         f"connected to {runner.broker.host}:{runner.broker.port}, subscribed "
         f"(client id {runner.options.client_id})"
     )
+
+
+def _epoch(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(value):
+            raise ValueError(f"--oldest {text!r}: not a time")
+        return value
+    try:
+        return event_time(text)
+    except RejectedInputError as exc:
+        raise ValueError(
+            f"--oldest {text!r}: expected RFC 3339 with an offset, or epoch seconds"
+        ) from exc
 
 
 def _seconds(text: str | None) -> float | None:

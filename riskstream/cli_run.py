@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 import uvicorn
 from pydantic import ValidationError
-from rich.console import Console
 from rich.live import Live
 
+from ingest.errors import IngestStalledError
 from riskstream.alert_store import AlertFilter
 from riskstream.api import create_app
 from riskstream.demo import DEMO_PASSWORD, DEMO_USER, DemoOptions, DemoState, run_demo
@@ -20,9 +20,10 @@ from riskstream.rules_file import load_rules
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.summary import render_summary
+from riskstream.terminal import command_console
 
-console = Console()
-err = Console(stderr=True)
+console = command_console()
+err = command_console(stderr=True)
 
 Host = Annotated[str, typer.Option(help="address the HTTP service listens on")]
 Port = Annotated[int, typer.Option(help="port of the HTTP service (0: any free port)")]
@@ -81,7 +82,12 @@ def serve(
     console.print(
         "log in with a user made by: riskstream users add NAME --tenant T --role risk_admin"
     )
-    uvicorn.run(create_app(settings=settings), host=host, port=port, log_level="warning")
+    app = create_app(settings=settings)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    runtime = getattr(app.state, "runtime", None)
+    if runtime is not None and runtime.ingest_failed:
+        err.print(f"[red]error:[/red] {runtime.ingest_failed}")
+        raise typer.Exit(1)
 
 
 def demo(
@@ -164,7 +170,7 @@ def demo(
         except KeyboardInterrupt:
             console.print("stopped.")
             return
-        except OSError as exc:
+        except (OSError, IngestStalledError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
     stats = runtime.stats()

@@ -19,6 +19,7 @@ import uvicorn
 
 from devices.fleet_file import save_fleet
 from devices.registry import Registry, open_database
+from ingest.errors import IngestStalledError
 from riskstream.api import create_app
 from riskstream.embedded_broker import embedded_broker
 from riskstream.rules_keeper import built_in_text
@@ -172,6 +173,8 @@ async def run_demo(
             began = time.monotonic()
             try:
                 while options.duration_s is None or time.monotonic() - began < options.duration_s:
+                    if runtime.failed.is_set():
+                        raise IngestStalledError(runtime.ingest_failed or "ingest stopped")
                     if on_frame is not None:
                         on_frame(runtime, state, url)
                     await asyncio.sleep(0.5)

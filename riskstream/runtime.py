@@ -114,16 +114,20 @@ class Runtime:
             registry=self.metrics_registry,
         )
         self.ingest_metrics = IngestMetrics.create(self.metrics_registry)
-        self.deadletter = DeadLetterStore(settings.deadletter)
+        self.deadletter = DeadLetterStore(settings.deadletter, limits=settings.deadletter_limits)
         self.pipeline = IngestPipeline(
             device_table(self.registry.fleets()),
             self.deadletter,
             self.ingest_metrics,
             prefix=settings.prefix,
+            oldest_ts=settings.oldest_ts,
+            retention_s=settings.retention_s,
         )
         self.store: TelemetryStore | None = None
         self.ingest: IngestRunner | None = None
         self.stop = asyncio.Event()
+        self.failed = asyncio.Event()
+        self.ingest_failed: str | None = None
         self.started_at = time.time()
 
     def reload_fleets(self) -> None:
@@ -231,6 +235,7 @@ class Runtime:
             prefix=self.settings.prefix,
         )
         ingest_task = asyncio.create_task(self.ingest.run(self.stop), name="ingest")
+        ingest_task.add_done_callback(self._ingest_ended)
         tick_task = asyncio.create_task(self._tick_forever(), name="engine-ticks")
         helpers = [
             asyncio.create_task(watch_rules(self.rules_keeper, self.stop), name="rules-watch"),
@@ -243,8 +248,19 @@ class Runtime:
             await asyncio.gather(ingest_task, tick_task, *helpers, return_exceptions=True)
             self.save_checkpoint()
             await asyncio.to_thread(self.store.close)
+            self.deadletter.close()
             self.db.dispose()
             gc.unfreeze()
+
+    def _ingest_ended(self, task: "asyncio.Task[None]") -> None:
+        """Ingest must run as long as the service does: if it ends on its own, say why and
+        set `failed`, so that the service stops and exits non-zero (never stays up blind)."""
+        if self.stop.is_set() and (task.cancelled() or task.exception() is None):
+            return
+        why = "cancelled" if task.cancelled() else repr(task.exception() or "it returned")
+        self.ingest_failed = f"ingest stopped: {why}"[:300]
+        log.critical("%s; the service stops so that its supervisor can start it again", why)
+        self.failed.set()
 
     def stats(self) -> dict[str, object]:
         """Figures for the dashboard header and the demo's terminal summary."""
@@ -265,4 +281,10 @@ class Runtime:
             "devices": len(self.engine.index.devices),
             "borrowers": len(self.engine.index.borrowers),
             "broker_connected": bool(self.ingest and self.ingest.connected.is_set()),
+            "ingest_loop_alive": bool(
+                self.ingest and self.ingest.loop_alive and not self.ingest_failed
+            ),
+            "ingest_last_message_age_seconds": (
+                round(self.ingest.last_message_age(), 3) if self.ingest else None
+            ),
         }

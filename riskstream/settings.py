@@ -2,10 +2,17 @@
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devices.topics import DEFAULT_PREFIX, check_prefix
+from ingest.deadletter import (
+    DEFAULT_FILES,
+    DEFAULT_MAX_FILE_BYTES,
+    MAX_KEPT_BYTES,
+    DeadLetterLimits,
+)
+from ingest.pipeline import OLDEST_ACCEPTED_TS
 
 
 class ServiceSettings(BaseSettings):
@@ -24,6 +31,25 @@ class ServiceSettings(BaseSettings):
     rules: Path | None = Field(None, description="rules file (TOML); built-in defaults if unset")
     deadletter: Path | None = Field(
         Path("riskstream-data/deadletter.jsonl"), description="dead-letter JSON-lines file"
+    )
+    deadletter_max_bytes: int = Field(
+        DEFAULT_MAX_FILE_BYTES, ge=4096, description="a dead-letter file is rotated at this size"
+    )
+    deadletter_files: int = Field(
+        DEFAULT_FILES, ge=1, description="dead-letter files kept, the one being written included"
+    )
+    deadletter_payload_bytes: int = Field(
+        MAX_KEPT_BYTES, ge=0, description="each dead-lettered payload is cut to this many bytes"
+    )
+    oldest_ts: float = Field(
+        OLDEST_ACCEPTED_TS,
+        description="readings with an older event time (epoch seconds) are refused "
+        "(old_timestamp); the retention period, when shorter, moves this forward",
+    )
+    ready_max_silence_s: float | None = Field(
+        None,
+        gt=0,
+        description="GET /readyz answers 503 when no MQTT message was handled for this long",
     )
     spool_dir: Path = Field(
         Path("riskstream-data/spool"), description="where batches wait while the store is down"
@@ -46,6 +72,13 @@ class ServiceSettings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
 
     @property
+    def deadletter_limits(self) -> DeadLetterLimits:
+        """How much the dead-letter files may hold."""
+        return DeadLetterLimits(
+            self.deadletter_max_bytes, self.deadletter_files, self.deadletter_payload_bytes
+        )
+
+    @property
     def checkpoint_path(self) -> Path | None:
         """Where the engine checkpoint lives, or None when checkpoints are off."""
         if not self.checkpoint_enabled:
@@ -62,6 +95,11 @@ class ServiceSettings(BaseSettings):
         if not value.startswith("mqtt://"):
             raise ValueError(f"broker has value {value!r}; expected mqtt://HOST:PORT")
         return value
+
+    @model_validator(mode="after")
+    def _deadletter_limits_fit(self) -> "ServiceSettings":
+        self.deadletter_limits  # noqa: B018 - raises ValueError naming the setting
+        return self
 
     @field_validator("prefix")
     @classmethod

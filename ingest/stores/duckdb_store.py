@@ -13,6 +13,15 @@ import duckdb
 import pyarrow as pa
 
 from devices.reading import Reading
+from ingest.stores.errors import StoreUnavailableError
+
+# the file or the connection is in trouble, not the rows (those raise conversion errors)
+_STORE_FAULTS = (
+    duckdb.IOException,
+    duckdb.FatalException,
+    duckdb.ConnectionException,
+    duckdb.InternalException,
+)
 
 _SCHEMA = pa.schema(
     [
@@ -33,6 +42,7 @@ class DuckDBStore:
         target = str(path)
         if target != ":memory:":
             Path(target).parent.mkdir(parents=True, exist_ok=True)
+        self._target = target
         self._con = duckdb.connect(target)
         self._lock = threading.Lock()
         self._con.execute(
@@ -56,11 +66,14 @@ class DuckDBStore:
             schema=_SCHEMA,
         )
         with self._lock:
-            self._con.register("incoming_batch", table)
             try:
-                self._con.execute("INSERT INTO readings SELECT * FROM incoming_batch")
-            finally:
-                self._con.unregister("incoming_batch")
+                self._con.register("incoming_batch", table)
+                try:
+                    self._con.execute("INSERT INTO readings SELECT * FROM incoming_batch")
+                finally:
+                    self._con.unregister("incoming_batch")
+            except _STORE_FAULTS as exc:
+                raise StoreUnavailableError(f"duckdb:{self._target}", str(exc), batch) from exc
         return len(batch)
 
     def query(

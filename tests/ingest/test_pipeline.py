@@ -36,10 +36,18 @@ def test_bad_input_is_refused_counted_dead_lettered_and_others_flow(tmp_path: Pa
     pipeline, registry, dead = make(tmp_path)
     bad = [
         ("rs/v1/bank/d1/telemetry", b"{oops", "malformed"),
-        ("rs/v1/bank/d1/telemetry", b'{"ts": 1, "values": {"weight_kg": "x"}}', "bad_schema"),
+        (
+            "rs/v1/bank/d1/telemetry",
+            b'{"ts": 1795000000, "values": {"weight_kg": "x"}}',
+            "bad_schema",
+        ),
         ("rs/v1/bank/ghost/telemetry", good("ghost", 1)[1], "unknown_device"),
         ("rs/v1/other-bank/d1/telemetry", good("d1", 1)[1], "unknown_device"),
-        ("rs/v1/bank/d1/telemetry", b'{"ts": 1, "values": {"weight_kg": Infinity}}', "non_finite"),
+        (
+            "rs/v1/bank/d1/telemetry",
+            b'{"ts": 1795000000, "values": {"weight_kg": Infinity}}',
+            "non_finite",
+        ),
         (
             "rs/v1/bank/d1/telemetry",
             orjson.dumps({"ts": NOW + 86400, "values": {"weight_kg": 1.0}}),
@@ -47,7 +55,11 @@ def test_bad_input_is_refused_counted_dead_lettered_and_others_flow(tmp_path: Pa
         ),
         ("rs/v1/bank/d1/telemetry", b"[" + b"1," * 200_000 + b"1]", "payload_too_large"),
         ("garbage/topic", b"{}", "bad_topic"),
-        ("rs/v1/bank/d1/telemetry", b'{"ts": 1, "values": {"Weight KG": 1}}', "bad_metric"),
+        (
+            "rs/v1/bank/d1/telemetry",
+            b'{"ts": 1795000000, "values": {"Weight KG": 1}}',
+            "bad_metric",
+        ),
     ]
     accepted = 0
     for i, (topic, payload, _reason) in enumerate(bad):

@@ -137,30 +137,37 @@ def count_rows(store: Path) -> int:
 async def test_ingester_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
     broker = ControlledMosquitto(tmp_path)
     broker.start()
-    fleet_file = tmp_path / "fleet.yaml"
-    save_fleet(small_fleet(), fleet_file)
-    store = tmp_path / "t.duckdb"
-    log = tmp_path / "ingest.log"
-    process = start_ingest_process(broker.url, store, fleet_file, log)
-    # once subscribed, the persistent session keeps everything published from then on
-    await wait_until(lambda: "subscribed" in log.read_text(), "ingest process subscribed")
-    batch = messages()
-    sender = asyncio.create_task(
-        asyncio.to_thread(publish_all, broker.port, batch, len(batch) / 5.0, "zero-loss-pub-2")
-    )
-    await asyncio.sleep(2.0)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(10)
-    await asyncio.sleep(1.0)
-    process = start_ingest_process(broker.url, store, fleet_file, log)
-    # a SIGTERM before the restarted process has set up its handlers would kill it
-    await wait_until(
-        lambda: log.read_text().count("subscribed") == 2, "restarted ingest process subscribed"
-    )
-    await asyncio.wait_for(sender, 60)
-    await asyncio.sleep(3.0)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(30) == 0, log.read_text()[-2000:]
-    broker.stop()
-    assert "ingest stopped" in log.read_text()
-    assert_exactly_once(store)
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        fleet_file = tmp_path / "fleet.yaml"
+        save_fleet(small_fleet(), fleet_file)
+        store = tmp_path / "t.duckdb"
+        log = tmp_path / "ingest.log"
+        process = start_ingest_process(broker.url, store, fleet_file, log)
+        # once subscribed, the persistent session keeps everything published from then on
+        await wait_until(lambda: "subscribed" in log.read_text(), "ingest process subscribed")
+        batch = messages()
+        sender = asyncio.create_task(
+            asyncio.to_thread(publish_all, broker.port, batch, len(batch) / 5.0, "zero-loss-pub-2")
+        )
+        await asyncio.sleep(2.0)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        await asyncio.sleep(1.0)
+        process = start_ingest_process(broker.url, store, fleet_file, log)
+        # a SIGTERM before the restarted process has set up its handlers would kill it
+        await wait_until(
+            lambda: log.read_text().count("subscribed") == 2, "restarted ingest process subscribed"
+        )
+        await asyncio.wait_for(sender, 60)
+        await asyncio.sleep(3.0)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, log.read_text()[-2000:]
+        broker.stop()
+        assert "ingest stopped" in log.read_text()
+        assert_exactly_once(store)
+
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+        broker.stop()
