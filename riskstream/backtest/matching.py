@@ -19,16 +19,22 @@ from dataclasses import dataclass
 
 from riskstream.backtest.alerts_file import AlertRecord
 from simulator import TruthRecord
+from simulator.vehicle import EXIT_LEAD_S
 
 GRACE_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
 class Expect:
-    """An alert kind that detects a scenario, and the truth field its subject equals."""
+    """An alert kind that detects a scenario, and the truth field its subject equals.
+
+    ``lead_s``: how long before the record's start this kind may rightly see the scenario
+    (the simulator starts some scenarios' effects before the event the truth is timed at).
+    """
 
     kind: str
     subject: str
+    lead_s: float = 0.0
 
 
 _INVENTORY = (Expect("inventory_below_pledge", "collateral_id"),)
@@ -46,10 +52,11 @@ DETECTED_BY: dict[str, tuple[Expect, ...]] = {
     # weight falls to 60-90 % of the pledge at night: caught by coverage when below its
     # threshold, out of hours at once
     "tamper_door": _OUT_OF_HOURS,
-    # a vehicle that leaves its fence out of hours is also moving while it should be parked
+    # a vehicle that leaves its fence out of hours is also moving while it should be
+    # parked, from when it leaves its round (simulator/vehicle.py: before the crossing)
     "geofence_exit": (
         Expect("geofence_exit", "device_id"),
-        Expect("vehicle_moving_when_parked", "device_id"),
+        Expect("vehicle_moving_when_parked", "device_id", EXIT_LEAD_S),
     ),
     "device_silent": (Expect("device_silent", "device_id"),),
     # the detectors of riskstream/detectors/{cold_chain,parked_moving,stuck_values}.py
@@ -91,19 +98,22 @@ def match(
     truth: Sequence[TruthRecord], alerts: Sequence[AlertRecord], grace_s: float = GRACE_S
 ) -> Matching:
     """Match alerts to truth records (see the module docstring for the rule)."""
-    index: dict[tuple[str, str, str, str], list[int]] = defaultdict(list)
+    index: dict[tuple[str, str, str, str], list[tuple[int, float]]] = defaultdict(list)
     for i, record in enumerate(truth):
         for expect in DETECTED_BY.get(record.scenario, ()):
             subject = getattr(record, expect.subject)
             if subject:
-                index[(record.tenant, record.borrower_id, expect.kind, subject)].append(i)
+                key = (record.tenant, record.borrower_id, expect.kind, subject)
+                index[key].append((i, expect.lead_s))
     alerts_of: list[list[int]] = [[] for _ in truth]
     truth_of: list[int | None] = []
     for j, alert in enumerate(alerts):
         candidates = [
             i
-            for i in index.get((alert.tenant, alert.borrower_id, alert.kind, alert.subject), ())
-            if truth[i].start_ts - grace_s <= alert.opened_at <= truth[i].end_ts
+            for i, lead_s in index.get(
+                (alert.tenant, alert.borrower_id, alert.kind, alert.subject), ()
+            )
+            if truth[i].start_ts - grace_s - lead_s <= alert.opened_at <= truth[i].end_ts
         ]
         if not candidates:
             truth_of.append(None)

@@ -41,3 +41,11 @@ def allowed_alerts(truth: list[TruthRecord]) -> set[tuple[str, str, str]]:
             if subject is not None:
                 out.add((record.borrower_id, expect.kind, subject))
     return out
+
+
+def earliest_evidence(record: TruthRecord, kind: str) -> float:
+    """The earliest event time an alert of ``kind`` may rightly open for ``record``: its
+    start, less the lead the kind has on it (a vehicle heading for its fence at night is
+    moving while it should be parked before it crosses)."""
+    leads = [e.lead_s for e in DETECTED_BY.get(record.scenario, ()) if e.kind == kind]
+    return record.start_ts - max(leads, default=0.0)

@@ -17,7 +17,12 @@ from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
 from simulator import generate, generate_fleet, plan_scenarios, publish, truth_records
 from simulator.publisher import parse_broker_url
-from tests.e2e.expectations import allowed_alerts, expected_alerts, seen_alerts
+from tests.e2e.expectations import (
+    allowed_alerts,
+    earliest_evidence,
+    expected_alerts,
+    seen_alerts,
+)
 from tests.servers import Mosquitto, free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -126,7 +131,7 @@ async def test_injected_scenarios_reach_api_and_live_feed(
     for alert in page["items"]:
         assert alert["reasons"] and alert["evidence"]
         record = next(t for t in truth if t.borrower_id == alert["borrower_id"])
-        assert alert["opened_at"] >= record.start_ts
+        assert alert["opened_at"] >= earliest_evidence(record, alert["kind"])
         if (alert["borrower_id"], alert["kind"], alert["subject"]) in expected:
             assert alert["status"] == "open"
     critical = {a["kind"] for a in open_critical["items"]}
