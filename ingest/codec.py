@@ -41,14 +41,34 @@ _OBJECT_OR_LIST = DecodedObject | list[DecodedObject]
 _decoder = msgspec.json.Decoder(_OBJECT_OR_LIST)
 _NON_FINITE_TOKENS = (b"NaN", b"Infinity")
 _JSON_STRUCTURE = re.compile(rb'[\[\]{}"\\]')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 
 
 def nesting_exceeds(payload: bytes, limit: int = MAX_NESTING) -> bool:
-    """Whether arrays and objects in ``payload`` nest deeper than ``limit`` (JSON strings,
-    with their escapes, are skipped). Linear in the payload; payloads with no more than
-    ``limit`` opening brackets in all cannot be too deep and are not scanned."""
+    """Whether arrays and objects in ``payload`` nest deeper than ``limit``.
+
+    Payloads with no more than ``limit`` opening brackets in all cannot be too deep. Else
+    the brackets alone are taken (C speed) and innermost pairs removed ``limit`` times:
+    when nothing is left, no nesting is deeper. Brackets inside JSON strings can make
+    that look deeper (or unbalanced) than it is, so a payload it flags is scanned
+    exactly (`_scan_nesting`, strings and escapes skipped). Strings crafted to make a
+    deep payload look shallow are caught by the decoder's own recursion guard, which
+    `decode_payload` also reports as ``malformed``.
+    """
     if payload.count(b"{") + payload.count(b"[") <= limit:
         return False
+    brackets = payload.translate(None, _NOT_BRACKETS)
+    for _ in range(limit):
+        shorter = brackets.replace(b"{}", b"").replace(b"[]", b"")
+        if not shorter:
+            return False
+        if len(shorter) == len(brackets):
+            break
+        brackets = shorter
+    return _scan_nesting(payload, limit)
+
+
+def _scan_nesting(payload: bytes, limit: int) -> bool:
     depth = 0
     in_string = False
     escaped_at = -1
@@ -77,12 +97,14 @@ def decode_payload(payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> list[D
     """Decode a payload into telemetry objects; raise `RejectedInputError` with the reason."""
     if len(payload) > max_bytes:
         raise RejectedInputError("payload_too_large", f"{len(payload)} bytes > {max_bytes}")
-    if nesting_exceeds(payload):
+    if payload.count(b"{") + payload.count(b"[") > MAX_NESTING and nesting_exceeds(payload):
         raise RejectedInputError("malformed", f"arrays and objects nest deeper than {MAX_NESTING}")
     try:
         decoded = _decoder.decode(payload)
     except msgspec.ValidationError as exc:
         raise RejectedInputError("bad_schema", str(exc)) from exc
+    except RecursionError as exc:
+        raise RejectedInputError("malformed", "arrays and objects nest too deep") from exc
     except msgspec.DecodeError as exc:
         if any(token in payload for token in _NON_FINITE_TOKENS):
             return _decode_with_non_finite(payload, exc)

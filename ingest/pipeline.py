@@ -187,7 +187,8 @@ class IngestPipeline:
         self._received += 1
         outcome = MessageOutcome()
         try:
-            self._floor = self.oldest_accepted(now)
+            if self._retention_s is not None:
+                self._floor = max(self._oldest_ts, now - self._retention_s)
             self._handle(topic, payload, now, outcome)
         except Exception as exc:  # containment: one message, one refusal
             self._internal_error(outcome, topic, payload, now, exc)
