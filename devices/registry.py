@@ -14,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from devices.errors import UnknownEntityError
 from devices.model import Fleet
+from devices.private_files import create_private, make_private_dirs
 
 
 class Base(DeclarativeBase):
@@ -47,12 +48,25 @@ class DeviceRow(Base):
 
 
 def sql_url(path_or_url: str | Path) -> str:
-    """Accept a SQLAlchemy URL or a plain file path (taken as SQLite)."""
+    """Accept a SQLAlchemy URL or a plain file path (taken as SQLite).
+
+    For a path, the directories it needs are made (mode 0700) and a missing database
+    file is created empty with mode 0600 before SQLite opens it (SQLite gives its
+    journal files the database file's mode).
+    """
     text = str(path_or_url)
     if "://" in text:
         return text
-    Path(text).parent.mkdir(parents=True, exist_ok=True)
+    if text not in ("", ":memory:"):
+        _create_sqlite_file(Path(text))
     return f"sqlite:///{text}"
+
+
+def _create_sqlite_file(path: Path) -> None:
+    make_private_dirs(path.parent)
+    created = create_private(path)  # an empty file is an empty SQLite database
+    if created is not None:
+        created.close()
 
 
 def open_database(path_or_url: str | Path) -> Engine:

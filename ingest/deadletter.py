@@ -5,6 +5,11 @@ ones are kept in memory for the API. A payload is stored as text when it is UTF-
 base64, cut at ``payload_bytes``; its full size and SHA-256 are recorded, so a cut
 payload can still be matched against a device's log.
 
+Each record names the tenant its topic belongs to (None when the topic names none), and
+the most recent records are kept per tenant, so one lender's flood of bad input never
+pushes another's out of view and `recent` shows a lender only its own (at most
+`MAX_TENANTS_IN_VIEW` tenants are kept in view; records of more go to the file only).
+
 The file is bounded, because anyone who can publish can make refusals: when it would
 pass ``max_file_bytes`` it is rotated (``deadletter.jsonl`` becomes
 ``deadletter.jsonl.1``, ``.1`` becomes ``.2``, …) and the oldest of the ``files`` kept
@@ -28,6 +33,7 @@ MAX_KEPT_BYTES = 4096
 DEFAULT_MAX_FILE_BYTES = 64 << 20
 DEFAULT_FILES = 4
 MAX_DETAIL_CHARS = 500
+MAX_TENANTS_IN_VIEW = 10_000
 _COUNT_CHUNK = 1 << 20
 
 
@@ -80,7 +86,9 @@ class DeadLetterStore:
     ) -> None:
         self._path = path
         self.limits = limits or DeadLetterLimits()
-        self._recent: deque[dict[str, Any]] = deque(maxlen=keep_recent)
+        self._keep_recent = keep_recent
+        self._recent: dict[str | None, deque[dict[str, Any]]] = {}
+        self.by_tenant: dict[str | None, int] = {}
         self._lock = threading.Lock()
         self._file: IO[bytes] | None = None
         self._size = 0
@@ -119,9 +127,16 @@ class DeadLetterStore:
         self._records = [0, *self._records[:last]]
 
     def add(
-        self, *, received_at: float, topic: str, reason: str, detail: str, payload: bytes
+        self,
+        *,
+        received_at: float,
+        topic: str,
+        reason: str,
+        detail: str,
+        payload: bytes,
+        tenant: str | None = None,
     ) -> None:
-        """Keep one refused payload."""
+        """Keep one refused payload (``tenant``: whose topic it came on, if any)."""
         kept = payload[: self.limits.payload_bytes]
         try:
             text, encoding = kept.decode("utf-8"), "utf-8"
@@ -129,6 +144,7 @@ class DeadLetterStore:
             text, encoding = base64.b64encode(kept).decode("ascii"), "base64"
         record = {
             "received_at": received_at,
+            "tenant": tenant,
             "topic": topic[:1024],
             "reason": reason,
             "detail": detail[:MAX_DETAIL_CHARS],
@@ -140,7 +156,12 @@ class DeadLetterStore:
         }
         line = orjson.dumps(record) + b"\n"
         with self._lock:
-            self._recent.append(record)
+            recent = self._recent.get(tenant)
+            if recent is None and len(self._recent) < MAX_TENANTS_IN_VIEW:
+                recent = self._recent[tenant] = deque(maxlen=self._keep_recent)
+            if recent is not None:
+                recent.append(record)
+                self.by_tenant[tenant] = self.by_tenant.get(tenant, 0) + 1
             self.written += 1
             if self._path is None:
                 return
@@ -153,10 +174,15 @@ class DeadLetterStore:
             self._size += len(line)
             self._records[0] += 1
 
-    def recent(self) -> list[dict[str, Any]]:
-        """The most recent refusals, oldest first."""
+    def recent(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """The most recent refusals on ``tenant``'s topics, oldest first."""
         with self._lock:
-            return list(self._recent)
+            return list(self._recent.get(tenant, ()))
+
+    def refused(self, tenant: str | None) -> int:
+        """Refusals on ``tenant``'s topics since this store was opened."""
+        with self._lock:
+            return self.by_tenant.get(tenant, 0)
 
     def files(self) -> list[Path]:
         """The dead-letter files on disk, newest first."""

@@ -408,7 +408,8 @@ class IngestPipeline:
         record = {"ts": reading.ts, "seq": reading.seq, "values": {reading.metric: reading.value}}
         payload = json.dumps(record, default=str).encode()
         detail = f"{type(exc).__name__}: {exc}"
-        self._reject(MessageOutcome(), topic, payload, now, RejectedInputError(reason, detail))
+        refusal = RejectedInputError(reason, detail)
+        self._reject(MessageOutcome(), topic, payload, now, refusal, reading.tenant)
 
     def _reject(
         self,
@@ -417,11 +418,18 @@ class IngestPipeline:
         payload: bytes,
         now: float,
         exc: RejectedInputError,
+        tenant: str | None = None,
     ) -> None:
         outcome.rejected.append(exc.reason)
         self.metrics.rejected.labels(reason=exc.reason).inc()
+        parsed = (tenant, "", "") if tenant is not None else self._topics.get(topic)
         self._deadletter.add(
-            received_at=now, topic=topic, reason=exc.reason, detail=exc.detail, payload=payload
+            received_at=now,
+            topic=topic,
+            reason=exc.reason,
+            detail=exc.detail,
+            payload=payload,
+            tenant=parsed[0] if isinstance(parsed, tuple) else None,
         )
 
 

@@ -3,12 +3,13 @@
 `SpoolingStore` wraps any `TelemetryStore`. While the backend answers, a write goes
 straight through and the disk is not touched. When it raises `StoreUnavailableError`,
 the readings it did not store are appended to a `DiskSpool` (one msgpack file per
-batch, written to a temporary name, fsynced and renamed, so a batch is either whole on
-disk or absent), and the write still counts them as accepted: ingest goes on and may
-acknowledge their MQTT messages. From then on new batches queue behind the spooled
-ones, so the store receives everything in the order it arrived; the backend is tried
-again after a back-off (`RETRY_MIN_S` doubling to `RETRY_MAX_S`), on the next write or
-when the caller calls `SpoolingStore.drain`, which spends at most `DRAIN_BUDGET_S`.
+batch, mode 0600, written to a temporary name, fsynced and renamed, so a batch is either
+whole on disk or absent; directories the spool makes are 0700), and the write still
+counts them as accepted: ingest goes on and may acknowledge their MQTT messages. From
+then on new batches queue behind the spooled ones, so the store receives everything in
+the order it arrived; the backend is tried again after a back-off (`RETRY_MIN_S`
+doubling to `RETRY_MAX_S`), on the next write or when the caller calls
+`SpoolingStore.drain`, which spends at most `DRAIN_BUDGET_S`.
 
 The spool is bounded (``max_bytes``). When it is full a new batch is refused: the
 write returns how many readings it kept, ``refused_readings`` counts the rest, and a
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import msgspec
 
+from devices.private_files import make_private_dirs, open_private
 from devices.reading import Reading
 from ingest.stores.base import SequencedStore, TelemetryStore
 from ingest.stores.errors import StoreRejectedError, StoreUnavailableError
@@ -63,7 +65,7 @@ class DiskSpool:
     """
 
     def __init__(self, directory: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(directory)
         self.directory = directory
         self.max_bytes = max_bytes
         self.corrupt = 0
@@ -104,7 +106,7 @@ class DiskSpool:
 
     def _store(self, index: int, readings: int, data: bytes) -> None:
         tmp = self.directory / f"{index:016d}.tmp"
-        with tmp.open("wb") as f:
+        with open_private(tmp) as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -124,13 +124,17 @@ class AlertStore(SqlStore):
             return int(s.scalar(select(func.max(AlertChangeRow.seq))) or 0)
 
     def counts_by_severity(
-        self, statuses: tuple[str, ...] = ("open", "acknowledged")
+        self,
+        statuses: tuple[str, ...] = ("open", "acknowledged"),
+        tenant: str | None = None,
+        borrowers: frozenset[str] | None = None,
     ) -> dict[str, int]:
-        """Open alerts per severity."""
+        """Open alerts per severity, of one tenant (and its ``borrowers``) if given."""
+        query = select(AlertRow.severity, func.count()).where(AlertRow.status.in_(statuses))
+        if tenant is not None:
+            query = query.where(AlertRow.tenant == tenant)
+        if borrowers is not None:
+            query = query.where(AlertRow.borrower_id.in_(sorted(borrowers)))
         with self._session() as s:
-            rows = s.execute(
-                select(AlertRow.severity, func.count())
-                .where(AlertRow.status.in_(statuses))
-                .group_by(AlertRow.severity)
-            ).all()
+            rows = s.execute(query.group_by(AlertRow.severity)).all()
             return {str(sev): int(n) for sev, n in rows}

@@ -6,6 +6,7 @@ handed one that its caller runs (``riskstream demo``).
 
 import asyncio
 import contextlib
+import math
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -24,13 +26,15 @@ from pydantic import BaseModel
 from riskstream.alert_store import AlertFilter
 from riskstream.api_actions import router as actions_router
 from riskstream.api_assets import router as assets_router
-from riskstream.api_auth import CurrentUser, runtime_of, stream_user
+from riskstream.api_auth import CurrentUser, runtime_of, session_ended, stream_user
 from riskstream.api_auth import router as auth_router
 from riskstream.api_borrowers import router as borrowers_router
 from riskstream.api_portfolio import router as portfolio_router
 from riskstream.api_rules import router as rules_router
-from riskstream.api_views import CONFLICT, ERRORS, MAX_OFFSET, bad_query
+from riskstream.api_validation import validation_error_handler
+from riskstream.api_views import CONFLICT, ERRORS, MAX_OFFSET, ErrorOut, bad_query
 from riskstream.health import readiness
+from riskstream.http_guard import HttpGuard
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import User
@@ -40,6 +44,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 STATIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\.(js|css)")
 
 router = APIRouter(prefix="/api")
+TOO_LARGE: dict[str, Any] = {"model": ErrorOut, "description": "body over max_body_bytes"}
 
 
 class AlertOut(BaseModel):
@@ -89,9 +94,13 @@ def _parse_since(since: str | None) -> float | None:
     if since is None or since == "":
         return None
     try:
-        return float(since)
+        seconds = float(since)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise bad_query("since", f"{since!r}: epoch seconds must be a finite number")
+        return seconds
     try:
         parsed = datetime.fromisoformat(since.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -125,30 +134,56 @@ def list_alerts(
     return {"total": total, "limit": limit, "offset": offset, "items": items, "last_event_id": last}
 
 
+def _resume_point(
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_OFFSET, description="resume after this event id")
+    ] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            pattern=r"^\s*[0-9]{1,19}\s*$",
+            description="event id to resume after (browsers send it on reconnect)",
+        ),
+    ] = None,
+) -> int | None:
+    """The event id to resume after: ``Last-Event-ID`` before ``after``; 422 when either
+    is not an event id (an integer from 0 to `MAX_OFFSET`)."""
+    if last_event_id is None:
+        return after
+    cursor = int(last_event_id.strip())
+    if cursor > MAX_OFFSET:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "less_than_equal",
+                    "loc": ("header", "last-event-id"),
+                    "msg": f"an event id is at most {MAX_OFFSET}",
+                    "input": last_event_id,
+                }
+            ]
+        )
+    return cursor
+
+
 @router.get("/alerts/stream", response_class=EventSourceResponse)
 async def alert_stream(
     request: Request,
     user: Annotated[User, Depends(stream_user)],
-    after: Annotated[
-        int | None, Query(ge=0, le=MAX_OFFSET, description="resume after this event id")
-    ] = None,
-    last_event_id: Annotated[str | None, Header()] = None,
+    resume: Annotated[int | None, Depends(_resume_point)],
 ) -> AsyncIterator[ServerSentEvent]:
     """One ``alert`` event per new or changed alert; resumable with ``Last-Event-ID``.
 
     Without ``Last-Event-ID`` or ``after`` the feed starts with the next change.
     """
     runtime = _runtime(request)
-    cursor = runtime.alerts.last_seq() if after is None else after
-    if last_event_id is not None and last_event_id.strip().isdigit():
-        cursor = int(last_event_id.strip())
+    cursor = runtime.alerts.last_seq() if resume is None else resume
     while True:
         for seq, alert in runtime.alerts.changes_after(cursor):
             cursor = seq
             if user.may_see(alert["tenant"], alert["borrower_id"]):
                 yield ServerSentEvent(data=alert, event="alert", id=str(seq))
-        if await request.is_disconnected():
-            return
+        if await request.is_disconnected() or session_ended(request, user):
+            return  # a logout, new password or move to another lender ends the feed too
         await runtime.notifier.wait(cursor, STREAM_WAIT_S)
 
 
@@ -162,17 +197,20 @@ def get_alert(request: Request, alert_id: str, user: CurrentUser) -> dict[str, A
 
 
 @router.get("/stats")
-def stats(request: Request, _user: CurrentUser) -> dict[str, Any]:
-    """Live figures: readings/s, open alerts by severity, rejected inputs, event time."""
-    return _runtime(request).stats()
+def stats(request: Request, user: CurrentUser) -> dict[str, Any]:
+    """Live figures of the user's lender: readings/s, open alerts by severity (a loan
+    officer's portfolio only), rejected inputs, devices, borrowers; event time."""
+    borrowers = user.portfolio if user.role == "loan_officer" else None
+    return _runtime(request).tenant_stats(user.tenant, borrowers)
 
 
 @router.get("/deadletters")
 def deadletters(request: Request, user: CurrentUser) -> list[dict[str, Any]]:
-    """The most recent refused inputs with their reasons (risk admins)."""
+    """The most recent refused inputs on the lender's topics, with their reasons (risk
+    admins)."""
     if user.role != "risk_admin":
         raise HTTPException(403, "only risk admins read the dead letters")
-    return _runtime(request).deadletter.recent()
+    return _runtime(request).deadletter.recent(user.tenant)
 
 
 async def _stop_server_on_failure(runtime: Runtime) -> None:
@@ -183,7 +221,12 @@ async def _stop_server_on_failure(runtime: Runtime) -> None:
 
 
 def create_app(runtime: Runtime | None = None, settings: ServiceSettings | None = None) -> FastAPI:
-    """Build the app; it runs its own `Runtime` unless one is given."""
+    """Build the app; it runs its own `Runtime` unless one is given.
+
+    Every answer carries security headers and request bodies are bounded
+    (`riskstream.http_guard`); an invalid request gets 422 whatever it holds.
+    """
+    config = settings or (runtime.settings if runtime is not None else ServiceSettings())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -191,14 +234,24 @@ def create_app(runtime: Runtime | None = None, settings: ServiceSettings | None 
             app.state.runtime = runtime
             yield
             return
-        own = Runtime(settings or ServiceSettings())
+        own = Runtime(config)
         async with own.running():
             app.state.runtime = own
             watchdog = asyncio.create_task(_stop_server_on_failure(own), name="ingest-watch")
             yield
             watchdog.cancel()
 
-    app = FastAPI(title="riskstream", version="0.1.0", lifespan=lifespan)
+    # no /docs nor /redoc: they load Swagger UI and ReDoc from a CDN (see http_guard)
+    app = FastAPI(
+        title="riskstream",
+        version="0.1.0",
+        lifespan=lifespan,
+        responses={413: TOO_LARGE},
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(HttpGuard, max_body_bytes=config.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(auth_router, responses=ERRORS)
     app.include_router(router, responses=ERRORS)
     app.include_router(actions_router, responses={**ERRORS, **CONFLICT})

@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from devices.model import DeviceKind, SiteKind
 from ingest.stores import TelemetryStore
 from riskstream.api_auth import CurrentUser, runtime_of
-from riskstream.api_portfolio import time_range
+from riskstream.api_portfolio import epoch_param, time_range
 from riskstream.api_views import (
     ERRORS,
     CollateralDetail,
@@ -110,8 +110,8 @@ async def telemetry(
     device_id: str,
     user: CurrentUser,
     metric: Metric,
-    start: Annotated[float | None, Query(description="epoch s; default: end − 6 h")] = None,
-    end: Annotated[float | None, Query(description="epoch s; default: event time")] = None,
+    start: Annotated[float | None, epoch_param("epoch s; default: end − 6 h")] = None,
+    end: Annotated[float | None, epoch_param("epoch s; default: event time")] = None,
     points: Annotated[int, Query(ge=2, le=2000, description="about this many buckets")] = 200,
 ) -> dict[str, Any]:
     """One metric of a device as bucket means over [start, end) (evidence-window charts)."""
@@ -141,8 +141,8 @@ async def positions(
     request: Request,
     device_id: str,
     user: CurrentUser,
-    start: Annotated[float | None, Query(description="epoch s; default: end − 6 h")] = None,
-    end: Annotated[float | None, Query(description="epoch s; default: event time")] = None,
+    start: Annotated[float | None, epoch_param("epoch s; default: end − 6 h")] = None,
+    end: Annotated[float | None, epoch_param("epoch s; default: event time")] = None,
     limit: Positions = 500,
 ) -> dict[str, Any]:
     """GPS fixes of a tracker in [start, end), the last ``limit`` of them, oldest first."""

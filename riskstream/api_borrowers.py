@@ -12,13 +12,18 @@ same thread as the engine's ``process``/``tick``.
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
+from ingest.pipeline import OLDEST_ACCEPTED_TS
 from riskstream.api_auth import CurrentUser, runtime_of
 from riskstream.runtime import Runtime
 from riskstream.users import User
 
 router = APIRouter(prefix="/api")
+
+MAX_AHEAD_S = 86400.0
+"""A loan event may lie at most this far after the later of wall time and event time."""
 
 
 class LoanEventIn(BaseModel):
@@ -29,8 +34,30 @@ class LoanEventIn(BaseModel):
     borrower_id: str = Field(min_length=1, max_length=128)
     loan_id: str = Field(min_length=1, max_length=128)
     event: Literal["payment_missed", "default", "cured"]
-    ts: float = Field(description="event time, epoch seconds")
+    ts: float = Field(
+        ge=OLDEST_ACCEPTED_TS,
+        allow_inf_nan=False,
+        description="event time, epoch seconds: from 2000-01-01 to one day after the later "
+        "of the service's wall time and the event time of its telemetry",
+    )
     tenant: str | None = Field(None, description="optional; must be the user's tenant")
+
+
+def _check_not_ahead(runtime: Runtime, ts: float) -> None:
+    """422 for a loan event stamped more than `MAX_AHEAD_S` after the service's "now"."""
+    engine = runtime.engine
+    now = max(engine.wall_clock(), engine.watermark or float("-inf"))
+    if ts > now + MAX_AHEAD_S:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "less_than_equal",
+                    "loc": ("body", "ts"),
+                    "msg": f"event time must be at most {now + MAX_AHEAD_S:.0f} (one day ahead)",
+                    "input": ts,
+                }
+            ]
+        )
 
 
 def _visible_borrower(runtime: Runtime, user: User, borrower_id: str) -> str:
@@ -92,6 +119,7 @@ async def post_loan_event(request: Request, body: LoanEventIn, user: CurrentUser
     if user.role != "risk_admin":
         raise HTTPException(403, f"role {user.role} cannot record loan events")
     runtime = runtime_of(request)
+    _check_not_ahead(runtime, body.ts)
     tenant = _visible_borrower(runtime, user, body.borrower_id)
     if body.tenant is not None and body.tenant != tenant:
         raise HTTPException(404, f"no borrower with id {body.borrower_id!r}")

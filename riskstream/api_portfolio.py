@@ -35,7 +35,14 @@ from riskstream.users import User
 router = APIRouter(prefix="/api", responses=ERRORS)
 
 DEFAULT_WINDOW_S = 24 * 3600.0
+MAX_EPOCH_S = 9e9
+"""Latest time a query takes (year 2255): inside every store's nanosecond time range."""
 SortKey = Literal["score", "exposure_at_risk", "coverage", "open_alerts"]
+
+
+def epoch_param(description: str) -> Any:
+    """A time query parameter: finite epoch seconds from 0 to `MAX_EPOCH_S` (else 422)."""
+    return Query(ge=0, le=MAX_EPOCH_S, allow_inf_nan=False, description=description)
 
 
 def time_range(
@@ -98,7 +105,9 @@ def _sort_key(sort: SortKey) -> Any:
 async def portfolio(
     request: Request,
     user: CurrentUser,
-    min_score: Annotated[float, Query(ge=0, le=100, description="only scores ≥ this")] = 0.0,
+    min_score: Annotated[
+        float, Query(allow_inf_nan=False, ge=0, le=100, description="only scores ≥ this")
+    ] = 0.0,
     severity: Annotated[
         Literal["info", "warning", "critical"] | None,
         Query(description="only borrowers with an open alert of this severity"),
@@ -160,8 +169,8 @@ async def borrower_detail(
     request: Request,
     borrower_id: str,
     user: CurrentUser,
-    start: Annotated[float | None, Query(description="coverage window start, epoch s")] = None,
-    end: Annotated[float | None, Query(description="window end; default: event time")] = None,
+    start: Annotated[float | None, epoch_param("coverage window start, epoch s")] = None,
+    end: Annotated[float | None, epoch_param("window end; default: event time")] = None,
     points: Annotated[int, Query(ge=2, le=2000, description="coverage points per lot")] = 120,
     alerts_limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:

@@ -9,8 +9,10 @@
 - ``PUT /api/rules`` — risk admins: validate, write the rules file, apply, audit.
 
 The rules are the service's (every tenant's): everyone authenticated may read them;
-only risk admins change them. An invalid rules text gives 400 with the file, line,
-field and reason next to the usual ``detail`` message.
+only risk admins change them, and once several lenders are registered only their own
+lender's ``[[overrides]]`` (`riskstream.rules_tenancy`; 400 naming the field otherwise).
+Warnings name only the user's own lender's overrides. An invalid rules text gives 400
+with the file, line, field and reason next to the usual ``detail`` message.
 """
 
 import threading
@@ -25,7 +27,10 @@ from riskstream.api_auth import CurrentUser, runtime_of
 from riskstream.api_views import MAX_OFFSET
 from riskstream.dry_run import dry_run, read_window
 from riskstream.errors import RulesFileError
+from riskstream.rules_file import RuleSet
 from riskstream.rules_keeper import NoRulesFileError
+from riskstream.rules_tenancy import LenderScopeError, check_lender_change, warnings_for
+from riskstream.runtime import Runtime
 from riskstream.users import User
 
 router = APIRouter(prefix="/api", tags=["rules"])
@@ -110,7 +115,9 @@ class DryRunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_TEXT, description="the whole TOML text")
-    days: float = Field(7.0, gt=0, le=90, description="how many days of telemetry, up to now")
+    days: float = Field(
+        7.0, gt=0, le=90, allow_inf_nan=False, description="how many days of telemetry, up to now"
+    )
     limit: int = Field(500, ge=1, le=5000, description="at most this many alerts per list")
 
 
@@ -183,9 +190,9 @@ DRY_RUN_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/rules", response_model=RulesOut)
-def get_rules(request: Request, _user: CurrentUser) -> dict[str, Any]:
+def get_rules(request: Request, user: CurrentUser) -> dict[str, Any]:
     """The rules in force, and why the last edit of the file was refused (if it was)."""
-    return runtime_of(request).rules_keeper.status()
+    return _status_for(runtime_of(request), user)
 
 
 @router.get("/rules/history", response_model=RulesHistoryPage)
@@ -227,16 +234,45 @@ async def put_rules(request: Request, user: CurrentUser, body: RulesIn) -> Any:
     Runs on the event loop, the engine's thread, so the change lands between two steps.
     """
     _require_admin(user, "change the rules")
-    keeper = runtime_of(request).rules_keeper
+    runtime = runtime_of(request)
+    keeper = runtime.rules_keeper
     try:
+        _check_lender_scope(runtime, user, keeper.check(body.text))
         keeper.save(body.text, user.username)
     except RulesFileError as exc:
         return _refused(exc)
+    except LenderScopeError as exc:
+        body_out = RulesErrorOut(
+            detail=str(exc), file="PUT /api/rules", line=None, field=exc.field, reason=exc.reason
+        )
+        return JSONResponse(status_code=400, content=body_out.model_dump())
     except NoRulesFileError as exc:
         raise HTTPException(409, str(exc)) from exc
     except OSError as exc:
         raise HTTPException(500, f"cannot write the rules file: {exc}") from exc
-    return keeper.status()
+    return _status_for(runtime, user)
+
+
+def _lenders(runtime: Runtime) -> set[str]:
+    """Every lender the service knows: registered fleets and users' tenants."""
+    return set(runtime.registry.tenants()) | {u.tenant for u in runtime.users.all_users()}
+
+
+def _check_lender_scope(runtime: Runtime, user: User, proposed: RuleSet) -> None:
+    tenants = runtime.registry.tenants()
+    own_loans = (
+        {loan.id for b in runtime.registry.fleet(user.tenant).borrowers for loan in b.loans}
+        if user.tenant in tenants
+        else set()
+    )
+    check_lender_change(runtime.rules, proposed, user.tenant, _lenders(runtime), own_loans)
+
+
+def _status_for(runtime: Runtime, user: User) -> dict[str, Any]:
+    """The rules status, with only the warnings about the user's own lender."""
+    status = runtime.rules_keeper.status()
+    status["warnings"] = warnings_for(status["warnings"], runtime.rules, user.tenant)
+    return status
 
 
 @router.post("/rules/dry-run", response_model=DryRunOut, responses=DRY_RUN_ERRORS)

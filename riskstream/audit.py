@@ -17,6 +17,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from devices.registry import Base, SqlStore
 
 GENESIS = "0" * 64
+TENANT_CHARS = 128
+ACTOR_CHARS = 128
+ACTION_CHARS = 64
+TARGET_CHARS = 256
+"""Sizes of the columns; longer text (a username someone typed) is cut to them."""
 
 
 class AuditRow(Base):
@@ -65,8 +70,10 @@ class AuditLog(SqlStore):
         detail: dict[str, Any] | None = None,
         at: float | None = None,
     ) -> dict[str, Any]:
-        """Append one entry and return it."""
+        """Append one entry and return it; text longer than its column is cut to fit."""
         when = time.time() if at is None else at
+        tenant, actor = tenant[:TENANT_CHARS], actor[:ACTOR_CHARS]
+        action, target = action[:ACTION_CHARS], target[:TARGET_CHARS]
         blob = orjson.dumps(detail or {}, option=orjson.OPT_SORT_KEYS).decode()
         with self._session() as s:
             last = s.scalars(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1)).first()

@@ -14,6 +14,7 @@ BENCH_MODULES: list[str] = [
     "bench_engine",
     "bench_latency",
     "bench_fuzz",
+    "bench_login",
 ]
 
 

@@ -1,15 +1,16 @@
-"""`riskstream users add|list` and `riskstream audit verify|show`."""
+"""`riskstream users add|list|passwd|remove` and `riskstream audit verify|show`."""
 
 import os
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from devices.registry import open_database
 from riskstream.audit import AuditLog
 from riskstream.terminal import command_console
-from riskstream.users import ROLES, Role, UserStore
+from riskstream.users import ROLES, Role, UnknownUserError, UserStore
 
 console = command_console()
 err = command_console(stderr=True)
@@ -34,17 +35,19 @@ def add(
 ) -> None:
     """Create or replace a user. The password comes from RISKSTREAM_NEW_PASSWORD or a prompt.
 
+    Replacing a user ends all its sessions (its tokens stop working at once).
+
     Example: riskstream users add anna --tenant demo-bank --role loan_officer --borrowers b001,b002
     """
     if role not in ROLES:
         err.print(f"[red]error:[/red] --role {role!r}: use one of {', '.join(ROLES)}")
         raise typer.Exit(2)
-    password = os.environ.get("RISKSTREAM_NEW_PASSWORD") or typer.prompt(
-        "password", hide_input=True, confirmation_prompt=True
-    )
+    password = new_password()
     portfolio = [b.strip() for b in borrowers.split(",") if b.strip()]
     try:
-        UserStore(open_database(db)).add(username, password, tenant, role_of(role), portfolio)
+        ended = UserStore(open_database(db)).add(
+            username, password, tenant, role_of(role), portfolio
+        )
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -53,9 +56,81 @@ def add(
         actor="cli",
         action="user_added",
         target=f"user:{username}",
-        detail={"role": role, "portfolio": portfolio},
+        detail={"role": role, "portfolio": portfolio, "sessions_ended": ended},
     )
-    console.print(f"user {username} ({role}, tenant {tenant}) saved in {db}")
+    console.print(f"user {username} ({role}, tenant {tenant}) saved in {db}{_ended(ended)}")
+
+
+def new_password() -> str:
+    """The password from RISKSTREAM_NEW_PASSWORD, else asked twice on the terminal."""
+    return os.environ.get("RISKSTREAM_NEW_PASSWORD") or typer.prompt(
+        "password", hide_input=True, confirmation_prompt=True
+    )
+
+
+def _no_such_user(username: str, db: str) -> NoReturn:
+    err.print(
+        f"[red]error:[/red] no user {escape(repr(username))} in {db}; see: riskstream users list"
+    )
+    raise typer.Exit(1)
+
+
+def _ended(count: int) -> str:
+    return f"; {count} session(s) ended" if count else ""
+
+
+@users_app.command("passwd")
+def passwd(
+    username: Annotated[str, typer.Argument(help="login name")],
+    db: DatabaseOpt = DEFAULT_DB,
+) -> None:
+    """Set a user's password and end all its sessions (audited). The password comes from
+    RISKSTREAM_NEW_PASSWORD or a prompt.
+
+    Example: riskstream users passwd anna
+    """
+    users = UserStore(open_database(db))
+    user = users.get(username)
+    if user is None:
+        _no_such_user(username, db)
+    try:
+        ended = users.set_password(username, new_password())
+    except UnknownUserError:
+        err.print(f"[red]error:[/red] user {escape(repr(username))} was removed meanwhile")
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    AuditLog(open_database(db)).record(
+        tenant=user.tenant,
+        actor="cli",
+        action="password_changed",
+        target=f"user:{username}",
+        detail={"sessions_ended": ended},
+    )
+    console.print(f"password of {username} changed in {db}{_ended(ended)}")
+
+
+@users_app.command("remove")
+def remove(
+    username: Annotated[str, typer.Argument(help="login name")],
+    db: DatabaseOpt = DEFAULT_DB,
+) -> None:
+    """Remove a user; its tokens stop working at once (audited).
+
+    Example: riskstream users remove anna
+    """
+    user = UserStore(open_database(db)).remove(username)
+    if user is None:
+        _no_such_user(username, db)
+    AuditLog(open_database(db)).record(
+        tenant=user.tenant,
+        actor="cli",
+        action="user_removed",
+        target=f"user:{username}",
+        detail={"role": user.role},
+    )
+    console.print(f"user {username} ({user.role}, tenant {user.tenant}) removed from {db}")
 
 
 def role_of(text: str) -> Role:

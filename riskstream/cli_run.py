@@ -13,6 +13,7 @@ from rich.live import Live
 from ingest.errors import IngestStalledError
 from riskstream.alert_store import AlertFilter
 from riskstream.api import create_app
+from riskstream.checkpoint_key import CheckpointKeyError, load_key
 from riskstream.demo import DEMO_PASSWORD, DEMO_USER, DemoOptions, DemoState, run_demo
 from riskstream.durations import parse_duration
 from riskstream.errors import RulesFileError
@@ -78,6 +79,13 @@ def serve(
     except ValueError as exc:
         err.print(f"[red]error:[/red] --retention: {exc}")
         raise typer.Exit(2) from None
+    checkpoint = settings.checkpoint_path
+    if checkpoint is not None:
+        try:  # a key file that cannot be used stops the start: say so in one line
+            load_key(settings.checkpoint_key, checkpoint)
+        except (CheckpointKeyError, ValueError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
     console.print(f"riskstream serving on http://{host}:{port}/ (broker {broker})")
     console.print(
         "log in with a user made by: riskstream users add NAME --tenant T --role risk_admin"

@@ -18,6 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from devices.fleet_file import save_fleet
+from devices.private_files import make_private_dirs
 from devices.registry import Registry, open_database
 from ingest.errors import IngestStalledError
 from riskstream.api import create_app
@@ -89,7 +90,7 @@ def prepare(
     """Create the data dir, fleet, registry, plan and truth; return what the run needs."""
     if options.data_dir.exists():
         shutil.rmtree(options.data_dir)
-    options.data_dir.mkdir(parents=True)
+    make_private_dirs(options.data_dir)
     fleet = generate_fleet(options.borrowers, options.seed)
     save_fleet(fleet, options.data_dir / "fleet.yaml")
     database = str(options.data_dir / "riskstream.db")

@@ -412,10 +412,13 @@ class Engine:
             "models": self.scoring.models,
         }
 
-    def checkpoint(self, path: Path | str, meta: dict[str, str] | None = None) -> None:
+    def checkpoint(
+        self, path: Path | str, meta: dict[str, str] | None = None, *, key: bytes
+    ) -> None:
         """Write what the engine learned (detectors, open alerts, scores, models) to a file.
 
-        ``meta`` (e.g. a digest of the fleets) is stored with it for `restore` to check.
+        ``meta`` (e.g. a digest of the fleets) is stored with it for `restore` to check;
+        the file is authenticated with ``key`` (see `riskstream.checkpoint`).
         """
         parts = {name: state_of(c) for name, c in self._components().items()}
         parts["meta"] = dict(meta or {})
@@ -426,20 +429,21 @@ class Engine:
             "readings_processed": self.readings_processed,
             "readings_unmatched": self.readings_unmatched,
         }
-        write_state(path, parts)
+        write_state(path, parts, key=key)
 
-    def restore(self, path: Path | str, meta: dict[str, str] | None = None) -> None:
+    def restore(self, path: Path | str, meta: dict[str, str] | None = None, *, key: bytes) -> None:
         """Resume from a `checkpoint` of an engine built from the same fleets.
 
-        The current rules stay in force; learned state replaces this engine's. With
-        ``meta``, a checkpoint written with other meta values is refused (ValueError)
-        before anything is changed.
+        The current rules stay in force; learned state replaces this engine's. A file
+        not written with ``key``, or altered, is refused (`CheckpointError`, a ValueError)
+        before anything is unpickled. With ``meta``, a checkpoint written with other meta
+        values is refused (ValueError) before anything is changed.
         """
-        parts = read_state(path)
+        parts = read_state(path, key=key)
         saved = parts.get("meta", {})
-        for key, value in (meta or {}).items():
-            if saved.get(key) != value:
-                raise ValueError(f"{path}: checkpoint was written for another {key}")
+        for name, value in (meta or {}).items():
+            if saved.get(name) != value:
+                raise ValueError(f"{path}: checkpoint was written for another {name}")
         for name, component in self._components().items():
             apply_state(component, parts[name])
         self._routes, self._tables = {}, {}  # they cache what the detectors held before

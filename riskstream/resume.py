@@ -2,9 +2,12 @@
 
 A checkpoint carries a digest of the fleets the engine was built from; at start it is
 restored only when the registered fleets are the same, so the engine resumes with its
-open alerts, detector state and learned models. A missing file means a first start; an
-unreadable, corrupt or mismatched one is logged with the reason and the engine starts
-fresh (the file is left in place for inspection until the next checkpoint replaces it).
+open alerts, detector state and learned models. The file is authenticated with the
+checkpoint key (`riskstream.checkpoint_key`) and nothing of it is unpickled unless its
+MAC matches. A missing file means a first start; an unreadable, corrupt, altered,
+foreign-keyed, old-format or mismatched one is logged with the reason and the engine
+starts fresh (the file is left in place for inspection until the next checkpoint
+replaces it). The checkpoint file is mode 0600, the directories made for it 0700.
 """
 
 import hashlib
@@ -13,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from devices.model import Fleet
+from devices.private_files import make_private_dirs
 from riskstream.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -29,13 +33,13 @@ def fleets_digest(fleets: Iterable[Fleet]) -> str:
     return h.hexdigest()
 
 
-def save(engine: Engine, path: Path, digest: str) -> None:
-    """Write the engine's checkpoint to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    engine.checkpoint(path, meta={"fleets": digest})
+def save(engine: Engine, path: Path, digest: str, key: bytes) -> None:
+    """Write the engine's checkpoint to ``path`` atomically, authenticated with ``key``."""
+    make_private_dirs(path.parent)
+    engine.checkpoint(path, meta={"fleets": digest}, key=key)
 
 
-def restore(engine: Engine, path: Path, digest: str) -> str | None:
+def restore(engine: Engine, path: Path, digest: str, key: bytes) -> str | None:
     """Restore ``engine`` from ``path``; return why not (None when it was restored).
 
     On a reason other than "no checkpoint", the engine may be partly restored: the
@@ -44,7 +48,7 @@ def restore(engine: Engine, path: Path, digest: str) -> str | None:
     if not path.exists():
         return "no checkpoint"
     try:
-        engine.restore(path, meta={"fleets": digest})
+        engine.restore(path, meta={"fleets": digest}, key=key)
     except Exception as exc:  # any failure of an old file means: start fresh
         return f"{type(exc).__name__}: {exc}"
     return None

@@ -24,13 +24,16 @@ from riskstream.durations import parse_duration
 from riskstream.errors import RulesFileError
 from riskstream.rules_calendar import CalendarSettings
 from riskstream.rules_overrides import Override, OverrideError, apply_override
+from riskstream.toml_guard import TomlLimitError, load_toml
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Severity = Literal["info", "warning", "critical"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class InventoryRule(_Section):
@@ -390,13 +393,19 @@ def load_rules(path: Path | str) -> RuleSet:
 
 
 def parse_rules(text: str, path: Path | str = "<rules>") -> RuleSet:
-    """Validate rules given as TOML text (``path`` is only used in messages)."""
+    """Validate rules given as TOML text (``path`` is only used in messages).
+
+    Bounded (`riskstream.toml_guard`): nesting, integers of 64 bits, finite numbers.
+    """
     try:
-        raw = tomllib.loads(text)
+        raw = load_toml(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         line = int(match.group(1)) if match else None
         raise RulesFileError(path, f"not valid TOML: {exc}", line, None) from exc
+    except TomlLimitError as exc:
+        line = exc.line if exc.line is not None else locate(text, exc.keys)
+        raise RulesFileError(path, exc.reason, line, ".".join(exc.keys) or None) from exc
     try:
         return RuleSet.model_validate(raw)
     except ValidationError as exc:
@@ -416,7 +425,8 @@ def _reason(error: Any) -> str:
     if error["type"] == "missing":
         return "required field is missing"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{message} (got {error.get('input')!r})"
+    got = repr(error.get("input"))
+    return f"{message} (got {got if len(got) <= 120 else got[:119] + '…'})"
 
 
 def locate(text: str, loc: list[str]) -> int | None:
@@ -427,12 +437,17 @@ def locate(text: str, loc: list[str]) -> int | None:
     """
     if not loc:
         return None
-    if len(loc) > 1 and loc[1].isdigit():
+    if len(loc) > 1 and _is_index(loc[1]):
         return _locate_in_array(text, loc)
     line = _locate_exact(text, loc)
     if line is None and len(loc) > 1:
         return locate(text, loc[:-1])
     return line
+
+
+def _is_index(part: str) -> bool:
+    """Whether a location part is an array index (not a key such as "²" or 5,000 digits)."""
+    return part.isascii() and part.isdigit() and len(part) <= 9
 
 
 def _locate_exact(text: str, loc: list[str]) -> int | None:
@@ -460,7 +475,8 @@ def _locate_in_array(text: str, loc: list[str]) -> int | None:
     """Line of ``loc`` = [name, index, ...] inside the index-th ``[[name]]`` table."""
     name, index, *rest = loc
     lines = text.splitlines()
-    opens = [i for i, line in enumerate(lines) if re.match(rf"^\s*\[\[\s*{name}\s*\]\]", line)]
+    table = re.compile(rf"^\s*\[\[\s*{re.escape(name)}\s*\]\]")
+    opens = [i for i, line in enumerate(lines) if table.match(line)]
     if int(index) >= len(opens):
         return None
     begin = opens[int(index)]

@@ -7,9 +7,11 @@ hands them down; nothing is created at import time.
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import time
+from collections import Counter as Tally
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -28,10 +30,13 @@ from ingest.subscriber import BrokerAddress, IngestRunner
 from riskstream.alert_store import AlertStore
 from riskstream.alerts import Alert
 from riskstream.audit import AuditLog
+from riskstream.checkpoint_key import load_key
 from riskstream.clock import StreamClock
 from riskstream.engine import Engine
 from riskstream.loan_events import LoanEventStore
+from riskstream.login_guard import LoginGuard
 from riskstream.notifier import ChangeNotifier
+from riskstream.password_slots import PasswordSlots
 from riskstream.resume import fleets_digest
 from riskstream.resume import restore as restore_engine
 from riskstream.resume import save as save_engine
@@ -92,7 +97,9 @@ class Runtime:
         self.db = open_database(settings.database)
         self.registry = Registry(self.db)
         self.alerts = AlertStore(self.db)
-        self.users = UserStore(self.db)
+        self.users = UserStore(self.db, token_lifetime_s=settings.token_lifetime_s)
+        self.login_guard = LoginGuard()
+        self.password_slots = PasswordSlots()
         self.audit = AuditLog(self.db)
         self.loan_events = LoanEventStore(self.db)
         self.rules_history = RulesHistory(self.db)
@@ -107,6 +114,7 @@ class Runtime:
         self.clock = StreamClock()
         self.notifier = ChangeNotifier(self.alerts.last_seq())
         self.rate = RateMeter()
+        self.tenant_rates: dict[str, RateMeter] = {}
         self.alert_changes = Counter(
             "riskstream_alert_changes",
             "alert changes emitted, by kind",
@@ -147,12 +155,28 @@ class Runtime:
         self.engine.set_rules(rules)
         return list(self.engine.scope.warnings)
 
+    @functools.cached_property
+    def checkpoint_key(self) -> bytes:
+        """The key of the engine checkpoint (`riskstream.checkpoint_key`), found or made once.
+
+        Raises:
+            CheckpointKeyError: the key file cannot be used (the service does not start).
+        """
+        path = self.settings.checkpoint_path
+        if path is None:
+            raise RuntimeError("checkpoints are off (checkpoint_enabled=false): no key")
+        return load_key(self.settings.checkpoint_key, path)
+
     def restore_checkpoint(self) -> bool:
-        """Resume the engine from the checkpoint file if it fits the fleets; else start fresh."""
+        """Resume the engine from the checkpoint file if it fits the fleets; else start fresh.
+
+        A checkpoint refused (other fleets, altered, another key, old format) is logged
+        with the reason; a key file that cannot be used raises `CheckpointKeyError`.
+        """
         path = self.settings.checkpoint_path
         if path is None:
             return False
-        why = restore_engine(self.engine, path, self.fleets_digest)
+        why = restore_engine(self.engine, path, self.fleets_digest, self.checkpoint_key)
         if why is None:
             opened = len(self.engine.open_alerts())
             log.info("engine resumed from %s (%d open alerts)", path, opened)
@@ -168,8 +192,8 @@ class Runtime:
         if path is None:
             return
         try:
-            save_engine(self.engine, path, self.fleets_digest)
-        except OSError as exc:
+            save_engine(self.engine, path, self.fleets_digest, self.checkpoint_key)
+        except OSError as exc:  # a CheckpointKeyError too
             log.error("cannot write engine checkpoint %s: %s", path, exc)
 
     async def _checkpoint_forever(self) -> None:
@@ -186,7 +210,13 @@ class Runtime:
         now = self.clock.now()
         if now is not None:
             changed.extend(self.engine.tick(now))
-        self.rate.add(len(batch), time.monotonic())
+        now_mono = time.monotonic()
+        self.rate.add(len(batch), now_mono)
+        for tenant, n in Tally(r.tenant for r in batch).items():
+            meter = self.tenant_rates.get(tenant)
+            if meter is None:
+                meter = self.tenant_rates[tenant] = RateMeter()
+            meter.add(n, now_mono)
         self.publish(changed)
 
     def on_signals(self, signals: list[IntegritySignal]) -> None:
@@ -261,6 +291,29 @@ class Runtime:
         self.ingest_failed = f"ingest stopped: {why}"[:300]
         log.critical("%s; the service stops so that its supervisor can start it again", why)
         self.failed.set()
+
+    def tenant_stats(self, tenant: str, borrowers: frozenset[str] | None) -> dict[str, object]:
+        """`stats` as one lender sees them: its readings, alerts, refusals, devices and
+        borrowers (of ``borrowers`` only, for a loan officer's alerts); the service's
+        connection and liveness; nothing that depends on another lender's data."""
+        now = time.monotonic()
+        meter = self.tenant_rates.get(tenant)
+        index = self.engine.index
+        return {
+            "readings_total": meter.total if meter else 0,
+            "readings_per_s": round(meter.rate(now), 1) if meter else 0.0,
+            "open_alerts_by_severity": self.alerts.counts_by_severity(
+                tenant=tenant, borrowers=borrowers
+            ),
+            "rejected_total": self.deadletter.refused(tenant),
+            "event_time": self.engine.watermark,
+            "devices": sum(1 for d in index.devices.values() if d.tenant == tenant),
+            "borrowers": sum(1 for t in index.borrowers.values() if t == tenant),
+            "broker_connected": bool(self.ingest and self.ingest.connected.is_set()),
+            "ingest_loop_alive": bool(
+                self.ingest and self.ingest.loop_alive and not self.ingest_failed
+            ),
+        }
 
     def stats(self) -> dict[str, object]:
         """Figures for the dashboard header and the demo's terminal summary."""

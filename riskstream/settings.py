@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devices.topics import DEFAULT_PREFIX, check_prefix
@@ -13,6 +13,7 @@ from ingest.deadletter import (
     DeadLetterLimits,
 )
 from ingest.pipeline import OLDEST_ACCEPTED_TS
+from riskstream.checkpoint_key import MIN_KEY_CHARS
 
 
 class ServiceSettings(BaseSettings):
@@ -65,6 +66,25 @@ class ServiceSettings(BaseSettings):
     checkpoint_every_s: float = Field(300.0, gt=0, description="seconds between checkpoints")
     retention_s: float | None = Field(
         None, gt=0, description="drop embedded-store readings older than this (seconds)"
+    )
+    checkpoint_key: SecretStr | None = Field(
+        None,
+        min_length=MIN_KEY_CHARS,
+        description="key that authenticates the engine checkpoint (at least 32 characters, "
+        "e.g. from openssl rand -hex 32); default: engine.key next to the checkpoint, made "
+        "with a random key at the first start",
+    )
+    max_body_bytes: int = Field(
+        2 * 1024 * 1024,
+        gt=0,
+        description="HTTP requests with a larger body get 413 before it is read "
+        "(a 1,000,000-character rules text needs about 1 MB plus JSON escapes)",
+    )
+    token_lifetime_s: float = Field(
+        12 * 3600,
+        gt=0,
+        description="seconds a login token stays valid; logout, a new password, removing "
+        "the user or changing its role, lender or portfolio end it at once",
     )
     prefix: str = DEFAULT_PREFIX
     client_id: str = "riskstream-ingest"

@@ -1,16 +1,19 @@
 """Real servers for tests, started on free loopback ports (never mocks)."""
 
+import asyncio
 import shutil
 import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import uvicorn
+from starlette.types import ASGIApp
 
 # one implementation for the benches and the tests: a clear failure (never a skip) if
 # mosquitto is missing, and free ports on 127.0.0.1
@@ -201,3 +204,21 @@ def running(server: ServerProcess) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+@asynccontextmanager
+async def app_serving(app: ASGIApp) -> AsyncIterator[str]:
+    """``app`` under uvicorn on a free loopback port, on the caller's loop; its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task
+            raise RuntimeError(f"uvicorn did not start on port {port}")
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -1,10 +1,15 @@
 """Embedded DuckDB backend: one file, zero setup.
 
+A new file is made mode 0600 (and the directories made for it 0700); DuckDB's
+write-ahead log beside it takes the process umask, so keep the file in a directory
+riskstream made or in one only the service's user can enter.
+
 Batches go in as one Arrow table per write (``INSERT … SELECT`` from Arrow runs at
 millions of rows/s here, while ``executemany`` manages about a thousand). A lock
 serialises access because the connection is shared by the writer thread and readers.
 """
 
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from devices.private_files import FILE_MODE, make_private_dirs
 from devices.reading import Reading
 from ingest.stores.errors import StoreUnavailableError
 
@@ -40,10 +46,13 @@ class DuckDBStore:
 
     def __init__(self, path: Path | str) -> None:
         target = str(path)
-        if target != ":memory:":
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        new_file = target != ":memory:" and not Path(target).exists()
+        if new_file:
+            make_private_dirs(Path(target).parent)
         self._target = target
         self._con = duckdb.connect(target)
+        if new_file:
+            os.chmod(target, FILE_MODE)  # DuckDB refuses an empty file made beforehand
         self._lock = threading.Lock()
         self._con.execute(
             "CREATE TABLE IF NOT EXISTS readings ("

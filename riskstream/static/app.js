@@ -241,7 +241,10 @@ $("login").addEventListener("submit", async (event) => {
   form.set("password", $("login-password").value);
   const response = await fetch("/api/token", { method: "POST", body: form });
   if (!response.ok) {
-    $("login-error").textContent = "Wrong user name or password.";
+    const wait = response.headers.get("Retry-After");
+    $("login-error").textContent = (response.status === 429 || response.status === 503) && wait
+      ? "Too many attempts: try again in " + wait + " s."
+      : "Wrong user name or password.";
     return;
   }
   token = (await response.json()).access_token;
@@ -250,9 +253,16 @@ $("login").addEventListener("submit", async (event) => {
 });
 
 $("logout").addEventListener("click", () => {
+  const ended = token;
   sessionStorage.removeItem("riskstream-token");
   token = null;
+  if (source) source.close();
   showLogin("");
+  if (ended) {
+    // the session ends on the server too: the token is refused from now on
+    fetch("/api/logout", { method: "POST", headers: { Authorization: "Bearer " + ended } })
+      .catch(() => {});
+  }
 });
 
 if (token) {

@@ -1,26 +1,23 @@
 """What the browser tests share: Debian's Chromium, the app on a loopback port, a page
 that collects console errors, and logging in."""
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from playwright.async_api import Browser, ConsoleMessage, Page, Playwright
 
 from devices.model import Fleet
 from devices.registry import Registry, open_database
 from riskstream.api import create_app
-from riskstream.local_broker import free_port
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
 from simulator import Message, generate, generate_fleet, plan_scenarios, publish
 from simulator.publisher import parse_broker_url
-from tests.servers import Mosquitto
+from tests.servers import Mosquitto, app_serving
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -75,19 +72,8 @@ def service_settings(
 @asynccontextmanager
 async def serving(runtime: Runtime) -> AsyncIterator[str]:
     """The app on a free loopback port while ``runtime`` runs; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    async with runtime.running():
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            await task
+    async with runtime.running(), app_serving(create_app(runtime)) as base:
+        yield base
 
 
 async def open_page(

@@ -17,6 +17,7 @@ from tests.e2e.browser import (
     service_settings,
     serving,
 )
+from tests.e2e.waiting import wait_until
 from tests.servers import Mosquitto
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
@@ -55,9 +56,10 @@ async def test_officer_sees_alert_arrive_live_acknowledges_it_and_sees_the_audit
 
             page.on("dialog", answer)
             await row.locator("button[data-action=ack]").click()
-            await page.wait_for_function(
+            await wait_until(
+                page,
                 "document.querySelector('tr[data-kind=inventory_below_pledge] td.status')"
-                ".textContent === 'acknowledged'"
+                ".textContent === 'acknowledged'",
             )
             audit_row = page.locator("#audit-table tr[data-action=acknowledge]")
             await audit_row.wait_for(timeout=10_000)

@@ -20,6 +20,7 @@ from tests.e2e.browser import (
     service_settings,
     serving,
 )
+from tests.e2e.waiting import wait_until
 from tests.servers import Mosquitto
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.slow]
@@ -68,9 +69,10 @@ async def test_pages_and_feed_resume(mosquitto: Mosquitto, tmp_path: Path) -> No
         await asyncio.sleep(1.0)
         missed_while_dropped = runtime.alerts.last_seq()
         await page.evaluate("window.riskstream.follow()")
-        await page.wait_for_function(
+        await wait_until(
+            page,
             f"window.__events.length && Math.max(...window.__events) >= {missed_while_dropped}",
-            timeout=20_000,
+            timeout_s=20,
         )
         events = await page.evaluate("window.__events")
         last_seq = runtime.alerts.last_seq()
@@ -106,7 +108,7 @@ async def test_pages_and_feed_resume(mosquitto: Mosquitto, tmp_path: Path) -> No
         alert_row = page.locator("#alerts tr[data-kind=inventory_below_pledge][data-borrower=b001]")
         alert_id = await alert_row.first.get_attribute("data-id")
         await alert_row.first.locator("td").nth(3).click()
-        await page.wait_for_function(f"location.hash.endsWith('?alert={alert_id}')")
+        await wait_until(page, f"location.hash.endsWith('?alert={alert_id}')")
         selected = page.locator(f"#alert-timeline li.selected[data-alert-id='{alert_id}']")
         await selected.wait_for()
         await page.wait_for_selector("#score-chart svg path.line")

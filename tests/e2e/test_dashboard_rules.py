@@ -158,8 +158,15 @@ async def test_rules_page_dry_run_apply_history_and_roles(
         await page.locator("#rules-history-card").scroll_into_view_if_needed()
         await page.screenshot(path=str(ARTIFACTS / "rules-applied.png"), full_page=True)
 
-        # a loan officer reads the rules and may dry-run, but cannot apply
+        # a loan officer reads the rules and may dry-run, but cannot apply; rita's
+        # logout ends her session on the server too
+        ritas = await page.evaluate("sessionStorage.getItem('riskstream-token')")
+        assert runtime.users.user_for_token(ritas) is not None
         await page.click("#logout")
+        deadline = time.monotonic() + 10
+        while runtime.users.user_for_token(ritas) is not None:
+            assert time.monotonic() < deadline, "the dashboard's logout ends the token"
+            await asyncio.sleep(0.05)
         await log_in(page, "anna", "anna-password")
         await page.wait_for_selector("#rules-dry-run .read-only")
         assert await page.inner_text("#rules-current .version-number") == "version 2"

@@ -42,6 +42,6 @@ def test_an_unforeseen_fault_refuses_only_that_message_as_internal_error() -> No
     pipeline = Faulty(devices(), dead, IngestMetrics.create(registry))
     outcome = pipeline.handle(topic("d2"), b'{"boom": 1}', NOW)
     assert outcome.rejected == ["internal_error"]
-    assert dead.recent()[-1]["detail"].startswith("ZeroDivisionError: a bug in a decoder")
+    assert dead.recent("bank")[-1]["detail"].startswith("ZeroDivisionError: a bug in a decoder")
     assert registry.get_sample_value("ingest_rejected_total", {"reason": "internal_error"}) == 1
     assert pipeline.handle(topic("d2"), valid("d2", 1, NOW - 1), NOW).accepted == 1

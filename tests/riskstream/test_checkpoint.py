@@ -1,15 +1,23 @@
-"""Checkpoint and restore: a restored engine continues exactly like an uninterrupted one."""
+"""Checkpoint and restore: a restored engine continues exactly like an uninterrupted one;
+a checkpoint not written with the key, or altered, is refused before it is unpickled."""
 
+import os
+import pickle
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from devices.reading import Reading
+from riskstream.checkpoint import HEADER_BYTES, MAGIC, CheckpointError, read_state, write_state
 from riskstream.engine import Engine
 from riskstream.rules_file import RuleSet, parse_rules
 from tests.fleets import small_fleet
 from tests.riskstream.test_engine import INSIDE, OUTSIDE, T0, minute_readings
 from tests.riskstream.test_scorecard import SAMPLE
+
+KEY = b"test-checkpoint-key-0123456789abcdef"
 
 
 def rules() -> RuleSet:
@@ -38,10 +46,10 @@ def test_restored_engine_gives_the_same_next_alerts_as_an_uninterrupted_one(
         step(uninterrupted, minute)
     uninterrupted.record_outcome("b1", "payment_missed", T0 + 44 * 60)
     path = tmp_path / "engine.ckpt"
-    uninterrupted.checkpoint(path)
+    uninterrupted.checkpoint(path, key=KEY)
 
     restored = new_engine()
-    restored.restore(path)
+    restored.restore(path, key=KEY)
     fresh = new_engine()  # what a restart without a checkpoint would do
 
     expected, got, without = [], [], []
@@ -66,10 +74,10 @@ def test_restore_keeps_the_current_rules_and_refuses_other_files(tmp_path: Path)
     e = new_engine()
     e.process([Reading("bank-a", "b1-d1", T0, "weight_kg", 850_000.0, 1)])
     path = tmp_path / "engine.ckpt"
-    e.checkpoint(path)
+    e.checkpoint(path, key=KEY)
     idle_off = '[[overrides]]\nloan = "b1-l1"\n[overrides.rules.machine_idle]\nenabled = false\n'
     other = Engine([small_fleet()], parse_rules(idle_off), wall_clock=lambda: 0.0)
-    other.restore(path)
+    other.restore(path, key=KEY)
     # the operations detector keeps the current rules' per-loan scope, not the saved one
     assert other.operations.scope is other.scope
     assert not other.operations.scope.of("bank-a", "b1-l1").machine_idle.enabled
@@ -77,9 +85,9 @@ def test_restore_keeps_the_current_rules_and_refuses_other_files(tmp_path: Path)
     assert other.book.update_every_s == RuleSet().alerts.update_every
     assert other.watermark == T0
     junk = tmp_path / "junk.ckpt"
-    junk.write_bytes(b"\x80\x05N.")  # a pickled None
+    junk.write_bytes(b"junk" * 20)
     with pytest.raises(ValueError, match="not a riskstream checkpoint"):
-        other.restore(junk)
+        other.restore(junk, key=KEY)
 
 
 def test_engine_rebuilt_for_new_fleets_keeps_outcome_models_and_histories() -> None:
@@ -91,3 +99,96 @@ def test_engine_rebuilt_for_new_fleets_keeps_outcome_models_and_histories() -> N
     rebuilt.keep_learning_of(old)
     assert rebuilt.scoring.models.of("bank-a").bad_outcomes == 1
     assert rebuilt.scoring.history_of("b1") == old.scoring.history_of("b1") != []
+
+
+class RunsCode:
+    """Unpickling this creates ``marker``: what a crafted checkpoint could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+def test_the_crafted_pickle_runs_code_when_unpickled(tmp_path: Path) -> None:
+    """The control for the tests below: this pickle does create its marker."""
+    marker = tmp_path / "control"
+    pickle.loads(pickle.dumps(RunsCode(marker))).close()
+    assert marker.exists()
+
+
+def written(tmp_path: Path) -> Path:
+    path = tmp_path / "engine.ckpt"
+    write_state(path, {"meta": {"fleets": "f"}}, key=KEY)
+    return path
+
+
+def flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda d: flip(d, len(d) - 3), "MAC does not match"),  # body altered
+        (lambda d: flip(d, HEADER_BYTES - 1), "MAC does not match"),  # MAC altered
+        (lambda d: d[:HEADER_BYTES], "cut short"),  # body missing
+        (lambda d: d[: len(d) - 1], "cut short"),
+        (lambda d: d[:30], "cut short"),  # no MAC at all
+        (lambda d: d + b"x", "extended"),
+        (lambda d: b"", "cut short: 0 bytes"),
+        (lambda d: flip(d, 9), "another checkpoint key"),  # key id altered
+        (lambda d: pickle.dumps({"format": 1, "parts": {}}), "older riskstream"),
+        (lambda d: b"not a pickle", "not a riskstream checkpoint"),
+    ],
+)
+def test_altered_cut_short_old_or_foreign_files_are_refused_with_the_reason(
+    tmp_path: Path, change: Callable[[bytes], bytes], reason: str
+) -> None:
+    path = written(tmp_path)
+    assert read_state(path, key=KEY) == {"meta": {"fleets": "f"}}
+    path.write_bytes(change(path.read_bytes()))
+    with pytest.raises(CheckpointError, match=reason) as caught:
+        read_state(path, key=KEY)
+    assert caught.value.path == path
+
+
+def test_a_checkpoint_of_another_key_is_refused(tmp_path: Path) -> None:
+    path = written(tmp_path)
+    with pytest.raises(CheckpointError, match="written with another checkpoint key"):
+        read_state(path, key=b"another-key-" * 3)
+    with pytest.raises(ValueError, match="non-empty bytes"):
+        read_state(path, key=b"")
+
+
+def test_a_crafted_pickle_is_never_unpickled(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps({"format": 2, "parts": RunsCode(marker)})
+    path = written(tmp_path)
+    header = path.read_bytes()[:HEADER_BYTES]  # the right magic and key id, a stale MAC
+    forged_length = header[:16] + len(payload).to_bytes(8, "big") + header[24:]
+    for crafted in (payload, header + payload, forged_length + payload, MAGIC + payload):
+        path.write_bytes(crafted)
+        with pytest.raises(CheckpointError):
+            read_state(path, key=KEY)
+        with pytest.raises(CheckpointError):
+            new_engine().restore(path, key=KEY)
+    assert not marker.exists()
+
+
+def test_checkpoint_and_its_temporary_file_are_private(tmp_path: Path) -> None:
+    """The temporary file is 0600 even when a crash left one readable by others."""
+    directory_mode = stat.S_IMODE(tmp_path.stat().st_mode)
+    path = tmp_path / "engine.ckpt"
+    stale = tmp_path / "engine.ckpt.tmp"
+    stale.write_bytes(b"left by a crash")
+    os.chmod(stale, 0o644)
+    new_engine().checkpoint(path, key=KEY)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not stale.exists()
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == directory_mode  # not ours: left alone
+    stale.symlink_to(tmp_path / "elsewhere")  # a link planted at the temporary name
+    with pytest.raises(OSError):
+        new_engine().checkpoint(path, key=KEY)
+    assert not (tmp_path / "elsewhere").exists()

@@ -17,6 +17,8 @@ from riskstream.rules_file import OutOfHoursRule, RuleSet
 from simulator import TruthRecord, generate, generate_fleet, plan_scenarios, truth_records
 from simulator.telemetry import Message
 
+KEY = b"test-checkpoint-key-0123456789abcdef"  # of the engine checkpoints
+
 START = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
 DAY = 86_400.0
 OUT_OF_HOURS = "collateral_moved_out_of_hours"
@@ -145,9 +147,9 @@ def test_restored_engine_gives_the_same_next_alerts(tmp_path: Path) -> None:
     middle = next(i for i, r in enumerate(stream) if r.ts >= START + 1.5 * DAY)
     one = Engine([fleet], RuleSet(), wall_clock=lambda: 0.0)
     feed(one, stream[:middle])
-    one.checkpoint(tmp_path / "engine.ckpt")
+    one.checkpoint(tmp_path / "engine.ckpt", key=KEY)
     two = Engine([fleet], RuleSet(), wall_clock=lambda: 0.0)
-    two.restore(tmp_path / "engine.ckpt")
+    two.restore(tmp_path / "engine.ckpt", key=KEY)
     after_one = [(a.kind, a.subject, a.opened_at) for a in feed(one, stream[middle:])]
     after_two = [(a.kind, a.subject, a.opened_at) for a in feed(two, stream[middle:])]
     assert after_one == after_two

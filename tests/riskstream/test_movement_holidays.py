@@ -14,6 +14,8 @@ from riskstream.alerts import Alert
 from riskstream.engine import Engine
 from riskstream.rules_file import RuleSet, parse_rules
 
+KEY = b"test-checkpoint-key-0123456789abcdef"  # of the engine checkpoints
+
 BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY = datetime(2026, 1, 5, tzinfo=BERLIN)  # three working weeks, then Monday the 26th
 HOLIDAY = datetime(2026, 1, 27, tzinfo=BERLIN)  # a Tuesday
@@ -166,9 +168,9 @@ def test_a_restored_checkpoint_keeps_the_current_calendar(
     cut = before(taken_at_ten, HOLIDAY - timedelta(hours=12))
     one = engine_for(RuleSet())  # written without the holiday...
     feed(one, taken_at_ten[:cut])
-    one.checkpoint(tmp_path / "engine.ckpt")
+    one.checkpoint(tmp_path / "engine.ckpt", key=KEY)
     two = engine_for(parse_rules(LISTED[0]))  # ...restored under rules that have it
-    two.restore(tmp_path / "engine.ckpt")
+    two.restore(tmp_path / "engine.ckpt", key=KEY)
     assert two.movement.lots and two.movement.calendar.holidays == ["01-27"]
     assert len(raised(feed(two, taken_at_ten[cut:]))) == 1
 

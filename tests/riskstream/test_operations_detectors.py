@@ -16,6 +16,8 @@ from riskstream.rules_file import RuleSet, parse_rules
 from simulator import Injection, generate, generate_fleet, plan_scenarios, truth_records
 from simulator.business import business_profile
 
+KEY = b"test-checkpoint-key-0123456789abcdef"  # of the engine checkpoints
+
 START = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
 DAY = 86_400.0
 OPERATIONS = {"production_slowdown", "machine_idle", "production_drift", "anomaly"}
@@ -141,9 +143,9 @@ def test_restored_engine_gives_the_same_next_operations_alerts(tmp_path: Path) -
     rules = parse_rules("[rules.anomaly]\nenabled = true\n")
     uninterrupted = engine_for(FLEET, rules)
     feed(uninterrupted, stream[:cut])
-    uninterrupted.checkpoint(tmp_path / "engine.ckpt")
+    uninterrupted.checkpoint(tmp_path / "engine.ckpt", key=KEY)
     restored = engine_for(FLEET, rules)
-    restored.restore(tmp_path / "engine.ckpt")
+    restored.restore(tmp_path / "engine.ckpt", key=KEY)
     fresh = engine_for(FLEET, rules)
 
     def ops(alerts: list[Alert]) -> list[dict[str, object]]:
