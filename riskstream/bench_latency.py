@@ -28,8 +28,9 @@ import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.model import Fleet
-from devices.registry import Registry, open_database
+from devices.registry import Registry
 from riskstream.api import create_app
+from riskstream.database import open_service_database
 from riskstream.local_broker import free_port, local_mosquitto, machine
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
@@ -188,7 +189,7 @@ async def _run(devices: int, probes: int, warmup: float, batch: int) -> None:
     with tempfile.TemporaryDirectory(prefix="rs-bench-latency-") as tmp:
         work = Path(tmp)
         (work / "rules.toml").write_text(RULES)
-        db = open_database(work / "rs.db")
+        db = open_service_database(work / "rs.db")
         Registry(db).import_fleet(fleet)
         UserStore(db).add("bench", "bench-password", TENANT, "risk_admin")
         with local_mosquitto(work) as mqtt_port:

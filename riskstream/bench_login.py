@@ -26,9 +26,9 @@ import httpx
 import typer
 import uvicorn
 
-from devices.registry import open_database
 from riskstream import login_guard, password_slots
 from riskstream.api import create_app
+from riskstream.database import open_service_database
 from riskstream.local_broker import free_port, machine
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
@@ -165,7 +165,7 @@ def login(
     """
     with tempfile.TemporaryDirectory(prefix="rs-bench-login-") as tmp:
         database = str(Path(tmp) / "bench.db")
-        UserStore(open_database(database)).add(USER, PASSWORD, "bench", "risk_admin")
+        UserStore(open_service_database(database)).add(USER, PASSWORD, "bench", "risk_admin")
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         child = multiprocessing.get_context("spawn").Process(

@@ -10,7 +10,8 @@ from rich.table import Table
 
 from devices.errors import FleetFileError
 from devices.fleet_file import load_fleet
-from devices.registry import Registry, open_database
+from devices.registry import Registry
+from riskstream.database import open_service_database
 from riskstream.errors import RulesFileError
 from riskstream.rules_file import load_rules
 from riskstream.terminal import command_console
@@ -57,7 +58,7 @@ def devices_import(
         fleet = load_fleet(file)
     except FleetFileError as exc:
         raise _fail(str(exc)) from None
-    Registry(open_database(db)).import_fleet(fleet)
+    Registry(open_service_database(db)).import_fleet(fleet)
     n_devices = len(fleet.devices())
     console.print(
         f"imported tenant [bold]{fleet.tenant.id}[/bold]: {len(fleet.borrowers)} borrowers, "
@@ -74,7 +75,7 @@ def devices_list(
 
     Example: riskstream devices list --tenant demo-bank
     """
-    rows = Registry(open_database(db)).device_rows(tenant)
+    rows = Registry(open_service_database(db)).device_rows(tenant)
     table = Table("device", "tenant", "borrower", "kind", "site", "collateral", "interval (s)")
     for r in rows:
         table.add_row(
@@ -111,9 +112,10 @@ def rules_check(file: Annotated[Path, typer.Argument(help="rules file (TOML)")])
 
 def _register_other_commands() -> None:
     # Imported here so `riskstream --help` stays fast and each module stays small.
-    from riskstream import cli_bench, cli_ingest, cli_people, cli_run, cli_simulate
+    from riskstream import cli_bench, cli_db, cli_ingest, cli_people, cli_run, cli_simulate
 
     cli_run.register(app)
+    cli_db.register(app)
     cli_ingest.register(app)
     cli_people.register(app)
     cli_simulate.register(simulate_app)

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from devices.errors import FleetFileError
 from devices.fleet_file import load_fleet
-from devices.registry import Registry, open_database
+from devices.registry import Registry
 from ingest.codec import event_time
 from ingest.deadletter import (
     DEFAULT_FILES,
@@ -30,6 +30,7 @@ from ingest.readiness import ingest_readiness
 from ingest.service import IngestSettings, run_ingest
 from ingest.stores import StoreUnavailableError
 from ingest.subscriber import BrokerAddress, IngestRunner, MqttOptions
+from riskstream.database import open_service_database
 from riskstream.durations import parse_duration
 from riskstream.terminal import command_console
 
@@ -97,7 +98,11 @@ def ingest(
         raise typer.Exit(2)
     try:
         BrokerAddress.parse(broker)
-        fleets = [load_fleet(fleet)] if fleet is not None else Registry(open_database(db)).fleets()
+        fleets = (
+            [load_fleet(fleet)]
+            if fleet is not None
+            else Registry(open_service_database(db)).fleets()
+        )
     except (ValueError, FleetFileError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -7,8 +7,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from devices.registry import open_database
 from riskstream.audit import AuditLog
+from riskstream.database import open_service_database
 from riskstream.terminal import command_console
 from riskstream.users import ROLES, Role, UnknownUserError, UserStore
 
@@ -45,13 +45,13 @@ def add(
     password = new_password()
     portfolio = [b.strip() for b in borrowers.split(",") if b.strip()]
     try:
-        ended = UserStore(open_database(db)).add(
+        ended = UserStore(open_service_database(db)).add(
             username, password, tenant, role_of(role), portfolio
         )
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    AuditLog(open_database(db)).record(
+    AuditLog(open_service_database(db)).record(
         tenant=tenant,
         actor="cli",
         action="user_added",
@@ -89,7 +89,7 @@ def passwd(
 
     Example: riskstream users passwd anna
     """
-    users = UserStore(open_database(db))
+    users = UserStore(open_service_database(db))
     user = users.get(username)
     if user is None:
         _no_such_user(username, db)
@@ -101,7 +101,7 @@ def passwd(
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    AuditLog(open_database(db)).record(
+    AuditLog(open_service_database(db)).record(
         tenant=user.tenant,
         actor="cli",
         action="password_changed",
@@ -120,10 +120,10 @@ def remove(
 
     Example: riskstream users remove anna
     """
-    user = UserStore(open_database(db)).remove(username)
+    user = UserStore(open_service_database(db)).remove(username)
     if user is None:
         _no_such_user(username, db)
-    AuditLog(open_database(db)).record(
+    AuditLog(open_service_database(db)).record(
         tenant=user.tenant,
         actor="cli",
         action="user_removed",
@@ -145,7 +145,7 @@ def role_of(text: str) -> Role:
 def list_users(db: DatabaseOpt = DEFAULT_DB) -> None:
     """List users with their tenant, role and portfolio."""
     table = Table("user", "tenant", "role", "portfolio")
-    for user in UserStore(open_database(db)).all_users():
+    for user in UserStore(open_service_database(db)).all_users():
         table.add_row(user.username, user.tenant, user.role, ", ".join(sorted(user.portfolio)))
     console.print(table)
 
@@ -156,7 +156,7 @@ def verify(db: DatabaseOpt = DEFAULT_DB) -> None:
 
     Example: riskstream audit verify --db riskstream-data/riskstream.db
     """
-    result = AuditLog(open_database(db)).verify()
+    result = AuditLog(open_service_database(db)).verify()
     if result.ok:
         console.print(f"audit log intact: {result.entries} entries, hash chain verified")
         return

@@ -14,6 +14,7 @@ from ingest.errors import IngestStalledError
 from riskstream.alert_store import AlertFilter
 from riskstream.api import create_app
 from riskstream.checkpoint_key import CheckpointKeyError, load_key
+from riskstream.database import DatabaseSchemaError, open_service_database
 from riskstream.demo import DEMO_PASSWORD, DEMO_USER, DemoOptions, DemoState, run_demo
 from riskstream.durations import parse_duration
 from riskstream.errors import RulesFileError
@@ -78,6 +79,11 @@ def serve(
         raise typer.Exit(2) from None
     except ValueError as exc:
         err.print(f"[red]error:[/red] --retention: {exc}")
+        raise typer.Exit(2) from None
+    try:  # a database of a newer riskstream stops the start in one line
+        open_service_database(settings.database).dispose()
+    except DatabaseSchemaError as exc:
+        err.print(f"[red]error:[/red] {settings.database}: {exc}")
         raise typer.Exit(2) from None
     checkpoint = settings.checkpoint_path
     if checkpoint is not None:

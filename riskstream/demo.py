@@ -19,9 +19,10 @@ import uvicorn
 
 from devices.fleet_file import save_fleet
 from devices.private_files import make_private_dirs
-from devices.registry import Registry, open_database
+from devices.registry import Registry
 from ingest.errors import IngestStalledError
 from riskstream.api import create_app
+from riskstream.database import open_service_database
 from riskstream.embedded_broker import embedded_broker
 from riskstream.rules_keeper import built_in_text
 from riskstream.runtime import Runtime
@@ -94,7 +95,7 @@ def prepare(
     fleet = generate_fleet(options.borrowers, options.seed)
     save_fleet(fleet, options.data_dir / "fleet.yaml")
     database = str(options.data_dir / "riskstream.db")
-    engine = open_database(database)
+    engine = open_service_database(database)
     Registry(engine).import_fleet(fleet)
     UserStore(engine).add(DEMO_USER, DEMO_PASSWORD, fleet.tenant.id, "risk_admin")
     engine.dispose()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter
 
 from devices.reading import Reading
-from devices.registry import Registry, open_database
+from devices.registry import Registry
 from ingest.deadletter import DeadLetterStore
 from ingest.device_table import device_table, seed_sequences
 from ingest.integrity import IntegritySignal
@@ -32,6 +32,7 @@ from riskstream.alerts import Alert
 from riskstream.audit import AuditLog
 from riskstream.checkpoint_key import load_key
 from riskstream.clock import StreamClock
+from riskstream.database import open_service_database
 from riskstream.engine import Engine
 from riskstream.loan_events import LoanEventStore
 from riskstream.login_guard import LoginGuard
@@ -94,7 +95,7 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.metrics_registry = registry or CollectorRegistry()
-        self.db = open_database(settings.database)
+        self.db = open_service_database(settings.database)
         self.registry = Registry(self.db)
         self.alerts = AlertStore(self.db)
         self.users = UserStore(self.db, token_lifetime_s=settings.token_lifetime_s)

@@ -10,8 +10,9 @@ from typing import Any
 from playwright.async_api import Browser, ConsoleMessage, Page, Playwright
 
 from devices.model import Fleet
-from devices.registry import Registry, open_database
+from devices.registry import Registry
 from riskstream.api import create_app
+from riskstream.database import open_service_database
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
@@ -40,8 +41,8 @@ def bank_with_rita(tmp_path: Path) -> tuple[Fleet, str]:
     ``rita-password``); returns the fleet and the database path."""
     fleet = generate_fleet(3, seed=SEED)
     db = str(tmp_path / "rs.db")
-    Registry(open_database(db)).import_fleet(fleet)
-    UserStore(open_database(db)).add("rita", "rita-password", fleet.tenant.id, "risk_admin")
+    Registry(open_service_database(db)).import_fleet(fleet)
+    UserStore(open_service_database(db)).add("rita", "rita-password", fleet.tenant.id, "risk_admin")
     return fleet, db
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import ConsoleMessage, Dialog, Page, async_playwright
 
-from devices.registry import open_database
+from riskstream.database import open_service_database
 from riskstream.runtime import Runtime
 from riskstream.users import UserStore
 from tests.e2e.browser import (
@@ -48,7 +48,7 @@ async def test_rules_page_dry_run_apply_history_and_roles(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     fleet, db = bank_with_rita(tmp_path)
-    UserStore(open_database(db)).add(
+    UserStore(open_service_database(db)).add(
         "anna", "anna-password", fleet.tenant.id, "loan_officer", ["b002"]
     )
     rules_file = tmp_path / "rules.toml"

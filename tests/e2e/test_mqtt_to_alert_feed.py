@@ -10,8 +10,9 @@ import orjson
 import pytest
 import uvicorn
 
-from devices.registry import Registry, open_database
+from devices.registry import Registry
 from riskstream.api import create_app
+from riskstream.database import open_service_database
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
@@ -57,8 +58,10 @@ async def test_injected_scenarios_reach_api_and_live_feed(
 ) -> None:
     fleet = generate_fleet(6, seed=5)
     db = str(tmp_path / "rs.db")
-    Registry(open_database(db)).import_fleet(fleet)
-    UserStore(open_database(db)).add("officer", "officer-pw-1", fleet.tenant.id, "risk_admin")
+    Registry(open_service_database(db)).import_fleet(fleet)
+    UserStore(open_service_database(db)).add(
+        "officer", "officer-pw-1", fleet.tenant.id, "risk_admin"
+    )
     start = float(int(time.time() - WINDOW_S))
     injections = plan_scenarios(fleet, 5, start, start + WINDOW_S, assign=ASSIGN)
     truth = truth_records(fleet.tenant.id, injections, start + WINDOW_S)

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from devices.registry import Registry, open_database
+from devices.registry import Registry
+from riskstream.database import open_service_database
 from riskstream.users import UserStore
 from tests.fleets import small_fleet
 
@@ -10,7 +11,7 @@ from tests.fleets import small_fleet
 def register_people(db: Path) -> None:
     """bank-a's fleet; anna (officer of b1), rita (risk admin) and otto (auditor) of bank-a;
     bob, risk admin of bank-b."""
-    engine = open_database(db)
+    engine = open_service_database(db)
     Registry(engine).import_fleet(small_fleet("bank-a"))
     users = UserStore(engine)
     users.add("anna", "anna-password", "bank-a", "loan_officer", ["b1"])

@@ -9,8 +9,9 @@ import httpx
 from fastapi import FastAPI
 
 from devices.model import Fleet
-from devices.registry import Registry, open_database
+from devices.registry import Registry
 from riskstream.api import create_app
+from riskstream.database import open_service_database
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
@@ -26,7 +27,7 @@ USERS = {
 def register(where: Path, fleet: Fleet) -> str:
     """A database in ``where`` with ``fleet`` and the users of `USERS`; its path."""
     db = str(where / "rs.db")
-    engine = open_database(db)
+    engine = open_service_database(db)
     Registry(engine).import_fleet(fleet)
     users = UserStore(engine)
     for name, (password, role, portfolio) in USERS.items():

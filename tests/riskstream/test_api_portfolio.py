@@ -7,9 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from devices.reading import Reading
-from devices.registry import Registry, open_database
+from devices.registry import Registry
 from ingest.stores import DuckDBStore
 from riskstream.api import create_app
+from riskstream.database import open_service_database
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
@@ -37,7 +38,7 @@ def history() -> list[Reading]:
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
     db = tmp_path / "rs.db"
-    engine = open_database(db)
+    engine = open_service_database(db)
     Registry(engine).import_fleet(small_fleet("bank-a"))
     Registry(engine).import_fleet(small_fleet("bank-b").model_copy(update={"borrowers": []}))
     users = UserStore(engine)

@@ -28,9 +28,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from devices.registry import Registry, open_database
+from devices.registry import Registry
 from ingest.stores import DuckDBStore
 from riskstream.api import create_app
+from riskstream.database import open_service_database
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
@@ -48,7 +49,7 @@ CHECKS = [
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, dict[str, str]]]:
     db = tmp_path_factory.mktemp("schemathesis") / "rs.db"
-    engine = open_database(db)
+    engine = open_service_database(db)
     Registry(engine).import_fleet(small_fleet("bank-a"))
     UserStore(engine).add("rita", "rita-password", "bank-a", "risk_admin")
     runtime = Runtime(ServiceSettings(database=str(db), deadletter=None))

@@ -18,9 +18,10 @@ import orjson
 import pytest
 
 import riskstream.api as api_module
-from devices.registry import Registry, open_database
+from devices.registry import Registry
 from ingest.stores import open_store
 from riskstream.api import create_app
+from riskstream.database import open_service_database
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import UserStore
@@ -152,7 +153,7 @@ def scrubbed(text: str, ids: dict[str, str]) -> str:
 @pytest.fixture
 def two_lenders(tmp_path: Path) -> Runtime:
     db = tmp_path / "rs.db"
-    engine = open_database(db)
+    engine = open_service_database(db)
     Registry(engine).import_fleet(small_fleet("bank-a"))
     Registry(engine).import_fleet(generate_fleet(2, seed=4, tenant="bank-b"))
     users = UserStore(engine)

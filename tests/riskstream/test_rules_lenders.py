@@ -5,7 +5,7 @@ from pathlib import Path
 
 import httpx
 
-from devices.registry import open_database
+from riskstream.database import open_service_database
 from riskstream.runtime import Runtime
 from riskstream.users import UserStore
 from tests.fleets import small_fleet
@@ -28,7 +28,7 @@ def two_lenders(tmp_path: Path) -> Runtime:
     rules = tmp_path / "rules.toml"
     rules.write_text(SAMPLE.read_text())
     db = register(tmp_path, small_fleet("bank-a"))
-    UserStore(open_database(db)).add("bob", "bob-password!", "bank-b", "risk_admin")
+    UserStore(open_service_database(db)).add("bob", "bob-password!", "bank-b", "risk_admin")
     return Runtime(settings(tmp_path, db, "mqtt://127.0.0.1:9", rules))
 
 

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from devices.model import Fleet
-from devices.registry import Registry, open_database
+from devices.registry import Registry
 from riskstream.checkpoint import HEADER_BYTES, MAGIC
 from riskstream.checkpoint_key import CheckpointKeyError
+from riskstream.database import open_service_database
 from riskstream.engine import Engine
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
@@ -86,7 +87,9 @@ async def test_checkpoint_of_other_fleets_or_corrupt_is_logged_and_ignored(
 
     changed = small_fleet("bank-a").model_dump()
     changed["borrowers"][1]["loans"][0]["collateral"][0]["quantity"] = 500  # a pledge grew
-    Registry(open_database(str(tmp_path / "rs.db"))).import_fleet(Fleet.model_validate(changed))
+    Registry(open_service_database(str(tmp_path / "rs.db"))).import_fleet(
+        Fleet.model_validate(changed)
+    )
     caplog.set_level(logging.WARNING, logger="riskstream.runtime")
     other_fleets = service(tmp_path, mosquitto.url)
     async with other_fleets.running():

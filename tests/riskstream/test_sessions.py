@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from devices.registry import open_database
 from riskstream.api import create_app
 from riskstream.api_auth import CurrentUser, session_ended
 from riskstream.cli import build_app
+from riskstream.database import open_service_database
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import Role, StaleLoginError, User, UserStore
@@ -201,7 +201,7 @@ def test_token_lifetime_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> N
 def test_a_user_changed_during_login_gets_no_token(tmp_path: Path) -> None:
     db = tmp_path / "rs.db"
     register_people(db)
-    users = UserStore(open_database(db))
+    users = UserStore(open_service_database(db))
     checked = users.authenticate("anna", "anna-password")
     assert isinstance(checked, User)
     users.add("anna", "anna-password", "bank-b", "loan_officer", ["b1"])  # moved meanwhile

@@ -1,0 +1,15 @@
+"""Alembic's environment for riskstream: run on the connection `riskstream.database` hands in."""
+
+from alembic import context
+
+from riskstream.database import service_metadata
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=service_metadata(),
+    render_as_batch=True,  # SQLite alters tables by copying them
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()
