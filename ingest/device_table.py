@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 
 from devices.model import Fleet
-from ingest.pipeline import DeviceAuth, IngestPipeline
+from ingest.pipeline import DeviceAuth, IngestPipeline, sequence_key
 from ingest.stores.base import SequencedStore, TelemetryStore
 
 
@@ -22,6 +22,6 @@ def seed_sequences(pipeline: IngestPipeline, store: TelemetryStore) -> int:
     if not isinstance(store, SequencedStore):
         return 0
     marks = store.seq_high_water()
-    for device_id, (seq, ts) in marks.items():
-        pipeline.sequences.seed(device_id, seq, ts)
+    for (tenant, device_id), (seq, ts) in marks.items():
+        pipeline.sequences.seed(sequence_key(tenant, device_id), seq, ts)
     return len(marks)

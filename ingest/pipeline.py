@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import re
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,12 @@ OLDEST_ACCEPTED_TS = 946_684_800.0
 INTERNAL_ERROR_LOG_EVERY_S = 60.0
 RESERVED_METRICS = frozenset({"seq", "ts", "sig"})
 TOPIC_CACHE_SIZE = 1_000_000
+
+
+def sequence_key(tenant: str, device_id: str) -> str:
+    """The key of a device's sequence state: two lenders may use the same device id, and
+    neither segment can hold a ``/`` (the topic grammar's separator)."""
+    return sys.intern(f"{tenant}/{device_id}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +106,7 @@ class IngestPipeline:
         self._floor = oldest_ts
         self._internal_errors_logged_at = -math.inf
         self._buffer: list[Reading] = []
-        self._topics: dict[str, tuple[str, str, str] | TopicError] = {}
+        self._topics: dict[str, tuple[str, str, str, str] | TopicError] = {}
         self.sequences = SequenceTracker()
         self._received = self._accepted = self._duplicates = 0
         self._good_metrics: set[str] = set()
@@ -161,12 +168,13 @@ class IngestPipeline:
             self._deadletters_dropped += dropped
             self.metrics.deadletters_dropped.inc(dropped)
 
-    def _topic(self, topic: str) -> tuple[str, str, str]:
+    def _topic(self, topic: str) -> tuple[str, str, str, str]:
         cached = self._topics.get(topic)
         if cached is None:
             try:
                 parsed = parse_topic(topic, self._prefix)
-                cached = (parsed.tenant, parsed.device_id, parsed.kind)
+                key = sequence_key(parsed.tenant, parsed.device_id)
+                cached = (parsed.tenant, parsed.device_id, parsed.kind, key)
             except TopicError as exc:
                 cached = exc
             if len(self._topics) >= TOPIC_CACHE_SIZE:
@@ -216,7 +224,7 @@ class IngestPipeline:
 
     def _handle(self, topic: str, payload: bytes, now: float, outcome: MessageOutcome) -> None:
         try:
-            tenant, device_id, kind = self._topic(topic)
+            tenant, device_id, kind, key = self._topic(topic)
             auth = self._devices.get((tenant, device_id))
             if auth is None:
                 raise RejectedInputError(
@@ -243,7 +251,7 @@ class IngestPipeline:
                 elif obj.reason == "missing_signature":
                     self._signal(tenant, device_id, "missing_signature", now)
                 continue
-            self._accept(obj, tenant, device_id, topic, payload, now, outcome)
+            self._accept(obj, tenant, device_id, key, topic, payload, now, outcome)
 
     def _decode(
         self, payload: bytes, device_id: str, auth: DeviceAuth, now: float
@@ -307,6 +315,7 @@ class IngestPipeline:
         obj: DecodedObject,
         tenant: str,
         device_id: str,
+        key: str,
         topic: str,
         payload: bytes,
         now: float,
@@ -333,7 +342,7 @@ class IngestPipeline:
                 return
         seq = obj.seq
         if seq is not None:
-            verdict, gap = self.sequences.check(device_id, seq, ts, now)
+            verdict, gap = self.sequences.check(key, seq, ts, now)
             if gap:
                 self.metrics.gaps.inc(gap)
                 self._signal(tenant, device_id, "gap", now, ts, gap)
@@ -363,7 +372,7 @@ class IngestPipeline:
                 outcome.accepted += 1
             else:
                 self._accept_checked(
-                    obj, tenant, device_id, topic, payload, now, outcome, ts, metric, value
+                    obj, tenant, device_id, key, topic, payload, now, outcome, ts, metric, value
                 )
 
     def _accept_checked(
@@ -371,6 +380,7 @@ class IngestPipeline:
         obj: DecodedObject,
         tenant: str,
         device_id: str,
+        key: str,
         topic: str,
         payload: bytes,
         now: float,
@@ -390,10 +400,7 @@ class IngestPipeline:
         elif not math.isfinite(value):
             bad_value = RejectedInputError("non_finite", f"{metric} = {value!r}")
             self._reject(outcome, topic, payload, now, bad_value)
-        elif (
-            obj.seq is None
-            and self.sequences.check_unsequenced(device_id, ts, metric) == "duplicate"
-        ):
+        elif obj.seq is None and self.sequences.check_unsequenced(key, ts, metric) == "duplicate":
             outcome.duplicates += 1
         else:
             if metric not in self._good_metrics and len(self._good_metrics) < 100_000:
@@ -422,7 +429,7 @@ class IngestPipeline:
     ) -> None:
         outcome.rejected.append(exc.reason)
         self.metrics.rejected.labels(reason=exc.reason).inc()
-        parsed = (tenant, "", "") if tenant is not None else self._topics.get(topic)
+        parsed = (tenant, "", "", "") if tenant is not None else self._topics.get(topic)
         self._deadletter.add(
             received_at=now,
             topic=topic,

@@ -37,7 +37,7 @@ import msgspec
 
 from devices.private_files import make_private_dirs, open_private
 from devices.reading import Reading
-from ingest.stores.base import SequencedStore, TelemetryStore
+from ingest.stores.base import SeqMarks, SequencedStore, TelemetryStore
 from ingest.stores.errors import StoreRejectedError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -323,26 +323,35 @@ class SpoolingStore:
         return drained
 
     def query(
-        self, device_id: str, metric: str, start: float, end: float, every: float | None = None
+        self,
+        device_id: str,
+        metric: str,
+        start: float,
+        end: float,
+        every: float | None = None,
+        *,
+        tenant: str | None = None,
     ) -> list[tuple[float, float]]:
         """The backend's answer (spooled readings are not included)."""
-        return self.backend.query(device_id, metric, start, end, every)
+        return self.backend.query(device_id, metric, start, end, every, tenant=tenant)
 
-    def latest(self, device_id: str) -> dict[str, tuple[float, float]]:
+    def latest(
+        self, device_id: str, *, tenant: str | None = None
+    ) -> dict[str, tuple[float, float]]:
         """The backend's answer (spooled readings are not included)."""
-        return self.backend.latest(device_id)
+        return self.backend.latest(device_id, tenant=tenant)
 
     def count(self) -> int:
         """Readings in the backend (not counting the spool)."""
         return self.backend.count()
 
-    def seq_high_water(self) -> dict[str, tuple[int, float]]:
-        """Per device: highest seq and newest event time, stored or spooled.
+    def seq_high_water(self) -> SeqMarks:
+        """Per (tenant, device): highest seq and newest event time, stored or spooled.
 
         Spooled readings count as stored (they were acknowledged). When the backend
         cannot be asked right now, the spool alone answers and a warning says so.
         """
-        marks: dict[str, tuple[int, float]] = {}
+        marks: SeqMarks = {}
         if isinstance(self.backend, SequencedStore):
             try:
                 marks = dict(self.backend.seq_high_water())
@@ -352,8 +361,9 @@ class SpoolingStore:
             for batch in self._spool.batches_in_order():
                 for r in batch:
                     if r.seq is not None:
-                        seq, ts = marks.get(r.device_id, (r.seq, r.ts))
-                        marks[r.device_id] = (max(seq, r.seq), max(ts, r.ts))
+                        key = (r.tenant, r.device_id)
+                        seq, ts = marks.get(key, (r.seq, r.ts))
+                        marks[key] = (max(seq, r.seq), max(ts, r.ts))
         return marks
 
     def close(self) -> None:

@@ -97,7 +97,7 @@ async def collateral(
             "borrower_id": borrower.id,
             "collateral": collateral_out(lot),
             "site": site_out(site),
-            "devices": [device_out(store, d) for d in devices],
+            "devices": [device_out(store, d, ctx.tenant) for d in devices],
             "tracks": _tracks(store, contexts, positions),
         }
 
@@ -122,9 +122,7 @@ async def telemetry(
         raise bad_query("metric", f"a {device.kind.value} sends {', '.join(known)}")
     start, end = time_range(start, end, runtime, DEFAULT_SPAN_S)
     store = _store(runtime)
-    every, series = await asyncio.to_thread(
-        downsampled, store, device_id, metric, start, end, points
-    )
+    every, series = await asyncio.to_thread(downsampled, store, device, metric, start, end, points)
     return {
         "device_id": device_id,
         "metric": metric,
@@ -151,7 +149,7 @@ async def positions(
     if device.kind is not DeviceKind.GPS_TRACKER:
         raise HTTPException(404, f"device {device_id!r} is not a GPS tracker")
     start, end = time_range(start, end, runtime, DEFAULT_SPAN_S)
-    fixes = await asyncio.to_thread(fixes_between, _store(runtime), device_id, start, end)
+    fixes = await asyncio.to_thread(fixes_between, _store(runtime), device, start, end)
     points = [{"ts": ts, "lat": lat, "lon": lon} for ts, lat, lon in fixes[-limit:]]
     return {"device_id": device_id, "positions": points}
 

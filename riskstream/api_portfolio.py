@@ -204,7 +204,9 @@ async def borrower_detail(
             )
         sites = []
         for site in borrower.sites:
-            devices = [device_out(store, d) for d in borrower.devices if d.site == site.id]
+            devices = [
+                device_out(store, d, risk.tenant) for d in borrower.devices if d.site == site.id
+            ]
             kept = [lot.collateral.id for lot in lots if lot.collateral.site == site.id]
             sites.append({"site": site_out(site), "collateral_ids": kept, "devices": devices})
         return {"alerts": alerts, "alerts_total": total, "coverage": coverage, "sites": sites}

@@ -301,7 +301,7 @@ def post_dry_run(request: Request, user: CurrentUser, body: DryRunIn) -> Any:
         end = runtime.engine.watermark or time.time()
         start = end - body.days * 86400.0
         devices = [d.id for b in fleet.borrowers for d in b.devices]
-        telemetry = read_window(runtime.store, devices, start, end + 1e-6)
+        telemetry = read_window(runtime.store, user.tenant, devices, start, end + 1e-6)
         result = dry_run(fleet, runtime.rules, proposed, telemetry, (start, end))
     finally:
         _dry_run_lock.release()

@@ -35,9 +35,10 @@ def site_out(site: Site) -> dict[str, Any]:
     }
 
 
-def device_out(store: TelemetryStore | None, device: Device) -> dict[str, Any]:
-    """`DeviceOut` body, with the newest reading of each metric (blocks on the store)."""
-    latest = store.latest(device.id) if store is not None else {}
+def device_out(store: TelemetryStore | None, device: Device, tenant: str) -> dict[str, Any]:
+    """`DeviceOut` body, with the newest reading of each metric of ``tenant``'s device
+    (blocks on the store)."""
+    latest = store.latest(device.id, tenant=tenant) if store is not None else {}
     return {
         "id": device.id,
         "kind": device.kind.value,

@@ -28,9 +28,10 @@ STORE_PATH = Path("<telemetry store>")
 
 
 def read_window(
-    store: TelemetryStore, device_ids: Iterable[str], start: float, end: float
+    store: TelemetryStore, tenant: str, device_ids: Iterable[str], start: float, end: float
 ) -> Telemetry:
-    """Every reading of ``device_ids`` with event time in [start, end), as sorted columns."""
+    """Every reading of ``tenant``'s ``device_ids`` with event time in [start, end), as
+    sorted columns."""
     ids = sorted(set(device_ids))
     metrics: dict[str, int] = {}
     ts: list[float] = []
@@ -38,8 +39,8 @@ def read_window(
     metric: list[int] = []
     value: list[float] = []
     for d, device_id in enumerate(ids):
-        for name in sorted(store.latest(device_id)):
-            rows = store.query(device_id, name, start, end)
+        for name in sorted(store.latest(device_id, tenant=tenant)):
+            rows = store.query(device_id, name, start, end, tenant=tenant)
             if not rows:
                 continue
             m = metrics.setdefault(name, len(metrics))

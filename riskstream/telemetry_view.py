@@ -46,11 +46,17 @@ def bucket_seconds(start: float, end: float, points: int) -> float:
 
 
 def downsampled(
-    store: TelemetryStore, device_id: str, metric: str, start: float, end: float, points: int
+    store: TelemetryStore,
+    device: DeviceContext,
+    metric: str,
+    start: float,
+    end: float,
+    points: int,
 ) -> tuple[float, list[tuple[float, float]]]:
-    """(bucket width, bucket means) of one series over [start, end)."""
+    """(bucket width, bucket means) of one series of ``device`` over [start, end)."""
     every = bucket_seconds(start, end, points)
-    return every, store.query(device_id, metric, start, end, every)
+    series = store.query(device.device_id, metric, start, end, every, tenant=device.tenant)
+    return every, series
 
 
 def last_seen(latest: dict[str, tuple[float, float]]) -> float | None:
@@ -65,20 +71,22 @@ def track(
     if device.kind is not DeviceKind.GPS_TRACKER or limit <= 0:
         return []
     if end is None:
-        newest = last_seen(store.latest(device.device_id))
+        newest = last_seen(store.latest(device.device_id, tenant=device.tenant))
         if newest is None:
             return []
         end = newest + 1e-3
     lookback = max(TRACK_MIN_LOOKBACK_S, limit * device.interval_s * TRACK_LOOKBACK_INTERVALS)
-    return fixes_between(store, device.device_id, end - lookback, end)[-limit:]
+    return fixes_between(store, device, end - lookback, end)[-limit:]
 
 
 def fixes_between(
-    store: TelemetryStore, device_id: str, start: float, end: float
+    store: TelemetryStore, device: DeviceContext, start: float, end: float
 ) -> list[tuple[float, float, float]]:
-    """(ts, lat, lon) of every fix in [start, end) with both coordinates, oldest first."""
-    lats = dict(store.query(device_id, "lat_deg", start, end))
-    lons = store.query(device_id, "lon_deg", start, end)
+    """(ts, lat, lon) of every fix of ``device`` in [start, end) with both coordinates,
+    oldest first."""
+    device_id, tenant = device.device_id, device.tenant
+    lats = dict(store.query(device_id, "lat_deg", start, end, tenant=tenant))
+    lons = store.query(device_id, "lon_deg", start, end, tenant=tenant)
     return [(ts, lats[ts], lon) for ts, lon in lons if ts in lats]
 
 
@@ -93,7 +101,10 @@ def coverage_series(
     if not lot.load_cells or lot.kg_per_unit is None:
         return []
     every = bucket_seconds(start, end, points)
-    series = [dict(store.query(cell, "weight_kg", start, end, every)) for cell in lot.load_cells]
+    series = [
+        dict(store.query(cell, "weight_kg", start, end, every, tenant=lot.tenant))
+        for cell in lot.load_cells
+    ]
     buckets = sorted({b for s in series for b in s})
     last: list[float | None] = [None] * len(series)
     pledged_kg = lot.collateral.quantity * lot.kg_per_unit

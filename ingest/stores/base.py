@@ -5,6 +5,9 @@ from typing import Protocol, runtime_checkable
 
 from devices.reading import Reading
 
+SeqMarks = dict[tuple[str, str], tuple[int, float]]
+"""(tenant, device_id) → (highest stored seq, newest event time of a reading with a seq)."""
+
 
 class TelemetryStore(Protocol):
     """Where readings are kept. Times are epoch seconds (event time)."""
@@ -14,13 +17,26 @@ class TelemetryStore(Protocol):
         ...
 
     def query(
-        self, device_id: str, metric: str, start: float, end: float, every: float | None = None
+        self,
+        device_id: str,
+        metric: str,
+        start: float,
+        end: float,
+        every: float | None = None,
+        *,
+        tenant: str | None = None,
     ) -> list[tuple[float, float]]:
-        """(ts, value) of one series in [start, end); averaged per ``every`` seconds if given."""
+        """(ts, value) of one series in [start, end); averaged per ``every`` seconds if given.
+
+        ``tenant``: only that lender's device of that id (two lenders may share an id);
+        None reads the id across lenders (tools and tests of one lender).
+        """
         ...
 
-    def latest(self, device_id: str) -> dict[str, tuple[float, float]]:
-        """Newest (ts, value) per metric of a device."""
+    def latest(
+        self, device_id: str, *, tenant: str | None = None
+    ) -> dict[str, tuple[float, float]]:
+        """Newest (ts, value) per metric of a device (of ``tenant``, if given)."""
         ...
 
     def count(self) -> int:
@@ -36,8 +52,8 @@ class TelemetryStore(Protocol):
 class SequencedStore(Protocol):
     """A store that can say how far each device's ``seq`` got (for restart de-duplication)."""
 
-    def seq_high_water(self) -> dict[str, tuple[int, float]]:
-        """Per device: highest stored seq and the newest event time stored."""
+    def seq_high_water(self) -> SeqMarks:
+        """Per (tenant, device): highest stored seq and the newest event time stored."""
         ...
 
 

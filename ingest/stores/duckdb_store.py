@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from devices.private_files import FILE_MODE, make_private_dirs
 from devices.reading import Reading
+from ingest.stores.base import SeqMarks
 from ingest.stores.errors import StoreUnavailableError
 
 # the file or the connection is in trouble, not the rows (those raise conversion errors)
@@ -86,13 +87,23 @@ class DuckDBStore:
         return len(batch)
 
     def query(
-        self, device_id: str, metric: str, start: float, end: float, every: float | None = None
+        self,
+        device_id: str,
+        metric: str,
+        start: float,
+        end: float,
+        every: float | None = None,
+        *,
+        tenant: str | None = None,
     ) -> list[tuple[float, float]]:
         where = "device_id = ? AND metric = ? AND ts >= ? AND ts < ?"
+        scope = [] if tenant is None else [tenant]
+        if tenant is not None:
+            where += " AND tenant = ?"
         with self._lock:
             if every is None:
                 sql = f"SELECT ts, value FROM readings WHERE {where} ORDER BY ts"  # noqa: S608
-                rows = self._con.execute(sql, [device_id, metric, start, end]).fetchall()
+                rows = self._con.execute(sql, [device_id, metric, start, end, *scope]).fetchall()
             else:
                 if every <= 0:
                     raise ValueError("every must be > 0 seconds")
@@ -100,28 +111,33 @@ class DuckDBStore:
                     "SELECT floor(ts / ?) * ? AS bucket, avg(value) FROM readings "  # noqa: S608
                     f"WHERE {where} GROUP BY bucket ORDER BY bucket"
                 )
-                params = [every, every, device_id, metric, start, end]
+                params = [every, every, device_id, metric, start, end, *scope]
                 rows = self._con.execute(sql, params).fetchall()
         return [(float(ts), float(v)) for ts, v in rows]
 
-    def latest(self, device_id: str) -> dict[str, tuple[float, float]]:
+    def latest(
+        self, device_id: str, *, tenant: str | None = None
+    ) -> dict[str, tuple[float, float]]:
+        scoped = "" if tenant is None else " AND tenant = ?"
         sql = (
-            "SELECT metric, arg_max(ts, ts), arg_max(value, ts) FROM readings "
-            "WHERE device_id = ? GROUP BY metric"
+            "SELECT metric, arg_max(ts, ts), arg_max(value, ts) FROM readings "  # noqa: S608
+            f"WHERE device_id = ?{scoped} GROUP BY metric"
         )
+        params = [device_id] if tenant is None else [device_id, tenant]
         with self._lock:
-            rows = self._con.execute(sql, [device_id]).fetchall()
+            rows = self._con.execute(sql, params).fetchall()
         return {m: (float(ts), float(v)) for m, ts, v in rows}
 
-    def seq_high_water(self) -> dict[str, tuple[int, float]]:
-        """Per device: highest stored seq and newest event time (devices that send seq)."""
+    def seq_high_water(self) -> SeqMarks:
+        """Per (tenant, device): highest stored seq and newest event time (devices that
+        send seq)."""
         sql = (
-            "SELECT device_id, max(seq), max(ts) FROM readings "
-            "WHERE seq IS NOT NULL GROUP BY device_id"
+            "SELECT tenant, device_id, max(seq), max(ts) FROM readings "
+            "WHERE seq IS NOT NULL GROUP BY tenant, device_id"
         )
         with self._lock:
             rows = self._con.execute(sql).fetchall()
-        return {d: (int(seq), float(ts)) for d, seq, ts in rows}
+        return {(t, d): (int(seq), float(ts)) for t, d, seq, ts in rows}
 
     def delete_older_than(self, ts: float) -> int:
         """Drop readings with event time before ``ts`` (retention); return how many."""

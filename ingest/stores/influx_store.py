@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from devices.reading import Reading
+from ingest.stores.base import SeqMarks
 from ingest.stores.errors import StoreRejectedError, StoreUnavailableError
 from ingest.stores.influx_url import InfluxTarget, parse_influx_url
 from ingest.stores.influx_write import LineWriter, make_writer
@@ -110,21 +111,31 @@ class InfluxStore:
         return written
 
     def query(
-        self, device_id: str, metric: str, start: float, end: float, every: float | None = None
+        self,
+        device_id: str,
+        metric: str,
+        start: float,
+        end: float,
+        every: float | None = None,
+        *,
+        tenant: str | None = None,
     ) -> list[tuple[float, float]]:
         """(ts, value) of one series in [start, end); means per ``every`` seconds if given."""
-        return self._reader.query(device_id, metric, start, end, every)
+        return self._reader.query(device_id, metric, start, end, every, tenant=tenant)
 
-    def latest(self, device_id: str) -> dict[str, tuple[float, float]]:
+    def latest(
+        self, device_id: str, *, tenant: str | None = None
+    ) -> dict[str, tuple[float, float]]:
         """Newest (ts, value) per metric of a device."""
-        return self._reader.latest(device_id)
+        return self._reader.latest(device_id, tenant=tenant)
 
     def count(self) -> int:
         """Readings stored in all."""
         return self._reader.count()
 
-    def seq_high_water(self) -> dict[str, tuple[int, float]]:
-        """Per device: highest stored seq and newest event time of a point with a seq."""
+    def seq_high_water(self) -> SeqMarks:
+        """Per (tenant, device): highest stored seq and newest event time of a point with
+        a seq."""
         return self._reader.seq_high_water()
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import orjson
 
+from ingest.stores.base import SeqMarks
 from ingest.stores.errors import StoreError, StoreUnavailableError
 from ingest.stores.influx_url import InfluxTarget
 from ingest.stores.line_protocol import MEASUREMENT, SEQ_FIELD, micros
@@ -26,6 +27,14 @@ from ingest.stores.line_protocol import MEASUREMENT, SEQ_FIELD, micros
 CHUNK_ROWS = 10_000
 Rows = list[list[Any]]
 SeriesKey = tuple[tuple[str, str], ...]
+
+
+def _device(device_id: str, tenant: str | None) -> str:
+    """The WHERE condition naming one device (of one tenant, if given)."""
+    condition = f"{quote_ident('device_id')} = {quote_string(device_id)}"
+    if tenant is not None:
+        condition += f" AND {quote_ident('tenant')} = {quote_string(tenant)}"
+    return condition
 
 
 @dataclass
@@ -108,11 +117,18 @@ class InfluxQLReader:
                 series.rows.extend(part.get("values", []))
 
     def query(
-        self, device_id: str, metric: str, start: float, end: float, every: float | None = None
+        self,
+        device_id: str,
+        metric: str,
+        start: float,
+        end: float,
+        every: float | None = None,
+        *,
+        tenant: str | None = None,
     ) -> list[tuple[float, float]]:
         """(ts, value) of one series in [start, end); means per ``every`` seconds if given."""
         where = (
-            f"WHERE {quote_ident('device_id')} = {quote_string(device_id)} "
+            f"WHERE {_device(device_id, tenant)} "
             f"AND time >= {micros(start)}u AND time < {micros(end)}u"
         )
         if every is None:
@@ -134,12 +150,14 @@ class InfluxQLReader:
         _, rows = self.rows(f"SHOW FIELD KEYS FROM {self._from}")
         return [str(row[0]) for row in rows if row[0] != SEQ_FIELD]
 
-    def latest(self, device_id: str) -> dict[str, tuple[float, float]]:
-        """Newest (ts, value) per metric of a device."""
+    def latest(
+        self, device_id: str, *, tenant: str | None = None
+    ) -> dict[str, tuple[float, float]]:
+        """Newest (ts, value) per metric of a device (of ``tenant``, if given)."""
         metrics = self.fields()
         if not metrics:
             return {}
-        device = f"{quote_ident('device_id')} = {quote_string(device_id)}"
+        device = _device(device_id, tenant)
         sql = ";".join(
             f"SELECT last({quote_ident(m)}) FROM {self._from} WHERE {device}"  # noqa: S608
             for m in metrics
@@ -162,17 +180,22 @@ class InfluxQLReader:
         totals.pop(f"count_{SEQ_FIELD}", None)
         return sum(totals.values())
 
-    def seq_high_water(self) -> dict[str, tuple[int, float]]:
-        """Per device: highest stored seq and newest event time of a point with a seq."""
+    def seq_high_water(self) -> SeqMarks:
+        """Per (tenant, device): highest stored seq and newest event time of a point with
+        a seq."""
         seq = quote_ident(SEQ_FIELD)
-        device = quote_ident("device_id")
+        by = f"{quote_ident('tenant')}, {quote_ident('device_id')}"
         sql = (
-            f"SELECT max({seq}) FROM {self._from} GROUP BY {device};"  # noqa: S608
-            f"SELECT last({seq}) FROM {self._from} GROUP BY {device}"
+            f"SELECT max({seq}) FROM {self._from} GROUP BY {by};"  # noqa: S608
+            f"SELECT last({seq}) FROM {self._from} GROUP BY {by}"
         )
         answer = self.run(sql)
-        highest = {s.tags.get("device_id", ""): int(s.rows[0][1]) for s in answer.get(0, [])}
-        newest = {s.tags.get("device_id", ""): s.rows[0][0] / 1_000_000 for s in answer.get(1, [])}
+
+        def key(series: Series) -> tuple[str, str]:
+            return series.tags.get("tenant", ""), series.tags.get("device_id", "")
+
+        highest = {key(s): int(s.rows[0][1]) for s in answer.get(0, [])}
+        newest = {key(s): s.rows[0][0] / 1_000_000 for s in answer.get(1, [])}
         return {d: (seq_max, newest[d]) for d, seq_max in highest.items() if d in newest}
 
     def close(self) -> None:

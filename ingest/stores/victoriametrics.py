@@ -23,6 +23,7 @@ from collections.abc import Iterator
 import httpx
 import orjson
 
+from ingest.stores.base import SeqMarks
 from ingest.stores.errors import StoreError, StoreUnavailableError
 from ingest.stores.influx_url import InfluxTarget
 from ingest.stores.line_protocol import MEASUREMENT, SEQ_FIELD
@@ -57,15 +58,17 @@ class VictoriaMetricsReader:
         self._http = httpx.Client(base_url=target.base_url, timeout=target.timeout_s)
         self._db = f",db={quote_label(target.db_label)}" if target.db_label else ""
 
-    def _selector(self, name: str, device_id: str | None = None) -> str:
+    def _selector(self, name: str, device_id: str | None = None, tenant: str | None = None) -> str:
         device = f",device_id={quote_label(device_id)}" if device_id is not None else ""
+        if tenant is not None:
+            device += f",tenant={quote_label(tenant)}"
         return "{" + name + device + self._db + "}"
 
-    def _metrics_of(self, device_id: str | None) -> str:
+    def _metrics_of(self, device_id: str | None, tenant: str | None = None) -> str:
         names = (
             f"__name__=~{quote_label(_PREFIX + '.+')},__name__!={quote_label(_PREFIX + SEQ_FIELD)}"
         )
-        return self._selector(names, device_id)
+        return self._selector(names, device_id, tenant)
 
     def _post(self, path: str, data: dict[str, str]) -> httpx.Response:
         try:
@@ -99,18 +102,27 @@ class VictoriaMetricsReader:
             raise StoreUnavailableError(name, f"{type(exc).__name__}: {exc}") from exc
 
     def query(
-        self, device_id: str, metric: str, start: float, end: float, every: float | None = None
+        self,
+        device_id: str,
+        metric: str,
+        start: float,
+        end: float,
+        every: float | None = None,
+        *,
+        tenant: str | None = None,
     ) -> list[tuple[float, float]]:
         """(ts, value) of one series in [start, end); means per ``every`` seconds if given."""
         if every is not None and every <= 0:
             raise ValueError("every must be > 0 seconds")
-        match = self._selector(f"__name__={quote_label(_PREFIX + metric)}", device_id)
+        match = self._selector(f"__name__={quote_label(_PREFIX + metric)}", device_id, tenant)
         points = sorted((ts, v) for _, ts, v in self.export(match, start, end) if ts < end)
         return points if every is None else bucket_means(points, every)
 
-    def latest(self, device_id: str) -> dict[str, tuple[float, float]]:
-        """Newest (ts, value) per metric of a device."""
-        match = self._metrics_of(device_id)
+    def latest(
+        self, device_id: str, *, tenant: str | None = None
+    ) -> dict[str, tuple[float, float]]:
+        """Newest (ts, value) per metric of a device (of ``tenant``, if given)."""
+        match = self._metrics_of(device_id, tenant)
         now = time.time()
         series = self._post(
             "/api/v1/series",
@@ -148,16 +160,21 @@ class VictoriaMetricsReader:
         answer = self._instant(f"sum(count_over_time({self._metrics_of(None)}{{window}}))")
         return int(answer[0][1]) if answer else 0
 
-    def seq_high_water(self) -> dict[str, tuple[int, float]]:
-        """Per device: highest stored seq and newest event time of a point with a seq."""
+    def seq_high_water(self) -> SeqMarks:
+        """Per (tenant, device): highest stored seq and newest event time of a point with
+        a seq."""
         seq = self._selector(f"__name__={quote_label(_PREFIX + SEQ_FIELD)}")
-        by_device = "max by (device_id) ({0}({1}{{window}}))"
+        by_device = "max by (tenant, device_id) ({0}({1}{{window}}))"
         highest = self._instant(by_device.format("max_over_time", seq))
         newest = self._instant(by_device.format("tlast_over_time", seq))
-        times = {labels.get("device_id", ""): ts for labels, ts in newest}
-        marks: dict[str, tuple[int, float]] = {}
+
+        def key(labels: dict[str, str]) -> tuple[str, str]:
+            return labels.get("tenant", ""), labels.get("device_id", "")
+
+        times = {key(labels): ts for labels, ts in newest}
+        marks: SeqMarks = {}
         for labels, value in highest:
-            device = labels.get("device_id", "")
+            device = key(labels)
             if device in times:
                 marks[device] = (int(value), times[device])
         return marks

@@ -92,7 +92,7 @@ def test_a_healthy_backend_never_touches_the_disk(tmp_path: Path) -> None:
     assert store.write([]) == 0
     assert (store.spooled_batches, store.spool_bytes, store.count()) == (0, 0, 50)
     assert list((tmp_path / "spool").glob("*.batch")) == []
-    assert store.seq_high_water()["lc-1"] == (9, NOW + 9)
+    assert store.seq_high_water()[("bank", "lc-1")] == (9, NOW + 9)
     store.close()
 
 
@@ -220,7 +220,7 @@ def test_spool_outlives_the_process_and_drains_on_the_next_start(tmp_path: Path)
         server.start()
         second = SpoolingStore(open_store(url), tmp_path / "spool")
         assert second.spooled_readings == 150
-        assert second.seq_high_water()["lc-2"] == (29, NOW + 29)
+        assert second.seq_high_water()[("bank", "lc-2")] == (29, NOW + 29)
         assert second.drain(max_seconds=None) == 150
         assert second.count() == 150
         second.close()

@@ -169,4 +169,22 @@ def test_seq_high_water_marks(backend: Backend, store: TelemetryStore) -> None:
     store.write([Reading("bank", "d3", BASE + 50, "weight_kg", 1.0, 7)])
     backend.settle()
     assert isinstance(store, SequencedStore)
-    assert store.seq_high_water() == {"d1": (29, BASE + 290), "d3": (7, BASE + 50)}
+    assert store.seq_high_water() == {
+        ("bank", "d1"): (29, BASE + 290),
+        ("bank", "d3"): (7, BASE + 50),
+    }
+
+
+def test_two_lenders_may_use_the_same_device_id(backend: Backend, store: TelemetryStore) -> None:
+    store.write(weights("d1", 10))
+    store.write([Reading("bank-b", "d1", BASE + 5, "weight_kg", -1.0, 3)])
+    backend.settle()
+    assert store.query("d1", "weight_kg", BASE, BASE + 100, tenant="bank-b") == [(BASE + 5, -1.0)]
+    mine = store.query("d1", "weight_kg", BASE, BASE + 100, tenant="bank")
+    assert len(mine) == 10 and (BASE + 5, -1.0) not in mine
+    assert store.latest("d1", tenant="bank-b") == {"weight_kg": (BASE + 5, -1.0)}
+    assert store.latest("d1", tenant="bank")["weight_kg"] == (BASE + 90, 1009.0)
+    assert store.latest("d1", tenant="nobody") == {}
+    assert isinstance(store, SequencedStore)
+    marks = store.seq_high_water()
+    assert marks[("bank", "d1")] == (9, BASE + 90) and marks[("bank-b", "d1")] == (3, BASE + 5)
