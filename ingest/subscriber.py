@@ -326,11 +326,15 @@ class IngestRunner:
             client.disconnect()
             await asyncio.to_thread(client.loop_stop)
 
-    def _write(self, batch: list[Reading]) -> int:
-        """Store a batch; rows the store refuses on data are dead-lettered, not retried."""
+    def _write(self, batch: list[Reading]) -> tuple[int, int]:
+        """Store a batch: (readings stored or spooled, readings the store refused on data,
+        which are dead-lettered rather than retried)."""
         now = time.time()
+        refused = 0
 
         def refuse(reading: Reading, exc: Exception) -> None:
+            nonlocal refused
+            refused += 1
             self.pipeline.refuse_reading(reading, "store_rejected", exc, now)
 
         try:
@@ -339,7 +343,7 @@ class IngestRunner:
             self.write_failed = f"{type(exc).__name__}: {exc}"[:300]
             raise
         self.write_failed = None
-        return kept
+        return kept, refused
 
     def _contained(self, sink: Callable[[Any], None], items: Any) -> None:
         """Hand stored readings (or signals) on; a fault there is logged, never ingest's end."""
@@ -373,14 +377,15 @@ class IngestRunner:
         metrics = self.pipeline.metrics
         if batch:
             started = time.perf_counter()
-            kept = await asyncio.to_thread(self._write, batch)
-            if kept < len(batch):
-                metrics.store_refused.inc(len(batch) - kept)
-                log.error("store and spool full: %d readings dropped", len(batch) - kept)
+            kept, refused = await asyncio.to_thread(self._write, batch)
+            if kept + refused < len(batch):
+                dropped = len(batch) - kept - refused
+                metrics.store_refused.inc(dropped)
+                log.error("store and spool full: %d readings dropped", dropped)
             metrics.write_seconds.observe(time.perf_counter() - started)
             metrics.batch_size.observe(len(batch))
             metrics.lag_seconds.set(time.time() - max(r.ts for r in batch))
-            self.readings_written += len(batch)
+            self.readings_written += len(batch) - refused
             if self.sink is not None:
                 self._contained(self.sink, batch)
         elif isinstance(self.store, SpoolingStore) and self.store.spooled_batches:
