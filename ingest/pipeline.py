@@ -184,18 +184,12 @@ class IngestPipeline:
             raise RejectedInputError("bad_topic", str(cached))
         return cached
 
-    def oldest_accepted(self, now: float) -> float:
-        """The oldest event time accepted at wall time ``now``."""
-        if self._retention_s is None:
-            return self._oldest_ts
-        return max(self._oldest_ts, now - self._retention_s)
-
     def handle(self, topic: str, payload: bytes, now: float) -> MessageOutcome:
         """Validate one MQTT message received at wall time ``now``; never raises."""
         self._received += 1
         outcome = MessageOutcome()
         try:
-            if self._retention_s is not None:
+            if self._retention_s is not None:  # the oldest event time accepted now
                 self._floor = max(self._oldest_ts, now - self._retention_s)
             self._handle(topic, payload, now, outcome)
         except Exception as exc:  # containment: one message, one refusal

@@ -45,3 +45,20 @@ def test_an_unforeseen_fault_refuses_only_that_message_as_internal_error() -> No
     assert dead.recent("bank")[-1]["detail"].startswith("ZeroDivisionError: a bug in a decoder")
     assert registry.get_sample_value("ingest_rejected_total", {"reason": "internal_error"}) == 1
     assert pipeline.handle(topic("d2"), valid("d2", 1, NOW - 1), NOW).accepted == 1
+
+
+def test_the_oldest_accepted_time_follows_a_shorter_retention() -> None:
+    pipeline = IngestPipeline(
+        devices(),
+        DeadLetterStore(None),
+        IngestMetrics.create(CollectorRegistry()),
+        retention_s=3600.0,
+    )
+    too_old = pipeline.handle(topic("d2"), valid("d2", 1, NOW - 3601), NOW)
+    assert too_old.rejected == ["old_timestamp"]
+    assert pipeline.handle(topic("d2"), valid("d2", 2, NOW - 3599), NOW).accepted == 1
+    lenient = make_pipeline()  # 2000-01-01 when no retention is set
+    assert lenient.handle(topic("d2"), valid("d2", 1, 946_684_801.0), NOW).accepted == 1
+    assert lenient.handle(topic("d2"), valid("d2", 2, 946_684_799.0), NOW).rejected == [
+        "old_timestamp"
+    ]
