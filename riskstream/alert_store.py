@@ -1,8 +1,10 @@
 """Alerts kept in the SQL database (next to the registry), with a change log.
 
-Every saved change gets a sequence number in ``alert_changes``; the live feed sends
-those numbers as SSE event ids, so a client that reconnects with ``Last-Event-ID``
-gets exactly the changes it missed.
+Every saved change gets a sequence number in ``alert_changes`` (``seq``, for the whole
+service: it wakes the live feeds) and one of its lender (``tenant_seq``, counted per
+lender from 1). The live feed sends the lender's numbers as SSE event ids, so a client
+that reconnects with ``Last-Event-ID`` gets exactly the changes it missed, and nothing
+in the ids tells one lender how many changes another had.
 """
 
 from collections.abc import Iterable
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Float, Integer, String, Text, func, select
+from sqlalchemy import Float, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from devices.registry import Base, SqlStore
@@ -32,9 +34,12 @@ class AlertRow(Base):
 
 class AlertChangeRow(Base):
     __tablename__ = "alert_changes"
+    __table_args__ = (UniqueConstraint("tenant", "tenant_seq", name="uq_alert_changes_tenant"),)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     alert_id: Mapped[str] = mapped_column(String(64), index=True)
     data: Mapped[str] = mapped_column(Text)
+    tenant: Mapped[str] = mapped_column(String(128))
+    tenant_seq: Mapped[int] = mapped_column(Integer)
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class AlertStore(SqlStore):
     def save(self, alerts: Iterable[Alert]) -> int | None:
         """Upsert alerts and log each change; return the last change sequence number."""
         last: int | None = None
+        next_of: dict[str, int] = {}
         with self._session() as s:
             for alert in alerts:
                 data = alert.to_dict()
@@ -71,7 +77,20 @@ class AlertStore(SqlStore):
                 row.opened_at = alert.opened_at
                 row.updated_at = alert.updated_at
                 row.data = blob
-                change = AlertChangeRow(alert_id=alert.id, data=blob)
+                if alert.tenant not in next_of:
+                    newest = s.scalar(
+                        select(func.max(AlertChangeRow.tenant_seq)).where(
+                            AlertChangeRow.tenant == alert.tenant
+                        )
+                    )
+                    next_of[alert.tenant] = int(newest or 0) + 1
+                change = AlertChangeRow(
+                    alert_id=alert.id,
+                    data=blob,
+                    tenant=alert.tenant,
+                    tenant_seq=next_of[alert.tenant],
+                )
+                next_of[alert.tenant] += 1
                 s.add(change)
                 s.flush()
                 last = change.seq
@@ -119,9 +138,31 @@ class AlertStore(SqlStore):
             return [(r.seq, dict(orjson.loads(r.data))) for r in rows]
 
     def last_seq(self) -> int:
-        """Sequence number of the newest change (0 if none)."""
+        """Sequence number of the newest change of the service (0 if none)."""
         with self._session() as s:
             return int(s.scalar(select(func.max(AlertChangeRow.seq))) or 0)
+
+    def tenant_changes_after(
+        self, tenant: str, tenant_seq: int, limit: int = 500
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """``tenant``'s changes with a lender sequence number above ``tenant_seq``, oldest
+        first, as (lender sequence number, alert)."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(AlertChangeRow)
+                .where(AlertChangeRow.tenant == tenant, AlertChangeRow.tenant_seq > tenant_seq)
+                .order_by(AlertChangeRow.tenant_seq)
+                .limit(limit)
+            )
+            return [(r.tenant_seq, dict(orjson.loads(r.data))) for r in rows]
+
+    def last_tenant_seq(self, tenant: str) -> int:
+        """``tenant``'s sequence number of its newest change (0 if none)."""
+        with self._session() as s:
+            newest = s.scalar(
+                select(func.max(AlertChangeRow.tenant_seq)).where(AlertChangeRow.tenant == tenant)
+            )
+            return int(newest or 0)
 
     def counts_by_severity(
         self,

@@ -40,6 +40,7 @@ from riskstream.settings import ServiceSettings
 from riskstream.users import User
 
 STREAM_WAIT_S = 10.0
+STREAM_PAGE = 500
 STATIC = Path(__file__).resolve().parent / "static"
 STATIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\.(js|css)")
 
@@ -123,7 +124,7 @@ def list_alerts(
 ) -> dict[str, Any]:
     """Alerts, newest first; filter by status, severity, borrower and update time."""
     runtime = _runtime(request)
-    last = runtime.alerts.last_seq()
+    last = runtime.alerts.last_tenant_seq(user.tenant)
     flt = _scope(
         user,
         AlertFilter(
@@ -171,20 +172,25 @@ async def alert_stream(
     user: Annotated[User, Depends(stream_user)],
     resume: Annotated[int | None, Depends(_resume_point)],
 ) -> AsyncIterator[ServerSentEvent]:
-    """One ``alert`` event per new or changed alert; resumable with ``Last-Event-ID``.
+    """One ``alert`` event per new or changed alert of the user's lender; event ids count
+    the lender's changes; resumable with ``Last-Event-ID``.
 
     Without ``Last-Event-ID`` or ``after`` the feed starts with the next change.
     """
     runtime = _runtime(request)
-    cursor = runtime.alerts.last_seq() if resume is None else resume
+    alerts = runtime.alerts
+    cursor = alerts.last_tenant_seq(user.tenant) if resume is None else resume
     while True:
-        for seq, alert in runtime.alerts.changes_after(cursor):
+        seen = runtime.notifier.last_seq  # any change of the service after this wakes us
+        changes = alerts.tenant_changes_after(user.tenant, cursor, STREAM_PAGE)
+        for seq, alert in changes:
             cursor = seq
             if user.may_see(alert["tenant"], alert["borrower_id"]):
                 yield ServerSentEvent(data=alert, event="alert", id=str(seq))
         if await request.is_disconnected() or session_ended(request, user):
             return  # a logout, new password or move to another lender ends the feed too
-        await runtime.notifier.wait(cursor, STREAM_WAIT_S)
+        if len(changes) < STREAM_PAGE:  # else more are waiting: read on at once
+            await runtime.notifier.wait(seen, STREAM_WAIT_S)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)

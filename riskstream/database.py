@@ -6,7 +6,10 @@ before anything uses it:
 
 - an empty database is built by the migrations from the first one (``0001``);
 - a database of a riskstream from before migrations (tables, no ``alembic_version``)
-  is recognised as the ``0001`` schema, stamped, and upgraded from there;
+  is recognised as the ``0001`` schema, stamped, and upgraded from there; one whose
+  tables are already those of this code (made by ``create_all``, e.g. by the devices
+  layer's `devices.registry.open_database`) gets the tables it lacks and is stamped as
+  the newest;
 - a database at an older revision is upgraded, and the log says from which to which;
 - a database made by a newer riskstream (a revision this one does not know) is refused
   with `DatabaseSchemaError`, so an old binary never writes a schema it does not know.
@@ -20,10 +23,11 @@ import logging
 from pathlib import Path
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, MetaData, create_engine, inspect
+from sqlalchemy import Connection, Engine, MetaData, create_engine, inspect
 
 from devices.registry import Base, sql_url
 
@@ -77,6 +81,14 @@ def current_revision(engine: Engine) -> str | None:
     return stored
 
 
+def _tables_are_the_models(connection: Connection) -> bool:
+    """Whether every table the database has is as this code's models define it (tables
+    it lacks aside): an unversioned database made by ``create_all``, not by a release
+    from before migrations."""
+    differences = compare_metadata(MigrationContext.configure(connection), service_metadata())
+    return all(isinstance(d, tuple) and d[0] == "add_table" for d in differences)
+
+
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the database to the newest schema; return (revision before, revision after)."""
     stored, has_tables = _stored_revision(engine)
@@ -94,8 +106,12 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     with engine.begin() as connection:
         config = _config()
         config.attributes["connection"] = connection
-        if stored is None and has_tables:  # a release from before migrations
-            command.stamp(config, BASELINE)
+        if stored is None and has_tables:
+            if _tables_are_the_models(connection):  # made by create_all of this code
+                service_metadata().create_all(connection)
+                command.stamp(config, "head")
+                return before, head
+            command.stamp(config, BASELINE)  # a release from before migrations
         command.upgrade(config, "head")
     if before != head:
         log.info("database schema upgraded from %s to %s", before or "empty", head)

@@ -86,3 +86,24 @@ def test_db_status_and_upgrade_say_what_they_did(tmp_path: Path) -> None:
     fresh = runner.invoke(build_app(), ["db", "upgrade", "--db", str(tmp_path / "new.db")])
     assert "upgraded from empty" in fresh.output
     assert create_engine(sql_url(tmp_path / "new.db")).dialect.name == "sqlite"
+
+
+def test_a_database_made_by_create_all_of_this_code_is_taken_as_the_newest(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "rs.db"
+    engine = create_engine(sql_url(db))
+    service_metadata().create_all(engine)  # as the devices layer's open_database does
+    open_service_database(db)
+    assert revision_of(db) == head_revision()
+    previous = tmp_path / "old.db"
+    shutil.copy(PREVIOUS_RELEASE, previous)
+    open_service_database(previous)
+    columns = {
+        row[1] for row in sqlite3.connect(previous).execute("PRAGMA table_info(alert_changes)")
+    }
+    assert {"tenant", "tenant_seq"} <= columns
+    (numbered,) = (
+        sqlite3.connect(previous).execute("SELECT tenant, tenant_seq FROM alert_changes").fetchall()
+    )
+    assert numbered == ("bank-a", 1)

@@ -64,3 +64,18 @@ def test_stats_count_only_the_lenders_devices_alerts_and_readings(
     assert (bob["devices"], bob["borrowers"], bob["readings_total"]) == (0, 0, 0)
     assert bob["open_alerts_by_severity"] == {"critical": 1}
     assert bob["rejected_total"] == 0
+
+
+def test_event_ids_count_only_the_lenders_own_alert_changes(
+    service: tuple[TestClient, Runtime],
+) -> None:
+    client, runtime = service
+    for _ in range(5):  # bank-b is busy
+        runtime.publish([alert("bank-b", "x9")])
+    rita = login(client, "rita", "rita-password")
+    bob = login(client, "bob", "bob-password!")
+    assert client.get("/api/alerts", headers=rita).json()["last_event_id"] == 2
+    assert client.get("/api/alerts", headers=bob).json()["last_event_id"] == 6
+    assert [seq for seq, _ in runtime.alerts.tenant_changes_after("bank-a", 0)] == [1, 2]
+    runtime.publish([alert("bank-a", "b1")])
+    assert client.get("/api/alerts", headers=rita).json()["last_event_id"] == 3
