@@ -18,6 +18,7 @@ from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from riskstream.users import Role, StaleLoginError, User, UserStore
 from tests.riskstream.people import register_people
+from tests.riskstream.test_api_access import login
 
 T0 = 1_795_000_000.0
 
@@ -39,12 +40,6 @@ def service(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime, Path]]:
     runtime = Runtime(ServiceSettings(database=str(db), deadletter=None))
     with TestClient(create_app(runtime)) as client:
         yield client, runtime, db
-
-
-def login(client: TestClient, user: str, password: str) -> dict[str, str]:
-    response = client.post("/api/token", data={"username": user, "password": password})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 def me(client: TestClient, headers: dict[str, str]) -> int:
