@@ -9,7 +9,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, ForeignKey, String, create_engine, delete, select
+from sqlalchemy import (
+    Engine,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    create_engine,
+    delete,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from devices.errors import UnknownEntityError
@@ -29,18 +38,30 @@ class TenantRow(Base):
 
 
 class BorrowerRow(Base):
+    """A borrower; its id is its lender's own, so the key is (tenant, id)."""
+
     __tablename__ = "borrowers"
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     name: Mapped[str] = mapped_column(String(256), default="")
     industry: Mapped[str] = mapped_column(String(128), default="")
 
 
 class DeviceRow(Base):
+    """A device; its id is its lender's own, so the key is (tenant, id)."""
+
     __tablename__ = "devices"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant", "borrower_id"],
+            ["borrowers.tenant", "borrowers.id"],
+            name="fk_devices_borrower",
+        ),
+        Index("ix_devices_borrower", "tenant", "borrower_id"),
+    )
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
-    borrower_id: Mapped[str] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    borrower_id: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(64))
     site_id: Mapped[str] = mapped_column(String(128))
     collateral_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
@@ -138,7 +159,7 @@ class Registry(SqlStore):
     def device_rows(self, tenant: str | None = None) -> list[DeviceRow]:
         """Registered devices, optionally of one tenant, ordered by id."""
         with self._session() as s:
-            query = select(DeviceRow).order_by(DeviceRow.id)
+            query = select(DeviceRow).order_by(DeviceRow.tenant, DeviceRow.id)
             if tenant is not None:
                 query = query.where(DeviceRow.tenant == tenant)
             rows = list(s.scalars(query))

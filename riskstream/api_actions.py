@@ -39,9 +39,9 @@ def _act(
         alert["resolved_at"] = now
     alert["reasons"] = [*alert["reasons"], f"{action}d by {user.username}: {comment}"]
     if action == "acknowledge":
-        runtime.engine.book.acknowledge(alert_id)
+        runtime.engines.of(alert["tenant"]).book.acknowledge(alert_id)
     else:
-        runtime.engine.book.forget(alert_id)
+        runtime.engines.of(alert["tenant"]).book.forget(alert_id)
     runtime.publish([Alert(**alert)])
     runtime.audit.record(
         tenant=user.tenant,

@@ -52,7 +52,7 @@ def _store(runtime: Runtime) -> TelemetryStore:
 
 
 def _device(runtime: Runtime, user: User, device_id: str) -> DeviceContext:
-    device = runtime.engine.index.devices.get(device_id)
+    device = runtime.engines.of(user.tenant).index.devices.get(device_id)
     if device is None or not user.may_see(device.tenant, device.borrower_id):
         raise HTTPException(404, f"no device with id {device_id!r}")
     return device
@@ -78,18 +78,17 @@ async def collateral(
 ) -> dict[str, Any]:
     """A pledged lot with its site, the site's devices and (vehicles, yards) last positions."""
     runtime = runtime_of(request)
-    ctx = runtime.engine.index.collateral.get(collateral_id)
+    engine = runtime.engines.of(user.tenant)
+    ctx = engine.index.collateral.get(collateral_id)
     if ctx is None or not user.may_see(ctx.tenant, ctx.borrower_id):
         raise HTTPException(404, f"no collateral with id {collateral_id!r}")
     borrower = borrower_model(runtime, user, ctx.borrower_id)
     lot = next(
-        v
-        for v in lot_values(borrower, runtime.engine.coverage)
-        if v.collateral.id == ctx.collateral.id
+        v for v in lot_values(borrower, engine.coverage) if v.collateral.id == ctx.collateral.id
     )
     site = next(s for s in borrower.sites if s.id == ctx.collateral.site)
     devices = [d for d in borrower.devices if d.site == site.id]
-    contexts = [runtime.engine.index.devices[d.id] for d in devices]
+    contexts = [engine.index.devices[d.id] for d in devices]
     store = runtime.store
 
     def read() -> dict[str, Any]:
@@ -120,7 +119,7 @@ async def telemetry(
     known = metrics_of(device)
     if known and metric not in known:
         raise bad_query("metric", f"a {device.kind.value} sends {', '.join(known)}")
-    start, end = time_range(start, end, runtime, DEFAULT_SPAN_S)
+    start, end = time_range(start, end, runtime, DEFAULT_SPAN_S, user.tenant)
     store = _store(runtime)
     every, series = await asyncio.to_thread(downsampled, store, device, metric, start, end, points)
     return {
@@ -148,7 +147,7 @@ async def positions(
     device = _device(runtime, user, device_id)
     if device.kind is not DeviceKind.GPS_TRACKER:
         raise HTTPException(404, f"device {device_id!r} is not a GPS tracker")
-    start, end = time_range(start, end, runtime, DEFAULT_SPAN_S)
+    start, end = time_range(start, end, runtime, DEFAULT_SPAN_S, user.tenant)
     fixes = await asyncio.to_thread(fixes_between, _store(runtime), device, start, end)
     points = [{"ts": ts, "lat": lat, "lon": lon} for ts, lat, lon in fixes[-limit:]]
     return {"device_id": device_id, "positions": points}
@@ -163,9 +162,10 @@ async def site_map(
 ) -> dict[str, Any]:
     """Vehicles and yards of the user's scope: geofence, location and last positions."""
     runtime = runtime_of(request)
-    index = runtime.engine.index
+    engine = runtime.engines.of(user.tenant)
+    index = engine.index
     open_at: dict[str, int] = {}
-    for alert in runtime.engine.open_alerts():
+    for alert in engine.open_alerts():
         if alert.site_id:
             open_at[alert.site_id] = open_at.get(alert.site_id, 0) + 1
     wanted = []
@@ -204,5 +204,5 @@ def alert_evidence(request: Request, alert_id: str, user: CurrentUser) -> dict[s
     alert = runtime.alerts.get(alert_id)
     if alert is None or not user.may_see(alert["tenant"], alert["borrower_id"]):
         raise HTTPException(404, f"no alert with id {alert_id!r}")
-    engine = runtime.engine
+    engine = runtime.engines.of(alert["tenant"])
     return evidence_window(alert, engine.index, engine.rules, engine.watermark)

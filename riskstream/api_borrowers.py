@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.pipeline import OLDEST_ACCEPTED_TS
 from riskstream.api_auth import CurrentUser, runtime_of
+from riskstream.engine import Engine
 from riskstream.runtime import Runtime
 from riskstream.users import User
 
@@ -43,9 +44,8 @@ class LoanEventIn(BaseModel):
     tenant: str | None = Field(None, description="optional; must be the user's tenant")
 
 
-def _check_not_ahead(runtime: Runtime, ts: float) -> None:
-    """422 for a loan event stamped more than `MAX_AHEAD_S` after the service's "now"."""
-    engine = runtime.engine
+def _check_not_ahead(engine: Engine, ts: float) -> None:
+    """422 for a loan event stamped more than `MAX_AHEAD_S` after the lender's "now"."""
     now = max(engine.wall_clock(), engine.watermark or float("-inf"))
     if ts > now + MAX_AHEAD_S:
         raise RequestValidationError(
@@ -62,7 +62,7 @@ def _check_not_ahead(runtime: Runtime, ts: float) -> None:
 
 def _visible_borrower(runtime: Runtime, user: User, borrower_id: str) -> str:
     """The borrower's tenant; 404 when unknown or not the user's to see."""
-    tenant = runtime.engine.index.borrowers.get(borrower_id)
+    tenant = runtime.engines.of(user.tenant).index.borrowers.get(borrower_id)
     if tenant is None or not user.may_see(tenant, borrower_id):
         raise HTTPException(404, f"no borrower with id {borrower_id!r}")
     return tenant
@@ -71,7 +71,7 @@ def _visible_borrower(runtime: Runtime, user: User, borrower_id: str) -> str:
 @router.get("/borrowers")
 async def list_borrowers(request: Request, user: CurrentUser) -> list[dict[str, Any]]:
     """Borrowers of the user's scope ranked by risk score (highest first)."""
-    engine = runtime_of(request).engine
+    engine = runtime_of(request).engines.of(user.tenant)
     open_count: dict[str, int] = {}
     for alert in engine.open_alerts():
         open_count[alert.borrower_id] = open_count.get(alert.borrower_id, 0) + 1
@@ -97,8 +97,8 @@ async def list_borrowers(request: Request, user: CurrentUser) -> list[dict[str, 
 async def borrower_risk(request: Request, borrower_id: str, user: CurrentUser) -> dict[str, Any]:
     """Current score with its reasons and components, score history and open alerts."""
     runtime = runtime_of(request)
-    _visible_borrower(runtime, user, borrower_id)
-    engine = runtime.engine
+    tenant = _visible_borrower(runtime, user, borrower_id)
+    engine = runtime.engines.of(tenant)
     risk = engine.borrower_risk(borrower_id)
     return {
         "borrower_id": borrower_id,
@@ -119,7 +119,7 @@ async def post_loan_event(request: Request, body: LoanEventIn, user: CurrentUser
     if user.role != "risk_admin":
         raise HTTPException(403, f"role {user.role} cannot record loan events")
     runtime = runtime_of(request)
-    _check_not_ahead(runtime, body.ts)
+    _check_not_ahead(runtime.engines.of(user.tenant), body.ts)
     tenant = _visible_borrower(runtime, user, body.borrower_id)
     if body.tenant is not None and body.tenant != tenant:
         raise HTTPException(404, f"no borrower with id {body.borrower_id!r}")
@@ -139,7 +139,7 @@ async def post_loan_event(request: Request, body: LoanEventIn, user: CurrentUser
         ts=body.ts,
         by=user.username,
     )
-    labelled = runtime.engine.record_outcome(body.borrower_id, body.event, body.ts)
+    labelled = runtime.engines.of(tenant).record_outcome(body.borrower_id, body.event, body.ts)
     runtime.audit.record(
         tenant=tenant,
         actor=user.username,
@@ -158,5 +158,5 @@ async def post_loan_event(request: Request, body: LoanEventIn, user: CurrentUser
 @router.get("/models")
 async def models(request: Request, user: CurrentUser) -> dict[str, Any]:
     """The tenant's outcome model: ROC AUC, log loss, labels learned, weight."""
-    model = runtime_of(request).engine.scoring.models.of(user.tenant)
+    model = runtime_of(request).engines.of(user.tenant).scoring.models.of(user.tenant)
     return {"tenant": user.tenant, "outcome_model": model.summary()}

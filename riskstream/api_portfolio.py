@@ -21,6 +21,7 @@ from riskstream.alerts import Alert
 from riskstream.api_auth import CurrentUser, runtime_of
 from riskstream.api_views import ERRORS, MAX_OFFSET, BorrowerDetail, PortfolioPage, bad_query
 from riskstream.asset_views import borrower_model, collateral_out, device_out, site_out
+from riskstream.engine import Engine
 from riskstream.exposure import (
     ExposureSum,
     borrower_exposure,
@@ -46,11 +47,12 @@ def epoch_param(description: str) -> Any:
 
 
 def time_range(
-    start: float | None, end: float | None, runtime: Runtime, span: float
+    start: float | None, end: float | None, runtime: Runtime, span: float, tenant: str
 ) -> tuple[float, float]:
-    """[start, end) defaulting to the ``span`` seconds before the event time reached."""
+    """[start, end) defaulting to the ``span`` seconds before the event time ``tenant``'s
+    telemetry reached."""
     if end is None:
-        watermark = runtime.engine.watermark
+        watermark = runtime.engines.of(tenant).watermark
         end = (watermark if watermark is not None else time.time()) + 1.0
     if start is None:
         start = end - span
@@ -66,8 +68,7 @@ def _counts(alerts: list[Alert]) -> dict[str, int]:
     return {**counts, "total": len(alerts)}
 
 
-def _row(runtime: Runtime, borrower: Borrower, alerts: list[Alert]) -> dict[str, Any]:
-    engine = runtime.engine
+def _row(engine: Engine, borrower: Borrower, alerts: list[Alert]) -> dict[str, Any]:
     risk = engine.borrower_risk(borrower.id)
     lots = lot_values(borrower, engine.coverage)
     exposure = borrower_exposure(borrower, lots)
@@ -122,12 +123,13 @@ async def portfolio(
     ``totals`` and ``open_alerts`` sum over every borrower that matches the filters.
     """
     runtime = runtime_of(request)
+    engine = runtime.engines.of(user.tenant)
     open_by: dict[str, list[Alert]] = {}
-    for alert in runtime.engine.open_alerts():
+    for alert in engine.open_alerts():
         open_by.setdefault(alert.borrower_id, []).append(alert)
     rows = []
     for borrower in runtime.registry.fleet(user.tenant).borrowers:
-        if borrower.id not in runtime.engine.index.borrowers:
+        if borrower.id not in engine.index.borrowers:
             continue
         if not user.may_see(user.tenant, borrower.id):
             continue
@@ -137,7 +139,7 @@ async def portfolio(
         alerts = open_by.get(borrower.id, [])
         if severity and not any(a.severity == severity for a in alerts):
             continue
-        row = _row(runtime, borrower, alerts)
+        row = _row(engine, borrower, alerts)
         if row["score"] >= min_score:
             rows.append(row)
     rows.sort(key=_sort_key(sort))
@@ -156,7 +158,7 @@ async def portfolio(
         "items": rows[offset : offset + limit],
         "totals": [totals[c].rounded() for c in sorted(totals)],
         "open_alerts": counts,
-        "event_time": runtime.engine.watermark,
+        "event_time": engine.watermark,
     }
 
 
@@ -177,8 +179,8 @@ async def borrower_detail(
     """What the borrower page shows; coverage history from the load cells in the store."""
     runtime = runtime_of(request)
     borrower = _visible(runtime, user, borrower_id)
-    start, end = time_range(start, end, runtime, DEFAULT_WINDOW_S)
-    engine = runtime.engine
+    start, end = time_range(start, end, runtime, DEFAULT_WINDOW_S, user.tenant)
+    engine = runtime.engines.of(user.tenant)
     risk = engine.borrower_risk(borrower_id)
     lots = lot_values(borrower, engine.coverage)
     history = engine.scoring.history_of(borrower_id)

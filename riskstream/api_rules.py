@@ -298,7 +298,7 @@ def post_dry_run(request: Request, user: CurrentUser, body: DryRunIn) -> Any:
     if not _dry_run_lock.acquire(blocking=False):
         raise HTTPException(429, "a dry-run is already running; try again when it finishes")
     try:
-        end = runtime.engine.watermark or time.time()
+        end = runtime.engines.of(user.tenant).watermark or time.time()
         start = end - body.days * 86400.0
         devices = [d.id for b in fleet.borrowers for d in b.devices]
         telemetry = read_window(runtime.store, user.tenant, devices, start, end + 1e-6)

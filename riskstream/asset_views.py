@@ -14,7 +14,7 @@ from riskstream.users import User
 
 def borrower_model(runtime: Runtime, user: User, borrower_id: str) -> Borrower:
     """The registered borrower; 404 when unknown or not the user's to see."""
-    tenant = runtime.engine.index.borrowers.get(borrower_id)
+    tenant = runtime.engines.of(user.tenant).index.borrowers.get(borrower_id)
     if tenant is None or not user.may_see(tenant, borrower_id):
         raise HTTPException(404, f"no borrower with id {borrower_id!r}")
     for borrower in runtime.registry.fleet(tenant).borrowers:

@@ -236,10 +236,10 @@ async def _run(devices: int, probes: int, warmup: float, batch: int) -> None:
                 load.start()
                 with console.status(f"{devices:,} devices at 1 Hz: warming up {warmup:.0f} s"):
                     await asyncio.sleep(warmup)
-                counted_from = (time.monotonic(), runtime.engine.readings_processed)
+                counted_from = (time.monotonic(), runtime.engines.readings_processed)
                 published = await asyncio.to_thread(_probe, mqtt_port, fleet, probes)
                 await asyncio.sleep(3.0)
-                rate = (runtime.engine.readings_processed - counted_from[1]) / (
+                rate = (runtime.engines.readings_processed - counted_from[1]) / (
                     time.monotonic() - counted_from[0]
                 )
                 load.join(duration + 30)

@@ -412,16 +412,9 @@ class Engine:
             "models": self.scoring.models,
         }
 
-    def checkpoint(
-        self, path: Path | str, meta: dict[str, str] | None = None, *, key: bytes
-    ) -> None:
-        """Write what the engine learned (detectors, open alerts, scores, models) to a file.
-
-        ``meta`` (e.g. a digest of the fleets) is stored with it for `restore` to check;
-        the file is authenticated with ``key`` (see `riskstream.checkpoint`).
-        """
-        parts = {name: state_of(c) for name, c in self._components().items()}
-        parts["meta"] = dict(meta or {})
+    def state(self) -> dict[str, Any]:
+        """What the engine learned (detectors, open alerts, scores, models), picklable."""
+        parts: dict[str, Any] = {name: state_of(c) for name, c in self._components().items()}
         parts["scoring"].pop("models")
         parts["engine"] = {
             "watermark": self.watermark,
@@ -429,21 +422,11 @@ class Engine:
             "readings_processed": self.readings_processed,
             "readings_unmatched": self.readings_unmatched,
         }
-        write_state(path, parts, key=key)
+        return parts
 
-    def restore(self, path: Path | str, meta: dict[str, str] | None = None, *, key: bytes) -> None:
-        """Resume from a `checkpoint` of an engine built from the same fleets.
-
-        The current rules stay in force; learned state replaces this engine's. A file
-        not written with ``key``, or altered, is refused (`CheckpointError`, a ValueError)
-        before anything is unpickled. With ``meta``, a checkpoint written with other meta
-        values is refused (ValueError) before anything is changed.
-        """
-        parts = read_state(path, key=key)
-        saved = parts.get("meta", {})
-        for name, value in (meta or {}).items():
-            if saved.get(name) != value:
-                raise ValueError(f"{path}: checkpoint was written for another {name}")
+    def load(self, parts: dict[str, Any]) -> None:
+        """Take over a `state` of an engine built from the same fleet; the current rules
+        stay in force."""
         for name, component in self._components().items():
             apply_state(component, parts[name])
         self._routes, self._tables = {}, {}  # they cache what the detectors held before
@@ -456,3 +439,31 @@ class Engine:
         self._next_scoring = engine["next_scoring"]
         self.readings_processed = engine["readings_processed"]
         self.readings_unmatched = engine["readings_unmatched"]
+
+    def checkpoint(
+        self, path: Path | str, meta: dict[str, str] | None = None, *, key: bytes
+    ) -> None:
+        """Write `state` to a file, authenticated with ``key`` (see `riskstream.checkpoint`).
+
+        ``meta`` (e.g. a digest of the fleets) is stored with it for `restore` to check.
+        """
+        write_state(path, {**self.state(), "meta": dict(meta or {})}, key=key)
+
+    def restore(self, path: Path | str, meta: dict[str, str] | None = None, *, key: bytes) -> None:
+        """Resume from a `checkpoint` of an engine built from the same fleets.
+
+        A file not written with ``key``, or altered, is refused (`CheckpointError`, a
+        ValueError) before anything is unpickled. With ``meta``, a checkpoint written with
+        other meta values is refused (ValueError) before anything is changed.
+        """
+        parts = read_state(path, key=key)
+        check_meta(path, parts, meta)
+        self.load(parts)
+
+
+def check_meta(path: Path | str, parts: dict[str, Any], meta: dict[str, str] | None) -> None:
+    """ValueError if the checkpoint ``parts`` were written with other ``meta`` values."""
+    saved = parts.get("meta", {})
+    for name, value in (meta or {}).items():
+        if saved.get(name) != value:
+            raise ValueError(f"{path}: checkpoint was written for another {name}")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from devices.model import Fleet
 from devices.private_files import make_private_dirs
-from riskstream.engine import Engine
+from riskstream.lender_engines import LenderEngines
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,13 @@ def fleets_digest(fleets: Iterable[Fleet]) -> str:
     return h.hexdigest()
 
 
-def save(engine: Engine, path: Path, digest: str, key: bytes) -> None:
+def save(engine: LenderEngines, path: Path, digest: str, key: bytes) -> None:
     """Write the engine's checkpoint to ``path`` atomically, authenticated with ``key``."""
     make_private_dirs(path.parent)
     engine.checkpoint(path, meta={"fleets": digest}, key=key)
 
 
-def restore(engine: Engine, path: Path, digest: str, key: bytes) -> str | None:
+def restore(engine: LenderEngines, path: Path, digest: str, key: bytes) -> str | None:
     """Restore ``engine`` from ``path``; return why not (None when it was restored).
 
     On a reason other than "no checkpoint", the engine may be partly restored: the

@@ -45,7 +45,10 @@ class RuleScope:
             scoped = self.by_loan.get((device.tenant, device.loan_id))
             if scoped is not None:
                 self.by_device[device.device_id] = scoped
+        tenants = set(index.borrowers.values())
         for i, override in enumerate(overrides):
+            if override.tenant is not None and override.tenant not in tenants:
+                continue  # another lender's engine judges it (`LenderEngines.warnings`)
             if not any(override.applies_to(t, loan) for t, loan in loans):
                 scope = ", ".join(
                     f"{k} {v!r}"

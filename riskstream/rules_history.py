@@ -18,8 +18,16 @@ from devices.registry import Base, SqlStore
 Source = Literal["startup", "file", "api"]
 
 
+DEFAULT_SCOPE = ""
+"""The ``tenant`` of the service's own rules (the file, or the built-in ones)."""
+
+
 class RulesVersionRow(Base):
+    """One applied rules text of a scope: the service's default (``tenant`` "") or a
+    lender's own; each scope numbers its versions from 1."""
+
     __tablename__ = "rules_versions"
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True, default=DEFAULT_SCOPE)
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     text: Mapped[str] = mapped_column(Text)
@@ -75,12 +83,17 @@ class RulesHistory(SqlStore):
         actor: str | None = None,
         path: str | None = None,
         at: float | None = None,
+        *,
+        scope: str = DEFAULT_SCOPE,
     ) -> RulesVersion:
-        """Store ``text`` as the next version and return it."""
+        """Store ``text`` as the next version of ``scope`` and return it."""
         with self._session() as s:
-            last = s.scalar(select(func.max(RulesVersionRow.version))) or 0
+            last = s.scalar(
+                select(func.max(RulesVersionRow.version)).where(RulesVersionRow.tenant == scope)
+            )
             row = RulesVersionRow(
-                version=int(last) + 1,
+                tenant=scope,
+                version=int(last or 0) + 1,
                 sha256=digest(text),
                 text=text,
                 applied_at=time.time() if at is None else at,
@@ -92,31 +105,47 @@ class RulesHistory(SqlStore):
             s.flush()
             return _version(row)
 
-    def latest(self) -> RulesVersion | None:
-        """The newest version, if any."""
+    def latest(self, scope: str = DEFAULT_SCOPE) -> RulesVersion | None:
+        """The newest version of ``scope``, if any."""
         with self._session() as s:
             row = s.scalars(
-                select(RulesVersionRow).order_by(RulesVersionRow.version.desc()).limit(1)
+                select(RulesVersionRow)
+                .where(RulesVersionRow.tenant == scope)
+                .order_by(RulesVersionRow.version.desc())
+                .limit(1)
             ).first()
             return None if row is None else _version(row)
 
-    def get(self, version: int) -> RulesVersion | None:
-        """One version by number."""
+    def get(self, version: int, scope: str = DEFAULT_SCOPE) -> RulesVersion | None:
+        """One version of ``scope`` by number."""
         with self._session() as s:
-            row = s.get(RulesVersionRow, version)
+            row = s.get(RulesVersionRow, (scope, version))
             return None if row is None else _version(row)
 
-    def page(self, limit: int = 50, offset: int = 0) -> tuple[int, list[RulesVersion]]:
-        """(number of versions, one page of them newest first)."""
+    def page(
+        self, limit: int = 50, offset: int = 0, scope: str = DEFAULT_SCOPE
+    ) -> tuple[int, list[RulesVersion]]:
+        """(number of versions of ``scope``, one page of them newest first)."""
         with self._session() as s:
-            total = s.scalar(select(func.count()).select_from(RulesVersionRow)) or 0
+            total = s.scalar(
+                select(func.count())
+                .select_from(RulesVersionRow)
+                .where(RulesVersionRow.tenant == scope)
+            )
             rows = s.scalars(
                 select(RulesVersionRow)
+                .where(RulesVersionRow.tenant == scope)
                 .order_by(RulesVersionRow.version.desc())
                 .limit(limit)
                 .offset(offset)
             )
-            return int(total), [_version(r) for r in rows]
+            return int(total or 0), [_version(r) for r in rows]
+
+    def scopes(self) -> list[str]:
+        """Lenders that have rules of their own (the service's default scope aside)."""
+        with self._session() as s:
+            query = select(RulesVersionRow.tenant).distinct().order_by(RulesVersionRow.tenant)
+            return [t for t in s.scalars(query) if t != DEFAULT_SCOPE]
 
 
 def _version(row: RulesVersionRow) -> RulesVersion:

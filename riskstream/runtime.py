@@ -33,7 +33,7 @@ from riskstream.audit import AuditLog
 from riskstream.checkpoint_key import load_key
 from riskstream.clock import StreamClock
 from riskstream.database import open_service_database
-from riskstream.engine import Engine
+from riskstream.lender_engines import LenderEngines
 from riskstream.loan_events import LoanEventStore
 from riskstream.login_guard import LoginGuard
 from riskstream.notifier import ChangeNotifier
@@ -110,8 +110,8 @@ class Runtime:
         self.rules: RuleSet = self.rules_keeper.ruleset
         fleets = self.registry.fleets()
         self.fleets_digest = fleets_digest(fleets)
-        self.engine = Engine(fleets, self.rules)
-        self.rules_keeper.warnings = list(self.engine.scope.warnings)
+        self.engines = LenderEngines(fleets, self.rules)
+        self.rules_keeper.warnings = self.engines.default_warnings()
         self.clock = StreamClock()
         self.notifier = ChangeNotifier(self.alerts.last_seq())
         self.rate = RateMeter()
@@ -141,11 +141,11 @@ class Runtime:
 
     def reload_fleets(self) -> None:
         """Rebuild the engine's view of devices after the registry changed."""
-        previous = self.engine
+        previous = self.engines
         fleets = self.registry.fleets()
         self.fleets_digest = fleets_digest(fleets)
-        self.engine = Engine(fleets, self.rules)
-        self.engine.keep_learning_of(previous)
+        self.engines = LenderEngines(fleets, self.rules, previous.own_rules)
+        self.engines.keep_learning_of(previous)
         self.pipeline.set_known_devices(device_table(self.registry.fleets()))
         del previous
         settle_heap()
@@ -153,8 +153,8 @@ class Runtime:
     def set_rules(self, rules: RuleSet) -> list[str]:
         """Put ``rules`` in force (the `RulesKeeper` calls this); return their warnings."""
         self.rules = rules
-        self.engine.set_rules(rules)
-        return list(self.engine.scope.warnings)
+        self.engines.set_default_rules(rules)
+        return self.engines.default_warnings()
 
     @functools.cached_property
     def checkpoint_key(self) -> bytes:
@@ -177,14 +177,14 @@ class Runtime:
         path = self.settings.checkpoint_path
         if path is None:
             return False
-        why = restore_engine(self.engine, path, self.fleets_digest, self.checkpoint_key)
+        why = restore_engine(self.engines, path, self.fleets_digest, self.checkpoint_key)
         if why is None:
-            opened = len(self.engine.open_alerts())
+            opened = len(self.engines.open_alerts())
             log.info("engine resumed from %s (%d open alerts)", path, opened)
             return True
         if why != "no checkpoint":
             log.warning("engine checkpoint %s not used, starting fresh: %s", path, why)
-            self.engine = Engine(self.registry.fleets(), self.rules)
+            self.engines = LenderEngines(self.registry.fleets(), self.rules, self.engines.own_rules)
         return False
 
     def save_checkpoint(self) -> None:
@@ -193,7 +193,7 @@ class Runtime:
         if path is None:
             return
         try:
-            save_engine(self.engine, path, self.fleets_digest, self.checkpoint_key)
+            save_engine(self.engines, path, self.fleets_digest, self.checkpoint_key)
         except OSError as exc:  # a CheckpointKeyError too
             log.error("cannot write engine checkpoint %s: %s", path, exc)
 
@@ -206,11 +206,11 @@ class Runtime:
 
     def on_batch(self, batch: list[Reading]) -> None:
         """Sink of ingest: run the engine step and publish the alert changes."""
-        changed = self.engine.process(batch)
-        self.clock.advance(self.engine.watermark)
+        changed = self.engines.process(batch)
+        self.clock.advance(self.engines.watermark)
         now = self.clock.now()
         if now is not None:
-            changed.extend(self.engine.tick(now))
+            changed.extend(self.engines.tick(now))
         now_mono = time.monotonic()
         self.rate.add(len(batch), now_mono)
         for tenant, n in Tally(r.tenant for r in batch).items():
@@ -222,7 +222,7 @@ class Runtime:
 
     def on_signals(self, signals: list[IntegritySignal]) -> None:
         """Sink of ingest's data-integrity signals (replays, seq conflicts, lost messages)."""
-        self.publish(self.engine.integrity(signals))
+        self.publish(self.engines.integrity(signals))
 
     def publish(self, changed: list[Alert]) -> None:
         """Store alert changes and wake the live feed."""
@@ -240,7 +240,7 @@ class Runtime:
                 await asyncio.wait_for(self.stop.wait(), TICK_INTERVAL_S)
             now = self.clock.now()
             if now is not None:
-                self.publish(self.engine.tick(now))
+                self.publish(self.engines.tick(now))
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator["Runtime"]:
@@ -299,7 +299,7 @@ class Runtime:
         connection and liveness; nothing that depends on another lender's data."""
         now = time.monotonic()
         meter = self.tenant_rates.get(tenant)
-        index = self.engine.index
+        engine = self.engines.of(tenant)
         return {
             "readings_total": meter.total if meter else 0,
             "readings_per_s": round(meter.rate(now), 1) if meter else 0.0,
@@ -307,9 +307,9 @@ class Runtime:
                 tenant=tenant, borrowers=borrowers
             ),
             "rejected_total": self.deadletter.refused(tenant),
-            "event_time": self.engine.watermark,
-            "devices": sum(1 for d in index.devices.values() if d.tenant == tenant),
-            "borrowers": sum(1 for t in index.borrowers.values() if t == tenant),
+            "event_time": engine.watermark,
+            "devices": len(engine.index.devices),
+            "borrowers": len(engine.index.borrowers),
             "broker_connected": bool(self.ingest and self.ingest.connected.is_set()),
             "ingest_loop_alive": bool(
                 self.ingest and self.ingest.loop_alive and not self.ingest_failed
@@ -331,9 +331,9 @@ class Runtime:
                     if s.name.endswith("_total")
                 )
             ),
-            "event_time": self.engine.watermark,
-            "devices": len(self.engine.index.devices),
-            "borrowers": len(self.engine.index.borrowers),
+            "event_time": self.engines.watermark,
+            "devices": sum(len(e.index.devices) for e in self.engines.by_tenant.values()),
+            "borrowers": sum(len(e.index.borrowers) for e in self.engines.by_tenant.values()),
             "broker_connected": bool(self.ingest and self.ingest.connected.is_set()),
             "ingest_loop_alive": bool(
                 self.ingest and self.ingest.loop_alive and not self.ingest_failed

@@ -148,7 +148,7 @@ async def test_rules_page_dry_run_apply_history_and_roles(
         assert "saved in the dashboard by rita" in await page.inner_text("#rules-status")
         assert runtime.rules_keeper.current.version == 2
         assert "coverage_below = 0.3" in rules_file.read_text()
-        assert runtime.engine.rules.rules.inventory_below_pledge.coverage_below == 0.3
+        assert runtime.engines.of("bank-a").rules.rules.inventory_below_pledge.coverage_below == 0.3
         await page.click("#rules-history tr[data-version='1']")
         removed = page.locator("#rules-version .diff .code-line.del")
         await removed.first.wait_for()

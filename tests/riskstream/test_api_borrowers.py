@@ -22,7 +22,7 @@ def service(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
     register_people(db)
     runtime = Runtime(ServiceSettings(database=str(db), deadletter=None))
     # b1's lot at 85% of its pledge, b2's at 125%
-    runtime.engine.process(
+    runtime.engines.of("bank-a").process(
         [
             Reading("bank-a", "b1-d1", T0, "weight_kg", 850_000.0, 1),
             Reading("bank-a", "b2-d1", T0, "weight_kg", 500_000.0, 1),
@@ -90,7 +90,7 @@ def test_loan_event_roles_and_validation(service: tuple[TestClient, Runtime]) ->
     wrong_tenant = {**event, "tenant": "bank-b"}
     assert client.post("/api/loan-events", json=wrong_tenant, headers=rita).status_code == 404
     assert runtime.loan_events.list("bank-a") == []
-    assert runtime.engine.scoring.models.of("bank-a").outcomes == 0
+    assert runtime.engines.of("bank-a").scoring.models.of("bank-a").outcomes == 0
 
 
 def test_loan_event_is_stored_audited_and_learned(service: tuple[TestClient, Runtime]) -> None:

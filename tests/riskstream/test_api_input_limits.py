@@ -29,8 +29,10 @@ def service(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime, dict[str, str
     rules = tmp_path / "rules.toml"
     shutil.copy(SAMPLE, rules)
     runtime = Runtime(ServiceSettings(database=str(db), deadletter=None, rules=rules))
-    runtime.engine.process([Reading("bank-a", "b1-d1", T0, "weight_kg", 850_000.0, 1)])
-    runtime.engine.wall_clock = lambda: T0  # no wall clock in the expectations
+    runtime.engines.of("bank-a").process(
+        [Reading("bank-a", "b1-d1", T0, "weight_kg", 850_000.0, 1)]
+    )
+    runtime.engines.of("bank-a").wall_clock = lambda: T0  # no wall clock in the expectations
     runtime.publish([alert("bank-a", "b1")])
     with TestClient(create_app(runtime)) as client:
         yield client, runtime, login(client, "rita", "rita-password")
@@ -107,7 +109,7 @@ def test_loan_event_times_out_of_range_get_422(
     for ts in (946_684_800.0, T0 + 86_400):  # 2000-01-01, and one day after "now"
         response = client.post("/api/loan-events", json={**event, "ts": ts}, headers=rita)
         assert response.status_code == 201
-    runtime.engine.wall_clock = lambda: (
+    runtime.engines.of("bank-a").wall_clock = lambda: (
         T0 + 10 * 86_400
     )  # "now" is the later of wall and event time
     late = {**event, "ts": T0 + 10.5 * 86_400}

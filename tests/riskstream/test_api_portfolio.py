@@ -50,7 +50,7 @@ def service(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
     readings = history()
     store.write(readings)
     runtime.store = store
-    runtime.publish(runtime.engine.process(readings))
+    runtime.publish(runtime.engines.of("bank-a").process(readings))
     with TestClient(create_app(runtime)) as client:
         yield client, runtime
     store.close()

@@ -12,6 +12,7 @@ import pytest
 from devices.reading import Reading
 from riskstream.checkpoint import HEADER_BYTES, MAGIC, CheckpointError, read_state, write_state
 from riskstream.engine import Engine
+from riskstream.lender_engines import LenderEngines
 from riskstream.rules_file import RuleSet, parse_rules
 from tests.fleets import small_fleet
 from tests.riskstream.test_engine import INSIDE, OUTSIDE, T0, minute_readings
@@ -28,7 +29,7 @@ def new_engine() -> Engine:
     return Engine([small_fleet()], rules(), wall_clock=lambda: 42.0)
 
 
-def step(e: Engine, minute: int) -> list[dict[str, object]]:
+def step(e: "Engine | LenderEngines", minute: int) -> list[dict[str, object]]:
     weight = 1200.0 if minute < 20 else 850.0  # inventory breach from minute 20
     pos = INSIDE if minute < 40 else OUTSIDE  # geofence exit from minute 40
     batch = [

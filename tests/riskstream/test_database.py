@@ -107,3 +107,35 @@ def test_a_database_made_by_create_all_of_this_code_is_taken_as_the_newest(
         sqlite3.connect(previous).execute("SELECT tenant, tenant_seq FROM alert_changes").fetchall()
     )
     assert numbered == ("bank-a", 1)
+
+
+def test_ids_become_the_lenders_own_and_the_release_rows_are_kept(tmp_path: Path) -> None:
+    db = tmp_path / "rs.db"
+    shutil.copy(PREVIOUS_RELEASE, db)
+    with sqlite3.connect(db) as old:
+        old.execute(
+            "INSERT INTO rules_versions (version, sha256, text, applied_at, source) "
+            "VALUES (1, 'ab12', '[rules]', 1.5, 'startup')"
+        )
+        borrowers_before = old.execute("SELECT tenant, id, name FROM borrowers").fetchall()
+        devices_before = old.execute("SELECT tenant, id, borrower_id FROM devices").fetchall()
+        versions_before = old.execute("SELECT version, sha256 FROM rules_versions").fetchall()
+    assert borrowers_before and devices_before and versions_before
+    runtime = Runtime(ServiceSettings(database=str(db), deadletter=None, checkpoint_enabled=False))
+    with sqlite3.connect(db) as new:
+        assert new.execute("SELECT tenant, id, name FROM borrowers").fetchall() == borrowers_before
+        assert (
+            new.execute("SELECT tenant, id, borrower_id FROM devices").fetchall() == devices_before
+        )
+        versions = new.execute(
+            "SELECT tenant, version, sha256 FROM rules_versions ORDER BY version"
+        )
+        assert versions.fetchall()[:1] == [("", v, sha) for v, sha in versions_before]
+    (tenant,) = {t for t, _, _ in borrowers_before}
+    fleet = runtime.registry.fleet(tenant)
+    twin = fleet.model_copy(update={"tenant": fleet.tenant.model_copy(update={"id": "bank-z"})})
+    runtime.registry.import_fleet(twin)  # the same borrower and device ids, another lender
+    assert runtime.registry.fleet("bank-z").borrowers == fleet.borrowers
+    ids = [(r.tenant, r.id) for r in runtime.registry.device_rows()]
+    assert len(ids) == 2 * len(devices_before) and len(set(ids)) == len(ids)
+    runtime.db.dispose()

@@ -57,7 +57,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, 
     readings = history()
     store.write(readings)
     runtime.store = store
-    runtime.publish(runtime.engine.process(readings))
+    runtime.publish(runtime.engines.of("bank-a").process(readings))
     app = create_app(runtime)
     with TestClient(app) as client:
         token = client.post(

@@ -31,8 +31,10 @@ async def test_dry_run_compares_proposed_rules_with_the_rules_in_force(tmp_path:
     rules.write_text(SAMPLE.read_text())
     runtime = Runtime(settings(tmp_path, register(tmp_path, run.fleet), "mqtt://x:1", rules))
     runtime.store = store
-    replay(runtime.engine, telemetry, tenant)  # the live engine has seen the same telemetry
-    live_open = [a.to_dict() for a in runtime.engine.open_alerts()]
+    replay(
+        runtime.engines.of(tenant), telemetry, tenant
+    )  # the live engine has seen the same telemetry
+    live_open = [a.to_dict() for a in runtime.engines.of("bank-a").open_alerts()]
     async with client_of(runtime) as client:
         admin = await login(client, "rita")
         body = {"text": proposed_text(), "days": 3}
@@ -78,7 +80,7 @@ async def test_dry_run_compares_proposed_rules_with_the_rules_in_force(tmp_path:
         )
         assert too_long.status_code == 422
     # the live engine is untouched
-    assert runtime.engine.rules.rules.inventory_below_pledge.enabled
-    assert [a.to_dict() for a in runtime.engine.open_alerts()] == live_open
+    assert runtime.engines.of("bank-a").rules.rules.inventory_below_pledge.enabled
+    assert [a.to_dict() for a in runtime.engines.of("bank-a").open_alerts()] == live_open
     assert runtime.rules_keeper.current.version == 1
     store.close()

@@ -62,7 +62,7 @@ async def test_a_lender_changes_only_its_own_overrides(tmp_path: Path) -> None:
         assert body["warnings"] == ["overrides.0 (tenant 'bank-b') matches no registered loan"]
         shown_to_rita = (await client.get("/api/rules", **rita)).json()
         assert shown_to_rita["warnings"] == []
-        assert runtime.engine.inventory.rule.enabled  # bank-a's alerts untouched
+        assert runtime.engines.of("bank-a").inventory.rule.enabled  # bank-a's alerts untouched
 
         status, body = await put(base, rita)  # rita would drop bob's override
         assert (status, body["field"]) == (400, "overrides")

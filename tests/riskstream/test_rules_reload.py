@@ -23,7 +23,7 @@ def service_of_sample_rules(tmp_path: Path, broker: Mosquitto) -> tuple[Runtime,
 
 
 def coverage_below(runtime: Runtime) -> float:
-    return runtime.engine.inventory.rule.coverage_below
+    return next(iter(runtime.engines.by_tenant.values())).inventory.rule.coverage_below
 
 
 @pytest.mark.broker

@@ -18,8 +18,8 @@ async def test_the_running_service_freezes_its_heap_and_frees_a_replaced_engine(
     runtime = service(tmp_path, mosquitto.url)
     async with runtime.running():
         assert gc.get_freeze_count() > 0
-        replaced = weakref.ref(runtime.engine)
+        replaced = weakref.ref(runtime.engines)
         runtime.reload_fleets()  # the engine is rebuilt: the old one (a cycle) must go
         assert replaced() is None
-        assert runtime.engine is not None and gc.get_freeze_count() > 0
+        assert runtime.engines is not None and gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0

@@ -16,6 +16,7 @@ from riskstream.checkpoint import HEADER_BYTES, MAGIC
 from riskstream.checkpoint_key import CheckpointKeyError
 from riskstream.database import open_service_database
 from riskstream.engine import Engine
+from riskstream.lender_engines import LenderEngines
 from riskstream.runtime import Runtime
 from riskstream.settings import ServiceSettings
 from tests.fleets import small_fleet
@@ -31,7 +32,7 @@ def comparable(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in a.items() if k != "detected_at"} for a in alerts]
 
 
-def open_of(engine: Engine) -> list[dict[str, Any]]:
+def open_of(engine: Engine | LenderEngines) -> list[dict[str, Any]]:
     return comparable(sorted((a.to_dict() for a in engine.open_alerts()), key=lambda a: a["id"]))
 
 
@@ -53,20 +54,20 @@ async def test_restart_resumes_with_the_same_open_alerts_and_next_alerts(
     first = service(tmp_path, mosquitto.url)
     async with first.running():
         for minute in range(0, 45):  # inventory breach pending, geofence exit pending
-            step(first.engine, minute)
+            step(first.engines, minute)
             step(uninterrupted, minute)
-        at_shutdown = open_of(first.engine)
+        at_shutdown = open_of(first.engines)
     assert at_shutdown and (tmp_path / "engine.ckpt").is_file()
 
     second = service(tmp_path, mosquitto.url)
-    assert second.engine.open_alerts() == []  # built fresh ...
+    assert second.engines.open_alerts() == []  # built fresh ...
     async with second.running():
-        assert open_of(second.engine) == at_shutdown == open_of(uninterrupted)  # ... resumed
-        assert second.engine.watermark == uninterrupted.watermark
+        assert open_of(second.engines) == at_shutdown == open_of(uninterrupted)  # ... resumed
+        assert second.engines.watermark == uninterrupted.watermark
         expected, got = [], []
         for minute in range(45, 120):
             expected += step(uninterrupted, minute)
-            got += step(second.engine, minute)
+            got += step(second.engines, minute)
     kinds = {(a["kind"], a["status"]) for a in expected}
     assert {("inventory_below_pledge", "open"), ("geofence_exit", "open")} <= kinds
     assert comparable(got) == comparable(expected)
@@ -82,8 +83,8 @@ async def test_checkpoint_of_other_fleets_or_corrupt_is_logged_and_ignored(
     first = service(tmp_path, mosquitto.url)
     async with first.running():
         for minute in range(0, 45):
-            step(first.engine, minute)
-    assert first.engine.open_alerts()
+            step(first.engines, minute)
+    assert first.engines.open_alerts()
 
     changed = small_fleet("bank-a").model_dump()
     changed["borrowers"][1]["loans"][0]["collateral"][0]["quantity"] = 500  # a pledge grew
@@ -93,15 +94,15 @@ async def test_checkpoint_of_other_fleets_or_corrupt_is_logged_and_ignored(
     caplog.set_level(logging.WARNING, logger="riskstream.runtime")
     other_fleets = service(tmp_path, mosquitto.url)
     async with other_fleets.running():
-        assert other_fleets.engine.open_alerts() == []
-        assert other_fleets.engine.watermark is None
+        assert other_fleets.engines.open_alerts() == []
+        assert other_fleets.engines.watermark is None
     assert "not used, starting fresh" in caplog.text and "another fleets" in caplog.text
 
     caplog.clear()
     (tmp_path / "engine.ckpt").write_bytes(b"not a pickle")
     corrupt = service(tmp_path, mosquitto.url)
     async with corrupt.running():
-        assert corrupt.engine.open_alerts() == []
+        assert corrupt.engines.open_alerts() == []
     assert (
         "not used, starting fresh" in caplog.text and "not a riskstream checkpoint" in caplog.text
     )
@@ -127,9 +128,9 @@ def checkpointed(tmp_path: Path) -> Runtime:
     """A service with 45 minutes of alerts that wrote its checkpoint, as on shutdown."""
     first = service(tmp_path, NO_BROKER)
     for minute in range(0, 45):
-        step(first.engine, minute)
+        step(first.engines, minute)
     first.save_checkpoint()
-    assert first.engine.open_alerts()
+    assert first.engines.open_alerts()
     return first
 
 
@@ -139,7 +140,7 @@ def refused(tmp_path: Path, caplog: pytest.LogCaptureFixture, reason: str) -> No
     caplog.set_level(logging.WARNING, logger="riskstream.runtime")
     fresh = service(tmp_path, NO_BROKER)
     assert not fresh.restore_checkpoint()
-    assert fresh.engine.open_alerts() == [] and fresh.engine.watermark is None
+    assert fresh.engines.open_alerts() == [] and fresh.engines.watermark is None
     assert "not used, starting fresh" in caplog.text and reason in caplog.text
 
 
@@ -149,7 +150,7 @@ def test_a_tampered_checkpoint_is_refused_logged_and_the_engine_starts_fresh(
     first = checkpointed(tmp_path)
     resumed = service(tmp_path, NO_BROKER)
     assert resumed.restore_checkpoint()
-    assert open_of(resumed.engine) == open_of(first.engine)
+    assert open_of(resumed.engines) == open_of(first.engines)
     ckpt = tmp_path / "engine.ckpt"
     data = ckpt.read_bytes()
     ckpt.write_bytes(data[:-40] + bytes([data[-40] ^ 1]) + data[-39:])

@@ -30,7 +30,7 @@ def test_dead_letters_show_each_lender_only_its_own(
 ) -> None:
     client, runtime = service
     now = time.time()
-    device = next(iter(runtime.engine.index.devices))
+    device = next(iter(runtime.engines.of("bank-a").index.devices))
     runtime.pipeline.handle(f"rs/v1/bank-a/{device}/telemetry", b"{oops", now)
     for i in range(5):
         runtime.pipeline.handle(f"rs/v1/bank-b/secret-{i}/telemetry", b"[1]", now)
@@ -50,14 +50,14 @@ def test_stats_count_only_the_lenders_devices_alerts_and_readings(
     service: tuple[TestClient, Runtime],
 ) -> None:
     client, runtime = service
-    device = next(iter(runtime.engine.index.devices))
+    device = next(iter(runtime.engines.of("bank-a").index.devices))
     payload = orjson.dumps({"ts": time.time() - 5, "seq": 1, "values": {"weight_kg": 5.0}})
     runtime.pipeline.handle(f"rs/v1/bank-a/{device}/telemetry", payload, time.time())
     runtime.on_batch(runtime.pipeline.drain())
     rita = client.get("/api/stats", headers=login(client, "rita", "rita-password")).json()
     anna = client.get("/api/stats", headers=login(client, "anna", "anna-password")).json()
     bob = client.get("/api/stats", headers=login(client, "bob", "bob-password!")).json()
-    devices = len(runtime.engine.index.devices)
+    devices = len(runtime.engines.of("bank-a").index.devices)
     assert (rita["devices"], rita["borrowers"], rita["readings_total"]) == (devices, 2, 1)
     assert rita["open_alerts_by_severity"] == {"critical": 2}
     assert anna["open_alerts_by_severity"] == {"critical": 1}  # her portfolio: b1
