@@ -1,18 +1,22 @@
 """The rules over HTTP: read, history, dry-run against recent telemetry, save.
 
-- ``GET /api/rules`` — the rules in force: version, text, sha256, applied_at, source,
-  and the last refused edit of the file (``last_error``), if any.
-- ``GET /api/rules/history`` — applied versions, newest first, paginated.
+- ``GET /api/rules`` — the rules in force for the user's lender: version, text, sha256,
+  applied_at, source, scope, and the last refused edit of the file (``last_error``).
+- ``GET /api/rules/history`` — applied versions of those rules, newest first, paginated.
 - ``GET /api/rules/history/{version}`` — one version with its text.
 - ``POST /api/rules/dry-run`` — backtest proposed rules and the rules in force over the
   last ``days`` of stored telemetry of the user's scope; compare the alerts.
-- ``PUT /api/rules`` — risk admins: validate, write the rules file, apply, audit.
+- ``PUT /api/rules`` — risk admins: validate, save, apply, audit.
 
-The rules are the service's (every tenant's): everyone authenticated may read them;
-only risk admins change them, and once several lenders are registered only their own
-lender's ``[[overrides]]`` (`riskstream.rules_tenancy`; 400 naming the field otherwise).
-Warnings name only the user's own lender's overrides. An invalid rules text gives 400
-with the file, line, field and reason next to the usual ``detail`` message.
+Each lender runs on the service's rules (the file: ``scope`` "service") until one of its
+risk admins saves rules of its own (``scope`` "lender", `riskstream.lender_rules`),
+which apply to that lender alone and are versioned and audited within it. While the
+service has a single lender and it has no rules of its own, ``PUT`` writes the service's
+rules file instead, as before. A lender's rules may name no other lender and no loan
+that is not its own (`riskstream.rules_tenancy`; 400 naming the field). Users read the
+service's rules without other lenders' ``[[overrides]]``, and warnings only about their
+own lender. An invalid rules text gives 400 with the file, line, field and reason next
+to the usual ``detail`` message.
 """
 
 import threading
@@ -27,9 +31,9 @@ from riskstream.api_auth import CurrentUser, runtime_of
 from riskstream.api_views import MAX_OFFSET
 from riskstream.dry_run import dry_run, read_window
 from riskstream.errors import RulesFileError
-from riskstream.rules_file import RuleSet
+from riskstream.rules_history import RulesVersion, digest
 from riskstream.rules_keeper import NoRulesFileError
-from riskstream.rules_tenancy import LenderScopeError, check_lender_change, warnings_for
+from riskstream.rules_tenancy import LenderScopeError, shown_text, warnings_for
 from riskstream.runtime import Runtime
 from riskstream.users import User
 
@@ -65,7 +69,11 @@ class RulesRejectionOut(BaseModel):
 class RulesVersionOut(BaseModel):
     """One applied version of the rules (without its text)."""
 
-    version: int
+    scope: Literal["service", "lender"] = Field(
+        description="service: the service's rules file, the default of every lender; "
+        "lender: the user's lender's own rules"
+    )
+    version: int = Field(description="numbered from 1 within the scope")
     sha256: str
     applied_at: float = Field(description="wall time it took effect, epoch seconds")
     source: Literal["startup", "file", "api"] = Field(
@@ -85,7 +93,10 @@ class RulesVersionText(RulesVersionOut):
 class RulesOut(RulesVersionText):
     """The rules in force."""
 
-    editable: bool = Field(description="whether PUT /api/rules can save (a rules file is used)")
+    editable: bool = Field(
+        description="whether PUT /api/rules can save: the lender may keep rules of its own, "
+        "or the service's rules come from a file"
+    )
     last_error: RulesRejectionOut | None = Field(
         description="the last refused edit of the rules file since the last good one"
     )
@@ -191,35 +202,69 @@ DRY_RUN_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.get("/rules", response_model=RulesOut)
 def get_rules(request: Request, user: CurrentUser) -> dict[str, Any]:
-    """The rules in force, and why the last edit of the file was refused (if it was)."""
+    """The rules in force for the user's lender, and why the last edit of the service's
+    rules file was refused (if it was)."""
     return _status_for(runtime_of(request), user)
 
 
 @router.get("/rules/history", response_model=RulesHistoryPage)
 def rules_history(
     request: Request,
-    _user: CurrentUser,
+    user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
-    """Applied versions of the rules, newest first."""
-    total, items = runtime_of(request).rules_history.page(limit, offset)
+    """Applied versions of the rules in force for the user's lender, newest first."""
+    runtime = runtime_of(request)
+    scope = _scope(runtime, user)
+    total, items = runtime.rules_history.page(limit, offset, scope=_history_scope(user, scope))
     return {
         "total": total,
         "limit": limit,
         "offset": offset,
-        "items": [v.to_dict(with_text=False) for v in items],
+        "items": [{**v.to_dict(with_text=False), "scope": scope} for v in items],
     }
 
 
 @router.get("/rules/history/{version}", response_model=RulesVersionText)
-def rules_version(request: Request, version: int, _user: CurrentUser) -> dict[str, Any]:
+def rules_version(request: Request, version: int, user: CurrentUser) -> dict[str, Any]:
     """One applied version with its text."""
+    runtime = runtime_of(request)
+    scope = _scope(runtime, user)
     in_range = 0 <= version < 2**63  # SQLite integers are 64-bit
-    found = runtime_of(request).rules_history.get(version) if in_range else None
+    history = runtime.rules_history
+    found = history.get(version, _history_scope(user, scope)) if in_range else None
     if found is None:
         raise HTTPException(404, f"no rules version {version}")
-    return found.to_dict()
+    return _shown(runtime, user, found, scope)
+
+
+def _scope(runtime: Runtime, user: User) -> Literal["service", "lender"]:
+    return "lender" if runtime.lender_rules.has_own(user.tenant) else "service"
+
+
+def _history_scope(user: User, scope: str) -> str:
+    return user.tenant if scope == "lender" else ""
+
+
+def _shown(runtime: Runtime, user: User, version: RulesVersion, scope: str) -> dict[str, Any]:
+    """A version as the user may read it: the service's without other lenders' overrides
+    (the digest is then of the text shown)."""
+    data = {**version.to_dict(), "scope": scope}
+    if scope == "service":
+        keeper = runtime.rules_keeper
+        try:
+            ruleset = keeper.check(version.text)
+        except RulesFileError:  # an old version this code no longer reads: show nothing
+            ruleset = None
+        text = (
+            shown_text(version.text, ruleset, user.tenant, keeper.check)
+            if ruleset is not None
+            else "# this version cannot be shown: it is not valid for this riskstream\n"
+        )
+        if text != version.text:
+            data.update(text=text, sha256=digest(text))
+    return data
 
 
 def _require_admin(user: User, action: str) -> None:
@@ -229,16 +274,18 @@ def _require_admin(user: User, action: str) -> None:
 
 @router.put("/rules", response_model=RulesOut, responses=PUT_ERRORS)
 async def put_rules(request: Request, user: CurrentUser, body: RulesIn) -> Any:
-    """Validate, write the rules file, apply at once and audit (risk admins).
+    """Validate, save, apply at once and audit (risk admins): the lender's own rules, or
+    the service's rules file while it is the only lender.
 
     Runs on the event loop, the engine's thread, so the change lands between two steps.
     """
     _require_admin(user, "change the rules")
     runtime = runtime_of(request)
-    keeper = runtime.rules_keeper
     try:
-        _check_lender_scope(runtime, user, keeper.check(body.text))
-        keeper.save(body.text, user.username)
+        if _keeps_own_rules(runtime, user):
+            runtime.save_own_rules(user.tenant, body.text, user.username)
+        else:
+            runtime.rules_keeper.save(body.text, user.username)
     except RulesFileError as exc:
         return _refused(exc)
     except LenderScopeError as exc:
@@ -258,21 +305,32 @@ def _lenders(runtime: Runtime) -> set[str]:
     return set(runtime.registry.tenants()) | {u.tenant for u in runtime.users.all_users()}
 
 
-def _check_lender_scope(runtime: Runtime, user: User, proposed: RuleSet) -> None:
-    tenants = runtime.registry.tenants()
-    own_loans = (
-        {loan.id for b in runtime.registry.fleet(user.tenant).borrowers for loan in b.loans}
-        if user.tenant in tenants
-        else set()
-    )
-    check_lender_change(runtime.rules, proposed, user.tenant, _lenders(runtime), own_loans)
+def _keeps_own_rules(runtime: Runtime, user: User) -> bool:
+    """Whether the user's lender saves rules of its own: it has some, or it shares the
+    service with other lenders (whose default, the file, it must not change)."""
+    return runtime.lender_rules.has_own(user.tenant) or bool(_lenders(runtime) - {user.tenant})
 
 
 def _status_for(runtime: Runtime, user: User) -> dict[str, Any]:
-    """The rules status, with only the warnings about the user's own lender."""
-    status = runtime.rules_keeper.status()
-    status["warnings"] = warnings_for(status["warnings"], runtime.rules, user.tenant)
-    return status
+    """The rules in force for the user's lender, with only the warnings about it."""
+    tenant = user.tenant
+    if runtime.lender_rules.has_own(tenant):
+        version = runtime.lender_rules.current[tenant]
+        return {
+            **_shown(runtime, user, version, "lender"),
+            "editable": True,
+            "last_error": None,
+            "warnings": runtime.engines.warnings_of(tenant),
+        }
+    keeper = runtime.rules_keeper
+    status = keeper.status()
+    return {
+        **status,
+        **_shown(runtime, user, keeper.current, "service"),
+        "editable": status["editable"] or _keeps_own_rules(runtime, user),
+        "warnings": warnings_for(status["warnings"], runtime.rules, tenant),
+        "last_error": status["last_error"] if not _keeps_own_rules(runtime, user) else None,
+    }
 
 
 @router.post("/rules/dry-run", response_model=DryRunOut, responses=DRY_RUN_ERRORS)
@@ -302,7 +360,10 @@ def post_dry_run(request: Request, user: CurrentUser, body: DryRunIn) -> Any:
         start = end - body.days * 86400.0
         devices = [d.id for b in fleet.borrowers for d in b.devices]
         telemetry = read_window(runtime.store, user.tenant, devices, start, end + 1e-6)
-        result = dry_run(fleet, runtime.rules, proposed, telemetry, (start, end))
+        in_force = runtime.engines.rules_of(user.tenant)
+        result = dry_run(fleet, in_force, proposed, telemetry, (start, end))
     finally:
         _dry_run_lock.release()
-    return {**result.report(body.limit), "current_version": runtime.rules_keeper.current.version}
+    own = runtime.lender_rules.current.get(user.tenant)
+    current = own if own is not None else runtime.rules_keeper.current
+    return {**result.report(body.limit), "current_version": current.version}

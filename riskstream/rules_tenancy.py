@@ -1,29 +1,36 @@
-"""What one lender's risk admin may change in the service's rules, and may be told of them.
+"""What a lender's risk admin may write in its own rules, and may read of the service's.
 
-The rules file is the service's: its ``[rules.*]``, ``[alerts]``, ``[scorecard]`` and
-other tables apply to every lender, and ``[[overrides]]`` tailor them per lender or loan.
-While one lender is registered its risk admins edit the whole file. Once several are,
-a lender's admin changes only what is its own: overrides that name its tenant (and, if
-they name a loan, one of its loans). The default tables and other lenders' overrides
-must come back exactly as they are in force; anything else is refused naming the field,
-and no refusal or warning tells whether another lender's loan or tenant exists.
+A lender's own rules apply to its engine alone (`riskstream.lender_rules`), but they must
+still not name another lender: every ``[[overrides]]`` names no tenant or the lender's
+own, and a ``loan`` only one of the lender's loans. Anything else is refused naming the
+field, with the same words whether the other loan or tenant exists or not.
+
+The service's rules (the file) are the default of every lender without its own. A user
+reads them without other lenders' ``[[overrides]]`` tables, and with only the warnings
+about overrides that are the user's lender's.
 """
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
+from riskstream.errors import RulesFileError
 from riskstream.rules_file import RuleSet
 from riskstream.rules_overrides import Override
 
 _OVERRIDE_WARNING = re.compile(r"^overrides\.(\d+) ")
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+HIDDEN_NOTE = (
+    "# The service's rules as your lender sees them: other lenders' [[overrides]] are left out.\n"
+)
 
 
 class LenderScopeError(ValueError):
-    """A rules change reaching beyond the lender's own scope.
+    """A rules text reaching beyond the lender's own scope.
 
     Attributes:
-        field: dotted path of what may not change, e.g. ``overrides.2.tenant``.
-        reason: what the lender may do instead.
+        field: dotted path of what is refused, e.g. ``overrides.2.tenant``.
+        reason: what the lender may write instead.
     """
 
     def __init__(self, field: str, reason: str) -> None:
@@ -32,50 +39,26 @@ class LenderScopeError(ValueError):
         super().__init__(f"{field}: {reason}")
 
 
-def _not_own(overrides: list[Override], tenant: str) -> list[Override]:
-    return [o for o in overrides if o.tenant != tenant]
-
-
-def check_lender_change(
-    current: RuleSet,
-    proposed: RuleSet,
-    tenant: str,
-    lenders: Collection[str],
-    own_loans: Collection[str],
-) -> None:
-    """Raise `LenderScopeError` if ``proposed`` changes what ``tenant`` does not own."""
-    if set(lenders) <= {tenant}:
-        return
-    for name in RuleSet.model_fields:
-        if name != "overrides" and getattr(proposed, name) != getattr(current, name):
-            raise LenderScopeError(
-                name,
-                "the service's default rules apply to other lenders too; write your "
-                f'values as [[overrides]] with tenant = "{tenant}"',
-            )
-    kept = _not_own(current.overrides, tenant)
+def check_own_rules(proposed: RuleSet, tenant: str, own_loans: Collection[str]) -> None:
+    """Raise `LenderScopeError` if ``proposed`` (a lender's own rules) names another lender
+    or a loan that is not ``tenant``'s."""
     for i, override in enumerate(proposed.overrides):
-        if override.tenant == tenant:
-            if override.loan is not None and override.loan not in own_loans:
-                raise LenderScopeError(f"overrides.{i}.loan", "not a loan of your lender")
-        elif override not in kept:
-            if override.tenant is None:
-                raise LenderScopeError(
-                    f"overrides.{i}.tenant", f'name your lender: tenant = "{tenant}"'
-                )
+        if override.tenant is not None and override.tenant != tenant:
             raise LenderScopeError(
                 f"overrides.{i}.tenant",
-                "overrides of other lenders must stay as they are in force; change only yours",
+                f'your rules apply to your lender only: leave tenant out or write "{tenant}"',
             )
-    if _not_own(proposed.overrides, tenant) != kept:
-        raise LenderScopeError(
-            "overrides",
-            "overrides of other lenders must stay as they are in force; change only yours",
-        )
+        if override.loan is not None and override.loan not in own_loans:
+            raise LenderScopeError(f"overrides.{i}.loan", "not a loan of your lender")
+
+
+def _is_own(override: Override, tenant: str) -> bool:
+    return override.tenant is None or override.tenant == tenant
 
 
 def warnings_for(warnings: list[str], ruleset: RuleSet, tenant: str) -> list[str]:
-    """The warnings a user of ``tenant`` may read: those about its own overrides."""
+    """The warnings of the service's rules a user of ``tenant`` may read: those about
+    overrides that name its lender."""
     shown = []
     for warning in warnings:
         match = _OVERRIDE_WARNING.match(warning)
@@ -85,3 +68,50 @@ def warnings_for(warnings: list[str], ruleset: RuleSet, tenant: str) -> list[str
         if index < len(ruleset.overrides) and ruleset.overrides[index].tenant == tenant:
             shown.append(warning)
     return shown
+
+
+def _override_blocks(lines: list[str]) -> list[tuple[int, int]]:
+    """(first line, line after the last) of each ``[[overrides]]`` table with its
+    sub-tables, in the order they appear."""
+    blocks: list[tuple[int, int]] = []
+    start: int | None = None
+    for n, line in enumerate(lines):
+        match = _HEADER.match(line)
+        if match is None:
+            continue
+        name = match[2].replace(" ", "")
+        if start is not None and not (name.startswith("overrides.") and match[1] == "["):
+            blocks.append((start, n))
+            start = None
+        if match[1] == "[[" and name == "overrides":
+            start = n
+    if start is not None:
+        blocks.append((start, len(lines)))
+    return blocks
+
+
+def shown_text(text: str, ruleset: RuleSet, tenant: str, parse: Callable[[str], RuleSet]) -> str:
+    """``text`` (the service's rules) without the ``[[overrides]]`` of other lenders.
+
+    The result is checked by parsing it: it must hold exactly the overrides ``tenant``
+    may see. When the file writes overrides in a form this cannot cut (inline tables,
+    tables out of order), only a note is returned rather than anything of another lender.
+    """
+    if all(_is_own(o, tenant) for o in ruleset.overrides):
+        return text
+    lines = text.splitlines(keepends=True)
+    blocks = _override_blocks(lines)
+    if len(blocks) != len(ruleset.overrides):
+        return HIDDEN_NOTE + "# (they are written in a form that cannot be cut out here)\n"
+    dropped: set[int] = set()
+    for (first, end), override in zip(blocks, ruleset.overrides, strict=True):
+        if not _is_own(override, tenant):
+            dropped.update(range(first, end))
+    kept = HIDDEN_NOTE + "".join(line for n, line in enumerate(lines) if n not in dropped)
+    expected = [o for o in ruleset.overrides if _is_own(o, tenant)]
+    try:
+        if parse(kept).overrides == expected:
+            return kept
+    except RulesFileError:
+        pass
+    return HIDDEN_NOTE + "# (they are written in a form that cannot be cut out here)\n"

@@ -34,6 +34,7 @@ from riskstream.checkpoint_key import load_key
 from riskstream.clock import StreamClock
 from riskstream.database import open_service_database
 from riskstream.lender_engines import LenderEngines
+from riskstream.lender_rules import LenderRules
 from riskstream.loan_events import LoanEventStore
 from riskstream.login_guard import LoginGuard
 from riskstream.notifier import ChangeNotifier
@@ -42,7 +43,7 @@ from riskstream.resume import fleets_digest
 from riskstream.resume import restore as restore_engine
 from riskstream.resume import save as save_engine
 from riskstream.rules_file import RuleSet
-from riskstream.rules_history import RulesHistory
+from riskstream.rules_history import RulesHistory, RulesVersion
 from riskstream.rules_keeper import RulesKeeper
 from riskstream.rules_watch import watch_rules
 from riskstream.settings import ServiceSettings
@@ -104,13 +105,18 @@ class Runtime:
         self.audit = AuditLog(self.db)
         self.loan_events = LoanEventStore(self.db)
         self.rules_history = RulesHistory(self.db)
+        self.lender_rules = LenderRules(self.rules_history, self.audit)
         self.rules_keeper = RulesKeeper(
-            settings.rules, self.rules_history, self.audit, self.set_rules, self.registry.tenants
+            settings.rules,
+            self.rules_history,
+            self.audit,
+            self.set_rules,
+            self._lenders_on_service_rules,
         )
         self.rules: RuleSet = self.rules_keeper.ruleset
         fleets = self.registry.fleets()
         self.fleets_digest = fleets_digest(fleets)
-        self.engines = LenderEngines(fleets, self.rules)
+        self.engines = LenderEngines(fleets, self.rules, self.lender_rules.rulesets)
         self.rules_keeper.warnings = self.engines.default_warnings()
         self.clock = StreamClock()
         self.notifier = ChangeNotifier(self.alerts.last_seq())
@@ -151,10 +157,29 @@ class Runtime:
         settle_heap()
 
     def set_rules(self, rules: RuleSet) -> list[str]:
-        """Put ``rules`` in force (the `RulesKeeper` calls this); return their warnings."""
+        """Put the service's ``rules`` in force for every lender without rules of its own
+        (the `RulesKeeper` calls this); return their warnings."""
         self.rules = rules
         self.engines.set_default_rules(rules)
         return self.engines.default_warnings()
+
+    def _lenders_on_service_rules(self) -> list[str]:
+        return [t for t in self.registry.tenants() if not self.lender_rules.has_own(t)]
+
+    def save_own_rules(self, tenant: str, text: str, actor: str) -> RulesVersion:
+        """Validate, record, audit and put in force ``tenant``'s own rules.
+
+        Raises:
+            RulesFileError, LenderScopeError: refused; nothing changed.
+        """
+        own_loans = (
+            {loan.id for b in self.registry.fleet(tenant).borrowers for loan in b.loans}
+            if tenant in self.registry.tenants()
+            else set()
+        )
+        version, ruleset = self.lender_rules.save(tenant, text, actor, own_loans)
+        self.engines.set_own_rules(tenant, ruleset)
+        return version
 
     @functools.cached_property
     def checkpoint_key(self) -> bytes:
