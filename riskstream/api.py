@@ -6,6 +6,7 @@ handed one that its caller runs (``riskstream demo``).
 
 import asyncio
 import contextlib
+import hmac
 import math
 import os
 import re
@@ -277,7 +278,16 @@ def create_app(runtime: Runtime | None = None, settings: ServiceSettings | None 
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
-        body = generate_latest(_runtime(request).metrics_registry)
+        runtime = _runtime(request)
+        token = runtime.settings.metrics_token
+        if token is not None and not hmac.compare_digest(
+            request.headers.get("authorization", "").encode(),
+            f"Bearer {token.get_secret_value()}".encode(),
+        ):
+            raise HTTPException(
+                401, "a scrape token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+        body = generate_latest(runtime.metrics_registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", include_in_schema=False)

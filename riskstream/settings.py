@@ -86,6 +86,12 @@ class ServiceSettings(BaseSettings):
         description="seconds a login token stays valid; logout, a new password, removing "
         "the user or changing its role, lender or portfolio end it at once",
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="when set, GET /metrics needs `Authorization: Bearer <token>` (401 "
+        "otherwise): the figures are the whole service's, of every lender",
+    )
     prefix: str = DEFAULT_PREFIX
     client_id: str = "riskstream-ingest"
     host: str = "127.0.0.1"

@@ -223,3 +223,18 @@ async def test_a_200_mb_upload_is_refused_at_its_headers(runtime: Runtime) -> No
         writer.close()
         assert head.startswith(b"HTTP/1.1 413 ")
         assert b"connection: close" in head.lower()
+
+
+def test_metrics_need_the_scrape_token_when_one_is_set(tmp_path: Path) -> None:
+    db = tmp_path / "rs.db"
+    register_people(db)
+    token = "scrape-token-0123456789"
+    settings = ServiceSettings(database=str(db), deadletter=None, metrics_token=token)
+    with TestClient(create_app(Runtime(settings))) as client:
+        assert client.get("/metrics").status_code == 401
+        wrong = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-x"})
+        assert wrong.status_code == 401
+        rita = login(client, "rita", "rita-password")  # a user's token is not a scrape token
+        assert client.get("/metrics", headers=rita).status_code == 401
+        scraped = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert scraped.status_code == 200 and "ingest_received_total" in scraped.text
