@@ -121,7 +121,7 @@ def backtest(
     Writes one JSON line per alert in its final state (the alert contract's fields,
     plus raised_at: the event time the engine raised it). Without --fleet every device
     is a generic sensor of borrower 'default' reporting at its median interval, and of
-    today's rules only the deadman (device_silent) applies.
+    the rules only the deadman (device_silent) and custom rules ([[rules.custom]]) apply.
 
     Example: riskstream backtest --telemetry telemetry.csv --fleet fleet.yaml --out alerts.jsonl
     --outcomes outcomes.jsonl
@@ -139,7 +139,8 @@ def backtest(
     if registered is None:
         console.print(
             f"no --fleet: {len(data.device_ids):,} devices as generic sensors of borrower "
-            "'default' (interval: median gap); only the deadman rule (device_silent) applies"
+            "'default' (interval: median gap); only the deadman rule (device_silent) and "
+            "custom rules ([[rules.custom]]) apply"
         )
     tenant = None if data.tenant is not None and registered is not None else used.tenant.id
     engine = Engine([used], ruleset)

@@ -32,6 +32,7 @@ from riskstream.detectors import (
     ParkedMovingDetector,
     StuckValuesDetector,
 )
+from riskstream.detectors.custom import CustomDetector
 from riskstream.detectors.double_pledge import DoublePledgeDetector
 from riskstream.detectors.movement import MovementDetector
 from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
@@ -110,6 +111,7 @@ class Engine:
             self.index, rules.rules.data_integrity, rules.rules.messages_lost
         )
         self.operations = OperationsDetector(self.index, rules)
+        self.custom = CustomDetector(rules.rules.custom)
         self.coverage = LatestCoverage(self.index)
         self.scoring = BorrowerScoring(self.coverage, rules)
         self._next_scoring: float | None = None
@@ -138,6 +140,7 @@ class Engine:
         self.stuck.set_rule(rules.rules.values_stuck)
         self.integrity_detector.rule = rules.rules.data_integrity
         self.integrity_detector.lost_rule = rules.rules.messages_lost
+        self.custom.set_rules(rules.rules.custom)
         self.scoring.set_rules(rules)
         self.book.settings = rules.alerts
         self.scope = RuleScope(rules, self.index)
@@ -253,6 +256,8 @@ class Engine:
             steps.append(self._on_stuck)
         if metric in OPERATIONS_METRICS:
             steps.append(self._on_operations)
+        if metric in self.custom.metrics:  # which devices it selects, the detector knows
+            steps.append(self._on_custom)
         if not steps:
             return None
         if len(steps) == 1:
@@ -325,6 +330,12 @@ class Engine:
         for alert in self.operations.observe(reading, device, self.book, wall):
             changed[alert.id] = alert
 
+    def _on_custom(
+        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
+    ) -> None:
+        for alert in self.custom.observe(reading, device, self.book, wall):
+            changed[alert.id] = alert
+
     def integrity(self, signals: Sequence[IntegritySignal]) -> list[Alert]:
         """Take ingest's data-integrity signals (replays, seq conflicts, bad signatures,
         lost messages); return changed alerts."""
@@ -338,6 +349,7 @@ class Engine:
         wall = self.wall_clock()
         alerts = self.deadman.tick(now, self.book, wall)
         alerts += self.integrity_detector.tick(now, self.book)
+        alerts += self.custom.tick(now, self.book, wall)
         alerts += self.book.escalate(now, wall)
         self._rescore(alerts, now)
         return alerts
@@ -406,6 +418,7 @@ class Engine:
             "parked_moving": self.parked_moving,
             "stuck": self.stuck,
             "operations": self.operations,
+            "custom": self.custom,
             "data_integrity": self.integrity_detector,
             "coverage": self.coverage,
             "scoring": self.scoring,
@@ -431,6 +444,7 @@ class Engine:
             apply_state(component, parts[name])
         self._routes, self._tables = {}, {}  # they cache what the detectors held before
         self.book.update_every_s = self.rules.alerts.update_every
+        self.custom.set_rules(self.rules.rules.custom)  # its caches follow the rules in force
         self._apply_scope()
         for model in self.scoring.models.by_tenant.values():
             model.settings = self.rules.models

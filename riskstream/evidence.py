@@ -97,6 +97,13 @@ def _device_charts(alert: dict[str, Any], index: FleetIndex, rules: RuleSet) -> 
     if kind == "geofence_exit":
         return [_chart(device.device_id, "speed_kmh", "speed", [])]
     metric = evidence.get("metric")
+    if evidence.get("rule") == "custom" and isinstance(metric, str):
+        drawn = [
+            (float(line["value"]), str(line.get("label", "")))
+            for line in evidence.get("lines") or []
+            if isinstance(line, dict) and _num(line.get("value")) is not None
+        ]
+        return [_chart(device.device_id, metric, f"{metric.replace('_', ' ')} ({kind})", drawn)]
     if isinstance(metric, str):
         value = _num(evidence.get("value"))
         lines = [] if value is None else [(value, f"repeated value {value:g}")]

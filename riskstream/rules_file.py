@@ -23,6 +23,7 @@ from pydantic import (
 from riskstream.durations import parse_duration
 from riskstream.errors import RulesFileError
 from riskstream.rules_calendar import CalendarSettings
+from riskstream.rules_custom import CustomRule, FieldError
 from riskstream.rules_overrides import Override, OverrideError, apply_override
 from riskstream.toml_guard import TomlLimitError, load_toml
 
@@ -237,6 +238,21 @@ class Rules(_Section):
     messages_lost: MessagesLostRule = MessagesLostRule()
     collateral_moved_out_of_hours: OutOfHoursRule = OutOfHoursRule()
     double_pledge: DoublePledgeRule = DoublePledgeRule()
+    custom: list[CustomRule] = Field(
+        default_factory=list, description="user-defined rules (`riskstream.rules_custom`)"
+    )
+
+    @field_validator("custom")
+    @classmethod
+    def _custom_names_free(cls, rules: list[CustomRule]) -> list[CustomRule]:
+        seen: set[str] = set()
+        for i, rule in enumerate(rules):
+            if rule.name in cls.model_fields:
+                raise FieldError(f"{i}.name", f"{rule.name!r} is a built-in rule's; choose another")
+            if rule.name in seen:
+                raise FieldError(f"{i}.name", f"{rule.name!r} is used by two custom rules")
+            seen.add(rule.name)
+        return rules
 
 
 EXTRA_ALERT_KINDS: frozenset[str] = frozenset()
@@ -268,8 +284,9 @@ class AlertSettings(_Section):
 
     @field_validator("cooldown", "escalate_after")
     @classmethod
-    def _kinds_known(cls, table: dict[str, float]) -> dict[str, float]:
-        known = set(Rules.model_fields) | EXTRA_ALERT_KINDS
+    def _kinds_known(cls, table: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        custom = (info.context or {}).get("custom_kinds", ())
+        known = (set(Rules.model_fields) - {"custom"}) | EXTRA_ALERT_KINDS | set(custom)
         unknown = sorted(set(table) - known - {"default"})
         if unknown:
             raise ValueError(
@@ -407,7 +424,7 @@ def parse_rules(text: str, path: Path | str = "<rules>") -> RuleSet:
         line = exc.line if exc.line is not None else locate(text, exc.keys)
         raise RulesFileError(path, exc.reason, line, ".".join(exc.keys) or None) from exc
     try:
-        return RuleSet.model_validate(raw)
+        return RuleSet.model_validate(raw, context={"custom_kinds": _custom_names(raw)})
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [str(p) for p in first["loc"] if p != "[key]"]  # a bad key: its own line
@@ -415,8 +432,19 @@ def parse_rules(text: str, path: Path | str = "<rules>") -> RuleSet:
         cause = first.get("ctx", {}).get("error")
         if isinstance(cause, OverrideError):
             loc, reason = cause.loc, cause.reason
+        elif isinstance(cause, FieldError):
+            loc, reason = [*loc, *cause.field.split(".")], cause.reason
         field = ".".join(loc)
         raise RulesFileError(path, reason, locate(text, loc), field) from exc
+
+
+def _custom_names(raw: dict[str, Any]) -> list[str]:
+    """Names of the ``[[rules.custom]]`` tables, for the tables that may name alert kinds."""
+    rules = raw.get("rules")
+    tables = rules.get("custom") if isinstance(rules, dict) else None
+    if not isinstance(tables, list):
+        return []
+    return [t["name"] for t in tables if isinstance(t, dict) and isinstance(t.get("name"), str)]
 
 
 def _reason(error: Any) -> str:
@@ -439,6 +467,11 @@ def locate(text: str, loc: list[str]) -> int | None:
         return None
     if len(loc) > 1 and _is_index(loc[1]):
         return _locate_in_array(text, loc)
+    nested = next((i for i in range(2, len(loc)) if _is_index(loc[i])), None)
+    if nested is not None:  # an array of tables under a table, e.g. [[rules.custom]]
+        found = _locate_in_array(text, [".".join(loc[:nested]), *loc[nested:]])
+        if found is not None:
+            return found
     line = _locate_exact(text, loc)
     if line is None and len(loc) > 1:
         return locate(text, loc[:-1])

@@ -84,6 +84,12 @@ def apply_override(base: M, patch: dict[str, dict[str, Any]], index: int) -> M:
     where = ["overrides", str(index), "rules"]
     merged = base.model_dump(by_alias=True)
     for section, values in patch.items():
+        if section == "custom":
+            raise OverrideError(
+                [*where, section],
+                "custom rules choose their scope with tenants, devices and sites; "
+                "they cannot be overridden",
+            )
         if section not in merged:
             raise OverrideError(
                 [*where, section], "unknown rule (check the spelling against config/rules.toml)"

@@ -26,6 +26,22 @@ UNITS = {
     "mms": "mm/s",
     "a": "A",
     "pct": "%",
+    "bar": "bar",
+    "kpa": "kPa",
+    "pa": "Pa",
+    "m": "m",
+    "mm": "mm",
+    "l": "L",
+    "m3": "m³",
+    "v": "V",
+    "hz": "Hz",
+    "rpm": "rpm",
+    "ppm": "ppm",
+    "lux": "lx",
+    "kwh": "kWh",
+    "t": "t",
+    "s": "s",
+    "h": "h",
 }
 
 

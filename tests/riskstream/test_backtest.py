@@ -159,7 +159,7 @@ def test_without_a_fleet_any_series_is_backtested_for_silence(tmp_path: Path) ->
         cli(), ["backtest", "--telemetry", str(path), "--out", str(tmp_path / "a.jsonl")]
     )
     assert result.exit_code == 0, result.output
-    assert "only the deadman rule (device_silent) applies" in result.output
+    assert "only the deadman rule (device_silent) and custom rules" in result.output
     (alert,) = [orjson.loads(line) for line in (tmp_path / "a.jsonl").read_bytes().splitlines()]
     assert (alert["tenant"], alert["borrower_id"], alert["kind"], alert["subject"]) == (
         "default",
@@ -278,3 +278,26 @@ def test_devices_missing_from_the_fleet_are_counted(injected: SimulatedRun, tmp_
     )
     assert result.exit_code == 0, result.output
     assert "24 readings of devices not in the fleet ignored" in result.output
+
+
+def test_without_a_fleet_custom_rules_screen_any_series(tmp_path: Path) -> None:
+    rows = [f"{START + t},tank-7,level_m,{4.0 if t < 3600 else 0.5}" for t in range(0, 7200, 60)]
+    path = write_rows(tmp_path / "series.csv", "ts,device_id,metric,value", rows)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[[rules.custom]]\nname = "tank_low"\nmetric = "level_m"\ncondition = "below"\n'
+        'threshold = 1.0\nfor = "20m"\n'
+    )
+    out = tmp_path / "a.jsonl"
+    result = runner.invoke(
+        cli(), ["backtest", "--telemetry", str(path), "--rules", str(rules), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    (alert,) = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert (alert["kind"], alert["subject"], alert["opened_at"]) == (
+        "tank_low",
+        "tank-7",
+        START + 3600,
+    )
+    assert alert["reasons"] == ["level_m 0.5 m below 1 m"]
+    assert alert["evidence"]["lines"] == [{"value": 1.0, "label": "below 1"}]
