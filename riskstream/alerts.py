@@ -18,6 +18,7 @@ with a reason, and again after each further ``escalate_after`` until critical.
 """
 
 import hashlib
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
@@ -240,6 +241,32 @@ class AlertBook:
         kept = [r for r in resolved.reasons if not r.startswith("recurred ")]
         resolved.reasons = [*kept, note]
         return replace(resolved)
+
+    def next_update(self, tenant: str, borrower_id: str, kind: str, subject: str) -> float:
+        """When raising this key would next emit (see `due`): at once if it is not open."""
+        alert = self._open.get((tenant, borrower_id, kind, subject))
+        if alert is None:
+            return -math.inf
+        emitted = self._last_emitted.get(alert.id)
+        return -math.inf if emitted is None else emitted + self.update_every_s
+
+    def next_due(self) -> float:
+        """The earliest clock time `escalate` may change anything: an ended cooldown to
+        drop, or an unacknowledged alert to escalate."""
+        due = math.inf
+        if self._cooling:
+            ends = min(c.until for c in self._cooling.values())
+            due = max(self._next_prune, ends)
+        if any(v > 0 for v in self.settings.escalate_after.values()):
+            for alert in self._open.values():
+                after = self.settings.escalate_after_of(alert.kind)
+                raised = self._raised_at.get(alert.id)
+                if alert.status != "open" or after <= 0 or raised is None:
+                    continue
+                if alert.severity != "critical":
+                    done = self._escalations.get(alert.id, 0)
+                    due = min(due, raised + (done + 1) * after)
+        return due
 
     def escalate(self, now: float, wall: float) -> list[Alert]:
         """Raise by one severity step every open alert unacknowledged for ``escalate_after``.

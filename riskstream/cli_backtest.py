@@ -140,7 +140,8 @@ def backtest(
         console.print(
             f"no --fleet: {len(data.device_ids):,} devices as generic sensors of borrower "
             "'default' (interval: median gap); only the deadman rule (device_silent) and "
-            "custom rules ([[rules.custom]]) apply"
+            "custom rules ([[rules.custom]]) apply",
+            markup=False,
         )
     tenant = None if data.tenant is not None and registered is not None else used.tenant.id
     engine = Engine([used], ruleset)

@@ -344,6 +344,19 @@ class Engine:
             self._rescore(alerts, max(s.at for s in signals))
         return alerts
 
+    def next_due(self) -> float:
+        """The earliest clock time a `tick` may change anything (timers, alert updates
+        and escalations, the periodic scoring); ticks before it change nothing, so a
+        replay skips them. A lower bound: -inf when it cannot tell."""
+        scoring = -math.inf if self._next_scoring is None else self._next_scoring
+        return min(
+            scoring,
+            self.deadman.next_due(self.book),
+            self.integrity_detector.next_due(),
+            self.custom.next_due(),
+            self.book.next_due(),
+        )
+
     def tick(self, now: float) -> list[Alert]:
         """Run timers as of clock time ``now`` (event time while data flows)."""
         wall = self.wall_clock()

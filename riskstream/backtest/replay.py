@@ -8,6 +8,8 @@ they run at every step boundary in it, as the live clock keeps running when the 
 goes quiet (a tick costs about 1 µs per device). The last tick is at the last
 reading's time. The batch size (`CHUNK`) does not change the alerts: the engine sees
 the same readings in the same order and the timers run at the same event times.
+Boundaries before `Engine.next_due` are skipped (nothing is due there), so a file of
+hourly readings over years costs what happens in it, not a tick per minute.
 
 Each alert is kept in its final state (the last change the engine emitted, or its
 current state if it is still open at the end), with ``raised_at``: the event time at
@@ -17,6 +19,7 @@ for rules with a duration is earlier by that duration).
 
 import gc
 import itertools
+import math
 import sys
 import time
 from collections import Counter
@@ -144,6 +147,9 @@ def batches(
     step = np.floor((telemetry.ts - origin) / step_s).astype(np.int64)
     cuts = (np.flatnonzero(np.diff(step)) + 1).tolist()
     bounds = [0, *cuts, n]
+    # rows become readings a chunk at a time (sparse files have a step per row or two)
+    made_from: int = 0
+    made: list[Reading] = []
     for first, stop in itertools.pairwise(bounds):
         k = int(step[first])
         for lo in range(first, stop, chunk):
@@ -154,7 +160,9 @@ def batches(
                 ticks = Ticks(at=telemetry.end)
             else:
                 ticks = Ticks(origin, step_s, k + 1, int(step[stop]))
-            yield readings(telemetry, lo, hi, tenant, words), ticks
+            if hi > made_from + len(made):
+                made_from, made = lo, readings(telemetry, lo, min(lo + chunk, n), tenant, words)
+            yield made[lo - made_from : hi - made_from], ticks
 
 
 @dataclass
@@ -233,8 +241,7 @@ def _feed(
                 pending += 1
             if pending > first:
                 log.add(engine.integrity(signals[first:pending]))
-        for now in ticks:
-            log.add(engine.tick(now))
+        run_ticks(engine, ticks, log)
         done += len(batch)
         if on_progress is not None and done >= next_report and batch:
             on_progress(done, batch[-1].ts)
@@ -244,6 +251,29 @@ def _feed(
     for outcome in outcomes[learned:]:
         engine.record_outcome(outcome.borrower_id, outcome.event, outcome.ts)
     return done
+
+
+def run_ticks(engine: Engine, ticks: Ticks, log: AlertLog) -> None:
+    """Run the engine's timers at the times of ``ticks``, skipping those before
+    `Engine.next_due` (they would change nothing), so a long quiet stretch costs what is
+    due in it, not one tick per step; the last tick (``at``) always runs."""
+    if ticks.at is not None:
+        log.add(engine.tick(ticks.at))
+    k = ticks.first
+    while k <= ticks.last:
+        now = ticks.origin + k * ticks.step_s
+        due = engine.next_due()
+        if due > now:
+            if due == math.inf:
+                return
+            # the first step boundary at or after `due`, computed as the boundaries are
+            # (a rounded division could step over a boundary exactly at `due`)
+            k = max(k + 1, math.floor((due - ticks.origin) / ticks.step_s))
+            while ticks.origin + k * ticks.step_s < due:
+                k += 1
+            continue
+        log.add(engine.tick(now))
+        k += 1
 
 
 def integrity_signals(telemetry: Telemetry, tenant: str | None) -> list[IntegritySignal]:

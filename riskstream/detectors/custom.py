@@ -207,6 +207,18 @@ class CustomDetector:
             ),
         )
 
+    def next_due(self) -> float:
+        """The earliest clock time a `tick` may raise a ``missing_for`` alert."""
+        due = math.inf
+        for rule in self.rules:
+            if rule.condition != "missing_for" or not rule.enabled:
+                continue
+            assert rule.duration is not None
+            for (name, _), series in self.series.items():
+                if name == rule.name and not series.condition.raised:
+                    due = min(due, series.last_ts + rule.duration)
+        return due
+
     def tick(self, now: float, book: AlertBook, wall: float) -> list[Alert]:
         """Judge ``missing_for`` tables as of event time ``now``."""
         changed = []

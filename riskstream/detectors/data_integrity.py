@@ -12,6 +12,7 @@ counted:
 Both resolve once no such signal came for ``clear_after`` (checked on `tick`).
 """
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -104,6 +105,23 @@ class DataIntegrityDetector:
             if alert is not None:
                 changed.append(alert)
         return changed
+
+    def next_due(self) -> float:
+        """The earliest clock time a `tick` may change anything: a signal leaving its
+        window, or a raised alert's quiet time passing ``clear_after``."""
+        due = math.inf
+        for (_, kind), window in self._windows.items():
+            if window.raised:
+                clear_after = (
+                    self.rule.clear_after if kind == INTEGRITY else self.lost_rule.clear_after
+                )
+                due = min(due, window.last_at + clear_after)
+            elif window.events:
+                within = self.rule.within if kind == INTEGRITY else self.lost_rule.within
+                due = min(due, window.events[0][0] + within)
+            else:
+                return -math.inf
+        return due
 
     def tick(self, now: float, book: AlertBook) -> list[Alert]:
         """Resolve alerts of devices with no such signal for the rule's ``clear_after``."""

@@ -6,6 +6,7 @@ its alert at once.
 """
 
 import heapq
+import math
 
 from devices.reading import Reading
 from riskstream.alerts import Alert, AlertBook
@@ -73,6 +74,37 @@ class DeadmanDetector:
         for device_id, last in self.last_seen.items():
             if device_id not in self.silent:
                 self._file(device_id, last)
+
+    def next_due(self, book: AlertBook) -> float:
+        """The earliest clock time a `tick` may change anything (a lower bound): the
+        first device to pass its limit, or an update of a silent device's alert."""
+        if not self.rule.enabled and not self.overrides:
+            return math.inf
+        built = self._heap_rules
+        if not self._started or built is None or built[0] is not self.rule:
+            return -math.inf
+        if built[1] is not self.overrides:
+            return -math.inf
+        heap = self._due
+        # re-file the devices that reported since they were filed, as `tick` would when
+        # it pops them; otherwise every device would need a tick per limit of silence
+        while heap:
+            at, device_id = heap[0]
+            limit = self._limit(device_id)
+            if limit is None or device_id in self.silent:
+                heapq.heappop(heap)
+                continue
+            refiled = self.last_seen[device_id] + limit
+            if refiled <= at:
+                break
+            heapq.heapreplace(heap, (refiled, device_id))
+        due = heap[0][0] if heap else math.inf
+        for device_id in self.silent:
+            device = self.index.devices.get(device_id)
+            if device is not None:
+                key = (device.tenant, device.borrower_id, KIND, device_id)
+                due = min(due, book.next_update(*key))
+        return due
 
     def tick(self, now: float, book: AlertBook, wall: float) -> list[Alert]:
         """Raise or refresh silence alerts as of clock time ``now``."""

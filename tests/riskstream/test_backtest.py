@@ -1,5 +1,6 @@
 """`riskstream backtest`: event-time replay of telemetry files through the engine."""
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,9 @@ from devices.fleet_file import load_fleet
 from riskstream import cli_backtest
 from riskstream.backtest import TelemetryFileError, generic_fleet, read_telemetry, replay
 from riskstream.backtest.generic_fleet import median_intervals
-from riskstream.backtest.replay import batches
+from riskstream.backtest.replay import AlertLog, Ticks, batches
 from riskstream.engine import Engine
-from riskstream.rules_file import RuleSet
+from riskstream.rules_file import RuleSet, parse_rules
 from tests.riskstream.backtest_data import ASSIGN, DAY, START, SimulatedRun, simulate
 
 runner = CliRunner()
@@ -301,3 +302,63 @@ def test_without_a_fleet_custom_rules_screen_any_series(tmp_path: Path) -> None:
     )
     assert alert["reasons"] == ["level_m 0.5 m below 1 m"]
     assert alert["evidence"]["lines"] == [{"value": 1.0, "label": "below 1"}]
+
+
+TIMERS = """
+[alerts]
+update_every = "5m"
+[alerts.cooldown]
+default = "30m"
+[alerts.escalate_after]
+default = "45m"
+""" + "".join(
+    f'[[rules.custom]]\nname = "gap_{m}"\nmetric = "{m}"\ncondition = "missing_for"\n'
+    'duration = "20m"\n'
+    for m in ("weight_kg", "lat_deg", "door_open", "temperature_c", "power_kw", "output_count")
+)
+
+
+def every_tick(engine: Engine, ticks: Ticks, log: AlertLog) -> None:
+    for now in ticks:
+        log.add(engine.tick(now))
+
+
+@pytest.mark.parametrize("seed", [11, 23, 37])
+def test_skipping_ticks_where_nothing_is_due_changes_no_alert(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = simulate(tmp_path, 3, 1.0, seed, ASSIGN)
+    telemetry = read_telemetry(run.telemetry)
+
+    def alerts() -> list[dict[str, Any]]:
+        engine = Engine([run.fleet], parse_rules(TIMERS), wall_clock=lambda: 0.0)
+        return replay(engine, telemetry, run.fleet.tenant.id).alerts
+
+    skipping = alerts()
+    monkeypatch.setattr(sys.modules["riskstream.backtest.replay"], "run_ticks", every_tick)
+    assert skipping == alerts()
+    kinds = {a["kind"] for a in skipping}
+    assert "device_silent" in kinds and any(k.startswith("gap_") for k in kinds)
+    assert any("escalated" in r for a in skipping for r in a["reasons"])
+
+
+def test_years_of_hourly_readings_tick_only_where_something_is_due(tmp_path: Path) -> None:
+    rows = [
+        f"{START + h * 3600},meter-1,level_m,5.0" for h in range(24 * 400) if not 5000 <= h < 5010
+    ]
+    telemetry = read_telemetry(write_rows(tmp_path / "h.csv", "ts,device_id,metric,value", rows))
+    fleet = generic_fleet(telemetry)
+    engine = Engine([fleet], RuleSet(), wall_clock=lambda: 0.0)
+    ticked = 0
+    tick = engine.tick
+
+    def counting(now: float) -> list[Any]:
+        nonlocal ticked
+        ticked += 1
+        return tick(now)
+
+    engine.tick = counting  # type: ignore[method-assign]
+    result = replay(engine, telemetry, fleet.tenant.id)
+    assert [a["kind"] for a in result.alerts] == ["device_silent"]
+    # one tick per step would be 60 per hour of data; what is due is far less
+    assert ticked < len(rows) / 2
