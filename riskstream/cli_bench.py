@@ -15,6 +15,7 @@ BENCH_MODULES: list[str] = [
     "bench_latency",
     "bench_fuzz",
     "bench_login",
+    "bench_anomaly",
 ]
 
 
