@@ -23,20 +23,9 @@ from riskstream.alerts import Alert, AlertBook
 from riskstream.borrower_risk import BorrowerRisk, BorrowerScoring
 from riskstream.checkpoint import apply_state, read_state, state_of, write_state
 from riskstream.coverage import LatestCoverage
-from riskstream.detectors import (
-    ColdChainDetector,
-    DataIntegrityDetector,
-    DeadmanDetector,
-    GeofenceDetector,
-    InventoryDetector,
-    ParkedMovingDetector,
-    StuckValuesDetector,
-)
-from riskstream.detectors.custom import CustomDetector
-from riskstream.detectors.double_pledge import DoublePledgeDetector
-from riskstream.detectors.movement import MovementDetector
-from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
-from riskstream.detectors.operations import OperationsDetector
+from riskstream.detectors.data_integrity import DataIntegrityDetector
+from riskstream.detectors.deadman import DeadmanDetector
+from riskstream.detectors.registry import REGISTRY, DetectorSpec
 from riskstream.fleet_index import DeviceContext, FleetIndex
 from riskstream.outcome_model import LoanEvent
 from riskstream.rule_scope import RuleScope
@@ -95,23 +84,19 @@ class Engine:
         self.rules = rules
         self.wall_clock = wall_clock
         self.book = AlertBook(update_every_s=rules.alerts.update_every, settings=rules.alerts)
-        self.inventory = InventoryDetector(self.index, rules.rules.inventory_below_pledge)
-        self.movement = MovementDetector(
-            self.index, rules.rules.collateral_moved_out_of_hours, rules.calendar
-        )
-        self.double_pledge = DoublePledgeDetector(self.index, rules.rules.double_pledge)
-        self.geofence = GeofenceDetector(self.index, rules.rules.geofence_exit)
-        self.deadman = DeadmanDetector(self.index, rules.rules.device_silent)
-        self.cold_chain = ColdChainDetector(self.index, rules.rules.cold_chain_excursion)
-        self.parked_moving = ParkedMovingDetector(
-            self.index, rules.rules.vehicle_moving_when_parked
-        )
-        self.stuck = StuckValuesDetector(rules.rules.values_stuck)
-        self.integrity_detector = DataIntegrityDetector(
-            self.index, rules.rules.data_integrity, rules.rules.messages_lost
-        )
-        self.operations = OperationsDetector(self.index, rules)
-        self.custom = CustomDetector(rules.rules.custom)
+        self.detectors: dict[str, Any] = {
+            spec.name: spec.make(self.index, rules) for spec in REGISTRY
+        }
+        # used on the hot path or by name elsewhere
+        self.deadman: DeadmanDetector = self.detectors["deadman"]
+        self.integrity_detector: DataIntegrityDetector = self.detectors["data_integrity"]
+        self.inventory = self.detectors["inventory"]
+        self.movement = self.detectors["movement"]
+        self.operations = self.detectors["operations"]
+        self.custom = self.detectors["custom"]
+        self._timed: list[tuple[DetectorSpec, Any]] = [
+            (spec, self.detectors[spec.name]) for spec in REGISTRY if spec.tick is not None
+        ]
         self.coverage = LatestCoverage(self.index)
         self.scoring = BorrowerScoring(self.coverage, rules)
         self._next_scoring: float | None = None
@@ -129,49 +114,39 @@ class Engine:
         """Apply a new rule set; open alerts and detector state are kept."""
         self.rules = rules
         self.book.update_every_s = rules.alerts.update_every
-        self.inventory.rule = rules.rules.inventory_below_pledge
-        self.movement.rule = rules.rules.collateral_moved_out_of_hours
-        self.movement.calendar = rules.calendar
-        self.double_pledge.rule = rules.rules.double_pledge
-        self.geofence.rule = rules.rules.geofence_exit
-        self.deadman.rule = rules.rules.device_silent
-        self.cold_chain.rule = rules.rules.cold_chain_excursion
-        self.parked_moving.rule = rules.rules.vehicle_moving_when_parked
-        self.stuck.set_rule(rules.rules.values_stuck)
-        self.integrity_detector.rule = rules.rules.data_integrity
-        self.integrity_detector.lost_rule = rules.rules.messages_lost
-        self.custom.set_rules(rules.rules.custom)
+        for spec in REGISTRY:
+            spec.use_rules(self.detectors[spec.name], rules)
         self.scoring.set_rules(rules)
         self.book.settings = rules.alerts
         self.scope = RuleScope(rules, self.index)
-        self.operations.set_rules(rules, self.scope)
+        self.operations.set_scope(self.scope)
         self._apply_scope()
         self._routes, self._tables = {}, {}  # the watched metrics may differ
 
-    def _scoped_detectors(self) -> list[tuple[Any, str]]:
-        """Reading-driven detectors and the ``[rules.*]`` table each one reads as ``rule``."""
-        return [
-            (self.inventory, "inventory_below_pledge"),
-            (self.movement, "collateral_moved_out_of_hours"),
-            (self.double_pledge, "double_pledge"),
-            (self.geofence, "geofence_exit"),
-            (self.cold_chain, "cold_chain_excursion"),
-            (self.parked_moving, "vehicle_moving_when_parked"),
-            (self.stuck, "values_stuck"),
-        ]
+    def detector(self, name: str) -> Any:
+        """The detector registered as ``name`` (`riskstream.detectors.registry`)."""
+        return self.detectors[name]
 
     def _use_rules(self, rules: Rules) -> None:
-        """Point the reading-driven detectors at ``rules`` (a scope's effective rules)."""
-        for detector, name in self._scoped_detectors():
-            detector.rule = getattr(rules, name)
+        """Point the detectors that take per-scope rules at ``rules`` (a scope's)."""
+        for spec in REGISTRY:
+            if spec.scoped is not None:
+                self.detectors[spec.name].rule = getattr(rules, spec.scoped)
 
     def _apply_scope(self) -> None:
-        """Precomputed per-device overrides for the timer-driven deadman."""
-        base = self.scope.base.device_silent
+        """Precomputed per-device overrides for the detectors not driven by readings: the
+        deadman (timers) and data integrity (ingest's signals)."""
+        base = self.scope.base
         self.deadman.overrides = {
             device_id: rules.device_silent
             for device_id, rules in self.scope.by_device.items()
-            if rules.device_silent != base
+            if rules.device_silent != base.device_silent
+        }
+        self.integrity_detector.overrides = {
+            device_id: (rules.data_integrity, rules.messages_lost)
+            for device_id, rules in self.scope.by_device.items()
+            if (rules.data_integrity, rules.messages_lost)
+            != (base.data_integrity, base.messages_lost)
         }
 
     def process(self, batch: Sequence[Reading]) -> list[Alert]:
@@ -237,27 +212,15 @@ class Engine:
         return route
 
     def _handler(self, device: DeviceContext, metric: str) -> Handler | None:
-        """What a reading of ``metric`` from ``device`` goes through, in order."""
+        """What a reading of ``metric`` from ``device`` goes through, in registry order."""
         steps: list[Handler] = []
-        kind = device.kind
         if metric == "weight_kg" and device.collateral_id is not None:
             steps.append(self._on_weight)
-        elif metric in ("lat_deg", "lon_deg") and kind is DeviceKind.GPS_TRACKER:
-            steps.append(self._on_position)
-        elif metric == "speed_kmh" and kind is DeviceKind.GPS_TRACKER:
-            steps.append(self._on_speed)
-        elif metric == "door_open" and kind is DeviceKind.DOOR:
-            steps.append(self._on_door)
-        elif metric == "units_out_count" and device.collateral_id is not None:
-            steps.append(self._on_gate)
-        elif metric == "temperature_c" and kind is DeviceKind.TEMPERATURE:
-            steps.append(self._on_temperature)
-        if metric in self.stuck.metrics:
-            steps.append(self._on_stuck)
-        if metric in OPERATIONS_METRICS:
-            steps.append(self._on_operations)
-        if metric in self.custom.metrics:  # which devices it selects, the detector knows
-            steps.append(self._on_custom)
+        for spec in REGISTRY:
+            detector = self.detectors[spec.name]
+            for route in spec.routes:
+                if route.watches(detector, device, metric):
+                    steps.append(partial(route.step, detector, self))
         if not steps:
             return None
         if len(steps) == 1:
@@ -269,72 +232,8 @@ class Engine:
     def _on_weight(
         self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
     ) -> None:
-        collateral_id = device.collateral_id
-        assert collateral_id is not None
+        """The lot's latest weight, for coverage and the borrower score."""
         self.coverage.observe(reading.device_id, reading.value)
-        alert = self.inventory.observe(reading, collateral_id, self.book, wall)
-        if alert is not None:
-            changed[alert.id] = alert
-        for moved in self.movement.observe(reading, collateral_id, self.book, wall):
-            changed[moved.id] = moved
-        if self.movement.moves:
-            moves = self.movement.take_moves()
-            for pledged in self.double_pledge.observe(moves, self.movement, self.book, wall):
-                changed[pledged.id] = pledged
-
-    def _on_position(
-        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
-    ) -> None:
-        alert = self.geofence.observe(reading, device, self.book, wall)
-        if alert is not None:
-            changed[alert.id] = alert
-
-    def _on_speed(
-        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
-    ) -> None:
-        # outside its geofence, the vehicle's alert already says more than this one
-        if self.book.is_open(device.tenant, device.borrower_id, "geofence_exit", device.device_id):
-            return
-        alert = self.parked_moving.observe(reading, device, self.book, wall)
-        if alert is not None:
-            changed[alert.id] = alert
-
-    def _on_door(
-        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
-    ) -> None:
-        self.movement.door(reading, device)
-
-    def _on_gate(
-        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
-    ) -> None:
-        assert device.collateral_id is not None
-        self.movement.gate(reading, device.collateral_id)
-
-    def _on_temperature(
-        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
-    ) -> None:
-        alert = self.cold_chain.observe(reading, device, self.book, wall)
-        if alert is not None:
-            changed[alert.id] = alert
-
-    def _on_stuck(
-        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
-    ) -> None:
-        alert = self.stuck.observe(reading, device, self.book, wall)
-        if alert is not None:
-            changed[alert.id] = alert
-
-    def _on_operations(
-        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
-    ) -> None:
-        for alert in self.operations.observe(reading, device, self.book, wall):
-            changed[alert.id] = alert
-
-    def _on_custom(
-        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
-    ) -> None:
-        for alert in self.custom.observe(reading, device, self.book, wall):
-            changed[alert.id] = alert
 
     def integrity(self, signals: Sequence[IntegritySignal]) -> list[Alert]:
         """Take ingest's data-integrity signals (replays, seq conflicts, bad signatures,
@@ -349,20 +248,20 @@ class Engine:
         and escalations, the periodic scoring); ticks before it change nothing, so a
         replay skips them. A lower bound: -inf when it cannot tell."""
         scoring = -math.inf if self._next_scoring is None else self._next_scoring
-        return min(
-            scoring,
-            self.deadman.next_due(self.book),
-            self.integrity_detector.next_due(),
-            self.custom.next_due(),
-            self.book.next_due(),
-        )
+        due = min(scoring, self.book.next_due())
+        for spec, detector in self._timed:
+            if spec.next_due is None:
+                return -math.inf
+            due = min(due, spec.next_due(detector, self.book))
+        return due
 
     def tick(self, now: float) -> list[Alert]:
         """Run timers as of clock time ``now`` (event time while data flows)."""
         wall = self.wall_clock()
-        alerts = self.deadman.tick(now, self.book, wall)
-        alerts += self.integrity_detector.tick(now, self.book)
-        alerts += self.custom.tick(now, self.book, wall)
+        alerts: list[Alert] = []
+        for spec, detector in self._timed:
+            assert spec.tick is not None
+            alerts += spec.tick(detector, now, self.book, wall)
         alerts += self.book.escalate(now, wall)
         self._rescore(alerts, now)
         return alerts
@@ -422,17 +321,7 @@ class Engine:
     def _components(self) -> dict[str, object]:
         return {
             "book": self.book,
-            "inventory": self.inventory,
-            "movement": self.movement,
-            "double_pledge": self.double_pledge,
-            "geofence": self.geofence,
-            "deadman": self.deadman,
-            "cold_chain": self.cold_chain,
-            "parked_moving": self.parked_moving,
-            "stuck": self.stuck,
-            "operations": self.operations,
-            "custom": self.custom,
-            "data_integrity": self.integrity_detector,
+            **self.detectors,
             "coverage": self.coverage,
             "scoring": self.scoring,
             "models": self.scoring.models,

@@ -3,8 +3,8 @@
 `DETECTED_BY` says, for each scenario kind, which alert kinds detect it and which
 field of the truth record the alert's subject must equal. A scenario kind missing
 from it has no detector yet: its events are reported, not counted in the engine's
-recall, and an alert can never match them. Add a row when a detector for a new kind
-lands (the detector's tests say which scenario it is for).
+recall, and an alert can never match them. A detector says which scenarios it detects
+in its registry entry (`riskstream.detectors.registry`).
 
 An alert matches a truth record when tenant and borrower are equal, its kind and
 subject are one the scenario maps to, and its ``opened_at`` (the event time of its
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from riskstream.backtest.alerts_file import AlertRecord
+from riskstream.detectors.registry import detects
 from simulator import TruthRecord
-from simulator.vehicle import EXIT_LEAD_S
 
 GRACE_S = 300.0
 
@@ -37,43 +37,12 @@ class Expect:
     lead_s: float = 0.0
 
 
-_INVENTORY = (Expect("inventory_below_pledge", "collateral_id"),)
-# riskstream/detectors/movement.py: stock leaving in the lot's quiet hours
-_OUT_OF_HOURS = (*_INVENTORY, Expect("collateral_moved_out_of_hours", "collateral_id"))
-
 DETECTED_BY: dict[str, tuple[Expect, ...]] = {
-    # goods leave the lot, so the lot's coverage falls below the pledge; at night (a
-    # drain goes on through the night) they leave out of the lot's hours
-    "inventory_drain": _OUT_OF_HOURS,
-    "inventory_removal": _OUT_OF_HOURS,
-    # riskstream/detectors/double_pledge.py pairs the loss with the other lot's gain
-    "double_pledge": (*_OUT_OF_HOURS, Expect("double_pledge", "collateral_id")),
-    "unregistered_move": _INVENTORY,
-    # weight falls to 60-90 % of the pledge at night: caught by coverage when below its
-    # threshold, out of hours at once
-    "tamper_door": _OUT_OF_HOURS,
-    # a vehicle that leaves its fence out of hours is also moving while it should be
-    # parked, from when it leaves its round (simulator/vehicle.py: before the crossing)
-    "geofence_exit": (
-        Expect("geofence_exit", "device_id"),
-        Expect("vehicle_moving_when_parked", "device_id", EXIT_LEAD_S),
-    ),
-    "device_silent": (Expect("device_silent", "device_id"),),
-    # the detectors of riskstream/detectors/{cold_chain,parked_moving,stuck_values}.py
-    "cold_chain": (Expect("cold_chain_excursion", "collateral_id"),),
-    "parked_moving": (Expect("vehicle_moving_when_parked", "device_id"),),
-    "stuck_values": (Expect("values_stuck", "device_id"),),
-    # ingest's sequence and signature checks, riskstream/detectors/data_integrity.py
-    "replay": (Expect("data_integrity", "device_id"),),
-    "spoof": (Expect("data_integrity", "device_id"),),
-    # riskstream/detectors/operations.py: the slowdown lead is the line's output counter
-    # (the drift test on its index warns first), the idle lead its machine monitor
-    "production_slowdown": (
-        Expect("production_slowdown", "device_id"),
-        Expect("production_drift", "device_id"),
-    ),
-    "machine_idle": (Expect("machine_idle", "device_id"),),
+    scenario: tuple(Expect(row.kind, row.subject, row.lead_s) for row in rows)
+    for scenario, rows in detects().items()
 }
+"""Derived from the detector registry (`riskstream.detectors.registry`): each detector
+says which scenarios its alerts detect."""
 
 
 def alert_kinds(scenario: str) -> tuple[str, ...]:

@@ -71,7 +71,13 @@ class DataIntegrityDetector:
         self.index = index
         self.rule = rule
         self.lost_rule = lost_rule
+        # device id → its tenant's or loan's (rule, lost rule) where they differ from
+        # the file's (set by the engine from its `RuleScope`)
+        self.overrides: dict[str, tuple[DataIntegrityRule, MessagesLostRule]] = {}
         self._windows: dict[tuple[str, str], _Window] = {}
+
+    def _rules(self, device_id: str) -> tuple[DataIntegrityRule, MessagesLostRule]:
+        return self.overrides.get(device_id, (self.rule, self.lost_rule))
 
     def observe(
         self, signals: Iterable[IntegritySignal], book: AlertBook, wall: float
@@ -84,11 +90,12 @@ class DataIntegrityDetector:
                 continue
             suspicious = signal.kind in SUSPICIOUS
             kind = INTEGRITY if suspicious else LOST
-            rule_on = self.rule.enabled if suspicious else self.lost_rule.enabled
+            rule, lost_rule = self._rules(signal.device_id)
+            rule_on = rule.enabled if suspicious else lost_rule.enabled
             if not rule_on:
                 continue
-            within = self.rule.within if suspicious else self.lost_rule.within
-            needed = self.rule.min_messages if suspicious else self.lost_rule.min_lost
+            within = rule.within if suspicious else lost_rule.within
+            needed = rule.min_messages if suspicious else lost_rule.min_lost
             window = self._windows.setdefault((signal.device_id, kind), _Window())
             window.add(signal, within)
             if window.total < needed:
@@ -110,14 +117,13 @@ class DataIntegrityDetector:
         """The earliest clock time a `tick` may change anything: a signal leaving its
         window, or a raised alert's quiet time passing ``clear_after``."""
         due = math.inf
-        for (_, kind), window in self._windows.items():
+        for (device_id, kind), window in self._windows.items():
+            rule, lost_rule = self._rules(device_id)
             if window.raised:
-                clear_after = (
-                    self.rule.clear_after if kind == INTEGRITY else self.lost_rule.clear_after
-                )
+                clear_after = rule.clear_after if kind == INTEGRITY else lost_rule.clear_after
                 due = min(due, window.last_at + clear_after)
             elif window.events:
-                within = self.rule.within if kind == INTEGRITY else self.lost_rule.within
+                within = rule.within if kind == INTEGRITY else lost_rule.within
                 due = min(due, window.events[0][0] + within)
             else:
                 return -math.inf
@@ -127,8 +133,9 @@ class DataIntegrityDetector:
         """Resolve alerts of devices with no such signal for the rule's ``clear_after``."""
         changed: list[Alert] = []
         for (device_id, kind), window in list(self._windows.items()):
-            rule_within = self.rule.within if kind == INTEGRITY else self.lost_rule.within
-            clear_after = self.rule.clear_after if kind == INTEGRITY else self.lost_rule.clear_after
+            rule, lost_rule = self._rules(device_id)
+            rule_within = rule.within if kind == INTEGRITY else lost_rule.within
+            clear_after = rule.clear_after if kind == INTEGRITY else lost_rule.clear_after
             if not window.raised:
                 window.expire(now, rule_within)
                 if not window.events:
@@ -157,8 +164,9 @@ class DataIntegrityDetector:
             if what == "replayed" and ts is not None:
                 lags.append(at - ts)
         span = format_duration(max(window.last_at - window.first_at, 0.0))
+        rule, lost_rule = self._rules(device.device_id)
         if kind == INTEGRITY:
-            severity = self.rule.severity
+            severity = rule.severity
             reasons = [
                 f"{n} message{'s' if n != 1 else ''} of {device.kind.value} {device.device_id} "
                 f"{_WHAT[what]}"
@@ -175,7 +183,7 @@ class DataIntegrityDetector:
             )
             score = 50.0 + 5.0 * window.total
         else:
-            severity = self.lost_rule.severity
+            severity = lost_rule.severity
             expected = max(1.0, (window.last_at - window.first_at) / device.interval_s)
             reasons = [
                 f"{window.total} messages of {device.kind.value} {device.device_id} lost in "
@@ -194,6 +202,6 @@ class DataIntegrityDetector:
                 "by_signal": by_kind,
                 "first_at": window.first_at,
                 "last_at": window.last_at,
-                "window_s": self.rule.within if kind == INTEGRITY else self.lost_rule.within,
+                "window_s": rule.within if kind == INTEGRITY else lost_rule.within,
             },
         )

@@ -1,0 +1,365 @@
+"""Every detector the engine runs, in one table: what it watches, raises, reads and detects.
+
+The engine builds its detectors from `REGISTRY` and derives from it which readings go
+to which detector (`Route`), which detectors run timers (`tick`, `next_due`), what a
+checkpoint holds (`DetectorSpec.name`), which ``[rules.*]`` tables take per-scope
+overrides (`DetectorSpec.scoped`), and which simulator scenarios each alert kind detects
+(`DETECTS`, the evaluation's table). Adding a detector is one module (its class and
+rule model) and one entry here.
+
+Order matters only where one detector builds on another in the same reading: the
+double-pledge detector pairs the moves the movement detector found in it.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from devices.model import DeviceKind
+from devices.reading import Reading
+from riskstream.alerts import Alert, AlertBook
+from riskstream.detectors.cold_chain import ColdChainDetector
+from riskstream.detectors.custom import CustomDetector
+from riskstream.detectors.data_integrity import DataIntegrityDetector
+from riskstream.detectors.deadman import DeadmanDetector
+from riskstream.detectors.double_pledge import DoublePledgeDetector
+from riskstream.detectors.geofence import GeofenceDetector
+from riskstream.detectors.inventory import InventoryDetector
+from riskstream.detectors.movement import MovementDetector
+from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
+from riskstream.detectors.operations import OperationsDetector
+from riskstream.detectors.parked_moving import ParkedMovingDetector
+from riskstream.detectors.stuck_values import StuckValuesDetector
+from riskstream.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules_file import RuleSet
+
+Changed = dict[str, Alert]
+
+
+class Host(Protocol):
+    """What a detector's steps see of the engine."""
+
+    book: AlertBook
+
+    def detector(self, name: str) -> Any:
+        """The engine's detector registered as ``name``."""
+
+
+Step = Callable[[Any, Host, Reading, DeviceContext, float, Changed], None]
+"""(the detector, the engine, a reading, its device, wall time, changed alerts by id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Readings a detector takes: those ``watches`` accepts go through ``step``."""
+
+    watches: Callable[[Any, DeviceContext, str], bool]
+    step: Step
+
+
+@dataclass(frozen=True, slots=True)
+class Detects:
+    """An alert kind that detects a simulator scenario, and the truth field its subject
+    equals; ``lead_s``: how long before the record's start it may rightly see it."""
+
+    scenario: str
+    kind: str
+    subject: str
+    lead_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSpec:
+    """One registered detector.
+
+    Attributes:
+        name: the engine's name for it, and its part of a checkpoint.
+        kinds: the alert kinds it raises (each a ``[rules.*]`` table but for custom rules).
+        make: builds it for a fleet index and rule set.
+        use_rules: puts a new rule set in force, keeping what it learned.
+        scoped: the ``[rules.*]`` table it reads as ``rule``, swapped per device when
+            ``[[overrides]]`` apply (None: it reads the whole service's rules).
+        routes: the readings it takes (none: fed otherwise, e.g. by ingest's signals).
+        tick: runs its timers as of a clock time.
+        next_due: the earliest clock time its `tick` may change anything.
+        detects: the simulator scenarios its alerts detect.
+    """
+
+    name: str
+    kinds: tuple[str, ...]
+    make: Callable[[FleetIndex, RuleSet], Any]
+    use_rules: Callable[[Any, RuleSet], None]
+    scoped: str | None = None
+    routes: tuple[Route, ...] = ()
+    tick: Callable[[Any, float, AlertBook, float], Sequence[Alert]] | None = None
+    next_due: Callable[[Any, AlertBook], float] | None = None
+    detects: tuple[Detects, ...] = ()
+
+
+def _one(changed: Changed, alert: Alert | None) -> None:
+    if alert is not None:
+        changed[alert.id] = alert
+
+
+def _all(changed: Changed, alerts: Sequence[Alert]) -> None:
+    for alert in alerts:
+        changed[alert.id] = alert
+
+
+def _weighs_a_lot(_: object, device: DeviceContext, metric: str) -> bool:
+    return metric == "weight_kg" and device.collateral_id is not None
+
+
+def _tracker(*metrics: str) -> Callable[[object, DeviceContext, str], bool]:
+    def watches(_: object, device: DeviceContext, metric: str) -> bool:
+        return metric in metrics and device.kind is DeviceKind.GPS_TRACKER
+
+    return watches
+
+
+def _inventory_step(
+    d: InventoryDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
+) -> None:
+    assert device.collateral_id is not None
+    _one(c, d.observe(r, device.collateral_id, host.book, wall))
+
+
+def _movement_step(
+    d: MovementDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
+) -> None:
+    assert device.collateral_id is not None
+    _all(c, d.observe(r, device.collateral_id, host.book, wall))
+
+
+def _door_step(
+    d: MovementDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
+) -> None:
+    d.door(r, device)
+
+
+def _gate_step(
+    d: MovementDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
+) -> None:
+    assert device.collateral_id is not None
+    d.gate(r, device.collateral_id)
+
+
+def _pledge_step(
+    d: DoublePledgeDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
+) -> None:
+    movement: MovementDetector = host.detector("movement")
+    if movement.moves:
+        _all(c, d.observe(movement.take_moves(), movement, host.book, wall))
+
+
+def _observe_step(
+    d: Any, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
+) -> None:
+    """For detectors whose ``observe(reading, device, book, wall)`` gives one alert or None."""
+    _one(c, d.observe(r, device, host.book, wall))
+
+
+def _observe_all_step(
+    d: Any, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
+) -> None:
+    """For detectors whose ``observe(reading, device, book, wall)`` gives a list."""
+    _all(c, d.observe(r, device, host.book, wall))
+
+
+def _parked_step(
+    d: ParkedMovingDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
+) -> None:
+    # outside its geofence, the vehicle's alert already says more than this one
+    if host.book.is_open(device.tenant, device.borrower_id, "geofence_exit", device.device_id):
+        return
+    _one(c, d.observe(r, device, host.book, wall))
+
+
+def _set(attribute: str, table: str) -> Callable[[Any, RuleSet], None]:
+    def use(detector: Any, rules: RuleSet) -> None:
+        setattr(detector, attribute, getattr(rules.rules, table))
+
+    return use
+
+
+def _set_whole(attribute: str) -> Callable[[Any, RuleSet], None]:
+    def use(detector: Any, rules: RuleSet) -> None:
+        setattr(detector, attribute, rules)
+
+    return use
+
+
+def _use_movement(d: MovementDetector, rules: RuleSet) -> None:
+    d.rule = rules.rules.collateral_moved_out_of_hours
+    d.calendar = rules.calendar
+
+
+def _use_integrity(d: DataIntegrityDetector, rules: RuleSet) -> None:
+    d.rule = rules.rules.data_integrity
+    d.lost_rule = rules.rules.messages_lost
+
+
+REGISTRY: tuple[DetectorSpec, ...] = (
+    DetectorSpec(
+        name="inventory",
+        kinds=("inventory_below_pledge",),
+        make=lambda index, rules: InventoryDetector(index, rules.rules.inventory_below_pledge),
+        use_rules=_set("rule", "inventory_below_pledge"),
+        scoped="inventory_below_pledge",
+        routes=(Route(_weighs_a_lot, _inventory_step),),
+        detects=tuple(
+            Detects(s, "inventory_below_pledge", "collateral_id")
+            for s in (
+                "inventory_drain",
+                "inventory_removal",
+                "double_pledge",
+                "unregistered_move",
+                "tamper_door",
+            )
+        ),
+    ),
+    DetectorSpec(
+        name="movement",
+        kinds=("collateral_moved_out_of_hours",),
+        make=lambda index, rules: MovementDetector(
+            index, rules.rules.collateral_moved_out_of_hours, rules.calendar
+        ),
+        use_rules=_use_movement,
+        scoped="collateral_moved_out_of_hours",
+        routes=(
+            Route(_weighs_a_lot, _movement_step),
+            Route(lambda _, d, m: m == "door_open" and d.kind is DeviceKind.DOOR, _door_step),
+            Route(
+                lambda _, d, m: m == "units_out_count" and d.collateral_id is not None, _gate_step
+            ),
+        ),
+        # goods leaving in the lot's quiet hours (a drain goes on through the night)
+        detects=tuple(
+            Detects(s, "collateral_moved_out_of_hours", "collateral_id")
+            for s in ("inventory_drain", "inventory_removal", "double_pledge", "tamper_door")
+        ),
+    ),
+    DetectorSpec(
+        name="double_pledge",
+        kinds=("double_pledge",),
+        make=lambda index, rules: DoublePledgeDetector(index, rules.rules.double_pledge),
+        use_rules=_set("rule", "double_pledge"),
+        scoped="double_pledge",
+        routes=(Route(_weighs_a_lot, _pledge_step),),
+        detects=(Detects("double_pledge", "double_pledge", "collateral_id"),),
+    ),
+    DetectorSpec(
+        name="geofence",
+        kinds=("geofence_exit",),
+        make=lambda index, rules: GeofenceDetector(index, rules.rules.geofence_exit),
+        use_rules=_set("rule", "geofence_exit"),
+        scoped="geofence_exit",
+        routes=(Route(_tracker("lat_deg", "lon_deg"), _observe_step),),
+        detects=(Detects("geofence_exit", "geofence_exit", "device_id"),),
+    ),
+    DetectorSpec(
+        name="parked_moving",
+        kinds=("vehicle_moving_when_parked",),
+        make=lambda index, rules: ParkedMovingDetector(
+            index, rules.rules.vehicle_moving_when_parked
+        ),
+        use_rules=_set("rule", "vehicle_moving_when_parked"),
+        scoped="vehicle_moving_when_parked",
+        routes=(Route(_tracker("speed_kmh"), _parked_step),),
+        detects=(
+            Detects("parked_moving", "vehicle_moving_when_parked", "device_id"),
+            # a vehicle leaving its fence out of hours moves while it should be parked
+            # from when it leaves its round, 30 min before the crossing (simulator/vehicle.py)
+            Detects("geofence_exit", "vehicle_moving_when_parked", "device_id", 30 * 60.0),
+        ),
+    ),
+    DetectorSpec(
+        name="cold_chain",
+        kinds=("cold_chain_excursion",),
+        make=lambda index, rules: ColdChainDetector(index, rules.rules.cold_chain_excursion),
+        use_rules=_set("rule", "cold_chain_excursion"),
+        scoped="cold_chain_excursion",
+        routes=(
+            Route(
+                lambda _, d, m: m == "temperature_c" and d.kind is DeviceKind.TEMPERATURE,
+                _observe_step,
+            ),
+        ),
+        detects=(Detects("cold_chain", "cold_chain_excursion", "collateral_id"),),
+    ),
+    DetectorSpec(
+        name="stuck",
+        kinds=("values_stuck",),
+        make=lambda index, rules: StuckValuesDetector(rules.rules.values_stuck),
+        use_rules=lambda d, rules: d.set_rule(rules.rules.values_stuck),
+        scoped="values_stuck",
+        routes=(Route(lambda d, _, m: m in d.metrics, _observe_step),),
+        detects=(Detects("stuck_values", "values_stuck", "device_id"),),
+    ),
+    DetectorSpec(
+        name="operations",
+        kinds=("production_slowdown", "machine_idle", "production_drift", "anomaly"),
+        make=lambda index, rules: OperationsDetector(index, rules),
+        # its per-loan rules are the engine's `RuleScope`, which the engine hands it next
+        use_rules=_set_whole("rules"),
+        routes=(Route(lambda _, __, m: m in OPERATIONS_METRICS, _observe_all_step),),
+        # the slowdown lead is the line's output counter (the drift test on its index
+        # warns first), the idle lead its machine monitor
+        detects=(
+            Detects("production_slowdown", "production_slowdown", "device_id"),
+            Detects("production_slowdown", "production_drift", "device_id"),
+            Detects("machine_idle", "machine_idle", "device_id"),
+        ),
+    ),
+    DetectorSpec(
+        name="deadman",
+        kinds=("device_silent",),
+        make=lambda index, rules: DeadmanDetector(index, rules.rules.device_silent),
+        use_rules=_set("rule", "device_silent"),
+        # its readings are noted by the engine itself, inline, for speed
+        tick=lambda d, now, book, wall: d.tick(now, book, wall),
+        next_due=lambda d, book: d.next_due(book),
+        detects=(Detects("device_silent", "device_silent", "device_id"),),
+    ),
+    DetectorSpec(
+        name="data_integrity",
+        kinds=("data_integrity", "messages_lost"),
+        make=lambda index, rules: DataIntegrityDetector(
+            index, rules.rules.data_integrity, rules.rules.messages_lost
+        ),
+        use_rules=_use_integrity,
+        # fed ingest's integrity signals by `Engine.integrity`
+        tick=lambda d, now, book, wall: d.tick(now, book),
+        next_due=lambda d, book: d.next_due(),
+        detects=(
+            Detects("replay", "data_integrity", "device_id"),
+            Detects("spoof", "data_integrity", "device_id"),
+        ),
+    ),
+    DetectorSpec(
+        name="custom",
+        kinds=(),
+        make=lambda index, rules: CustomDetector(rules.rules.custom),
+        use_rules=lambda d, rules: d.set_rules(rules.rules.custom),
+        routes=(Route(lambda d, _, m: m in d.metrics, _observe_all_step),),
+        tick=lambda d, now, book, wall: d.tick(now, book, wall),
+        next_due=lambda d, book: d.next_due(),
+    ),
+)
+
+BY_NAME: dict[str, DetectorSpec] = {spec.name: spec for spec in REGISTRY}
+
+
+def detects() -> dict[str, tuple[Detects, ...]]:
+    """For each simulator scenario, the alert kinds (of every registered detector) that
+    detect it, in registry order."""
+    table: dict[str, list[Detects]] = {}
+    for spec in REGISTRY:
+        for row in spec.detects:
+            table.setdefault(row.scenario, []).append(row)
+    return {scenario: tuple(rows) for scenario, rows in table.items()}
+
+
+def alert_kinds() -> frozenset[str]:
+    """Every alert kind a built-in detector raises."""
+    return frozenset(kind for spec in REGISTRY for kind in spec.kinds)
