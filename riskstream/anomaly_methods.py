@@ -468,9 +468,11 @@ class DispersionScorer(ProtectedScorer):
     of an accepted noisy stretch looks like one. The recent spread, an EW mean of squared
     steps over ``recent_tau_s``, is kept by ``score`` (it measures the present, anomalous
     or not); the usual spread, over ``usual_tau_s``, is learned. Steps across more than
-    ``max_step_s`` are not used. A value repeated ``stuck_readings`` times over
-    ``stuck_after_s`` is also anomalous when so many repeats in a row would happen by
-    chance less than once in 1,000 at the series' usual share of unchanged steps.
+    ``max_step_s`` are not used, and a step counts at most ``clip_steps`` usual spreads
+    in the recent one (a spike is the residual's to see). A value repeated
+    ``stuck_readings`` times over ``stuck_after_s`` is also anomalous when so many
+    repeats in a row would happen by chance less than once in 1,000 at the series' usual
+    share of unchanged steps.
     """
 
     def __init__(
@@ -485,9 +487,11 @@ class DispersionScorer(ProtectedScorer):
         warmup_s: float = DAY,
         accept_after_s: float = 6 * HOUR,
         calm_s: float = HOUR,
+        clip_steps: float = 4.0,
     ) -> None:
         self.threshold = threshold
         self.drop_threshold = drop_threshold
+        self.clip_steps = clip_steps
         self.recent_tau_s = recent_tau_s
         self.usual_tau_s = usual_tau_s
         self.max_step_s = max_step_s
@@ -519,7 +523,12 @@ class DispersionScorer(ProtectedScorer):
             return
         dt = ts - prev[0]
         self._step = (ts, (value - prev[1]) ** 2, dt)
-        _ew(self._recent, self._step[1], _weight(dt, self.recent_tau_s))
+        recent = self._step[1]
+        if self._usual[1] > 0:
+            # one spike's two big steps must not hold the recent spread up for hours:
+            # a step counts at most `clip_steps` usual spreads
+            recent = min(recent, self.clip_steps**2 * self._usual[0] / self._usual[1])
+        _ew(self._recent, recent, _weight(dt, self.recent_tau_s))
 
     def _judge(self, ts: float, value: float) -> Verdict | None:
         self._observe(ts, value)

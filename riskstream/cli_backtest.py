@@ -139,8 +139,9 @@ def backtest(
     if registered is None:
         console.print(
             f"no --fleet: {len(data.device_ids):,} devices as generic sensors of borrower "
-            "'default' (interval: median gap); only the deadman rule (device_silent) and "
-            "custom rules ([[rules.custom]]) apply",
+            "'default' (interval: median gap); only the deadman rule (device_silent), "
+            "custom rules ([[rules.custom]]) and anomaly detection on any series "
+            "([rules.anomaly.series]) apply",
             markup=False,
         )
     tenant = None if data.tenant is not None and registered is not None else used.tenant.id

@@ -97,7 +97,7 @@ def _device_charts(alert: dict[str, Any], index: FleetIndex, rules: RuleSet) -> 
     if kind == "geofence_exit":
         return [_chart(device.device_id, "speed_kmh", "speed", [])]
     metric = evidence.get("metric")
-    if evidence.get("rule") == "custom" and isinstance(metric, str):
+    if isinstance(evidence.get("lines"), list) and isinstance(metric, str):
         drawn = [
             (float(line["value"]), str(line.get("label", "")))
             for line in evidence.get("lines") or []

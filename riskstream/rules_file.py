@@ -25,6 +25,7 @@ from riskstream.errors import RulesFileError
 from riskstream.rules_calendar import CalendarSettings
 from riskstream.rules_custom import CustomRule, FieldError
 from riskstream.rules_overrides import Override, OverrideError, apply_override
+from riskstream.rules_series_anomaly import SeriesAnomalyRule
 from riskstream.toml_guard import TomlLimitError, load_toml
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
@@ -156,6 +157,10 @@ class AnomalyRule(_Section):
     window_size: int = Field(250, ge=10, le=10_000)
     seed: int = 42
     severity: Severity = "info"
+    series: SeriesAnomalyRule = Field(
+        default_factory=SeriesAnomalyRule,
+        description="anomaly detection on any series (`riskstream.rules_series_anomaly`)",
+    )
 
 
 class DataIntegrityRule(_Section):

@@ -20,7 +20,7 @@ M = TypeVar("M", bound=BaseModel)
 FIXED_KEYS: dict[str, frozenset[str]] = {
     "values_stuck": frozenset({"metrics"}),
     # the settings of the anomaly model, which a cohort of devices shares across loans
-    "anomaly": frozenset({"n_trees", "height", "window_size", "seed"}),
+    "anomaly": frozenset({"n_trees", "height", "window_size", "seed", "series"}),
 }
 """Keys that apply to the whole service and cannot be overridden per scope."""
 

@@ -29,6 +29,7 @@ from riskstream.detectors.movement import MovementDetector
 from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
 from riskstream.detectors.operations import OperationsDetector
 from riskstream.detectors.parked_moving import ParkedMovingDetector
+from riskstream.detectors.series_anomaly import SeriesAnomalyDetector
 from riskstream.detectors.stuck_values import StuckValuesDetector
 from riskstream.fleet_index import DeviceContext, FleetIndex
 from riskstream.rules_file import RuleSet
@@ -335,6 +336,13 @@ REGISTRY: tuple[DetectorSpec, ...] = (
             Detects("replay", "data_integrity", "device_id"),
             Detects("spoof", "data_integrity", "device_id"),
         ),
+    ),
+    DetectorSpec(
+        name="series_anomaly",
+        kinds=(),  # raises `anomaly`, the production lines' kind, on `device/metric`
+        make=lambda index, rules: SeriesAnomalyDetector(index, rules.rules.anomaly.series),
+        use_rules=lambda d, rules: d.set_rule(rules.rules.anomaly.series),
+        routes=(Route(lambda d, _, m: d.watches_metric(m), _observe_step),),
     ),
     DetectorSpec(
         name="custom",

@@ -1,0 +1,201 @@
+"""Anomalies on any series (`riskstream.rules_series_anomaly`): one online model per series.
+
+Each reading of a watched series is judged by its model before the model learns it
+(`riskstream.anomaly_methods`: a reading judged anomalous is not learned, so an
+anomalous stretch does not become normal until it has lasted long enough to be the new
+normal). A series anomalous for ``for`` opens an ``anomaly`` alert on the subject
+``device/metric`` that says what was seen and what was expected; it clears after
+``clear_after`` of normal readings, and the series then stays quiet for ``cooldown``.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from devices.reading import Reading
+from riskstream.alerts import Alert, AlertBook, Finding
+from riskstream.anomaly_methods import (
+    AnyOfScorer,
+    DispersionScorer,
+    HalfSpaceTreesScorer,
+    RobustSeasonalScorer,
+    SeasonalResidualScorer,
+    SeriesScorer,
+    Verdict,
+)
+from riskstream.conditions import Condition
+from riskstream.detectors.settle import settle
+from riskstream.durations import format_duration
+from riskstream.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules_series_anomaly import SeriesAnomalyRule
+from riskstream.telemetry_view import unit_of
+
+KIND = "anomaly"
+
+
+def make_scorer(rule: SeriesAnomalyRule, utc_offset_s: float) -> SeriesScorer:
+    """A fresh model of ``rule.method`` for one series in a site ``utc_offset_s`` from UTC."""
+    warmup = rule.warmup
+    match rule.method:
+        case "seasonal_residual":
+            return SeasonalResidualScorer(warmup_s=warmup, utc_offset_s=utc_offset_s)
+        case "robust_seasonal":
+            return RobustSeasonalScorer(warmup_s=warmup, utc_offset_s=utc_offset_s)
+        case "dispersion":
+            return DispersionScorer(warmup_s=warmup)
+        case "half_space_trees":
+            return HalfSpaceTreesScorer(warmup_s=warmup, utc_offset_s=utc_offset_s)
+        case _:
+            return AnyOfScorer(
+                (
+                    SeasonalResidualScorer(warmup_s=warmup, utc_offset_s=utc_offset_s),
+                    DispersionScorer(warmup_s=warmup),
+                )
+            )
+
+
+@dataclass(slots=True)
+class Series:
+    """One watched series: its model, its alert condition and its last verdict."""
+
+    device: DeviceContext
+    scorer: SeriesScorer
+    condition: Condition = field(default_factory=Condition)
+    quiet_until: float = float("-inf")
+    last_ts: float = float("-inf")
+    verdict: Verdict | None = None
+    worst: Verdict | None = None
+
+
+class SeriesAnomalyDetector:
+    """Runs the ``[rules.anomaly.series]`` table over the series it selects."""
+
+    def __init__(self, index: FleetIndex, rule: SeriesAnomalyRule) -> None:
+        self.index = index
+        self.rule = rule
+        self.series: dict[tuple[str, str], Series] = {}
+        self._selected: dict[str, bool] = {}
+
+    def set_rule(self, rule: SeriesAnomalyRule) -> None:
+        """A new table; models of series it still watches are kept (a new method or
+        warm-up starts them over)."""
+        if (rule.method, rule.warmup) != (self.rule.method, self.rule.warmup):
+            self.series = {}
+        self.rule = rule
+        self._selected = {}
+        self.series = {k: s for k, s in self.series.items() if self._watches(s.device, k[1])}
+
+    def watches_metric(self, metric: str) -> bool:
+        """Whether some device's ``metric`` may be watched (the engine routes by this)."""
+        return self.rule.watches_metric(metric)
+
+    def _watches(self, device: DeviceContext, metric: str) -> bool:
+        if not self.rule.watches_metric(metric):
+            return False
+        selected = self._selected.get(device.device_id)
+        if selected is None:
+            selected = self._selected[device.device_id] = self.rule.selects(
+                device.tenant, device.kind, device.device_id, device.site_id
+            )
+        return selected
+
+    def observe(
+        self, reading: Reading, device: DeviceContext, book: AlertBook, wall: float
+    ) -> Alert | None:
+        """Judge, then learn, one reading of a watched metric."""
+        rule = self.rule
+        if not self._watches(device, reading.metric):
+            return None
+        key = (device.device_id, reading.metric)
+        series = self.series.get(key)
+        if series is None:
+            offset = self._offset(device, reading.ts)
+            series = self.series[key] = Series(device, make_scorer(rule, offset))
+        ts = reading.ts
+        if ts < series.last_ts:
+            return None  # late: the model has moved on
+        series.last_ts = ts
+        verdict = series.scorer.score(ts, reading.value)
+        series.scorer.learn(ts, reading.value)
+        if verdict is None:
+            return None
+        series.verdict = verdict
+        breached = verdict.anomalous and ts >= series.quiet_until
+        if breached and (series.worst is None or _past(verdict) > _past(series.worst)):
+            series.worst = verdict
+        transition = series.condition.observe(ts, breached, rule.for_, rule.clear_after)
+        if transition == "clear":
+            series.quiet_until = ts + rule.cooldown
+        alert = settle(
+            book,
+            (device.tenant, device.borrower_id, KIND, f"{device.device_id}/{reading.metric}"),
+            transition,
+            series.condition,
+            ts,
+            wall,
+            lambda since: self._finding(series, reading.metric, since, ts),
+            lambda: (
+                f"cleared: {reading.metric} as expected for {format_duration(rule.clear_after)}"
+            ),
+        )
+        if transition == "clear":
+            series.worst = None
+        return alert
+
+    def _offset(self, device: DeviceContext, ts: float) -> float:
+        """The site's offset from UTC at the series' first reading (the models keep it:
+        they know no daylight-saving change)."""
+        offset = (
+            datetime.fromtimestamp(ts, UTC).astimezone(self.index.zone(device.site_id)).utcoffset()
+        )
+        return offset.total_seconds() if offset is not None else 0.0
+
+    def _finding(self, series: Series, metric: str, since: float, ts: float) -> Finding:
+        device = series.device
+        latest, worst = series.verdict, series.worst or series.verdict
+        assert latest is not None
+        assert worst is not None
+        unit = unit_of(metric)
+        reasons = [
+            f"{metric} ({unit or 'no unit'}) unusual on {device.device_id}: {worst.explain()}"
+        ]
+        if latest is not worst:
+            reasons.append(f"latest: {latest.explain()}")
+        lines: list[dict[str, object]] = []
+        if worst.expected is not None and worst.band is not None:
+            lines = [
+                {"value": worst.expected, "label": "expected"},
+                {"value": worst.expected + worst.band, "label": "expected + band"},
+                {"value": worst.expected - worst.band, "label": "expected − band"},
+            ]
+        return Finding(
+            tenant=device.tenant,
+            borrower_id=device.borrower_id,
+            loan_id=device.loan_id,
+            site_id=device.site_id,
+            device_id=device.device_id,
+            kind=KIND,
+            subject=f"{device.device_id}/{metric}",
+            severity=self.rule.severity,
+            score=min(100.0, 10.0 * _past(worst)),
+            reasons=reasons,
+            evidence={
+                "method": self.rule.method,
+                "metric": metric,
+                "unit": unit,
+                "value": worst.value,
+                "expected": worst.expected,
+                "band": worst.band,
+                "score": worst.score,
+                "threshold": worst.threshold,
+                "since": since,
+                "ts": ts,
+                "for_s": self.rule.for_,
+                "lines": lines,
+            },
+            rule="rules.anomaly.series",
+        )
+
+
+def _past(verdict: Verdict) -> float:
+    """How far past its limit a verdict is (1: at the limit)."""
+    return verdict.score / verdict.threshold if verdict.threshold else 0.0
