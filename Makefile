@@ -10,7 +10,8 @@ ARGS ?=
 demo: $(VENV)/.installed
 	$(BIN)/riskstream demo $(ARGS)
 
-## make test: install system packages (apt-get) and test tools, then lint, types and all tests
+## make test: install system packages (apt-get) and test tools, then lint (ruff, import
+## contracts), types and all tests
 test: system-deps $(VENV)/.installed-test lint types pytest
 
 $(VENV)/.installed: pyproject.toml
@@ -29,6 +30,7 @@ system-deps:
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 types: $(VENV)/.installed-test
 	$(BIN)/mypy

@@ -318,7 +318,12 @@ class SeverityPoints(_Section):
 
 
 def _default_alert_points() -> dict[str, SeverityPoints]:
-    return {"default": SeverityPoints()}
+    # as the packaged rules file says (a test holds the two equal)
+    return {
+        "default": SeverityPoints(),
+        "inventory_below_pledge": SeverityPoints(info=10.0, warning=20.0, critical=30.0),
+        "geofence_exit": SeverityPoints(info=5.0, warning=20.0, critical=35.0),
+    }
 
 
 class ScorecardSettings(_Section):

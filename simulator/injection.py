@@ -1,11 +1,11 @@
-"""Planned scenarios (`Injection`) and their ground truth (`TruthRecord`, JSON lines)."""
+"""Planned scenarios (`Injection`) and their ground truth (`devices.truth.TruthRecord`)."""
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-import orjson
+from devices.truth import TruthRecord, read_truth, write_truth
+
+__all__ = ["Injection", "TruthRecord", "read_truth", "truth_records", "write_truth"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,25 +44,6 @@ class Injection:
         raise KeyError(f"{self.scenario} injection has no parameter {name!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class TruthRecord:
-    """Ground truth for one injected scenario, as the evaluation harness reads it.
-
-    ``loan_id`` and ``counterpart_device_id`` are None where they do not apply.
-    """
-
-    scenario: str
-    tenant: str
-    borrower_id: str
-    collateral_id: str | None
-    site_id: str | None
-    device_id: str | None
-    start_ts: float
-    end_ts: float
-    loan_id: str | None = None
-    counterpart_device_id: str | None = None
-
-
 def truth_records(tenant: str, injections: Sequence[Injection], end_ts: float) -> list[TruthRecord]:
     """Ground truth for ``injections`` in a run that ends at ``end_ts``.
 
@@ -86,21 +67,4 @@ def truth_records(tenant: str, injections: Sequence[Injection], end_ts: float) -
                 i.counterpart_device_id,
             )
         )
-    return records
-
-
-def write_truth(records: Sequence[TruthRecord], path: Path | str) -> None:
-    """Write ground truth as JSON lines, one record per line."""
-    with Path(path).open("wb") as f:
-        for r in records:
-            f.write(orjson.dumps(dataclasses.asdict(r)) + b"\n")
-
-
-def read_truth(path: Path | str) -> list[TruthRecord]:
-    """Read ground truth written by `write_truth`."""
-    records: list[TruthRecord] = []
-    with Path(path).open("rb") as f:
-        for line in f:
-            if line.strip():
-                records.append(TruthRecord(**orjson.loads(line)))
     return records

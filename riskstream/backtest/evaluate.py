@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from devices.truth import TruthRecord
 from riskstream.backtest.alerts_file import AlertRecord
 from riskstream.backtest.baselines import BASELINES, DAY_S, caught_at
 from riskstream.backtest.matching import GRACE_S, Matching, alert_kinds, match
-from simulator import TruthRecord
 
 TtdFrom = Literal["raised_at", "opened_at"]
 

@@ -17,9 +17,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from devices.truth import TruthRecord
 from riskstream.backtest.alerts_file import AlertRecord
 from riskstream.detectors.registry import detects
-from simulator import TruthRecord
 
 GRACE_S = 300.0
 

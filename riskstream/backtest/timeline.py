@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devices.truth import TruthRecord
 from riskstream.backtest.alerts_file import AlertRecord
 from riskstream.backtest.baselines import BASELINES, DAY_S, check_times
 from riskstream.backtest.matching import Matching
-from simulator import TruthRecord
 
 PALETTE = (
     "#4e79a7",

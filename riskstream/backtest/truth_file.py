@@ -10,9 +10,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from devices.truth import TruthRecord
 from riskstream.backtest.alerts_file import json_lines
 from riskstream.backtest.errors import EvaluationFileError
-from simulator import TruthRecord
 
 _TEXT = ("scenario", "tenant", "borrower_id")
 _IDS = ("collateral_id", "site_id", "device_id", "loan_id", "counterpart_device_id")

@@ -160,3 +160,11 @@ def test_rules_check_accepts_and_refuses_the_calendar(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["rules", "check", str(path)])
     assert bad.exit_code == 2
     assert f"{path}:2: calendar.holidays.1: not a date" in bad.output.replace("\n", "")
+
+
+def test_the_packaged_rules_file_and_the_models_defaults_agree() -> None:
+    """One set of defaults: a service started without --rules (the packaged file) and
+    code that builds `RuleSet()` judge alike."""
+    from riskstream.rules_keeper import built_in_text
+
+    assert parse_rules(built_in_text()) == RuleSet()
