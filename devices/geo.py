@@ -33,7 +33,7 @@ def to_km(centre: LatLon, lat: float, lon: float) -> LatLon:
 def inside(point: LatLon, polygon: Sequence[LatLon]) -> bool:
     """Whether ``point`` lies inside ``polygon`` (vertices (lat, lon), in order, the first
     not repeated), by ray casting. A point on an edge may count either way; the engine's
-    prepared fences (`riskstream.geo.Fence`) give exactly these answers."""
+    prepared fences (`riskstream.detectors.fence.Fence`) give exactly these answers."""
     lat, lon = point
     result = False
     j = len(polygon) - 1

@@ -2,7 +2,7 @@
 
 The engine core (`Engine.process`, `Engine.tick`) is pure and synchronous; `Runtime`
 wires it to ingest, the alert store and the live feed; `create_app` serves the API
-and the dashboard; `riskstream.cli` is the command.
+and the dashboard; `riskstream.cli.app` is the command.
 
 The names below load on first use, so that commands which do not run the engine
 (``riskstream ingest``) start without importing its models.
@@ -12,17 +12,17 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from riskstream.alerts import Alert
-    from riskstream.engine import Engine
-    from riskstream.rules_file import RuleSet, load_rules
+    from riskstream.engine.alerts import Alert
+    from riskstream.engine.core import Engine
+    from riskstream.rules.schema import RuleSet, load_rules
 
 __all__ = ["Alert", "Engine", "RuleSet", "load_rules"]
 
 _HOMES = {
-    "Alert": "riskstream.alerts",
-    "Engine": "riskstream.engine",
-    "RuleSet": "riskstream.rules_file",
-    "load_rules": "riskstream.rules_file",
+    "Alert": "riskstream.engine.alerts",
+    "Engine": "riskstream.engine.core",
+    "RuleSet": "riskstream.rules.schema",
+    "load_rules": "riskstream.rules.schema",
 }
 
 

@@ -1,5 +1,5 @@
 """``python -m riskstream``."""
 
-from riskstream.cli import main
+from riskstream.cli.app import main
 
 main()

@@ -4,7 +4,7 @@ import getpass
 import subprocess
 from pathlib import Path
 
-from riskstream.local_broker import free_port, mosquitto_binary
+from riskstream.service.local_broker import free_port, mosquitto_binary
 from tests.servers import wait_for_port
 
 

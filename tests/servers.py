@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 
 # one implementation for the benches and the tests: a clear failure (never a skip) if
 # mosquitto is missing, and free ports on 127.0.0.1
-from riskstream.local_broker import free_port, local_mosquitto
+from riskstream.service.local_broker import free_port, local_mosquitto
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:

@@ -13,7 +13,7 @@ from typing import Any, cast, get_args
 
 from riskstream.backtest.alerts_file import json_lines
 from riskstream.backtest.errors import EvaluationFileError
-from riskstream.outcome_model import LoanEvent
+from riskstream.scoring.outcome_model import LoanEvent
 
 EVENTS: tuple[str, ...] = get_args(LoanEvent)
 

@@ -32,10 +32,10 @@ import numpy.typing as npt
 
 from devices.reading import Reading
 from ingest.integrity import IntegritySignal
-from riskstream.alerts import Alert
 from riskstream.backtest.outcomes_file import LoanOutcome
 from riskstream.backtest.telemetry_file import Telemetry
-from riskstream.engine import Engine
+from riskstream.engine.alerts import Alert
+from riskstream.engine.core import Engine
 
 STEP_S = 60.0
 CHUNK = 65_536

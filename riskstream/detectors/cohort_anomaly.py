@@ -12,9 +12,9 @@ from collections.abc import Hashable
 
 from river.anomaly import HalfSpaceTrees
 
-from riskstream.conditions import Condition
 from riskstream.detectors.production_line import ClosedHour
-from riskstream.rules_file import AnomalyRule
+from riskstream.engine.conditions import Condition
+from riskstream.rules.schema import AnomalyRule
 
 CAP = 1.5  # levels above 1.5 × the busiest hour are all "very high"
 LIMITS: dict[Hashable, tuple[float, float]] = {

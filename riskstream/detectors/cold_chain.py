@@ -6,13 +6,13 @@ kept at its site (`Collateral.temperature_band_c`).
 
 from devices.model import DeviceKind
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook, Finding
-from riskstream.conditions import Condition
 from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
-from riskstream.fleet_index import CollateralContext, DeviceContext, FleetIndex
-from riskstream.rules_file import ColdChainRule
+from riskstream.engine.alerts import Alert, AlertBook, Finding
+from riskstream.engine.conditions import Condition
+from riskstream.engine.fleet_index import CollateralContext, DeviceContext, FleetIndex
+from riskstream.rules.schema import ColdChainRule
 
 KIND = "cold_chain_excursion"
 

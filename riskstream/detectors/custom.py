@@ -1,4 +1,4 @@
-"""The detector of user-defined rules (`riskstream.rules_custom`): any metric, any device.
+"""The detector of user-defined rules (`riskstream.rules.custom`): any metric, any device.
 
 Per (rule, device) it keeps the window of recent values the rule aggregates, the last
 value and when it last changed, and a `Condition` for ``for``/``clear_after``. While an
@@ -12,12 +12,12 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook, Finding
-from riskstream.conditions import Condition
 from riskstream.detectors.settle import settle
 from riskstream.durations import format_duration
-from riskstream.fleet_index import DeviceContext
-from riskstream.rules_custom import CustomRule
+from riskstream.engine.alerts import Alert, AlertBook, Finding
+from riskstream.engine.conditions import Condition
+from riskstream.engine.fleet_index import DeviceContext
+from riskstream.rules.custom import CustomRule
 
 
 @dataclass(slots=True)

@@ -18,12 +18,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ingest.integrity import SUSPICIOUS, IntegritySignal
-from riskstream.alerts import Alert, AlertBook, Finding
 from riskstream.detectors.findings import device_finding
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
-from riskstream.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules_file import DataIntegrityRule, MessagesLostRule
+from riskstream.engine.alerts import Alert, AlertBook, Finding
+from riskstream.engine.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules.schema import DataIntegrityRule, MessagesLostRule
 
 INTEGRITY = "data_integrity"
 LOST = "messages_lost"

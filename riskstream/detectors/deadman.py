@@ -9,12 +9,12 @@ import heapq
 import math
 
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook
 from riskstream.detectors.findings import device_finding
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
-from riskstream.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules_file import DeadmanRule
+from riskstream.engine.alerts import Alert, AlertBook
+from riskstream.engine.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules.schema import DeadmanRule
 
 KIND = "device_silent"
 

@@ -10,13 +10,13 @@ receiving lot may then let the goods go again unflagged (`MovementDetector.expec
 the alert resolves when the origin gets them back.
 """
 
-from riskstream.alerts import Alert, AlertBook, Finding
 from riskstream.detectors.findings import lot_finding
 from riskstream.detectors.lot_moves import Move
 from riskstream.detectors.movement import MovementDetector
 from riskstream.detectors.timefmt import clock
-from riskstream.fleet_index import CollateralContext, FleetIndex
-from riskstream.rules_file import DoublePledgeRule
+from riskstream.engine.alerts import Alert, AlertBook, Finding
+from riskstream.engine.fleet_index import CollateralContext, FleetIndex
+from riskstream.rules.schema import DoublePledgeRule
 
 KIND = "double_pledge"
 HOLD_S = 30 * 86_400.0  # how long received goods may stay before leaving again unflagged

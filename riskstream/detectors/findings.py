@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from riskstream.alerts import Finding, Severity
-from riskstream.fleet_index import CollateralContext, DeviceContext
+from riskstream.engine.alerts import Finding, Severity
+from riskstream.engine.fleet_index import CollateralContext, DeviceContext
 
 
 def device_finding(

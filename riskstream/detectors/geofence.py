@@ -5,15 +5,15 @@ from dataclasses import dataclass, field
 
 from devices.model import Site
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook, Finding
-from riskstream.conditions import Condition
+from riskstream.detectors.fence import Fence, distance_to_polygon_km
 from riskstream.detectors.findings import device_finding
 from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
-from riskstream.fleet_index import DeviceContext, FleetIndex
-from riskstream.geo import Fence, distance_to_polygon_km
-from riskstream.rules_file import GeofenceRule
+from riskstream.engine.alerts import Alert, AlertBook, Finding
+from riskstream.engine.conditions import Condition
+from riskstream.engine.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules.schema import GeofenceRule
 
 KIND = "geofence_exit"
 

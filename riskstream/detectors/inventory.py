@@ -6,14 +6,14 @@ on hand / pledged value at the lot's unit value).
 """
 
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook, Finding
-from riskstream.conditions import Condition
 from riskstream.detectors.findings import lot_finding
 from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
-from riskstream.fleet_index import CollateralContext, FleetIndex
-from riskstream.rules_file import InventoryRule
+from riskstream.engine.alerts import Alert, AlertBook, Finding
+from riskstream.engine.conditions import Condition
+from riskstream.engine.fleet_index import CollateralContext, FleetIndex
+from riskstream.rules.schema import InventoryRule
 
 KIND = "inventory_below_pledge"
 

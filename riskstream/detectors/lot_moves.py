@@ -9,8 +9,8 @@ once it has stayed within `STILL_SHARE` for `SETTLE_S`.
 import math
 from dataclasses import dataclass
 
-from riskstream.conditions import Condition
 from riskstream.detectors.lot_schedule import MovementSchedule
+from riskstream.engine.conditions import Condition
 
 MOVE_SHARE = 0.01
 STILL_SHARE = 0.005

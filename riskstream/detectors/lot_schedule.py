@@ -19,7 +19,7 @@ per lot, in the spirit of `hour_of_week.HourOfWeekBaseline`.
 from array import array
 
 from riskstream.detectors.hour_of_week import HOURS_PER_WEEK
-from riskstream.rules_file import OutOfHoursRule
+from riskstream.rules.schema import OutOfHoursRule
 
 
 class MovementSchedule:

@@ -22,14 +22,14 @@ import math
 from datetime import datetime
 
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook
 from riskstream.detectors import movement_findings
 from riskstream.detectors.lot_moves import LotState, Move
 from riskstream.detectors.settle import settle
 from riskstream.durations import format_duration
-from riskstream.fleet_index import CollateralContext, DeviceContext, FleetIndex
-from riskstream.rules_calendar import CalendarSettings
-from riskstream.rules_file import OutOfHoursRule
+from riskstream.engine.alerts import Alert, AlertBook
+from riskstream.engine.fleet_index import CollateralContext, DeviceContext, FleetIndex
+from riskstream.rules.calendar import CalendarSettings
+from riskstream.rules.schema import OutOfHoursRule
 
 KIND = "collateral_moved_out_of_hours"
 EVAL_S = 60.0

@@ -4,14 +4,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from riskstream.alerts import Finding
 from riskstream.detectors.findings import lot_finding
 from riskstream.detectors.lot_moves import LotState
 from riskstream.detectors.lot_schedule import default_quiet
 from riskstream.detectors.production_line import WEEKDAYS
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
-from riskstream.fleet_index import CollateralContext
+from riskstream.engine.alerts import Finding
+from riskstream.engine.fleet_index import CollateralContext
 
 if TYPE_CHECKING:
     from riskstream.detectors.movement import MovementDetector

@@ -30,8 +30,6 @@ from functools import partial
 from river import drift, stats
 
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook, Finding
-from riskstream.conditions import Condition, Transition
 from riskstream.detectors import operations_findings as findings
 from riskstream.detectors.cohort_anomaly import CohortAnomaly
 from riskstream.detectors.production_line import (
@@ -44,9 +42,11 @@ from riskstream.detectors.production_line import (
 )
 from riskstream.detectors.settle import settle
 from riskstream.durations import format_duration
-from riskstream.fleet_index import DeviceContext, FleetIndex
-from riskstream.rule_scope import RuleScope
-from riskstream.rules_file import Rules, RuleSet
+from riskstream.engine.alerts import Alert, AlertBook, Finding
+from riskstream.engine.conditions import Condition, Transition
+from riskstream.engine.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules.schema import Rules, RuleSet
+from riskstream.rules.scope import RuleScope
 
 NOTHING: tuple[Alert, ...] = ()
 

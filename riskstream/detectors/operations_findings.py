@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from riskstream.alerts import Finding, Severity
 from riskstream.detectors.findings import device_finding
 from riskstream.detectors.production_line import NAMES, UNITS, ClosedHour, slot_name
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
-from riskstream.fleet_index import DeviceContext
+from riskstream.engine.alerts import Finding, Severity
+from riskstream.engine.fleet_index import DeviceContext
 
 
 def _level(value: float, metric: str) -> str:

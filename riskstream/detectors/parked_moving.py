@@ -3,14 +3,14 @@
 from datetime import datetime
 
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook, Finding
-from riskstream.conditions import Condition
 from riskstream.detectors.findings import device_finding
 from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
-from riskstream.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules_file import ParkedMovingRule
+from riskstream.engine.alerts import Alert, AlertBook, Finding
+from riskstream.engine.conditions import Condition
+from riskstream.engine.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules.schema import ParkedMovingRule
 
 KIND = "vehicle_moving_when_parked"
 

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from river import drift, stats
 
 from devices.model import DeviceKind, SiteKind
-from riskstream.conditions import Condition
 from riskstream.detectors.hour_of_week import HourOfWeekBaseline
-from riskstream.fleet_index import DeviceContext, FleetIndex
+from riskstream.engine.conditions import Condition
+from riskstream.engine.fleet_index import DeviceContext, FleetIndex
 
 WATCHED: dict[DeviceKind, str] = {
     DeviceKind.OUTPUT_COUNTER: "output_count",

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 from devices.model import DeviceKind
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook
 from riskstream.detectors.cold_chain import ColdChainDetector
 from riskstream.detectors.custom import CustomDetector
 from riskstream.detectors.data_integrity import DataIntegrityDetector
@@ -31,8 +30,9 @@ from riskstream.detectors.operations import OperationsDetector
 from riskstream.detectors.parked_moving import ParkedMovingDetector
 from riskstream.detectors.series_anomaly import SeriesAnomalyDetector
 from riskstream.detectors.stuck_values import StuckValuesDetector
-from riskstream.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules_file import RuleSet
+from riskstream.engine.alerts import Alert, AlertBook
+from riskstream.engine.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules.schema import RuleSet
 
 Changed = dict[str, Alert]
 

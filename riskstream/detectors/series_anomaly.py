@@ -1,7 +1,7 @@
-"""Anomalies on any series (`riskstream.rules_series_anomaly`): one online model per series.
+"""Anomalies on any series (`riskstream.rules.series_anomaly`): one online model per series.
 
 Each reading of a watched series is judged by its model before the model learns it
-(`riskstream.anomaly_methods`: a reading judged anomalous is not learned, so an
+(`riskstream.detectors.anomaly_methods`: a reading judged anomalous is not learned, so an
 anomalous stretch does not become normal until it has lasted long enough to be the new
 normal). A series anomalous for ``for`` opens an ``anomaly`` alert on the subject
 ``device/metric`` that says what was seen and what was expected; it clears after
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook, Finding
-from riskstream.anomaly_methods import (
+from devices.units import unit_of
+from riskstream.detectors.anomaly_methods import (
     AnyOfScorer,
     DispersionScorer,
     HalfSpaceTreesScorer,
@@ -22,12 +22,12 @@ from riskstream.anomaly_methods import (
     SeriesScorer,
     Verdict,
 )
-from riskstream.conditions import Condition
 from riskstream.detectors.settle import settle
 from riskstream.durations import format_duration
-from riskstream.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules_series_anomaly import SeriesAnomalyRule
-from riskstream.telemetry_view import unit_of
+from riskstream.engine.alerts import Alert, AlertBook, Finding
+from riskstream.engine.conditions import Condition
+from riskstream.engine.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules.series_anomaly import SeriesAnomalyRule
 
 KIND = "anomaly"
 

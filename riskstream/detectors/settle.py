@@ -8,8 +8,8 @@ refreshes it when an update is due (reasons and evidence are built only then),
 
 from collections.abc import Callable
 
-from riskstream.alerts import Alert, AlertBook, Finding
-from riskstream.conditions import Condition, Transition
+from riskstream.engine.alerts import Alert, AlertBook, Finding
+from riskstream.engine.conditions import Condition, Transition
 
 AlertKey = tuple[str, str, str, str]
 """(tenant, borrower_id, kind, subject): the key of one open alert."""

@@ -7,12 +7,12 @@ Only metrics that always carry noise while the sensor works are watched (the rul
 from dataclasses import dataclass
 
 from devices.reading import Reading
-from riskstream.alerts import Alert, AlertBook
 from riskstream.detectors.findings import device_finding
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
-from riskstream.fleet_index import DeviceContext
-from riskstream.rules_file import StuckValuesRule
+from riskstream.engine.alerts import Alert, AlertBook
+from riskstream.engine.fleet_index import DeviceContext
+from riskstream.rules.schema import StuckValuesRule
 
 KIND = "values_stuck"
 

@@ -1,8 +1,9 @@
-"""Alembic's environment for riskstream: run on the connection `riskstream.database` hands in."""
+"""Alembic's environment for riskstream: run on the connection that
+`riskstream.service.database` hands in."""
 
 from alembic import context
 
-from riskstream.database import service_metadata
+from riskstream.service.database import service_metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

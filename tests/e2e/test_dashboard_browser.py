@@ -6,7 +6,7 @@ import httpx
 import pytest
 from playwright.async_api import Dialog, async_playwright
 
-from riskstream.runtime import Runtime
+from riskstream.service.runtime import Runtime
 from tests.e2e.browser import (
     ARTIFACTS,
     bank_with_rita,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from riskstream.runtime import Runtime
+from riskstream.service.runtime import Runtime
 from tests.e2e.browser import (
     ARTIFACTS,
     bank_with_rita,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import ConsoleMessage, Dialog, Page, async_playwright
 
-from riskstream.database import open_service_database
-from riskstream.runtime import Runtime
-from riskstream.users import UserStore
+from riskstream.service.database import open_service_database
+from riskstream.service.runtime import Runtime
+from riskstream.service.users import UserStore
 from tests.e2e.browser import (
     ARTIFACTS,
     bank_with_rita,

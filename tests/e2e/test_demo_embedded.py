@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from riskstream.demo import DEMO_PASSWORD, DEMO_USER, DemoOptions, DemoState, run_demo
-from riskstream.runtime import Runtime
+from riskstream.cli.demo import DEMO_PASSWORD, DEMO_USER, DemoOptions, DemoState, run_demo
+from riskstream.service.runtime import Runtime
 from simulator import read_truth
 from tests.e2e.expectations import allowed_alerts, expected_alerts, seen_alerts
 from tests.servers import free_port

@@ -11,11 +11,11 @@ import pytest
 import uvicorn
 
 from devices.registry import Registry
-from riskstream.api import create_app
-from riskstream.database import open_service_database
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
-from riskstream.users import UserStore
+from riskstream.api.app import create_app
+from riskstream.service.database import open_service_database
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
+from riskstream.service.users import UserStore
 from simulator import generate, generate_fleet, plan_scenarios, publish, truth_records
 from simulator.publisher import parse_broker_url
 from tests.e2e.expectations import (

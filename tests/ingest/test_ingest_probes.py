@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from devices.fleet_file import save_fleet
-from riskstream.local_broker import free_port
+from riskstream.service.local_broker import free_port
 from tests.fleets import small_fleet
 from tests.mosquitto_control import ControlledMosquitto
 

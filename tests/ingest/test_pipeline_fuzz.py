@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskstream.hostile import HOSTILE_NUMBERS
+from riskstream.bench.hostile import HOSTILE_NUMBERS
 from tests.ingest.poison import NOW, POISONED, make_pipeline, topic, valid
 
 JSON_SCALARS = st.one_of(

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from devices.registry import Registry
-from riskstream.database import open_service_database
-from riskstream.users import UserStore
+from riskstream.service.database import open_service_database
+from riskstream.service.users import UserStore
 from tests.fleets import small_fleet
 
 

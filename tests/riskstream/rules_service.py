@@ -10,11 +10,11 @@ from fastapi import FastAPI
 
 from devices.model import Fleet
 from devices.registry import Registry
-from riskstream.api import create_app
-from riskstream.database import open_service_database
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
-from riskstream.users import UserStore
+from riskstream.api.app import create_app
+from riskstream.service.database import open_service_database
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
+from riskstream.service.users import UserStore
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "rules.toml"
 USERS = {

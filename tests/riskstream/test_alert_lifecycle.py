@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from devices.reading import Reading
-from riskstream.engine import Engine
+from riskstream.engine.core import Engine
 from riskstream.errors import RulesFileError
-from riskstream.rules_file import RuleSet, parse_rules
+from riskstream.rules.schema import RuleSet, parse_rules
 from tests.fleets import small_fleet
 from tests.riskstream.test_engine import INSIDE, OUTSIDE, T0, minute_readings
 

@@ -9,8 +9,9 @@ from collections.abc import Callable
 import pytest
 from typer.testing import CliRunner
 
-from riskstream import bench_anomaly
-from riskstream.anomaly_methods import (
+from riskstream.bench import anomaly as bench_anomaly
+from riskstream.cli.app import build_app
+from riskstream.detectors.anomaly_methods import (
     DAY,
     HOUR,
     AnyOfScorer,
@@ -21,7 +22,6 @@ from riskstream.anomaly_methods import (
     SeriesScorer,
     Verdict,
 )
-from riskstream.cli import build_app
 
 START = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
 NOISE = 1.0

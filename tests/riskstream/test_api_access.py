@@ -8,11 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from riskstream.alerts import Alert
-from riskstream.api import create_app
-from riskstream.cli import build_app
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
+from riskstream.api.app import create_app
+from riskstream.cli.app import build_app
+from riskstream.engine.alerts import Alert
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
 from tests.riskstream.people import register_people
 
 T0 = 1_795_000_000.0

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from devices.reading import Reading
-from riskstream.api import create_app
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
+from riskstream.api.app import create_app
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
 from tests.riskstream.people import register_people
 from tests.riskstream.rules_service import SAMPLE
 from tests.riskstream.test_api_access import alert, login

@@ -14,12 +14,12 @@ import typer
 from typer.testing import CliRunner
 
 from devices.fleet_file import load_fleet
-from riskstream import cli_backtest
 from riskstream.backtest import TelemetryFileError, generic_fleet, read_telemetry, replay
 from riskstream.backtest.generic_fleet import median_intervals
 from riskstream.backtest.replay import AlertLog, Ticks, batches
-from riskstream.engine import Engine
-from riskstream.rules_file import RuleSet, parse_rules
+from riskstream.cli import backtest as cli_backtest
+from riskstream.engine.core import Engine
+from riskstream.rules.schema import RuleSet, parse_rules
 from tests.riskstream.backtest_data import ASSIGN, DAY, START, SimulatedRun, simulate
 
 runner = CliRunner()

@@ -7,12 +7,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from riskstream import cli_backtest
 from riskstream.backtest import generic_fleet, read_telemetry, replay
 from riskstream.backtest.errors import InputFileError
 from riskstream.backtest.outcomes_file import read_outcomes_file
-from riskstream.engine import Engine
-from riskstream.rules_file import RuleSet
+from riskstream.cli import backtest as cli_backtest
+from riskstream.engine.core import Engine
+from riskstream.rules.schema import RuleSet
 from tests.riskstream.backtest_data import DAY, START
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from riskstream import bench_engine
+from riskstream.bench import engine as bench_engine
 
 
 def test_bench_engine_reports_the_median_of_its_runs_and_the_state(

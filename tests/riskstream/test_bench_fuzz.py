@@ -5,8 +5,8 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from riskstream import bench_fuzz
-from riskstream.hostile import FAMILIES, hostile_pool
+from riskstream.bench import fuzz as bench_fuzz
+from riskstream.bench.hostile import FAMILIES, hostile_pool
 
 
 def test_the_hostile_pool_is_the_same_for_a_seed_and_covers_every_family() -> None:

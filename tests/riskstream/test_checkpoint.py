@@ -10,10 +10,16 @@ from pathlib import Path
 import pytest
 
 from devices.reading import Reading
-from riskstream.checkpoint import HEADER_BYTES, MAGIC, CheckpointError, read_state, write_state
-from riskstream.engine import Engine
-from riskstream.lender_engines import LenderEngines
-from riskstream.rules_file import RuleSet, parse_rules
+from riskstream.engine.checkpoint import (
+    HEADER_BYTES,
+    MAGIC,
+    CheckpointError,
+    read_state,
+    write_state,
+)
+from riskstream.engine.core import Engine
+from riskstream.engine.lenders import LenderEngines
+from riskstream.rules.schema import RuleSet, parse_rules
 from tests.fleets import small_fleet
 from tests.riskstream.test_engine import INSIDE, OUTSIDE, T0, minute_readings
 from tests.riskstream.test_scorecard import SAMPLE

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from riskstream import checkpoint_key
-from riskstream.checkpoint_key import CheckpointKeyError, key_file_for, load_key
-from riskstream.settings import ServiceSettings
+from riskstream.engine import checkpoint_key
+from riskstream.engine.checkpoint_key import CheckpointKeyError, key_file_for, load_key
+from riskstream.service.settings import ServiceSettings
 
 
 def mode(path: Path) -> int:

@@ -9,11 +9,11 @@ import pytest
 
 from devices.model import Fleet
 from devices.reading import Reading
-from riskstream.alerts import Alert
 from riskstream.detectors.lot_moves import LotState
 from riskstream.detectors.lot_schedule import MovementSchedule, default_quiet
-from riskstream.engine import Engine
-from riskstream.rules_file import OutOfHoursRule, RuleSet
+from riskstream.engine.alerts import Alert
+from riskstream.engine.core import Engine
+from riskstream.rules.schema import OutOfHoursRule, RuleSet
 from simulator import TruthRecord, generate, generate_fleet, plan_scenarios, truth_records
 from simulator.telemetry import Message
 

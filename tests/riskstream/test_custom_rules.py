@@ -11,15 +11,15 @@ from devices.model import Device, DeviceKind, Fleet
 from devices.reading import Reading
 from devices.registry import Registry
 from ingest.stores import open_store
-from riskstream.alerts import Alert
-from riskstream.api import create_app
-from riskstream.database import open_service_database
-from riskstream.engine import Engine
+from riskstream.api.app import create_app
+from riskstream.api.evidence import evidence_window
+from riskstream.engine.alerts import Alert
+from riskstream.engine.core import Engine
 from riskstream.errors import RulesFileError
-from riskstream.evidence import evidence_window
-from riskstream.rules_file import RuleSet, parse_rules
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
+from riskstream.rules.schema import RuleSet, parse_rules
+from riskstream.service.database import open_service_database
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
 from tests.fleets import small_fleet
 from tests.riskstream.people import register_people
 from tests.riskstream.test_api_access import login

@@ -8,8 +8,8 @@ from devices.fleet_file import load_fleet
 from ingest.integrity import IntegritySignal
 from riskstream.backtest import read_telemetry, replay
 from riskstream.backtest.sequence_pass import sequence_pass
-from riskstream.engine import Engine
-from riskstream.rules_file import RuleSet
+from riskstream.engine.core import Engine
+from riskstream.rules.schema import RuleSet
 from simulator import generate_fleet
 from tests.riskstream.backtest_data import DAY, START, simulate
 

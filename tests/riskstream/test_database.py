@@ -13,16 +13,16 @@ from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from devices.registry import sql_url
-from riskstream.api import create_app
-from riskstream.cli import build_app
-from riskstream.database import (
+from riskstream.api.app import create_app
+from riskstream.cli.app import build_app
+from riskstream.service.database import (
     DatabaseSchemaError,
     head_revision,
     open_service_database,
     service_metadata,
 )
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
 
 PREVIOUS_RELEASE = Path(__file__).parent / "data" / "release-4f91c79.db"
 

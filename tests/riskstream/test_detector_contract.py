@@ -21,8 +21,8 @@ from riskstream.backtest import read_telemetry
 from riskstream.backtest.replay import AlertLog, batches, feed, integrity_signals
 from riskstream.backtest.telemetry_file import Telemetry
 from riskstream.detectors.registry import REGISTRY, DetectorSpec
-from riskstream.engine import Engine
-from riskstream.rules_file import RuleSet, parse_rules
+from riskstream.engine.core import Engine
+from riskstream.rules.schema import RuleSet, parse_rules
 from simulator import generate_fleet, plan_scenarios
 from simulator.run import run_to_file
 from simulator.telemetry import generate

@@ -1,6 +1,6 @@
 from devices.reading import Reading
-from riskstream.engine import Engine
-from riskstream.rules_file import RuleSet
+from riskstream.engine.core import Engine
+from riskstream.rules.schema import RuleSet
 from tests.fleets import small_fleet
 
 T0 = 1_795_000_000.0

@@ -9,7 +9,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from riskstream import cli_backtest
 from riskstream.backtest import (
     AlertRecord,
     EvaluationFileError,
@@ -29,6 +28,7 @@ from riskstream.backtest.baselines import (
     phase,
 )
 from riskstream.backtest.evaluate import percentile
+from riskstream.cli import backtest as cli_backtest
 from simulator import TruthRecord
 
 runner = CliRunner()

@@ -5,7 +5,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskstream.geo import Fence, inside
+from riskstream.detectors.fence import Fence, inside
 from simulator.fleetgen import geofence_polygon
 
 coordinates = st.tuples(

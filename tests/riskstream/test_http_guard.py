@@ -1,4 +1,4 @@
-"""Security headers on every answer and bounded request bodies (`riskstream.http_guard`),
+"""Security headers on every answer and bounded request bodies (`riskstream.api.http_guard`),
 in process and through uvicorn for the live feed, which must keep streaming."""
 
 import asyncio
@@ -13,12 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
-import riskstream.api
-from riskstream.api import STATIC, create_app
-from riskstream.api_rules import MAX_TEXT
-from riskstream.http_guard import STRICT_CSP, HttpGuard
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
+import riskstream.api.app
+from riskstream.api.app import STATIC, create_app
+from riskstream.api.http_guard import STRICT_CSP, HttpGuard
+from riskstream.api.rules import MAX_TEXT
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
 from tests.riskstream.people import register_people
 from tests.riskstream.test_api_access import alert, login
 from tests.servers import app_serving
@@ -199,7 +199,7 @@ async def first_event_id(client: httpx.AsyncClient, url: str, headers: dict[str,
 async def test_the_live_feed_streams_through_the_guard(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(riskstream.api, "STREAM_WAIT_S", 0.05)
+    monkeypatch.setattr(riskstream.api.app, "STREAM_WAIT_S", 0.05)
     async with uvicorn_serving(runtime) as base, httpx.AsyncClient(base_url=base) as client:
         token = (
             await client.post("/api/token", data={"username": "rita", "password": "rita-password"})

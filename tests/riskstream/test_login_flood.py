@@ -16,13 +16,13 @@ import httpx
 import pytest
 import uvicorn
 
-from riskstream import login_guard, password_slots
-from riskstream.api import create_app
-from riskstream.bench_login import FloodResult, run_flood
-from riskstream.local_broker import free_port
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
-from riskstream.users import User
+from riskstream.api.app import create_app
+from riskstream.bench.login import FloodResult, run_flood
+from riskstream.service import login_guard, password_slots
+from riskstream.service.local_broker import free_port
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
+from riskstream.service.users import User
 from tests.riskstream.people import register_people
 
 pytestmark = pytest.mark.slow

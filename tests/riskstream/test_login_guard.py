@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from riskstream import login_guard, password_slots
-from riskstream.api import create_app
-from riskstream.login_guard import LoginGuard, address_key
-from riskstream.password_slots import PasswordSlots, SlotsBusyError
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
+from riskstream.api.app import create_app
+from riskstream.service import login_guard, password_slots
+from riskstream.service.login_guard import LoginGuard, address_key
+from riskstream.service.password_slots import PasswordSlots, SlotsBusyError
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
 from tests.riskstream.people import register_people
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from devices.model import Fleet
 from devices.reading import Reading
-from riskstream.engine import Engine
-from riskstream.rules_file import RuleSet
+from riskstream.engine.core import Engine
+from riskstream.rules.schema import RuleSet
 from simulator import generate, generate_fleet, plan_scenarios, truth_records
 from simulator.telemetry import Message
 

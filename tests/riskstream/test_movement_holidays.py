@@ -10,9 +10,9 @@ import pytest
 
 from devices.model import Fleet
 from devices.reading import Reading
-from riskstream.alerts import Alert
-from riskstream.engine import Engine
-from riskstream.rules_file import RuleSet, parse_rules
+from riskstream.engine.alerts import Alert
+from riskstream.engine.core import Engine
+from riskstream.rules.schema import RuleSet, parse_rules
 
 KEY = b"test-checkpoint-key-0123456789abcdef"  # of the engine checkpoints
 

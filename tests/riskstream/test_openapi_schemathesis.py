@@ -30,11 +30,11 @@ from schemathesis.specs.openapi.checks import (
 
 from devices.registry import Registry
 from ingest.stores import DuckDBStore
-from riskstream.api import create_app
-from riskstream.database import open_service_database
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
-from riskstream.users import UserStore
+from riskstream.api.app import create_app
+from riskstream.service.database import open_service_database
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
+from riskstream.service.users import UserStore
 from tests.fleets import small_fleet
 from tests.riskstream.test_api_portfolio import history
 

@@ -9,10 +9,10 @@ import pytest
 
 from devices.model import Fleet, SiteKind
 from devices.reading import Reading
-from riskstream.alerts import Alert
 from riskstream.detectors.hour_of_week import HourOfWeekBaseline
-from riskstream.engine import Engine
-from riskstream.rules_file import RuleSet, parse_rules
+from riskstream.engine.alerts import Alert
+from riskstream.engine.core import Engine
+from riskstream.rules.schema import RuleSet, parse_rules
 from simulator import Injection, generate, generate_fleet, plan_scenarios, truth_records
 from simulator.business import business_profile
 

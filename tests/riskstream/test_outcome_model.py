@@ -4,9 +4,9 @@ import math
 import random
 
 from devices.reading import Reading
-from riskstream.engine import Engine
-from riskstream.outcome_model import OutcomeModel
-from riskstream.rules_file import ModelSettings, RuleSet, load_rules, parse_rules
+from riskstream.engine.core import Engine
+from riskstream.rules.schema import ModelSettings, RuleSet, load_rules, parse_rules
+from riskstream.scoring.outcome_model import OutcomeModel
 from tests.fleets import small_fleet
 from tests.riskstream.test_scorecard import SAMPLE
 

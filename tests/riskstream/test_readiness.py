@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 import ingest.subscriber as subscriber
-from riskstream.runtime import Runtime
+from riskstream.service.runtime import Runtime
 from tests.e2e.browser import bank_with_rita, service_settings, serving
 from tests.paho_publisher import publish_all
 from tests.servers import Mosquitto

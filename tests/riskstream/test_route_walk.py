@@ -20,15 +20,15 @@ import httpx
 import orjson
 import pytest
 
-import riskstream.api as api_module
+import riskstream.api.app as api_module
 from devices.model import Fleet
 from devices.registry import Registry
 from ingest.stores import open_store
-from riskstream.api import create_app
-from riskstream.database import open_service_database
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
-from riskstream.users import UserStore
+from riskstream.api.app import create_app
+from riskstream.service.database import open_service_database
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
+from riskstream.service.users import UserStore
 from simulator import generate_fleet
 from tests.fleets import small_fleet
 from tests.riskstream.test_api_access import alert

@@ -5,7 +5,7 @@ from pathlib import Path
 from ingest.stores import DuckDBStore
 from riskstream.backtest.replay import readings, replay
 from riskstream.backtest.telemetry_file import read_telemetry
-from riskstream.runtime import Runtime
+from riskstream.service.runtime import Runtime
 from tests.riskstream.backtest_data import ASSIGN, simulate
 from tests.riskstream.rules_service import SAMPLE, client_of, login, register, settings
 

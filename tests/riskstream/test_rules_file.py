@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from riskstream.cli import app
+from riskstream.cli.app import app
 from riskstream.errors import RulesFileError
-from riskstream.rules_file import RuleSet, load_rules, parse_rules
+from riskstream.rules.schema import RuleSet, load_rules, parse_rules
 from simulator.catalog import HOLIDAYS
 from simulator.fleetgen import REGIONS
 
@@ -165,6 +165,6 @@ def test_rules_check_accepts_and_refuses_the_calendar(tmp_path: Path) -> None:
 def test_the_packaged_rules_file_and_the_models_defaults_agree() -> None:
     """One set of defaults: a service started without --rules (the packaged file) and
     code that builds `RuleSet()` judge alike."""
-    from riskstream.rules_keeper import built_in_text
+    from riskstream.rules.keeper import built_in_text
 
     assert parse_rules(built_in_text()) == RuleSet()

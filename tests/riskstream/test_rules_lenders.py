@@ -5,9 +5,9 @@ from pathlib import Path
 
 import httpx
 
-from riskstream.database import open_service_database
-from riskstream.runtime import Runtime
-from riskstream.users import UserStore
+from riskstream.service.database import open_service_database
+from riskstream.service.runtime import Runtime
+from riskstream.service.users import UserStore
 from tests.fleets import small_fleet
 from tests.riskstream.rules_service import SAMPLE, client_of, login, register, settings
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from riskstream.runtime import Runtime
+from riskstream.service.runtime import Runtime
 from tests.fleets import small_fleet
 from tests.riskstream.rules_service import SAMPLE, client_of, eventually, login, register, settings
 from tests.servers import Mosquitto

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from riskstream import borrower_risk
-from riskstream.engine import Engine
+from riskstream.engine.core import Engine
 from riskstream.errors import RulesFileError
-from riskstream.rules_file import RuleSet, load_rules, parse_rules
+from riskstream.rules.schema import RuleSet, load_rules, parse_rules
+from riskstream.scoring import borrower_risk
 from tests.fleets import small_fleet
 from tests.riskstream.test_engine import INSIDE, OUTSIDE, T0, minute_readings, run
 

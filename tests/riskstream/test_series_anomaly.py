@@ -9,12 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 from devices.reading import Reading
-from riskstream.alerts import Alert
-from riskstream.cli import build_app
-from riskstream.engine import Engine
+from riskstream.api.evidence import evidence_window
+from riskstream.cli.app import build_app
+from riskstream.engine.alerts import Alert
+from riskstream.engine.core import Engine
 from riskstream.errors import RulesFileError
-from riskstream.evidence import evidence_window
-from riskstream.rules_file import parse_rules
+from riskstream.rules.schema import parse_rules
 from tests.riskstream.test_custom_rules import SAMPLE, fleet
 
 T0 = 1_780_000_000.0 - 1_780_000_000.0 % 86400  # a UTC midnight
@@ -151,6 +151,6 @@ def test_backtest_without_a_fleet_screens_every_series(tmp_path: Path) -> None:
 
 
 def test_the_sample_files_defaults_are_the_models() -> None:
-    from riskstream.rules_file import RuleSet
+    from riskstream.rules.schema import RuleSet
 
     assert parse_rules(SAMPLE.read_text()).rules.anomaly.series == RuleSet().rules.anomaly.series

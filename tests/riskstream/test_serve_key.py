@@ -5,7 +5,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from riskstream.cli import build_app
+from riskstream.cli.app import build_app
 
 
 def test_serve_refuses_a_key_file_others_may_read(tmp_path: Path) -> None:

@@ -12,13 +12,13 @@ import pytest
 
 from devices.model import Fleet
 from devices.registry import Registry
-from riskstream.checkpoint import HEADER_BYTES, MAGIC
-from riskstream.checkpoint_key import CheckpointKeyError
-from riskstream.database import open_service_database
-from riskstream.engine import Engine
-from riskstream.lender_engines import LenderEngines
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
+from riskstream.engine.checkpoint import HEADER_BYTES, MAGIC
+from riskstream.engine.checkpoint_key import CheckpointKeyError
+from riskstream.engine.core import Engine
+from riskstream.engine.lenders import LenderEngines
+from riskstream.service.database import open_service_database
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
 from tests.fleets import small_fleet
 from tests.riskstream.rules_service import SAMPLE, register, settings
 from tests.riskstream.test_checkpoint import RunsCode, new_engine, step
@@ -91,7 +91,7 @@ async def test_checkpoint_of_other_fleets_or_corrupt_is_logged_and_ignored(
     Registry(open_service_database(str(tmp_path / "rs.db"))).import_fleet(
         Fleet.model_validate(changed)
     )
-    caplog.set_level(logging.WARNING, logger="riskstream.runtime")
+    caplog.set_level(logging.WARNING, logger="riskstream.service.runtime")
     other_fleets = service(tmp_path, mosquitto.url)
     async with other_fleets.running():
         assert other_fleets.engines.open_alerts() == []
@@ -137,7 +137,7 @@ def checkpointed(tmp_path: Path) -> Runtime:
 def refused(tmp_path: Path, caplog: pytest.LogCaptureFixture, reason: str) -> None:
     """A service started on ``tmp_path`` logs ``reason`` and starts fresh."""
     caplog.clear()
-    caplog.set_level(logging.WARNING, logger="riskstream.runtime")
+    caplog.set_level(logging.WARNING, logger="riskstream.service.runtime")
     fresh = service(tmp_path, NO_BROKER)
     assert not fresh.restore_checkpoint()
     assert fresh.engines.open_alerts() == [] and fresh.engines.watermark is None

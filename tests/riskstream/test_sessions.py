@@ -10,13 +10,13 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from riskstream.api import create_app
-from riskstream.api_auth import CurrentUser, session_ended
-from riskstream.cli import build_app
-from riskstream.database import open_service_database
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
-from riskstream.users import Role, StaleLoginError, User, UserStore
+from riskstream.api.app import create_app
+from riskstream.api.auth import CurrentUser, session_ended
+from riskstream.cli.app import build_app
+from riskstream.service.database import open_service_database
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
+from riskstream.service.users import Role, StaleLoginError, User, UserStore
 from tests.riskstream.people import register_people
 from tests.riskstream.test_api_access import login
 

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 
 from devices.registry import Registry
 from ingest.stores import open_store
-from riskstream.api import create_app
-from riskstream.database import open_service_database
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
+from riskstream.api.app import create_app
+from riskstream.service.database import open_service_database
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
 from tests.fleets import small_fleet
 from tests.riskstream.people import register_people
 from tests.riskstream.test_api_access import login

@@ -8,9 +8,9 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from riskstream.api import create_app
-from riskstream.runtime import Runtime
-from riskstream.settings import ServiceSettings
+from riskstream.api.app import create_app
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
 from tests.riskstream.people import register_people
 from tests.riskstream.test_api_access import alert, login
 

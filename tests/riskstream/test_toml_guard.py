@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskstream.errors import RulesFileError
-from riskstream.rules_file import parse_rules
-from riskstream.toml_guard import MAX_DEPTH, MAX_INT, TomlLimitError, load_toml
+from riskstream.rules.schema import parse_rules
+from riskstream.rules.toml_guard import MAX_DEPTH, MAX_INT, TomlLimitError, load_toml
 
 
 def nested_array(depth: int) -> str:

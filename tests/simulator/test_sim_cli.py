@@ -9,7 +9,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from riskstream import bench_simulate, cli_simulate
+from riskstream.bench import simulate as bench_simulate
+from riskstream.cli import simulate as cli_simulate
 from simulator.injection import read_truth
 from tests.servers import Mosquitto, free_port
 

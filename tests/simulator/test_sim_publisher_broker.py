@@ -13,7 +13,7 @@ import aiomqtt
 import pytest
 
 from ingest.codec import decode_payload
-from riskstream.local_broker import free_port, mosquitto_binary
+from riskstream.service.local_broker import free_port, mosquitto_binary
 from simulator import publisher
 from simulator.fleetgen import generate_fleet
 from simulator.publisher import publish

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises: none (the first)
 
 A database of such a release has these tables and no ``alembic_version``:
-`riskstream.database` stamps it with this revision instead of running it.
+`riskstream.service.database` stamps it with this revision instead of running it.
 """
 
 import sqlalchemy as sa

@@ -1,0 +1,1 @@
+"""The HTTP API, the live feed and the dashboard's reads."""

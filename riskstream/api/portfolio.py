@@ -1,0 +1,245 @@
+"""The loan officer's portfolio and borrower pages over HTTP.
+
+- ``GET /api/portfolio`` — borrowers ranked by risk score, with coverage, open alerts by
+  severity, exposure and exposure at risk (definitions in `riskstream.scoring.exposure`).
+- ``GET /api/borrowers/{id}`` — score and reasons, score and coverage history, exposure,
+  loans, collateral by site with devices and their last readings, alert timeline.
+
+Scoped like every other endpoint: a user sees only their tenant, a loan officer only
+their portfolio; anything else is a 404.
+"""
+
+import asyncio
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from devices.model import Borrower
+from riskstream.api.asset_views import borrower_model, collateral_out, device_out, site_out
+from riskstream.api.auth import CurrentUser, runtime_of
+from riskstream.api.telemetry import coverage_series
+from riskstream.api.views import ERRORS, MAX_OFFSET, BorrowerDetail, PortfolioPage, bad_query
+from riskstream.engine.alerts import Alert
+from riskstream.engine.core import Engine
+from riskstream.scoring.exposure import (
+    ExposureSum,
+    borrower_exposure,
+    lot_values,
+    value_coverage,
+    worst_coverage,
+)
+from riskstream.service.alert_store import AlertFilter
+from riskstream.service.runtime import Runtime
+from riskstream.service.users import User
+
+router = APIRouter(prefix="/api", responses=ERRORS)
+
+DEFAULT_WINDOW_S = 24 * 3600.0
+MAX_EPOCH_S = 9e9
+"""Latest time a query takes (year 2255): inside every store's nanosecond time range."""
+SortKey = Literal["score", "exposure_at_risk", "coverage", "open_alerts"]
+
+
+def epoch_param(description: str) -> Any:
+    """A time query parameter: finite epoch seconds from 0 to `MAX_EPOCH_S` (else 422)."""
+    return Query(ge=0, le=MAX_EPOCH_S, allow_inf_nan=False, description=description)
+
+
+def time_range(
+    start: float | None, end: float | None, runtime: Runtime, span: float, tenant: str
+) -> tuple[float, float]:
+    """[start, end) defaulting to the ``span`` seconds before the event time ``tenant``'s
+    telemetry reached."""
+    if end is None:
+        watermark = runtime.engines.of(tenant).watermark
+        end = (watermark if watermark is not None else time.time()) + 1.0
+    if start is None:
+        start = end - span
+    if end <= start:
+        raise bad_query("end", "end must be after start")
+    return start, end
+
+
+def _counts(alerts: list[Alert]) -> dict[str, int]:
+    counts = {"critical": 0, "warning": 0, "info": 0}
+    for alert in alerts:
+        counts[alert.severity] += 1
+    return {**counts, "total": len(alerts)}
+
+
+def _row(engine: Engine, borrower: Borrower, alerts: list[Alert]) -> dict[str, Any]:
+    risk = engine.borrower_risk(borrower.id)
+    lots = lot_values(borrower, engine.coverage)
+    exposure = borrower_exposure(borrower, lots)
+    return {
+        "borrower_id": borrower.id,
+        "name": borrower.name,
+        "industry": borrower.industry,
+        "score": risk.score,
+        "computed_at": risk.computed_at,
+        "reasons": risk.reasons,
+        "coverage": value_coverage(lots),
+        "worst_lot_coverage": worst_coverage(lots),
+        "open_alerts": _counts(alerts),
+        "exposure": [e.rounded() for e in exposure],
+        "_exposure": exposure,
+    }
+
+
+def _sort_key(sort: SortKey) -> Any:
+    def key(row: dict[str, Any]) -> tuple[float, str]:
+        if sort == "exposure_at_risk":
+            value = -sum(e.exposure_at_risk for e in row["_exposure"])
+        elif sort == "coverage":
+            value = row["coverage"] if row["coverage"] is not None else float("inf")
+        elif sort == "open_alerts":
+            value = -row["open_alerts"]["total"]
+        else:
+            value = -row["score"]
+        return value, row["borrower_id"]
+
+    return key
+
+
+@router.get("/portfolio", response_model=PortfolioPage)
+async def portfolio(
+    request: Request,
+    user: CurrentUser,
+    min_score: Annotated[
+        float, Query(allow_inf_nan=False, ge=0, le=100, description="only scores ≥ this")
+    ] = 0.0,
+    severity: Annotated[
+        Literal["info", "warning", "critical"] | None,
+        Query(description="only borrowers with an open alert of this severity"),
+    ] = None,
+    q: Annotated[str | None, Query(max_length=128, description="id or name contains")] = None,
+    sort: SortKey = "score",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> dict[str, Any]:
+    """Borrowers of the user's scope ranked by risk (or ``sort``), one page of them.
+
+    ``totals`` and ``open_alerts`` sum over every borrower that matches the filters.
+    """
+    runtime = runtime_of(request)
+    engine = runtime.engines.of(user.tenant)
+    open_by: dict[str, list[Alert]] = {}
+    for alert in engine.open_alerts():
+        open_by.setdefault(alert.borrower_id, []).append(alert)
+    rows = []
+    for borrower in runtime.registry.fleet(user.tenant).borrowers:
+        if borrower.id not in engine.index.borrowers:
+            continue
+        if not user.may_see(user.tenant, borrower.id):
+            continue
+        text = q.lower() if q else None
+        if text and text not in borrower.id.lower() and text not in borrower.name.lower():
+            continue
+        alerts = open_by.get(borrower.id, [])
+        if severity and not any(a.severity == severity for a in alerts):
+            continue
+        row = _row(engine, borrower, alerts)
+        if row["score"] >= min_score:
+            rows.append(row)
+    rows.sort(key=_sort_key(sort))
+    totals: dict[str, ExposureSum] = {}
+    counts = {"critical": 0, "warning": 0, "info": 0, "total": 0}
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+        for e in row.pop("_exposure"):
+            totals.setdefault(e.currency, ExposureSum(e.currency)).add(e)
+        for k in counts:
+            counts[k] += row["open_alerts"][k]
+    return {
+        "total": len(rows),
+        "limit": limit,
+        "offset": offset,
+        "items": rows[offset : offset + limit],
+        "totals": [totals[c].rounded() for c in sorted(totals)],
+        "open_alerts": counts,
+        "event_time": engine.watermark,
+    }
+
+
+def _visible(runtime: Runtime, user: User, borrower_id: str) -> Borrower:
+    return borrower_model(runtime, user, borrower_id)
+
+
+@router.get("/borrowers/{borrower_id}", response_model=BorrowerDetail)
+async def borrower_detail(
+    request: Request,
+    borrower_id: str,
+    user: CurrentUser,
+    start: Annotated[float | None, epoch_param("coverage window start, epoch s")] = None,
+    end: Annotated[float | None, epoch_param("window end; default: event time")] = None,
+    points: Annotated[int, Query(ge=2, le=2000, description="coverage points per lot")] = 120,
+    alerts_limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    """What the borrower page shows; coverage history from the load cells in the store."""
+    runtime = runtime_of(request)
+    borrower = _visible(runtime, user, borrower_id)
+    start, end = time_range(start, end, runtime, DEFAULT_WINDOW_S, user.tenant)
+    engine = runtime.engines.of(user.tenant)
+    risk = engine.borrower_risk(borrower_id)
+    lots = lot_values(borrower, engine.coverage)
+    history = engine.scoring.history_of(borrower_id)
+    store = runtime.store
+    index = engine.index
+
+    def read() -> dict[str, Any]:
+        total, alerts = runtime.alerts.query(
+            AlertFilter(tenant=risk.tenant, borrower_id=borrower_id), alerts_limit, 0
+        )
+        coverage = []
+        for lot in lots:
+            ctx = index.collateral.get(lot.collateral.id)
+            if store is None or ctx is None or not ctx.load_cells:
+                continue
+            series = coverage_series(store, ctx, start, end, points)
+            coverage.append(
+                {
+                    "collateral_id": lot.collateral.id,
+                    "unit": lot.collateral.unit,
+                    "points": [{"ts": ts, "value": v} for ts, v in series],
+                }
+            )
+        sites = []
+        for site in borrower.sites:
+            devices = [
+                device_out(store, d, risk.tenant) for d in borrower.devices if d.site == site.id
+            ]
+            kept = [lot.collateral.id for lot in lots if lot.collateral.site == site.id]
+            sites.append({"site": site_out(site), "collateral_ids": kept, "devices": devices})
+        return {"alerts": alerts, "alerts_total": total, "coverage": coverage, "sites": sites}
+
+    found = await asyncio.to_thread(read)
+    return {
+        "borrower_id": borrower_id,
+        "tenant": risk.tenant,
+        "name": borrower.name,
+        "industry": borrower.industry,
+        "score": risk.score,
+        "computed_at": risk.computed_at,
+        "reasons": risk.reasons,
+        "components": risk.components,
+        "score_history": [{"ts": ts, "value": s} for ts, s in history],
+        "coverage_history": found["coverage"],
+        "coverage_alert_below": engine.rules.rules.inventory_below_pledge.coverage_below,
+        "window_start": start,
+        "window_end": end,
+        "exposure": [e.rounded() for e in borrower_exposure(borrower, lots)],
+        "loans": [
+            {
+                "id": loan.id,
+                "principal": loan.principal,
+                "currency": loan.currency,
+                "collateral_ids": [c.id for c in loan.collateral],
+            }
+            for loan in borrower.loans
+        ],
+        "collateral": [collateral_out(lot) for lot in lots],
+        "sites": found["sites"],
+        "alerts": found["alerts"],
+        "alerts_total": found["alerts_total"],
+    }

@@ -1,0 +1,1 @@
+"""`riskstream bench …`: throughput, latency and memory benchmarks."""

@@ -1,0 +1,152 @@
+"""The `riskstream` command."""
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from devices.errors import FleetFileError
+from devices.fleet_file import load_fleet
+from devices.registry import Registry
+from riskstream.cli.terminal import command_console
+from riskstream.errors import RulesFileError
+from riskstream.rules.schema import load_rules
+from riskstream.service.database import open_service_database
+
+app = typer.Typer(
+    help="Live credit risk from the collateral itself: telemetry in, explained alerts out.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+devices_app = typer.Typer(help="The device registry: import and list fleets.", no_args_is_help=True)
+rules_app = typer.Typer(help="Rules files: validate before you deploy.", no_args_is_help=True)
+simulate_app = typer.Typer(help="Simulated fleets and their telemetry.", no_args_is_help=True)
+app.add_typer(devices_app, name="devices")
+app.add_typer(rules_app, name="rules")
+app.add_typer(simulate_app, name="simulate")
+
+console = command_console()
+err = command_console(stderr=True)
+
+DatabaseOpt = Annotated[
+    str,
+    typer.Option(
+        "--db", help="SQL database of registry and alerts (SQLite path or SQLAlchemy URL)"
+    ),
+]
+DEFAULT_DB = "riskstream-data/riskstream.db"
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(2)
+
+
+@devices_app.command("import")
+def devices_import(
+    file: Annotated[Path, typer.Argument(help="fleet file (YAML)")],
+    db: DatabaseOpt = DEFAULT_DB,
+) -> None:
+    """Import a fleet file into the registry, replacing the tenant's previous fleet.
+
+    Example: riskstream devices import fleet.yaml --db riskstream-data/riskstream.db
+    """
+    try:
+        fleet = load_fleet(file)
+    except FleetFileError as exc:
+        raise _fail(str(exc)) from None
+    Registry(open_service_database(db)).import_fleet(fleet)
+    n_devices = len(fleet.devices())
+    console.print(
+        f"imported tenant [bold]{fleet.tenant.id}[/bold]: {len(fleet.borrowers)} borrowers, "
+        f"{n_devices} devices → {db}"
+    )
+
+
+@devices_app.command("list")
+def devices_list(
+    db: DatabaseOpt = DEFAULT_DB,
+    tenant: Annotated[str | None, typer.Option(help="only this tenant")] = None,
+) -> None:
+    """List registered devices.
+
+    Example: riskstream devices list --tenant demo-bank
+    """
+    rows = Registry(open_service_database(db)).device_rows(tenant)
+    table = Table("device", "tenant", "borrower", "kind", "site", "collateral", "interval (s)")
+    for r in rows:
+        table.add_row(
+            r.id,
+            r.tenant,
+            r.borrower_id,
+            r.kind,
+            r.site_id,
+            r.collateral_id or "–",
+            f"{r.interval_s:g}",
+        )
+    console.print(table)
+    console.print(f"{len(rows)} devices")
+
+
+@rules_app.command("check")
+def rules_check(file: Annotated[Path, typer.Argument(help="rules file (TOML)")]) -> None:
+    """Validate a rules file; errors name the file, line and field.
+
+    Example: riskstream rules check config/rules.toml
+    """
+    try:
+        rules = load_rules(file)
+    except RulesFileError as exc:
+        raise _fail(str(exc)) from None
+    enabled = [name for name, rule in rules.rules if getattr(rule, "enabled", False)]
+    console.print(f"{file}: ok ({len(enabled)} rules enabled: {', '.join(enabled)})")
+    calendar = rules.calendar
+    console.print(
+        f"calendar: {len(calendar.holidays)} holidays of every site, own lists for "
+        f"{len(calendar.by_timezone)} timezones"
+    )
+
+
+def _register_other_commands() -> None:
+    # Imported here so `riskstream --help` stays fast and each module stays small.
+    from riskstream.cli import bench as cli_bench
+    from riskstream.cli import db as cli_db
+    from riskstream.cli import ingest as cli_ingest
+    from riskstream.cli import people as cli_people
+    from riskstream.cli import run as cli_run
+    from riskstream.cli import simulate as cli_simulate
+
+    cli_run.register(app)
+    cli_db.register(app)
+    cli_ingest.register(app)
+    cli_people.register(app)
+    cli_simulate.register(simulate_app)
+    cli_bench.register(app)
+    from riskstream.cli import backtest as cli_backtest
+
+    cli_backtest.register(app)
+
+
+_registered = False
+
+
+def build_app() -> typer.Typer:
+    """The `riskstream` app with every subcommand registered (once)."""
+    global _registered
+    if not _registered:
+        _register_other_commands()
+        _registered = True
+    return app
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    build_app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,245 @@
+"""`riskstream demo`: the whole path in one process, on embedded defaults.
+
+A generated fleet is registered, an amqtt broker starts in-process (unless
+``--broker`` names one), the simulator replays the recent past at ``speed``× with
+injected risk scenarios and then keeps publishing in real time, ingest writes to an
+embedded DuckDB file, the engine raises alerts and the HTTP service shows them.
+"""
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from devices.fleet_file import save_fleet
+from devices.private_files import make_private_dirs
+from devices.registry import Registry
+from ingest.errors import IngestStalledError
+from riskstream.api.app import create_app
+from riskstream.rules.keeper import built_in_text
+from riskstream.service.database import open_service_database
+from riskstream.service.embedded_broker import embedded_broker
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
+from riskstream.service.users import UserStore
+from simulator import generate, generate_fleet, plan_scenarios, publish, truth_records, write_truth
+from simulator.publisher import parse_broker_url
+from simulator.telemetry import Message
+
+log = logging.getLogger(__name__)
+
+LIVE_TAIL_S = 30 * 86400.0
+DEMO_USER = "demo"
+DEMO_PASSWORD = "riskstream-demo"  # noqa: S105 (printed on screen; the demo's own throw-away user)
+DEMO_SCENARIOS = ("inventory_drain", "geofence_exit", "device_silent")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `riskstream demo` was asked to do."""
+
+    data_dir: Path
+    borrowers: int = 20
+    seed: int = 7
+    speed: float = 360.0
+    history_s: float = 12 * 3600.0
+    scenario_rate: float = 0.3
+    broker: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    duration_s: float | None = None
+    rules: Path | None = None
+
+
+@dataclass
+class DemoState:
+    """Progress the terminal summary shows."""
+
+    published: int = 0
+    replay_done: bool = False
+
+
+def _split_at(
+    messages: Iterator[Message], ts: float
+) -> tuple[Iterator[Message], Iterator[Message]]:
+    """Two iterators: messages before ``ts``, then the rest (consumed lazily, in order)."""
+    pending: list[Message] = []
+
+    def head() -> Iterator[Message]:
+        for m in messages:
+            if m.ts >= ts:
+                pending.append(m)
+                return
+            yield m
+
+    def tail() -> Iterator[Message]:
+        yield from pending
+        yield from messages
+
+    return head(), tail()
+
+
+def prepare(
+    options: DemoOptions, now: float
+) -> tuple[ServiceSettings, Iterator[Message], float, str]:
+    """Create the data dir, fleet, registry, plan and truth; return what the run needs."""
+    if options.data_dir.exists():
+        shutil.rmtree(options.data_dir)
+    make_private_dirs(options.data_dir)
+    fleet = generate_fleet(options.borrowers, options.seed)
+    save_fleet(fleet, options.data_dir / "fleet.yaml")
+    database = str(options.data_dir / "riskstream.db")
+    engine = open_service_database(database)
+    Registry(engine).import_fleet(fleet)
+    UserStore(engine).add(DEMO_USER, DEMO_PASSWORD, fleet.tenant.id, "risk_admin")
+    engine.dispose()
+    start = float(int(now - options.history_s))
+    injections = plan_scenarios(
+        fleet,
+        options.seed,
+        start,
+        start + options.history_s,
+        rate=options.scenario_rate,
+        kinds=list(DEMO_SCENARIOS),
+    )
+    end = start + options.history_s + LIVE_TAIL_S
+    write_truth(truth_records(fleet.tenant.id, injections, end), options.data_dir / "truth.jsonl")
+    settings = ServiceSettings(
+        broker=options.broker or "mqtt://127.0.0.1:1883",
+        store=f"duckdb:///{(options.data_dir / 'telemetry.duckdb').resolve()}",
+        database=database,
+        rules=options.rules or _editable_rules(options.data_dir),
+        checkpoint=options.data_dir / "engine.ckpt",
+        deadletter=options.data_dir / "deadletter.jsonl",
+        host=options.host,
+        port=options.port,
+    )
+    return settings, generate(fleet, injections, start, end, options.seed), start, fleet.tenant.id
+
+
+def _editable_rules(data_dir: Path) -> Path:
+    """A copy of the built-in rules in the demo's directory, so they can be edited live."""
+    path = data_dir / "rules.toml"
+    path.write_text(built_in_text(), encoding="utf-8")
+    return path
+
+
+@contextlib.asynccontextmanager
+async def _broker(url: str | None) -> AsyncIterator[str]:
+    if url is not None:
+        yield url
+        return
+    async with embedded_broker() as embedded_url:
+        yield embedded_url
+
+
+async def run_demo(
+    options: DemoOptions,
+    on_frame: Callable[[Runtime, DemoState, str], None] | None = None,
+    ready: asyncio.Event | None = None,
+) -> Runtime:
+    """Run the demo until ``duration_s`` passes (or forever); return the runtime for stats."""
+    now = time.time()
+    settings, messages, start, tenant = prepare(options, now)
+    state = DemoState()
+    async with _broker(options.broker) as broker_url:
+        settings = settings.model_copy(update={"broker": broker_url})
+        runtime = Runtime(settings)
+        app = create_app(runtime)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=options.host, port=options.port, log_level="warning", lifespan="on"
+            )
+        )
+        async with runtime.running():
+            serve_task = asyncio.create_task(server.serve(), name="http")
+            while not server.started:
+                if serve_task.done():
+                    await serve_task
+                    raise RuntimeError(f"HTTP server could not start on port {options.port}")
+                await asyncio.sleep(0.05)
+            await asyncio.wait_for(runtime.ingest.connected.wait(), 30)  # type: ignore[union-attr]
+            url = f"http://{options.host}:{_bound_port(server, options.port)}/"
+            if ready is not None:
+                ready.set()
+            sim = asyncio.create_task(
+                _simulate(messages, tenant, broker_url, options, start, now, runtime, state),
+                name="simulator",
+            )
+            began = time.monotonic()
+            try:
+                while options.duration_s is None or time.monotonic() - began < options.duration_s:
+                    if runtime.failed.is_set():
+                        raise IngestStalledError(runtime.ingest_failed or "ingest stopped")
+                    if on_frame is not None:
+                        on_frame(runtime, state, url)
+                    await asyncio.sleep(0.5)
+            finally:
+                runtime.stop.set()
+                sim.cancel()
+                await asyncio.gather(sim, return_exceptions=True)
+                server.should_exit = True
+                await serve_task
+    return runtime
+
+
+def _bound_port(server: uvicorn.Server, fallback: int) -> int:
+    for s in server.servers:
+        for sock in s.sockets:
+            port: int = sock.getsockname()[1]
+            return port
+    return fallback
+
+
+async def _simulate(
+    messages: Iterator[Message],
+    tenant: str,
+    broker_url: str,
+    options: DemoOptions,
+    start: float,
+    now: float,
+    runtime: Runtime,
+    state: DemoState,
+) -> None:
+    host, port = parse_broker_url(broker_url)
+    speed = options.speed
+    # Event time catches up with wall time after history / (speed - 1) wall seconds.
+    catch_up = now + options.history_s / (speed - 1) if speed > 1 else now
+    replay, live = _split_at(messages, catch_up)
+    stop = runtime.stop
+
+    def progress(n: int, _ts: float) -> None:
+        state.published = base + n
+
+    base = 0
+    base = state.published = await publish(
+        replay,
+        tenant=tenant,
+        host=host,
+        port=port,
+        speed=speed,
+        start_ts=start,
+        stop=stop,
+        on_progress=progress,
+        client_id="riskstream-demo-sim",
+    )
+    state.replay_done = True
+    if stop.is_set():
+        return
+    await publish(
+        live,
+        tenant=tenant,
+        host=host,
+        port=port,
+        speed=1.0,
+        start_ts=catch_up,
+        stop=stop,
+        on_progress=progress,
+        client_id="riskstream-demo-sim-live",
+    )

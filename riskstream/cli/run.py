@@ -1,0 +1,202 @@
+"""`riskstream serve` and `riskstream demo`."""
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from rich.live import Live
+
+from ingest.errors import IngestStalledError
+from riskstream.api.app import create_app
+from riskstream.cli.demo import DEMO_PASSWORD, DEMO_USER, DemoOptions, DemoState, run_demo
+from riskstream.cli.summary import render_summary
+from riskstream.cli.terminal import command_console
+from riskstream.durations import parse_duration
+from riskstream.engine.checkpoint_key import CheckpointKeyError, load_key
+from riskstream.errors import RulesFileError
+from riskstream.rules.schema import load_rules
+from riskstream.service.alert_store import AlertFilter
+from riskstream.service.database import DatabaseSchemaError, open_service_database
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
+
+console = command_console()
+err = command_console(stderr=True)
+
+Host = Annotated[str, typer.Option(help="address the HTTP service listens on")]
+Port = Annotated[int, typer.Option(help="port of the HTTP service (0: any free port)")]
+
+
+def _check_rules(rules: Path | None) -> None:
+    if rules is None:
+        return
+    try:
+        load_rules(rules)
+    except RulesFileError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def serve(
+    broker: Annotated[str, typer.Option(help="MQTT broker URL")] = "mqtt://127.0.0.1:1883",
+    store: Annotated[str, typer.Option(help="telemetry store URL")] = (
+        "duckdb:///riskstream-data/telemetry.duckdb"
+    ),
+    db: Annotated[str, typer.Option("--db", help="registry and alert database")] = (
+        "riskstream-data/riskstream.db"
+    ),
+    rules: Annotated[Path | None, typer.Option(help="rules file (TOML)")] = None,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    retention: Annotated[
+        str | None, typer.Option(help="keep this much telemetry in DuckDB, e.g. 90d")
+    ] = None,
+) -> None:
+    """Run ingest, the risk engine and the HTTP service against a broker.
+
+    Devices must be registered first (riskstream devices import fleet.yaml).
+
+    Example: riskstream serve --broker mqtt://127.0.0.1:1883 --rules config/rules.toml
+    """
+    _check_rules(rules)
+    try:
+        settings = ServiceSettings(
+            broker=broker,
+            store=store,
+            database=db,
+            rules=rules,
+            host=host,
+            port=port,
+            retention_s=parse_duration(retention) if retention else None,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        err.print(f"[red]error:[/red] setting {first['loc'][0]}: {first['msg']}")
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] --retention: {exc}")
+        raise typer.Exit(2) from None
+    try:  # a database of a newer riskstream stops the start in one line
+        open_service_database(settings.database).dispose()
+    except DatabaseSchemaError as exc:
+        err.print(f"[red]error:[/red] {settings.database}: {exc}")
+        raise typer.Exit(2) from None
+    checkpoint = settings.checkpoint_path
+    if checkpoint is not None:
+        try:  # a key file that cannot be used stops the start: say so in one line
+            load_key(settings.checkpoint_key, checkpoint)
+        except (CheckpointKeyError, ValueError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    console.print(f"riskstream serving on http://{host}:{port}/ (broker {broker})")
+    console.print(
+        "log in with a user made by: riskstream users add NAME --tenant T --role risk_admin"
+    )
+    app = create_app(settings=settings)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    runtime = getattr(app.state, "runtime", None)
+    if runtime is not None and runtime.ingest_failed:
+        err.print(f"[red]error:[/red] {runtime.ingest_failed}")
+        raise typer.Exit(1)
+
+
+def demo(
+    duration: Annotated[
+        str | None, typer.Option(help="stop after this long: seconds or 90s, 10m, 1h")
+    ] = None,
+    broker: Annotated[
+        str | None,
+        typer.Option(help="use this MQTT broker (mqtt://HOST:PORT) instead of the embedded one"),
+    ] = None,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    borrowers: Annotated[
+        int, typer.Option(min=1, max=2000, help="borrowers in the demo fleet")
+    ] = 20,
+    seed: Annotated[int, typer.Option(help="seed of fleet, scenarios and telemetry")] = 7,
+    speed: Annotated[
+        float, typer.Option(min=1.0, help="event seconds per wall second while replaying")
+    ] = 360.0,
+    history: Annotated[str, typer.Option(help="how much recent past to replay (e.g. 12h)")] = "12h",
+    scenario_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="share of borrowers hit by a scenario")
+    ] = 0.3,
+    data_dir: Annotated[
+        Path, typer.Option(help="where the demo keeps its files (recreated each run)")
+    ] = Path("riskstream-demo"),
+    rules: Annotated[Path | None, typer.Option(help="rules file (TOML)")] = None,
+) -> None:
+    """Run the whole path on embedded defaults: broker, simulator, ingest, engine, dashboard.
+
+    Replays the last --history of a generated fleet at --speed× with injected risk
+    scenarios (ground truth in DATA_DIR/truth.jsonl), then keeps publishing in real time.
+
+    Examples:
+      riskstream demo
+      riskstream demo --duration 120 --port 8080
+      riskstream demo --broker mqtt://127.0.0.1:1883 --borrowers 50
+    """
+    _check_rules(rules)
+    try:
+        duration_s = parse_duration(duration) if duration is not None else None
+        history_s = parse_duration(history)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if broker is not None and not broker.startswith("mqtt://"):
+        err.print(f"[red]error:[/red] --broker {broker!r}: expected mqtt://HOST:PORT")
+        raise typer.Exit(2)
+    options = DemoOptions(
+        data_dir=data_dir,
+        borrowers=borrowers,
+        seed=seed,
+        speed=speed,
+        history_s=history_s,
+        scenario_rate=scenario_rate,
+        broker=broker,
+        host=host,
+        port=port,
+        duration_s=duration_s,
+        rules=rules,
+    )
+    began = time.monotonic()
+    with Live(console=console, refresh_per_second=2, transient=False) as live:
+
+        def frame(runtime: Runtime, state: DemoState, url: str) -> None:
+            _, newest = runtime.alerts.query(AlertFilter(), limit=8)
+            live.update(
+                render_summary(
+                    url,
+                    runtime.stats(),
+                    newest,
+                    state.published,
+                    time.monotonic() - began,
+                    login=f"{DEMO_USER} / {DEMO_PASSWORD}",
+                )
+            )
+
+        try:
+            runtime = asyncio.run(run_demo(options, on_frame=frame))
+        except KeyboardInterrupt:
+            console.print("stopped.")
+            return
+        except (OSError, IngestStalledError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+    stats = runtime.stats()
+    total, _ = runtime.alerts.query(AlertFilter(), limit=1)
+    console.print(
+        f"demo finished after {time.monotonic() - began:,.0f} s: "
+        f"{stats['readings_total']:,} readings stored, {total} alerts raised; "
+        f"files in {data_dir}/ (fleet.yaml, truth.jsonl, telemetry.duckdb, riskstream.db)"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the `riskstream` app."""
+    app.command("serve")(serve)
+    app.command("demo")(demo)

@@ -1,0 +1,2 @@
+"""The risk engine: a pure step from readings to alert changes, its alerts, lookups and
+checkpoints."""

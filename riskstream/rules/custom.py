@@ -1,0 +1,172 @@
+"""User-defined rules: ``[[rules.custom]]`` tables that watch any metric, no code needed.
+
+Each table names an alert kind, selects series (tenants, device kinds, device ids or
+globs, sites, and one metric), and says when a series is in breach::
+
+    [[rules.custom]]
+    name = "silo_level_low"
+    metric = "level_pct"
+    devices = ["silo-*"]
+    condition = "below"          # above, below, outside, rate_above, rate_below,
+    threshold = 20.0             #   unchanged_for, missing_for
+    clear = 25.0                 # hysteresis: back above 25 % to clear
+    window = "10m"               # judge the mean of the last 10 min ...
+    aggregate = "mean"           # ... (mean, min, max, sum, last)
+    for = "30m"
+    clear_after = "10m"
+    severity = "warning"
+    reason = "{metric} {value:.1f} {unit} below {threshold:g} {unit}"
+
+``rate_above``/``rate_below`` judge the change per hour over ``window`` (1 h if unset);
+``unchanged_for`` and ``missing_for`` judge time (``duration``). Units come from the
+metric's suffix (``_pct`` → %, ``_bar`` → bar). Checked like the rest of the file: a bad
+table fails naming ``rules.custom.N.field`` and its line.
+"""
+
+import fnmatch
+import math
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from devices.model import DeviceKind
+from devices.units import unit_of
+from riskstream.durations import parse_duration
+
+Condition = Literal[
+    "above", "below", "outside", "rate_above", "rate_below", "unchanged_for", "missing_for"
+]
+Aggregate = Literal["mean", "min", "max", "sum", "last"]
+Severity = Literal["info", "warning", "critical"]
+
+THRESHOLD_CONDITIONS = frozenset({"above", "below", "rate_above", "rate_below"})
+TIME_CONDITIONS = frozenset({"unchanged_for", "missing_for"})
+DEFAULT_RATE_WINDOW_S = 3600.0
+
+DEFAULT_REASONS: dict[str, str] = {
+    "above": "{metric} {value:.4g} {unit} above {threshold:g} {unit}",
+    "below": "{metric} {value:.4g} {unit} below {threshold:g} {unit}",
+    "outside": "{metric} {value:.4g} {unit} outside {low:g}–{high:g} {unit}",
+    "rate_above": "{metric} rising {value:.4g} {unit}/h, above {threshold:g} {unit}/h",
+    "rate_below": "{metric} changing {value:.4g} {unit}/h, below {threshold:g} {unit}/h",
+    "unchanged_for": "{metric} unchanged at {value:.4g} {unit} for {duration_h:.1f} h",
+    "missing_for": "no {metric} for {duration_h:.1f} h (last {value:.4g} {unit})",
+}
+"""The reason an alert gives when its table has no ``reason``."""
+
+REASON_FIELDS = (
+    "metric, value, unit, threshold, low, high, clear, window_s, duration_h, device, site, rule"
+)
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class FieldError(ValueError):
+    """A value that does not fit the rest of its table; names the field at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class CustomRule(BaseModel):
+    """One ``[[rules.custom]]`` table."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{2,63}$", description="the alert kind it raises")
+    enabled: bool = True
+    metric: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="e.g. level_pct")
+    tenants: list[str] = Field(default_factory=list, description="only these lenders")
+    device_kinds: list[DeviceKind] = Field(default_factory=list)
+    devices: list[str] = Field(default_factory=list, description="device ids or globs (silo-*)")
+    sites: list[str] = Field(default_factory=list)
+    condition: Condition
+    threshold: float | None = None
+    band: tuple[float, float] | None = Field(None, description="(low, high) for `outside`")
+    clear: float | None = Field(None, description="clears on this side (hysteresis)")
+    clear_band: tuple[float, float] | None = Field(None, description="`outside`: clears within")
+    duration: Seconds | None = Field(None, description="unchanged_for / missing_for")
+    window: Seconds = Field(0.0, description="aggregate over this much event time (0: each value)")
+    aggregate: Aggregate = "last"
+    for_: Seconds = Field(0.0, alias="for", description="in breach this long before alerting")
+    clear_after: Seconds = Field(0.0, description="clear this long before resolving")
+    severity: Severity = "warning"
+    reason: str | None = Field(
+        None, max_length=500, description=f"template; fields: {REASON_FIELDS}"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        c = self.condition
+        if c in THRESHOLD_CONDITIONS and self.threshold is None:
+            raise FieldError("threshold", f"condition {c!r} needs a threshold")
+        if c == "outside":
+            if self.band is None or self.band[0] >= self.band[1]:
+                raise FieldError("band", "condition 'outside' needs band = [low, high], low < high")
+            inner = self.clear_band
+            if inner is not None and not (self.band[0] <= inner[0] < inner[1] <= self.band[1]):
+                raise FieldError("clear_band", "must lie within band (the safe side)")
+        if c in TIME_CONDITIONS and not self.duration:
+            raise FieldError("duration", f'condition {c!r} needs a duration, e.g. "2h"')
+        if self.clear is not None and self.threshold is not None:
+            rising = c in ("above", "rate_above")
+            if (rising and self.clear > self.threshold) or (
+                not rising and self.clear < self.threshold
+            ):
+                side = "at or below" if rising else "at or above"
+                raise FieldError(
+                    "clear", f"must be {side} threshold {self.threshold:g} (the safe side)"
+                )
+        try:
+            self.reason_for(0.0, "device", "site")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise FieldError(
+                "reason", f"cannot be filled ({exc!r}); fields: {REASON_FIELDS}"
+            ) from exc
+        return self
+
+    @property
+    def unit(self) -> str:
+        """The metric's unit, from its suffix."""
+        return unit_of(self.metric)
+
+    @property
+    def rate_window(self) -> float:
+        """Event time a rate of change is measured over."""
+        return self.window or DEFAULT_RATE_WINDOW_S
+
+    def reason_for(self, value: float, device: str, site: str) -> str:
+        """The alert's reason for ``value`` on ``device``."""
+        low, high = self.band or (math.nan, math.nan)
+        template = self.reason or DEFAULT_REASONS[self.condition]
+        return template.format(
+            metric=self.metric,
+            value=value,
+            unit=self.unit,
+            threshold=self.threshold if self.threshold is not None else math.nan,
+            low=low,
+            high=high,
+            clear=self.clear if self.clear is not None else math.nan,
+            window_s=self.window,
+            duration_h=(self.duration or 0.0) / 3600.0,
+            device=device,
+            site=site,
+            rule=self.name,
+        ).strip()
+
+    def selects(self, tenant: str, kind: DeviceKind, device_id: str, site_id: str) -> bool:
+        """Whether this rule watches ``device_id``'s series of its metric."""
+        if not self.enabled:
+            return False
+        if self.tenants and tenant not in self.tenants:
+            return False
+        if self.device_kinds and kind not in self.device_kinds:
+            return False
+        if self.sites and site_id not in self.sites:
+            return False
+        return not self.devices or any(fnmatch.fnmatchcase(device_id, p) for p in self.devices)

@@ -1,0 +1,533 @@
+"""The rules file (TOML): which conditions raise alerts, with thresholds and timings.
+
+Validated strictly: an unknown table or key, a wrong type or an out-of-range value
+fails with `RulesFileError` naming the file, the line and the field.
+See ``config/rules.toml`` for the documented sample.
+"""
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from riskstream.durations import parse_duration
+from riskstream.errors import RulesFileError
+from riskstream.rules.calendar import CalendarSettings
+from riskstream.rules.custom import CustomRule, FieldError
+from riskstream.rules.overrides import Override, OverrideError, apply_override
+from riskstream.rules.series_anomaly import SeriesAnomalyRule
+from riskstream.rules.toml_guard import TomlLimitError, load_toml
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Severity = Literal["info", "warning", "critical"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
+
+
+class InventoryRule(_Section):
+    """Inventory on hand below the pledged quantity."""
+
+    enabled: bool = True
+    coverage_below: float = Field(0.9, gt=0, le=2, description="on hand / pledged quantity")
+    clear_above: float = Field(0.95, gt=0, le=2, description="coverage that clears the alert")
+    for_: Seconds = Field(1800.0, alias="for", description="how long before alerting")
+    clear_after: Seconds = 3600.0
+    severity: Severity = "critical"
+
+
+class GeofenceRule(_Section):
+    """A vehicle (or yard stock) outside its geofence."""
+
+    enabled: bool = True
+    for_: Seconds = Field(300.0, alias="for")
+    clear_after: Seconds = 1800.0
+    severity: Severity = "warning"
+
+
+class DeadmanRule(_Section):
+    """A device silent for longer than its expected reporting allows."""
+
+    enabled: bool = True
+    missed_intervals: float = Field(5.0, ge=1, description="silent for this many intervals")
+    min_silence: Seconds = 600.0
+    severity: Severity = "warning"
+
+
+class ColdChainRule(_Section):
+    """Perishable collateral outside its storage temperature band."""
+
+    enabled: bool = True
+    tolerance_c: float = Field(0.5, ge=0, description="allowed overshoot of the band, °C")
+    for_: Seconds = Field(900.0, alias="for")
+    clear_after: Seconds = 1800.0
+    severity: Severity = "critical"
+
+
+class ParkedMovingRule(_Section):
+    """A vehicle moving during the hours it should be parked (local time of its site)."""
+
+    enabled: bool = True
+    night_start_hour: int = Field(22, ge=0, le=23)
+    night_end_hour: int = Field(5, ge=0, le=23)
+    speed_above_kmh: float = Field(3.0, ge=0)
+    for_: Seconds = Field(600.0, alias="for")
+    clear_after: Seconds = 1800.0
+    severity: Severity = "warning"
+
+
+class StuckValuesRule(_Section):
+    """A sensor repeating exactly the same value (frozen, or replaced by a fake)."""
+
+    enabled: bool = True
+    metrics: list[str] = Field(
+        default_factory=lambda: ["weight_kg", "temperature_c", "humidity_pct", "power_kw"],
+        description="metrics that always carry noise when the sensor is alive",
+    )
+    min_repeats: int = Field(10, ge=2)
+    for_: Seconds = Field(3600.0, alias="for")
+    severity: Severity = "warning"
+
+
+class ProductionSlowdownRule(_Section):
+    """A production line's output (else power) below its usual level for the hour of week."""
+
+    enabled: bool = True
+    index_below: float = Field(0.7, gt=0, lt=1, description="actual / usual of the hour")
+    clear_above: float = Field(0.85, gt=0, le=2, description="index that clears the alert")
+    for_: Seconds = Field(6 * 3600.0, alias="for")
+    clear_after: Seconds = 12 * 3600.0
+    severity: Severity = "warning"
+
+    @field_validator("clear_above")
+    @classmethod
+    def _clears_above_the_threshold(cls, value: float, info: ValidationInfo) -> float:
+        below = info.data.get("index_below")
+        if isinstance(below, float) and value < below:
+            raise ValueError(f"must be at least index_below ({below})")
+        return value
+
+
+class MachineIdleRule(_Section):
+    """A production line standing still in hours it usually runs."""
+
+    enabled: bool = True
+    idle_below: float = Field(
+        0.1, gt=0, lt=1, description="level / usual under which the line stands still"
+    )
+    for_: Seconds = Field(25 * 3600.0, alias="for")
+    clear_after: Seconds = 3600.0
+    severity: Severity = "warning"
+
+
+class ProductionDriftRule(_Section):
+    """A downward change of a line's production index (Page-Hinkley test): early warning."""
+
+    enabled: bool = True
+    threshold: float = Field(4.0, gt=0, description="Page-Hinkley lambda, in index-hours")
+    delta: float = Field(0.05, ge=0, description="fall of the index per hour tolerated")
+    min_hours: int = Field(24, ge=1, description="running hours seen before it may alert")
+    recover_above: float = Field(0.9, gt=0, le=2, description="recent index that ends it")
+    clear_after: Seconds = 12 * 3600.0
+    severity: Severity = "info"
+
+
+class AnomalyRule(_Section):
+    """Unusual hours of production devices (river HalfSpaceTrees shared per device kind)."""
+
+    enabled: bool = False
+    score_above: float = Field(0.9, gt=0, lt=1, description="anomaly score that counts")
+    for_: Seconds = Field(3 * 3600.0, alias="for")
+    clear_after: Seconds = 3 * 3600.0
+    n_trees: int = Field(10, ge=1, le=50)
+    height: int = Field(8, ge=2, le=12)
+    window_size: int = Field(250, ge=10, le=10_000)
+    seed: int = 42
+    severity: Severity = "info"
+    series: SeriesAnomalyRule = Field(
+        default_factory=SeriesAnomalyRule,
+        description="anomaly detection on any series (`riskstream.rules.series_anomaly`)",
+    )
+
+
+class DataIntegrityRule(_Section):
+    """Messages a device did not send: replayed, a taken seq, a failed signature."""
+
+    enabled: bool = True
+    min_messages: int = Field(3, ge=1, description="doubtful messages within `within`")
+    within: Seconds = 3600.0
+    clear_after: Seconds = 7200.0
+    severity: Severity = "critical"
+
+
+class MessagesLostRule(_Section):
+    """Messages missing from a device's seq sequence (lost by the network or a broker)."""
+
+    enabled: bool = True
+    min_lost: int = Field(10, ge=1, description="missing messages within `within`")
+    within: Seconds = 3600.0
+    clear_after: Seconds = 7200.0
+    severity: Severity = "warning"
+
+
+class OutOfHoursRule(_Section):
+    """Stock leaving a lot in hours when this lot's stock does not normally move."""
+
+    enabled: bool = True
+    drop_share: float = Field(
+        0.03, gt=0, le=1, description="fall since the quiet hours began, share of the pledge"
+    )
+    for_: Seconds = Field(300.0, alias="for")
+    clear_after: Seconds = 3600.0
+    moved_share: float = Field(
+        0.005, gt=0, le=1, description="an hour whose stock ranged this much (of the pledge) moved"
+    )
+    learn_weeks: int = Field(
+        4, ge=1, le=8, description="weeks of an hour of week remembered to learn its movement"
+    )
+    min_weeks: int = Field(
+        2, ge=1, le=8, description="weeks seen before an hour of week is judged on what it learned"
+    )
+    night_start_hour: int = Field(22, ge=0, le=23, description="cold start: quiet from")
+    night_end_hour: int = Field(5, ge=0, le=23, description="cold start: quiet until")
+    severity: Severity = "critical"
+
+    @field_validator("min_weeks")
+    @classmethod
+    def _within_memory(cls, value: int, info: ValidationInfo) -> int:
+        weeks = info.data.get("learn_weeks")
+        if isinstance(weeks, int) and value > weeks:
+            raise ValueError(f"must be at most learn_weeks ({weeks})")
+        return value
+
+
+class DoublePledgeRule(_Section):
+    """The same goods at two sites: one lot loses what a lot of another borrower gains."""
+
+    enabled: bool = True
+    min_share: float = Field(
+        0.05, gt=0, le=1, description="smallest block that counts, share of the origin's pledge"
+    )
+    tolerance: float = Field(0.03, gt=0, lt=1, description="gain within ± this of the loss")
+    max_transit: Seconds = Field(14 * 3600.0, gt=0, description="loss to gain, at most")
+    severity: Severity = "critical"
+
+
+class Rules(_Section):
+    """The ``[rules.*]`` tables."""
+
+    inventory_below_pledge: InventoryRule = InventoryRule()
+    geofence_exit: GeofenceRule = GeofenceRule()
+    device_silent: DeadmanRule = DeadmanRule()
+    cold_chain_excursion: ColdChainRule = ColdChainRule()
+    vehicle_moving_when_parked: ParkedMovingRule = ParkedMovingRule()
+    values_stuck: StuckValuesRule = StuckValuesRule()
+    production_slowdown: ProductionSlowdownRule = ProductionSlowdownRule()
+    machine_idle: MachineIdleRule = MachineIdleRule()
+    production_drift: ProductionDriftRule = ProductionDriftRule()
+    anomaly: AnomalyRule = AnomalyRule()
+    data_integrity: DataIntegrityRule = DataIntegrityRule()
+    messages_lost: MessagesLostRule = MessagesLostRule()
+    collateral_moved_out_of_hours: OutOfHoursRule = OutOfHoursRule()
+    double_pledge: DoublePledgeRule = DoublePledgeRule()
+    custom: list[CustomRule] = Field(
+        default_factory=list, description="user-defined rules (`riskstream.rules.custom`)"
+    )
+
+    @field_validator("custom")
+    @classmethod
+    def _custom_names_free(cls, rules: list[CustomRule]) -> list[CustomRule]:
+        seen: set[str] = set()
+        for i, rule in enumerate(rules):
+            if rule.name in cls.model_fields:
+                raise FieldError(f"{i}.name", f"{rule.name!r} is a built-in rule's; choose another")
+            if rule.name in seen:
+                raise FieldError(f"{i}.name", f"{rule.name!r} is used by two custom rules")
+            seen.add(rule.name)
+        return rules
+
+
+EXTRA_ALERT_KINDS: frozenset[str] = frozenset()
+"""Alert kinds not named after a ``[rules.*]`` table that ``[alerts]`` tables may name."""
+
+
+def _per_kind(value: object) -> object:
+    """One duration for every kind, or a table of kind → duration (``default``: the rest)."""
+    return {"default": value} if isinstance(value, str | int | float) else value
+
+
+PerKind = Annotated[dict[str, Seconds], BeforeValidator(_per_kind)]
+
+
+class AlertSettings(_Section):
+    """The ``[alerts]`` table: updates, cooldowns and escalation of alerts."""
+
+    update_every: Seconds = Field(300.0, description="event time between updates of an open alert")
+    cooldown: PerKind = Field(
+        default_factory=lambda: {"default": 0.0},
+        description="after an alert resolved itself, a recurrence of its kind and subject "
+        "within this time opens no new alert (0: off)",
+    )
+    escalate_after: PerKind = Field(
+        default_factory=lambda: {"default": 0.0},
+        description="an open alert nobody acknowledged for this long goes up one severity "
+        "(0: never)",
+    )
+
+    @field_validator("cooldown", "escalate_after")
+    @classmethod
+    def _kinds_known(cls, table: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        custom = (info.context or {}).get("custom_kinds", ())
+        known = (set(Rules.model_fields) - {"custom"}) | EXTRA_ALERT_KINDS | set(custom)
+        unknown = sorted(set(table) - known - {"default"})
+        if unknown:
+            raise ValueError(
+                f"unknown alert kind {unknown[0]!r}; use `default` or one of "
+                f"{', '.join(sorted(known))}"
+            )
+        return table
+
+    def cooldown_of(self, kind: str) -> float:
+        """Cooldown of ``kind`` in seconds (0: none)."""
+        return self.cooldown.get(kind, self.cooldown.get("default", 0.0))
+
+    def escalate_after_of(self, kind: str) -> float:
+        """Unacknowledged time after which an alert of ``kind`` escalates (0: never)."""
+        return self.escalate_after.get(kind, self.escalate_after.get("default", 0.0))
+
+
+class SeverityPoints(_Section):
+    """Scorecard points of one open alert, by its severity."""
+
+    info: float = Field(5.0, ge=0, le=100)
+    warning: float = Field(15.0, ge=0, le=100)
+    critical: float = Field(30.0, ge=0, le=100)
+
+
+def _default_alert_points() -> dict[str, SeverityPoints]:
+    # as the packaged rules file says (a test holds the two equal)
+    return {
+        "default": SeverityPoints(),
+        "inventory_below_pledge": SeverityPoints(info=10.0, warning=20.0, critical=30.0),
+        "geofence_exit": SeverityPoints(info=5.0, warning=20.0, critical=35.0),
+    }
+
+
+class ScorecardSettings(_Section):
+    """The ``[scorecard]`` table: points per feature band, summed and capped to 0–100."""
+
+    alert_points: dict[str, SeverityPoints] = Field(
+        default_factory=_default_alert_points,
+        description="points per open alert by kind (``default`` for kinds not named)",
+    )
+    alert_points_max: float = Field(60.0, ge=0, le=100)
+    coverage: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(1.1, 0.0), (1.0, 10.0), (0.9, 30.0), (0.0, 60.0)],
+        description="[threshold, points]: worst lot coverage ≥ threshold gives points",
+    )
+    silent_device_points: float = Field(5.0, ge=0, le=100)
+    data_quality_max: float = Field(20.0, ge=0, le=100)
+
+    @field_validator("coverage")
+    @classmethod
+    def _bands_descend(cls, bands: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if not bands:
+            raise ValueError("needs at least one [threshold, points] band")
+        thresholds = [t for t, _ in bands]
+        if thresholds != sorted(thresholds, reverse=True) or len(set(thresholds)) != len(bands):
+            raise ValueError("band thresholds must strictly decrease")
+        if any(t < 0 or not 0 <= p <= 100 for t, p in bands):
+            raise ValueError("thresholds must be ≥ 0 and points within 0..100")
+        return bands
+
+
+class BaselineSettings(_Section):
+    """The ``[baseline]`` table: how production devices learn their usual hour-of-week level."""
+
+    learn_rate: float = Field(
+        0.3, gt=0, le=1, description="weight of a new hour in the usual level of its hour of week"
+    )
+    learn_above: float = Field(
+        0.85, ge=0, le=1, description="running hours below this share of usual are not learned"
+    )
+    running_above: float = Field(
+        0.5, gt=0, lt=1, description="usual level of a running hour / that of the busiest hour"
+    )
+    min_coverage: float = Field(
+        0.5, gt=0, le=1, description="share of an hour's expected readings needed to use it"
+    )
+
+
+class ModelSettings(_Section):
+    """The ``[models]`` table: the online default model learning from loan outcomes."""
+
+    horizon: Seconds = Field(
+        30 * 86400.0, gt=0, description="snapshots this long before a bad outcome are labelled 1"
+    )
+    outcome_grace: Seconds = Field(86400.0, ge=0, description="how late an outcome may arrive")
+    snapshot_every: Seconds = Field(86400.0, gt=0, description="feature snapshot period")
+    max_snapshots: int = Field(1000, ge=1, description="pending snapshots kept per borrower")
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    max_weight: float = Field(0.6, ge=0, le=1)
+    outcomes_for_full_weight: int = Field(30, ge=1)
+
+
+class RuleSet(_Section):
+    """A whole rules file."""
+
+    version: int = 1
+    rules: Rules = Rules()
+    alerts: AlertSettings = AlertSettings()
+    scorecard: ScorecardSettings = ScorecardSettings()
+    models: ModelSettings = ModelSettings()
+    baseline: BaselineSettings = BaselineSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    overrides: list[Override] = Field(
+        default_factory=list, description="per-tenant and per-loan [rules.*] overrides"
+    )
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides_fit(cls, overrides: list[Override], info: ValidationInfo) -> list[Override]:
+        base = info.data.get("rules")
+        if isinstance(base, Rules):
+            for i, override in enumerate(overrides):
+                apply_override(base, override.rules, i)
+        return overrides
+
+
+def load_rules(path: Path | str) -> RuleSet:
+    """Read and validate a rules file; `RulesFileError` names file, line and field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulesFileError(path, f"cannot read: {exc.strerror or exc}", None, None) from exc
+    return parse_rules(text, path)
+
+
+def parse_rules(text: str, path: Path | str = "<rules>") -> RuleSet:
+    """Validate rules given as TOML text (``path`` is only used in messages).
+
+    Bounded (`riskstream.rules.toml_guard`): nesting, integers of 64 bits, finite numbers.
+    """
+    try:
+        raw = load_toml(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        line = int(match.group(1)) if match else None
+        raise RulesFileError(path, f"not valid TOML: {exc}", line, None) from exc
+    except TomlLimitError as exc:
+        line = exc.line if exc.line is not None else locate(text, exc.keys)
+        raise RulesFileError(path, exc.reason, line, ".".join(exc.keys) or None) from exc
+    try:
+        return RuleSet.model_validate(raw, context={"custom_kinds": _custom_names(raw)})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [str(p) for p in first["loc"] if p != "[key]"]  # a bad key: its own line
+        reason = _reason(first)
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, OverrideError):
+            loc, reason = cause.loc, cause.reason
+        elif isinstance(cause, FieldError):
+            loc, reason = [*loc, *cause.field.split(".")], cause.reason
+        field = ".".join(loc)
+        raise RulesFileError(path, reason, locate(text, loc), field) from exc
+
+
+def _custom_names(raw: dict[str, Any]) -> list[str]:
+    """Names of the ``[[rules.custom]]`` tables, for the tables that may name alert kinds."""
+    rules = raw.get("rules")
+    tables = rules.get("custom") if isinstance(rules, dict) else None
+    if not isinstance(tables, list):
+        return []
+    return [t["name"] for t in tables if isinstance(t, dict) and isinstance(t.get("name"), str)]
+
+
+def _reason(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field (check the spelling against config/rules.toml)"
+    if error["type"] == "missing":
+        return "required field is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    got = repr(error.get("input"))
+    return f"{message} (got {got if len(got) <= 120 else got[:119] + '…'})"
+
+
+def locate(text: str, loc: list[str]) -> int | None:
+    """Best line for a field path: its ``key =`` line, else its table header.
+
+    Inside inline tables and arrays (``coverage = [[1.1, 0], ...]``) the line of the
+    nearest enclosing key is given.
+    """
+    if not loc:
+        return None
+    if len(loc) > 1 and _is_index(loc[1]):
+        return _locate_in_array(text, loc)
+    nested = next((i for i in range(2, len(loc)) if _is_index(loc[i])), None)
+    if nested is not None:  # an array of tables under a table, e.g. [[rules.custom]]
+        found = _locate_in_array(text, [".".join(loc[:nested]), *loc[nested:]])
+        if found is not None:
+            return found
+    line = _locate_exact(text, loc)
+    if line is None and len(loc) > 1:
+        return locate(text, loc[:-1])
+    return line
+
+
+def _is_index(part: str) -> bool:
+    """Whether a location part is an array index (not a key such as "²" or 5,000 digits)."""
+    return part.isascii() and part.isdigit() and len(part) <= 9
+
+
+def _locate_exact(text: str, loc: list[str]) -> int | None:
+    *tables, key = loc
+    wanted_table = ".".join(tables)
+    current = ""
+    header_line: int | None = None
+    key_pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+    header_pattern = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = header_pattern.match(line)
+        if header:
+            current = header.group(1).replace(" ", "")
+            if current == ".".join(loc):
+                return number
+            if current == wanted_table:
+                header_line = number
+            continue
+        if current == wanted_table and key_pattern.match(line):
+            return number
+    return header_line
+
+
+def _locate_in_array(text: str, loc: list[str]) -> int | None:
+    """Line of ``loc`` = [name, index, ...] inside the index-th ``[[name]]`` table."""
+    name, index, *rest = loc
+    lines = text.splitlines()
+    table = re.compile(rf"^\s*\[\[\s*{re.escape(name)}\s*\]\]")
+    opens = [i for i, line in enumerate(lines) if table.match(line)]
+    if int(index) >= len(opens):
+        return None
+    begin = opens[int(index)]
+    end = len(lines)
+    for i in range(begin + 1, len(lines)):
+        header = re.match(r"^\s*\[\[?\s*([^\]]+?)\s*\]", lines[i])
+        if header and (lines[i].lstrip().startswith("[[") or not header.group(1).startswith(name)):
+            end = i
+            break
+    found = locate("\n".join([f"[{name}]", *lines[begin + 1 : end]]), [name, *rest]) if rest else 1
+    return begin + (found or 1)

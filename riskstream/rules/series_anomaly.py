@@ -1,0 +1,77 @@
+"""``[rules.anomaly.series]``: anomaly detection on any series, chosen by what it watches.
+
+::
+
+    [rules.anomaly.series]
+    enabled = true
+    metrics = ["level_pct", "pressure_bar"]   # or ["*"]: every metric of the devices
+    device_kinds = ["generic"]                 # optional, like devices, sites, tenants
+    method = "residual+dispersion"
+    for = "10m"
+    clear_after = "30m"
+    cooldown = "6h"
+
+Each selected series (a device's metric) gets its own online model
+(`riskstream.detectors.anomaly_methods`), which learns its daily and weekly profile on any
+cadence, judges each reading before learning it, and does not learn what it judged
+anomalous (until a change has lasted long enough to be the new normal). ``method``
+was chosen by `riskstream bench anomaly` (README, "Anomaly detection on any series").
+"""
+
+import fnmatch
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from devices.model import DeviceKind
+from riskstream.rules.custom import FieldError, Seconds
+
+Method = Literal[
+    "residual+dispersion", "seasonal_residual", "robust_seasonal", "dispersion", "half_space_trees"
+]
+Severity = Literal["info", "warning", "critical"]
+
+
+class SeriesAnomalyRule(BaseModel):
+    """The ``[rules.anomaly.series]`` table."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
+
+    enabled: bool = False
+    metrics: list[str] = Field(
+        default_factory=list, description='metric names, or ["*"] for every metric'
+    )
+    tenants: list[str] = Field(default_factory=list)
+    device_kinds: list[DeviceKind] = Field(default_factory=list)
+    devices: list[str] = Field(default_factory=list, description="device ids or globs")
+    sites: list[str] = Field(default_factory=list)
+    method: Method = "residual+dispersion"
+    for_: Seconds = Field(0.0, alias="for", description="anomalous this long before alerting")
+    clear_after: Seconds = Field(1800.0, description="normal this long before it clears")
+    cooldown: Seconds = Field(
+        6 * 3600.0, description="after an alert cleared, no new one on the series this long"
+    )
+    warmup: Seconds = Field(86400.0, description="event time a series is learned before judged")
+    severity: Severity = "info"
+
+    @model_validator(mode="after")
+    def _watches_something(self) -> Self:
+        if self.enabled and not self.metrics:
+            raise FieldError("metrics", 'name the metrics to watch, or ["*"] for all')
+        return self
+
+    def watches_metric(self, metric: str) -> bool:
+        """Whether ``metric`` is one this table watches (of some device)."""
+        return self.enabled and ("*" in self.metrics or metric in self.metrics)
+
+    def selects(self, tenant: str, kind: DeviceKind, device_id: str, site_id: str) -> bool:
+        """Whether this table watches ``device_id``'s series."""
+        if self.tenants and tenant not in self.tenants:
+            return False
+        if self.device_kinds and kind not in self.device_kinds:
+            return False
+        if self.sites and site_id not in self.sites:
+            return False
+        return not self.devices or any(fnmatch.fnmatchcase(device_id, p) for p in self.devices)

@@ -1,0 +1,1 @@
+"""Borrower scores: the scorecard, the outcome model and the money at risk."""

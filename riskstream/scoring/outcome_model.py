@@ -1,0 +1,169 @@
+"""Online default model: logistic regression learning from loan outcomes, delayed labels.
+
+Per tenant (one lender's outcomes never train another's model), a river pipeline
+``StandardScaler | LogisticRegression`` on borrower-level features (the scorecard's
+components). Labels arrive late:
+
+- when a borrower is scored, its features are snapshotted with the event time and
+  the model's prediction of that moment (at most one snapshot per ``snapshot_every``);
+- a ``payment_missed`` or ``default`` at time ``t`` labels the borrower's pending
+  snapshots taken in ``[t - horizon, t]`` as 1 and learns them; snapshots after ``t``
+  stay pending (no learning from the future);
+- a snapshot older than ``horizon + outcome_grace`` with no bad outcome is learned as 0.
+
+Progressive validation: each snapshot's metric update uses the prediction made when it
+was taken, before the model learned its label (river ``ROCAUC`` and ``LogLoss``).
+"""
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from river import linear_model, metrics, optim, preprocessing
+
+from riskstream.rules.schema import ModelSettings
+
+LoanEvent = Literal["payment_missed", "default", "cured"]
+BAD_EVENTS = frozenset({"payment_missed", "default"})
+# river discretises the ROC curve; probabilities of rare defaults crowd in a narrow band
+AUC_THRESHOLDS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Features of a borrower at an event time, with the prediction made then.
+
+    Feature names are one tuple shared by every snapshot of a model (memory: a pending
+    snapshot is about 300 bytes).
+    """
+
+    ts: float
+    names: tuple[str, ...]
+    values: tuple[float, ...]
+    p: float
+
+    @property
+    def features(self) -> dict[str, float]:
+        """The features as river takes them."""
+        return dict(zip(self.names, self.values, strict=True))
+
+
+class OutcomeModel:
+    """One tenant's model, its pending snapshots and its progressive validation."""
+
+    def __init__(self, settings: ModelSettings) -> None:
+        self.settings = settings
+        self.pipeline = preprocessing.StandardScaler() | linear_model.LogisticRegression(
+            optimizer=optim.SGD(settings.learning_rate)
+        )
+        self.auc = metrics.ROCAUC(n_thresholds=AUC_THRESHOLDS)  # type: ignore[no-untyped-call]
+        self.logloss = metrics.LogLoss()  # type: ignore[no-untyped-call]
+        self.pending: dict[str, deque[Snapshot]] = {}
+        self._names: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.labels = 0
+        self.positive_labels = 0
+        self.bad_outcomes = 0
+        self.outcomes = 0
+
+    def predict(self, features: dict[str, float]) -> float:
+        """p(bad outcome within the horizon) for these features."""
+        proba: dict[Any, float] = self.pipeline.predict_proba_one(features)
+        return float(proba.get(True, 0.0))
+
+    @property
+    def weight(self) -> float:
+        """Share of the borrower score given to the model; grows with bad outcomes."""
+        s = self.settings
+        return min(s.max_weight, self.bad_outcomes / s.outcomes_for_full_weight)
+
+    def snapshot(self, borrower_id: str, ts: float, features: dict[str, float]) -> bool:
+        """Keep the features of a scoring; False when the last one is too recent."""
+        queue = self.pending.get(borrower_id)
+        if queue is None:
+            queue = self.pending[borrower_id] = deque(maxlen=self.settings.max_snapshots)
+        if queue and ts < queue[-1].ts + self.settings.snapshot_every:
+            return False
+        names = tuple(features)
+        names = self._names.setdefault(names, names)
+        queue.append(Snapshot(ts, names, tuple(features.values()), self.predict(features)))
+        return True
+
+    def outcome(self, borrower_id: str, ts: float, event: LoanEvent) -> int:
+        """Take a loan outcome; return how many snapshots it labelled and learned."""
+        self.outcomes += 1
+        if event not in BAD_EVENTS:
+            return 0
+        queue = self.pending.get(borrower_id)
+        if not queue:
+            return 0
+        start = ts - self.settings.horizon
+        joined = [s for s in queue if start <= s.ts <= ts]
+        if not joined:
+            return 0
+        self.pending[borrower_id] = deque(
+            (s for s in queue if not start <= s.ts <= ts), maxlen=self.settings.max_snapshots
+        )
+        for snap in joined:
+            self._learn(snap, True)
+        self.bad_outcomes += 1
+        return len(joined)
+
+    def expire(self, now: float) -> int:
+        """Learn as 0 the snapshots no bad outcome can claim any more; return how many."""
+        cutoff = now - self.settings.horizon - self.settings.outcome_grace
+        learned = 0
+        for queue in self.pending.values():
+            while queue and queue[0].ts < cutoff:
+                self._learn(queue.popleft(), False)
+                learned += 1
+        return learned
+
+    def _learn(self, snap: Snapshot, label: bool) -> None:
+        proba = {True: snap.p, False: 1.0 - snap.p}
+        self.auc.update(label, proba)  # type: ignore[no-untyped-call]
+        self.logloss.update(label, proba)
+        self.pipeline.learn_one(snap.features, label)
+        self.labels += 1
+        self.positive_labels += int(label)
+
+    def summary(self) -> dict[str, Any]:
+        """Figures for ``GET /api/models``."""
+        has_both = 0 < self.positive_labels < self.labels
+        auc: float = self.auc.get()  # type: ignore[no-untyped-call]
+        logloss: float = self.logloss.get()  # type: ignore[no-untyped-call]
+        return {
+            "model": "StandardScaler | LogisticRegression",
+            "auc": round(float(auc), 4) if has_both else None,
+            "logloss": round(float(logloss), 4) if self.labels else None,
+            "labels": self.labels,
+            "positive_labels": self.positive_labels,
+            "bad_outcomes": self.bad_outcomes,
+            "outcomes": self.outcomes,
+            "pending_snapshots": sum(len(q) for q in self.pending.values()),
+            "weight": round(self.weight, 4),
+        }
+
+
+class OutcomeModels:
+    """One `OutcomeModel` per tenant, built lazily."""
+
+    def __init__(self, settings: ModelSettings) -> None:
+        self.settings = settings
+        self.by_tenant: dict[str, OutcomeModel] = {}
+
+    def of(self, tenant: str) -> OutcomeModel:
+        """The tenant's model (created on first use)."""
+        model = self.by_tenant.get(tenant)
+        if model is None:
+            model = self.by_tenant[tenant] = OutcomeModel(self.settings)
+        return model
+
+    def expire(self, now: float) -> int:
+        """`OutcomeModel.expire` on every tenant."""
+        return sum(m.expire(now) for m in self.by_tenant.values())
+
+    def set_settings(self, settings: ModelSettings) -> None:
+        """Apply new settings (learned state is kept; the learning rate is not changed)."""
+        self.settings = settings
+        for model in self.by_tenant.values():
+            model.settings = settings

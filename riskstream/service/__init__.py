@@ -1,0 +1,1 @@
+"""The running service: runtime, settings, SQL stores, people and brokers."""
