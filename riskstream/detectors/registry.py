@@ -17,6 +17,14 @@ from typing import Any, Protocol
 
 from devices.model import DeviceKind
 from devices.reading import Reading
+from riskstream.detectors.charts import (
+    ChartMaker,
+    cold_chain_charts,
+    geofence_charts,
+    inventory_charts,
+    lines_charts,
+    parked_charts,
+)
 from riskstream.detectors.cold_chain import ColdChainDetector
 from riskstream.detectors.custom import CustomDetector
 from riskstream.detectors.data_integrity import DataIntegrityDetector
@@ -84,6 +92,7 @@ class DetectorSpec:
         tick: runs its timers as of a clock time.
         next_due: the earliest clock time its `tick` may change anything.
         detects: the simulator scenarios its alerts detect.
+        charts: what the evidence of its alerts charts (None: the device's metrics).
     """
 
     name: str
@@ -95,6 +104,7 @@ class DetectorSpec:
     tick: Callable[[Any, float, AlertBook, float], Sequence[Alert]] | None = None
     next_due: Callable[[Any, AlertBook], float] | None = None
     detects: tuple[Detects, ...] = ()
+    charts: ChartMaker | None = None
 
 
 def _one(changed: Changed, alert: Alert | None) -> None:
@@ -208,6 +218,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         use_rules=_set("rule", "inventory_below_pledge"),
         scoped="inventory_below_pledge",
         routes=(Route(_weighs_a_lot, _inventory_step),),
+        charts=inventory_charts,
         detects=tuple(
             Detects(s, "inventory_below_pledge", "collateral_id")
             for s in (
@@ -256,6 +267,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         use_rules=_set("rule", "geofence_exit"),
         scoped="geofence_exit",
         routes=(Route(_tracker("lat_deg", "lon_deg"), _observe_step),),
+        charts=geofence_charts,
         detects=(Detects("geofence_exit", "geofence_exit", "device_id"),),
     ),
     DetectorSpec(
@@ -267,6 +279,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         use_rules=_set("rule", "vehicle_moving_when_parked"),
         scoped="vehicle_moving_when_parked",
         routes=(Route(_tracker("speed_kmh"), _parked_step),),
+        charts=parked_charts,
         detects=(
             Detects("parked_moving", "vehicle_moving_when_parked", "device_id"),
             # a vehicle leaving its fence out of hours moves while it should be parked
@@ -286,6 +299,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
                 _observe_step,
             ),
         ),
+        charts=cold_chain_charts,
         detects=(Detects("cold_chain", "cold_chain_excursion", "collateral_id"),),
     ),
     DetectorSpec(
@@ -343,6 +357,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         make=lambda index, rules: SeriesAnomalyDetector(index, rules.rules.anomaly.series),
         use_rules=lambda d, rules: d.set_rule(rules.rules.anomaly.series),
         routes=(Route(lambda d, _, m: d.watches_metric(m), _observe_step),),
+        charts=lines_charts,
     ),
     DetectorSpec(
         name="custom",
@@ -352,6 +367,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         routes=(Route(lambda d, _, m: m in d.metrics, _observe_all_step),),
         tick=lambda d, now, book, wall: d.tick(now, book, wall),
         next_due=lambda d, book: d.next_due(),
+        charts=lines_charts,
     ),
 )
 
@@ -366,6 +382,11 @@ def detects() -> dict[str, tuple[Detects, ...]]:
         for row in spec.detects:
             table.setdefault(row.scenario, []).append(row)
     return {scenario: tuple(rows) for scenario, rows in table.items()}
+
+
+def charts_by_kind() -> dict[str, ChartMaker]:
+    """The chart maker of each built-in alert kind that has one."""
+    return {kind: spec.charts for spec in REGISTRY if spec.charts for kind in spec.kinds}
 
 
 def alert_kinds() -> frozenset[str]:

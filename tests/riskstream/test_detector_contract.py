@@ -148,3 +148,10 @@ def test_a_fleet_without_scenarios_raises_none_of_its_alerts(
 def test_the_registry_dates_a_fence_exit_as_the_simulator_leaves_its_round() -> None:
     parked = next(spec for spec in REGISTRY if spec.name == "parked_moving")
     assert EXIT_LEAD_S in {row.lead_s for row in parked.detects}
+
+
+def test_every_rules_table_has_its_detector_and_every_kind_its_table() -> None:
+    from riskstream.detectors.registry import alert_kinds
+    from riskstream.rules.schema import Rules
+
+    assert set(Rules.model_fields) - {"custom"} == alert_kinds()
