@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,8 @@ from rich.live import Live
 from ingest.errors import IngestStalledError
 from riskstream.api.app import create_app
 from riskstream.cli.demo import DEMO_PASSWORD, DEMO_USER, DemoOptions, DemoState, run_demo
-from riskstream.cli.summary import render_summary
+from riskstream.cli.ports import port_problem
+from riskstream.cli.summary import render_summary, status_line
 from riskstream.cli.terminal import command_console
 from riskstream.durations import parse_duration
 from riskstream.engine.checkpoint_key import CheckpointKeyError, load_key
@@ -39,6 +41,18 @@ def _check_rules(rules: Path | None) -> None:
     except RulesFileError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """One line and exit 2 when the HTTP port cannot be listened on."""
+    problem = port_problem(host, port)
+    if problem is not None:
+        err.print(
+            f"[red]error:[/red] {problem}; choose another with --port "
+            "(and --host for another address)",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
 
 
 def serve(
@@ -92,6 +106,7 @@ def serve(
         except (CheckpointKeyError, ValueError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
+    _check_port(host, port)
     console.print(f"riskstream serving on http://{host}:{port}/ (broker {broker})")
     console.print(
         "log in with a user made by: riskstream users add NAME --tenant T --role risk_admin"
@@ -102,6 +117,61 @@ def serve(
     if runtime is not None and runtime.ingest_failed:
         err.print(f"[red]error:[/red] {runtime.ingest_failed}")
         raise typer.Exit(1)
+
+
+STATUS_EVERY_S = 10.0
+"""How often the demo writes a status line when its output is not a terminal."""
+
+
+def _run_demo_or_exit(
+    options: DemoOptions, frame: Callable[[Runtime, DemoState, str], None]
+) -> Runtime:
+    try:
+        return asyncio.run(run_demo(options, on_frame=frame))
+    except KeyboardInterrupt:
+        console.print("stopped.")
+        raise typer.Exit(0) from None
+    except (OSError, IngestStalledError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _demo_on_screen(options: DemoOptions, began: float) -> Runtime:
+    """The demo with a live summary screen (a terminal)."""
+    with Live(console=console, refresh_per_second=2, transient=False) as live:
+
+        def frame(runtime: Runtime, state: DemoState, url: str) -> None:
+            _, newest = runtime.alerts.query(AlertFilter(), limit=8)
+            live.update(
+                render_summary(
+                    url,
+                    runtime.stats(),
+                    newest,
+                    state.published,
+                    time.monotonic() - began,
+                    login=f"{DEMO_USER} / {DEMO_PASSWORD}",
+                )
+            )
+
+        return _run_demo_or_exit(options, frame)
+
+
+def _demo_as_log_lines(options: DemoOptions, began: float) -> Runtime:
+    """The demo for a pipe, a file or a service manager: the URL and login as soon as the
+    dashboard answers, then a plain status line every `STATUS_EVERY_S` seconds."""
+    next_status: float | None = None
+
+    def frame(runtime: Runtime, state: DemoState, url: str) -> None:
+        nonlocal next_status
+        now = time.monotonic()
+        if next_status is None:
+            console.print(f"dashboard {url}  log in {DEMO_USER} / {DEMO_PASSWORD}")
+            next_status = now
+        if now >= next_status:
+            console.print(status_line(runtime.stats(), state.published, now - began))
+            next_status = now + STATUS_EVERY_S
+
+    return _run_demo_or_exit(options, frame)
 
 
 def demo(
@@ -150,6 +220,7 @@ def demo(
     if broker is not None and not broker.startswith("mqtt://"):
         err.print(f"[red]error:[/red] --broker {broker!r}: expected mqtt://HOST:PORT")
         raise typer.Exit(2)
+    _check_port(host, port)
     options = DemoOptions(
         data_dir=data_dir,
         borrowers=borrowers,
@@ -164,29 +235,10 @@ def demo(
         rules=rules,
     )
     began = time.monotonic()
-    with Live(console=console, refresh_per_second=2, transient=False) as live:
-
-        def frame(runtime: Runtime, state: DemoState, url: str) -> None:
-            _, newest = runtime.alerts.query(AlertFilter(), limit=8)
-            live.update(
-                render_summary(
-                    url,
-                    runtime.stats(),
-                    newest,
-                    state.published,
-                    time.monotonic() - began,
-                    login=f"{DEMO_USER} / {DEMO_PASSWORD}",
-                )
-            )
-
-        try:
-            runtime = asyncio.run(run_demo(options, on_frame=frame))
-        except KeyboardInterrupt:
-            console.print("stopped.")
-            return
-        except (OSError, IngestStalledError) as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
+    if console.is_terminal:
+        runtime = _demo_on_screen(options, began)
+    else:
+        runtime = _demo_as_log_lines(options, began)
     stats = runtime.stats()
     total, _ = runtime.alerts.query(AlertFilter(), limit=1)
     console.print(

@@ -80,3 +80,16 @@ def render_summary(
             a["reasons"][0] if a["reasons"] else "",
         )
     return Group(Panel(head, title="riskstream demo", border_style="blue"), alerts)
+
+
+def status_line(stats: dict[str, Any], published: int, elapsed_s: float) -> str:
+    """The summary as one plain log line, for output that is not a terminal."""
+    by_sev = stats["open_alerts_by_severity"]
+    broker = "broker connected" if stats["broker_connected"] else "broker NOT connected"
+    return (
+        f"running {elapsed_s:,.0f} s: event time {_when(stats['event_time'])}; "
+        f"readings {stats['readings_per_s']:,.0f}/s, {stats['readings_total']:,} stored; "
+        f"{published:,} messages published, {stats['rejected_total']:,} rejected; "
+        f"open alerts {by_sev.get('critical', 0)} critical, {by_sev.get('warning', 0)} warning, "
+        f"{by_sev.get('info', 0)} info; {broker}"
+    )

@@ -71,6 +71,25 @@ class FieldError(ValueError):
         super().__init__(f"{field}: {reason}")
 
 
+def refuse_text_numbers(model: type[BaseModel], data: object) -> object:
+    """``data`` unchanged, or `FieldError` where a number field was given text or true/false
+    (``coverage_below = "0.9"`` is a typo to point at, not a number to guess)."""
+    if not isinstance(data, dict):
+        return data
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        value = data.get(key, data.get(name))
+        if not isinstance(value, str | bool):
+            continue
+        parsed_otherwise = any(isinstance(m, BeforeValidator) for m in field.metadata)
+        if field.annotation in _NUMBERS and not parsed_otherwise:
+            raise FieldError(key, f"write a number, not {type(value).__name__} ({value!r})")
+    return data
+
+
+_NUMBERS: tuple[object, ...] = (int, float, int | None, float | None)
+
+
 class CustomRule(BaseModel):
     """One ``[[rules.custom]]`` table."""
 
@@ -99,6 +118,11 @@ class CustomRule(BaseModel):
     reason: str | None = Field(
         None, max_length=500, description=f"template; fields: {REASON_FIELDS}"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: object) -> object:
+        return refuse_text_numbers(cls, data)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -18,12 +18,13 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from riskstream.durations import parse_duration
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
-from riskstream.rules.custom import CustomRule, FieldError
+from riskstream.rules.custom import CustomRule, FieldError, refuse_text_numbers
 from riskstream.rules.overrides import Override, OverrideError, apply_override
 from riskstream.rules.series_anomaly import SeriesAnomalyRule
 from riskstream.rules.toml_guard import TomlLimitError, load_toml
@@ -37,6 +38,11 @@ class _Section(BaseModel):
         extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: object) -> object:
+        return refuse_text_numbers(cls, data)
+
 
 class InventoryRule(_Section):
     """Inventory on hand below the pledged quantity."""
@@ -47,6 +53,17 @@ class InventoryRule(_Section):
     for_: Seconds = Field(1800.0, alias="for", description="how long before alerting")
     clear_after: Seconds = 3600.0
     severity: Severity = "critical"
+
+    @field_validator("clear_above")
+    @classmethod
+    def _clears_above_the_threshold(cls, value: float, info: ValidationInfo) -> float:
+        below = info.data.get("coverage_below")
+        if isinstance(below, float) and value <= below:
+            raise ValueError(
+                f"must be above coverage_below ({below:g}): an alert that clears where it "
+                "opens would flap"
+            )
+        return value
 
 
 class GeofenceRule(_Section):
@@ -116,8 +133,11 @@ class ProductionSlowdownRule(_Section):
     @classmethod
     def _clears_above_the_threshold(cls, value: float, info: ValidationInfo) -> float:
         below = info.data.get("index_below")
-        if isinstance(below, float) and value < below:
-            raise ValueError(f"must be at least index_below ({below})")
+        if isinstance(below, float) and value <= below:
+            raise ValueError(
+                f"must be above index_below ({below:g}): an alert that clears where it "
+                "opens would flap"
+            )
         return value
 
 

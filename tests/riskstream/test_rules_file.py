@@ -168,3 +168,28 @@ def test_the_packaged_rules_file_and_the_models_defaults_agree() -> None:
     from riskstream.rules.keeper import built_in_text
 
     assert parse_rules(built_in_text()) == RuleSet()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "reason"),
+    [
+        ("coverage_below = 0.9", 'coverage_below = "0.9"', "coverage_below", "not str"),
+        ("coverage_below = 0.9", "coverage_below = true", "coverage_below", "not bool"),
+        ("min_repeats = 10", 'min_repeats = "10"', "min_repeats", "not str"),
+        ("coverage_below = 0.9", "coverage_below = 0.99", "clear_above", "would flap"),
+        ("coverage_below = 0.9", "coverage_below = 0.95", "clear_above", "would flap"),
+        ("index_below = 0.7", "index_below = 0.85", "clear_above", "would flap"),
+    ],
+)
+def test_text_for_numbers_and_clear_levels_on_the_wrong_side_are_refused(
+    old: str, new: str, field: str, reason: str
+) -> None:
+    sample = SAMPLE.read_text()
+    assert old in sample
+    text = sample.replace(old, new, 1)
+    with pytest.raises(RulesFileError) as refused:
+        parse_rules(text, "rules.toml")
+    assert refused.value.field is not None and refused.value.field.endswith(field)
+    assert reason in refused.value.reason
+    assert refused.value.line is not None
+    assert text.splitlines()[refused.value.line - 1].lstrip().startswith(field)
