@@ -19,6 +19,9 @@ from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext
 from riskstream.rules.custom import CustomRule
 
+MAX_WINDOW_VALUES = 10_000
+"""Values a window keeps at most: a fast sensor under a long window keeps its newest."""
+
 
 @dataclass(slots=True)
 class Series:
@@ -173,7 +176,7 @@ class CustomDetector:
             return value
         window = series.window
         window.append((ts, value))
-        while window and window[0][0] < ts - span:
+        while window and (window[0][0] < ts - span or len(window) > MAX_WINDOW_VALUES):
             window.popleft()
         if not rate:
             return _aggregate(rule, window)

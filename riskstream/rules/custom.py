@@ -25,6 +25,8 @@ table fails naming ``rules.custom.N.field`` and its line.
 
 import fnmatch
 import math
+import re
+import string
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -88,6 +90,28 @@ def refuse_text_numbers(model: type[BaseModel], data: object) -> object:
 
 
 _NUMBERS: tuple[object, ...] = (int, float, int | None, float | None)
+_FIELD_NAMES = frozenset(f.strip() for f in REASON_FIELDS.split(","))
+_MAX_WIDTH = 40
+
+
+def _template_problem(template: str) -> str | None:
+    """What is wrong with a reason template, if anything: only the named fields, plainly
+    (no attribute or index access), formatted no wider than `_MAX_WIDTH` characters."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return f"not a template: {exc}"
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in _FIELD_NAMES:
+            return f"unknown field {{{name}}}; fields: {REASON_FIELDS}"
+        if conversion is not None or "{" in (spec or ""):
+            return f"{{{name}}}: write only a format such as :.1f"
+        widths = [int(w) for w in re.findall(r"\d+", spec or "")]
+        if any(w > _MAX_WIDTH for w in widths):
+            return f"{{{name}:{spec}}}: widths and precisions up to {_MAX_WIDTH}"
+    return None
 
 
 class CustomRule(BaseModel):
@@ -110,7 +134,9 @@ class CustomRule(BaseModel):
     clear: float | None = Field(None, description="clears on this side (hysteresis)")
     clear_band: tuple[float, float] | None = Field(None, description="`outside`: clears within")
     duration: Seconds | None = Field(None, description="unchanged_for / missing_for")
-    window: Seconds = Field(0.0, description="aggregate over this much event time (0: each value)")
+    window: Seconds = Field(
+        0.0, le=7 * 86400.0, description="aggregate over this much event time (0: each value)"
+    )
     aggregate: Aggregate = "last"
     for_: Seconds = Field(0.0, alias="for", description="in breach this long before alerting")
     clear_after: Seconds = Field(0.0, description="clear this long before resolving")
@@ -146,6 +172,10 @@ class CustomRule(BaseModel):
                 raise FieldError(
                     "clear", f"must be {side} threshold {self.threshold:g} (the safe side)"
                 )
+        if self.reason is not None:
+            problem = _template_problem(self.reason)
+            if problem is not None:
+                raise FieldError("reason", problem)
         try:
             self.reason_for(0.0, "device", "site")
         except (KeyError, IndexError, ValueError) as exc:

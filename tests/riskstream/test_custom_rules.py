@@ -264,3 +264,27 @@ def test_the_sample_files_custom_rule_examples_parse_as_written() -> None:
     uncommented = "\n".join(line[2:] for line in examples.splitlines() if line.startswith("# "))
     parsed = parse_rules(text + "\n" + uncommented)
     assert [r.name for r in parsed.rules.custom] == ["silo_level_low", "pressure_rising_fast"]
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{value:>1000000000}", "{metric.__class__}", "{value!r}", "{value:{threshold}}", "{", "{0}"],
+)
+def test_a_reason_template_can_only_fill_its_fields_plainly(template: str) -> None:
+    """A 1 GB reason per alert, or a walk through Python objects, is refused up front."""
+    text = SILO.replace(
+        'reason = "silo {device}: {metric} {value:.1f} {unit} below {threshold:g} {unit}"',
+        f"reason = {template!r}",
+    )
+    with pytest.raises(RulesFileError) as refused:
+        parse_rules(text, "rules.toml")
+    assert refused.value.field == "rules.custom.0.reason"
+
+
+def test_a_window_is_bounded_in_time_and_in_values() -> None:
+    with pytest.raises(RulesFileError) as refused:
+        parse_rules(SILO.replace('window = "10m"', 'window = "8d"'), "rules.toml")
+    assert refused.value.field == "rules.custom.0.window"
+    e = engine(SILO.replace('window = "10m"', 'window = "7d"'))
+    feed(e, "silo-1", "level_pct", [50.0] * 12_000, T0)  # a reading a minute for 8 days
+    assert len(e.custom.series[("silo_level_low", "silo-1")].window) == 10_000
