@@ -364,6 +364,7 @@ def anomaly(
 ) -> None:
     """Recall, precision, false alerts, delay and speed of each online anomaly scorer.
 
+    \b
     Example: riskstream bench anomaly --series 6 --days 14 --seed 7
     """
     cases = generate(series, days, seed)

@@ -247,6 +247,7 @@ def engine(
     Each rate is the median of ``--repeat`` runs over the same file (each run is
     printed): on a shared machine one run can be a fifth off.
 
+    \b
     Example: riskstream bench engine --devices 100000 --hours 0.25 --repeat 1
     """
     console.print(f"machine: {machine()}")

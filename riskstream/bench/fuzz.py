@@ -63,6 +63,7 @@ def fuzz(
 ) -> None:
     """Hostile messages through ingest's handler: rate, refusals, nothing valid lost.
 
+    \b
     Example: riskstream bench fuzz --messages 1000000
     """
     pool = hostile_pool(POOL_SIZE, seed)

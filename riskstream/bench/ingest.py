@@ -234,7 +234,10 @@ def ingest(
 ) -> None:
     """Measure riskstream's ingest against raw paho and aiomqtt from a local mosquitto.
 
-    Example: riskstream bench ingest --messages 100000 --batched 10000 --per-batch 50
+    \b
+    Example:
+      riskstream bench ingest --messages 100000 --batched 10000 --per-batch \\
+        50
     """
     fleet = generate_fleet(20, seed=1)
     devices = [d.id for d in fleet.devices() if d.kind is DeviceKind.LOAD_CELL]

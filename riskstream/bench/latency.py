@@ -179,6 +179,7 @@ def latency(
 ) -> None:
     """p50 and p99 of publish → alert on the SSE feed while DEVICES report every second.
 
+    \b
     Example: riskstream bench latency --devices 5000 --probes 100 --batch 10
     """
     asyncio.run(_run(devices, probes, warmup, batch))

@@ -161,6 +161,7 @@ def login(
 ) -> None:
     """GET /api/me latency (p50/p99/max) while wrong logins flood POST /api/token.
 
+    \b
     Example: riskstream bench login --logins 200 --no-throttle
     """
     with tempfile.TemporaryDirectory(prefix="rs-bench-login-") as tmp:

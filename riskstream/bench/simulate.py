@@ -148,6 +148,7 @@ def simulate(
 ) -> None:
     """Readings/s generated to CSV and Parquet, and published to a local mosquitto.
 
+    \b
     Example: riskstream bench simulate --borrowers 200 --days 1
     """
     binary: str | None = None

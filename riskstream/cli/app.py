@@ -19,7 +19,7 @@ from riskstream.service.database import open_service_database
 app = typer.Typer(
     help="Live credit risk from the collateral itself: telemetry in, explained alerts out.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 devices_app = typer.Typer(help="The device registry: import and list fleets.", no_args_is_help=True)
 rules_app = typer.Typer(help="Rules files: validate before you deploy.", no_args_is_help=True)
@@ -52,7 +52,10 @@ def devices_import(
 ) -> None:
     """Import a fleet file into the registry, replacing the tenant's previous fleet.
 
-    Example: riskstream devices import fleet.yaml --db riskstream-data/riskstream.db
+    \b
+    Example:
+      riskstream devices import fleet.yaml --db \\
+        riskstream-data/riskstream.db
     """
     try:
         fleet = load_fleet(file)
@@ -73,7 +76,9 @@ def devices_list(
 ) -> None:
     """List registered devices.
 
-    Example: riskstream devices list --tenant demo-bank
+    \b
+    Example:
+      riskstream devices list --tenant demo-bank
     """
     rows = Registry(open_service_database(db)).device_rows(tenant)
     table = Table("device", "tenant", "borrower", "kind", "site", "collateral", "interval (s)")
@@ -95,7 +100,9 @@ def devices_list(
 def rules_check(file: Annotated[Path, typer.Argument(help="rules file (TOML)")]) -> None:
     """Validate a rules file; errors name the file, line and field.
 
-    Example: riskstream rules check config/rules.toml
+    \b
+    Example:
+      riskstream rules check config/rules.toml
     """
     try:
         rules = load_rules(file)

@@ -121,10 +121,13 @@ def backtest(
     Writes one JSON line per alert in its final state (the alert contract's fields,
     plus raised_at: the event time the engine raised it). Without --fleet every device
     is a generic sensor of borrower 'default' reporting at its median interval, and of
-    the rules only the deadman (device_silent) and custom rules ([[rules.custom]]) apply.
+    the rules only the deadman (device_silent), custom rules ([[rules.custom]]) and
+    anomaly detection on any series ([rules.anomaly.series]) apply.
 
-    Example: riskstream backtest --telemetry telemetry.csv --fleet fleet.yaml --out alerts.jsonl
-    --outcomes outcomes.jsonl
+    \b
+    Example:
+      riskstream backtest --telemetry telemetry.csv --fleet fleet.yaml --out \\
+        alerts.jsonl --outcomes outcomes.jsonl
     """
     ruleset = _rules(rules)
     registered = _fleet(fleet)

@@ -31,6 +31,7 @@ DEFAULT_DB = "riskstream-data/riskstream.db"
 def status(db: DatabaseOpt = DEFAULT_DB) -> None:
     """Say the database's schema revision and the newest this riskstream knows.
 
+    \b
     Example: riskstream db status --db riskstream-data/riskstream.db
     """
     revision = current_revision(create_engine(sql_url(db)))
@@ -43,6 +44,7 @@ def status(db: DatabaseOpt = DEFAULT_DB) -> None:
 def upgrade_command(db: DatabaseOpt = DEFAULT_DB) -> None:
     """Upgrade the database to the newest schema (the service also does at start).
 
+    \b
     Example: riskstream db upgrade --db riskstream-data/riskstream.db
     """
     try:

@@ -166,6 +166,7 @@ def evaluate_command(
     the event time the engine raised the alert. The baselines are a monthly field exam
     and a quarterly review at a seeded random phase per borrower.
 
+    \b
     Example: riskstream evaluate --truth truth.jsonl --alerts alerts.jsonl
     --fleet fleet.yaml --days 7 --plot timeline.html
     """

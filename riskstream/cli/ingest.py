@@ -89,9 +89,12 @@ def ingest(
 ) -> None:
     """Collect telemetry from MQTT into the store; SIGINT/SIGTERM flush, close and exit 0.
 
+    \b
     Examples:
-      riskstream ingest --broker mqtt://localhost:1883 --store duckdb:///t.duckdb --fleet f.yaml
-      riskstream ingest --broker mqtt://10.0.0.5:1883 --share-group ingest --client-id ingest-2
+      riskstream ingest --broker mqtt://localhost:1883 --store \\
+        duckdb:///t.duckdb --fleet f.yaml
+      riskstream ingest --broker mqtt://10.0.0.5:1883 --share-group ingest \\
+        --client-id ingest-2
     """
     if protocol not in ("3.1.1", "5"):
         console.print(f"[red]error:[/red] --protocol {protocol!r}: use 3.1.1 or 5")

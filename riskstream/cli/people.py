@@ -37,7 +37,10 @@ def add(
 
     Replacing a user ends all its sessions (its tokens stop working at once).
 
-    Example: riskstream users add anna --tenant demo-bank --role loan_officer --borrowers b001,b002
+    \b
+    Example:
+      riskstream users add anna --tenant demo-bank --role loan_officer \\
+        --borrowers b001,b002
     """
     if role not in ROLES:
         err.print(f"[red]error:[/red] --role {role!r}: use one of {', '.join(ROLES)}")
@@ -87,7 +90,9 @@ def passwd(
     """Set a user's password and end all its sessions (audited). The password comes from
     RISKSTREAM_NEW_PASSWORD or a prompt.
 
-    Example: riskstream users passwd anna
+    \b
+    Example:
+      riskstream users passwd anna
     """
     users = UserStore(open_service_database(db))
     user = users.get(username)
@@ -118,7 +123,9 @@ def remove(
 ) -> None:
     """Remove a user; its tokens stop working at once (audited).
 
-    Example: riskstream users remove anna
+    \b
+    Example:
+      riskstream users remove anna
     """
     user = UserStore(open_service_database(db)).remove(username)
     if user is None:
@@ -154,7 +161,9 @@ def list_users(db: DatabaseOpt = DEFAULT_DB) -> None:
 def verify(db: DatabaseOpt = DEFAULT_DB) -> None:
     """Check the audit log's hash chain; exit 1 and name the first broken entry if tampered.
 
-    Example: riskstream audit verify --db riskstream-data/riskstream.db
+    \b
+    Example:
+      riskstream audit verify --db riskstream-data/riskstream.db
     """
     result = AuditLog(open_service_database(db)).verify()
     if result.ok:

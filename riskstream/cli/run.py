@@ -74,7 +74,10 @@ def serve(
 
     Devices must be registered first (riskstream devices import fleet.yaml).
 
-    Example: riskstream serve --broker mqtt://127.0.0.1:1883 --rules config/rules.toml
+    \b
+    Example:
+      riskstream serve --broker mqtt://127.0.0.1:1883 --rules \\
+        config/rules.toml
     """
     _check_rules(rules)
     try:
@@ -205,6 +208,7 @@ def demo(
     Replays the last --history of a generated fleet at --speed× with injected risk
     scenarios (ground truth in DATA_DIR/truth.jsonl), then keeps publishing in real time.
 
+    \b
     Examples:
       riskstream demo
       riskstream demo --duration 120 --port 8080

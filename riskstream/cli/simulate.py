@@ -54,7 +54,9 @@ def fleet(
 ) -> None:
     """Generate a fleet file: borrowers, loans, pledged collateral, sites and devices.
 
-    Example: riskstream simulate fleet --borrowers 50 --seed 3 --out fleet.yaml
+    \b
+    Example:
+      riskstream simulate fleet --borrowers 50 --seed 3 --out fleet.yaml
     """
     if not ID_PATTERN.match(tenant):
         err.print(f"[red]error:[/red] --tenant: {tenant!r} is not an id (letters, digits, . _ -)")
@@ -167,10 +169,14 @@ def run(
 ) -> None:
     """Play a fleet's telemetry with injected risk scenarios, to a broker or a file.
 
+    \b
     Examples:
-      riskstream simulate run --fleet fleet.yaml --days 2 --speed 3600 --broker mqtt://127.0.0.1:1883
-      riskstream simulate run --fleet fleet.yaml --days 30 --out telemetry.parquet
-      riskstream simulate run --fleet fleet.yaml --broker mqtt://127.0.0.1:1883 --batch 50 --sign
+      riskstream simulate run --fleet fleet.yaml --days 2 --speed 3600 \\
+        --broker mqtt://127.0.0.1:1883
+      riskstream simulate run --fleet fleet.yaml --days 30 --out \\
+        telemetry.parquet
+      riskstream simulate run --fleet fleet.yaml --broker \\
+        mqtt://127.0.0.1:1883 --batch 50 --sign
     """
     try:
         target = _check(days, broker, out, batch, sign, start)
