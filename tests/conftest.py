@@ -28,3 +28,15 @@ def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Victo
     server = VictoriaMetrics(tmp_path_factory.mktemp("victoria-metrics"))
     with running(server):
         yield server
+
+
+SERVER_MARKERS = {"mosquitto": "broker", "influxdb": "influx", "victoria_metrics": "influx"}
+"""The marker of every test that uses a server fixture, so `-m "not broker and not influx
+and not browser"` runs the tests a machine without those servers can run."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, marker in SERVER_MARKERS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)

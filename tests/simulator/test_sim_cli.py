@@ -152,6 +152,7 @@ def test_fleet_command_errors(app: typer.Typer, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--tenant: 'a bank' is not an id" in result.output
 
 
+@pytest.mark.broker  # the benchmark starts a mosquitto of its own
 def test_bench_simulate_reports_rates_and_the_machine(app: typer.Typer, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
