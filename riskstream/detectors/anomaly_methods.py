@@ -30,6 +30,7 @@ with the engine's checkpoints, and ``clone()`` (river's ``Base``) gives a fresh 
 with the same settings for the next series.
 """
 
+import abc
 import math
 import statistics
 from array import array
@@ -126,7 +127,7 @@ def _bucket_name(bucket: int) -> str:
     return f"{'weekend' if bucket >= 24 else 'weekday'} {bucket % 24:02d}:00"
 
 
-class ProtectedScorer(base.Base):
+class ProtectedScorer(base.Base, abc.ABC):
     """What every scorer shares: the warm-up clock, protected learning, bad input.
 
     A scorer keeps its settings as attributes named after its ``__init__`` arguments (so
@@ -197,11 +198,13 @@ class ProtectedScorer(base.Base):
     def _warm(self, ts: float) -> bool:
         return self._first_ts is not None and ts - self._first_ts >= self.warmup_s
 
+    @abc.abstractmethod
     def _judge(self, ts: float, value: float) -> Verdict | None:
-        raise NotImplementedError
+        """The scorer's own verdict on a reading (None while it cannot judge yet)."""
 
+    @abc.abstractmethod
     def _update(self, ts: float, value: float) -> None:
-        raise NotImplementedError
+        """Take a reading into the scorer's own baseline."""
 
 
 class RobustSeasonalScorer(ProtectedScorer):

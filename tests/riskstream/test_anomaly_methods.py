@@ -10,12 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from riskstream.bench import anomaly as bench_anomaly
+from riskstream.bench.anomaly import METHODS
 from riskstream.cli.app import build_app
 from riskstream.detectors.anomaly_methods import (
     DAY,
     HOUR,
-    AnyOfScorer,
-    DispersionScorer,
     HalfSpaceTreesScorer,
     RobustSeasonalScorer,
     SeasonalResidualScorer,
@@ -28,17 +27,7 @@ NOISE = 1.0
 CLEAN_ALERTS_ALLOWED = 2  # anomalous verdicts over ten clean days (about 2,000 verdicts)
 
 
-def _residual_and_dispersion() -> AnyOfScorer:
-    return AnyOfScorer((SeasonalResidualScorer(), DispersionScorer()))
-
-
-SCORERS: dict[str, Callable[[], SeriesScorer]] = {
-    "half-space trees": HalfSpaceTreesScorer,
-    "robust seasonal z": RobustSeasonalScorer,
-    "seasonal residual": SeasonalResidualScorer,
-    "step dispersion": DispersionScorer,
-    "residual + dispersion": _residual_and_dispersion,
-}
+SCORERS: dict[str, Callable[[], SeriesScorer]] = METHODS
 # HalfSpaceTrees stops flagging a new level after a few readings and DispersionScorer
 # watches steps, not levels: a long stretch at a new level tests the others only
 LEVEL_SCORERS = ["robust seasonal z", "seasonal residual", "residual + dispersion"]
