@@ -12,7 +12,7 @@ components). Labels arrive late:
 - a snapshot older than ``horizon + outcome_grace`` with no bad outcome is learned as 0.
 
 Progressive validation: each snapshot's metric update uses the prediction made when it
-was taken, before the model learned its label (river ``ROCAUC`` and ``LogLoss``).
+was taken, before the model learned its label (`BinnedROCAUC` and river ``LogLoss``).
 """
 
 from collections import deque
@@ -22,11 +22,10 @@ from typing import Any, Literal
 from river import linear_model, metrics, optim, preprocessing
 
 from riskstream.rules.schema import ModelSettings
+from riskstream.scoring.binned_auc import BinnedROCAUC
 
 LoanEvent = Literal["payment_missed", "default", "cured"]
 BAD_EVENTS = frozenset({"payment_missed", "default"})
-# river discretises the ROC curve; probabilities of rare defaults crowd in a narrow band
-AUC_THRESHOLDS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +55,7 @@ class OutcomeModel:
         self.pipeline = preprocessing.StandardScaler() | linear_model.LogisticRegression(
             optimizer=optim.SGD(settings.learning_rate)
         )
-        self.auc = metrics.ROCAUC(n_thresholds=AUC_THRESHOLDS)  # type: ignore[no-untyped-call]
+        self.auc = BinnedROCAUC()
         self.logloss = metrics.LogLoss()  # type: ignore[no-untyped-call]
         self.pending: dict[str, deque[Snapshot]] = {}
         self._names: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -64,6 +63,12 @@ class OutcomeModel:
         self.positive_labels = 0
         self.bad_outcomes = 0
         self.outcomes = 0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # checkpoints written before BinnedROCAUC hold river's ROCAUC: start the area anew
+        if not isinstance(state.get("auc"), BinnedROCAUC):
+            state["auc"] = BinnedROCAUC()
+        self.__dict__.update(state)
 
     def predict(self, features: dict[str, float]) -> float:
         """p(bad outcome within the horizon) for these features."""
@@ -120,7 +125,7 @@ class OutcomeModel:
 
     def _learn(self, snap: Snapshot, label: bool) -> None:
         proba = {True: snap.p, False: 1.0 - snap.p}
-        self.auc.update(label, proba)  # type: ignore[no-untyped-call]
+        self.auc.update(label, snap.p)
         self.logloss.update(label, proba)
         self.pipeline.learn_one(snap.features, label)
         self.labels += 1
@@ -129,7 +134,7 @@ class OutcomeModel:
     def summary(self) -> dict[str, Any]:
         """Figures for ``GET /api/models``."""
         has_both = 0 < self.positive_labels < self.labels
-        auc: float = self.auc.get()  # type: ignore[no-untyped-call]
+        auc = self.auc.get()
         logloss: float = self.logloss.get()  # type: ignore[no-untyped-call]
         return {
             "model": "StandardScaler | LogisticRegression",

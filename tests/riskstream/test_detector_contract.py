@@ -119,6 +119,34 @@ def test_disabled_in_the_file_or_by_an_override_it_stays_silent(
     assert of(spec, play(engine(run, overridden(spec, run.fleet.tenant.id)), run)) == []
 
 
+def clear_after_kinds(e: Engine, spec: DetectorSpec) -> dict[str, float]:
+    """The detector's kinds whose rule holds a resolution back by ``clear_after``."""
+    rules = {kind: getattr(e.rules.rules, kind) for kind in spec.kinds}
+    return {kind: r.clear_after for kind, r in rules.items() if hasattr(r, "clear_after")}
+
+
+def held(spec: DetectorSpec, seconds: float) -> str:
+    return "".join(f"[rules.{kind}]\nclear_after = {seconds}\n" for kind in spec.kinds)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_it_clears_no_sooner_than_clear_after_and_a_longer_one_holds_it_open(
+    spec: DetectorSpec, runs: dict[str | None, Run]
+) -> None:
+    run = run_of(spec, runs)
+    e = engine(run)
+    waits = clear_after_kinds(e, spec)
+    alerts = of(spec, play(e, run))
+    for alert in alerts:
+        if alert["status"] == "resolved" and alert["kind"] in waits:
+            # the condition held from opened_at on, so it cleared clear_after later at least
+            assert alert["resolved_at"] - alert["opened_at"] >= waits[alert["kind"]] - 1e-6, alert
+    if waits:
+        kept = of(spec, play(engine(run, held(spec, 2 * DAYS * DAY)), run))
+        held_kinds = [a for a in kept if a["kind"] in waits]
+        assert held_kinds and all(a["status"] != "resolved" for a in held_kinds), kept
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_a_checkpoint_halfway_gives_the_same_alerts(
     spec: DetectorSpec, runs: dict[str | None, Run], tmp_path: Path
