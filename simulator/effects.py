@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from simulator.injection import Injection
-from simulator.planning import LOAD_S
+from simulator.planning import CELL_FAULT_MODES, DAY, LOAD_S
 from simulator.production import MachineModel, OutputModel
 from simulator.signals import DeviceModel, DoorModel, TemperatureModel
 from simulator.vehicle import GpsModel
@@ -22,6 +22,7 @@ from simulator.world import World
 
 DRAIN_FLOOR = 0.55  # share of the pledge a drained lot ends at, at most
 DOOR_GRACE_S = 600.0
+DAY_S = DAY
 
 M = TypeVar("M", bound=DeviceModel)
 
@@ -121,6 +122,38 @@ def double_pledge(world: World, inj: Injection) -> None:
     away.add([(arrive, LOAD_S, units, True), (leave, LOAD_S, -units, True)])
 
 
+def salami_theft(world: World, inj: Injection) -> None:
+    """Every night a little leaves in small bites, past no gate: the run's nights from
+    the start, 1–3 % of the pledge a night in 3–6 bites within two hours."""
+    ledger = _model(world, inj, LoadCellModel, "a load cell").cursor.ledger
+    rng = _rng(world, inj)
+    nightly = max(1, round(inj.param("nightly") * ledger.pledge_units))
+    moves: list[Move] = []
+    for night in range(int(inj.param("nights"))):
+        opens = inj.start_ts + night * DAY_S
+        bites = min(nightly, rng.randint(3, 6))
+        times = sorted(opens + rng.uniform(0.0, 2 * 3600.0) for _ in range(bites))
+        for k, at in enumerate(times):
+            units = nightly // bites + (1 if k < nightly % bites else 0)
+            moves.append((round(at, 3), rng.uniform(3 * 60.0, 10 * 60.0), -units, False))
+    ledger.add(moves)
+
+
+def cell_fault(world: World, inj: Injection) -> None:
+    """One load cell of a lot fails while its siblings keep reporting (not a risk event)."""
+    cell = _model(world, inj, LoadCellModel, "a load cell")
+    mode = CELL_FAULT_MODES[int(inj.param("mode"))]
+    end = inj.end_ts or math.inf
+    if mode == "dead":
+        cell.stop_ts = min(cell.stop_ts, inj.start_ts)
+    elif mode == "stuck":
+        faults = world.faults[inj.device_id or ""]
+        faults.stuck = (inj.start_ts, end)
+        faults.update(-math.inf)
+    else:
+        cell.offsets.append((inj.start_ts, end, inj.param("factor")))
+
+
 def geofence_exit(world: World, inj: Injection) -> None:
     """The vehicle heads out of its fence."""
     _model(world, inj, GpsModel, "a gps tracker").exit_at = inj.start_ts
@@ -193,6 +226,8 @@ EFFECTS: dict[str, Callable[[World, Injection], None]] = {
     "inventory_removal": removal,
     "double_pledge": double_pledge,
     "unregistered_move": unregistered_move,
+    "salami_theft": salami_theft,
+    "cell_fault": cell_fault,
     "geofence_exit": geofence_exit,
     "parked_moving": parked_moving,
     "production_slowdown": production_slowdown,

@@ -88,6 +88,9 @@ def _near(rng: random.Random, centre: Point, radius_km: float) -> Point:
     return (round(lat, 6), round(lon, 6))
 
 
+MAX_LOAD_CELLS = 8
+
+
 class _Builder:
     """Accumulates one borrower's sites, collateral and devices."""
 
@@ -137,7 +140,9 @@ class _Builder:
         return cid
 
 
-def _borrower(rng: random.Random, number: int, width: int) -> Borrower:
+def _borrower(
+    rng: random.Random, number: int, width: int, seed: int, cells: tuple[int, int]
+) -> Borrower:
     bid = f"b{number:0{width}d}"
     region_name, region_centre, tz = rng.choice(REGIONS)
     kind = INDUSTRIES[rng.choice(sorted(INDUSTRIES))]
@@ -163,7 +168,11 @@ def _borrower(rng: random.Random, number: int, width: int) -> Borrower:
         value = round(rng.uniform(goods.value_low, goods.value_high), 2)
         cid = b.collateral(describe(goods), float(round(tonnes)), "t", value, sid, False, goods)
         perishable = goods.band_c is not None
-        b.device(DeviceKind.LOAD_CELL, sid, weigh_every, cid)
+        # the cell count has its own generator: fleets of one cell per lot stay as they were
+        low, high = cells
+        n_cells = low if high <= low else random.Random(f"{seed}:{sid}:cells").randint(low, high)
+        for _ in range(n_cells):
+            b.device(DeviceKind.LOAD_CELL, sid, weigh_every, cid)
         b.device(DeviceKind.RFID_GATE, sid, count_every, cid)
         b.device(DeviceKind.DOOR, sid, 300.0, None)
         b.device(
@@ -224,22 +233,28 @@ def _loan(rng: random.Random, loan_id: str, collateral: list[Collateral]) -> Loa
     return Loan(id=loan_id, principal=principal, collateral=collateral)
 
 
-def generate_fleet(borrowers: int, seed: int, tenant: str = "demo-bank") -> Fleet:
+def generate_fleet(
+    borrowers: int, seed: int, tenant: str = "demo-bank", load_cells: tuple[int, int] = (1, 1)
+) -> Fleet:
     """Build a deterministic fleet of ``borrowers`` borrowers.
 
     Args:
         borrowers: how many borrowers (about 11 devices each).
         seed: the random seed; the same seed gives the same fleet.
         tenant: the lender's tenant id.
+        load_cells: (fewest, most) load cells weighing each warehouse lot, 1–8; the
+            count is drawn per lot.
 
     Returns:
         A validated `Fleet`.
     """
     if borrowers < 0:
         raise ValueError(f"borrowers must be >= 0, got {borrowers}")
+    if not 1 <= load_cells[0] <= load_cells[1] <= MAX_LOAD_CELLS:
+        raise ValueError(f"load_cells must be 1 <= fewest <= most <= 8, got {load_cells}")
     rng = random.Random(seed)
     width = max(3, len(str(borrowers)))
     return Fleet(
         tenant=Tenant(id=tenant, name=tenant),
-        borrowers=[_borrower(rng, n, width) for n in range(1, borrowers + 1)],
+        borrowers=[_borrower(rng, n, width, seed, load_cells) for n in range(1, borrowers + 1)],
     )

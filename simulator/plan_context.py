@@ -51,6 +51,7 @@ class Lot:
     gate: str | None
     door: str | None
     thermometer: str | None
+    cells: tuple[str, ...] = ()
 
 
 def _timezone(borrower: Borrower, site: Site) -> str:
@@ -109,6 +110,11 @@ class PlanContext:
                             _first(at, DeviceKind.RFID_GATE, c.id),
                             _first(at, DeviceKind.DOOR, c.id),
                             _first(at, DeviceKind.TEMPERATURE, c.id),
+                            tuple(
+                                d.id
+                                for d in at
+                                if d.kind is DeviceKind.LOAD_CELL and d.collateral == c.id
+                            ),
                         )
                     )
             self.lots[b.id] = lots

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import replace
 
-from devices.model import Borrower, DeviceKind, SiteKind
+from devices.model import KG_PER_UNIT, Borrower, DeviceKind, SiteKind
 from simulator.geo import Point, to_km
 from simulator.injection import Injection
 from simulator.plan_context import HOUR, Lot, PlanContext, Subject
@@ -86,6 +86,16 @@ def _lot_of(ctx: PlanContext, b: Borrower, subject: Subject) -> Lot:
 def load_cells(ctx: PlanContext, b: Borrower) -> list[Subject]:
     """Lots weighed by a load cell (subject device: the load cell)."""
     return [s for _, s in _lots(ctx, b, "load_cell")]
+
+
+def cells_of_shared_lots(ctx: PlanContext, b: Borrower) -> list[Subject]:
+    """Load cells of lots weighed by two or more (subject device: one cell)."""
+    return [
+        Subject(lot.collateral.id, lot.site.id, cell, lot.loan_id)
+        for lot in ctx.lots[b.id]
+        if len(lot.cells) >= 2
+        for cell in lot.cells
+    ]
 
 
 def gates(ctx: PlanContext, b: Borrower) -> list[Subject]:
@@ -177,6 +187,45 @@ def removal(ctx: PlanContext, b: Borrower, s: Subject, rng: random.Random) -> In
     """At night; the goods stay gone."""
     start = ctx.slot(rng, ctx.timezones[s.site_id or ""], NIGHT, ctx.end - 3 * HOUR)
     return None if start is None else _inject("inventory_removal", b, s, start, None)
+
+
+SALAMI_MIN_UNITS = 300  # a night's 1 % in three bites of whole handling units
+
+
+def small_unit_lots(ctx: PlanContext, b: Borrower) -> list[Subject]:
+    """Weighed lots pledged in at least `SALAMI_MIN_UNITS` handling units (subject device:
+    the load cell): goods that can leave a few units at a time."""
+    return [
+        s
+        for lot, s in _lots(ctx, b, "load_cell")
+        if lot.collateral.quantity * KG_PER_UNIT.get(lot.collateral.unit, 0.0) / lot.unit_kg
+        >= SALAMI_MIN_UNITS
+    ]
+
+
+def salami(ctx: PlanContext, b: Borrower, s: Subject, rng: random.Random) -> Injection | None:
+    """From a night 10–40 % into the run, a little every night until its end."""
+    start = ctx.slot(rng, ctx.timezones[s.site_id or ""], LATE_NIGHT, ctx.end - 3 * HOUR)
+    if start is None:
+        return None
+    nights = math.floor((ctx.end - 3 * HOUR - start) / DAY) + 1
+    return _inject(
+        "salami_theft", b, s, start, None, nightly=rng.uniform(0.01, 0.03), nights=nights
+    )
+
+
+CELL_FAULT_MODES = ("dead", "stuck", "offset")
+
+
+def cell_fault(ctx: PlanContext, b: Borrower, s: Subject, rng: random.Random) -> Injection:
+    """One cell fails: dead to the run's end, or stuck or reading off for 6 hours to 2 days."""
+    start = ctx.anytime(rng)
+    mode = rng.randrange(len(CELL_FAULT_MODES))
+    if CELL_FAULT_MODES[mode] == "dead":
+        return _inject("cell_fault", b, s, start, None, mode=mode)
+    length = min(rng.uniform(6 * HOUR, 2 * DAY), ctx.end - start)
+    factor = rng.choice((rng.uniform(0.2, 0.6), rng.uniform(1.4, 1.8)))
+    return _inject("cell_fault", b, s, start, start + length, mode=mode, factor=factor)
 
 
 def moved_away(ctx: PlanContext, b: Borrower, s: Subject, rng: random.Random) -> Injection | None:

@@ -19,6 +19,11 @@ Collateral (subject: the lot, its warehouse, and a device of it)
 - ``unregistered_move``: on a weekday around midday 1–3 truck loads leave through the
   gate and arrive at no registered site; stock ends at 50–85 % of the pledge. Device:
   the RFID gate.
+- ``salami_theft``: from a night on, every night until the run's end 1–3 % of the
+  pledge leaves in 3–6 small bites within two hours after 23:00–02:00, past no gate
+  and with the door shut: each bite below the noise of the lot's cells. Only lots of
+  at least 300 handling units (a night's 1 % is three whole units). Device: the lot's
+  (first) load cell.
 - ``geofence_exit``: the vehicle leaves its geofence and stays out. Device: GPS.
 - ``parked_moving``: the vehicle drives 1–3 hours in the night, inside its fence.
   Device: GPS.
@@ -39,6 +44,10 @@ Data integrity (subject: the device)
 - ``tamper_door``: at night the door stands open 30–90 minutes while the weight falls
   to 60–90 % of the pledge, and the RFID gate counts nothing. Device: the door.
 - ``stuck_values``: every message repeats the first one's values exactly.
+- ``cell_fault``: one load cell of a lot weighed by two or more fails while the others
+  keep reporting: dead (silent to the run's end), stuck (repeating one value) or
+  reading 20–60 % or 140–180 % of its load, for 6 hours to 2 days. Not a risk event:
+  the lot's stock does not change. Device: the cell.
 - ``replay``: messages of up to a day before are sent again, byte for byte.
 - ``spoof``: forged messages, signed with a wrong key, take the device's next ``seq``
   half an interval before the device does.
@@ -77,6 +86,7 @@ SCENARIOS: dict[str, ScenarioKind] = {
         ScenarioKind("inventory_removal", planning.load_cells, planning.removal),
         ScenarioKind("double_pledge", planning.pledged_twice, planning.double_pledge),
         ScenarioKind("unregistered_move", planning.gates, planning.moved_away),
+        ScenarioKind("salami_theft", planning.small_unit_lots, planning.salami),
         ScenarioKind("geofence_exit", planning.trackers, planning.run_until_end("geofence_exit")),
         ScenarioKind("parked_moving", planning.trackers, planning.night_drive),
         ScenarioKind(
@@ -89,6 +99,7 @@ SCENARIOS: dict[str, ScenarioKind] = {
         ScenarioKind("device_silent", planning.any_device, planning.run_until_end("device_silent")),
         ScenarioKind("tamper_door", planning.doors, planning.tamper),
         ScenarioKind("stuck_values", planning.watched_devices, planning.stuck),
+        ScenarioKind("cell_fault", planning.cells_of_shared_lots, planning.cell_fault),
         ScenarioKind("replay", planning.watched_devices, planning.replay),
         ScenarioKind("spoof", planning.watched_devices, planning.spoof),
         ScenarioKind("borrower_default", planning.loans, planning.default),
@@ -184,8 +195,13 @@ def plan_scenarios(
     rng = random.Random(seed)
     order = [b.id for b in fleet.borrowers]
     rng.shuffle(order)
-    wanted = min(len(order), max(round(rate * len(order)), len(kinds)))
     offers = {k: sum(1 for b in fleet.borrowers if SCENARIOS[k].candidates(ctx, b)) for k in kinds}
+    # a kind no borrower offers a subject for (cell faults in a fleet of one cell per
+    # lot) takes no borrower's turn
+    kinds = [k for k in kinds if offers[k]]
+    if not kinds:
+        return []
+    wanted = min(len(order), max(round(rate * len(order)), len(kinds)))
     first_round = sorted(kinds, key=lambda k: (offers[k], kinds.index(k)))
     sequence = [first_round[i] if i < len(kinds) else kinds[i % len(kinds)] for i in range(wanted)]
     free = list(order)

@@ -8,14 +8,23 @@ target that follows the season, never below `STOCK_FLOOR` nor above `STOCK_CAP` 
 the pledge) plus the moves a scenario adds. Normal business does not see scenario
 moves, so a drained lot is not refilled. Moves carry whether they pass the RFID gate.
 
-The load cell and the gate each read the ledger through their own `Cursor`, so their
+The load cells and the gate each read the ledger through their own `Cursor`, so their
 values agree: the weight is units × unit mass (with noise and slow drift), the gate
 counts the units that crossed it since its previous report.
+
+A lot weighed by several cells (a platform scale on four, a silo on its legs) gives
+each cell a fixed share of the load (`cell_shares`), and each cell its own noise and
+drift (`CellSpec`), in the ranges load-cell data sheets give: noise from 0.02 % of the
+load (an OIML R60 class C3 cell's combined error) to 0.5 % (a silo leg in wind and
+sun), drift up to 0.2 % in 30 days (creep and zero drift with temperature). A cell can
+fail on its own (`LoadCellModel.offsets`): reading a share of its load off while its
+siblings keep reporting.
 """
 
 import math
 import random
 from collections.abc import Iterable
+from dataclasses import dataclass
 from math import floor
 
 from simulator.business import STOCK_CAP, STOCK_FLOOR, BusinessProfile
@@ -27,9 +36,29 @@ Move = tuple[float, float, int, bool]
 
 SLOT_S = 30 * 60.0  # one truck per slot at the dock
 LOAD_MIN_S, LOAD_MAX_S = 15 * 60.0, 25 * 60.0
-LOAD_CELL_NOISE = 0.001  # relative
+LOAD_CELL_NOISE = 0.001  # relative, a lot's one cell
 LOAD_CELL_DRIFT = 0.002  # at most, relative per 30 days
+CELL_NOISE_RANGE = (0.0002, 0.005)  # relative, each cell of a multi-cell lot
+CELL_SPIKE_RANGE = (1.05, 1.25)  # a forklift wheel on one corner, one reading
 KEEP_DAYS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CellSpec:
+    """One load cell of a lot: its share of the load and its own noise (relative)."""
+
+    share: float = 1.0
+    noise: float = LOAD_CELL_NOISE
+
+
+def cell_shares(lot_id: str, cells: int, seed: int) -> list[CellSpec]:
+    """Shares and noise of a lot's ``cells`` load cells (one cell: the whole load)."""
+    if cells <= 1:
+        return [CellSpec()]
+    rng = random.Random(f"{seed}:{lot_id}:cells")
+    weights = [rng.uniform(0.7, 1.3) for _ in range(cells)]
+    total = sum(weights)
+    return [CellSpec(w / total, rng.uniform(*CELL_NOISE_RANGE)) for w in weights]
 
 
 class Ledger:
@@ -228,18 +257,31 @@ class Cursor:
 
 
 class LoadCellModel(DeviceModel):
-    """The weight of a lot on its warehouse scale: ``weight_kg``."""
+    """The weight on one load cell of a lot: ``weight_kg`` (its share of the lot's).
 
-    __slots__ = ("cursor", "drift", "t0")
+    Attributes:
+        offsets: (start, end, factor) windows in which the cell reads ``factor`` times
+            its load (a failing cell; `simulator.effects.cell_fault`).
+    """
+
+    __slots__ = ("cell", "cursor", "drift", "offsets", "t0")
 
     def __init__(
-        self, device_id: str, interval: float, timezone: str, seed: int, ledger: Ledger
+        self,
+        device_id: str,
+        interval: float,
+        timezone: str,
+        seed: int,
+        ledger: Ledger,
+        cell: CellSpec | None = None,
     ) -> None:
-        """Set up a scale weighing the lot of ``ledger``."""
+        """Set up a cell weighing its share of the lot of ``ledger`` (all of it by default)."""
         super().__init__(device_id, interval, timezone, seed)
         self.cursor = Cursor(ledger)
         self.drift = self.rng.uniform(-1.0, 1.0) * LOAD_CELL_DRIFT / MONTH_S
         self.t0 = 0.0
+        self.cell = CellSpec() if cell is None else cell
+        self.offsets: list[tuple[float, float, float]] = []
 
     def begin(self, start_ts: float) -> None:
         """Open the ledger at the start of the simulation."""
@@ -250,13 +292,20 @@ class LoadCellModel(DeviceModel):
     def values(self, ts: float) -> dict[str, float]:
         """Weight on the scale, kg."""
         units = self.cursor.advance(ts)[0]
+        cell = self.cell
         kg = units * self.cursor.ledger.unit_kg * (1.0 + self.drift * (ts - self.t0))
-        noise = 1.0 + (self.rng.random() - 0.5) * 2.0 * LOAD_CELL_NOISE
+        if cell.share != 1.0:
+            kg *= cell.share
+        noise = 1.0 + (self.rng.random() - 0.5) * 2.0 * cell.noise
+        for start, end, factor in self.offsets:
+            if start <= ts < end:
+                kg *= factor
         return {"weight_kg": floor(kg * noise * 10.0 + 0.5) / 10.0}
 
     def spike(self, values: dict[str, float]) -> dict[str, float]:
-        """A forklift driving over the scale for one reading."""
-        kg = values["weight_kg"] * self.rng.uniform(1.02, 1.08)
+        """A forklift driving over the scale (or, of several cells, one corner) for one reading."""
+        low, high = (1.02, 1.08) if self.cell.share == 1.0 else CELL_SPIKE_RANGE
+        kg = values["weight_kg"] * self.rng.uniform(low, high)
         return {"weight_kg": floor(kg * 10.0 + 0.5) / 10.0}
 
 

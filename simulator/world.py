@@ -18,7 +18,7 @@ from simulator.faults import DeviceFaults
 from simulator.production import MachineModel, OutputModel, Plant, PowerModel
 from simulator.signals import DeviceModel, DoorModel, TemperatureModel
 from simulator.vehicle import GpsModel
-from simulator.warehouse import Ledger, LoadCellModel, RfidGateModel
+from simulator.warehouse import CellSpec, Ledger, LoadCellModel, RfidGateModel, cell_shares
 
 UNBOUND_STOCK_KG = 100_000.0  # what a load cell bound to no collateral weighs
 
@@ -94,6 +94,20 @@ class _BorrowerModels:
         self.world.ledgers[key] = made
         return made
 
+    def cell(self, device: Device) -> CellSpec:
+        """The share and noise of a load cell among the cells weighing its lot."""
+        if device.collateral is None:
+            return CellSpec()
+        cells = [
+            d.id
+            for d in self.b.devices
+            if d.kind is DeviceKind.LOAD_CELL and d.collateral == device.collateral
+        ]
+        if len(cells) <= 1:
+            return CellSpec()
+        specs = cell_shares(device.collateral, len(cells), self.world.seed)
+        return specs[cells.index(device.id)]
+
     def lot_at(self, site_id: str) -> Collateral | None:
         for c in self.collateral.values():
             if c.site == site_id and c.unit in KG_PER_UNIT:
@@ -123,7 +137,7 @@ class _BorrowerModels:
         kind = device.kind
         coll = self.collateral.get(device.collateral or "")
         if kind is DeviceKind.LOAD_CELL:
-            return LoadCellModel(*args, ledger=self.ledger(device, j, coll))
+            return LoadCellModel(*args, ledger=self.ledger(device, j, coll), cell=self.cell(device))
         if kind is DeviceKind.RFID_GATE:
             lot = coll or self.lot_at(site.id)
             return RfidGateModel(*args, ledger=self.ledger(device, j, lot))

@@ -33,6 +33,7 @@ from simulator import (
     write_truth,
 )
 from simulator.errors import BrokerUnavailableError
+from simulator.fleetgen import MAX_LOAD_CELLS
 from simulator.run import file_format
 from simulator.wire import MAX_BATCH
 
@@ -51,23 +52,47 @@ def fleet(
     seed: Annotated[int, typer.Option(help="random seed (same seed, same file)")] = 1,
     out: Annotated[Path, typer.Option(help="fleet file to write (YAML)")] = Path("fleet.yaml"),
     tenant: Annotated[str, typer.Option(help="tenant (lender) id")] = "demo-bank",
+    load_cells: Annotated[
+        str,
+        typer.Option(
+            help="load cells per warehouse lot: N, or FEWEST-MOST drawn per lot (1-8), "
+            "each cell its share of the lot with its own noise"
+        ),
+    ] = "1",
 ) -> None:
     """Generate a fleet file: borrowers, loans, pledged collateral, sites and devices.
 
     \b
-    Example:
+    Examples:
       riskstream simulate fleet --borrowers 50 --seed 3 --out fleet.yaml
+      riskstream simulate fleet --borrowers 40 --load-cells 1-8 --out fleet.yaml
     """
     if not ID_PATTERN.match(tenant):
         err.print(f"[red]error:[/red] --tenant: {tenant!r} is not an id (letters, digits, . _ -)")
         raise typer.Exit(2)
-    generated = generate_fleet(borrowers, seed, tenant)
+    cells = _cell_range(load_cells)
+    if cells is None:
+        err.print(
+            f"[red]error:[/red] --load-cells: {load_cells!r} is not N or FEWEST-MOST "
+            "with 1 <= FEWEST <= MOST <= 8"
+        )
+        raise typer.Exit(2)
+    generated = generate_fleet(borrowers, seed, tenant, cells)
     try:
         save_fleet(generated, out)
     except OSError as exc:
         err.print(f"[red]error:[/red] --out: cannot write {out}: {exc.strerror or exc}")
         raise typer.Exit(2) from None
     console.print(f"wrote {out}: {borrowers} borrowers, {len(generated.devices())} devices")
+
+
+def _cell_range(text: str) -> tuple[int, int] | None:
+    """``"4"`` → (4, 4), ``"1-8"`` → (1, 8); None when not a range within 1–8."""
+    low, _, high = text.strip().partition("-")
+    if not low.isdigit() or not (high or low).isdigit():
+        return None
+    fewest, most = int(low), int(high or low)
+    return (fewest, most) if 1 <= fewest <= most <= MAX_LOAD_CELLS else None
 
 
 def _kinds(scenarios: str | None) -> list[str] | None:

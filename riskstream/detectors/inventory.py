@@ -1,8 +1,9 @@
 """Inventory on hand below the pledged quantity (sold out of trust, drained, moved).
 
-On hand is the sum of the latest weight of every load cell of a collateral lot,
-converted to the lot's unit; coverage is on hand / pledged quantity (equal to value
-on hand / pledged value at the lot's unit value).
+On hand is the lot's weight (its one load cell's reading, or its cells' sum kept by
+`lot_weight`, which sets failing cells aside), converted to the lot's unit; coverage is
+on hand / pledged quantity (equal to value on hand / pledged value at the lot's unit
+value).
 """
 
 from devices.reading import Reading
@@ -28,7 +29,6 @@ class _Lot:
         "last_ok_on_hand",
         "last_ok_ts",
         "quantity",
-        "weights",
     )
 
     def __init__(self, context: CollateralContext, kg_per_unit: float) -> None:
@@ -36,8 +36,6 @@ class _Lot:
         self.kg_per_unit = kg_per_unit
         self.quantity = context.collateral.quantity
         self.condition = Condition()
-        # the latest weight of each load cell, for lots weighed by more than one
-        self.weights: dict[str, float] | None = {} if len(context.load_cells) > 1 else None
         self.last_ok_ts: float | None = None
         self.last_ok_on_hand = 0.0
 
@@ -60,9 +58,9 @@ class InventoryDetector:
         return lot
 
     def observe(
-        self, reading: Reading, collateral_id: str, book: AlertBook, wall: float
+        self, reading: Reading, collateral_id: str, total_kg: float, book: AlertBook, wall: float
     ) -> Alert | None:
-        """Feed one ``weight_kg`` reading of a load cell bound to ``collateral_id``."""
+        """Judge the lot ``collateral_id`` at ``total_kg``, its weight after ``reading``."""
         try:
             state = self._lots[collateral_id]
         except KeyError:
@@ -70,14 +68,6 @@ class InventoryDetector:
         if state is None or not self.rule.enabled:
             return None
         lot = state.context
-        weights = state.weights
-        if weights is None:
-            total_kg = reading.value
-        else:
-            weights[reading.device_id] = reading.value
-            if len(weights) < len(lot.load_cells):
-                return None
-            total_kg = sum(weights[cell] for cell in lot.load_cells)
         on_hand = total_kg / state.kg_per_unit
         coverage = on_hand / state.quantity
         condition = state.condition

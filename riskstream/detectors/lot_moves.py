@@ -16,6 +16,7 @@ MOVE_SHARE = 0.01
 STILL_SHARE = 0.005
 SETTLE_S = 600.0
 FROZEN_REPEATS = 3  # the same weight this often in a row: the scale is stuck
+HOUR_SMOOTHING = 0.2  # weight of a new level (once a minute) in a multi-cell lot's hour level
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +72,17 @@ class LotState:
         "ref_ts",
         "repeats",
         "schedule",
+        "single",
         "slot",
-        "weights",
+        "smooth",
     )
 
-    def __init__(self, cells: int) -> None:
-        self.weights: dict[str, float] | None = {} if cells > 1 else None
+    def __init__(self, single: bool = True) -> None:
+        # a lot's one scale: its exact repeats are a stuck sensor. Several cells' sum is
+        # filtered per cell by `lot_weight`, which sets a stuck cell aside itself, and
+        # may rightly repeat (a cell's median unchanged)
+        self.single = single
+        self.smooth = math.nan
         self.r1 = math.nan
         self.r2 = math.nan
         self.repeats = 0
@@ -107,6 +113,16 @@ class LotState:
         self.move_quiet = False
         self.pivot = math.nan
 
+    def hour_level(self, level: float) -> float:
+        """The level an hour's range is judged on (`movement`, is this an hour stock moves
+        in?): as it is for a lot's one scale; smoothed over about ten minutes for several
+        cells, whose summed noise alone could otherwise range over ``moved_share``."""
+        if self.single:
+            return level
+        s = self.smooth
+        self.smooth = level if s != s else s + HOUR_SMOOTHING * (level - s)
+        return self.smooth
+
     def take(self, total: float) -> float:
         """Take a new total weight; return the median of the last three, the level to judge.
 
@@ -115,7 +131,7 @@ class LotState:
         it recovers, the level starts afresh from its values, so the step back to the true
         weight is no movement.
         """
-        if total == self.r1:
+        if total == self.r1 and self.single:
             self.repeats += 1
             if self.repeats >= FROZEN_REPEATS:
                 return math.nan

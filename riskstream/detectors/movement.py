@@ -1,7 +1,7 @@
 """Stock leaving a collateral lot out of hours: when this lot's stock does not normally move.
 
 Per lot, once a minute of event time (`EVAL_S`), the level (median of the last three
-weights summed over the lot's load cells) is judged against the lot's movement
+weights of the lot, `lot_weight`) is judged against the lot's movement
 schedule (`lot_schedule.MovementSchedule`, by local hour of week of its site). When a
 quiet stretch begins, the level is the reference; stock falling ``drop_share`` of the
 pledge below it, for ``for``, raises ``collateral_moved_out_of_hours`` on the lot.
@@ -66,26 +66,19 @@ class MovementDetector:
                 self._site_lots.setdefault(lot.collateral.site, []).append(cid)
 
     def observe(
-        self, reading: Reading, collateral_id: str, book: AlertBook, wall: float
+        self, reading: Reading, collateral_id: str, total: float, book: AlertBook, wall: float
     ) -> tuple[Alert, ...]:
-        """Feed one ``weight_kg`` reading of a load cell bound to ``collateral_id``."""
+        """Judge the lot ``collateral_id`` at weight ``total`` (kg), after ``reading``."""
         state = self.lots.get(collateral_id)
         if state is None:
             lot = self.index.collateral.get(collateral_id)
             if lot is None or lot.kg_per_unit is None or not lot.load_cells:
                 return NOTHING
-            state = self.lots[collateral_id] = LotState(len(lot.load_cells))
+            state = self.lots[collateral_id] = LotState(len(lot.load_cells) == 1)
         ts = reading.ts
         if ts < state.last_ts:
             return NOTHING  # late (a replayed message, say)
         state.last_ts = ts
-        total = reading.value
-        if state.weights is not None:
-            state.weights[reading.device_id] = total
-            lot = self.index.collateral[collateral_id]
-            if len(state.weights) < len(lot.load_cells):
-                return NOTHING
-            total = sum(state.weights.values())
         # NaN from a stuck scale (values_stuck's to say): it tells nothing of the stock
         level = state.take(total)
         if ts < state.next_eval or level != level or not self.rule.enabled:
@@ -138,10 +131,11 @@ class MovementDetector:
         if math.isnan(state.level):
             state.level, state.level_ts, state.calm_ts = level, ts, ts
         state.hour_n += 1
-        if level < state.hour_low:
-            state.hour_low = level
-        if level > state.hour_high:
-            state.hour_high = level
+        judged = state.hour_level(level)
+        if judged < state.hour_low:
+            state.hour_low = judged
+        if judged > state.hour_high:
+            state.hour_high = judged
         if state.quiet and state.ref is None:
             state.ref, state.ref_ts, state.calm_ts = state.level, ts, ts
             state.gate_out, state.door_open_s, state.door_since = 0.0, 0.0, None

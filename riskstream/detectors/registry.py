@@ -32,11 +32,13 @@ from riskstream.detectors.deadman import DeadmanDetector
 from riskstream.detectors.double_pledge import DoublePledgeDetector
 from riskstream.detectors.geofence import GeofenceDetector
 from riskstream.detectors.inventory import InventoryDetector
+from riskstream.detectors.lot_weight import LotWeightDetector
 from riskstream.detectors.movement import MovementDetector
 from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
 from riskstream.detectors.operations import OperationsDetector
 from riskstream.detectors.parked_moving import ParkedMovingDetector
 from riskstream.detectors.series_anomaly import SeriesAnomalyDetector
+from riskstream.detectors.slow_loss import SlowLossDetector
 from riskstream.detectors.stuck_values import StuckValuesDetector
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
@@ -128,18 +130,43 @@ def _tracker(*metrics: str) -> Callable[[object, DeviceContext, str], bool]:
     return watches
 
 
+def _lot_weight_step(
+    d: LotWeightDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
+) -> None:
+    _all(c, d.observe(r, device, host.book, wall))
+
+
+def _lot_total(host: Host, r: Reading, collateral_id: str) -> float | None:
+    """The weight of the lot ``r`` weighs, after it (see `lot_weight`)."""
+    lots: LotWeightDetector = host.detector("lot_weight")
+    return lots.total(collateral_id, r)
+
+
 def _inventory_step(
     d: InventoryDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
 ) -> None:
     assert device.collateral_id is not None
-    _one(c, d.observe(r, device.collateral_id, host.book, wall))
+    total = _lot_total(host, r, device.collateral_id)
+    if total is not None:
+        _one(c, d.observe(r, device.collateral_id, total, host.book, wall))
 
 
 def _movement_step(
     d: MovementDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
 ) -> None:
     assert device.collateral_id is not None
-    _all(c, d.observe(r, device.collateral_id, host.book, wall))
+    total = _lot_total(host, r, device.collateral_id)
+    if total is not None:
+        _all(c, d.observe(r, device.collateral_id, total, host.book, wall))
+
+
+def _slow_loss_step(
+    d: SlowLossDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
+) -> None:
+    movement: MovementDetector = host.detector("movement")
+    state = movement.lots.get(device.collateral_id or "")
+    raised = state is not None and state.condition.raised
+    _one(c, d.observe(r, device, state, raised, host.book, wall))
 
 
 def _door_step(
@@ -211,6 +238,20 @@ def _use_integrity(d: DataIntegrityDetector, rules: RuleSet) -> None:
 
 
 REGISTRY: tuple[DetectorSpec, ...] = (
+    # first: the lot detectors below judge the weight it keeps
+    DetectorSpec(
+        name="lot_weight",
+        kinds=("load_cell_fault",),
+        make=lambda index, rules: LotWeightDetector(index, rules.rules.load_cell_fault),
+        use_rules=_set("rule", "load_cell_fault"),
+        scoped="load_cell_fault",
+        routes=(Route(_weighs_a_lot, _lot_weight_step),),
+        # a dead cell is also silent, a stuck one also stuck
+        detects=tuple(
+            Detects("cell_fault", kind, "device_id")
+            for kind in ("load_cell_fault", "device_silent", "values_stuck")
+        ),
+    ),
     DetectorSpec(
         name="inventory",
         kinds=("inventory_below_pledge",),
@@ -227,6 +268,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
                 "double_pledge",
                 "unregistered_move",
                 "tamper_door",
+                "salami_theft",
             )
         ),
     ),
@@ -248,8 +290,24 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         # goods leaving in the lot's quiet hours (a drain goes on through the night)
         detects=tuple(
             Detects(s, "collateral_moved_out_of_hours", "collateral_id")
-            for s in ("inventory_drain", "inventory_removal", "double_pledge", "tamper_door")
+            for s in (
+                "inventory_drain",
+                "inventory_removal",
+                "double_pledge",
+                "tamper_door",
+                "salami_theft",
+            )
         ),
+    ),
+    # after movement: it sums the quiet stretches that detector follows
+    DetectorSpec(
+        name="slow_loss",
+        kinds=("inventory_slow_loss",),
+        make=lambda index, rules: SlowLossDetector(index, rules.rules.inventory_slow_loss),
+        use_rules=_set("rule", "inventory_slow_loss"),
+        scoped="inventory_slow_loss",
+        routes=(Route(_weighs_a_lot, _slow_loss_step),),
+        detects=(Detects("salami_theft", "inventory_slow_loss", "collateral_id"),),
     ),
     DetectorSpec(
         name="double_pledge",

@@ -119,6 +119,24 @@ class StuckValuesRule(_Section):
     severity: Severity = "warning"
 
 
+class LoadCellFaultRule(_Section):
+    """A load cell of a multi-cell lot set aside: stuck, off its siblings, or silent."""
+
+    enabled: bool = True
+    tolerance: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="how far off what its siblings imply a cell may read, as a share of that",
+    )
+    stale_intervals: float = Field(
+        5.0, ge=2, description="intervals without a report, while its siblings report, to be silent"
+    )
+    for_: Seconds = Field(900.0, alias="for")
+    clear_after: Seconds = 1800.0
+    severity: Severity = "warning"
+
+
 class ProductionSlowdownRule(_Section):
     """A production line's output (else power) below its usual level for the hour of week."""
 
@@ -234,6 +252,24 @@ class OutOfHoursRule(_Section):
         return value
 
 
+class SlowLossRule(_Section):
+    """Stock lost a little in every quiet stretch (a CUSUM over the lot's quiet stretches)."""
+
+    enabled: bool = True
+    allowance: float = Field(
+        0.004,
+        gt=0,
+        le=0.5,
+        description="loss a quiet stretch may have without counting, share of the pledge",
+    )
+    threshold: float = Field(
+        0.015, gt=0, le=1, description="sum of losses beyond the allowance that alerts"
+    )
+    for_: Seconds = Field(600.0, alias="for")
+    clear_after: Seconds = 3600.0
+    severity: Severity = "critical"
+
+
 class DoublePledgeRule(_Section):
     """The same goods at two sites: one lot loses what a lot of another borrower gains."""
 
@@ -255,6 +291,7 @@ class Rules(_Section):
     cold_chain_excursion: ColdChainRule = ColdChainRule()
     vehicle_moving_when_parked: ParkedMovingRule = ParkedMovingRule()
     values_stuck: StuckValuesRule = StuckValuesRule()
+    load_cell_fault: LoadCellFaultRule = LoadCellFaultRule()
     production_slowdown: ProductionSlowdownRule = ProductionSlowdownRule()
     machine_idle: MachineIdleRule = MachineIdleRule()
     production_drift: ProductionDriftRule = ProductionDriftRule()
@@ -262,6 +299,7 @@ class Rules(_Section):
     data_integrity: DataIntegrityRule = DataIntegrityRule()
     messages_lost: MessagesLostRule = MessagesLostRule()
     collateral_moved_out_of_hours: OutOfHoursRule = OutOfHoursRule()
+    inventory_slow_loss: SlowLossRule = SlowLossRule()
     double_pledge: DoublePledgeRule = DoublePledgeRule()
     custom: list[CustomRule] = Field(
         default_factory=list, description="user-defined rules (`riskstream.rules.custom`)"

@@ -185,7 +185,7 @@ def test_schedule_learns_the_lots_own_days_and_hours() -> None:
 
 
 def test_a_stuck_scale_and_the_spike_after_it_are_no_movement() -> None:
-    state = LotState(cells=1)
+    state = LotState()
     levels = []
     for total in [1000.0, 1001.0, 999.0, 1000.5, 1000.5, 1000.5, 1000.5, 1070.0, 950.0, 951.0]:
         levels.append(state.take(total))

@@ -59,9 +59,11 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run() -> Run:
-    fleet = generate_fleet(18, seed=2)
+    fleet = generate_fleet(20, seed=2)
     plan = plan_scenarios(fleet, seed=7, start_ts=START, end_ts=END, rate=0.5)
-    assert {i.scenario for i in plan} == set(SCENARIOS), "every kind is exercised"
+    # a cell fault needs lots of several cells: tests/riskstream/test_load_cells.py
+    every = set(SCENARIOS) - {"cell_fault"}
+    assert {i.scenario for i in plan} == every, "every kind is exercised"
     stream = list(generate(fleet, plan, START, END, seed=3, glitches=False))
     base = by_device(generate(fleet, [], START, END, seed=3, glitches=False))
     return Run(fleet, plan, stream, by_device(stream), base)

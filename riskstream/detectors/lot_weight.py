@@ -1,0 +1,327 @@
+"""A lot's weight from its load cells, kept per reading, and the cells that fail.
+
+Platform scales, silos and bunkers sum 2–8 load cells into one weight. Each cell carries
+a roughly constant share of the load (a silo's legs by geometry, a platform by where the
+goods stand), so a cell can be checked against its siblings: the weight they carry, times
+its usual share over theirs, is what it should read. Per lot the detector keeps:
+
+- each cell's latest value, filtered by the median of its last three readings (a
+  forklift on one corner for one reading does not move the lot);
+- the sum of the cells in use, updated by difference on each reading (O(1), however
+  many cells);
+- each cell's usual share of the lot, learned slowly while the cell agrees with the
+  others and the lot is not near empty.
+
+A cell is set aside when it repeats one exact value (`FROZEN_REPEATS` times: a working
+cell's noise makes that all but impossible), when it reads more than ``tolerance`` off
+what its siblings imply (an offset, a broken cable reading near zero), or when it has
+not reported for ``stale_intervals`` of its interval while a sibling does (dead). The
+lot is then weighed on the cells that work, scaled by their usual share, and once a
+cell has been set aside for ``for`` it raises ``load_cell_fault`` on that cell: a
+device-health alert, not an inventory one. A lot weighed by one cell is passed through
+as it reads (the movement detector filters it, `lot_moves.LotState.take`).
+"""
+
+import math
+
+from devices.reading import Reading
+from riskstream.detectors.findings import device_finding
+from riskstream.detectors.settle import settle
+from riskstream.detectors.timefmt import clock
+from riskstream.durations import format_duration
+from riskstream.engine.alerts import Alert, AlertBook, Finding
+from riskstream.engine.conditions import Condition
+from riskstream.engine.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules.schema import LoadCellFaultRule
+
+KIND = "load_cell_fault"
+FROZEN_REPEATS = 3
+SHARE_LEARNING = 0.02  # weight of a new reading in a cell's usual share
+MIN_LEVEL_SHARE = 0.05  # below this share of the pledge, shares say nothing: not judged
+
+Fault = str  # "" (working), "stuck", "off", "silent"
+
+
+class Cells:
+    """The cells of one lot: what each reads, its usual share, whether it is in use."""
+
+    __slots__ = (
+        "conditions",
+        "faults",
+        "healthy_share",
+        "healthy_sum",
+        "ids",
+        "index",
+        "intervals",
+        "last_ts",
+        "n_faulty",
+        "next_silence",
+        "pledge_kg",
+        "r1",
+        "r2",
+        "repeats",
+        "seen",
+        "shares",
+        "total",
+        "values",
+        "watch",
+    )
+
+    def __init__(self, cells: tuple[str, ...], intervals: list[float], pledge_kg: float) -> None:
+        n = len(cells)
+        self.ids = cells
+        self.index = {cell: i for i, cell in enumerate(cells)}
+        self.intervals = intervals
+        self.pledge_kg = pledge_kg
+        self.values = [math.nan] * n
+        self.r1 = [math.nan] * n
+        self.r2 = [math.nan] * n
+        self.repeats = [0] * n
+        self.last_ts = [-math.inf] * n
+        self.shares = [math.nan] * n
+        self.faults: list[Fault] = [""] * n
+        self.conditions = [Condition() for _ in range(n)]
+        self.n_faulty = 0
+        self.next_silence = -math.inf
+        self.watch: set[int] = set()  # cells whose condition is not at rest
+        self.seen = 0
+        self.healthy_sum = 0.0
+        self.healthy_share = 0.0
+        self.total: float | None = None
+
+    def filtered(self, i: int, value: float) -> float:
+        """The median of the cell's last three readings (fewer at first); counts repeats."""
+        a, b = self.r1[i], self.r2[i]
+        self.repeats[i] = self.repeats[i] + 1 if value == a else 0
+        self.r2[i], self.r1[i] = a, value
+        if b != b:
+            return value
+        low, high = (value, a) if value < a else (a, value)
+        return low if b < low else high if b > high else b
+
+    def others(self, i: int) -> tuple[float, float]:
+        """(sum, usual share) of the working cells other than ``i``."""
+        if self.faults[i] or self.values[i] != self.values[i]:
+            return self.healthy_sum, self.healthy_share
+        own_share = self.shares[i] if self.shares[i] == self.shares[i] else 0.0
+        return self.healthy_sum - self.values[i], self.healthy_share - own_share
+
+    def expected(self, i: int) -> float:
+        """What cell ``i`` should read, from the working cells other than it (NaN: unknown)."""
+        share = self.shares[i]
+        others_sum, others_share = self.others(i)
+        if others_share <= 0.0 or share != share:
+            return math.nan
+        return others_sum * share / others_share
+
+    def set_fault(self, i: int, fault: Fault) -> None:
+        """Mark cell ``i`` working ("") or set aside, keeping the count of those set aside."""
+        self.n_faulty += bool(fault) - bool(self.faults[i])
+        self.faults[i] = fault
+
+    def in_use(self, i: int) -> bool:
+        """Whether cell ``i`` counts in the healthy sums."""
+        return not self.faults[i] and self.values[i] == self.values[i]
+
+    def remove(self, i: int) -> None:
+        """Take cell ``i`` out of the healthy sums (it must be in them)."""
+        self.healthy_sum -= self.values[i]
+        if self.shares[i] == self.shares[i]:
+            self.healthy_share -= self.shares[i]
+
+    def add(self, i: int) -> None:
+        """Put cell ``i`` into the healthy sums."""
+        self.healthy_sum += self.values[i]
+        if self.shares[i] == self.shares[i]:
+            self.healthy_share += self.shares[i]
+
+
+class LotWeightDetector:
+    """Every multi-cell lot's weight, and ``load_cell_fault`` on the cells set aside."""
+
+    def __init__(self, index: FleetIndex, rule: LoadCellFaultRule) -> None:
+        self.index = index
+        self.rule = rule
+        self._lots: dict[str, Cells | None] = {}
+
+    def total(self, collateral_id: str, reading: Reading) -> float | None:
+        """The lot's weight after ``reading`` (the one just observed); None until known."""
+        cells = self._lots.get(collateral_id)
+        return reading.value if cells is None else cells.total
+
+    def _cells(self, collateral_id: str) -> Cells | None:
+        lot = self.index.collateral.get(collateral_id)
+        cells = None
+        if lot is not None and lot.kg_per_unit is not None and len(lot.load_cells) > 1:
+            devices = self.index.devices
+            intervals = [devices[c].interval_s if c in devices else 60.0 for c in lot.load_cells]
+            pledge = lot.collateral.quantity * lot.kg_per_unit
+            cells = Cells(lot.load_cells, intervals, pledge)
+        self._lots[collateral_id] = cells
+        return cells
+
+    def observe(
+        self, reading: Reading, device: DeviceContext, book: AlertBook, wall: float
+    ) -> list[Alert]:
+        """Feed a ``weight_kg`` reading of a load cell bound to a lot."""
+        cid = device.collateral_id
+        assert cid is not None
+        try:
+            cells = self._lots[cid]
+        except KeyError:
+            cells = self._cells(cid)
+        if cells is None:
+            return []
+        i = cells.index.get(reading.device_id)
+        if i is None or reading.ts < cells.last_ts[i]:
+            return []  # a cell the lot does not know, or a late reading
+        ts = reading.ts
+        cells.last_ts[i] = ts
+        value = cells.filtered(i, reading.value)
+        if cells.values[i] != cells.values[i]:
+            cells.seen += 1
+        self._judge(cells, i, value)
+        if ts >= cells.next_silence:
+            self._find_silent(cells, ts)
+        self._update_total(cells)
+        if not self.rule.enabled:
+            return []
+        changed: list[Alert] = []
+        if cells.faults[i] or cells.watch:
+            for j in sorted({i, *cells.watch}):
+                alert = self._settle(cells, j, ts, book, wall)
+                if alert is not None:
+                    changed.append(alert)
+        return changed
+
+    def _find_silent(self, cells: Cells, ts: float) -> None:
+        """Set aside the cells silent for ``stale_intervals`` of their interval at ``ts``;
+        note when the next one could be."""
+        soonest = math.inf
+        for j, last in enumerate(cells.last_ts):
+            if last == -math.inf:
+                continue
+            limit = last + self.rule.stale_intervals * cells.intervals[j]
+            if ts > limit:
+                if not cells.faults[j]:
+                    self._set_aside(cells, j, "silent")
+            else:
+                soonest = min(soonest, limit)
+        cells.next_silence = soonest
+
+    def _judge(self, cells: Cells, i: int, value: float) -> None:
+        """Put cell ``i``'s new value in use, or set the cell aside; learn its share."""
+        expected = cells.expected(i)
+        if cells.in_use(i):
+            cells.remove(i)
+        cells.values[i] = value
+        total = cells.total
+        level_known = total is not None and total >= MIN_LEVEL_SHARE * cells.pledge_kg
+        fault: Fault = ""
+        if level_known and cells.repeats[i] >= FROZEN_REPEATS:
+            fault = "stuck"
+        elif (
+            level_known
+            and expected == expected
+            and abs(value - expected) > self.rule.tolerance * max(expected, 1.0)
+        ):
+            fault = "off"
+        cells.set_fault(i, fault)
+        if fault:
+            return
+        previous = cells.shares[i]
+        if level_known and total is not None and previous == previous:
+            cells.shares[i] = previous + SHARE_LEARNING * (value / total - previous)
+        cells.add(i)
+
+    def _set_aside(self, cells: Cells, j: int, fault: Fault) -> None:
+        if cells.in_use(j):
+            cells.remove(j)
+        cells.set_fault(j, fault)
+        cells.watch.add(j)
+
+    def _update_total(self, cells: Cells) -> None:
+        """The lot's weight: the cells' sum, or the working cells scaled by their share."""
+        if cells.seen < len(cells.values):
+            cells.total = None
+            return
+        if not cells.n_faulty:
+            # every cell in use: the sum of their values (shares may not be learned yet)
+            cells.total = cells.healthy_sum
+            if cells.healthy_share <= 0.0:
+                self._learn_first_shares(cells)
+            return
+        if cells.healthy_share > 0.05:
+            cells.total = cells.healthy_sum / cells.healthy_share
+        # else too few working cells to weigh the lot: keep the last weight known
+
+    def _learn_first_shares(self, cells: Cells) -> None:
+        total = cells.healthy_sum
+        if total < MIN_LEVEL_SHARE * cells.pledge_kg:
+            return
+        cells.shares = [v / total for v in cells.values]
+        cells.healthy_share = sum(cells.shares)
+
+    def _settle(
+        self, cells: Cells, j: int, ts: float, book: AlertBook, wall: float
+    ) -> Alert | None:
+        cell_id = cells.ids[j]
+        device = self.index.devices.get(cell_id)
+        if device is None:
+            return None
+        rule = self.rule
+        condition = cells.conditions[j]
+        transition = condition.observe(ts, bool(cells.faults[j]), rule.for_, rule.clear_after)
+        if condition.raised or condition.breach_since is not None:
+            cells.watch.add(j)
+        else:
+            cells.watch.discard(j)
+        return settle(
+            book,
+            (device.tenant, device.borrower_id, KIND, cell_id),
+            transition,
+            condition,
+            ts,
+            wall,
+            lambda since: self._finding(cells, j, device, since),
+            lambda: (
+                f"cleared: agrees with its siblings again for {format_duration(rule.clear_after)}"
+            ),
+        )
+
+    def _finding(self, cells: Cells, j: int, device: DeviceContext, since: float) -> Finding:
+        fault = cells.faults[j] or "off"
+        value, share = cells.values[j], cells.shares[j]
+        expected = cells.expected(j)
+        n = len(cells.values)
+        working = n - sum(1 for f in cells.faults if f)
+        what = {
+            "stuck": f"repeats {value:,.1f} kg exactly",
+            "silent": f"has not reported since {clock(cells.last_ts[j])}",
+            "off": f"reads {value:,.1f} kg where its siblings imply {expected:,.1f} kg",
+        }[fault]
+        reasons = [
+            f"load cell {device.device_id} {what} (usual share {share:.0%} of the lot) "
+            f"since {clock(since)}",
+            f"the lot is weighed on its {working} working cells of {n}, scaled by their "
+            "usual share: its inventory alerts stay meaningful",
+        ]
+        off = abs(value - expected) / expected if expected and expected == expected else 0.0
+        return device_finding(
+            device,
+            kind=KIND,
+            severity=self.rule.severity,
+            score=min(100.0, 40.0 + 60.0 * min(1.0, off)),
+            reasons=reasons,
+            evidence={
+                "fault": fault,
+                "value_kg": round(value, 1),
+                "expected_kg": None if expected != expected else round(expected, 1),
+                "usual_share": None if share != share else round(share, 4),
+                "tolerance": self.rule.tolerance,
+                "working_cells": working,
+                "cells": n,
+                "collateral_id": device.collateral_id,
+                "for_s": self.rule.for_,
+            },
+        )
