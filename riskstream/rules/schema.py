@@ -111,7 +111,14 @@ class StuckValuesRule(_Section):
 
     enabled: bool = True
     metrics: list[str] = Field(
-        default_factory=lambda: ["weight_kg", "temperature_c", "humidity_pct", "power_kw"],
+        default_factory=lambda: [
+            "weight_kg",
+            "temperature_c",
+            "humidity_pct",
+            "power_kw",
+            "lat_deg",
+            "lon_deg",
+        ],
         description="metrics that always carry noise when the sensor is alive",
     )
     min_repeats: int = Field(10, ge=2)

@@ -14,11 +14,13 @@ def engine() -> Engine:
 
 def minute_readings(minute: int, weight_b1_t: float, pos: tuple[float, float]) -> list[Reading]:
     ts = T0 + minute * 60
-    noise = (minute % 3) * 0.1  # live load cells always jitter; a constant is a stuck sensor
+    # live load cells and GPS fixes always jitter; a constant is a stuck sensor
+    noise = (minute % 3) * 0.1
+    fix = (minute % 3) * 1e-5  # about a metre
     return [
         Reading("bank-a", "b1-d1", ts, "weight_kg", weight_b1_t * 1000 + noise, minute),
-        Reading("bank-a", "b1-d2", ts, "lat_deg", pos[0], minute),
-        Reading("bank-a", "b1-d2", ts, "lon_deg", pos[1], minute),
+        Reading("bank-a", "b1-d2", ts, "lat_deg", pos[0] + fix, minute),
+        Reading("bank-a", "b1-d2", ts, "lon_deg", pos[1] + fix, minute),
         Reading("bank-a", "b2-d1", ts, "weight_kg", 500_000.0 + noise, minute),
     ]
 
