@@ -10,12 +10,19 @@ A working receiver is never exact:
   stays exact, and the geofence detector's ``for`` is what copes with real jumps across
   an edge.
 
-The receiver draws from its model's generator.
+Scenario (`simulator.effects`): ``gps_spoof``, false signals (a spoofer or a relay of
+signals received elsewhere) in a `Spoof` window: the fixes jump to a place no vehicle
+can reach in one report and come back at the window's end, or alternate between the
+real position and that place. The messages themselves are genuine.
+
+The receiver draws from its model's generator, the same numbers whether or not a
+spoof acts on it, so a spoof changes the fixes of its window only.
 """
 
 import math
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from simulator.geo import Point, point_in_polygon
 
@@ -26,11 +33,42 @@ CANYON_TWICE = 0.3  # share of canyon jumps that last two fixes
 CANYON_MARGIN = 1.25  # a jump lands at least this share of its length inside the fence
 
 
+@dataclass(slots=True)
+class Spoof:
+    """False signals from ``start`` to ``end`` placing the receiver at ``place``.
+
+    Attributes:
+        start: first event time spoofed.
+        end: event time the genuine signals are back.
+        place: where the false signals put the receiver (local km).
+        alternate: every other fix is genuine (a receiver flipping between the two
+            signals); otherwise every fix of the window is false.
+        fixes: fixes reported in the window so far.
+    """
+
+    start: float
+    end: float
+    place: Point
+    alternate: bool
+    fixes: int = 0
+
+    def takes(self, ts: float) -> bool:
+        """Whether the fix at ``ts`` shows the false place."""
+        if not self.start <= ts < self.end:
+            return False
+        self.fixes += 1
+        return not self.alternate or self.fixes % 2 == 1
+
+
 class Receiver:
     """A GPS receiver inside ``fence`` (local km) reporting every ``interval`` seconds,
-    drawing from ``rng``."""
+    drawing from ``rng``.
 
-    __slots__ = ("canyon_at", "fence", "interval", "left", "offset", "rng")
+    Attributes:
+        spoofs: windows of false signals.
+    """
+
+    __slots__ = ("canyon_at", "fence", "interval", "left", "offset", "rng", "spoofs")
 
     def __init__(self, rng: random.Random, fence: Sequence[Point], interval: float) -> None:
         """A receiver whose first canyon jump `begin` schedules."""
@@ -40,6 +78,7 @@ class Receiver:
         self.canyon_at = math.inf
         self.left = 0
         self.offset = (0.0, 0.0)
+        self.spoofs: list[Spoof] = []
 
     def begin(self, start_ts: float) -> None:
         """Schedule the first canyon jump after ``start_ts``."""
@@ -73,5 +112,8 @@ class Receiver:
             self.left -= 1
             dx, dy = self._jump(x, y)
             x, y = x + dx, y + dy
+        for spoof in self.spoofs:
+            if spoof.takes(ts):
+                x, y = spoof.place
         gauss = self.rng.gauss
         return x + gauss(0.0, SIGMA_KM), y + gauss(0.0, SIGMA_KM)

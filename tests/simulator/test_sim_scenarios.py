@@ -33,6 +33,7 @@ KINDS = [
     "stuck_values",
     "replay",
     "spoof",
+    "gps_spoof",
     "borrower_default",
 ]
 
@@ -89,6 +90,7 @@ def test_subjects_match_their_kind(fleet: Fleet) -> None:
         "machine_idle": DeviceKind.GENERIC,
         "cold_chain": DeviceKind.TEMPERATURE,
         "tamper_door": DeviceKind.DOOR,
+        "gps_spoof": DeviceKind.GPS_TRACKER,
     }
     for seed in range(4):
         for inj in plan_scenarios(fleet, seed=seed, start_ts=START, end_ts=END, rate=1.0):
