@@ -1,5 +1,5 @@
-"""GPS trackers on simulated fleets: frozen trackers, and days of normal driving and
-parking with jitter and reflected fixes."""
+"""GPS trackers on simulated fleets: false signals, frozen trackers, and days of normal
+driving and parking with jitter and reflected fixes."""
 
 from collections.abc import Sequence
 from dataclasses import replace
@@ -14,7 +14,7 @@ from simulator import Injection, generate, generate_fleet, plan_scenarios
 START = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
 DAY = 86_400.0
 HOUR = 3600.0
-TRACKER_KINDS = {"values_stuck", "geofence_exit"}
+TRACKER_KINDS = {"position_implausible", "values_stuck", "geofence_exit"}
 
 
 def alerts(fleet: Fleet, plan: Sequence[Injection], days: float, glitches: bool) -> list[Alert]:
@@ -40,6 +40,29 @@ def trackers(fleet: Fleet) -> list[Device]:
 def on(d: Device, inj: Injection) -> Injection:
     """``inj`` moved onto device ``d`` (and its site and collateral)."""
     return replace(inj, device_id=d.id, site_id=d.site, collateral_id=d.collateral)
+
+
+def test_false_signals_raise_position_implausible_critical_when_they_flip() -> None:
+    fleet = generate_fleet(6, seed=31)
+    away_on, flip_on = trackers(fleet)[0], trackers(fleet)[-1]
+    assert away_on.id.split("-")[0] != flip_on.id.split("-")[0]
+    plan = [
+        on(d, Injection("gps_spoof", d.id.split("-")[0], None, None, None, start, start + 2 * HOUR))
+        for d, start in ((away_on, START + 0.6 * DAY), (flip_on, START + 1.3 * DAY))
+    ]
+    plan[0] = replace(plan[0], params=(("alternate", 0.0), ("inside", 0.0)))
+    plan[1] = replace(plan[1], params=(("alternate", 1.0), ("inside", 0.0)))
+    found = [a for a in alerts(fleet, plan, 2.0, glitches=True) if a.kind == "position_implausible"]
+    assert {(a.device_id, a.severity) for a in found} == {
+        (away_on.id, "warning"),  # away and back: two jumps
+        (flip_on.id, "critical"),  # flipping: a jump every fix
+    }
+    for alert, inj in zip(sorted(found, key=lambda a: a.opened_at), plan, strict=True):
+        assert inj.end_ts is not None and inj.start_ts <= alert.opened_at <= inj.end_ts
+        ev = alert.evidence
+        assert ev["implied_speed_kmh"] > 250 and ev["from"]["ts"] < ev["to"]["ts"]
+        assert {"ts", "lat_deg", "lon_deg"} == set(ev["from"]) == set(ev["to"])
+        assert " km/h, from " in alert.reasons[0]
 
 
 def test_days_of_jitter_and_reflected_fixes_raise_nothing_on_trackers() -> None:
