@@ -3,7 +3,9 @@ the simulator that places sites and drives vehicles and the engine that judges t
 
 An equirectangular projection around a point is exact enough at this size. It is an
 affine map, so it keeps convexity and inclusion: a point is inside a polygon in
-kilometres exactly when its lat/lon is inside the polygon's lat/lon image.
+kilometres exactly when its lat/lon is inside the polygon's lat/lon image. Distances
+between points that may lie hundreds of kilometres apart (`distance_km`) are measured
+on the sphere of the same size.
 """
 
 import math
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 
 LatLon = tuple[float, float]
 KM_PER_DEG_LAT = 111.32
+EARTH_RADIUS_KM = KM_PER_DEG_LAT * 180.0 / math.pi  # the sphere of KM_PER_DEG_LAT
 
 
 def km_per_deg_lon(lat: float) -> float:
@@ -28,6 +31,15 @@ def to_km(centre: LatLon, lat: float, lon: float) -> LatLon:
     """Convert (lat, lon) to an offset (east km, north km) from ``centre``."""
     lat0, lon0 = centre
     return ((lon - lon0) * km_per_deg_lon(lat0), (lat - lat0) * KM_PER_DEG_LAT)
+
+
+def distance_km(a: LatLon, b: LatLon) -> float:
+    """Great-circle distance between two (lat, lon) points in km (haversine): right
+    across the antimeridian, and equal to the projection's along a meridian."""
+    lat_a, lat_b = math.radians(a[0]), math.radians(b[0])
+    dlat, dlon = lat_b - lat_a, math.radians(b[1] - a[1])
+    h = math.sin(dlat / 2.0) ** 2 + math.cos(lat_a) * math.cos(lat_b) * math.sin(dlon / 2.0) ** 2
+    return 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, h)))
 
 
 def inside(point: LatLon, polygon: Sequence[LatLon]) -> bool:

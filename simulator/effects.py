@@ -1,7 +1,8 @@
 """What each scenario does to the device models (see `simulator.scenarios` for the list).
 
 Effects change the models before the simulation runs: moves added to a lot's ledger,
-a plant's slowdown or idle windows, a vehicle's exit or night drive, a thermometer's
+a plant's slowdown or idle windows, a vehicle's exit or night drive, a tracker's false
+signals, a thermometer's
 failure, a device's stop time or fault windows. Sizes that the planner left open (how
 many units a truck takes, say) come from a generator seeded by the signals' seed and
 the injection, so the same inputs give the same telemetry.
@@ -12,6 +13,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from simulator.gps_receiver import Spoof
 from simulator.injection import Injection
 from simulator.planning import CELL_FAULT_MODES, DAY, LOAD_S
 from simulator.production import MachineModel, OutputModel
@@ -165,6 +167,14 @@ def parked_moving(world: World, inj: Injection) -> None:
     gps.night_trips.append((inj.start_ts, inj.end_ts or inj.start_ts + 3600.0))
 
 
+def gps_spoof(world: World, inj: Injection) -> None:
+    """The tracker's receiver takes false signals in the window."""
+    gps = _model(world, inj, GpsModel, "a gps tracker")
+    place = gps.false_place(inj.param("inside") > 0, _rng(world, inj))
+    end = inj.end_ts or math.inf
+    gps.receiver.spoofs.append(Spoof(inj.start_ts, end, place, inj.param("alternate") > 0))
+
+
 def production_slowdown(world: World, inj: Injection) -> None:
     """The plant's level falls linearly to the planned floor."""
     plant = _model(world, inj, OutputModel, "an output counter").plant
@@ -238,6 +248,7 @@ EFFECTS: dict[str, Callable[[World, Injection], None]] = {
     "stuck_values": stuck_values,
     "replay": replay,
     "spoof": spoof,
+    "gps_spoof": gps_spoof,
     "borrower_default": loan_only,
 }
 

@@ -43,6 +43,7 @@ RISK: dict[str, float] = {
     "machine_idle": 5.0,
     "tamper_door": 4.0,
     "geofence_exit": 3.0,
+    "gps_spoof": 3.0,
     "parked_moving": 2.0,
     "cold_chain": 2.0,
 }

@@ -351,6 +351,17 @@ def spoof(ctx: PlanContext, b: Borrower, s: Subject, rng: random.Random) -> Inje
     return _inject("spoof", b, s, start, start + length)
 
 
+def gps_spoof(ctx: PlanContext, b: Borrower, s: Subject, rng: random.Random) -> Injection:
+    """30 minutes to 6 hours at any time of day; half the time the fixes alternate between
+    the real and the false place, half the time the false place is inside the fence."""
+    start = ctx.anytime(rng)
+    length = min(rng.uniform(0.5 * HOUR, 6 * HOUR), ctx.end - start)
+    alternate, inside = rng.random() < 0.5, rng.random() < 0.5
+    return _inject(
+        "gps_spoof", b, s, start, start + length, alternate=float(alternate), inside=float(inside)
+    )
+
+
 def default(ctx: PlanContext, b: Borrower, s: Subject, rng: random.Random) -> Injection:
     """A missed payment, then default (65 %) or cure after half the rest of the run."""
     start = ctx.anytime(rng)

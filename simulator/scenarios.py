@@ -51,6 +51,12 @@ Data integrity (subject: the device)
 - ``replay``: messages of up to a day before are sent again, byte for byte.
 - ``spoof``: forged messages, signed with a wrong key, take the device's next ``seq``
   half an interval before the device does.
+- ``gps_spoof``: for 30 minutes to 6 hours, at any time of day, a GPS tracker's
+  receiver takes false signals (a spoofer, or a relay of signals received elsewhere):
+  its fixes jump to a place no vehicle can reach within one report, 30–300 km beyond
+  the fence or, for large fences, near the far side of the fence, and come back at the
+  end; or they alternate between that place and the real position. The messages are
+  genuine; speed, ignition and odometer are the vehicle's. Device: GPS.
 
 Loans
 - ``borrower_default``: a payment is missed, then the loan defaults or is cured
@@ -102,6 +108,7 @@ SCENARIOS: dict[str, ScenarioKind] = {
         ScenarioKind("cell_fault", planning.cells_of_shared_lots, planning.cell_fault),
         ScenarioKind("replay", planning.watched_devices, planning.replay),
         ScenarioKind("spoof", planning.watched_devices, planning.spoof),
+        ScenarioKind("gps_spoof", planning.trackers, planning.gps_spoof),
         ScenarioKind("borrower_default", planning.loans, planning.default),
     )
 }

@@ -14,24 +14,33 @@ Scenarios:
   fence, and circles there.
 - ``parked_moving``: in a night window the vehicle drives from its depot to a point
   inside the fence and back, ignition on.
+- ``gps_spoof``: the receiver (`simulator.gps_receiver`) reports a false place
+  (`GpsModel.false_place`) while the vehicle goes on as usual.
+
+What the tracker reports of the position, jitter and harmless jumps included, is its
+receiver's (`simulator.gps_receiver`); speed, ignition and odometer are the vehicle's.
 """
 
 import itertools
 import math
+import random
 from collections.abc import Sequence
 from math import floor
 
 from simulator.business import BusinessProfile
 from simulator.catalog import VEHICLES, VehicleKind
 from simulator.geo import KM_PER_DEG_LAT, Point, km_per_deg_lon, to_km
+from simulator.gps_receiver import Receiver
 from simulator.signals import DeviceModel
 
 EXIT_LEAD_S = 30 * 60.0  # the vehicle heads for the fence this long before the start
 EXIT_CROSS_AFTER_S = 60.0  # ...and crosses it this long after the start
 EXIT_SPEED_KMH = 80.0
 LOITER_RADIUS_KM = 2.0
-GPS_NOISE_KM = 0.003
 NIGHT_REACH = 0.6
+SPOOF_FAR_KM = (30.0, 300.0)  # a far false place lies this much beyond the fence's reach
+SPOOF_INSIDE_SHARE = 0.9  # an inside false place: this share of the way to a vertex
+SPOOF_INSIDE_KM = 15.0  # ...when that is at least this far from the depot
 DRIVING_SHARE = 0.8  # at most this share of the working day is spent driving
 
 # (from h, to h, x0, y0, dx, dy): a stretch driven in a day, in local hours
@@ -87,6 +96,7 @@ class GpsModel(DeviceModel):
     Attributes:
         exit_at: event time a ``geofence_exit`` starts (inf: never).
         night_trips: (from, to) windows of ``parked_moving`` drives.
+        receiver: what turns the vehicle's position into the reported fix.
     """
 
     __slots__ = (
@@ -102,6 +112,7 @@ class GpsModel(DeviceModel):
         "odometer",
         "profile",
         "radius_km",
+        "receiver",
         "trip_targets",
         "where",
     )
@@ -138,6 +149,28 @@ class GpsModel(DeviceModel):
         self.night_trips: list[tuple[float, float]] = []
         self.trip_targets: dict[float, Point] = {}
         self.odometer = self.rng.uniform(20_000.0, 400_000.0)
+        self.receiver = Receiver(self.rng, self.fence, interval)
+
+    def begin(self, start_ts: float) -> None:
+        """The receiver's harmless jumps are scheduled from the start."""
+        self.receiver.begin(start_ts)
+
+    def false_place(self, inside: bool, rng: random.Random) -> Point:
+        """A place (local km) no vehicle of this fence can reach within one report.
+
+        Inside the fence (``inside``), near the vertex farthest from the depot, when
+        that lies at least `SPOOF_INSIDE_KM` from it (large fences only); else
+        `SPOOF_FAR_KM` beyond the fence's farthest vertex, in a direction from ``rng``.
+        """
+        bearing, beyond = rng.uniform(0.0, 2.0 * math.pi), rng.uniform(*SPOOF_FAR_KM)
+        if inside:
+            dx, dy = self.depot
+            vertex = max(self.fence, key=lambda p: math.hypot(p[0] - dx, p[1] - dy))
+            place = (vertex[0] * SPOOF_INSIDE_SHARE, vertex[1] * SPOOF_INSIDE_SHARE)
+            if math.hypot(place[0] - dx, place[1] - dy) >= SPOOF_INSIDE_KM:
+                return place
+        km = self.radius_km + beyond
+        return km * math.cos(bearing), km * math.sin(bearing)
 
     def _inner_point(self, low: float, high: float) -> Point:
         """A random point between ``low`` and ``high`` of the way from centre to fence."""
@@ -229,9 +262,9 @@ class GpsModel(DeviceModel):
             x, y, speed = self.exit.position(ts)
         self.odometer += math.hypot(x - self.where[0], y - self.where[1])
         self.where = (x, y)
-        rnd = self.rng.random
-        lat = self.centre[0] + (y + (rnd() - 0.5) * GPS_NOISE_KM) / KM_PER_DEG_LAT
-        lon = self.centre[1] + (x + (rnd() - 0.5) * GPS_NOISE_KM) / self.km_per_lon
+        fx, fy = self.receiver.fix(ts, x, y)
+        lat = self.centre[0] + fy / KM_PER_DEG_LAT
+        lon = self.centre[1] + fx / self.km_per_lon
         return {
             "lat_deg": floor(lat * 1e6 + 0.5) / 1e6,
             "lon_deg": floor(lon * 1e6 + 0.5) / 1e6,

@@ -6,6 +6,7 @@ from riskstream.detectors.deadman import DeadmanDetector
 from riskstream.detectors.geofence import GeofenceDetector
 from riskstream.detectors.inventory import InventoryDetector
 from riskstream.detectors.parked_moving import ParkedMovingDetector
+from riskstream.detectors.position_implausible import PositionImplausibleDetector
 from riskstream.detectors.stuck_values import StuckValuesDetector
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "GeofenceDetector",
     "InventoryDetector",
     "ParkedMovingDetector",
+    "PositionImplausibleDetector",
     "StuckValuesDetector",
 ]

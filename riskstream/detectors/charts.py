@@ -95,6 +95,26 @@ def geofence_charts(
     return [] if device is None else [chart(device.device_id, "speed_kmh", "speed", [])]
 
 
+def position_charts(
+    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: RuleSet
+) -> list[Chart]:
+    """The tracker's latitude and longitude, with the two fixes of the last implausible
+    jump (its track is drawn on the map)."""
+    if device is None:
+        return []
+    evidence = alert.get("evidence") or {}
+    fixes = [(evidence.get("from"), "before the jump"), (evidence.get("to"), "after the jump")]
+    charts = []
+    for metric, title in (("lat_deg", "latitude"), ("lon_deg", "longitude")):
+        lines = []
+        for fix, label in fixes:
+            value = num(fix.get(metric)) if isinstance(fix, dict) else None
+            if value is not None:
+                lines.append((value, label))
+        charts.append(chart(device.device_id, metric, title, lines))
+    return charts
+
+
 def lines_charts(
     alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: RuleSet
 ) -> list[Chart]:

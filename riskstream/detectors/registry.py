@@ -24,6 +24,7 @@ from riskstream.detectors.charts import (
     inventory_charts,
     lines_charts,
     parked_charts,
+    position_charts,
 )
 from riskstream.detectors.cold_chain import ColdChainDetector
 from riskstream.detectors.custom import CustomDetector
@@ -37,6 +38,7 @@ from riskstream.detectors.movement import MovementDetector
 from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
 from riskstream.detectors.operations import OperationsDetector
 from riskstream.detectors.parked_moving import ParkedMovingDetector
+from riskstream.detectors.position_implausible import PositionImplausibleDetector
 from riskstream.detectors.series_anomaly import SeriesAnomalyDetector
 from riskstream.detectors.slow_loss import SlowLossDetector
 from riskstream.detectors.stuck_values import StuckValuesDetector
@@ -326,7 +328,11 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         scoped="geofence_exit",
         routes=(Route(_tracker("lat_deg", "lon_deg"), _observe_step),),
         charts=geofence_charts,
-        detects=(Detects("geofence_exit", "geofence_exit", "device_id"),),
+        detects=(
+            Detects("geofence_exit", "geofence_exit", "device_id"),
+            # a false place beyond the fence shows as outside it, rightly
+            Detects("gps_spoof", "geofence_exit", "device_id"),
+        ),
     ),
     DetectorSpec(
         name="parked_moving",
@@ -343,6 +349,20 @@ REGISTRY: tuple[DetectorSpec, ...] = (
             # a vehicle leaving its fence out of hours moves while it should be parked
             # from when it leaves its round, 30 min before the crossing (simulator/vehicle.py)
             Detects("geofence_exit", "vehicle_moving_when_parked", "device_id", 30 * 60.0),
+        ),
+    ),
+    DetectorSpec(
+        name="position_implausible",
+        kinds=("position_implausible",),
+        make=lambda index, rules: PositionImplausibleDetector(rules.rules.position_implausible),
+        use_rules=_set("rule", "position_implausible"),
+        scoped="position_implausible",
+        routes=(Route(_tracker("lat_deg", "lon_deg"), _observe_step),),
+        charts=position_charts,
+        detects=(
+            Detects("gps_spoof", "position_implausible", "device_id"),
+            # forged messages repeat the window's first position while the vehicle drives on
+            Detects("spoof", "position_implausible", "device_id"),
         ),
     ),
     DetectorSpec(

@@ -2,6 +2,13 @@
 
 Only metrics that always carry noise while the sensor works are watched (the rule's
 ``metrics``); a door contact or an idle output counter may rightly stay constant.
+
+A GPS tracker is watched by its ``lat_deg`` and ``lon_deg``, each like any other
+metric: a working receiver's fixes scatter by metres, parked or not, so a coordinate
+repeated exactly ``min_repeats`` times over ``for`` is a frozen tracker. Its speed and
+ignition rightly stay at zero while the vehicle is parked, so the whole (lat, lon,
+speed) fix needs no test of its own: the coordinates already tell. A tracker whose
+firmware holds a parked position still ("static hold") needs them taken out of the rule.
 """
 
 from dataclasses import dataclass

@@ -106,12 +106,55 @@ class ParkedMovingRule(_Section):
     severity: Severity = "warning"
 
 
+class PositionImplausibleRule(_Section):
+    """A GPS tracker's fixes that no vehicle can drive between (spoofed or relayed signals)."""
+
+    enabled: bool = True
+    max_speed_kmh: float = Field(
+        250.0,
+        gt=0,
+        description="a jump between two fixes faster than this, in km/h, is implausible: "
+        "above what any road vehicle reaches, let alone pledged trucks, vans and loaders",
+    )
+    max_accel_ms2: float = Field(
+        8.0,
+        gt=0,
+        description="a change of speed, in m/s², from the leg before to this jump (over "
+        "the time between the two legs' midpoints) above this is implausible: tyres grip "
+        "to about 1 g (9.8 m/s²) at best, and a sports car doing 0-100 km/h in 3.5 s "
+        "averages 8 m/s² for those seconds only; a loaded truck manages about 1",
+    )
+    min_jump_m: float = Field(
+        1000.0,
+        ge=0,
+        description="jumps shorter than this, in metres, never count: a working receiver's "
+        "fixes scatter by metres and a signal reflected off buildings puts one a few "
+        "hundred metres off, so a short jump over a short time means nothing",
+    )
+    repeat_count: int = Field(
+        3, ge=2, description="implausible jumps within `repeat_window` that make it critical"
+    )
+    repeat_window: Seconds = Field(3600.0, gt=0)
+    clear_after: Seconds = Field(
+        6 * 3600.0, description="resolves after this long without an implausible jump"
+    )
+    severity: Severity = "warning"
+    repeat_severity: Severity = "critical"
+
+
 class StuckValuesRule(_Section):
     """A sensor repeating exactly the same value (frozen, or replaced by a fake)."""
 
     enabled: bool = True
     metrics: list[str] = Field(
-        default_factory=lambda: ["weight_kg", "temperature_c", "humidity_pct", "power_kw"],
+        default_factory=lambda: [
+            "weight_kg",
+            "temperature_c",
+            "humidity_pct",
+            "power_kw",
+            "lat_deg",
+            "lon_deg",
+        ],
         description="metrics that always carry noise when the sensor is alive",
     )
     min_repeats: int = Field(10, ge=2)
@@ -290,6 +333,7 @@ class Rules(_Section):
     device_silent: DeadmanRule = DeadmanRule()
     cold_chain_excursion: ColdChainRule = ColdChainRule()
     vehicle_moving_when_parked: ParkedMovingRule = ParkedMovingRule()
+    position_implausible: PositionImplausibleRule = PositionImplausibleRule()
     values_stuck: StuckValuesRule = StuckValuesRule()
     load_cell_fault: LoadCellFaultRule = LoadCellFaultRule()
     production_slowdown: ProductionSlowdownRule = ProductionSlowdownRule()

@@ -14,11 +14,13 @@ def engine() -> Engine:
 
 def minute_readings(minute: int, weight_b1_t: float, pos: tuple[float, float]) -> list[Reading]:
     ts = T0 + minute * 60
-    noise = (minute % 3) * 0.1  # live load cells always jitter; a constant is a stuck sensor
+    # live load cells and GPS fixes always jitter; a constant is a stuck sensor
+    noise = (minute % 3) * 0.1
+    fix = (minute % 3) * 1e-5  # about a metre
     return [
         Reading("bank-a", "b1-d1", ts, "weight_kg", weight_b1_t * 1000 + noise, minute),
-        Reading("bank-a", "b1-d2", ts, "lat_deg", pos[0], minute),
-        Reading("bank-a", "b1-d2", ts, "lon_deg", pos[1], minute),
+        Reading("bank-a", "b1-d2", ts, "lat_deg", pos[0] + fix, minute),
+        Reading("bank-a", "b1-d2", ts, "lon_deg", pos[1] + fix, minute),
         Reading("bank-a", "b2-d1", ts, "weight_kg", 500_000.0 + noise, minute),
     ]
 
@@ -66,11 +68,13 @@ def test_geofence_exit_for_vehicle() -> None:
     e = engine()
     run(e, range(0, 10), 1200.0, INSIDE)
     changes = run(e, range(10, 16), 1200.0, OUTSIDE)
+    # 56 km in a minute: no vehicle drives that, so the jump is an alert of its own
     assert [(c["kind"], c["subject"], c["site_id"]) for c in changes] == [
-        ("geofence_exit", "b1-d2", "b1-v1")
+        ("position_implausible", "b1-d2", "b1-v1"),
+        ("geofence_exit", "b1-d2", "b1-v1"),
     ]
-    assert "km outside its geofence" in changes[0]["reasons"][0]  # type: ignore[index]
-    assert changes[0]["evidence"]["distance_outside_km"] > 30  # type: ignore[index]
+    assert "km outside its geofence" in changes[1]["reasons"][0]  # type: ignore[index]
+    assert changes[1]["evidence"]["distance_outside_km"] > 30  # type: ignore[index]
 
 
 def test_silent_device_detected_by_tick_and_cleared_when_back() -> None:
@@ -108,4 +112,5 @@ def test_replay_gives_same_alerts_regardless_of_batching() -> None:
         pieces += [a.to_dict() for a in other.process(readings[i : i + 7])]
     final_whole = {a["id"]: a for a in whole}
     final_pieces = {a["id"]: a for a in pieces}
-    assert final_whole == final_pieces and len(final_whole) == 2
+    # inventory, geofence exit, and the implausible 56 km jump out of the fence
+    assert final_whole == final_pieces and len(final_whole) == 3

@@ -1,6 +1,6 @@
 """Every scenario's ground truth matches what its telemetry shows.
 
-One run of 18 borrowers over two days carries every scenario kind; a second run of the
+One run of 20 borrowers over two days carries every scenario kind; a second run of the
 same fleet and seed without scenarios is the baseline. Because normal business does
 not see scenario moves and models draw the same random numbers either way, the
 difference between the two runs is exactly what a scenario did.
@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from devices.geo import distance_km
 from devices.model import DeviceKind, Fleet
 from simulator.business import STOCK_CAP
 from simulator.catalog import parse_description
@@ -367,6 +368,26 @@ def test_spoof_sends_forged_messages_with_the_next_seq(run: Run) -> None:
             assert m.values == first.values
             if m.seq in genuine:
                 assert genuine[m.seq].ts > m.ts, "the forgery comes before the real message"
+
+
+def test_gps_spoof_shows_places_no_vehicle_reaches_in_its_window_only(run: Run) -> None:
+    for inj in run.kind("gps_spoof"):
+        assert inj.end_ts is not None and HOUR / 2 <= inj.end_ts - inj.start_ts <= 6 * HOUR
+        got, base = run.got[inj.device_id or ""], run.base[inj.device_id or ""]
+        false = []
+        for k, (g, b) in enumerate(zip(got, base, strict=True)):
+            assert (g.ts, g.seq) == (b.ts, b.seq)
+            for metric in ("speed_kmh", "ignition", "odometer_km"):
+                assert g.values[metric] == b.values[metric], "genuine messages"
+            if not inj.start_ts <= g.ts < inj.end_ts:
+                assert g == b
+            elif g != b:
+                false.append(k)
+        assert false
+        first = false[0]
+        jump = got[first - 1], got[first]
+        km = distance_km(*((m.values["lat_deg"], m.values["lon_deg"]) for m in jump))
+        assert km / ((jump[1].ts - jump[0].ts) / HOUR) > 250.0, "faster than any vehicle"
 
 
 def test_borrower_default_changes_no_telemetry_and_writes_outcomes(run: Run) -> None:

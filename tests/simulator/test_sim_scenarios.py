@@ -35,6 +35,7 @@ KINDS = [
     "cell_fault",
     "replay",
     "spoof",
+    "gps_spoof",
     "borrower_default",
 ]
 
@@ -93,6 +94,7 @@ def test_subjects_match_their_kind(fleet: Fleet) -> None:
         "machine_idle": DeviceKind.GENERIC,
         "cold_chain": DeviceKind.TEMPERATURE,
         "tamper_door": DeviceKind.DOOR,
+        "gps_spoof": DeviceKind.GPS_TRACKER,
     }
     for seed in range(4):
         for inj in plan_scenarios(fleet, seed=seed, start_ts=START, end_ts=END, rate=1.0):
