@@ -1,6 +1,6 @@
 """Every scenario's ground truth matches what its telemetry shows.
 
-One run of 18 borrowers over two days carries every scenario kind; a second run of the
+One run of 20 borrowers over two days carries every scenario kind; a second run of the
 same fleet and seed without scenarios is the baseline. Because normal business does
 not see scenario moves and models draw the same random numbers either way, the
 difference between the two runs is exactly what a scenario did.
@@ -59,7 +59,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run() -> Run:
-    fleet = generate_fleet(18, seed=2)
+    fleet = generate_fleet(20, seed=2)
     plan = plan_scenarios(fleet, seed=7, start_ts=START, end_ts=END, rate=0.5)
     assert {i.scenario for i in plan} == set(SCENARIOS), "every kind is exercised"
     stream = list(generate(fleet, plan, START, END, seed=3, glitches=False))
@@ -264,6 +264,25 @@ def test_production_slowdown_falls_against_the_baseline(run: Run) -> None:
         assert sum(v for ts, v in run.series(power, "power_kw") if ts >= half) < sum(
             v for ts, v in run.series(power, "power_kw", base=True) if ts >= half
         )
+
+
+def test_business_decline_falls_slowly_against_the_baseline(run: Run) -> None:
+    for inj in run.kind("business_decline"):
+        assert 14 * DAY <= inj.param("ramp_s") <= 21 * DAY
+        assert 0.75 <= inj.param("floor") <= 0.85
+        plant = [d.id for d in run.fleet.devices() if d.site == inj.site_id]
+        for device in plant:
+            before = [m for m in run.got[device] if m.ts < inj.start_ts]
+            assert before == [m for m in run.base[device] if m.ts < inj.start_ts]
+        # the same random draws either way: never more than the baseline, less in all
+        got, base = run.got[inj.device_id or ""], run.base[inj.device_id or ""]
+        after = [
+            (g.values["output_count"], b.values["output_count"])
+            for g, b in zip(got, base, strict=True)
+            if g.ts >= inj.start_ts
+        ]
+        assert after and all(g <= b for g, b in after)
+        assert sum(g for g, _ in after) < sum(b for _, b in after)
 
 
 def test_machine_idle_stands_still_for_its_window(run: Run) -> None:

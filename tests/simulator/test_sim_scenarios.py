@@ -27,6 +27,7 @@ KINDS = [
     "parked_moving",
     "production_slowdown",
     "machine_idle",
+    "business_decline",
     "cold_chain",
     "device_silent",
     "tamper_door",
@@ -87,6 +88,7 @@ def test_subjects_match_their_kind(fleet: Fleet) -> None:
         "parked_moving": DeviceKind.GPS_TRACKER,
         "production_slowdown": DeviceKind.OUTPUT_COUNTER,
         "machine_idle": DeviceKind.GENERIC,
+        "business_decline": DeviceKind.OUTPUT_COUNTER,
         "cold_chain": DeviceKind.TEMPERATURE,
         "tamper_door": DeviceKind.DOOR,
     }
