@@ -83,8 +83,8 @@ def test_a_fall_of_15_percent_over_two_weeks_is_caught_with_its_size_and_slope(
     plan, _, alerts = fifteen_percent
     days = days_to_detect(plan, alerts)
     assert len(plan) == 6
-    # by the end of the fall, give or take; these lines' seasons rise 1–1.6 %/week, which
-    # hides a little of it: 8.6 to 15.3 days, 13.1 at the median
+    # by the end of the fall, give or take; these lines' seasons rise 0.8–1.6 %/week, which
+    # hides a little of it: 8.6 to 15.3 days, 14.1 at the median
     assert all(0 < d <= 16 for d in days), days
     for inj in plan:
         first = declines(alerts)[inj.device_id or ""][0]
