@@ -1,11 +1,10 @@
 """What each scenario does to the device models (see `simulator.scenarios` for the list).
 
 Effects change the models before the simulation runs: moves added to a lot's ledger,
-a plant's slowdown or idle windows, a vehicle's exit or night drive, a tracker's false
-signals, a thermometer's
-failure, a device's stop time or fault windows. Sizes that the planner left open (how
-many units a truck takes, say) come from a generator seeded by the signals' seed and
-the injection, so the same inputs give the same telemetry.
+a plant's slowdown, decline or idle windows, a vehicle's exit or night drive, a tracker's
+false signals, a thermometer's failure, a device's stop time or fault windows. Sizes that
+the planner left open (how many units a truck takes, say) come from a generator seeded
+by the signals' seed and the injection, so the same inputs give the same telemetry.
 """
 
 import math
@@ -181,6 +180,12 @@ def production_slowdown(world: World, inj: Injection) -> None:
     plant.slowdown = (inj.start_ts, inj.param("ramp_s"), inj.param("floor"))
 
 
+def business_decline(world: World, inj: Injection) -> None:
+    """The plant's level falls linearly by the planned share over weeks, and stays there."""
+    plant = _model(world, inj, OutputModel, "an output counter").plant
+    plant.decline = (inj.start_ts, inj.param("ramp_s"), inj.param("floor"))
+
+
 def machine_idle(world: World, inj: Injection) -> None:
     """The plant stands still in the window."""
     plant = _model(world, inj, MachineModel, "a machine monitor").plant
@@ -242,6 +247,7 @@ EFFECTS: dict[str, Callable[[World, Injection], None]] = {
     "parked_moving": parked_moving,
     "production_slowdown": production_slowdown,
     "machine_idle": machine_idle,
+    "business_decline": business_decline,
     "cold_chain": cold_chain,
     "device_silent": device_silent,
     "tamper_door": tamper_door,

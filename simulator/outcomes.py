@@ -7,8 +7,9 @@ are written as JSON lines (``ts, tenant, borrower_id, loan_id, event``): the bod
 Every loan has a monthly due date (a day of the month, 17:00 local). At each due date
 inside the run a current loan misses its payment with a small monthly probability
 that depends on the borrower's quality and grows while an operational scenario is
-under way (a production slowdown or a drained lot raise it most); a loan in arrears is
-cured with some probability, or misses again, and defaults at the third miss in a row.
+under way (a production slowdown, a business in decline or a drained lot raise it
+most); a loan in arrears is cured with some probability, or misses again, and defaults
+at the third miss in a row.
 So outcomes follow the operational scenarios without being decided by them: most hit
 borrowers pay on time and some untouched ones do not. Two scenarios force events:
 ``production_slowdown`` ends in a missed payment 1–5 days after the fall, and
@@ -39,6 +40,7 @@ RISK: dict[str, float] = {
     "double_pledge": 10.0,
     "inventory_drain": 8.0,
     "inventory_removal": 8.0,
+    "business_decline": 8.0,
     "unregistered_move": 8.0,
     "machine_idle": 5.0,
     "tamper_door": 4.0,

@@ -294,6 +294,24 @@ def slowdown(ctx: PlanContext, b: Borrower, s: Subject, rng: random.Random) -> I
     )
 
 
+def decline(ctx: PlanContext, b: Borrower, s: Subject, rng: random.Random) -> Injection:
+    """A fall of 15–25 % over 14–21 days.
+
+    When the run has room, the fall is over by its end and starts at most a fifth of the
+    run before the latest start that allows it (so the line has history before it);
+    otherwise it starts 10–40 % into the run and the run's end cuts it short.
+    """
+    ramp = rng.uniform(14 * DAY, 21 * DAY)
+    fall = rng.uniform(0.15, 0.25)
+    earliest = ctx.start + 0.1 * ctx.window
+    latest = ctx.end - ramp
+    if latest > earliest:
+        start = rng.uniform(max(earliest, latest - 0.2 * ctx.window), latest)
+    else:
+        start = ctx.anytime(rng)
+    return _inject("business_decline", b, s, start, None, ramp_s=ramp, floor=1.0 - fall)
+
+
 def idle(ctx: PlanContext, b: Borrower, s: Subject, rng: random.Random) -> Injection | None:
     """From a weekday morning, for 1–5 days (less in short runs)."""
     tz = ctx.timezones[s.site_id or ""]

@@ -4,8 +4,9 @@ output counter that show it.
 A `Plant` is shared by the devices of one production site. Its level is the share of
 capacity in use: zero outside the borrower's shifts and on days off, otherwise a
 day-to-day variation around `RUN_LEVEL` times the borrower's seasonal factor. A
-``production_slowdown`` multiplies it by a factor falling linearly to its floor; a
-``machine_idle`` window holds it at zero. The power meter draws a base load plus a
+``production_slowdown`` multiplies it by a factor falling linearly to its floor, a
+``business_decline`` by another (a smaller fall over weeks); a ``machine_idle`` window
+holds it at zero. The power meter draws a base load plus a
 share proportional to the level, the machine monitor's current and vibration follow
 it, the output counter counts units in proportion.
 """
@@ -25,10 +26,11 @@ class Plant:
 
     Attributes:
         slowdown: (start, ramp seconds, final factor) of a slowdown, or None.
+        decline: (start, ramp seconds, final factor) of a business decline, or None.
         idle: (from, to) windows in which the line stands still.
     """
 
-    __slots__ = ("_cal", "_factors", "_key", "idle", "profile", "slowdown")
+    __slots__ = ("_cal", "_factors", "_key", "decline", "idle", "profile", "slowdown")
 
     def __init__(self, site_id: str, profile: BusinessProfile, timezone: str, seed: int) -> None:
         """Set up the plant at ``site_id`` of a borrower working by ``profile``."""
@@ -37,6 +39,7 @@ class Plant:
         self._key = f"{seed}:{site_id}:plant"
         self._factors: dict[float, float] = {}
         self.slowdown: tuple[float, float, float] | None = None
+        self.decline: tuple[float, float, float] | None = None
         self.idle: list[tuple[float, float]] = []
 
     def baseline(self, ts: float) -> float:
@@ -59,17 +62,22 @@ class Plant:
         for low, high in self.idle:
             if low <= ts < high:
                 return 0.0
-        if self.slowdown is None:
-            return 1.0
-        start, ramp, floor = self.slowdown
-        if ts < start:
-            return 1.0
-        done = min(1.0, (ts - start) / ramp)
-        return 1.0 - (1.0 - floor) * done
+        return _fall(self.slowdown, ts) * _fall(self.decline, ts)
 
     def level(self, ts: float) -> float:
         """Share of capacity in use at ``ts``."""
         return self.baseline(ts) * self.factor(ts)
+
+
+def _fall(ramp: tuple[float, float, float] | None, ts: float) -> float:
+    """The factor at ``ts`` of a fall (start, ramp seconds, final factor): 1 before it
+    starts, linear down to the final factor, which it keeps."""
+    if ramp is None:
+        return 1.0
+    start, seconds, final = ramp
+    if ts < start:
+        return 1.0
+    return 1.0 - (1.0 - final) * min(1.0, (ts - start) / seconds)
 
 
 class PowerModel(DeviceModel):

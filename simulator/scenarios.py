@@ -38,6 +38,13 @@ Operations (subject: the production line)
 - ``machine_idle``: from a weekday morning the line stands still for 1–5 days (less in
   short runs: current at standby, no vibration, no output, power at base load).
   Device: the machine monitor.
+- ``business_decline``: a business winding down: output, machine current and variable
+  power fall linearly against the borrower's own seasonal baseline by 15–25 % over
+  14–21 days, and stay there (never as low as a slowdown's 70 % of usual). The fall is
+  over by the end of a run that has room for it (a 30-day run has), starting at most a
+  fifth of the run before the latest start that allows that; a shorter run cuts it
+  short. The truth window runs from the start of the fall to the end of the run.
+  Device: the output counter.
 
 Data integrity (subject: the device)
 - ``device_silent``: the device stops sending; its last will (``offline``) follows.
@@ -101,6 +108,11 @@ SCENARIOS: dict[str, ScenarioKind] = {
             planning.slowdown,
         ),
         ScenarioKind("machine_idle", planning.plant_devices(DeviceKind.GENERIC), planning.idle),
+        ScenarioKind(
+            "business_decline",
+            planning.plant_devices(DeviceKind.OUTPUT_COUNTER),
+            planning.decline,
+        ),
         ScenarioKind("cold_chain", planning.cold_stores, planning.cold_chain),
         ScenarioKind("device_silent", planning.any_device, planning.run_until_end("device_silent")),
         ScenarioKind("tamper_door", planning.doors, planning.tamper),

@@ -1,6 +1,8 @@
-"""A small hand-written fleet for unit tests (the simulator makes the big ones)."""
+"""A small hand-written fleet for unit tests (the simulator makes the big ones), and a
+generated fleet cut down to its production lines."""
 
-from devices.model import Fleet
+from devices.model import Fleet, SiteKind
+from simulator import generate_fleet
 
 SQUARE = [(50.0, 8.0), (50.0, 8.5), (50.3, 8.5), (50.3, 8.0)]
 
@@ -96,3 +98,28 @@ def small_fleet(tenant: str = "bank-a") -> Fleet:
             ],
         }
     )
+
+
+def production_lines(borrowers: int, seed: int) -> Fleet:
+    """A generated fleet cut down to its production lines (fast to simulate)."""
+    fleet = generate_fleet(borrowers, seed)
+    kept = []
+    for b in fleet.borrowers:
+        lines = {s.id for s in b.sites if s.kind is SiteKind.PRODUCTION_LINE}
+        if lines:
+            loans = [
+                loan.model_copy(
+                    update={"collateral": [c for c in loan.collateral if c.site in lines]}
+                )
+                for loan in b.loans
+            ]
+            kept.append(
+                b.model_copy(
+                    update={
+                        "sites": [s for s in b.sites if s.id in lines],
+                        "devices": [d for d in b.devices if d.site in lines],
+                        "loans": loans,
+                    }
+                )
+            )
+    return fleet.model_copy(update={"borrowers": kept})

@@ -20,6 +20,9 @@ end a ``for`` count. Per line (site):
   Page-Hinkley test: an early warning;
 - ``anomaly``: hours a river HalfSpaceTrees of the device's cohort finds unusual
   (`cohort_anomaly`; off by default).
+
+A fall over weeks that stays above the slowdown's threshold is ``production_decline``'s,
+judged on whole days of the hours closed here (`production_decline`).
 """
 
 from collections.abc import Callable, Sequence
@@ -174,7 +177,7 @@ class OperationsDetector:
         if device.device_id == line.slowdown_lead:
             _keep(alerts, self._slowdown(closing))
             _keep(alerts, self._drift(closing))
-        if rules.anomaly.enabled and hour.running and not (hour.still or self._line_still(line)):
+        if rules.anomaly.enabled and hour.running and not (hour.still or self.line_still(line)):
             # only hours the line usually runs: in a cohort of mostly round-the-clock lines
             # a shift line's every night would look unusual; a line standing still is
             # machine_idle's to say, not an unnamed anomaly
@@ -215,7 +218,8 @@ class OperationsDetector:
             lambda: f"cleared: the line runs again since {format_duration(rule.clear_after)}",
         )
 
-    def _line_still(self, line: Line) -> bool:
+    def line_still(self, line: Line) -> bool:
+        """Whether ``line`` stands still now (its idle lead's condition or latest hour)."""
         lead = line.idle_lead
         latest = self.latest.get(lead) if lead is not None else None
         return line.idle.breach_since is not None or (latest is not None and latest.still)
@@ -225,7 +229,7 @@ class OperationsDetector:
         rule = rules.production_slowdown
         if not rule.enabled or not hour.running or hour.index is None:
             return None
-        if hour.still or self._line_still(line):
+        if hour.still or self.line_still(line):
             return None  # standing still is machine_idle's to say
         low = hour.index < rule.index_below or (
             line.slowdown.raised and hour.index < rule.clear_above

@@ -1,4 +1,4 @@
-"""Reasons and evidence of the operations alerts (slowdown, idle, drift, anomaly)."""
+"""Reasons and evidence of the operations alerts (slowdown, idle, drift, decline, anomaly)."""
 
 from typing import Any
 
@@ -104,6 +104,54 @@ def drift(
     return device_finding(
         device, "production_drift", severity, (1.0 - recent) * 100.0, reasons, evidence
     )
+
+
+def _span(days: int) -> str:
+    if days >= 7 and days % 7 == 0:
+        return "week" if days == 7 else f"{days // 7} weeks"
+    return "day" if days == 1 else f"{days} days"
+
+
+def decline(
+    device: DeviceContext,
+    hour: ClosedHour,
+    since: float,
+    level: float,
+    reference: float,
+    reference_days: int,
+    reference_until: float,
+    until_date: str,
+    falling: float,
+    slope_days: int,
+    drop_share: float,
+    slope_per_week: float,
+    severity: Severity,
+) -> Finding:
+    """A line's daily level below its level before ``reference_until``, and falling."""
+    drop = 1.0 - level / reference
+    trend = f"falling {falling:.0%}/week" if falling >= 0 else f"rising {-falling:.0%}/week"
+    reasons = [
+        f"{NAMES[hour.metric]} {drop:.0%} below its level of the {_span(reference_days)} "
+        f"before {until_date} ({_level(level, hour.metric)} in a running hour against "
+        f"{_level(reference, hour.metric)}), {trend} over the last {_span(slope_days)} "
+        f"(alerts from {drop_share:.0%} below, falling {slope_per_week:.0%}/week)",
+    ]
+    evidence = {
+        "metric": hour.metric,
+        "unit": UNITS[hour.metric],
+        "level": round(level, 3),
+        "reference_level": round(reference, 3),
+        "drop": round(drop, 4),
+        "slope_per_week": round(-falling, 4),
+        "slope_days": slope_days,
+        "reference_days": reference_days,
+        "reference_until": reference_until,
+        "threshold_drop": drop_share,
+        "threshold_slope_per_week": slope_per_week,
+        "since": since,
+        "ts": hour.end,
+    }
+    return device_finding(device, "production_decline", severity, drop * 100.0, reasons, evidence)
 
 
 def anomaly(

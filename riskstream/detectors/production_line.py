@@ -135,16 +135,31 @@ def _lead(devices: list[DeviceContext], order: tuple[DeviceKind, ...]) -> str | 
     return None
 
 
-def build_lines(index: FleetIndex) -> tuple[dict[str, HourStats], dict[str, Line]]:
-    """Watched devices (by id) and lines (by site id) of every production-line site."""
+def line_devices(index: FleetIndex) -> dict[str, list[DeviceContext]]:
+    """The watched devices of every production-line site, by site id."""
     by_site: dict[str, list[DeviceContext]] = {}
     for d in index.devices.values():
         site = index.sites.get(d.site_id)
         if site is not None and site.kind is SiteKind.PRODUCTION_LINE and d.kind in WATCHED:
             by_site.setdefault(d.site_id, []).append(d)
+    return by_site
+
+
+def slowdown_leads(index: FleetIndex) -> dict[str, DeviceKind]:
+    """The slowdown lead of every production line: its device id and kind."""
+    leads: dict[str, DeviceKind] = {}
+    for devices in line_devices(index).values():
+        lead = _lead(devices, SLOWDOWN_LEAD)
+        if lead is not None:
+            leads[lead] = index.devices[lead].kind
+    return leads
+
+
+def build_lines(index: FleetIndex) -> tuple[dict[str, HourStats], dict[str, Line]]:
+    """Watched devices (by id) and lines (by site id) of every production-line site."""
     hours: dict[str, HourStats] = {}
     lines: dict[str, Line] = {}
-    for site_id, devices in by_site.items():
+    for site_id, devices in line_devices(index).items():
         try:
             zone = ZoneInfo(index.sites[site_id].timezone)
         except (ZoneInfoNotFoundError, ValueError):

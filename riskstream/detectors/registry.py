@@ -8,7 +8,8 @@ overrides (`DetectorSpec.scoped`), and which simulator scenarios each alert kind
 rule model) and one entry here.
 
 Order matters only where one detector builds on another in the same reading: the
-double-pledge detector pairs the moves the movement detector found in it.
+double-pledge detector pairs the moves the movement detector found in it, the decline
+detector judges the hours the operations detector closed on it.
 """
 
 from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
 from riskstream.detectors.operations import OperationsDetector
 from riskstream.detectors.parked_moving import ParkedMovingDetector
 from riskstream.detectors.position_implausible import PositionImplausibleDetector
+from riskstream.detectors.production_decline import DeclineDetector
 from riskstream.detectors.series_anomaly import SeriesAnomalyDetector
 from riskstream.detectors.slow_loss import SlowLossDetector
 from riskstream.detectors.stuck_values import StuckValuesDetector
@@ -213,6 +215,12 @@ def _parked_step(
     if host.book.is_open(device.tenant, device.borrower_id, "geofence_exit", device.device_id):
         return
     _one(c, d.observe(r, device, host.book, wall))
+
+
+def _decline_step(
+    d: DeclineDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
+) -> None:
+    _one(c, d.observe(host.detector("operations"), device, host.book, wall))
 
 
 def _set(attribute: str, table: str) -> Callable[[Any, RuleSet], None]:
@@ -402,6 +410,25 @@ REGISTRY: tuple[DetectorSpec, ...] = (
             Detects("production_slowdown", "production_slowdown", "device_id"),
             Detects("production_slowdown", "production_drift", "device_id"),
             Detects("machine_idle", "machine_idle", "device_id"),
+        ),
+    ),
+    DetectorSpec(
+        name="decline",
+        kinds=("production_decline",),
+        make=DeclineDetector,
+        use_rules=lambda d, rules: d.use_rules(rules),
+        scoped="production_decline",
+        # judges the days of the hours the operations detector closed on this reading
+        routes=(
+            Route(
+                lambda d, device, m: m in OPERATIONS_METRICS and device.kind in d.lead_kinds,
+                _decline_step,
+            ),
+        ),
+        detects=(
+            Detects("business_decline", "production_decline", "device_id"),
+            # a slowdown is a steeper fall of the same lead
+            Detects("production_slowdown", "production_decline", "device_id"),
         ),
     ),
     DetectorSpec(

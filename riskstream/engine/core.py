@@ -341,8 +341,11 @@ class Engine:
 
     def load(self, parts: dict[str, Any]) -> None:
         """Take over a `state` of an engine built from the same fleet; the current rules
-        stay in force."""
+        stay in force. A detector the state has no part for (one added since it was
+        written) starts afresh."""
         for name, component in self._components().items():
+            if name in self.detectors and name not in parts:
+                continue
             apply_state(component, parts[name])
         self._routes, self._tables = {}, {}  # they cache what the detectors held before
         self.book.update_every_s = self.rules.alerts.update_every

@@ -97,6 +97,21 @@ def test_restore_keeps_the_current_rules_and_refuses_other_files(tmp_path: Path)
         other.restore(junk, key=KEY)
 
 
+def test_a_checkpoint_from_before_a_detector_existed_restores_it_afresh(tmp_path: Path) -> None:
+    e = new_engine()
+    for minute in range(0, 45):
+        step(e, minute)
+    parts = e.state()
+    del parts["decline"]  # as written by a riskstream without the decline detector
+    path = tmp_path / "old.ckpt"
+    write_state(path, {**parts, "meta": {}}, key=KEY)
+    restored = new_engine()
+    restored.restore(path, key=KEY)
+    assert restored.watermark == e.watermark
+    assert [a.to_dict() for a in restored.open_alerts()] == [a.to_dict() for a in e.open_alerts()]
+    assert restored.detector("decline").lines == new_engine().detector("decline").lines
+
+
 def test_engine_rebuilt_for_new_fleets_keeps_outcome_models_and_histories() -> None:
     old = new_engine()
     for minute in range(0, 30):

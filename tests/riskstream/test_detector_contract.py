@@ -6,7 +6,8 @@ detector's alerts; with its rules disabled, in the file or by an override for th
 lender, it stays silent; an alert is raised no sooner than the rule's ``for`` after its
 evidence began; a checkpoint taken halfway and restored gives the same alerts as a run
 that never stopped; and the same fleet without scenarios raises none of its alerts. A
-new detector is covered by adding its registry entry.
+new detector is covered by adding its registry entry. Runs are 3 days of the whole fleet,
+unless `SETUPS` gives a detector longer ones (on a fleet cut down to what it watches).
 """
 
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from simulator import generate_fleet, plan_scenarios
 from simulator.run import run_to_file
 from simulator.telemetry import generate
 from simulator.vehicle import EXIT_LEAD_S
+from tests.fleets import production_lines
 from tests.riskstream.backtest_data import DAY, START
 
 SEED = 7
@@ -40,26 +42,56 @@ SEVERAL_CELLS = {"cell_fault", "salami_theft", None}
 
 
 @dataclass(frozen=True)
+class Setup:
+    """How a detector's runs are simulated: how many days, of which fleet."""
+
+    days: float = DAYS
+    lines_only: bool = False  # the fleet cut down to its production lines
+
+
+SETUPS = {
+    # judged on whole days against the weeks before: a fall over weeks needs weeks of run
+    "decline": Setup(days=35.0, lines_only=True),
+}
+
+
+def setup_of(spec: DetectorSpec) -> Setup:
+    return SETUPS.get(spec.name, Setup())
+
+
+@dataclass(frozen=True)
 class Run:
     fleet: Fleet
     telemetry: Telemetry
+    days: float
 
 
-def simulated(where: Path, scenario: str | None) -> Run:
+RunKey = tuple[str | None, Setup]  # (scenario, or None for the clean fleet; its setup)
+
+
+def simulated(where: Path, scenario: str | None, setup: Setup) -> Run:
     cells = (1, 4) if scenario in SEVERAL_CELLS else (1, 1)
-    fleet = generate_fleet(BORROWERS, SEED, load_cells=cells)
-    end = START + DAYS * DAY
+    fleet = (
+        production_lines(BORROWERS, SEED)
+        if setup.lines_only
+        else generate_fleet(BORROWERS, SEED, load_cells=cells)
+    )
+    end = START + setup.days * DAY
     plan = plan_scenarios(fleet, SEED, START, end, rate=0.01, kinds=[scenario]) if scenario else []
-    path = where / f"{scenario or 'clean'}.csv"
+    path = (
+        where / f"{scenario or 'clean'}-{setup.days:g}d{'-lines' if setup.lines_only else ''}.csv"
+    )
     run_to_file(generate(fleet, plan, START, end, SEED, glitches=False), fleet.tenant.id, path)
-    return Run(fleet, read_telemetry(path))
+    return Run(fleet, read_telemetry(path), setup.days)
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Run]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[RunKey, Run]:
     where = tmp_path_factory.mktemp("contract")
-    scenarios = {spec.detects[0].scenario for spec in SPECS}
-    return {s: simulated(where, s) for s in [*sorted(scenarios), None]}
+    keys = {(spec.detects[0].scenario, setup_of(spec)) for spec in SPECS}
+    keys |= {(None, setup) for _, setup in keys}
+    ordered = sorted(keys, key=lambda k: (k[0] or "", k[1].days, k[1].lines_only))
+    return {key: simulated(where, *key) for key in ordered}
 
 
 def engine(run: Run, extra: str = "") -> Engine:
@@ -96,13 +128,13 @@ def overridden(spec: DetectorSpec, tenant: str) -> str:
     return f'[[overrides]]\ntenant = "{tenant}"\n{tables}'
 
 
-def run_of(spec: DetectorSpec, runs: dict[str | None, Run]) -> Run:
-    return runs[spec.detects[0].scenario]
+def run_of(spec: DetectorSpec, runs: dict[RunKey, Run]) -> Run:
+    return runs[(spec.detects[0].scenario, setup_of(spec))]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_it_detects_its_scenario_and_waits_for_its_for(
-    spec: DetectorSpec, runs: dict[str | None, Run]
+    spec: DetectorSpec, runs: dict[RunKey, Run]
 ) -> None:
     run = run_of(spec, runs)
     e = engine(run)
@@ -116,7 +148,7 @@ def test_it_detects_its_scenario_and_waits_for_its_for(
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_disabled_in_the_file_or_by_an_override_it_stays_silent(
-    spec: DetectorSpec, runs: dict[str | None, Run]
+    spec: DetectorSpec, runs: dict[RunKey, Run]
 ) -> None:
     run = run_of(spec, runs)
     assert of(spec, play(engine(run, disabled(spec)), run)) == []
@@ -135,7 +167,7 @@ def held(spec: DetectorSpec, seconds: float) -> str:
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_it_clears_no_sooner_than_clear_after_and_a_longer_one_holds_it_open(
-    spec: DetectorSpec, runs: dict[str | None, Run]
+    spec: DetectorSpec, runs: dict[RunKey, Run]
 ) -> None:
     run = run_of(spec, runs)
     e = engine(run)
@@ -146,19 +178,19 @@ def test_it_clears_no_sooner_than_clear_after_and_a_longer_one_holds_it_open(
             # the condition held from opened_at on, so it cleared clear_after later at least
             assert alert["resolved_at"] - alert["opened_at"] >= waits[alert["kind"]] - 1e-6, alert
     if waits:
-        kept = of(spec, play(engine(run, held(spec, 2 * DAYS * DAY)), run))
+        kept = of(spec, play(engine(run, held(spec, 2 * run.days * DAY)), run))
         held_kinds = [a for a in kept if a["kind"] in waits]
         assert held_kinds and all(a["status"] != "resolved" for a in held_kinds), kept
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_a_checkpoint_halfway_gives_the_same_alerts(
-    spec: DetectorSpec, runs: dict[str | None, Run], tmp_path: Path
+    spec: DetectorSpec, runs: dict[RunKey, Run], tmp_path: Path
 ) -> None:
     run = run_of(spec, runs)
     whole = play(engine(run), run)
     work, signals = work_of(run)
-    split = START + DAYS * DAY / 2
+    split = START + run.days * DAY / 2
     before = [b for b in work if not b[0] or b[0][-1].ts < split]
     log = AlertLog()
     first, second = engine(run), engine(run)
@@ -171,9 +203,9 @@ def test_a_checkpoint_halfway_gives_the_same_alerts(
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_a_fleet_without_scenarios_raises_none_of_its_alerts(
-    spec: DetectorSpec, runs: dict[str | None, Run]
+    spec: DetectorSpec, runs: dict[RunKey, Run]
 ) -> None:
-    clean = runs[None]
+    clean = runs[(None, setup_of(spec))]
     assert of(spec, play(engine(clean), clean)) == []
 
 

@@ -7,45 +7,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from devices.model import Fleet, SiteKind
+from devices.model import Fleet
 from devices.reading import Reading
 from riskstream.detectors.hour_of_week import HourOfWeekBaseline
 from riskstream.engine.alerts import Alert
 from riskstream.engine.core import Engine
 from riskstream.rules.schema import RuleSet, parse_rules
-from simulator import Injection, generate, generate_fleet, plan_scenarios, truth_records
+from simulator import Injection, generate, plan_scenarios, truth_records
 from simulator.business import business_profile
+from tests.fleets import production_lines
 
 KEY = b"test-checkpoint-key-0123456789abcdef"  # of the engine checkpoints
 
 START = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
 DAY = 86_400.0
 OPERATIONS = {"production_slowdown", "machine_idle", "production_drift", "anomaly"}
-
-
-def production_lines(borrowers: int, seed: int) -> Fleet:
-    """A generated fleet cut down to its production lines (fast to simulate)."""
-    fleet = generate_fleet(borrowers, seed)
-    kept = []
-    for b in fleet.borrowers:
-        lines = {s.id for s in b.sites if s.kind is SiteKind.PRODUCTION_LINE}
-        if lines:
-            loans = [
-                loan.model_copy(
-                    update={"collateral": [c for c in loan.collateral if c.site in lines]}
-                )
-                for loan in b.loans
-            ]
-            kept.append(
-                b.model_copy(
-                    update={
-                        "sites": [s for s in b.sites if s.id in lines],
-                        "devices": [d for d in b.devices if d.site in lines],
-                        "loans": loans,
-                    }
-                )
-            )
-    return fleet.model_copy(update={"borrowers": kept})
 
 
 def readings(fleet: Fleet, plan: list[Injection], days: float, seed: int) -> list[Reading]:

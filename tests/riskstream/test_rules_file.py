@@ -179,6 +179,7 @@ def test_the_packaged_rules_file_and_the_models_defaults_agree() -> None:
         ("coverage_below = 0.9", "coverage_below = 0.99", "clear_above", "would flap"),
         ("coverage_below = 0.9", "coverage_below = 0.95", "clear_above", "would flap"),
         ("index_below = 0.7", "index_below = 0.85", "clear_above", "would flap"),
+        ("clear_below = 0.035", "clear_below = 0.07", "clear_below", "would flap"),
     ],
 )
 def test_text_for_numbers_and_clear_levels_on_the_wrong_side_are_refused(

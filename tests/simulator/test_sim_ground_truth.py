@@ -269,6 +269,25 @@ def test_production_slowdown_falls_against_the_baseline(run: Run) -> None:
         )
 
 
+def test_business_decline_falls_slowly_against_the_baseline(run: Run) -> None:
+    for inj in run.kind("business_decline"):
+        assert 14 * DAY <= inj.param("ramp_s") <= 21 * DAY
+        assert 0.75 <= inj.param("floor") <= 0.85
+        plant = [d.id for d in run.fleet.devices() if d.site == inj.site_id]
+        for device in plant:
+            before = [m for m in run.got[device] if m.ts < inj.start_ts]
+            assert before == [m for m in run.base[device] if m.ts < inj.start_ts]
+        # the same random draws either way: never more than the baseline, less in all
+        got, base = run.got[inj.device_id or ""], run.base[inj.device_id or ""]
+        after = [
+            (g.values["output_count"], b.values["output_count"])
+            for g, b in zip(got, base, strict=True)
+            if g.ts >= inj.start_ts
+        ]
+        assert after and all(g <= b for g, b in after)
+        assert sum(g for g, _ in after) < sum(b for _, b in after)
+
+
 def test_machine_idle_stands_still_for_its_window(run: Run) -> None:
     for inj in run.kind("machine_idle"):
         assert inj.end_ts is not None

@@ -1,0 +1,274 @@
+"""Production decline: a line's daily level falling steadily below its own earlier level.
+
+A business winding down loses 15–25 % of its output over weeks. That never reaches
+``production_slowdown``'s share of the usual hour, and the hour-of-week baseline learns
+part of it as it goes, so the production index hardly moves. This detector judges the
+slowdown lead of each line (`production_line.Line`) on whole local days instead, from
+the hours the operations detector closed (`OperationsDetector.latest`):
+
+- **Daily level**: the mean level of a running hour that day, in the metric's units.
+  The hour-of-week profile says which hours the line runs (nights, days off and short
+  shifts are not a fall); running hours without a level of their own (standing still,
+  which is machine_idle's to say, or a gap) are filled in from their usual level at the
+  day's ratio to usual. A day with fewer than `MIN_HOURS` or half its running hours
+  seen is not judged, nor is a holiday (the operations detector closes no hour of it).
+  The level does not depend on what the baseline learned, so the part of a fall it
+  learned does not hide it.
+- **Reference**: the mean daily level over the ``reference`` period that ends where the
+  recent ``window`` begins, so the newest days are never part of it. As soon as the
+  window's level is ``clear_below`` or more below it, the reference is frozen with its
+  dates: the decline never becomes its own reference. It moves on again once the line
+  is back and its alert, if any, has cleared.
+- **Judgement**, at the close of each day with a level: the window's mean level is
+  ``drop_share`` or more below the reference, and the daily levels since the reference
+  ended (at most the last two windows) fall by ``slope_per_week`` or more of it per week
+  by their Theil–Sen slope (the median slope between every two days, which an odd day
+  does not tilt). An open alert holds while the fall is at least ``clear_below``.
+
+Seasons are not taken out: a season that falls faster than ``slope_per_week`` looks
+like a decline (telling them apart takes a year of history).
+
+The rule is the device's loan's (`DetectorSpec.scoped`). A line's state is a few floats,
+its condition and up to `KEEP_S` of daily levels in two float arrays (Theil–Sen needs
+the days themselves; 56 days take under 1 KiB).
+"""
+
+from array import array
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from statistics import median
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from riskstream.detectors import operations_findings as findings
+from riskstream.detectors.hour_of_week import HourOfWeekBaseline
+from riskstream.detectors.production_line import NAMES, ClosedHour, slowdown_leads
+from riskstream.detectors.settle import settle
+from riskstream.durations import format_duration
+from riskstream.engine.alerts import Alert, AlertBook
+from riskstream.engine.conditions import Condition
+from riskstream.engine.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules.schema import BaselineSettings, ProductionDeclineRule, RuleSet
+
+if TYPE_CHECKING:
+    from riskstream.detectors.operations import OperationsDetector
+
+DAY = 86_400.0
+MIN_HOURS = 4  # running hours of its own a day needs to be judged
+KEEP_S = 56 * DAY  # daily levels kept: the longest reference and window
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A line's level before a fall: the mean daily level over ``[start, end)``."""
+
+    level: float
+    start: float
+    end: float
+
+
+@dataclass(slots=True)
+class LineDecline:
+    """One line's running day, its daily levels and its decline condition.
+
+    Attributes:
+        day_start: start of the local day being summed; ``day_end`` its end.
+        weekday: the day's weekday (Monday 0).
+        rate: summed level of its running hours so far; ``usual`` their usual level.
+        counted: those hours, one bit per local hour.
+        seen: end of the last closed hour taken.
+        days: start of each judged day (oldest first); ``levels`` its level.
+        frozen: the reference held while the line is below it.
+    """
+
+    day_start: float = 0.0
+    day_end: float = 0.0
+    weekday: int = 0
+    rate: float = 0.0
+    usual: float = 0.0
+    counted: int = 0
+    seen: float = 0.0
+    days: "array[float]" = field(default_factory=lambda: array("d"))
+    levels: "array[float]" = field(default_factory=lambda: array("d"))
+    frozen: Reference | None = None
+    condition: Condition = field(default_factory=Condition)
+
+    def begin(self, ts: float, zone: ZoneInfo) -> None:
+        """Start summing the local day holding ``ts``."""
+        local = datetime.fromtimestamp(ts, zone)
+        midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
+        following = datetime.fromtimestamp(midnight.timestamp() + 1.5 * DAY, zone)
+        self.day_start = midnight.timestamp()
+        self.day_end = datetime(
+            following.year, following.month, following.day, tzinfo=zone
+        ).timestamp()
+        self.weekday = local.weekday()
+        self.rate, self.usual, self.counted = 0.0, 0.0, 0
+
+    def add(self, hour: ClosedHour, usual: float) -> None:
+        """Count a running hour of the day."""
+        self.rate += hour.rate
+        self.usual += usual
+        self.counted |= 1 << (hour.slot % 24)
+
+    def level(self, baseline: HourOfWeekBaseline, running_above: float) -> float | None:
+        """The day's mean level of a running hour, its running hours without a level
+        filled in from their usual level at the day's ratio; None if too few were seen."""
+        if self.usual <= 0:
+            return None
+        low = running_above * baseline.busiest()
+        fill, missing = 0.0, 0
+        for hour in range(24):
+            if self.counted >> hour & 1:
+                continue
+            usual = baseline.usual(self.weekday * 24 + hour)
+            if usual is not None and usual > 0 and usual >= low:
+                fill += usual
+                missing += 1
+        counted = self.counted.bit_count()
+        if counted < max(MIN_HOURS, missing):
+            return None
+        return (self.rate + fill * self.rate / self.usual) / (counted + missing)
+
+    def keep(self, level: float) -> None:
+        """Record the day's level; forget days older than `KEEP_S`."""
+        self.days.append(self.day_start)
+        self.levels.append(level)
+        old = 0
+        while self.days[old] < self.day_start - KEEP_S:
+            old += 1
+        if old:
+            del self.days[:old], self.levels[:old]
+
+    def levels_in(self, start: float, end: float = float("inf")) -> list[float]:
+        """Levels of the days that start in ``[start, end)``."""
+        return [v for d, v in zip(self.days, self.levels, strict=True) if start <= d < end]
+
+    def reference(self, rule: ProductionDeclineRule, window_start: float) -> Reference | None:
+        """The frozen reference, or the mean level of the ``reference`` days before
+        ``window_start`` (None with fewer than twice ``min_days`` of them)."""
+        if self.frozen is not None:
+            return self.frozen
+        start = window_start - rule.reference
+        before = self.levels_in(start, window_start)
+        if len(before) < 2 * rule.min_days:
+            return None
+        return Reference(sum(before) / len(before), max(start, self.days[0]), window_start)
+
+    def slope(self, start: float, scale: float) -> float:
+        """Theil–Sen slope per day of the levels (over ``scale``) of the days from ``start``."""
+        points = [(d / DAY, v / scale) for d, v in zip(self.days, self.levels, strict=True)]
+        return theil_sen([p for p in points if p[0] >= start / DAY])
+
+
+def theil_sen(points: list[tuple[float, float]]) -> float:
+    """Median of the slopes between every two points (0 for fewer than two)."""
+    slopes = [
+        (y2 - y1) / (x2 - x1)
+        for i, (x1, y1) in enumerate(points)
+        for x2, y2 in points[i + 1 :]
+        if x2 != x1
+    ]
+    return median(slopes) if slopes else 0.0
+
+
+class DeclineDetector:
+    """``production_decline`` alerts of production lines."""
+
+    def __init__(self, index: FleetIndex, rules: RuleSet) -> None:
+        self.index = index
+        self.rule = rules.rules.production_decline
+        self.settings: BaselineSettings = rules.baseline
+        leads = slowdown_leads(index)
+        self.lead_kinds = frozenset(leads.values())  # which readings to take at all
+        self.lines: dict[str, LineDecline] = {lead: LineDecline() for lead in leads}
+
+    def use_rules(self, rules: RuleSet) -> None:
+        """Apply a new rule set; daily levels, references and conditions are kept."""
+        self.rule = rules.rules.production_decline
+        self.settings = rules.baseline
+
+    def observe(
+        self, operations: "OperationsDetector", device: DeviceContext, book: AlertBook, wall: float
+    ) -> Alert | None:
+        """Take the hour of ``device`` the operations detector closed, if it just did; an
+        alert may change when it ends a day."""
+        state = self.lines.get(device.device_id)
+        hour = operations.latest.get(device.device_id)
+        if state is None or hour is None or hour.end <= state.seen:
+            return None
+        state.seen = hour.end
+        line = operations.lines[device.site_id]
+        alert = None
+        if hour.start >= state.day_end:
+            if state.counted:
+                baseline = operations.hours[device.device_id].baseline
+                level = state.level(baseline, self.settings.running_above)
+                if level is not None:
+                    state.keep(level)
+                    alert = self._judge(state, hour, line.zone, device, book, wall)
+            state.begin(hour.start, line.zone)
+        usual = hour.usual
+        if hour.running and usual and not hour.still and not operations.line_still(line):
+            state.add(hour, usual)
+        return alert
+
+    def _judge(
+        self,
+        state: LineDecline,
+        hour: ClosedHour,
+        zone: ZoneInfo,
+        device: DeviceContext,
+        book: AlertBook,
+        wall: float,
+    ) -> Alert | None:
+        rule = self.rule
+        if not rule.enabled:
+            return None
+        window_start = state.day_end - rule.window
+        ref = state.reference(rule, window_start)
+        recent = state.levels_in(window_start)
+        if ref is None or len(recent) < rule.min_days or ref.level <= 0:
+            return None
+        drop = 1.0 - sum(recent) / len(recent) / ref.level
+        slope_from = max(ref.end, state.day_end - 2 * rule.window)
+        falling = -7.0 * state.slope(slope_from, ref.level)
+        condition = state.condition
+        breached = (drop >= rule.drop_share and falling >= rule.slope_per_week) or (
+            condition.raised and drop >= rule.clear_below
+        )
+        transition = condition.observe(hour.end, breached, rule.for_, rule.clear_after)
+        if drop >= rule.clear_below:
+            state.frozen = ref  # below its reference: the reference holds
+        elif not condition.raised:
+            state.frozen = None
+        key = (device.tenant, device.borrower_id, "production_decline", device.device_id)
+        return settle(
+            book,
+            key,
+            transition,
+            condition,
+            hour.end,
+            wall,
+            partial(
+                findings.decline,
+                device,
+                hour,
+                level=ref.level * (1.0 - drop),
+                reference=ref.level,
+                reference_days=round((ref.end - ref.start) / DAY),
+                reference_until=ref.end,
+                until_date=datetime.fromtimestamp(ref.end, zone).date().isoformat(),
+                falling=falling,
+                slope_days=round((state.day_end - slope_from) / DAY),
+                drop_share=rule.drop_share,
+                slope_per_week=rule.slope_per_week,
+                severity=rule.severity,
+            ),
+            lambda: (
+                f"cleared: {NAMES[hour.metric]} back to {1.0 - drop:.0%} of its reference "
+                f"level (less than {rule.clear_below:.0%} below it) for "
+                f"{format_duration(rule.clear_after)}"
+            ),
+        )
