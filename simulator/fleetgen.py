@@ -91,6 +91,15 @@ def _near(rng: random.Random, centre: Point, radius_km: float) -> Point:
 MAX_LOAD_CELLS = 8
 
 
+def parse_load_cells(text: str) -> tuple[int, int] | None:
+    """``"4"`` → (4, 4), ``"1-8"`` → (1, 8); None unless 1 <= fewest <= most <= 8."""
+    low, _, high = text.strip().partition("-")
+    if not low.isdigit() or not (high or low).isdigit():
+        return None
+    fewest, most = int(low), int(high or low)
+    return (fewest, most) if 1 <= fewest <= most <= MAX_LOAD_CELLS else None
+
+
 class _Builder:
     """Accumulates one borrower's sites, collateral and devices."""
 

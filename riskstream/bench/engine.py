@@ -51,6 +51,7 @@ from riskstream.cli.terminal import command_console
 from riskstream.engine.core import Engine
 from riskstream.rules.schema import RuleSet
 from simulator import generate, generate_fleet, plan_scenarios, run_to_file
+from simulator.fleetgen import parse_load_cells
 
 console = command_console()
 
@@ -83,11 +84,12 @@ def _load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def fleet_of(devices: int, seed: int) -> Fleet:
+def fleet_of(devices: int, seed: int, load_cells: tuple[int, int] = (1, 1)) -> Fleet:
     """A generated fleet with at least ``devices`` devices (whole borrowers)."""
-    generated = generate_fleet(max(1, math.ceil(devices / DEVICES_PER_BORROWER) + 2), seed)
+    start = max(1, math.ceil(devices / DEVICES_PER_BORROWER) + 2)
+    generated = generate_fleet(start, seed, load_cells=load_cells)
     while len(generated.devices()) < devices:
-        generated = generate_fleet(len(generated.borrowers) * 2, seed)
+        generated = generate_fleet(len(generated.borrowers) * 2, seed, load_cells=load_cells)
     kept, count = [], 0
     for borrower in generated.borrowers:
         if count >= devices:
@@ -241,6 +243,12 @@ def engine(
     repeat: Annotated[
         int, typer.Option(min=1, help="time the backtest this often; the median is reported")
     ] = 3,
+    load_cells: Annotated[
+        str,
+        typer.Option(
+            help="load cells per warehouse lot, N or FEWEST-MOST (1-8), as simulate fleet"
+        ),
+    ] = "1",
 ) -> None:
     """Backtest readings/s (engine alone, and with reading the CSV) and KiB per device.
 
@@ -248,11 +256,17 @@ def engine(
     printed): on a shared machine one run can be a fifth off.
 
     \b
-    Example: riskstream bench engine --devices 100000 --hours 0.25 --repeat 1
+    Examples:
+      riskstream bench engine --devices 100000 --hours 0.25 --repeat 1
+      riskstream bench engine --load-cells 1-8
     """
+    cells = parse_load_cells(load_cells)
+    if cells is None:
+        console.print(f"error: --load-cells: {load_cells!r} is not N or FEWEST-MOST within 1-8")
+        raise typer.Exit(2)
     console.print(f"machine: {machine()}")
     began = time.perf_counter()
-    fleet = fleet_of(devices, seed)
+    fleet = fleet_of(devices, seed, cells)
     n, built_s = len(fleet.devices()), time.perf_counter() - began
     console.print(f"fleet: {len(fleet.borrowers):,} borrowers, {n:,} devices ({built_s:.1f} s)")
     table = Table("measure", "value", "per CPU-s", "target", "ratio", title="riskstream engine")

@@ -33,7 +33,7 @@ from simulator import (
     write_truth,
 )
 from simulator.errors import BrokerUnavailableError
-from simulator.fleetgen import MAX_LOAD_CELLS
+from simulator.fleetgen import parse_load_cells
 from simulator.run import file_format
 from simulator.wire import MAX_BATCH
 
@@ -70,7 +70,7 @@ def fleet(
     if not ID_PATTERN.match(tenant):
         err.print(f"[red]error:[/red] --tenant: {tenant!r} is not an id (letters, digits, . _ -)")
         raise typer.Exit(2)
-    cells = _cell_range(load_cells)
+    cells = parse_load_cells(load_cells)
     if cells is None:
         err.print(
             f"[red]error:[/red] --load-cells: {load_cells!r} is not N or FEWEST-MOST "
@@ -84,15 +84,6 @@ def fleet(
         err.print(f"[red]error:[/red] --out: cannot write {out}: {exc.strerror or exc}")
         raise typer.Exit(2) from None
     console.print(f"wrote {out}: {borrowers} borrowers, {len(generated.devices())} devices")
-
-
-def _cell_range(text: str) -> tuple[int, int] | None:
-    """``"4"`` → (4, 4), ``"1-8"`` → (1, 8); None when not a range within 1–8."""
-    low, _, high = text.strip().partition("-")
-    if not low.isdigit() or not (high or low).isdigit():
-        return None
-    fewest, most = int(low), int(high or low)
-    return (fewest, most) if 1 <= fewest <= most <= MAX_LOAD_CELLS else None
 
 
 def _kinds(scenarios: str | None) -> list[str] | None:

@@ -36,3 +36,24 @@ def test_bench_engine_reports_the_median_of_its_runs_and_the_state(
     row = re.search(r"backtest from CSV [^│]*, median of 3 │ ([\d,]+)", text)
     assert row is not None and int(row.group(1).replace(",", "")) == backtest[1]
     assert re.search(r"engine state, KiB per device \(\d+ devices\) │ \d+\.\d\d", text)
+
+
+def test_bench_engine_weighs_lots_on_several_cells_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bench_engine, "console", Console(width=240))
+    app = typer.Typer()
+    bench = typer.Typer()
+    bench_engine.register(bench)
+    app.add_typer(bench, name="bench")
+    fleet = bench_engine.fleet_of(60, 1, (4, 4))
+    cells = [d for d in fleet.devices() if d.kind.value == "load_cell"]
+    lots = {d.collateral for d in cells}
+    assert len(cells) == 4 * len(lots) > 0
+    result = CliRunner().invoke(
+        app, ["bench", "engine", "--devices", "60", "--hours", "0", "--load-cells", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "expected none" not in result.output, "the steady feed of 4-cell lots raised alerts"
+    refused = CliRunner().invoke(app, ["bench", "engine", "--load-cells", "0-9"])
+    assert refused.exit_code == 2 and "--load-cells" in refused.output
