@@ -90,9 +90,12 @@ def test_low_coverage_and_alerts_add_points_capped_at_100() -> None:
     assert risk.score == 90.0
     assert "open critical alert inventory_below_pledge on b1-c1: +30 points" in risk.reasons
     assert "coverage 85% of pledge on lot b1-c1 (850.0 of 1,000.0 t): +60 points" in risk.reasons
-    run(e, range(45, 60), 850.0, OUTSIDE)  # geofence exit (warning): 20 more alert points
+    # out of the fence (warning, +20) by a 56 km jump in a minute, which no vehicle drives
+    # (position_implausible, warning, +15): alert points capped at the file's 60
+    run(e, range(45, 60), 850.0, OUTSIDE)
     risk = e.borrower_risk("b1")
-    assert risk.components["alerts"] == 50.0 and risk.components["scorecard"] == 100.0
+    assert "alert points capped at 60" in risk.reasons
+    assert risk.components["alerts"] == 60.0 and risk.components["scorecard"] == 100.0
     assert risk.score == 100.0  # 110 points capped to 100
     assert e.borrower_risk("b2").score == 0.0  # the other borrower is untouched
 

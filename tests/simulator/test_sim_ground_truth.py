@@ -60,7 +60,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run() -> Run:
-    fleet = generate_fleet(20, seed=2)
+    fleet = generate_fleet(22, seed=2)
     plan = plan_scenarios(fleet, seed=7, start_ts=START, end_ts=END, rate=0.5)
     # a cell fault needs lots of several cells: tests/riskstream/test_load_cells.py
     every = set(SCENARIOS) - {"cell_fault"}
@@ -197,8 +197,10 @@ def test_unregistered_move_leaves_through_the_gate_and_arrives_nowhere(run: Run)
         assert local.weekday() < 5 and 10 <= local.hour < 15
         units_in, out = _gate_diff(run, inj.device_id or "")
         assert units_in == 0 and out > 0
+        # a gate another scenario silenced, froze or replays sends other messages
+        other = {i.device_id for i in run.plan if i.scenario != "unregistered_move"}
         for gate in (d for d in run.fleet.devices() if d.kind is DeviceKind.RFID_GATE):
-            if gate.site not in pledged_twice:
+            if gate.site not in pledged_twice and gate.id not in other:
                 assert _gate_diff(run, gate.id)[0] == 0, f"{gate.id} counted goods coming in"
         cell = run.device_of(inj.site_id or "", DeviceKind.LOAD_CELL)
         weights = run.series(cell, "weight_kg")
