@@ -38,6 +38,9 @@ KIND = "load_cell_fault"
 FROZEN_REPEATS = 3
 SHARE_LEARNING = 0.02  # weight of a new reading in a cell's usual share
 MIN_LEVEL_SHARE = 0.05  # below this share of the pledge, shares say nothing: not judged
+# working cells carrying less of the lot than this cannot weigh it or judge a sibling
+# (and once every cell is set aside, the sums are rounding residue)
+MIN_WORKING_SHARE = 0.2
 
 Fault = str  # "" (working), "stuck", "off", "silent"
 
@@ -110,7 +113,7 @@ class Cells:
         """What cell ``i`` should read, from the working cells other than it (NaN: unknown)."""
         share = self.shares[i]
         others_sum, others_share = self.others(i)
-        if others_share <= 0.0 or share != share:
+        if others_share < MIN_WORKING_SHARE or share != share:
             return math.nan
         return others_sum * share / others_share
 
@@ -128,6 +131,8 @@ class Cells:
         self.healthy_sum -= self.values[i]
         if self.shares[i] == self.shares[i]:
             self.healthy_share -= self.shares[i]
+        if not any(self.in_use(j) for j in range(len(self.values)) if j != i):
+            self.healthy_sum = self.healthy_share = 0.0  # no rounding residue left
 
     def add(self, i: int) -> None:
         """Put cell ``i`` into the healthy sums."""
@@ -251,7 +256,7 @@ class LotWeightDetector:
             if cells.healthy_share <= 0.0:
                 self._learn_first_shares(cells)
             return
-        if cells.healthy_share > 0.05:
+        if cells.healthy_share >= MIN_WORKING_SHARE:
             cells.total = cells.healthy_sum / cells.healthy_share
         # else too few working cells to weigh the lot: keep the last weight known
 

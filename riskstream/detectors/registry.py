@@ -256,10 +256,15 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         use_rules=_set("rule", "load_cell_fault"),
         scoped="load_cell_fault",
         routes=(Route(_weighs_a_lot, _lot_weight_step),),
-        # a dead cell is also silent, a stuck one also stuck
-        detects=tuple(
-            Detects("cell_fault", kind, "device_id")
-            for kind in ("load_cell_fault", "device_silent", "values_stuck")
+        # a dead cell is also silent, a stuck one also stuck; and a cell of a lot of
+        # several that falls silent or repeats itself is set aside as one
+        detects=(
+            *(
+                Detects("cell_fault", kind, "device_id")
+                for kind in ("load_cell_fault", "device_silent", "values_stuck")
+            ),
+            Detects("device_silent", "load_cell_fault", "device_id"),
+            Detects("stuck_values", "load_cell_fault", "device_id"),
         ),
     ),
     DetectorSpec(
@@ -317,7 +322,11 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         use_rules=_set("rule", "inventory_slow_loss"),
         scoped="inventory_slow_loss",
         routes=(Route(_weighs_a_lot, _slow_loss_step),),
-        detects=(Detects("salami_theft", "inventory_slow_loss", "collateral_id"),),
+        # a drain goes on day and night: each quiet stretch loses a little of it
+        detects=tuple(
+            Detects(s, "inventory_slow_loss", "collateral_id")
+            for s in ("salami_theft", "inventory_drain")
+        ),
     ),
     DetectorSpec(
         name="double_pledge",
@@ -409,6 +418,8 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         detects=(
             Detects("production_slowdown", "production_slowdown", "device_id"),
             Detects("production_slowdown", "production_drift", "device_id"),
+            # a business winding down trends down too, if not below the slowdown's share
+            Detects("business_decline", "production_drift", "device_id"),
             Detects("machine_idle", "machine_idle", "device_id"),
         ),
     ),

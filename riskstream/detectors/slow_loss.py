@@ -16,7 +16,8 @@ one in its first, while a clean lot's quiet-stretch change (a few hundredths of 
 cent: the level is the mean of the stretch's first `START_EVALS` minutes against a
 smoothed current level) never accumulates. Stretches in which out-of-hours movement
 already raised its alert, or in which another lot's goods (a double pledge) were present,
-are not summed: that alert speaks for them. The alert clears once S is back at 0.
+are not summed: that alert speaks for them (an open alert holds through them). The alert
+clears once S is back at 0.
 
 It reads the movement detector's per-lot state (its quiet stretch, its level), so it
 runs after it, on the readings at which that detector judged the lot.
@@ -140,7 +141,11 @@ class SlowLossDetector:
         if not self.rule.enabled:
             return None
         condition = loss.condition
-        breached = live >= self.rule.threshold or (condition.raised and live > 0.0)
+        # raised, it holds while out-of-hours movement speaks for the stretch (a drain
+        # going on through the night): one alert, not one a night
+        breached = live >= self.rule.threshold or (
+            condition.raised and (live > 0.0 or loss.flagged)
+        )
         rule = self.rule
         transition = condition.observe(ts, breached, rule.for_, rule.clear_after)
         return settle(
@@ -150,7 +155,15 @@ class SlowLossDetector:
             condition,
             ts,
             wall,
-            lambda since: self._finding(lot, loss, now, live, allowance, since),
+            # shown even when out-of-hours movement speaks for the stretch (not summed)
+            lambda since: self._finding(
+                lot,
+                loss,
+                loss.loss(pledge_kg) if loss.stretch is not None else None,
+                live,
+                allowance,
+                since,
+            ),
             lambda: (
                 "cleared: quiet stretches without loss brought the sum back to 0 "
                 f"for {format_duration(rule.clear_after)}"
@@ -162,7 +175,12 @@ class SlowLossDetector:
         lost = loss.loss(pledge_kg)
         start = loss.stretch
         loss.stretch = None
-        if lost is None or loss.flagged or start is None:
+        if lost is None or start is None:
+            return
+        if loss.flagged:
+            # out-of-hours movement raised for it: shown in the reasons, not summed
+            if lost > allowance and loss.condition.raised:
+                loss.stretches.append((start, ts, lost))
             return
         if loss.cusum == 0.0 and lost < allowance:
             loss.spread += SPREAD_LEARNING * (abs(lost) - loss.spread)
