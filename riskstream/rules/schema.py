@@ -154,6 +154,8 @@ class StuckValuesRule(_Section):
             "power_kw",
             "lat_deg",
             "lon_deg",
+            "current_a",
+            "vibration_mms",
         ],
         description="metrics that always carry noise when the sensor is alive",
     )
