@@ -14,8 +14,10 @@ its usual share over theirs, is what it should read. Per lot the detector keeps:
 
 A cell is set aside when it repeats one exact value (`FROZEN_REPEATS` times: a working
 cell's noise makes that all but impossible), when it reads more than ``tolerance`` off
-what its siblings imply (an offset, a broken cable reading near zero), or when it has
-not reported for ``stale_intervals`` of its interval while a sibling does (dead). The
+what its siblings imply (an offset, a broken cable reading near zero), when it reads what
+no scale carries (beyond `PLAUSIBLE_PLEDGES` times the pledge, or below minus a tenth of
+it: a hostile or garbled message), or when it has not reported for ``stale_intervals`` of
+its interval while a sibling does (dead). The
 lot is then weighed on the cells that work, scaled by their usual share, and once a
 cell has been set aside for ``for`` it raises ``load_cell_fault`` on that cell: a
 device-health alert, not an inventory one. A lot weighed by one cell is passed through
@@ -41,6 +43,10 @@ MIN_LEVEL_SHARE = 0.05  # below this share of the pledge, shares say nothing: no
 # working cells carrying less of the lot than this cannot weigh it or judge a sibling
 # (and once every cell is set aside, the sums are rounding residue)
 MIN_WORKING_SHARE = 0.2
+# a cell reading beyond this many times the lot's pledge, or below minus a tenth of it,
+# reads nothing a scale can carry: set aside at once (and kept out of the sums, where a
+# few such values would overflow them for good)
+PLAUSIBLE_PLEDGES = 10.0
 
 Fault = str  # "" (working), "stuck", "off", "silent"
 
@@ -223,7 +229,9 @@ class LotWeightDetector:
         total = cells.total
         level_known = total is not None and total >= MIN_LEVEL_SHARE * cells.pledge_kg
         fault: Fault = ""
-        if level_known and cells.repeats[i] >= FROZEN_REPEATS:
+        if not -0.1 * cells.pledge_kg <= value <= PLAUSIBLE_PLEDGES * cells.pledge_kg:
+            fault = "off"
+        elif level_known and cells.repeats[i] >= FROZEN_REPEATS:
             fault = "stuck"
         elif (
             level_known

@@ -88,6 +88,35 @@ def test_one_cells_spike_does_not_move_the_lots_weight() -> None:
     assert max(known) - min(known) <= 4 * 2.0 + 1e-6, (min(known), max(known))
 
 
+@pytest.mark.parametrize("hostile", [1e308, -1e308, 1e12])
+@pytest.mark.parametrize("first", [0, 10], ids=["before-shares-are-learned", "after"])
+def test_a_cell_reading_what_no_scale_carries_is_set_aside_and_the_lot_stays_weighed(
+    hostile: float, first: int
+) -> None:
+    fleet = generate_fleet(1, SEED, load_cells=(4, 4))
+    index = FleetIndex([fleet])
+    lot = next(lot for lot in index.collateral.values() if lot.load_cells)
+    detector = LotWeightDetector(index, LoadCellFaultRule())
+    book = AlertBook()
+    share_kg = 0.3 * lot.collateral.quantity * 1000.0
+    totals = []
+    for minute in range(40):
+        for k, cell in enumerate(lot.load_cells):
+            value = share_kg + minute % 3
+            if k < 2 and first <= minute < first + 10:  # two cells, ten reports each
+                value = hostile
+            reading = Reading(fleet.tenant.id, cell, START + 60.0 * minute, "weight_kg", value)
+            detector.observe(reading, index.devices[cell], book, 0.0)
+            totals.append(detector.total(lot.collateral.id, reading))
+    known = [t for t in totals if t is not None]
+    assert all(4 * share_kg - 10.0 <= t <= 4 * share_kg + 10.0 for t in known), (
+        min(known),
+        max(known),
+    )
+    cells = detector._lots[lot.collateral.id]
+    assert cells is not None and not any(cells.faults), "both cells back in use once sane"
+
+
 @pytest.mark.parametrize("mode", CELL_FAULT_MODES)
 def test_a_failing_cell_is_device_health_not_an_inventory_event(
     fleet: Fleet, mode: str, tmp_path: Path
