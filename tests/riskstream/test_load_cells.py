@@ -70,7 +70,12 @@ def test_a_clean_fleet_of_multi_cell_lots_with_glitches_raises_nothing(
     assert play(fleet, [], 4.0, tmp_path) == []
 
 
-def test_one_cells_spike_does_not_move_the_lots_weight() -> None:
+def four_cell_totals(
+    minutes: int, value_of: Any
+) -> tuple[list[float], float, LotWeightDetector, str]:
+    """Feed a lot of four cells ``value_of(minute, cell index, share_kg)`` once a minute,
+    where share_kg is 30 % of its pledge; return the lot's weight after each reading that
+    knew it, share_kg, the detector and the lot's id."""
     fleet = generate_fleet(1, SEED, load_cells=(4, 4))
     index = FleetIndex([fleet])
     lot = next(lot for lot in index.collateral.values() if lot.load_cells)
@@ -78,13 +83,20 @@ def test_one_cells_spike_does_not_move_the_lots_weight() -> None:
     book = AlertBook()
     share_kg = 0.3 * lot.collateral.quantity * 1000.0
     totals = []
-    for minute in range(12):
+    for minute in range(minutes):
         for k, cell in enumerate(lot.load_cells):
-            value = share_kg * (1.2 if (minute, k) == (8, 2) else 1.0) + minute % 3
+            value = value_of(minute, k, share_kg)
             reading = Reading(fleet.tenant.id, cell, START + 60.0 * minute, "weight_kg", value)
             detector.observe(reading, index.devices[cell], book, 0.0)
             totals.append(detector.total(lot.collateral.id, reading))
-    known = [t for t in totals if t is not None]
+    return [t for t in totals if t is not None], share_kg, detector, lot.collateral.id
+
+
+def test_one_cells_spike_does_not_move_the_lots_weight() -> None:
+    def value_of(minute: int, k: int, share_kg: float) -> float:
+        return share_kg * (1.2 if (minute, k) == (8, 2) else 1.0) + minute % 3
+
+    known, _, _, _ = four_cell_totals(12, value_of)
     assert max(known) - min(known) <= 4 * 2.0 + 1e-6, (min(known), max(known))
 
 
@@ -93,27 +105,17 @@ def test_one_cells_spike_does_not_move_the_lots_weight() -> None:
 def test_a_cell_reading_what_no_scale_carries_is_set_aside_and_the_lot_stays_weighed(
     hostile: float, first: int
 ) -> None:
-    fleet = generate_fleet(1, SEED, load_cells=(4, 4))
-    index = FleetIndex([fleet])
-    lot = next(lot for lot in index.collateral.values() if lot.load_cells)
-    detector = LotWeightDetector(index, LoadCellFaultRule())
-    book = AlertBook()
-    share_kg = 0.3 * lot.collateral.quantity * 1000.0
-    totals = []
-    for minute in range(40):
-        for k, cell in enumerate(lot.load_cells):
-            value = share_kg + minute % 3
-            if k < 2 and first <= minute < first + 10:  # two cells, ten reports each
-                value = hostile
-            reading = Reading(fleet.tenant.id, cell, START + 60.0 * minute, "weight_kg", value)
-            detector.observe(reading, index.devices[cell], book, 0.0)
-            totals.append(detector.total(lot.collateral.id, reading))
-    known = [t for t in totals if t is not None]
+    def value_of(minute: int, k: int, share_kg: float) -> float:
+        if k < 2 and first <= minute < first + 10:  # two cells, ten reports each
+            return hostile
+        return share_kg + minute % 3
+
+    known, share_kg, detector, lot_id = four_cell_totals(40, value_of)
     assert all(4 * share_kg - 10.0 <= t <= 4 * share_kg + 10.0 for t in known), (
         min(known),
         max(known),
     )
-    cells = detector._lots[lot.collateral.id]
+    cells = detector._lots[lot_id]
     assert cells is not None and not any(cells.faults), "both cells back in use once sane"
 
 
