@@ -153,6 +153,7 @@ def _demo_on_screen(options: DemoOptions, began: float) -> Runtime:
                     state.published,
                     time.monotonic() - began,
                     login=f"{DEMO_USER} / {DEMO_PASSWORD}",
+                    width=console.width,
                 )
             )
 
