@@ -5,7 +5,8 @@ PostgreSQL can follow. Each fleet is stored whole, one row per entity, and read 
 as a validated `Fleet`.
 """
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,8 +18,11 @@ from sqlalchemy import (
     String,
     create_engine,
     delete,
+    func,
     select,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from devices.errors import UnknownEntityError
@@ -83,6 +87,17 @@ def sql_url(path_or_url: str | Path) -> str:
     return f"sqlite:///{text}"
 
 
+def shown_url(path_or_url: str | Path) -> str:
+    """A database's path or URL as it may be printed or logged: any password hidden."""
+    text = str(path_or_url)
+    if "://" not in text:
+        return text
+    try:
+        return make_url(text).render_as_string(hide_password=True)
+    except ArgumentError:
+        return text.split("://", 1)[0] + "://…"
+
+
 def _create_sqlite_file(path: Path) -> None:
     make_private_dirs(path.parent)
     created = create_private(path)  # an empty file is an empty SQLite database
@@ -108,6 +123,22 @@ class SqlStore:
     def _session(self) -> Iterator[Session]:
         with Session(self._engine) as session, session.begin():
             yield session
+
+    @staticmethod
+    def _serialize(session: Session, names: Iterable[str]) -> None:
+        """Hold, until the transaction ends, a lock on each of ``names`` (e.g. a lender's
+        change counter), so that writers in other processes that number entries one
+        after another (next = newest + 1, a hash chain) wait instead of colliding.
+
+        On PostgreSQL these are transaction-scoped advisory locks, taken in one order so
+        that two writers cannot deadlock; SQLite lets one writer at a time anyway.
+        """
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        for name in sorted(set(names)):
+            digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+            key = int.from_bytes(digest, "big", signed=True)
+            session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 class Registry(SqlStore):

@@ -7,6 +7,7 @@ command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || missing="$missi
 command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || missing="$missing victoria-metrics"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 [ -z "$missing" ] && exit 0
 echo "installing system packages:$missing"
 SUDO=""

@@ -1,10 +1,19 @@
 """Session fixtures: real servers on free loopback ports."""
 
+import itertools
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.servers import InfluxDB, Mosquitto, VictoriaMetrics, run_mosquitto, running
+from tests.servers import (
+    InfluxDB,
+    Mosquitto,
+    PostgreSQL,
+    VictoriaMetrics,
+    run_mosquitto,
+    running,
+)
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +39,37 @@ def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Victo
         yield server
 
 
-SERVER_MARKERS = {"mosquitto": "broker", "influxdb": "influx", "victoria_metrics": "influx"}
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[PostgreSQL]:
+    """A real PostgreSQL (Debian's, started with initdb) for the whole test session."""
+    server = PostgreSQL()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def service_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty service database: a SQLite file, then (a second run of the test) a database
+    on the session's PostgreSQL; what `--db` and `ServiceSettings.database` take."""
+    if request.param == "sqlite":
+        return str(tmp_path / "rs.db")
+    server: PostgreSQL = request.getfixturevalue("postgresql")
+    return server.create_database(f"test_{next(_DATABASE_NUMBERS)}")
+
+
+_DATABASE_NUMBERS = itertools.count(1)
+
+SERVER_MARKERS = {
+    "mosquitto": "broker",
+    "influxdb": "influx",
+    "victoria_metrics": "influx",
+    "postgresql": "postgres",
+}
 """The marker of every test that uses a server fixture, so `-m "not broker and not influx
-and not browser"` runs the tests a machine without those servers can run."""
+and not postgres and not browser"` runs the tests a machine without those servers can run."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,9 +1,11 @@
 """Real servers for tests, started on free loopback ports (never mocks)."""
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
@@ -222,3 +224,76 @@ async def app_serving(app: ASGIApp) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+# -- PostgreSQL (Debian's postgresql package), for the service's SQL database --------------
+
+
+def _postgres_bin(name: str) -> str:
+    """A PostgreSQL server program: on PATH, or in Debian's versioned directory."""
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: p.parts)
+    if versions:
+        return str(versions[-1])
+    raise RuntimeError(
+        f"{name} is not installed: run `make test`, which apt-get installs Debian's "
+        "postgresql package"
+    )
+
+
+class PostgreSQL:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 (``initdb`` in a temporary directory).
+
+    PostgreSQL refuses to run as root, so under root the cluster belongs to Debian's
+    ``postgres`` user and lives in a directory of its own under the system's temporary
+    directory (pytest's are private to root).
+    """
+
+    user = "riskstream"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.datadir = Path(tempfile.mkdtemp(prefix="riskstream-postgres-"))
+        self._as_owner: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.datadir, "postgres", "postgres")
+            self._as_owner = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *command: str) -> None:
+        done = subprocess.run(
+            [*self._as_owner, *command], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{command[0]} failed: {done.stdout}{done.stderr}")
+
+    def start(self) -> None:
+        data = self.datadir / "data"
+        self._run(
+            _postgres_bin("initdb"), "-D", str(data), "-U", self.user,
+            "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8",
+        )  # fmt: skip
+        options = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            _postgres_bin("pg_ctl"), "-D", str(data), "-l", str(self.datadir / "server.log"),
+            "-o", options, "-w", "-t", "60", "start",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self._run(_postgres_bin("pg_ctl"), "-D", str(self.datadir / "data"), "-m", "fast", "stop")
+        shutil.rmtree(self.datadir, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        """The SQLAlchemy URL of a database on this server."""
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database; return its SQLAlchemy URL."""
+        import psycopg
+
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres", autocommit=True
+        ) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"'.encode())
+        return self.url(name)

@@ -3,23 +3,39 @@
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from devices.errors import FleetFileError
 from devices.fleet_file import load_fleet
-from devices.registry import Registry
+from devices.registry import Registry, shown_url
 from riskstream.cli.terminal import command_console
 from riskstream.errors import RulesFileError
 from riskstream.rules.schema import load_rules
-from riskstream.service.database import open_service_database
+from riskstream.service.database import DatabaseUnavailableError, open_service_database
+
+
+class _Commands(TyperGroup):
+    """The root command: a database that cannot be opened is one line and exit code 2,
+    whichever subcommand met it."""
+
+    def invoke(self, ctx: Any) -> Any:  # click's Context, vendored by newer typer
+        try:
+            return super().invoke(ctx)
+        except DatabaseUnavailableError as exc:
+            command_console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
     help="Live credit risk from the collateral itself: telemetry in, explained alerts out.",
     no_args_is_help=True,
     rich_markup_mode=None,
+    cls=_Commands,
 )
 devices_app = typer.Typer(help="The device registry: import and list fleets.", no_args_is_help=True)
 rules_app = typer.Typer(help="Rules files: validate before you deploy.", no_args_is_help=True)
@@ -65,7 +81,7 @@ def devices_import(
     n_devices = len(fleet.devices())
     console.print(
         f"imported tenant [bold]{fleet.tenant.id}[/bold]: {len(fleet.borrowers)} borrowers, "
-        f"{n_devices} devices → {db}"
+        f"{n_devices} devices → {shown_url(db)}"
     )
 
 

@@ -3,12 +3,12 @@
 from typing import Annotated
 
 import typer
-from sqlalchemy import create_engine
 
-from devices.registry import sql_url
+from devices.registry import shown_url
 from riskstream.cli.terminal import command_console
 from riskstream.service.database import (
     DatabaseSchemaError,
+    connect,
     current_revision,
     head_revision,
     upgrade,
@@ -34,10 +34,11 @@ def status(db: DatabaseOpt = DEFAULT_DB) -> None:
     \b
     Example: riskstream db status --db riskstream-data/riskstream.db
     """
-    revision = current_revision(create_engine(sql_url(db)))
+    revision = current_revision(connect(db))
     head = head_revision()
     state = "up to date" if revision == head else "to be upgraded (riskstream db upgrade)"
-    console.print(f"{db}: schema revision {revision or 'none (empty)'}, newest {head}: {state}")
+    shown = f"schema revision {revision or 'none (empty)'}, newest {head}: {state}"
+    console.print(f"{shown_url(db)}: {shown}")
 
 
 @db_app.command("upgrade")
@@ -48,12 +49,12 @@ def upgrade_command(db: DatabaseOpt = DEFAULT_DB) -> None:
     Example: riskstream db upgrade --db riskstream-data/riskstream.db
     """
     try:
-        before, after = upgrade(create_engine(sql_url(db)))
+        before, after = upgrade(connect(db))
     except DatabaseSchemaError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     said = "already at" if before == after else f"upgraded from {before or 'empty'} to"
-    console.print(f"{db}: {said} schema revision {after}")
+    console.print(f"{shown_url(db)}: {said} schema revision {after}")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from devices.registry import shown_url
 from riskstream.cli.terminal import command_console
 from riskstream.service.audit import AuditLog
 from riskstream.service.database import open_service_database
@@ -61,7 +62,8 @@ def add(
         target=f"user:{username}",
         detail={"role": role, "portfolio": portfolio, "sessions_ended": ended},
     )
-    console.print(f"user {username} ({role}, tenant {tenant}) saved in {db}{_ended(ended)}")
+    where = shown_url(db)
+    console.print(f"user {username} ({role}, tenant {tenant}) saved in {where}{_ended(ended)}")
 
 
 def new_password() -> str:
@@ -73,7 +75,8 @@ def new_password() -> str:
 
 def _no_such_user(username: str, db: str) -> NoReturn:
     err.print(
-        f"[red]error:[/red] no user {escape(repr(username))} in {db}; see: riskstream users list"
+        f"[red]error:[/red] no user {escape(repr(username))} in {shown_url(db)}; "
+        "see: riskstream users list"
     )
     raise typer.Exit(1)
 
@@ -113,7 +116,7 @@ def passwd(
         target=f"user:{username}",
         detail={"sessions_ended": ended},
     )
-    console.print(f"password of {username} changed in {db}{_ended(ended)}")
+    console.print(f"password of {username} changed in {shown_url(db)}{_ended(ended)}")
 
 
 @users_app.command("remove")
@@ -137,7 +140,8 @@ def remove(
         target=f"user:{username}",
         detail={"role": user.role},
     )
-    console.print(f"user {username} ({user.role}, tenant {user.tenant}) removed from {db}")
+    where = shown_url(db)
+    console.print(f"user {username} ({user.role}, tenant {user.tenant}) removed from {where}")
 
 
 def role_of(text: str) -> Role:

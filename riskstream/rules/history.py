@@ -88,6 +88,7 @@ class RulesHistory(SqlStore):
     ) -> RulesVersion:
         """Store ``text`` as the next version of ``scope`` and return it."""
         with self._session() as s:
+            self._serialize(s, [f"rules_versions/{scope}"])
             last = s.scalar(
                 select(func.max(RulesVersionRow.version)).where(RulesVersionRow.tenant == scope)
             )

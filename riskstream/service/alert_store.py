@@ -61,8 +61,10 @@ class AlertStore(SqlStore):
         """Upsert alerts and log each change; return the last change sequence number."""
         last: int | None = None
         next_of: dict[str, int] = {}
+        batch = list(alerts)
         with self._session() as s:
-            for alert in alerts:
+            self._serialize(s, (f"alert_changes/{a.tenant}" for a in batch))
+            for alert in batch:
                 data = alert.to_dict()
                 blob = orjson.dumps(data).decode()
                 row = s.get(AlertRow, alert.id)

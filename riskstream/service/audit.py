@@ -76,6 +76,7 @@ class AuditLog(SqlStore):
         action, target = action[:ACTION_CHARS], target[:TARGET_CHARS]
         blob = orjson.dumps(detail or {}, option=orjson.OPT_SORT_KEYS).decode()
         with self._session() as s:
+            self._serialize(s, ["audit_log"])
             last = s.scalars(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1)).first()
             prev = last.hash if last is not None else GENESIS
             row = AuditRow(

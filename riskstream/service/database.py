@@ -28,8 +28,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, create_engine, inspect
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from devices.registry import Base, sql_url
+from devices.registry import Base, shown_url, sql_url
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,24 @@ BASELINE = "0001"
 
 class DatabaseSchemaError(RuntimeError):
     """The database's schema is not one this riskstream can use or upgrade."""
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database cannot be reached or opened (the message hides any password)."""
+
+
+def connect(path_or_url: str | Path) -> Engine:
+    """An engine on the database, checked by opening one connection;
+    `DatabaseUnavailableError` naming the database and the driver's reason if it fails."""
+    engine = create_engine(sql_url(path_or_url))
+    try:
+        engine.connect().close()
+    except (OperationalError, InterfaceError) as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseUnavailableError(
+            f"cannot open the database {shown_url(path_or_url)}: {reason}"
+        ) from None
+    return engine
 
 
 def service_metadata() -> MetaData:
@@ -121,6 +140,6 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 def open_service_database(path_or_url: str | Path) -> Engine:
     """Open the service's database (creating a SQLite file 0600 if needed) at the newest
     schema; `DatabaseSchemaError` when it is a newer riskstream's."""
-    engine = create_engine(sql_url(path_or_url))
+    engine = connect(path_or_url)
     upgrade(engine)
     return engine

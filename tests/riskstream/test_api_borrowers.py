@@ -1,7 +1,6 @@
 """Borrower risk, loan events and model figures over HTTP, with access rules."""
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,8 +16,8 @@ T0 = 1_795_000_000.0
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
-    db = tmp_path / "rs.db"
+def service(service_db: str) -> Iterator[tuple[TestClient, Runtime]]:
+    db = service_db
     register_people(db)
     runtime = Runtime(ServiceSettings(database=str(db), deadletter=None))
     # b1's lot at 85% of its pledge, b2's at 125%

@@ -36,8 +36,8 @@ def history() -> list[Reading]:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
-    db = tmp_path / "rs.db"
+def service(tmp_path: Path, service_db: str) -> Iterator[tuple[TestClient, Runtime]]:
+    db = service_db
     engine = open_service_database(db)
     Registry(engine).import_fleet(small_fleet("bank-a"))
     Registry(engine).import_fleet(small_fleet("bank-b").model_copy(update={"borrowers": []}))

@@ -2,7 +2,6 @@
 removed, logout, expiry; overlong logins refused without hashing; audit text cut."""
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi import Request
@@ -34,8 +33,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime, Path]]:
-    db = tmp_path / "rs.db"
+def service(service_db: str) -> Iterator[tuple[TestClient, Runtime, str]]:
+    db = service_db
     register_people(db)
     runtime = Runtime(ServiceSettings(database=str(db), deadletter=None))
     with TestClient(create_app(runtime)) as client:
@@ -61,7 +60,7 @@ def actions(runtime: Runtime) -> list[tuple[str, str, str]]:
     ids=["password", "role", "tenant", "portfolio"],
 )
 def test_replacing_a_user_revokes_every_earlier_token(
-    service: tuple[TestClient, Runtime, Path],
+    service: tuple[TestClient, Runtime, str],
     password: str,
     tenant: str,
     role: Role,
@@ -83,7 +82,7 @@ def test_replacing_a_user_revokes_every_earlier_token(
 
 
 def test_old_password_stops_working_after_a_change(
-    service: tuple[TestClient, Runtime, Path],
+    service: tuple[TestClient, Runtime, str],
 ) -> None:
     client, runtime, _ = service
     runtime.users.add("anna", "anna-new-password", "bank-a", "loan_officer", ["b1"])
@@ -92,7 +91,7 @@ def test_old_password_stops_working_after_a_change(
 
 
 def test_cli_passwd_revokes_tokens_and_is_audited(
-    service: tuple[TestClient, Runtime, Path], monkeypatch: pytest.MonkeyPatch
+    service: tuple[TestClient, Runtime, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, runtime, db = service
     anna = login(client, "anna", "anna-password")
@@ -108,7 +107,7 @@ def test_cli_passwd_revokes_tokens_and_is_audited(
 
 
 def test_cli_add_replacing_a_user_ends_its_sessions(
-    service: tuple[TestClient, Runtime, Path], monkeypatch: pytest.MonkeyPatch
+    service: tuple[TestClient, Runtime, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, runtime, db = service
     anna = login(client, "anna", "anna-password")
@@ -125,7 +124,7 @@ def test_cli_add_replacing_a_user_ends_its_sessions(
 
 
 def test_cli_passwd_says_what_is_wrong(
-    service: tuple[TestClient, Runtime, Path], monkeypatch: pytest.MonkeyPatch
+    service: tuple[TestClient, Runtime, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, _, db = service
     runner = CliRunner()
@@ -138,7 +137,7 @@ def test_cli_passwd_says_what_is_wrong(
     assert "riskstream users list" in nobody.output
 
 
-def test_cli_remove_ends_sessions_and_logins(service: tuple[TestClient, Runtime, Path]) -> None:
+def test_cli_remove_ends_sessions_and_logins(service: tuple[TestClient, Runtime, str]) -> None:
     client, runtime, db = service
     anna = login(client, "anna", "anna-password")
     runner = CliRunner()
@@ -157,7 +156,7 @@ def test_cli_remove_ends_sessions_and_logins(service: tuple[TestClient, Runtime,
     assert twice.exit_code == 1 and "no user 'anna'" in twice.output
 
 
-def test_logout_revokes_only_the_current_token(service: tuple[TestClient, Runtime, Path]) -> None:
+def test_logout_revokes_only_the_current_token(service: tuple[TestClient, Runtime, str]) -> None:
     client, runtime, _ = service
     laptop, phone = login(client, "anna", "anna-password"), login(client, "anna", "anna-password")
 
@@ -171,8 +170,8 @@ def test_logout_revokes_only_the_current_token(service: tuple[TestClient, Runtim
     assert client.post("/api/logout").status_code == 401
 
 
-def test_tokens_expire_after_the_configured_lifetime(tmp_path: Path) -> None:
-    db = tmp_path / "rs.db"
+def test_tokens_expire_after_the_configured_lifetime(service_db: str) -> None:
+    db = service_db
     register_people(db)
     runtime = Runtime(ServiceSettings(database=str(db), deadletter=None, token_lifetime_s=60))
     clock = FakeClock()
@@ -193,8 +192,8 @@ def test_token_lifetime_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> N
         ServiceSettings(token_lifetime_s=0)
 
 
-def test_a_user_changed_during_login_gets_no_token(tmp_path: Path) -> None:
-    db = tmp_path / "rs.db"
+def test_a_user_changed_during_login_gets_no_token(service_db: str) -> None:
+    db = service_db
     register_people(db)
     users = UserStore(open_service_database(db))
     checked = users.authenticate("anna", "anna-password")
@@ -209,7 +208,7 @@ def test_a_user_changed_during_login_gets_no_token(tmp_path: Path) -> None:
 
 
 def test_overlong_login_is_refused_without_hashing(
-    service: tuple[TestClient, Runtime, Path], monkeypatch: pytest.MonkeyPatch
+    service: tuple[TestClient, Runtime, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, runtime, _ = service
 
@@ -229,7 +228,7 @@ def test_overlong_login_is_refused_without_hashing(
 
 
 def test_login_failures_are_audited_with_the_username_cut(
-    service: tuple[TestClient, Runtime, Path],
+    service: tuple[TestClient, Runtime, str],
 ) -> None:
     client, runtime, _ = service
     long_name = "m" * 200
@@ -251,8 +250,8 @@ def test_login_failures_are_audited_with_the_username_cut(
     assert runtime.audit.verify().ok
 
 
-def test_a_long_response_can_tell_that_its_session_ended(tmp_path: Path) -> None:
-    db = tmp_path / "rs.db"
+def test_a_long_response_can_tell_that_its_session_ended(service_db: str) -> None:
+    db = service_db
     register_people(db)
     runtime = Runtime(ServiceSettings(database=str(db), deadletter=None))
     app = create_app(runtime)

@@ -22,9 +22,9 @@ NOW = time.time()
 
 
 @pytest.fixture
-def twins(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
+def twins(tmp_path: Path, service_db: str) -> Iterator[tuple[TestClient, Runtime]]:
     """bank-a and bank-b both register `small_fleet`'s ids (b1, b1-l1, b1-d1, ...)."""
-    db = tmp_path / "rs.db"
+    db = service_db
     register_people(db)
     twin = small_fleet("bank-b")
     twin = twin.model_copy(

@@ -16,8 +16,8 @@ from tests.riskstream.test_api_access import alert, login
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
-    db = tmp_path / "rs.db"
+def service(tmp_path: Path, service_db: str) -> Iterator[tuple[TestClient, Runtime]]:
+    db = service_db
     register_people(db)
     runtime = Runtime(ServiceSettings(database=str(db), deadletter=tmp_path / "dead.jsonl"))
     runtime.publish([alert("bank-a", "b1"), alert("bank-a", "b2"), alert("bank-b", "x9")])
