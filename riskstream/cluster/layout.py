@@ -1,0 +1,53 @@
+"""The names riskstream uses on a NATS JetStream cluster: streams, subjects, buckets.
+
+Devices publish MQTT to any node exactly as to mosquitto; NATS turns the topic
+``rs/v1/{tenant}/{device}/telemetry`` into the subject ``rs.v1.{tenant}.{device}.telemetry``.
+
+- `TELEMETRY_STREAM` keeps what devices publish until an ingest worker has stored it and
+  handed it on; ingest workers share one durable consumer (`INGEST_CONSUMER`), so each
+  message goes to one of them.
+- `RISK_STREAM` holds accepted readings, one subject per partition
+  (``rs.risk.{partition}``); a partition is a hash of (tenant, borrower), so one borrower's
+  readings always meet in one risk worker. Each message carries a de-duplication id, so a
+  retried publish is stored once.
+- `ALERTS_STREAM` holds alert changes (``rs.alerts.{tenant}``) for the API tier.
+- `LEASES_BUCKET` (key-value, entries expire after `LEASE_TTL_S`) says which risk worker
+  owns which partition; `CHECKPOINTS_BUCKET` (object store) keeps each partition's engine
+  checkpoint with the risk-stream sequence it covers.
+"""
+
+import hashlib
+
+TELEMETRY_STREAM = "RS_TELEMETRY"
+TELEMETRY_SUBJECTS = ("rs.v1.*.*.telemetry",)
+INGEST_CONSUMER = "ingest"
+
+RISK_STREAM = "RS_RISK"
+RISK_SUBJECT_PREFIX = "rs.risk"
+
+ALERTS_STREAM = "RS_ALERTS"
+ALERTS_SUBJECT_PREFIX = "rs.alerts"
+
+LEASES_BUCKET = "rs_leases"
+LEASE_TTL_S = 10.0
+CHECKPOINTS_BUCKET = "rs_checkpoints"
+SETTINGS_BUCKET = "rs_cluster"
+"""Key-value bucket with the cluster's fixed settings (``partitions``), written by
+`riskstream cluster up` and read by every worker."""
+
+DEFAULT_PARTITIONS = 16
+DUPLICATE_WINDOW_S = 120.0
+
+
+def partition_of(tenant: str, borrower_id: str, partitions: int) -> int:
+    """The partition of one borrower: stable across processes, machines and releases."""
+    digest = hashlib.blake2b(f"{tenant}\x00{borrower_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % partitions
+
+
+def risk_subject(partition: int) -> str:
+    return f"{RISK_SUBJECT_PREFIX}.{partition}"
+
+
+def alerts_subject(tenant: str) -> str:
+    return f"{ALERTS_SUBJECT_PREFIX}.{tenant}"
