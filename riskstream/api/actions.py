@@ -38,7 +38,9 @@ def _act(
     if action == "resolve":
         alert["resolved_at"] = now
     alert["reasons"] = [*alert["reasons"], f"{action}d by {user.username}: {comment}"]
-    if action == "acknowledge":
+    if runtime.cluster is not None:  # the owning risk worker applies it
+        runtime.cluster.send_action(action, alert["tenant"], alert["borrower_id"], alert_id)
+    elif action == "acknowledge":
         runtime.engines.of(alert["tenant"]).book.acknowledge(alert_id)
     else:
         runtime.engines.of(alert["tenant"]).book.forget(alert_id)

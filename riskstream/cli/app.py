@@ -141,6 +141,7 @@ def _register_other_commands() -> None:
     from riskstream.cli import people as cli_people
     from riskstream.cli import run as cli_run
     from riskstream.cli import simulate as cli_simulate
+    from riskstream.cli import worker as cli_worker
 
     cli_run.register(app)
     cli_db.register(app)
@@ -148,6 +149,7 @@ def _register_other_commands() -> None:
     cli_people.register(app)
     cli_simulate.register(simulate_app)
     cli_bench.register(app)
+    cli_worker.register(app)
     from riskstream.cli import backtest as cli_backtest
 
     cli_backtest.register(app)

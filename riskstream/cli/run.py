@@ -11,6 +11,7 @@ import uvicorn
 from pydantic import ValidationError
 from rich.live import Live
 
+from devices.registry import shown_url
 from ingest.errors import IngestStalledError
 from riskstream.api.app import create_app
 from riskstream.cli.demo import DEMO_PASSWORD, DEMO_USER, DemoOptions, DemoState, run_demo
@@ -69,10 +70,19 @@ def serve(
     retention: Annotated[
         str | None, typer.Option(help="keep this much telemetry in DuckDB, e.g. 90d")
     ] = None,
+    nats: Annotated[
+        str | None,
+        typer.Option(
+            help="NATS cluster URL(s), comma-separated: serve the API and dashboard over "
+            "the alerts of the cluster's workers (no ingest, no engine here)"
+        ),
+    ] = None,
 ) -> None:
     """Run ingest, the risk engine and the HTTP service against a broker.
 
-    Devices must be registered first (riskstream devices import fleet.yaml).
+    Devices must be registered first (riskstream devices import fleet.yaml). With
+    --nats, only the HTTP service runs: ingest and risk workers (riskstream worker)
+    do the rest, and several such processes may share one PostgreSQL database.
 
     \b
     Example:
@@ -89,6 +99,7 @@ def serve(
             host=host,
             port=port,
             retention_s=parse_duration(retention) if retention else None,
+            nats=nats,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -100,7 +111,7 @@ def serve(
     try:  # a database of a newer riskstream stops the start in one line
         open_service_database(settings.database).dispose()
     except DatabaseSchemaError as exc:
-        err.print(f"[red]error:[/red] {settings.database}: {exc}")
+        err.print(f"[red]error:[/red] {shown_url(settings.database)}: {exc}")
         raise typer.Exit(2) from None
     checkpoint = settings.checkpoint_path
     if checkpoint is not None:
@@ -110,7 +121,8 @@ def serve(
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
     _check_port(host, port)
-    console.print(f"riskstream serving on http://{host}:{port}/ (broker {broker})")
+    source = f"NATS {nats}" if nats else f"broker {broker}"
+    console.print(f"riskstream serving on http://{host}:{port}/ ({source})")
     console.print(
         "log in with a user made by: riskstream users add NAME --tenant T --role risk_admin"
     )

@@ -4,8 +4,9 @@ Devices publish MQTT to any node exactly as to mosquitto; NATS turns the topic
 ``rs/v1/{tenant}/{device}/telemetry`` into the subject ``rs.v1.{tenant}.{device}.telemetry``.
 
 - `TELEMETRY_STREAM` keeps what devices publish until an ingest worker has stored it and
-  handed it on; ingest workers share one durable consumer (`INGEST_CONSUMER`), so each
-  message goes to one of them.
+  handed it on. Its subject transform files each device's messages under one of
+  `partitions` ingest partitions (`telemetry_transform`); each ingest worker owns some of
+  them and reads each with a durable consumer, so a device's messages meet in one worker.
 - `RISK_STREAM` holds accepted readings, one subject per partition
   (``rs.risk.{partition}``); a partition is a hash of (tenant, borrower), so one borrower's
   readings always meet in one risk worker. Each message carries a de-duplication id, so a
@@ -20,7 +21,9 @@ import hashlib
 
 TELEMETRY_STREAM = "RS_TELEMETRY"
 TELEMETRY_SUBJECTS = ("rs.v1.*.*.telemetry",)
+INGEST_SUBJECT_PREFIX = "rs.ingest"
 INGEST_CONSUMER = "ingest"
+"""Durable consumers of the telemetry stream are named ``ingest-p{partition}``."""
 
 RISK_STREAM = "RS_RISK"
 RISK_SUBJECT_PREFIX = "rs.risk"
@@ -43,6 +46,23 @@ def partition_of(tenant: str, borrower_id: str, partitions: int) -> int:
     """The partition of one borrower: stable across processes, machines and releases."""
     digest = hashlib.blake2b(f"{tenant}\x00{borrower_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % partitions
+
+
+def telemetry_transform(partitions: int) -> tuple[str, str]:
+    """(source, destination) of the telemetry stream's subject transform: a device's
+    messages are stored under ``rs.ingest.{partition}.{tenant}.{device}``, the partition a
+    hash of (tenant, device) that NATS computes, so one ingest worker sees every message
+    of a device (its sequence numbers and gaps) and workers share the devices."""
+    return (
+        TELEMETRY_SUBJECTS[0],
+        f"{INGEST_SUBJECT_PREFIX}.{{{{partition({partitions},1,2)}}}}"
+        ".{{wildcard(1)}}.{{wildcard(2)}}",
+    )
+
+
+def ingest_subject(partition: int) -> str:
+    """Filter of one ingest partition's messages on the telemetry stream."""
+    return f"{INGEST_SUBJECT_PREFIX}.{partition}.>"
 
 
 def risk_subject(partition: int) -> str:

@@ -27,6 +27,7 @@ from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline
 from ingest.stores import TelemetryStore, open_resilient_store
 from ingest.subscriber import BrokerAddress, IngestRunner
+from riskstream.cluster.api_link import ClusterLink
 from riskstream.engine.alerts import Alert
 from riskstream.engine.checkpoint_key import load_key
 from riskstream.engine.clock import StreamClock
@@ -140,6 +141,9 @@ class Runtime:
         )
         self.store: TelemetryStore | None = None
         self.ingest: IngestRunner | None = None
+        self.cluster: ClusterLink | None = (
+            ClusterLink([u.strip() for u in settings.nats.split(",")]) if settings.nats else None
+        )
         self.stop = asyncio.Event()
         self.failed = asyncio.Event()
         self.ingest_failed: str | None = None
@@ -273,8 +277,14 @@ class Runtime:
         """Open the store, subscribe to the broker, run the timers; undo all on exit.
 
         The engine resumes from its checkpoint, the rules file is watched for changes,
-        and a checkpoint is written every ``checkpoint_every_s`` and on exit.
+        and a checkpoint is written every ``checkpoint_every_s`` and on exit. On a NATS
+        cluster (``settings.nats``) the service runs neither ingest nor the engine: it
+        stores the alert changes of the cluster's risk workers (`ClusterLink`).
         """
+        if self.cluster is not None:
+            async with self._serving_cluster(self.cluster):
+                yield self
+            return
         self.restore_checkpoint()
         self.store = open_resilient_store(
             self.settings.store, self.settings.spool_dir, self.settings.spool_max_bytes
@@ -308,6 +318,21 @@ class Runtime:
             self.deadletter.close()
             self.db.dispose()
             gc.unfreeze()
+
+    @contextlib.asynccontextmanager
+    async def _serving_cluster(self, cluster: ClusterLink) -> AsyncIterator[None]:
+        link = asyncio.create_task(
+            cluster.run(self.stop, self.alerts.get, self.publish), name="cluster-alerts"
+        )
+        link.add_done_callback(self._ingest_ended)
+        rules = asyncio.create_task(watch_rules(self.rules_keeper, self.stop), name="rules-watch")
+        try:
+            yield
+        finally:
+            self.stop.set()
+            await asyncio.gather(link, rules, return_exceptions=True)
+            self.deadletter.close()
+            self.db.dispose()
 
     def _ingest_ended(self, task: "asyncio.Task[None]") -> None:
         """Ingest must run as long as the service does: if it ends on its own, say why and

@@ -22,6 +22,11 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RISKSTREAM_", extra="forbid")
 
     broker: str = Field("mqtt://127.0.0.1:1883", description="MQTT broker, mqtt://HOST:PORT")
+    nats: str | None = Field(
+        None,
+        description="NATS cluster (nats://HOST:PORT, several separated by commas): serve the "
+        "API over the cluster's alerts; its workers run ingest and the engine",
+    )
     store: str = Field(
         "duckdb:///riskstream-data/telemetry.duckdb", description="telemetry store URL"
     )

@@ -1,0 +1,128 @@
+"""The API tier's side of the cluster: alert changes in, people's actions out.
+
+`riskstream serve --nats URL` runs no ingest and no engine. It reads the alerts stream
+through one durable consumer shared by every API process (`API_CONSUMER`), so each change
+is stored by one of them in the shared database, and it sends a person's acknowledge or
+resolve to the risk stream's partition of the alert's borrower, where the owning risk
+worker applies it among the readings.
+
+Storing is idempotent: a change already stored (the same status, severity and event
+time; found again by a risk worker that took a partition over after the dedup window)
+is skipped, and a change the engine made before it learnt of a person's action never
+undoes that action (an alert acknowledged stays acknowledged, one resolved by a person
+is not reopened by it).
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from riskstream.cluster.layout import (
+    ALERTS_STREAM,
+    ALERTS_SUBJECT_PREFIX,
+    partition_of,
+    risk_subject,
+)
+from riskstream.cluster.messages import decode_alert, encode_action
+from riskstream.cluster.risk_worker import read_partitions
+from riskstream.engine.alerts import Alert
+
+log = logging.getLogger(__name__)
+
+API_CONSUMER = "api"
+FETCH_BATCH = 256
+FETCH_WAIT_S = 0.5
+
+Stored = Callable[[str], dict[str, Any] | None]
+Save = Callable[[list[Alert]], None]
+
+
+def merge(incoming: Alert, stored: dict[str, Any] | None) -> Alert | None:
+    """What to store of an engine's change, given the stored alert; None: nothing."""
+    if stored is None:
+        return incoming
+    same = (stored["status"], stored["severity"], stored["updated_at"]) == (
+        incoming.status,
+        incoming.severity,
+        incoming.updated_at,
+    )
+    if same:
+        return None
+    if incoming.status == "open" and stored["status"] == "resolved":
+        return None  # resolved by a person: the engine's older news does not reopen it
+    if incoming.status == "open" and stored["status"] == "acknowledged":
+        incoming.status = "acknowledged"
+    return incoming
+
+
+class ClusterLink:
+    """Alert changes from the cluster into the service's store; actions back to it."""
+
+    def __init__(self, servers: list[str]) -> None:
+        self.servers = servers
+        self.changes_stored = 0
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._partitions = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.ready = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event, stored: Stored, save: Save) -> None:
+        """Store the alert changes of the alerts stream until ``stop``."""
+        nc = await nats.connect(servers=self.servers, name="riskstream-api")
+        self._nc, self._js, self._loop = nc, nc.jetstream(), asyncio.get_running_loop()
+        try:
+            self._partitions = await read_partitions(self._js)
+            config = ConsumerConfig(
+                durable_name=API_CONSUMER,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.ALL,
+                ack_wait=60.0,
+                max_ack_pending=-1,
+            )
+            subscription = await self._js.pull_subscribe(
+                f"{ALERTS_SUBJECT_PREFIX}.>",
+                durable=API_CONSUMER,
+                stream=ALERTS_STREAM,
+                config=config,
+            )
+            self.ready.set()
+            while not stop.is_set():
+                try:
+                    messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    continue
+                if not messages:
+                    continue
+                keep: list[Alert] = []
+                latest: dict[str, dict[str, Any] | None] = {}
+                for message in messages:
+                    alert = decode_alert(message.data)
+                    if alert.id not in latest:
+                        latest[alert.id] = stored(alert.id)
+                    merged = merge(alert, latest[alert.id])
+                    if merged is not None:
+                        keep.append(merged)
+                        latest[alert.id] = merged.to_dict()
+                if keep:
+                    await asyncio.to_thread(save, keep)
+                    self.changes_stored += len(keep)
+                await messages[-1].ack()
+        finally:
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    def send_action(self, action: str, tenant: str, borrower_id: str, alert_id: str) -> None:
+        """From a request thread: put a person's action in the borrower's partition."""
+        if self._js is None or self._loop is None:
+            raise RuntimeError("the service is not connected to the cluster yet")
+        subject = risk_subject(partition_of(tenant, borrower_id, self._partitions))
+        publish = self._js.publish(subject, encode_action(action, tenant, alert_id))
+        asyncio.run_coroutine_threadsafe(publish, self._loop).result(timeout=10)

@@ -1,0 +1,79 @@
+"""What travels on the cluster's streams between workers, and its encoding.
+
+- On the risk stream: one message per device message an ingest worker accepted, with the
+  readings and data-integrity signals it gave (msgpack). Its de-duplication id is the
+  telemetry stream's sequence number of the device message, so a retry after a crash is
+  stored once.
+- On the alerts stream: one alert change (JSON, the alert contract of DESIGN.md). Its
+  de-duplication id names the alert and the change (status and event time), not the
+  wall-clock time it was detected, so the same change found again by the worker that took
+  over a partition is stored once.
+"""
+
+from dataclasses import astuple
+
+import msgspec
+import orjson
+
+from devices.reading import Reading
+from ingest.integrity import IntegritySignal
+from riskstream.engine.alerts import Alert
+
+_SignalRow = tuple[str, str, str, float, float | None, int]
+
+
+class RiskMessage(msgspec.Struct, array_like=True):
+    """Readings and signals of one device message, on their way to a risk worker; or a
+    person's actions on alerts (``(action, tenant, alert id)``, action ``acknowledge`` or
+    ``resolve``), which travel in the same partition so that a replay applies them at
+    the same place among the readings."""
+
+    readings: list[Reading]
+    signals: list[_SignalRow] = []
+    actions: list[tuple[str, str, str]] = []
+    source: int = -1
+    """The ingest partition it came through (-1: not from ingest)."""
+    watermark: float | None = None
+    """On a heartbeat of an ingest partition (no readings): the newest event time it has
+    handed on so far; ``idle``: it has nothing more to hand on now."""
+    idle: bool = False
+
+    def integrity_signals(self) -> list[IntegritySignal]:
+        return [IntegritySignal(t, d, k, at, ts, n) for t, d, k, at, ts, n in self.signals]  # type: ignore[arg-type]
+
+
+_risk_encoder = msgspec.msgpack.Encoder()
+_risk_decoder = msgspec.msgpack.Decoder(RiskMessage)
+
+
+def encode_risk(readings: list[Reading], signals: list[IntegritySignal], source: int) -> bytes:
+    rows: list[_SignalRow] = [astuple(s) for s in signals]
+    return _risk_encoder.encode(RiskMessage(readings, rows, [], source))
+
+
+def decode_risk(data: bytes) -> RiskMessage:
+    return _risk_decoder.decode(data)
+
+
+def risk_message_id(telemetry_seq: int) -> str:
+    return f"t{telemetry_seq}"
+
+
+def encode_heartbeat(source: int, watermark: float, idle: bool) -> bytes:
+    return _risk_encoder.encode(RiskMessage([], [], [], source, watermark, idle))
+
+
+def encode_action(action: str, tenant: str, alert_id: str) -> bytes:
+    return _risk_encoder.encode(RiskMessage([], [], [(action, tenant, alert_id)]))
+
+
+def encode_alert(alert: Alert) -> bytes:
+    return orjson.dumps(alert.to_dict())
+
+
+def decode_alert(data: bytes) -> Alert:
+    return Alert(**orjson.loads(data))
+
+
+def alert_message_id(alert: Alert) -> str:
+    return f"{alert.id}:{alert.status}:{alert.severity}:{alert.updated_at!r}"

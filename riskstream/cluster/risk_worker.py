@@ -1,0 +1,243 @@
+"""`riskstream worker risk`: run the risk engine over the partitions this worker owns.
+
+Every `LEASE_TTL_S` / 3 the worker renews its leases (`riskstream.cluster.leases`). For
+each partition it gains it restores the partition's checkpoint from the object store (or
+starts it fresh) and reads the risk stream's subject of that partition from the message
+after the one the checkpoint covers, through an ephemeral consumer of its own. Alert
+changes go to the alerts stream with a de-duplication id. Each partition is checkpointed
+every ``checkpoint_every_s`` and when it is handed back; a partition lost (another
+worker took it: this one was too slow) is dropped without a checkpoint.
+
+A worker killed without warning loses nothing: its leases expire, another worker
+restores the last checkpoint and reads on from there; the alert changes it finds again
+are the same changes with the same de-duplication ids, which the alerts stream keeps once
+within its duplicate window, and the API tier's sink takes each change once.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import ObjectNotFoundError
+from nats.js.object_store import ObjectStore
+
+from devices.model import Fleet
+from riskstream.cluster.layout import (
+    CHECKPOINTS_BUCKET,
+    LEASE_TTL_S,
+    LEASES_BUCKET,
+    RISK_STREAM,
+    SETTINGS_BUCKET,
+    alerts_subject,
+    risk_subject,
+)
+from riskstream.cluster.leases import PartitionLeases
+from riskstream.cluster.messages import alert_message_id, decode_risk, encode_alert
+from riskstream.cluster.partition_engine import PartitionEngine
+from riskstream.engine.alerts import Alert
+from riskstream.rules.schema import RuleSet
+
+log = logging.getLogger(__name__)
+
+FETCH_BATCH = 256
+FETCH_WAIT_S = 0.5
+TICK_EVERY_S = 0.5
+
+
+@dataclass
+class RiskWorkerConfig:
+    """What a risk worker needs besides the cluster."""
+
+    fleets: list[Fleet]
+    rules: RuleSet
+    own_rules: dict[str, RuleSet]
+    checkpoint_key: bytes
+    worker_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    checkpoint_every_s: float = 30.0
+
+
+def checkpoint_name(partition: int) -> str:
+    return f"risk.p{partition}"
+
+
+async def read_partitions(js: JetStreamContext) -> int:
+    """The cluster's number of partitions (written by `riskstream cluster up`)."""
+    settings = await js.key_value(SETTINGS_BUCKET)
+    entry = await settings.get("partitions")
+    assert entry.value is not None
+    return int(entry.value.decode())
+
+
+@dataclass
+class _Owned:
+    engine: PartitionEngine
+    task: "asyncio.Task[None]"
+    hand_back: asyncio.Event
+
+
+class RiskWorker:
+    """One risk worker: leases, partition engines, checkpoints."""
+
+    def __init__(self, servers: list[str], config: RiskWorkerConfig) -> None:
+        self.servers = servers
+        self.config = config
+        self.owned: dict[int, _Owned] = {}
+        self.alerts_published = 0
+        self.messages_applied = 0
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._checkpoints: ObjectStore | None = None
+        self._partitions = 0
+
+    @property
+    def worker_id(self) -> str:
+        return self.config.worker_id
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Own partitions and run their engines until ``stop``; then checkpoint and hand
+        every partition back."""
+        nc = await nats.connect(servers=self.servers, name=f"risk-{self.worker_id}")
+        self._nc, self._js = nc, nc.jetstream()
+        try:
+            self._partitions = await read_partitions(self._js)
+            self._checkpoints = await self._js.object_store(CHECKPOINTS_BUCKET)
+            leases = PartitionLeases(
+                await self._js.key_value(LEASES_BUCKET), "risk", self.worker_id, self._partitions
+            )
+            while not stop.is_set():
+                await self._renew(leases)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), LEASE_TTL_S / 3)
+            for partition in sorted(self.owned):
+                await self._hand_back(partition)
+            await leases.release_all()
+        finally:
+            for owned in self.owned.values():
+                owned.task.cancel()
+            await nc.close()
+
+    async def _renew(self, leases: PartitionLeases) -> None:
+        changes = await leases.renew()
+        for partition in changes.lost:
+            owned = self.owned.pop(partition, None)
+            if owned is not None:
+                owned.task.cancel()
+        for partition in changes.surplus:
+            await self._hand_back(partition)
+            await leases.release(partition)
+        for partition in changes.gained:
+            await self._take(partition)
+        for partition, owned in list(self.owned.items()):
+            if owned.task.done() and not owned.hand_back.is_set():
+                why = owned.task.exception() if not owned.task.cancelled() else "cancelled"
+                log.error("partition %d stopped (%s): giving it back", partition, why)
+                self.owned.pop(partition)
+                await leases.release(partition)
+
+    async def _take(self, partition: int) -> None:
+        engine = PartitionEngine(
+            partition,
+            self._partitions,
+            self.config.fleets,
+            self.config.rules,
+            self.config.own_rules,
+        )
+        assert self._checkpoints is not None
+        try:
+            found = await self._checkpoints.get(checkpoint_name(partition))
+        except ObjectNotFoundError:
+            found = None
+        if found is not None and found.data:
+            try:
+                engine.restore(found.data, self.config.checkpoint_key)
+            except Exception as exc:  # any refusal means: start the partition fresh
+                log.warning("partition %d checkpoint not used, starting fresh: %s", partition, exc)
+                engine = PartitionEngine(
+                    partition,
+                    self._partitions,
+                    self.config.fleets,
+                    self.config.rules,
+                    self.config.own_rules,
+                )
+        log.info(
+            "worker %s took partition %d from stream sequence %d",
+            self.worker_id,
+            partition,
+            engine.covered_seq + 1,
+        )
+        hand_back = asyncio.Event()
+        task = asyncio.create_task(self._run_partition(engine, hand_back), name=f"p{partition}")
+        self.owned[partition] = _Owned(engine, task, hand_back)
+
+    async def _hand_back(self, partition: int) -> None:
+        owned = self.owned.pop(partition, None)
+        if owned is None:
+            return
+        owned.hand_back.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await owned.task
+
+    async def _run_partition(self, engine: PartitionEngine, hand_back: asyncio.Event) -> None:
+        assert self._js is not None
+        config = ConsumerConfig(
+            filter_subject=risk_subject(engine.partition),
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=engine.covered_seq + 1,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=60.0,
+        )
+        subscription = await self._js.pull_subscribe(
+            risk_subject(engine.partition), stream=RISK_STREAM, config=config
+        )
+        last_checkpoint = time.monotonic()
+        last_tick = time.monotonic()
+        try:
+            while not hand_back.is_set():
+                try:
+                    messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    messages = []
+                changed: list[Alert] = []
+                for message in messages:
+                    changed.extend(
+                        engine.apply(decode_risk(message.data), message.metadata.sequence.stream)
+                    )
+                self.messages_applied += len(messages)
+                if time.monotonic() - last_tick >= TICK_EVERY_S:
+                    changed.extend(engine.tick())
+                    last_tick = time.monotonic()
+                await self._publish(changed)
+                if time.monotonic() - last_checkpoint >= self.config.checkpoint_every_s:
+                    await self._checkpoint(engine)
+                    last_checkpoint = time.monotonic()
+            await self._checkpoint(engine)
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _publish(self, changed: list[Alert]) -> None:
+        assert self._js is not None
+        for alert in changed:
+            await self._js.publish(
+                alerts_subject(alert.tenant),
+                encode_alert(alert),
+                headers={"Nats-Msg-Id": alert_message_id(alert)},
+            )
+        self.alerts_published += len(changed)
+
+    async def _checkpoint(self, engine: PartitionEngine) -> None:
+        """Save the partition's state; on failure say so and go on (whoever takes the
+        partition next reads on from the checkpoint before)."""
+        assert self._checkpoints is not None
+        data = await asyncio.to_thread(engine.checkpoint, self.config.checkpoint_key)
+        try:
+            await self._checkpoints.put(checkpoint_name(engine.partition), data)
+        except Exception as exc:  # a timeout or a cluster without quorum: not fatal
+            log.error("partition %d: checkpoint not saved: %r", engine.partition, exc)
