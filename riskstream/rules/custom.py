@@ -115,7 +115,7 @@ def _template_problem(template: str) -> str | None:
 
 
 class CustomRule(BaseModel):
-    """One ``[[rules.custom]]`` table."""
+    """One ``[[rules.custom]]`` table: an alert on one metric of the devices it selects."""
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False

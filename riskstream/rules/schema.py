@@ -60,7 +60,7 @@ class InventoryRule(_Section):
     enabled: Enabled = True
     coverage_below: float = Field(0.9, gt=0, le=2, description="on hand / pledged quantity")
     clear_above: float = Field(0.95, gt=0, le=2, description="coverage that clears the alert")
-    for_: HoldFor = Field(1800.0, alias="for", description="how long before alerting")
+    for_: HoldFor = Field(1800.0, alias="for")
     clear_after: ClearAfter = 3600.0
     severity: AlertSeverity = "critical"
 

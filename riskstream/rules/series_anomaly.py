@@ -33,7 +33,8 @@ Severity = Literal["info", "warning", "critical"]
 
 
 class SeriesAnomalyRule(BaseModel):
-    """The ``[rules.anomaly.series]`` table."""
+    """The ``[rules.anomaly.series]`` table: an online anomaly model for each series (device
+    metric) it selects, judged before learned."""
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
