@@ -2,6 +2,7 @@
 start does not change, and a site that builds strictly and loads nothing from outside."""
 
 import difflib
+import functools
 import os
 import re
 import subprocess
@@ -36,9 +37,14 @@ NO_ROOT = (
 )
 
 
-@pytest.mark.parametrize("path", sorted(pages()))
+@functools.cache
+def _generated() -> dict[str, str]:
+    return pages()
+
+
+@pytest.mark.parametrize("path", sorted(_generated()))
 def test_generated_page_is_up_to_date(path: str) -> None:
-    wanted = pages()[path]
+    wanted = _generated()[path]
     file = ROOT / path
     assert file.is_file(), f"{path} is missing: generate it with {REGENERATE}"
     committed = file.read_text(encoding="utf-8")
