@@ -83,6 +83,16 @@ def _default(schema: dict[str, Any]) -> str:
     )
 
 
+def _rules(schema: dict[str, Any], required: bool) -> str:
+    """Required or its default, then its bounds: ``required; ≥ 1, ≤ 1000``."""
+    default = _default(schema)
+    parts = ["required" if required else f"default {default}" if default else "optional"]
+    bounds = constraints(schema)
+    if bounds:
+        parts.append(bounds)
+    return "; ".join(parts)
+
+
 def _parameters(operation: dict[str, Any]) -> str | None:
     rows = []
     for param in operation.get("parameters", []):
@@ -92,15 +102,13 @@ def _parameters(operation: dict[str, Any]) -> str | None:
                 code(param["name"]),
                 param["in"],
                 schema_type(schema),
-                "yes" if param.get("required") else "no",
-                _default(schema),
-                constraints(schema),
+                _rules(schema, bool(param.get("required"))),
                 text(param.get("description") or schema.get("description") or ""),
             ]
         )
     if not rows:
         return None
-    return table(["parameter", "in", "type", "required", "default", "allowed", "meaning"], rows)
+    return table(["parameter", "in", "type", "rules", "meaning"], rows)
 
 
 def _body(operation: dict[str, Any]) -> str | None:
@@ -147,14 +155,12 @@ def _schema(name: str, schema: dict[str, Any]) -> list[str]:
             [
                 code(field),
                 schema_type(spec),
-                "yes" if field in required else "no",
-                _default(spec),
-                constraints(spec),
+                _rules(spec, field in required),
                 text(spec.get("description", "")),
             ]
         )
     if rows:
-        out.append(table(["field", "type", "required", "default", "allowed", "meaning"], rows))
+        out.append(table(["field", "type", "rules", "meaning"], rows))
     return out
 
 
