@@ -57,8 +57,8 @@ class _Strict(BaseModel):
 class Tenant(_Strict):
     """A lender using riskstream."""
 
-    id: Id
-    name: str = ""
+    id: Id = Field(description="the lender's id, the {tenant} of its devices' topics")
+    name: str = Field("", description="name shown to people")
     require_signature: bool = Field(
         default=False, description="refuse telemetry that is not HMAC-signed by its device"
     )
@@ -67,13 +67,13 @@ class Tenant(_Strict):
 class Collateral(_Strict):
     """Goods or equipment pledged to a loan, kept at one site."""
 
-    id: Id
-    description: str = ""
+    id: Id = Field(description="collateral (lot) id, the lender's own")
+    description: str = Field("", description="what the goods are, for people")
     quantity: float = Field(gt=0, description="pledged quantity, in `unit`")
     unit: str = Field(min_length=1, description="t, kg, units, vehicle, ...")
     unit_value: float = Field(gt=0, description="value of one unit, in the loan currency")
     advance_rate: float = Field(gt=0, le=1, description="share of the value lent against")
-    site: Id
+    site: Id = Field(description="the site the collateral is kept at")
     handling_unit_kg: float | None = Field(
         default=None, gt=0, description="weight of one pallet, bag or coil the goods move in"
     )
@@ -102,20 +102,22 @@ class Collateral(_Strict):
 class Loan(_Strict):
     """A credit facility secured by collateral."""
 
-    id: Id
-    principal: float = Field(gt=0)
-    currency: str = "EUR"
+    id: Id = Field(description="loan id, the lender's own")
+    principal: float = Field(gt=0, description="amount lent, in `currency`")
+    currency: str = Field("EUR", description="currency of the principal and unit values")
     collateral: list[Collateral] = Field(default_factory=list)
 
 
 class Site(_Strict):
     """A place goods are kept: warehouse, production line, yard, or a vehicle itself."""
 
-    id: Id
-    kind: SiteKind
-    name: str = ""
-    timezone: str = "UTC"
-    location: LatLon | None = None
+    id: Id = Field(description="site id, the lender's own")
+    kind: SiteKind = Field(description="what the site is")
+    name: str = Field("", description="name shown to people")
+    timezone: str = Field(
+        "UTC", description="IANA timezone: the local hours and holidays of the site's rules"
+    )
+    location: LatLon | None = Field(None, description="(lat, lon) of the site")
     geofence: list[LatLon] | None = Field(
         default=None, description="polygon (lat, lon) the site or vehicle must stay inside"
     )
@@ -132,10 +134,10 @@ class Site(_Strict):
 class Device(_Strict):
     """A sensor or gateway that publishes telemetry."""
 
-    id: Id
-    kind: DeviceKind
-    site: Id
-    collateral: Id | None = None
+    id: Id = Field(description="the {device_id} of the device's topics")
+    kind: DeviceKind = Field(description="what it measures (see the table below)")
+    site: Id = Field(description="the site it is installed at")
+    collateral: Id | None = Field(None, description="the collateral it weighs or counts")
     interval_s: float = Field(default=60.0, gt=0, description="expected reporting interval")
     secret: str | None = Field(default=None, description="HMAC key for signed payloads")
 
@@ -143,10 +145,10 @@ class Device(_Strict):
 class Borrower(_Strict):
     """A company that borrows against collateral."""
 
-    id: Id
-    name: str = ""
-    industry: str = ""
-    timezone: str = "UTC"
+    id: Id = Field(description="borrower id, the lender's own (another lender may use it too)")
+    name: str = Field("", description="name shown to people")
+    industry: str = Field("", description="shown to people")
+    timezone: str = Field("UTC", description="IANA timezone of the borrower")
     loans: list[Loan] = Field(default_factory=list)
     sites: list[Site] = Field(default_factory=list)
     devices: list[Device] = Field(default_factory=list)

@@ -115,21 +115,25 @@ def _template_problem(template: str) -> str | None:
 
 
 class CustomRule(BaseModel):
-    """One ``[[rules.custom]]`` table."""
+    """One ``[[rules.custom]]`` table: an alert on one metric of the devices it selects."""
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
     )
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{2,63}$", description="the alert kind it raises")
-    enabled: bool = True
+    enabled: bool = Field(True, description="false turns the rule off")
     metric: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="e.g. level_pct")
     tenants: list[str] = Field(default_factory=list, description="only these lenders")
-    device_kinds: list[DeviceKind] = Field(default_factory=list)
+    device_kinds: list[DeviceKind] = Field(
+        default_factory=list, description="only these device kinds"
+    )
     devices: list[str] = Field(default_factory=list, description="device ids or globs (silo-*)")
-    sites: list[str] = Field(default_factory=list)
-    condition: Condition
-    threshold: float | None = None
+    sites: list[str] = Field(default_factory=list, description="only devices at these sites")
+    condition: Condition = Field(description="when a series is in breach")
+    threshold: float | None = Field(
+        None, description="above/below: the level; rate_above/rate_below: change per hour"
+    )
     band: tuple[float, float] | None = Field(None, description="(low, high) for `outside`")
     clear: float | None = Field(None, description="clears on this side (hysteresis)")
     clear_band: tuple[float, float] | None = Field(None, description="`outside`: clears within")
@@ -137,10 +141,10 @@ class CustomRule(BaseModel):
     window: Seconds = Field(
         0.0, le=7 * 86400.0, description="aggregate over this much event time (0: each value)"
     )
-    aggregate: Aggregate = "last"
+    aggregate: Aggregate = Field("last", description="how the `window` is summed up")
     for_: Seconds = Field(0.0, alias="for", description="in breach this long before alerting")
     clear_after: Seconds = Field(0.0, description="clear this long before resolving")
-    severity: Severity = "warning"
+    severity: Severity = Field("warning", description="severity of its alerts")
     reason: str | None = Field(
         None, max_length=500, description=f"template; fields: {REASON_FIELDS}"
     )

@@ -40,7 +40,7 @@ class OverrideError(ValueError):
 
 
 class Override(BaseModel):
-    """One ``[[overrides]]`` entry."""
+    """One ``[[overrides]]`` entry: ``[rules.*]`` keys replaced for a lender, a loan or both."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -32,6 +32,16 @@ from riskstream.rules.toml_guard import TomlLimitError, load_toml
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Severity = Literal["info", "warning", "critical"]
 
+# The keys most [rules.*] tables share, described once (the reference is generated from it).
+Enabled = Annotated[bool, Field(description="false turns the rule off")]
+HoldFor = Annotated[
+    Seconds, Field(description="how long the condition holds before the alert opens")
+]
+ClearAfter = Annotated[
+    Seconds, Field(description="how long the condition stays clear before the alert resolves")
+]
+AlertSeverity = Annotated[Severity, Field(description="severity of the alerts it raises")]
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(
@@ -47,12 +57,12 @@ class _Section(BaseModel):
 class InventoryRule(_Section):
     """Inventory on hand below the pledged quantity."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     coverage_below: float = Field(0.9, gt=0, le=2, description="on hand / pledged quantity")
     clear_above: float = Field(0.95, gt=0, le=2, description="coverage that clears the alert")
-    for_: Seconds = Field(1800.0, alias="for", description="how long before alerting")
-    clear_after: Seconds = 3600.0
-    severity: Severity = "critical"
+    for_: HoldFor = Field(1800.0, alias="for")
+    clear_after: ClearAfter = 3600.0
+    severity: AlertSeverity = "critical"
 
     @field_validator("clear_above")
     @classmethod
@@ -69,47 +79,51 @@ class InventoryRule(_Section):
 class GeofenceRule(_Section):
     """A vehicle (or yard stock) outside its geofence."""
 
-    enabled: bool = True
-    for_: Seconds = Field(300.0, alias="for")
-    clear_after: Seconds = 1800.0
-    severity: Severity = "warning"
+    enabled: Enabled = True
+    for_: HoldFor = Field(300.0, alias="for")
+    clear_after: ClearAfter = 1800.0
+    severity: AlertSeverity = "warning"
 
 
 class DeadmanRule(_Section):
     """A device silent for longer than its expected reporting allows."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     missed_intervals: float = Field(5.0, ge=1, description="silent for this many intervals")
-    min_silence: Seconds = 600.0
-    severity: Severity = "warning"
+    min_silence: Seconds = Field(
+        600.0, description="silent at least this long, however short the interval"
+    )
+    severity: AlertSeverity = "warning"
 
 
 class ColdChainRule(_Section):
     """Perishable collateral outside its storage temperature band."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     tolerance_c: float = Field(0.5, ge=0, description="allowed overshoot of the band, °C")
-    for_: Seconds = Field(900.0, alias="for")
-    clear_after: Seconds = 1800.0
-    severity: Severity = "critical"
+    for_: HoldFor = Field(900.0, alias="for")
+    clear_after: ClearAfter = 1800.0
+    severity: AlertSeverity = "critical"
 
 
 class ParkedMovingRule(_Section):
     """A vehicle moving during the hours it should be parked (local time of its site)."""
 
-    enabled: bool = True
-    night_start_hour: int = Field(22, ge=0, le=23)
-    night_end_hour: int = Field(5, ge=0, le=23)
-    speed_above_kmh: float = Field(3.0, ge=0)
-    for_: Seconds = Field(600.0, alias="for")
-    clear_after: Seconds = 1800.0
-    severity: Severity = "warning"
+    enabled: Enabled = True
+    night_start_hour: int = Field(22, ge=0, le=23, description="parked from this local hour")
+    night_end_hour: int = Field(5, ge=0, le=23, description="parked until this local hour")
+    speed_above_kmh: float = Field(
+        3.0, ge=0, description="faster than this is moving (a parked GPS drifts below ~2 km/h)"
+    )
+    for_: HoldFor = Field(600.0, alias="for")
+    clear_after: ClearAfter = 1800.0
+    severity: AlertSeverity = "warning"
 
 
 class PositionImplausibleRule(_Section):
     """A GPS tracker's fixes that no vehicle can drive between (spoofed or relayed signals)."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     max_speed_kmh: float = Field(
         250.0,
         gt=0,
@@ -134,18 +148,22 @@ class PositionImplausibleRule(_Section):
     repeat_count: int = Field(
         3, ge=2, description="implausible jumps within `repeat_window` that make it critical"
     )
-    repeat_window: Seconds = Field(3600.0, gt=0)
-    clear_after: Seconds = Field(
+    repeat_window: Seconds = Field(
+        3600.0, gt=0, description="the time within which `repeat_count` jumps make it critical"
+    )
+    clear_after: ClearAfter = Field(
         6 * 3600.0, description="resolves after this long without an implausible jump"
     )
-    severity: Severity = "warning"
-    repeat_severity: Severity = "critical"
+    severity: AlertSeverity = "warning"
+    repeat_severity: Severity = Field(
+        "critical", description="severity once `repeat_count` jumps came within `repeat_window`"
+    )
 
 
 class StuckValuesRule(_Section):
     """A sensor repeating exactly the same value (frozen, or replaced by a fake)."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     metrics: list[str] = Field(
         default_factory=lambda: [
             "weight_kg",
@@ -159,15 +177,17 @@ class StuckValuesRule(_Section):
         ],
         description="metrics that always carry noise when the sensor is alive",
     )
-    min_repeats: int = Field(10, ge=2)
-    for_: Seconds = Field(3600.0, alias="for")
-    severity: Severity = "warning"
+    min_repeats: int = Field(
+        10, ge=2, description="exact repeats of one value, over `for`, that make it stuck"
+    )
+    for_: HoldFor = Field(3600.0, alias="for")
+    severity: AlertSeverity = "warning"
 
 
 class LoadCellFaultRule(_Section):
     """A load cell of a multi-cell lot set aside: stuck, off its siblings, or silent."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     tolerance: float = Field(
         0.3,
         gt=0,
@@ -177,20 +197,20 @@ class LoadCellFaultRule(_Section):
     stale_intervals: float = Field(
         5.0, ge=2, description="intervals without a report, while its siblings report, to be silent"
     )
-    for_: Seconds = Field(900.0, alias="for")
-    clear_after: Seconds = 1800.0
-    severity: Severity = "warning"
+    for_: HoldFor = Field(900.0, alias="for")
+    clear_after: ClearAfter = 1800.0
+    severity: AlertSeverity = "warning"
 
 
 class ProductionSlowdownRule(_Section):
     """A production line's output (else power) below its usual level for the hour of week."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     index_below: float = Field(0.7, gt=0, lt=1, description="actual / usual of the hour")
     clear_above: float = Field(0.85, gt=0, le=2, description="index that clears the alert")
-    for_: Seconds = Field(6 * 3600.0, alias="for")
-    clear_after: Seconds = 12 * 3600.0
-    severity: Severity = "warning"
+    for_: HoldFor = Field(6 * 3600.0, alias="for")
+    clear_after: ClearAfter = 12 * 3600.0
+    severity: AlertSeverity = "warning"
 
     @field_validator("clear_above")
     @classmethod
@@ -207,31 +227,31 @@ class ProductionSlowdownRule(_Section):
 class MachineIdleRule(_Section):
     """A production line standing still in hours it usually runs."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     idle_below: float = Field(
         0.1, gt=0, lt=1, description="level / usual under which the line stands still"
     )
-    for_: Seconds = Field(25 * 3600.0, alias="for")
-    clear_after: Seconds = 3600.0
-    severity: Severity = "warning"
+    for_: HoldFor = Field(25 * 3600.0, alias="for")
+    clear_after: ClearAfter = 3600.0
+    severity: AlertSeverity = "warning"
 
 
 class ProductionDriftRule(_Section):
     """A downward change of a line's production index (Page-Hinkley test): early warning."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     threshold: float = Field(4.0, gt=0, description="Page-Hinkley lambda, in index-hours")
     delta: float = Field(0.05, ge=0, description="fall of the index per hour tolerated")
     min_hours: int = Field(24, ge=1, description="running hours seen before it may alert")
     recover_above: float = Field(0.9, gt=0, le=2, description="recent index that ends it")
-    clear_after: Seconds = 12 * 3600.0
-    severity: Severity = "info"
+    clear_after: ClearAfter = 12 * 3600.0
+    severity: AlertSeverity = "info"
 
 
 class ProductionDeclineRule(_Section):
     """A line's daily level falling steadily below its own level before the fall."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     drop_share: float = Field(
         0.07, gt=0, lt=1, description="fall of the recent days' level, share of the reference"
     )
@@ -253,9 +273,9 @@ class ProductionDeclineRule(_Section):
     min_days: int = Field(
         3, ge=2, le=14, description="days with production needed in the window and reference"
     )
-    for_: Seconds = Field(0.0, alias="for")
-    clear_after: Seconds = 3 * 86400.0
-    severity: Severity = "warning"
+    for_: HoldFor = Field(0.0, alias="for")
+    clear_after: ClearAfter = 3 * 86400.0
+    severity: AlertSeverity = "warning"
 
     @field_validator("clear_below")
     @classmethod
@@ -272,15 +292,20 @@ class ProductionDeclineRule(_Section):
 class AnomalyRule(_Section):
     """Unusual hours of production devices (river HalfSpaceTrees shared per device kind)."""
 
-    enabled: bool = False
+    enabled: Enabled = False
     score_above: float = Field(0.9, gt=0, lt=1, description="anomaly score that counts")
-    for_: Seconds = Field(3 * 3600.0, alias="for")
-    clear_after: Seconds = 3 * 3600.0
-    n_trees: int = Field(10, ge=1, le=50)
-    height: int = Field(8, ge=2, le=12)
-    window_size: int = Field(250, ge=10, le=10_000)
-    seed: int = 42
-    severity: Severity = "info"
+    for_: HoldFor = Field(3 * 3600.0, alias="for")
+    clear_after: ClearAfter = 3 * 3600.0
+    n_trees: int = Field(10, ge=1, le=50, description="trees of each cohort's HalfSpaceTrees model")
+    height: int = Field(8, ge=2, le=12, description="height of each tree")
+    window_size: int = Field(
+        250,
+        ge=10,
+        le=10_000,
+        description="device-hours a cohort model learns before it refreshes its trees",
+    )
+    seed: int = Field(42, description="random seed of the trees")
+    severity: AlertSeverity = "info"
     series: SeriesAnomalyRule = Field(
         default_factory=SeriesAnomalyRule,
         description="anomaly detection on any series (`riskstream.rules.series_anomaly`)",
@@ -290,32 +315,32 @@ class AnomalyRule(_Section):
 class DataIntegrityRule(_Section):
     """Messages a device did not send: replayed, a taken seq, a failed signature."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     min_messages: int = Field(3, ge=1, description="doubtful messages within `within`")
-    within: Seconds = 3600.0
-    clear_after: Seconds = 7200.0
-    severity: Severity = "critical"
+    within: Seconds = Field(3600.0, description="the window `min_messages` are counted in")
+    clear_after: ClearAfter = 7200.0
+    severity: AlertSeverity = "critical"
 
 
 class MessagesLostRule(_Section):
     """Messages missing from a device's seq sequence (lost by the network or a broker)."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     min_lost: int = Field(10, ge=1, description="missing messages within `within`")
-    within: Seconds = 3600.0
-    clear_after: Seconds = 7200.0
-    severity: Severity = "warning"
+    within: Seconds = Field(3600.0, description="the window `min_lost` are counted in")
+    clear_after: ClearAfter = 7200.0
+    severity: AlertSeverity = "warning"
 
 
 class OutOfHoursRule(_Section):
     """Stock leaving a lot in hours when this lot's stock does not normally move."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     drop_share: float = Field(
         0.03, gt=0, le=1, description="fall since the quiet hours began, share of the pledge"
     )
-    for_: Seconds = Field(300.0, alias="for")
-    clear_after: Seconds = 3600.0
+    for_: HoldFor = Field(300.0, alias="for")
+    clear_after: ClearAfter = 3600.0
     moved_share: float = Field(
         0.005, gt=0, le=1, description="an hour whose stock ranged this much (of the pledge) moved"
     )
@@ -327,7 +352,7 @@ class OutOfHoursRule(_Section):
     )
     night_start_hour: int = Field(22, ge=0, le=23, description="cold start: quiet from")
     night_end_hour: int = Field(5, ge=0, le=23, description="cold start: quiet until")
-    severity: Severity = "critical"
+    severity: AlertSeverity = "critical"
 
     @field_validator("min_weeks")
     @classmethod
@@ -341,7 +366,7 @@ class OutOfHoursRule(_Section):
 class SlowLossRule(_Section):
     """Stock lost a little in every quiet stretch (a CUSUM over the lot's quiet stretches)."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     allowance: float = Field(
         0.004,
         gt=0,
@@ -351,21 +376,21 @@ class SlowLossRule(_Section):
     threshold: float = Field(
         0.015, gt=0, le=1, description="sum of losses beyond the allowance that alerts"
     )
-    for_: Seconds = Field(600.0, alias="for")
-    clear_after: Seconds = 3600.0
-    severity: Severity = "critical"
+    for_: HoldFor = Field(600.0, alias="for")
+    clear_after: ClearAfter = 3600.0
+    severity: AlertSeverity = "critical"
 
 
 class DoublePledgeRule(_Section):
     """The same goods at two sites: one lot loses what a lot of another borrower gains."""
 
-    enabled: bool = True
+    enabled: Enabled = True
     min_share: float = Field(
         0.05, gt=0, le=1, description="smallest block that counts, share of the origin's pledge"
     )
     tolerance: float = Field(0.03, gt=0, lt=1, description="gain within ± this of the loss")
     max_transit: Seconds = Field(14 * 3600.0, gt=0, description="loss to gain, at most")
-    severity: Severity = "critical"
+    severity: AlertSeverity = "critical"
 
 
 class Rules(_Section):
@@ -458,9 +483,9 @@ class AlertSettings(_Section):
 class SeverityPoints(_Section):
     """Scorecard points of one open alert, by its severity."""
 
-    info: float = Field(5.0, ge=0, le=100)
-    warning: float = Field(15.0, ge=0, le=100)
-    critical: float = Field(30.0, ge=0, le=100)
+    info: float = Field(5.0, ge=0, le=100, description="points of an open info alert")
+    warning: float = Field(15.0, ge=0, le=100, description="points of an open warning")
+    critical: float = Field(30.0, ge=0, le=100, description="points of an open critical alert")
 
 
 def _default_alert_points() -> dict[str, SeverityPoints]:
@@ -479,13 +504,17 @@ class ScorecardSettings(_Section):
         default_factory=_default_alert_points,
         description="points per open alert by kind (``default`` for kinds not named)",
     )
-    alert_points_max: float = Field(60.0, ge=0, le=100)
+    alert_points_max: float = Field(
+        60.0, ge=0, le=100, description="cap on the points of open alerts (silent devices aside)"
+    )
     coverage: list[tuple[float, float]] = Field(
         default_factory=lambda: [(1.1, 0.0), (1.0, 10.0), (0.9, 30.0), (0.0, 60.0)],
         description="[threshold, points]: worst lot coverage ≥ threshold gives points",
     )
-    silent_device_points: float = Field(5.0, ge=0, le=100)
-    data_quality_max: float = Field(20.0, ge=0, le=100)
+    silent_device_points: float = Field(5.0, ge=0, le=100, description="points per silent device")
+    data_quality_max: float = Field(
+        20.0, ge=0, le=100, description="cap on the silent devices' points"
+    )
 
     @field_validator("coverage")
     @classmethod
@@ -526,15 +555,24 @@ class ModelSettings(_Section):
     outcome_grace: Seconds = Field(86400.0, ge=0, description="how late an outcome may arrive")
     snapshot_every: Seconds = Field(86400.0, gt=0, description="feature snapshot period")
     max_snapshots: int = Field(1000, ge=1, description="pending snapshots kept per borrower")
-    learning_rate: float = Field(0.05, gt=0, le=1)
-    max_weight: float = Field(0.6, ge=0, le=1)
-    outcomes_for_full_weight: int = Field(30, ge=1)
+    learning_rate: float = Field(0.05, gt=0, le=1, description="step size of the online regression")
+    max_weight: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="the model's largest weight in the score (the scorecard keeps the rest)",
+    )
+    outcomes_for_full_weight: int = Field(
+        30,
+        ge=1,
+        description="bad outcomes learned for `max_weight`: min(max_weight, learned / this)",
+    )
 
 
 class RuleSet(_Section):
     """A whole rules file."""
 
-    version: int = 1
+    version: int = Field(1, description="version of the file format")
     rules: Rules = Rules()
     alerts: AlertSettings = AlertSettings()
     scorecard: ScorecardSettings = ScorecardSettings()

@@ -33,28 +33,33 @@ Severity = Literal["info", "warning", "critical"]
 
 
 class SeriesAnomalyRule(BaseModel):
-    """The ``[rules.anomaly.series]`` table."""
+    """The ``[rules.anomaly.series]`` table: an online anomaly model for each series (device
+    metric) it selects, judged before learned."""
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
     )
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="true turns it on")
     metrics: list[str] = Field(
         default_factory=list, description='metric names, or ["*"] for every metric'
     )
-    tenants: list[str] = Field(default_factory=list)
-    device_kinds: list[DeviceKind] = Field(default_factory=list)
+    tenants: list[str] = Field(default_factory=list, description="only these lenders")
+    device_kinds: list[DeviceKind] = Field(
+        default_factory=list, description="only these device kinds"
+    )
     devices: list[str] = Field(default_factory=list, description="device ids or globs")
-    sites: list[str] = Field(default_factory=list)
-    method: Method = "residual+dispersion"
+    sites: list[str] = Field(default_factory=list, description="only devices at these sites")
+    method: Method = Field(
+        "residual+dispersion", description="the online model (chosen by `riskstream bench anomaly`)"
+    )
     for_: Seconds = Field(0.0, alias="for", description="anomalous this long before alerting")
     clear_after: Seconds = Field(1800.0, description="normal this long before it clears")
     cooldown: Seconds = Field(
         6 * 3600.0, description="after an alert cleared, no new one on the series this long"
     )
     warmup: Seconds = Field(86400.0, description="event time a series is learned before judged")
-    severity: Severity = "info"
+    severity: Severity = Field("info", description="severity of its alerts")
 
     @model_validator(mode="after")
     def _watches_something(self) -> Self:

@@ -97,10 +97,14 @@ class ServiceSettings(BaseSettings):
         description="when set, GET /metrics needs `Authorization: Bearer <token>` (401 "
         "otherwise): the figures are the whole service's, of every lender",
     )
-    prefix: str = DEFAULT_PREFIX
-    client_id: str = "riskstream-ingest"
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    prefix: str = Field(
+        DEFAULT_PREFIX, description="MQTT topic prefix: PREFIX/TENANT/DEVICE_ID/telemetry"
+    )
+    client_id: str = Field(
+        "riskstream-ingest", description="MQTT client id of ingest; stable, for its session"
+    )
+    host: str = Field("127.0.0.1", description="address the HTTP service listens on")
+    port: int = Field(8000, ge=0, le=65535, description="port of the HTTP service (0: any)")
 
     @property
     def deadletter_limits(self) -> DeadLetterLimits:
