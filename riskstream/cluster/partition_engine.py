@@ -27,6 +27,7 @@ reads on from the next message.
 import base64
 import heapq
 import itertools
+import json
 import math
 import tempfile
 import time
@@ -169,7 +170,7 @@ class PartitionEngine:
             batch.append(reading)
         if batch:
             changed.extend(self.engines.process(batch))
-        if self._ticked_step is not None and upto < math.inf:
+        if self._ticked_step is not None and math.isfinite(upto):
             changed.extend(self._ticks_until(math.floor(upto / STEP_S)))
         self.clock.advance(self.engines.watermark)
         return changed
@@ -210,6 +211,12 @@ class PartitionEngine:
             "seq": str(self.covered_seq),
             "held": base64.b64encode(_held_encoder.encode(held)).decode(),
             "ticked_step": "" if self._ticked_step is None else str(self._ticked_step),
+            "sources": json.dumps(
+                {
+                    str(source): [ts if ts > -math.inf else None, idle]
+                    for source, (ts, idle, _) in self._sources.items()
+                }
+            ),
         }
         with tempfile.TemporaryDirectory(prefix="riskstream-partition-") as tmp:
             path = Path(tmp) / "engine.ckpt"
@@ -229,9 +236,14 @@ class PartitionEngine:
             saved = read_state(path, key=key).get("meta", {})
             self.engines.restore(path, self._meta(), key=key)
         self.covered_seq = int(saved.get("seq", 0))
+        now = self._wall()
         for reading in _held_decoder.decode(base64.b64decode(saved.get("held", "kA=="))):
             heapq.heappush(self._held, (reading.ts, next(self._order), reading))
-            self._newest = self._waited = max(self._waited, reading.ts)
+            self._newest = max(self._newest, reading.ts)
+        if self._held:
+            self._arrived.append((now, self._newest))
+        for source, (ts, idle) in json.loads(saved.get("sources", "{}")).items():
+            self._sources[int(source)] = (-math.inf if ts is None else ts, idle, now)
         ticked = saved.get("ticked_step", "")
         self._ticked_step = int(ticked) if ticked else None
         self.clock.advance(self.engines.watermark)

@@ -141,14 +141,14 @@ class RiskWorker:
                 self.owned.pop(partition)
                 await leases.release(partition)
 
-    async def _take(self, partition: int) -> None:
-        engine = PartitionEngine(
-            partition,
-            self._partitions,
-            self.config.fleets,
-            self.config.rules,
-            self.config.own_rules,
+    def _fresh(self, partition: int) -> PartitionEngine:
+        config = self.config
+        return PartitionEngine(
+            partition, self._partitions, config.fleets, config.rules, config.own_rules
         )
+
+    async def _take(self, partition: int) -> None:
+        engine = self._fresh(partition)
         assert self._checkpoints is not None
         try:
             found = await self._checkpoints.get(checkpoint_name(partition))
@@ -159,13 +159,27 @@ class RiskWorker:
                 engine.restore(found.data, self.config.checkpoint_key)
             except Exception as exc:  # any refusal means: start the partition fresh
                 log.warning("partition %d checkpoint not used, starting fresh: %s", partition, exc)
-                engine = PartitionEngine(
-                    partition,
-                    self._partitions,
-                    self.config.fleets,
-                    self.config.rules,
-                    self.config.own_rules,
-                )
+                engine = self._fresh(partition)
+        assert self._js is not None
+        stream = (await self._js.stream_info(RISK_STREAM)).state
+        if engine.covered_seq > stream.last_seq:
+            log.warning(
+                "partition %d checkpoint covers sequence %d, beyond the risk stream's last "
+                "(%d): the stream was made anew; starting the partition fresh",
+                partition,
+                engine.covered_seq,
+                stream.last_seq,
+            )
+            engine = self._fresh(partition)
+        elif engine.covered_seq + 1 < stream.first_seq:
+            log.warning(
+                "partition %d: messages %d to %d are no longer in the risk stream (its "
+                "retention); going on from %d",
+                partition,
+                engine.covered_seq + 1,
+                stream.first_seq - 1,
+                stream.first_seq,
+            )
         log.info(
             "worker %s took partition %d from stream sequence %d",
             self.worker_id,

@@ -1,0 +1,144 @@
+"""A risk partition's engine fed by several ingest partitions that run at different
+speeds: the same alerts as readings fed in event-time order, and the same after a
+checkpoint taken mid-stream is restored by another owner."""
+
+import math
+import zlib
+from collections.abc import Iterator
+
+import pytest
+
+from devices.model import Fleet
+from devices.reading import Reading
+from riskstream.cluster.messages import RiskMessage
+from riskstream.cluster.partition_engine import HOLD_S, PartitionEngine
+from riskstream.engine.alerts import Alert
+from riskstream.rules.schema import RuleSet
+from simulator import generate_fleet, plan_scenarios
+from simulator.telemetry import generate
+
+SEED = 3
+START = 1_795_000_000.0
+DAY = 86_400.0
+PARTITIONS = 2
+SOURCES = 4
+LAG_S = 900.0
+"""Event time by which each further ingest partition runs behind the one before."""
+KEY = b"k" * 32
+
+Arrival = tuple[int, float, list[Reading]]  # source, event time, readings
+
+
+class FakeWall:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Fleet:
+    return generate_fleet(6, SEED)
+
+
+@pytest.fixture(scope="module")
+def arrivals(fleet: Fleet) -> list[Arrival]:
+    """Every telemetry message of one simulated day as (ingest partition, event time,
+    readings), in send order."""
+    plan = plan_scenarios(fleet, SEED, START, START + DAY, rate=0.6)
+    tenant = fleet.tenant.id
+    found: list[Arrival] = []
+    for m in generate(fleet, plan, START, START + DAY, SEED):
+        if m.kind != "telemetry" or not m.values:
+            continue
+        readings = [Reading(tenant, m.device_id, m.ts, k, v, m.seq) for k, v in m.values.items()]
+        found.append((zlib.crc32(m.device_id.encode()) % SOURCES, m.ts, readings))
+    return found
+
+
+def skewed(arrivals: list[Arrival]) -> list[Arrival]:
+    """The order a risk partition meets them in when ingest partition k runs k x LAG_S
+    behind the first (each one's own messages stay in order)."""
+    return sorted(arrivals, key=lambda a: a[1] + a[0] * LAG_S)
+
+
+def messages(arrivals: list[Arrival]) -> Iterator[RiskMessage]:
+    """Each arrival as a risk message; every 40 of them, a heartbeat of every ingest
+    partition saying how far it has come; at the end, every one idle."""
+    newest = dict.fromkeys(range(SOURCES), -math.inf)
+    for n, (source, ts, readings) in enumerate(arrivals):
+        yield RiskMessage(readings, source=source)
+        newest[source] = max(newest[source], ts)
+        if n % 40 == 39:
+            for s, seen in newest.items():
+                yield RiskMessage([], source=s, watermark=seen)
+    for s, seen in newest.items():
+        yield RiskMessage([], source=s, watermark=seen, idle=True)
+
+
+class Run:
+    """One owner of a partition: feeds messages with a fake wall clock."""
+
+    def __init__(self, fleet: Fleet, partition: int) -> None:
+        self.wall = FakeWall()
+        self.engine = PartitionEngine(partition, PARTITIONS, [fleet], RuleSet(), None, self.wall)
+        self.final: dict[str, Alert] = {}
+
+    def feed(self, batch: list[RiskMessage], first_seq: int) -> None:
+        for offset, message in enumerate(batch):
+            self.wall.now += 0.002
+            self._keep(self.engine.apply(message, first_seq + offset))
+            if offset % 200 == 0:
+                self._keep(self.engine.tick())
+
+    def finish(self) -> None:
+        self.wall.now += HOLD_S + 1
+        self._keep(self.engine.tick())
+        assert self.engine.held == 0
+
+    def _keep(self, changed: list[Alert]) -> None:
+        for alert in changed:
+            self.final[alert.id] = alert
+
+    def alerts(self) -> set[tuple[str, str, str, float, str]]:
+        return {
+            (a.kind, a.borrower_id, a.subject, a.opened_at, a.status) for a in self.final.values()
+        }
+
+
+@pytest.mark.parametrize("partition", range(PARTITIONS))
+def test_skewed_ingest_partitions_give_the_alerts_of_event_time_order(
+    fleet: Fleet, arrivals: list[Arrival], partition: int
+) -> None:
+    in_order = Run(fleet, partition)
+    in_order.feed(list(messages(sorted(arrivals, key=lambda a: a[1]))), 1)
+    in_order.finish()
+    late = Run(fleet, partition)
+    late.feed(list(messages(skewed(arrivals))), 1)
+    late.finish()
+    assert in_order.alerts(), "the day's scenarios raise alerts in this partition"
+    assert late.alerts() == in_order.alerts()
+
+
+@pytest.mark.parametrize("partition", range(PARTITIONS))
+def test_an_owner_that_restores_a_checkpoint_raises_the_same_alerts(
+    fleet: Fleet, arrivals: list[Arrival], partition: int
+) -> None:
+    stream = list(messages(skewed(arrivals)))
+    whole = Run(fleet, partition)
+    whole.feed(stream, 1)
+    whole.finish()
+
+    half = len(stream) // 2
+    first = Run(fleet, partition)
+    first.feed(stream[:half], 1)
+    saved = first.engine.checkpoint(KEY)
+    assert first.engine.held > 0, "the checkpoint is taken with readings held back"
+    second = Run(fleet, partition)
+    second.engine.restore(saved, KEY)
+    assert second.engine.covered_seq == half
+    second.final = dict(first.final)
+    second.feed(stream[half:], half + 1)
+    second.finish()
+    assert second.alerts() == whole.alerts()
