@@ -1,0 +1,191 @@
+"""The streams and buckets of `riskstream.cluster.layout` on a JetStream cluster, made
+idempotently, and the cluster's partition count.
+
+`ensure_topology` may run any number of times: what exists is left as it is (a stream
+whose subjects, replicas or de-duplication window differ is updated), and the partition
+count, once written, never changes: asking for another one is refused before anything
+is touched.
+"""
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+import nats.js.kv
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+
+from riskstream.cluster.errors import ClusterSettingsError
+from riskstream.cluster.layout import (
+    ALERTS_STREAM,
+    ALERTS_SUBJECT_PREFIX,
+    CHECKPOINTS_BUCKET,
+    DUPLICATE_WINDOW_S,
+    LEASE_TTL_S,
+    LEASES_BUCKET,
+    RISK_STREAM,
+    RISK_SUBJECT_PREFIX,
+    SETTINGS_BUCKET,
+    TELEMETRY_STREAM,
+    TELEMETRY_SUBJECTS,
+)
+
+PARTITIONS_KEY = "partitions"
+MAX_PARTITIONS = 4096
+SETTLE_TIMEOUT_S = 20.0
+"""How long to retry while JetStream is still electing leaders (a fresh or degraded
+cluster answers "temporarily unavailable" or not at all for a few seconds)."""
+
+T = TypeVar("T")
+
+
+def stream_configs(replicas: int) -> list[StreamConfig]:
+    """The three streams, file-backed with ``replicas`` replicas."""
+
+    def stream(name: str, subjects: list[str], duplicate_window: float = 0) -> StreamConfig:
+        return StreamConfig(
+            name=name,
+            subjects=subjects,
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            duplicate_window=duplicate_window,
+        )
+
+    return [
+        stream(TELEMETRY_STREAM, list(TELEMETRY_SUBJECTS)),
+        stream(RISK_STREAM, [f"{RISK_SUBJECT_PREFIX}.>"], DUPLICATE_WINDOW_S),
+        stream(ALERTS_STREAM, [f"{ALERTS_SUBJECT_PREFIX}.>"], DUPLICATE_WINDOW_S),
+    ]
+
+
+def check_partitions(partitions: int) -> int:
+    """``partitions`` if it is a whole number from 1 to `MAX_PARTITIONS`."""
+    if isinstance(partitions, bool) or not isinstance(partitions, int):
+        raise ClusterSettingsError(f"partitions must be a whole number, not {partitions!r}")
+    if not 1 <= partitions <= MAX_PARTITIONS:
+        raise ClusterSettingsError(f"partitions must be 1 to {MAX_PARTITIONS}, not {partitions}")
+    return partitions
+
+
+async def ensure_topology(
+    nc_or_js: Client | JetStreamContext, replicas: int, partitions: int
+) -> None:
+    """Create whatever of the streams and buckets is missing; write the partition count
+    of a new cluster. ClusterSettingsError if the cluster has another partition count."""
+    check_partitions(partitions)
+    js = nc_or_js.jetstream() if isinstance(nc_or_js, Client) else nc_or_js
+    existing = await _settled(lambda: _partitions_if_any(js))
+    if existing is not None and existing != partitions:
+        raise _refused(existing, partitions)
+    for config in stream_configs(replicas):
+        await _settled(functools.partial(_ensure_stream, js, config))
+    await _settled(lambda: _ensure_key_value(js, LEASES_BUCKET, replicas, ttl=LEASE_TTL_S))
+    await _settled(lambda: _ensure_object_store(js, CHECKPOINTS_BUCKET, replicas))
+    settings = await _settled(lambda: _ensure_key_value(js, SETTINGS_BUCKET, replicas))
+    try:
+        await settings.create(PARTITIONS_KEY, str(partitions).encode())
+    except nats.js.errors.KeyWrongLastSequenceError:  # written meanwhile: by whom, with what?
+        written = await read_partitions(js)
+        if written != partitions:
+            raise _refused(written, partitions) from None
+
+
+async def prepare_cluster(urls: list[str], replicas: int, partitions: int) -> None:
+    """Connect to the cluster at ``urls``, `ensure_topology`, disconnect."""
+    nc = await nats.connect(urls, connect_timeout=2, max_reconnect_attempts=10)
+    try:
+        await ensure_topology(nc, replicas, partitions)
+    finally:
+        await nc.close()
+
+
+async def read_partitions(js: JetStreamContext) -> int:
+    """The cluster's partition count; ClusterSettingsError if it is missing or malformed."""
+    partitions = await _partitions_if_any(js)
+    if partitions is None:
+        raise ClusterSettingsError(
+            f"the cluster has no {PARTITIONS_KEY!r} in bucket {SETTINGS_BUCKET!r}; "
+            "riskstream cluster up writes it"
+        )
+    return partitions
+
+
+async def _partitions_if_any(js: JetStreamContext) -> int | None:
+    try:
+        settings = await js.key_value(SETTINGS_BUCKET)
+        entry = await settings.get(PARTITIONS_KEY)
+    except nats.js.errors.NotFoundError:  # the bucket, the key, or a deleted key
+        return None
+    raw = entry.value or b""
+    text = raw[:12].decode("ascii", errors="replace")
+    if len(raw) > 12 or not text.isdigit():
+        raise ClusterSettingsError(
+            f"{SETTINGS_BUCKET}/{PARTITIONS_KEY} is {text!r}, not a whole number"
+        )
+    try:
+        return check_partitions(int(text))
+    except ClusterSettingsError as exc:
+        raise ClusterSettingsError(f"{SETTINGS_BUCKET}/{PARTITIONS_KEY}: {exc}") from None
+
+
+def _refused(existing: int, asked: int) -> ClusterSettingsError:
+    return ClusterSettingsError(
+        f"the cluster has {existing} partitions and cannot change to {asked}: every "
+        "borrower's partition would move; start with --partitions "
+        f"{existing} or make a new cluster in another directory"
+    )
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    assert config.name is not None
+    try:
+        have = (await js.stream_info(config.name)).config
+    except nats.js.errors.NotFoundError:
+        await js.add_stream(config)
+        return
+    if (
+        sorted(have.subjects or []) != sorted(config.subjects or [])
+        or have.num_replicas != config.num_replicas
+        or (config.duplicate_window and have.duplicate_window != config.duplicate_window)
+    ):
+        await js.update_stream(config)
+
+
+async def _ensure_key_value(
+    js: JetStreamContext, bucket: str, replicas: int, ttl: float | None = None
+) -> nats.js.kv.KeyValue:
+    try:
+        return await js.key_value(bucket)
+    except nats.js.errors.BucketNotFoundError:
+        return await js.create_key_value(
+            bucket=bucket, replicas=replicas, ttl=ttl, storage=StorageType.FILE
+        )
+
+
+async def _ensure_object_store(js: JetStreamContext, bucket: str, replicas: int) -> None:
+    try:
+        await js.object_store(bucket)
+    except nats.js.errors.BucketNotFoundError:
+        await js.create_object_store(bucket, replicas=replicas, storage=StorageType.FILE)
+
+
+async def _settled(step: Callable[[], Awaitable[T]]) -> T:
+    """Run ``step``, again while JetStream says it is not ready yet (no meta or stream
+    leader, a request that timed out), for up to `SETTLE_TIMEOUT_S` seconds."""
+    deadline = asyncio.get_running_loop().time() + SETTLE_TIMEOUT_S
+    while True:
+        try:
+            return await step()
+        except (nats.js.errors.ServiceUnavailableError, nats.errors.TimeoutError):
+            pass
+        except nats.js.errors.APIError as exc:
+            if exc.code != 503 and exc.err_code != 10008:  # "temporarily unavailable"
+                raise
+        if asyncio.get_running_loop().time() > deadline:
+            return await step()
+        await asyncio.sleep(0.2)
