@@ -25,6 +25,7 @@ from riskstream.cluster.layout import (
     ALERTS_STREAM,
     ALERTS_SUBJECT_PREFIX,
     CHECKPOINTS_BUCKET,
+    DEFAULT_PARTITIONS,
     DUPLICATE_WINDOW_S,
     LEASE_TTL_S,
     LEASES_BUCKET,
@@ -40,6 +41,10 @@ MAX_PARTITIONS = 4096
 SETTLE_TIMEOUT_S = 20.0
 """How long to retry while JetStream is still electing leaders (a fresh or degraded
 cluster answers "temporarily unavailable" or not at all for a few seconds)."""
+API_TIMEOUT_S = 1.0
+"""Timeout of one JetStream API request made on a client given to `ensure_topology`:
+short, as a stream without a leader yet does not answer and each step is retried (every
+step is idempotent, so a request that did land is harmless to repeat)."""
 
 T = TypeVar("T")
 
@@ -73,33 +78,38 @@ def check_partitions(partitions: int) -> int:
 
 
 async def ensure_topology(
-    nc_or_js: Client | JetStreamContext, replicas: int, partitions: int
-) -> None:
+    nc_or_js: Client | JetStreamContext, replicas: int, partitions: int | None = None
+) -> int:
     """Create whatever of the streams and buckets is missing; write the partition count
-    of a new cluster. ClusterSettingsError if the cluster has another partition count."""
-    check_partitions(partitions)
-    js = nc_or_js.jetstream() if isinstance(nc_or_js, Client) else nc_or_js
+    of a new cluster (`DEFAULT_PARTITIONS` when ``partitions`` is None) and return the
+    cluster's. ClusterSettingsError if the cluster has another partition count."""
+    if partitions is not None:
+        check_partitions(partitions)
+    js = nc_or_js.jetstream(timeout=API_TIMEOUT_S) if isinstance(nc_or_js, Client) else nc_or_js
     existing = await _settled(lambda: _partitions_if_any(js))
-    if existing is not None and existing != partitions:
+    if existing is not None and partitions is not None and existing != partitions:
         raise _refused(existing, partitions)
+    wanted = existing or partitions or DEFAULT_PARTITIONS
     for config in stream_configs(replicas):
         await _settled(functools.partial(_ensure_stream, js, config))
     await _settled(lambda: _ensure_key_value(js, LEASES_BUCKET, replicas, ttl=LEASE_TTL_S))
     await _settled(lambda: _ensure_object_store(js, CHECKPOINTS_BUCKET, replicas))
     settings = await _settled(lambda: _ensure_key_value(js, SETTINGS_BUCKET, replicas))
     try:
-        await settings.create(PARTITIONS_KEY, str(partitions).encode())
-    except nats.js.errors.KeyWrongLastSequenceError:  # written meanwhile: by whom, with what?
+        await _settled(lambda: settings.create(PARTITIONS_KEY, str(wanted).encode()))
+    except nats.js.errors.KeyWrongLastSequenceError:  # there already, or written meanwhile
         written = await read_partitions(js)
-        if written != partitions:
-            raise _refused(written, partitions) from None
+        if written != wanted:
+            raise _refused(written, wanted) from None
+    return wanted
 
 
-async def prepare_cluster(urls: list[str], replicas: int, partitions: int) -> None:
-    """Connect to the cluster at ``urls``, `ensure_topology`, disconnect."""
+async def prepare_cluster(urls: list[str], replicas: int, partitions: int | None = None) -> int:
+    """Connect to the cluster at ``urls``, `ensure_topology`, disconnect; the cluster's
+    partition count."""
     nc = await nats.connect(urls, connect_timeout=2, max_reconnect_attempts=10)
     try:
-        await ensure_topology(nc, replicas, partitions)
+        return await ensure_topology(nc, replicas, partitions)
     finally:
         await nc.close()
 
@@ -184,7 +194,8 @@ async def _settled(step: Callable[[], Awaitable[T]]) -> T:
         except (nats.js.errors.ServiceUnavailableError, nats.errors.TimeoutError):
             pass
         except nats.js.errors.APIError as exc:
-            if exc.code != 503 and exc.err_code != 10008:  # "temporarily unavailable"
+            # 503 or 10008 "temporarily unavailable"; some subclasses carry no codes
+            if getattr(exc, "code", None) != 503 and getattr(exc, "err_code", None) != 10008:
                 raise
         if asyncio.get_running_loop().time() > deadline:
             return await step()
