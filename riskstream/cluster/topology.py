@@ -191,7 +191,11 @@ async def _settled(step: Callable[[], Awaitable[T]]) -> T:
     while True:
         try:
             return await step()
-        except (nats.js.errors.ServiceUnavailableError, nats.errors.TimeoutError):
+        except (
+            nats.js.errors.ServiceUnavailableError,
+            nats.js.errors.NoStreamResponseError,  # a new bucket's stream has no leader yet
+            nats.errors.TimeoutError,
+        ):
             pass
         except nats.js.errors.APIError as exc:
             # 503 or 10008 "temporarily unavailable"; some subclasses carry no codes
