@@ -2,9 +2,10 @@
 idempotently, and the cluster's partition count.
 
 `ensure_topology` may run any number of times: what exists is left as it is (a stream
-whose subjects, replicas or de-duplication window differ is updated), and the partition
-count, once written, never changes: asking for another one is refused before anything
-is touched.
+whose subjects, subject transform, replicas or de-duplication window differ is
+updated), and the partition count, once written, never changes: asking for another one
+is refused before anything is touched. The telemetry stream's subject transform uses
+the partition count, so it is fixed with it.
 """
 
 import asyncio
@@ -18,7 +19,7 @@ import nats.js.errors
 import nats.js.kv
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import StorageType, StreamConfig, SubjectTransform
 
 from riskstream.cluster.errors import ClusterSettingsError
 from riskstream.cluster.layout import (
@@ -34,6 +35,7 @@ from riskstream.cluster.layout import (
     SETTINGS_BUCKET,
     TELEMETRY_STREAM,
     TELEMETRY_SUBJECTS,
+    telemetry_transform,
 )
 
 PARTITIONS_KEY = "partitions"
@@ -49,8 +51,9 @@ step is idempotent, so a request that did land is harmless to repeat)."""
 T = TypeVar("T")
 
 
-def stream_configs(replicas: int) -> list[StreamConfig]:
-    """The three streams, file-backed with ``replicas`` replicas."""
+def stream_configs(replicas: int, partitions: int) -> list[StreamConfig]:
+    """The three streams, file-backed with ``replicas`` replicas; the telemetry stream
+    files each device's messages under its ingest partition (`telemetry_transform`)."""
 
     def stream(name: str, subjects: list[str], duplicate_window: float = 0) -> StreamConfig:
         return StreamConfig(
@@ -61,8 +64,10 @@ def stream_configs(replicas: int) -> list[StreamConfig]:
             duplicate_window=duplicate_window,
         )
 
+    telemetry = stream(TELEMETRY_STREAM, list(TELEMETRY_SUBJECTS))
+    telemetry.subject_transform = SubjectTransform(*telemetry_transform(partitions))
     return [
-        stream(TELEMETRY_STREAM, list(TELEMETRY_SUBJECTS)),
+        telemetry,
         stream(RISK_STREAM, [f"{RISK_SUBJECT_PREFIX}.>"], DUPLICATE_WINDOW_S),
         stream(ALERTS_STREAM, [f"{ALERTS_SUBJECT_PREFIX}.>"], DUPLICATE_WINDOW_S),
     ]
@@ -90,7 +95,7 @@ async def ensure_topology(
     if existing is not None and partitions is not None and existing != partitions:
         raise _refused(existing, partitions)
     wanted = existing or partitions or DEFAULT_PARTITIONS
-    for config in stream_configs(replicas):
+    for config in stream_configs(replicas, wanted):
         await _settled(functools.partial(_ensure_stream, js, config))
     await _settled(lambda: _ensure_key_value(js, LEASES_BUCKET, replicas, ttl=LEASE_TTL_S))
     await _settled(lambda: _ensure_object_store(js, CHECKPOINTS_BUCKET, replicas))
@@ -160,6 +165,7 @@ async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         return
     if (
         sorted(have.subjects or []) != sorted(config.subjects or [])
+        or have.subject_transform != config.subject_transform
         or have.num_replicas != config.num_replicas
         or (config.duplicate_window and have.duplicate_window != config.duplicate_window)
     ):

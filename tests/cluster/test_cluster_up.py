@@ -11,6 +11,7 @@ import nats
 import nats.js.errors
 import pytest
 from nats.aio.client import Client
+from nats.js.api import SubjectTransform
 from typer.testing import CliRunner
 
 from riskstream.cli import build_app
@@ -18,8 +19,10 @@ from riskstream.cluster.errors import ClusterSettingsError
 from riskstream.cluster.layout import (
     DEFAULT_PARTITIONS,
     DUPLICATE_WINDOW_S,
+    INGEST_SUBJECT_PREFIX,
     RISK_STREAM,
     TELEMETRY_STREAM,
+    telemetry_transform,
 )
 from riskstream.cluster.nats_servers import NatsCluster, NodePorts, plan_ports
 from riskstream.cluster.topology import ensure_topology, read_partitions
@@ -148,7 +151,7 @@ async def _count(nc: Client, tenant: str, at_least: int) -> int:
     while True:
         try:
             info = await js.stream_info(
-                TELEMETRY_STREAM, subjects_filter=f"rs.v1.{tenant}.*.telemetry"
+                TELEMETRY_STREAM, subjects_filter=f"{INGEST_SUBJECT_PREFIX}.*.{tenant}.*"
             )
             count = sum((info.state.subjects or {}).values())
         except (nats.errors.TimeoutError, nats.js.errors.APIError):
@@ -156,6 +159,19 @@ async def _count(nc: Client, tenant: str, at_least: int) -> int:
         if count >= at_least or asyncio.get_running_loop().time() > deadline:
             return count
         await asyncio.sleep(0.1)
+
+
+def _as_published(stored: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """(MQTT topic, payload) of messages stored as ``rs.ingest.{partition}.{tenant}.{device}``,
+    checking that each device has one ingest partition of the 16."""
+    partition_of_device: dict[tuple[str, str], str] = {}
+    published = []
+    for subject, payload in stored:
+        prefix, partition, tenant, device = subject.rsplit(".", 3)
+        assert prefix == INGEST_SUBJECT_PREFIX and 0 <= int(partition) < DEFAULT_PARTITIONS
+        assert partition_of_device.setdefault((tenant, device), partition) == partition
+        published.append((f"rs/v1/{tenant}/{device}/telemetry", payload))
+    return published
 
 
 async def _stored(nc: Client, tenant: str) -> list[tuple[str, bytes]]:
@@ -167,7 +183,10 @@ async def _stored(nc: Client, tenant: str) -> list[tuple[str, bytes]]:
     while True:
         try:
             msg = await js.get_msg(
-                TELEMETRY_STREAM, seq=seq, subject=f"rs.v1.{tenant}.*.telemetry", next=True
+                TELEMETRY_STREAM,
+                seq=seq,
+                subject=f"{INGEST_SUBJECT_PREFIX}.*.{tenant}.*",
+                next=True,
             )
         except nats.js.errors.NotFoundError:
             return found
@@ -192,9 +211,12 @@ async def test_mqtt_on_every_node_lands_in_the_telemetry_stream(nats_cluster: Na
     try:
         assert await _count(nc, "bank-a", 300) == 300
         stored = await _stored(nc, "bank-a")
-        assert sorted(stored) == sorted((t.replace("/", "."), p) for t, p in messages)
+        assert sorted(_as_published(stored)) == sorted(messages)
         info = await nc.jetstream().stream_info(TELEMETRY_STREAM)
         assert info.config.num_replicas == 3
+        assert info.config.subject_transform == SubjectTransform(
+            *telemetry_transform(DEFAULT_PARTITIONS)
+        )
         assert info.cluster is not None and info.cluster.leader is not None
         assert len(info.cluster.replicas or []) == 2
         risk = await nc.jetstream().stream_info(RISK_STREAM)
@@ -251,7 +273,7 @@ async def test_after_the_stream_leader_is_killed_publishing_still_lands(
             assert landed >= 50, f"{landed} of 50 in the stream with node-{victim} down"
             stored = await _stored(nc, "bank-k")
             assert len(stored) == landed
-            assert set(stored) == {(t.replace("/", "."), p) for t, p in messages}
+            assert set(_as_published(stored)) == set(messages)
         finally:
             await nc.close()
     finally:
