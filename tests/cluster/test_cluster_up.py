@@ -240,6 +240,7 @@ async def _new_leader(nc: Client, not_on: str) -> str:
     raise TimeoutError(f"{TELEMETRY_STREAM} elected no leader in {WAIT_S:g} s")
 
 
+@pytest.mark.slow  # 8-13 s here: NATS takes seconds to elect the stream's new leader
 async def test_after_the_stream_leader_is_killed_publishing_still_lands(
     nats_cluster: NatsCluster,
 ) -> None:
