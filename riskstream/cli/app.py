@@ -136,6 +136,7 @@ def rules_check(file: Annotated[Path, typer.Argument(help="rules file (TOML)")])
 def _register_other_commands() -> None:
     # Imported here so `riskstream --help` stays fast and each module stays small.
     from riskstream.cli import bench as cli_bench
+    from riskstream.cli import cluster as cli_cluster
     from riskstream.cli import db as cli_db
     from riskstream.cli import ingest as cli_ingest
     from riskstream.cli import people as cli_people
@@ -149,6 +150,7 @@ def _register_other_commands() -> None:
     cli_people.register(app)
     cli_simulate.register(simulate_app)
     cli_bench.register(app)
+    cli_cluster.register(app)
     cli_worker.register(app)
     from riskstream.cli import backtest as cli_backtest
 

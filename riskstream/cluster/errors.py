@@ -1,0 +1,31 @@
+"""What can go wrong with a NATS JetStream cluster, each error carrying what it is about."""
+
+from pathlib import Path
+
+
+class ClusterError(Exception):
+    """Base of the cluster package's errors."""
+
+
+class ClusterNotFoundError(ClusterError):
+    """``directory`` holds no cluster written by `riskstream cluster up`."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(f"{directory} holds no cluster (riskstream cluster up writes one)")
+        self.directory = directory
+
+
+class ClusterLayoutError(ClusterError):
+    """A cluster directory's ``cluster.json`` is unreadable, or asked for another shape."""
+
+
+class ClusterStartError(ClusterError):
+    """A node did not start, or JetStream did not get a meta leader in time."""
+
+    def __init__(self, message: str, log: Path | None = None) -> None:
+        super().__init__(message if log is None else f"{message}; see {log}")
+        self.log = log
+
+
+class ClusterSettingsError(ClusterError):
+    """The cluster's fixed settings are missing, malformed, or asked to change."""
