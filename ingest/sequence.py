@@ -85,6 +85,13 @@ class SequenceTracker:
             high_water_seq, high_water_ts, _MASK, floor=high_water_seq
         )
 
+    def forget(self, device_id: str) -> None:
+        """Drop what is known of a device's sequence (another receiver may have taken
+        its messages meanwhile): its next message starts it afresh."""
+        self.devices.pop(device_id, None)
+        self.unsequenced.pop(device_id, None)
+        self.missing.pop(device_id, None)
+
     def check(
         self, device_id: str, seq: int, ts: float, received_at: float | None = None
     ) -> tuple[Verdict, int]:

@@ -45,6 +45,12 @@ DEFAULT_DB = "riskstream-data/riskstream.db"
 STATUS_EVERY_S = 10.0
 
 
+def _log_partitions() -> None:
+    """Say which partitions the worker takes, hands back or loses (INFO of the cluster)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("riskstream.cluster").setLevel(logging.INFO)
+
+
 def _servers(nats: str) -> list[str]:
     return [u.strip() for u in nats.split(",") if u.strip()]
 
@@ -87,7 +93,7 @@ def ingest(
       riskstream worker ingest --nats nats://127.0.0.1:4222 \\
         --db postgresql+psycopg://rs@127.0.0.1/rs --store victoriametrics://...
     """
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _log_partitions()
     fleets = Registry(open_service_database(db)).fleets()
     config = IngestWorkerConfig(
         fleets=fleets,
@@ -151,7 +157,7 @@ def risk(
       RISKSTREAM_CHECKPOINT_KEY=$(cat cluster.key) riskstream worker risk \\
         --nats nats://127.0.0.1:4222 --db postgresql+psycopg://rs@127.0.0.1/rs
     """
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _log_partitions()
     key = _checkpoint_key()
     ruleset = _rules(rules)
     engine = open_service_database(db)

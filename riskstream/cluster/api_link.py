@@ -31,7 +31,7 @@ from riskstream.cluster.layout import (
     risk_subject,
 )
 from riskstream.cluster.messages import decode_alert, encode_action
-from riskstream.cluster.risk_worker import read_partitions
+from riskstream.cluster.topology import read_partitions
 from riskstream.engine.alerts import Alert
 
 log = logging.getLogger(__name__)

@@ -3,14 +3,16 @@
 The telemetry stream files each device's messages under one ingest partition (a hash of
 tenant and device, computed by NATS: `riskstream.cluster.layout.telemetry_transform`).
 An ingest worker owns some ingest partitions (`riskstream.cluster.leases`) and reads each
-through a durable consumer named after it, so a partition taken over goes on from the
-first message its last owner did not acknowledge. Each message goes through the same
-`IngestPipeline` as in the single-process service (decoding, signatures, validation,
-de-duplication by the device's sequence number, dead letters); the readings it gives are
-written to the time-series store and then published, with the data-integrity signals,
-to the risk stream's subject of the borrower's partition, with the telemetry stream's
-sequence number as de-duplication id. Messages are acknowledged only after that, so a
-worker that dies loses nothing, and what it had published already is stored once.
+from the message after the last one handed on (`position_key`, written after every
+batch), through a consumer of its own: a partition taken over, after a hand-back or a
+worker's death, goes on at once from there, with no acknowledgement to time out first.
+Each message goes through the same `IngestPipeline` as in the single-process service
+(decoding, signatures, validation, de-duplication by the device's sequence number, dead
+letters); the readings it gives are written to the time-series store and then
+published, with the data-integrity signals, to the risk stream's subject of the
+borrower's partition, with the telemetry stream's sequence number as de-duplication id.
+The position moves on only after that, so a worker that dies loses nothing, and what it
+had published already and its successor publishes again is stored once.
 
 A risk worker orders each partition's readings by event time before its engine sees
 them (`riskstream.cluster.partition_engine`).
@@ -23,38 +25,42 @@ import math
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import nats
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
 
 from devices.model import Fleet
+from devices.reading import Reading
 from ingest.deadletter import DeadLetterStore
 from ingest.device_table import device_table, seed_sequences
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import IngestPipeline
+from ingest.pipeline import IngestPipeline, sequence_key
 from ingest.stores import TelemetryStore
 from riskstream.cluster.layout import (
-    INGEST_CONSUMER,
     INGEST_SUBJECT_PREFIX,
-    LEASE_TTL_S,
     LEASES_BUCKET,
+    SETTINGS_BUCKET,
     TELEMETRY_STREAM,
     ingest_subject,
     partition_of,
     risk_subject,
 )
-from riskstream.cluster.leases import PartitionLeases
+from riskstream.cluster.leases import RENEW_EVERY_S, PartitionLeases
 from riskstream.cluster.messages import encode_heartbeat, encode_risk, risk_message_id
-from riskstream.cluster.risk_worker import read_partitions
+from riskstream.cluster.topology import read_partitions
 
 log = logging.getLogger(__name__)
 
 FETCH_BATCH = 512
 FETCH_WAIT_S = 0.5
-ACK_WAIT_S = 60.0
+STALE_WAIT_S = 0.2
+STOP_WAIT_S = 30.0
 PUBLISH_IN_FLIGHT = 256
 HEARTBEAT_S = 0.5
 
@@ -71,8 +77,10 @@ class IngestWorkerConfig:
     worker_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
-def consumer_name(partition: int) -> str:
-    return f"{INGEST_CONSUMER}-p{partition}"
+def position_key(partition: int) -> str:
+    """Key (in `SETTINGS_BUCKET`) of the last telemetry message an ingest partition has
+    handed on; whoever owns the partition next reads on from the message after it."""
+    return f"position.ingest.p{partition}"
 
 
 class IngestWorker:
@@ -91,9 +99,14 @@ class IngestWorker:
             for device in borrower.devices
         }
         self.tasks: dict[int, asyncio.Task[None]] = {}
+        self._stops: dict[int, asyncio.Event] = {}
+        self._devices_of: dict[int, set[str]] = {}
+        """ingest partition -> sequence keys of the devices seen in it."""
+        self._work = ThreadPoolExecutor(1, thread_name_prefix="ingest-work")
         self.messages_handled = 0
         self.readings_stored = 0
         self._js: JetStreamContext | None = None
+        self._leases: PartitionLeases | None = None
         self._risk_partitions = 0
 
     @property
@@ -107,8 +120,10 @@ class IngestWorker:
         try:
             partitions = await read_partitions(self._js)
             self._risk_partitions = partitions
-            seed_sequences(self.pipeline, self.config.store)
-            leases = PartitionLeases(
+            await asyncio.get_running_loop().run_in_executor(
+                self._work, seed_sequences, self.pipeline, self.config.store
+            )
+            self._leases = leases = PartitionLeases(
                 await self._js.key_value(LEASES_BUCKET), "ingest", self.worker_id, partitions
             )
             while not stop.is_set():
@@ -121,8 +136,13 @@ class IngestWorker:
                     await self._stop_partition(partition)
                     await leases.release(partition)
                 for partition in changes.gained:
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._work, self._forget_devices_of, partition
+                    )
+                    self._stops[partition] = asyncio.Event()
                     self.tasks[partition] = asyncio.create_task(
-                        self._run_partition(partition), name=f"ingest-p{partition}"
+                        self._run_partition(partition, self._stops[partition]),
+                        name=f"ingest-p{partition}",
                     )
                 for partition, task in list(self.tasks.items()):
                     if task.done():
@@ -133,7 +153,7 @@ class IngestWorker:
                         self.tasks.pop(partition)
                         await leases.release(partition)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), LEASE_TTL_S / 3)
+                    await asyncio.wait_for(stop.wait(), RENEW_EVERY_S)
             for partition in sorted(self.tasks):
                 await self._stop_partition(partition)
             await leases.release_all()
@@ -141,44 +161,78 @@ class IngestWorker:
             for task in self.tasks.values():
                 task.cancel()
             await nc.close()
+            self._work.shutdown(wait=True)
 
     async def _stop_partition(self, partition: int) -> None:
+        """Let the partition finish the batch in hand and record its position, then stop
+        it, so that the next owner starts right after it."""
         task = self.tasks.pop(partition, None)
-        if task is None:
+        stop = self._stops.pop(partition, None)
+        if task is None or stop is None:
             return
-        task.cancel()  # unacknowledged messages go to the next owner
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+        # on a timeout it is cancelled: the next owner reads on from the last position
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(task, STOP_WAIT_S)
 
-    async def _run_partition(self, partition: int) -> None:
-        assert self._js is not None
+    async def _run_partition(self, partition: int, stop: asyncio.Event) -> None:
+        js = self._js
+        assert js is not None
+        positions = await js.key_value(SETTINGS_BUCKET)
+        key = position_key(partition)
+        start = await self._start_of(partition, positions)
         config = ConsumerConfig(
-            durable_name=consumer_name(partition),
             filter_subject=ingest_subject(partition),
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.ALL,
-            ack_wait=ACK_WAIT_S,
-            max_ack_pending=-1,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=60.0,
         )
-        subscription = await self._js.pull_subscribe(
-            ingest_subject(partition),
-            durable=consumer_name(partition),
-            stream=TELEMETRY_STREAM,
-            config=config,
+        subscription = await js.pull_subscribe(
+            ingest_subject(partition), stream=TELEMETRY_STREAM, config=config
         )
         watermark = -math.inf
         last_heartbeat = -math.inf
-        while True:
-            try:
-                messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
-            except (nats.errors.TimeoutError, TimeoutError):
-                messages = []
-            if messages:
-                watermark = max(watermark, await self._handle(messages, partition))
-                await messages[-1].ack()
-            if time.monotonic() - last_heartbeat >= HEARTBEAT_S or not messages:
-                await self._heartbeat(partition, watermark, idle=not messages)
-                last_heartbeat = time.monotonic()
+        try:
+            while not stop.is_set():
+                if self._leases is not None and not self._leases.fresh():
+                    await asyncio.sleep(STALE_WAIT_S)  # renewals are late: someone may own it now
+                    continue
+                try:
+                    messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    messages = []
+                if messages:
+                    watermark = max(watermark, await self._handle(messages, partition))
+                    last = messages[-1].metadata.sequence.stream
+                    await positions.put(key, str(last).encode())
+                if time.monotonic() - last_heartbeat >= HEARTBEAT_S or not messages:
+                    await self._heartbeat(partition, watermark, idle=not messages)
+                    last_heartbeat = time.monotonic()
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _start_of(self, partition: int, positions: KeyValue) -> int:
+        """The telemetry stream sequence to read a partition from: after the last one
+        handed on (or from the start of the stream)."""
+        assert self._js is not None
+        try:
+            entry = await positions.get(position_key(partition))
+            start = int((entry.value or b"0").decode()) + 1
+        except (KeyNotFoundError, ValueError):
+            return 1
+        stream = (await self._js.stream_info(TELEMETRY_STREAM)).state
+        if start > stream.last_seq + 1:
+            log.warning(
+                "ingest partition %d was handed on up to %d, beyond the telemetry stream's "
+                "last message (%d): the stream was made anew; reading it from the start",
+                partition,
+                start - 1,
+                stream.last_seq,
+            )
+            return 1
+        return start
 
     async def _heartbeat(self, source: int, watermark: float, idle: bool) -> None:
         """Tell every risk partition how far this ingest partition has come."""
@@ -191,12 +245,31 @@ class IngestWorker:
 
     async def _handle(self, messages: list[Msg], source: int) -> float:
         """Validate, store, and publish to the risk stream: one risk message per device
-        message that gave readings or signals. The newest event time handed on."""
+        message that gave readings or signals. The newest event time handed on.
+
+        The pipeline and the store's write run in the worker's one thread for such work
+        (`_work`), so the event loop stays free to renew leases and send heartbeats."""
+        loop = asyncio.get_running_loop()
+        by_partition, stored = await loop.run_in_executor(
+            self._work, self._validate, messages, source
+        )
+        if stored:
+            await loop.run_in_executor(self._work, self.config.store.write, stored)
+            self.readings_stored += len(stored)
+        await asyncio.gather(*(self._publish(p, items) for p, items in by_partition.items()))
+        self.messages_handled += len(messages)
+        return max((r.ts for r in stored), default=-math.inf)
+
+    def _validate(
+        self, messages: list[Msg], source: int
+    ) -> tuple[dict[int, list[tuple[str, bytes]]], list[Reading]]:
         now = time.time()
         by_partition: dict[int, list[tuple[str, bytes]]] = defaultdict(list)
-        stored = []
+        stored: list[Reading] = []
+        seen = self._devices_of.setdefault(source, set())
         for message in messages:
             tenant, device = _tenant_and_device(message.subject)
+            seen.add(sequence_key(tenant, device))
             topic = f"{self.config.prefix}/{tenant}/{device}/telemetry"
             self.pipeline.handle(topic, message.data, now)
             readings = self.pipeline.drain()
@@ -212,12 +285,14 @@ class IngestWorker:
             by_partition[partition].append(
                 (risk_message_id(seq), encode_risk(readings, signals, source))
             )
-        if stored:
-            await asyncio.to_thread(self.config.store.write, stored)
-            self.readings_stored += len(stored)
-        await asyncio.gather(*(self._publish(p, items) for p, items in by_partition.items()))
-        self.messages_handled += len(messages)
-        return max((r.ts for r in stored), default=-math.inf)
+        return by_partition, stored
+
+    def _forget_devices_of(self, partition: int) -> None:
+        """Another worker may have taken this partition's messages since this one last
+        had it: start its devices' sequences afresh (what it hands on again is stored
+        once by the risk stream's de-duplication)."""
+        for key in self._devices_of.pop(partition, set()):
+            self.pipeline.sequences.forget(key)
 
     async def _publish(self, partition: int, items: list[tuple[str, bytes]]) -> None:
         """Publish one partition's messages, many in flight at once on the one connection

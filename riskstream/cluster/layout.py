@@ -6,7 +6,7 @@ Devices publish MQTT to any node exactly as to mosquitto; NATS turns the topic
 - `TELEMETRY_STREAM` keeps what devices publish until an ingest worker has stored it and
   handed it on. Its subject transform files each device's messages under one of
   `partitions` ingest partitions (`telemetry_transform`); each ingest worker owns some of
-  them and reads each with a durable consumer, so a device's messages meet in one worker.
+  them, so a device's messages meet in one worker.
 - `RISK_STREAM` holds accepted readings, one subject per partition
   (``rs.risk.{partition}``); a partition is a hash of (tenant, borrower), so one borrower's
   readings always meet in one risk worker. Each message carries a de-duplication id, so a
@@ -22,8 +22,6 @@ import hashlib
 TELEMETRY_STREAM = "RS_TELEMETRY"
 TELEMETRY_SUBJECTS = ("rs.v1.*.*.telemetry",)
 INGEST_SUBJECT_PREFIX = "rs.ingest"
-INGEST_CONSUMER = "ingest"
-"""Durable consumers of the telemetry stream are named ``ingest-p{partition}``."""
 
 RISK_STREAM = "RS_RISK"
 RISK_SUBJECT_PREFIX = "rs.risk"
@@ -32,11 +30,12 @@ ALERTS_STREAM = "RS_ALERTS"
 ALERTS_SUBJECT_PREFIX = "rs.alerts"
 
 LEASES_BUCKET = "rs_leases"
-LEASE_TTL_S = 10.0
+LEASE_TTL_S = 15.0
 CHECKPOINTS_BUCKET = "rs_checkpoints"
 SETTINGS_BUCKET = "rs_cluster"
 """Key-value bucket with the cluster's fixed settings (``partitions``), written by
-`riskstream cluster up` and read by every worker."""
+`riskstream cluster up` and read by every worker, and the position each ingest
+partition has been handed on to."""
 
 DEFAULT_PARTITIONS = 16
 DUPLICATE_WINDOW_S = 120.0

@@ -13,15 +13,24 @@ holds more hands the surplus back (after saving the partitions' state), so a wor
 joins gets partitions within a renewal or two.
 """
 
+import asyncio
 import contextlib
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 
 from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue
 
+from riskstream.cluster.layout import LEASE_TTL_S
+
 log = logging.getLogger(__name__)
+
+FRESH_SHARE = 0.6
+"""A worker works its partitions while its last renewal began less than this share of
+`LEASE_TTL_S` ago."""
+RENEW_EVERY_S = LEASE_TTL_S / 5
 
 
 @dataclass
@@ -43,6 +52,8 @@ class PartitionLeases:
         self.partitions = partitions
         self.owned: dict[int, int] = {}
         """partition -> revision of our lease entry."""
+        self.renewed_at = -math.inf
+        """When the last renewal began (monotonic seconds)."""
 
     def _key(self, partition: int) -> str:
         return f"{self.role}.p{partition}"
@@ -59,16 +70,19 @@ class PartitionLeases:
     async def renew(self) -> LeaseChanges:
         """Write our heartbeat, keep our leases, take free partitions up to our share."""
         changes = LeaseChanges()
+        began = time.monotonic()
         await self.kv.put(f"{self.role}.worker.{self.worker_id}", self.worker_id.encode())
-        for partition, revision in sorted(self.owned.items()):
-            try:
-                self.owned[partition] = await self.kv.update(
-                    self._key(partition), self.worker_id.encode(), last=revision
-                )
-            except (KeyWrongLastSequenceError, KeyNotFoundError, BadRequestError):
+        kept = await asyncio.gather(
+            *(self._keep(partition, revision) for partition, revision in self.owned.items())
+        )
+        for partition, revision in kept:
+            if revision is None:
                 del self.owned[partition]
                 changes.lost.append(partition)
                 log.warning("%s worker %s lost partition %d", self.role, self.worker_id, partition)
+            else:
+                self.owned[partition] = revision
+        self.renewed_at = began
         share = math.ceil(self.partitions / await self.live_workers())
         if len(self.owned) > share:
             changes.surplus = sorted(self.owned)[share:]
@@ -85,6 +99,20 @@ class PartitionLeases:
                 continue  # someone holds it
             changes.gained.append(partition)
         return changes
+
+    async def _keep(self, partition: int, revision: int) -> tuple[int, int | None]:
+        try:
+            return partition, await self.kv.update(
+                self._key(partition), self.worker_id.encode(), last=revision
+            )
+        except (KeyWrongLastSequenceError, KeyNotFoundError, BadRequestError):
+            return partition, None
+
+    def fresh(self) -> bool:
+        """Whether the leases were renewed recently enough that no other worker can have
+        taken them: a worker whose renewals are late stops working its partitions
+        until it knows, so that two workers never work one partition at once."""
+        return time.monotonic() - self.renewed_at < LEASE_TTL_S * FRESH_SHARE
 
     async def release(self, partition: int) -> None:
         """Hand a partition back (its state saved first by the caller)."""

@@ -19,10 +19,12 @@ import contextlib
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import nats
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import ObjectNotFoundError
@@ -31,16 +33,15 @@ from nats.js.object_store import ObjectStore
 from devices.model import Fleet
 from riskstream.cluster.layout import (
     CHECKPOINTS_BUCKET,
-    LEASE_TTL_S,
     LEASES_BUCKET,
     RISK_STREAM,
-    SETTINGS_BUCKET,
     alerts_subject,
     risk_subject,
 )
-from riskstream.cluster.leases import PartitionLeases
+from riskstream.cluster.leases import RENEW_EVERY_S, PartitionLeases
 from riskstream.cluster.messages import alert_message_id, decode_risk, encode_alert
 from riskstream.cluster.partition_engine import PartitionEngine
+from riskstream.cluster.topology import read_partitions
 from riskstream.engine.alerts import Alert
 from riskstream.rules.schema import RuleSet
 
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 FETCH_BATCH = 256
 FETCH_WAIT_S = 0.5
+STALE_WAIT_S = 0.2
 TICK_EVERY_S = 0.5
 
 
@@ -65,14 +67,6 @@ class RiskWorkerConfig:
 
 def checkpoint_name(partition: int) -> str:
     return f"risk.p{partition}"
-
-
-async def read_partitions(js: JetStreamContext) -> int:
-    """The cluster's number of partitions (written by `riskstream cluster up`)."""
-    settings = await js.key_value(SETTINGS_BUCKET)
-    entry = await settings.get("partitions")
-    assert entry.value is not None
-    return int(entry.value.decode())
 
 
 @dataclass
@@ -93,8 +87,12 @@ class RiskWorker:
         self.messages_applied = 0
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self._leases: PartitionLeases | None = None
         self._checkpoints: ObjectStore | None = None
         self._partitions = 0
+        self._work = ThreadPoolExecutor(1, thread_name_prefix="risk-work")
+        """The one thread the engines run in, so that the event loop stays free to
+        renew leases while they work."""
 
     @property
     def worker_id(self) -> str:
@@ -108,13 +106,13 @@ class RiskWorker:
         try:
             self._partitions = await read_partitions(self._js)
             self._checkpoints = await self._js.object_store(CHECKPOINTS_BUCKET)
-            leases = PartitionLeases(
+            self._leases = leases = PartitionLeases(
                 await self._js.key_value(LEASES_BUCKET), "risk", self.worker_id, self._partitions
             )
             while not stop.is_set():
                 await self._renew(leases)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), LEASE_TTL_S / 3)
+                    await asyncio.wait_for(stop.wait(), RENEW_EVERY_S)
             for partition in sorted(self.owned):
                 await self._hand_back(partition)
             await leases.release_all()
@@ -122,6 +120,7 @@ class RiskWorker:
             for owned in self.owned.values():
                 owned.task.cancel()
             await nc.close()
+            self._work.shutdown(wait=True)
 
     async def _renew(self, leases: PartitionLeases) -> None:
         changes = await leases.renew()
@@ -214,19 +213,20 @@ class RiskWorker:
         last_tick = time.monotonic()
         try:
             while not hand_back.is_set():
+                if self._leases is not None and not self._leases.fresh():
+                    await asyncio.sleep(STALE_WAIT_S)  # renewals are late: someone may own it now
+                    continue
                 try:
                     messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
                 except (nats.errors.TimeoutError, TimeoutError):
                     messages = []
-                changed: list[Alert] = []
-                for message in messages:
-                    changed.extend(
-                        engine.apply(decode_risk(message.data), message.metadata.sequence.stream)
-                    )
-                self.messages_applied += len(messages)
-                if time.monotonic() - last_tick >= TICK_EVERY_S:
-                    changed.extend(engine.tick())
+                tick = time.monotonic() - last_tick >= TICK_EVERY_S
+                if tick:
                     last_tick = time.monotonic()
+                changed = await asyncio.get_running_loop().run_in_executor(
+                    self._work, _apply, engine, messages, tick
+                )
+                self.messages_applied += len(messages)
                 await self._publish(changed)
                 if time.monotonic() - last_checkpoint >= self.config.checkpoint_every_s:
                     await self._checkpoint(engine)
@@ -250,8 +250,20 @@ class RiskWorker:
         """Save the partition's state; on failure say so and go on (whoever takes the
         partition next reads on from the checkpoint before)."""
         assert self._checkpoints is not None
-        data = await asyncio.to_thread(engine.checkpoint, self.config.checkpoint_key)
+        data = await asyncio.get_running_loop().run_in_executor(
+            self._work, engine.checkpoint, self.config.checkpoint_key
+        )
         try:
             await self._checkpoints.put(checkpoint_name(engine.partition), data)
         except Exception as exc:  # a timeout or a cluster without quorum: not fatal
             log.error("partition %d: checkpoint not saved: %r", engine.partition, exc)
+
+
+def _apply(engine: PartitionEngine, messages: list[Msg], tick: bool) -> list[Alert]:
+    """Run fetched messages (and the timers, when due) through a partition's engine."""
+    changed: list[Alert] = []
+    for message in messages:
+        changed.extend(engine.apply(decode_risk(message.data), message.metadata.sequence.stream))
+    if tick:
+        changed.extend(engine.tick())
+    return changed
