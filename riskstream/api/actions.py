@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
 
+from riskstream.api.alert_views import scored_now
 from riskstream.api.auth import CurrentUser, runtime_of
 from riskstream.engine.alerts import Alert
 
@@ -52,7 +53,7 @@ def _act(
         target=f"alert:{alert_id}",
         detail={"comment": comment, "borrower_id": alert["borrower_id"]},
     )
-    return alert
+    return scored_now(runtime, alert)
 
 
 @router.post("/alerts/{alert_id}/ack")

@@ -22,9 +22,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from riskstream.api.actions import router as actions_router
+from riskstream.api.alert_views import all_scored_now, scored_now
 from riskstream.api.assets import router as assets_router
 from riskstream.api.auth import CurrentUser, runtime_of, session_ended, stream_user
 from riskstream.api.auth import router as auth_router
@@ -50,7 +51,12 @@ TOO_LARGE: dict[str, Any] = {"model": ErrorOut, "description": "body over max_bo
 
 
 class AlertOut(BaseModel):
-    """An alert as the API returns it (DESIGN.md contract)."""
+    """An alert as the API returns it (DESIGN.md contract).
+
+    ``score`` is the alert score (`riskstream.scoring.alert_score`), as of the lender's
+    event time: severity band (info 0–32, warning 34–66, critical 68–100), then money at
+    risk as a share of the loan, then age.
+    """
 
     id: str
     tenant: str
@@ -66,10 +72,28 @@ class AlertOut(BaseModel):
     detected_at: float
     updated_at: float
     resolved_at: float | None = None
-    score: float
+    score: float = Field(
+        description="alert score 0–100: severity band, then money at risk, then age"
+    )
     reasons: list[str]
     evidence: dict[str, Any]
     rule: str
+    detector_score: float | None = Field(
+        default=None, description="the detector's own strength of evidence, 0–100"
+    )
+    money_at_risk: float | None = Field(
+        default=None,
+        description="value of the goods found missing, else pledged value of the collateral "
+        "concerned, in currency",
+    )
+    currency: str | None = Field(default=None, description="currency of money_at_risk")
+    exposure: float | None = Field(
+        default=None, description="principal of the loans concerned, in currency"
+    )
+    money_at_risk_pct: int = Field(
+        default=0, description="money at risk as whole percent of exposure, 0–100"
+    )
+    score_basis: str = Field(default="", description="how the score was reached")
 
 
 class AlertPage(BaseModel):
@@ -133,6 +157,7 @@ def list_alerts(
         ),
     )
     total, items = runtime.alerts.query(flt, limit, offset)
+    items = all_scored_now(runtime, items)
     return {"total": total, "limit": limit, "offset": offset, "items": items, "last_event_id": last}
 
 
@@ -187,7 +212,7 @@ async def alert_stream(
         for seq, alert in changes:
             cursor = seq
             if user.may_see(alert["tenant"], alert["borrower_id"]):
-                yield ServerSentEvent(data=alert, event="alert", id=str(seq))
+                yield ServerSentEvent(data=scored_now(runtime, alert), event="alert", id=str(seq))
         if await request.is_disconnected() or session_ended(request, user):
             return  # a logout, new password or move to another lender ends the feed too
         if len(changes) < STREAM_PAGE:  # else more are waiting: read on at once
@@ -200,7 +225,7 @@ def get_alert(request: Request, alert_id: str, user: CurrentUser) -> dict[str, A
     alert = _runtime(request).alerts.get(alert_id)
     if alert is None or not user.may_see(alert["tenant"], alert["borrower_id"]):
         raise HTTPException(404, f"no alert with id {alert_id!r}")
-    return alert
+    return scored_now(_runtime(request), alert)
 
 
 @router.get("/stats")

@@ -19,6 +19,7 @@ from ingest.stores import TelemetryStore
 from riskstream.api.asset_views import borrower_model, collateral_out, device_out, site_out
 from riskstream.api.auth import CurrentUser, runtime_of
 from riskstream.api.evidence import evidence_window
+from riskstream.api.map_state import attention, site_state
 from riskstream.api.portfolio import epoch_param, time_range
 from riskstream.api.telemetry import downsampled, fixes_between, metrics_of, track
 from riskstream.api.views import (
@@ -71,6 +72,19 @@ def _tracks(store: TelemetryStore | None, devices: list[DeviceContext], n: int) 
                 Track.model_validate({"device_id": device.device_id, "positions": positions})
             )
     return out
+
+
+def _speeds(store: TelemetryStore | None, devices: list[DeviceContext]) -> list[float]:
+    """The newest speed of each GPS tracker that has reported one."""
+    if store is None:
+        return []
+    speeds = []
+    for device in devices:
+        if device.kind is DeviceKind.GPS_TRACKER:
+            latest = store.latest(device.device_id, tenant=device.tenant).get("speed_kmh")
+            if latest is not None:
+                speeds.append(latest[1])
+    return speeds
 
 
 @router.get("/collateral/{collateral_id}", response_model=CollateralDetail)
@@ -162,7 +176,8 @@ async def site_map(
     borrower: Annotated[str | None, Query(description="only this borrower")] = None,
     positions: Positions = 50,
 ) -> dict[str, Any]:
-    """Vehicles and yards of the user's scope: geofence, location and last positions."""
+    """Vehicles and yards of the user's scope: geofence, location, last positions and
+    state (outside its fence, moving, parked), those that need attention first."""
     runtime = runtime_of(request)
     engine = runtime.engines.of(user.tenant)
     index = engine.index
@@ -182,18 +197,29 @@ async def site_map(
                 trackers = [index.devices[d.id] for d in b.devices if d.site == site.id]
                 wanted.append((b.id, site, kept, trackers))
     store = runtime.store
+    moving_above = engine.rules.rules.vehicle_moving_when_parked.speed_above_kmh
 
     def read() -> dict[str, Any]:
-        sites = [
-            {
-                "borrower_id": borrower_id,
-                "site": site_out(site),
-                "collateral_ids": kept,
-                "tracks": _tracks(store, trackers, positions),
-                "open_alerts": open_at.get(site.id, 0),
-            }
-            for borrower_id, site, kept, trackers in wanted
-        ]
+        sites: list[dict[str, Any]] = []
+        for borrower_id, site, kept, trackers in wanted:
+            tracks = _tracks(store, trackers, positions)
+            fixes = [(t.positions[-1].lat, t.positions[-1].lon) for t in tracks if t.positions]
+            speeds = _speeds(store, trackers)
+            state = site_state(site, fixes, speeds, moving_above)
+            alerts = open_at.get(site.id, 0)
+            sites.append(
+                {
+                    "borrower_id": borrower_id,
+                    "site": site_out(site),
+                    "collateral_ids": kept,
+                    "tracks": tracks,
+                    "open_alerts": alerts,
+                    "state": state,
+                    "speed_kmh": max(speeds, default=None),
+                    "attention": attention(state, alerts),
+                }
+            )
+        sites.sort(key=lambda s: (s["attention"], -s["open_alerts"], s["site"]["id"]))
         return {"sites": sites}
 
     return await asyncio.to_thread(read)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from devices.model import Borrower
+from riskstream.api.alert_views import all_scored_now
 from riskstream.api.asset_views import borrower_model, collateral_out, device_out, site_out
 from riskstream.api.auth import CurrentUser, runtime_of
 from riskstream.api.telemetry import coverage_series
@@ -240,6 +241,6 @@ async def borrower_detail(
         ],
         "collateral": [collateral_out(lot) for lot in lots],
         "sites": found["sites"],
-        "alerts": found["alerts"],
+        "alerts": all_scored_now(runtime, found["alerts"]),
         "alerts_total": found["alerts_total"],
     }

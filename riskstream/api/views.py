@@ -233,10 +233,18 @@ class MapSite(BaseModel):
     collateral_ids: list[str]
     tracks: list[Track]
     open_alerts: int
+    state: Literal["outside_fence", "moving", "parked", "no_position"] = Field(
+        description="from the trackers' newest fix and speed (riskstream.api.map_state)"
+    )
+    speed_kmh: float | None = Field(description="highest newest speed of its trackers")
+    attention: int = Field(
+        description="0 first: outside fence; moving with open alerts; moving; open alerts; "
+        "parked; no position"
+    )
 
 
 class MapOut(BaseModel):
-    """Sites to draw on the map."""
+    """Sites to draw on the map, those that need attention first."""
 
     sites: list[MapSite]
 

@@ -25,13 +25,14 @@ def num(value: object) -> float | None:
 
 
 def chart(device_id: str, metric: str, title: str, lines: list[tuple[float, str]]) -> Chart:
-    """One chart: a device's metric with labelled horizontal lines."""
+    """One chart: a device's metric with labelled horizontal lines (to 6 decimals: a
+    coordinate keeps the 5 its alert's reasons give)."""
     return {
         "device_id": device_id,
         "metric": metric,
         "unit": unit_of(metric),
         "title": title,
-        "thresholds": [{"value": round(v, 4), "label": label} for v, label in lines],
+        "thresholds": [{"value": round(v, 6), "label": label} for v, label in lines],
     }
 
 

@@ -50,7 +50,12 @@ def _at(ts: float) -> str:
 
 @dataclass
 class Alert:
-    """The alert contract of DESIGN.md (plus ``subject`` and ``resolved_at``)."""
+    """The alert contract of DESIGN.md (plus ``subject`` and ``resolved_at``).
+
+    ``score`` is the alert score (`riskstream.scoring.alert_score`: severity band, then
+    money at risk, then age), which the engine sets on every alert it emits; until then
+    it holds the detector's own strength of evidence, kept as ``detector_score``.
+    """
 
     id: str
     tenant: str
@@ -70,6 +75,12 @@ class Alert:
     evidence: dict[str, Any]
     rule: str
     resolved_at: float | None = None
+    detector_score: float | None = None
+    money_at_risk: float | None = None
+    currency: str | None = None
+    exposure: float | None = None
+    money_at_risk_pct: int = 0
+    score_basis: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form."""
@@ -174,6 +185,7 @@ class AlertBook:
                 reasons=finding.reasons,
                 evidence=finding.evidence,
                 rule=finding.rule,
+                detector_score=finding.score,
             )
             if cooling is not None and cooling.suppressed:
                 self._notes[alert.id] = [
@@ -188,6 +200,7 @@ class AlertBook:
         escalated = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alert.severity]
         alert.severity = finding.severity if escalated else alert.severity
         alert.score = finding.score
+        alert.detector_score = finding.score
         alert.reasons = [*finding.reasons, *self._notes.get(alert.id, ())]
         alert.evidence = finding.evidence
         alert.updated_at = now

@@ -28,6 +28,7 @@ from riskstream.engine.coverage import LatestCoverage
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
 from riskstream.rules.schema import Rules, RuleSet
 from riskstream.rules.scope import RuleScope
+from riskstream.scoring import alert_score
 from riskstream.scoring.borrower_risk import BorrowerRisk, BorrowerScoring
 from riskstream.scoring.outcome_model import LoanEvent
 
@@ -200,6 +201,7 @@ class Engine:
         alerts = list(changed.values())
         if self.watermark is not None:
             self._rescore(alerts, self.watermark)
+        self._price(alerts)
         return alerts
 
     def _route(self, device_id: str) -> Route:
@@ -241,6 +243,7 @@ class Engine:
         alerts = self.integrity_detector.observe(signals, self.book, self.wall_clock())
         if alerts:
             self._rescore(alerts, max(s.at for s in signals))
+            self._price(alerts)
         return alerts
 
     def next_due(self) -> float:
@@ -264,7 +267,15 @@ class Engine:
             alerts += spec.tick(detector, now, self.book, wall)
         alerts += self.book.escalate(now, wall)
         self._rescore(alerts, now)
+        self._price(alerts)
         return alerts
+
+    def _price(self, alerts: list[Alert]) -> None:
+        """Give each emitted alert its money at risk and alert score as of its own last
+        change (so a replay gives the same scores however its readings are batched; the
+        API ages them to the event time it serves them at)."""
+        for alert in alerts:
+            alert_score.apply(alert, self.index, alert.updated_at)
 
     def _rescore(self, changed: list[Alert], now: float) -> None:
         """Score borrowers whose alerts changed; everyone once per ``snapshot_every``."""

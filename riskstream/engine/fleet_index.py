@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from devices.model import KG_PER_UNIT, Collateral, DeviceKind, Fleet, Site
+from devices.model import KG_PER_UNIT, Collateral, DeviceKind, Fleet, Loan, Site
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,9 @@ class FleetIndex:
         self.collateral: dict[str, CollateralContext] = {}
         self.sites: dict[str, Site] = {}
         self.borrowers: dict[str, str] = {}
+        self.loans: dict[str, Loan] = {}
+        self.loans_of: dict[str, tuple[str, ...]] = {}
+        self.lots_at: dict[str, tuple[str, ...]] = {}
         self._zones: dict[str, ZoneInfo] = {}
         for fleet in fleets:
             tenant = fleet.tenant.id
@@ -65,8 +68,11 @@ class FleetIndex:
                         loan_id=loan_id,
                         collateral_id=device.collateral,
                     )
+                self.loans_of[borrower.id] = tuple(loan.id for loan in borrower.loans)
                 for loan in borrower.loans:
+                    self.loans[loan.id] = loan
                     for c in loan.collateral:
+                        self.lots_at[c.site] = (*self.lots_at.get(c.site, ()), c.id)
                         cells = tuple(
                             d.id
                             for d in borrower.devices

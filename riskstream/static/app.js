@@ -46,10 +46,42 @@ function matchesFilters(alert) {
     && (!borrower || alert.borrower_id === borrower);
 }
 
-function cell(text, className) {
+function cell(text, className, label) {
   const td = document.createElement("td");
   if (className) td.className = className;
+  // a narrow screen shows each row as a card, every value under its column's name
+  if (label) td.dataset.label = label;
   td.textContent = text;
+  return td;
+}
+
+const SEVERITY_RANK = { critical: 2, warning: 1, info: 0 };
+const wholeNumber = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+// The alert score's order (severity, then share of the loan at risk, then age) without
+// comparing scores served at different event times: the feed gets them over minutes.
+function byScore(a, b) {
+  return (SEVERITY_RANK[b.severity] ?? -1) - (SEVERITY_RANK[a.severity] ?? -1)
+    || (b.money_at_risk_pct || 0) - (a.money_at_risk_pct || 0)
+    || a.opened_at - b.opened_at
+    || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function moneyCell(alert) {
+  const td = cell("", "num money", "money at risk");
+  if (alert.money_at_risk === null || alert.money_at_risk === undefined || !alert.currency) {
+    td.textContent = "–";
+    return td;
+  }
+  const amount = document.createElement("span");
+  amount.className = "nowrap";
+  amount.textContent = alert.currency + " " + wholeNumber.format(alert.money_at_risk);
+  const share = document.createElement("span");
+  share.className = "share";
+  share.textContent = alert.exposure
+    ? (alert.money_at_risk >= alert.exposure ? "≥ the whole loan" : (alert.money_at_risk_pct || 0) + " % of the loan")
+    : "no loan concerned";
+  td.append(amount, share);
   return td;
 }
 
@@ -58,30 +90,32 @@ function row(alert, flash) {
   tr.dataset.id = alert.id;
   tr.dataset.kind = alert.kind;
   tr.dataset.borrower = alert.borrower_id;
-  tr.className = "clickable" + (flash ? " flash" : "");
+  tr.className = "clickable sev-row-" + alert.severity + (flash ? " flash" : "");
   tr.title = "open the borrower page with this alert";
   tr.addEventListener("click", (event) => {
     if (event.target.closest("button")) return;
     location.hash = "#/borrower/" + encodeURIComponent(alert.borrower_id) + "?alert=" + encodeURIComponent(alert.id);
   });
-  const sev = document.createElement("td");
+  const sev = cell("", "severity", "severity");
   const badge = document.createElement("span");
   badge.className = "sev " + alert.severity;
   badge.textContent = alert.severity;
   sev.appendChild(badge);
   tr.appendChild(sev);
-  tr.appendChild(cell(alert.status, "status " + alert.status));
-  tr.appendChild(cell(alert.borrower_id));
-  tr.appendChild(cell(alert.kind.replaceAll("_", " ")));
-  tr.appendChild(cell(alert.subject, "nowrap"));
-  tr.appendChild(cell(fmtTime(alert.opened_at), "nowrap"));
-  const score = cell(alert.score.toFixed(1), "num nowrap");
+  tr.appendChild(cell(alert.status, "status " + alert.status, "status"));
+  tr.appendChild(cell(alert.borrower_id, "borrower", "borrower"));
+  tr.appendChild(cell(alert.kind.replaceAll("_", " "), "kind", "kind"));
+  tr.appendChild(cell(alert.subject, "nowrap subject", "subject"));
+  tr.appendChild(cell(fmtTime(alert.opened_at), "nowrap since", "since (UTC)"));
+  const score = cell(alert.score.toFixed(1), "num nowrap score", "alert score");
+  score.title = "alert score: " + (alert.score_basis || alert.severity + " band");
   const unit = document.createElement("span");
   unit.className = "unit";
   unit.textContent = " / 100";
   score.appendChild(unit);
   tr.appendChild(score);
-  const reasons = document.createElement("td");
+  tr.appendChild(moneyCell(alert));
+  const reasons = cell("", "reasons-cell", "reasons");
   const ul = document.createElement("ul");
   ul.className = "reasons";
   for (const r of alert.reasons) {
@@ -91,7 +125,7 @@ function row(alert, flash) {
   }
   reasons.appendChild(ul);
   tr.appendChild(reasons);
-  const actions = document.createElement("td");
+  const actions = cell("", "actions", "action");
   if (me && me.role !== "auditor" && alert.status !== "resolved") {
     if (alert.status === "open") actions.appendChild(actionButton(alert, "ack", "acknowledge"));
     actions.appendChild(actionButton(alert, "resolve", "resolve"));
@@ -125,8 +159,10 @@ function actionButton(alert, path, label) {
 
 function render(flashId) {
   const tbody = document.querySelector("#alerts tbody");
-  const sorted = [...alerts.values()].filter(matchesFilters)
-    .sort((a, b) => b.opened_at - a.opened_at);
+  const order = $("f-order").value === "newest"
+    ? (a, b) => b.opened_at - a.opened_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    : byScore;
+  const sorted = [...alerts.values()].filter(matchesFilters).sort(order);
   tbody.replaceChildren(...sorted.map((a) => row(a, a.id === flashId)));
   $("empty").hidden = sorted.length > 0;
 }
@@ -173,7 +209,7 @@ async function refreshStats() {
   }
 }
 
-for (const id of ["f-severity", "f-status", "f-borrower"]) {
+for (const id of ["f-severity", "f-status", "f-borrower", "f-order"]) {
   $(id).addEventListener("input", () => render(null));
 }
 
@@ -183,14 +219,14 @@ async function loadAudit() {
   const rows = entries.map((e) => {
     const tr = document.createElement("tr");
     tr.dataset.action = e.action;
-    tr.appendChild(cell(new Date(e.at * 1000).toISOString().slice(0, 19).replace("T", " "), "nowrap"));
-    tr.appendChild(cell(e.actor));
-    tr.appendChild(cell(e.action.replaceAll("_", " ")));
-    tr.appendChild(cell(e.target));
+    tr.appendChild(cell(new Date(e.at * 1000).toISOString().slice(0, 19).replace("T", " "), "nowrap", "when (UTC)"));
+    tr.appendChild(cell(e.actor, null, "who"));
+    tr.appendChild(cell(e.action.replaceAll("_", " "), null, "action"));
+    tr.appendChild(cell(e.target, "target", "target"));
     const d = e.detail || {};
     const note = d.comment || (e.target === "rules" && d.version !== undefined ? "version " + d.version
       : e.target === "rules" && d.kept_version !== undefined ? "refused; version " + d.kept_version + " kept: " + d.message : "");
-    tr.appendChild(cell(note));
+    tr.appendChild(cell(note, null, "comment or detail"));
     return tr;
   });
   document.querySelector("#audit-table tbody").replaceChildren(...rows);

@@ -35,12 +35,58 @@ export function qty(value, unit, digits = 1) {
 }
 
 // Value with the unit of a metric; picks sensible decimals for the magnitude.
+// Coordinates (°) keep 5 decimals, about a metre, as the alert reasons give them.
 export function measured(value, unit) {
   if (value === null || value === undefined) return "–";
+  if (unit === DEGREES) return coordinate(value);
   const abs = Math.abs(value);
   const digits = Number.isInteger(value) || abs >= 1000 ? 0 : abs >= 100 ? 1 : abs >= 1 ? 2 : 4;
   const text = num(value, digits);
   return unit ? text + " " + unit : text;
+}
+
+export const DEGREES = "°";
+export const COORDINATE_DIGITS = 5;
+
+export function coordinate(value) {
+  if (value === null || value === undefined) return "–";
+  return value.toFixed(COORDINATE_DIGITS) + DEGREES;
+}
+
+// One unit per quantity on a page: masses in kg, or in t when the page's largest mass
+// is 10 t or more (1,000,000 kg reads 1,000 t, never "1 m").
+const KG_PER = { kg: 1, t: 1000 };
+const TONNES_FROM_KG = 10000;
+
+export function isMass(unit) {
+  return Object.hasOwn(KG_PER, unit || "");
+}
+
+export function massUnitFor(kgValues) {
+  const largest = Math.max(0, ...kgValues.filter(Number.isFinite).map(Math.abs));
+  return largest >= TONNES_FROM_KG ? "t" : "kg";
+}
+
+// [value, unit] of a figure in the page's mass unit (other units pass unchanged).
+export function inMassUnit(value, unit, massUnit) {
+  if (!isMass(unit) || !isMass(massUnit) || value === null || value === undefined) return [value, unit];
+  return [(value * KG_PER[unit]) / KG_PER[massUnit], massUnit];
+}
+
+// Binary readings read as their states: door closed/open, ignition off/on.
+export const STATES = { door_open: ["door", "closed", "open"], ignition: ["ignition", "off", "on"] };
+
+export function isBinary(metric) {
+  return Object.hasOwn(STATES, metric);
+}
+
+// "door open", "ignition off"; a mean over a bucket (0–1) reads as the share of time on.
+export function stateText(metric, value) {
+  const [name, off, on] = STATES[metric];
+  if (value === null || value === undefined) return name + " –";
+  if (value <= 0) return name + " " + off;
+  if (value >= 1) return name + " " + on;
+  return name + " " + on + " " + num(value * 100, 0) + " % of the time";
 }
 
 export function utc(epochSeconds, withSeconds = false) {
@@ -73,4 +119,15 @@ export function el(tag, className, text, ...children) {
 
 export function severityBadge(severity) {
   return el("span", "sev " + severity, severity);
+}
+
+// A table that shows each row as a card on a narrow screen (pages.css `cards-narrow`):
+// every cell is labelled with its column's heading.
+export function cardsOnNarrow(table) {
+  const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent);
+  for (const tr of table.querySelectorAll("tbody tr")) {
+    [...tr.cells].forEach((td, i) => { if (heads[i] && !td.dataset.label) td.dataset.label = heads[i]; });
+  }
+  table.classList.add("cards-narrow");
+  return table;
 }

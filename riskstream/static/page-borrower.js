@@ -1,15 +1,16 @@
 // Borrower page: score and reasons, score and coverage over time, exposure, alert
 // timeline with the evidence-window charts of the selected alert, collateral by site.
 
-import { legend, lineChart } from "./charts.js";
+import { chartWidth, legend, lineChart } from "./charts.js";
 import {
-  duration, el, kindLabel, measured, money, pct, qty, severityBadge, utc,
+  cardsOnNarrow, COORDINATE_DIGITS, DEGREES, duration, el, inMassUnit, isBinary, isMass, kindLabel,
+  massUnitFor, measured, money, pct, qty, severityBadge, STATES, stateText, utc,
 } from "./format.js";
 import { refreshOnAlerts, updatedNote } from "./live.js";
 import { siteMap } from "./map.js";
 
 const METRIC_UNITS = {
-  kg: "kg", c: "°C", kw: "kW", count: "count", deg: "°", kmh: "km/h", km: "km", pct: "%", mms: "mm/s", a: "A",
+  kg: "kg", t: "t", c: "°C", kw: "kW", count: "count", deg: "°", kmh: "km/h", km: "km", pct: "%", mms: "mm/s", a: "A",
 };
 
 export function unitOf(metric) {
@@ -18,6 +19,7 @@ export function unitOf(metric) {
 }
 
 function metricLabel(metric) {
+  if (isBinary(metric)) return STATES[metric][0];
   const unit = unitOf(metric);
   const base = unit ? metric.slice(0, metric.lastIndexOf("_")) : metric;
   return base.replaceAll("_", " ");
@@ -43,10 +45,19 @@ function steps(points, end) {
 function scoreCard(d) {
   const band = d.score >= 60 ? "high" : d.score >= 30 ? "medium" : "low";
   const big = el("div", "big-score");
-  big.append(el("span", "score-value " + band, d.score.toFixed(1)), el("span", "unit", " / 100 risk score"));
+  big.append(el("span", "score-value " + band, d.score.toFixed(1)), el("span", "unit", " / 100 borrower risk score"));
   const reasons = el("ul", "reasons-list");
   for (const r of d.reasons) reasons.appendChild(el("li", null, r));
-  return card("Risk score", big, el("div", "sub-figure", "as of " + utc(d.computed_at) + " UTC (event time)"), reasons);
+  const box = card("Borrower risk score", big, el("div", "sub-figure", "as of " + utc(d.computed_at) + " UTC (event time)"), reasons);
+  // the one explanation of both scores, as on the live feed
+  const legend = document.getElementById("score-legend");
+  if (legend) {
+    const copy = legend.cloneNode(true);
+    copy.id = "score-legend-borrower";
+    copy.open = false;
+    box.appendChild(copy);
+  }
+  return box;
 }
 
 function exposureCard(d) {
@@ -78,23 +89,37 @@ function historyCharts(d) {
   const times = [...withCurrent(d).map((p) => p.ts), ...d.coverage_history.flatMap((s) => s.points.map((p) => p.ts))];
   const start = times.length ? Math.max(d.window_start, Math.min(...times)) : d.window_start;
   const score = lineChart({
-    title: "risk score", unit: "points of 100", start, end: d.window_end, yMin: 0, yMax: 100,
+    title: "borrower risk score", unit: "points of 100", start, end: d.window_end, yMin: 0, yMax: 100, width: chartWidth(),
     series: [{ label: "score", points: steps(withCurrent(d), d.window_end) }],
   });
   const series = d.coverage_history.map((s) => ({
     label: "lot " + s.collateral_id, points: s.points.map((p) => [p.ts, p.value * 100]),
   }));
   const coverage = lineChart({
-    title: "coverage", unit: "% of pledge", start, end: d.window_end, series,
+    title: "coverage", unit: "% of pledge", start, end: d.window_end, series, width: chartWidth(),
     thresholds: [{ value: 100, label: "pledged" }, { value: d.coverage_alert_below * 100, label: "alert below" }],
   });
   const coverageCard = series.length
     ? card("Coverage over time", coverage, legend(series))
     : card("Coverage over time", el("p", "muted", "No weighed collateral: coverage is not measured for this borrower."));
   coverageCard.id = "coverage-chart";
-  const scoreBox = card("Risk score over time", score);
+  const scoreBox = card("Borrower risk score over time", score);
   scoreBox.id = "score-chart";
   return el("div", "grid-2", undefined, scoreBox, coverageCard);
+}
+
+// "alert score 86.4 / 100 · EUR 676,239 at risk, 100 % of the loan" (hover: how).
+function alertFigures(alert) {
+  const box = el("div", "alert-figures");
+  const score = el("span", "alert-score", "alert score " + alert.score.toFixed(1) + " / 100");
+  if (alert.score_basis) score.title = alert.score_basis;
+  box.appendChild(score);
+  if (alert.currency && alert.money_at_risk !== null && alert.money_at_risk !== undefined) {
+    const share = alert.exposure && alert.money_at_risk >= alert.exposure ? "the whole loan or more"
+      : (alert.money_at_risk_pct || 0) + " % of the loan";
+    box.appendChild(el("span", "money-at-risk", " · " + money(alert.money_at_risk, alert.currency) + " at risk, " + share));
+  }
+  return box;
 }
 
 function timelineItem(alert, selected, onSelect) {
@@ -108,7 +133,7 @@ function timelineItem(alert, selected, onSelect) {
   const when = el("div", "tl-time",
     "opened " + utc(alert.opened_at) + " UTC · " + (alert.status === "resolved"
       ? "resolved " + utc(end) + " UTC" + lasted : "ongoing, last update " + utc(alert.updated_at) + " UTC"));
-  li.append(el("span", "tl-dot"), head, when, el("div", "tl-reason", alert.reasons[0] || ""));
+  li.append(el("span", "tl-dot"), head, when, alertFigures(alert), el("div", "tl-reason", alert.reasons[0] || ""));
   li.addEventListener("click", () => onSelect(alert.id));
   li.addEventListener("keydown", (e) => { if (e.key === "Enter") onSelect(alert.id); });
   return li;
@@ -116,7 +141,13 @@ function timelineItem(alert, selected, onSelect) {
 
 const QUANTITY_KEYS = new Set(["on_hand", "pledged_quantity", "quantity"]);
 
-function evidenceFacts(alert, currency) {
+// A figure in the page's units: masses in its one mass unit, coordinates with 5 decimals.
+function figure(value, unit, massUnit) {
+  const [v, u] = inMassUnit(value, unit, massUnit);
+  return isMass(u) ? qty(v, u) : measured(v, u);
+}
+
+function evidenceFacts(alert, currency, massUnit) {
   const dl = el("dl", "figures compact");
   const evidence = alert.evidence || {};
   for (const [key, value] of Object.entries(evidence)) {
@@ -128,15 +159,39 @@ function evidenceFacts(alert, currency) {
     else if (key.endsWith("_s")) { text = duration(value); label = key.slice(0, -2); }
     else if (key.endsWith("_value")) text = money(value, currency);
     else if (key === "last_seen" || key === "since") text = utc(value) + " UTC";
-    else if (QUANTITY_KEYS.has(key) && evidence.unit) text = qty(value, evidence.unit);
+    else if (QUANTITY_KEYS.has(key) && evidence.unit) text = figure(value, evidence.unit, massUnit);
+    else if (isBinary(key)) { text = stateText(key, value); label = "state"; }
     else {
       const unit = unitOf(key);
-      text = measured(value, unit);
+      text = figure(value, unit, massUnit);
       if (unit) label = key.slice(0, key.lastIndexOf("_"));
     }
     dl.append(el("dt", null, label.replaceAll("_", " ")), el("dd", null, text));
   }
   return dl;
+}
+
+// How to draw one evidence series: masses in the page's mass unit, coordinates with 5
+// decimals, a binary reading (door, ignition) from its off state (0) to its on state (1).
+function evidenceChartOptions(spec, data, win, massUnit) {
+  const [, unit] = inMassUnit(1, spec.unit, massUnit);
+  const scale = (v) => inMassUnit(v, spec.unit, massUnit)[0];
+  const options = {
+    title: spec.title, unit, start: win.start, end: win.end, width: chartWidth(),
+    series: [{ label: spec.device_id, points: data.points.map((p) => [p.ts, scale(p.value)]) }],
+    thresholds: spec.thresholds.map((t) => ({ value: scale(t.value), label: t.label })),
+    shade: [win.breach_start, win.breach_end],
+  };
+  if (unit === DEGREES) options.digits = COORDINATE_DIGITS;
+  if (isBinary(spec.metric)) {
+    const [name, off, on] = STATES[spec.metric];
+    Object.assign(options, {
+      title: spec.title === spec.metric.replaceAll("_", " ") ? name : spec.title, unit: "",
+      yMin: -0.1, yMax: 1.1, yTicks: [0, 1], yFormat: (v) => (v >= 1 ? on : off),
+      labelFormat: (v) => (v <= 0 ? off : v >= 1 ? on : on + " " + Math.round(v * 100) + " % of the time"),
+    });
+  }
+  return options;
 }
 
 async function renderEvidence(box, alert, detail) {
@@ -154,14 +209,13 @@ async function renderEvidence(box, alert, detail) {
   const jobs = win.charts.map(async (spec) => {
     const q = new URLSearchParams({ metric: spec.metric, start: win.start, end: win.end, points: 240 });
     const data = await api("/api/devices/" + encodeURIComponent(spec.device_id) + "/telemetry?" + q);
-    const chart = lineChart({
-      title: spec.title, unit: spec.unit, start: win.start, end: win.end,
-      series: [{ label: spec.device_id, points: data.points.map((p) => [p.ts, p.value]) }],
-      thresholds: spec.thresholds, shade: [win.breach_start, win.breach_end],
-    });
+    const chart = lineChart(evidenceChartOptions(spec, data, win, detail.massUnit));
     chart.dataset.device = spec.device_id;
+    chart.dataset.metric = spec.metric;
+    const unitNote = isBinary(spec.metric) ? "share of the time " + STATES[spec.metric][2]
+      : "in " + (inMassUnit(1, spec.unit, detail.massUnit)[1] || "units");
     return el("figure", "evidence-chart", undefined, chart,
-      el("figcaption", null, spec.device_id + " · " + metricLabel(spec.metric) + " in " + (spec.unit || "units") +
+      el("figcaption", null, spec.device_id + " · " + metricLabel(spec.metric) + " " + unitNote +
         " · mean per " + duration(data.every_s)));
   });
   const tracks = win.track_device_ids.map(async (deviceId) => {
@@ -169,12 +223,13 @@ async function renderEvidence(box, alert, detail) {
     const track = await api("/api/devices/" + encodeURIComponent(deviceId) + "/positions?" + q);
     const site = detail.sites.find((s) => s.devices.some((dv) => dv.id === deviceId));
     return el("figure", "evidence-chart", undefined,
-      siteMap({ geofence: site ? site.site.geofence : null, tracks: [track], width: 560, height: 260 }),
+      siteMap({ geofence: site ? site.site.geofence : null, tracks: [track], width: chartWidth(), height: 260 }),
       el("figcaption", null, deviceId + " · " + track.positions.length + " GPS fixes in the window"));
   });
   charts.append(...(await Promise.all([...jobs, ...tracks])));
   if (!charts.childElementCount) charts.appendChild(el("p", "muted", "No telemetry series belongs to this alert."));
-  box.replaceChildren(el("h3", null, "Evidence"), head, reasons, evidenceFacts(alert, currency), windowNote, charts);
+  box.replaceChildren(el("h3", null, "Evidence"), head, reasons, alertFigures(alert),
+    evidenceFacts(alert, currency, detail.massUnit), windowNote, charts);
 }
 
 function alertsSection(d, selectedId) {
@@ -200,12 +255,13 @@ function alertsSection(d, selectedId) {
   return node;
 }
 
-function readingsText(device) {
+function readingsText(device, massUnit) {
   if (!device.last_readings.length) return "no readings stored";
-  return device.last_readings.map((r) => metricLabel(r.metric) + " " + measured(r.value, unitOf(r.metric))).join(" · ");
+  return device.last_readings.map((r) => (isBinary(r.metric) ? stateText(r.metric, r.value)
+    : metricLabel(r.metric) + " " + figure(r.value, unitOf(r.metric), massUnit))).join(" · ");
 }
 
-function siteBlock(s, lots, eventTime) {
+function siteBlock(s, lots, eventTime, massUnit) {
   const kindName = s.site.kind.replaceAll("_", " ");
   const head = el("div", "site-head", undefined, el("b", null, s.site.name || s.site.id),
     el("span", "muted", " · " + kindName + " · " + s.site.id + (s.site.timezone !== "UTC" ? " · " + s.site.timezone : "")));
@@ -218,11 +274,13 @@ function siteBlock(s, lots, eventTime) {
     const cov = c.coverage === null ? "not weighed" : pct(c.coverage, 1);
     lotBody.appendChild(el("tr", null, undefined,
       el("td", null, c.id + (c.description ? " · " + c.description : "")),
-      el("td", "num", qty(c.quantity, c.unit)), el("td", "num", c.on_hand === null ? "–" : qty(c.on_hand, c.unit)),
+      el("td", "num", figure(c.quantity, c.unit, massUnit)),
+      el("td", "num", c.on_hand === null ? "–" : figure(c.on_hand, c.unit, massUnit)),
       el("td", "num coverage " + (c.coverage === null ? "" : c.coverage < 0.9 ? "bad" : c.coverage < 1 ? "warn" : "ok"), cov),
       el("td", "num", money(c.pledged_value, c.currency)), el("td", "num", money(c.value_on_hand, c.currency))));
   }
   lotTable.appendChild(lotBody);
+  cardsOnNarrow(lotTable);
   const devTable = el("table", "data inner devices");
   devTable.appendChild(el("thead", null, undefined, el("tr", null, undefined,
     ...["device", "kind", "reports every", "last seen (UTC)", "last readings"].map((h) => el("th", null, h)))));
@@ -233,13 +291,23 @@ function siteBlock(s, lots, eventTime) {
     devBody.appendChild(el("tr", late ? "late" : null, undefined,
       el("td", null, dv.id), el("td", null, dv.kind.replaceAll("_", " ")), el("td", null, duration(dv.interval_s)),
       el("td", null, dv.last_seen === null ? "never" : utc(dv.last_seen) + (age !== null ? " (" + duration(Math.max(0, age)) + " before event time)" : "")),
-      el("td", null, readingsText(dv))));
+      el("td", null, readingsText(dv, massUnit))));
   }
   devTable.appendChild(devBody);
+  cardsOnNarrow(devTable);
   const block = el("div", "site-block", undefined, head);
   if (s.collateral_ids.length) block.appendChild(lotTable);
   block.appendChild(s.devices.length ? devTable : el("p", "muted", "No devices at this site."));
   return block;
+}
+
+// The page's one mass unit: t when its largest lot or load cell reading is 10 t or more.
+function pageMassUnit(d) {
+  const kg = d.collateral.filter((c) => isMass(c.unit)).map((c) => inMassUnit(c.quantity, c.unit, "kg")[0]);
+  for (const s of d.sites) {
+    for (const dv of s.devices) for (const r of dv.last_readings) if (unitOf(r.metric) === "kg") kg.push(r.value);
+  }
+  return massUnitFor(kg);
 }
 
 // Whether the address bar still shows this borrower (a live refresh may finish late).
@@ -256,6 +324,7 @@ export async function renderBorrower(section, borrowerId, params, live = false) 
     section.replaceChildren(el("p", "muted", "loading " + borrowerId + "…"));
   }
   const d = await api("/api/borrowers/" + encodeURIComponent(borrowerId));
+  d.massUnit = pageMassUnit(d);
   const crumbs = el("nav", "crumbs");
   const back = el("a", null, "Portfolio");
   back.href = "#/portfolio";
@@ -267,7 +336,7 @@ export async function renderBorrower(section, borrowerId, params, live = false) 
   mapLink.href = "#/map?borrower=" + encodeURIComponent(d.borrower_id);
   if (d.sites.some((s) => s.site.geofence || s.site.kind === "vehicle" || s.site.kind === "yard")) head.appendChild(mapLink);
   const lots = new Map(d.collateral.map((c) => [c.id, c]));
-  const sites = card("Collateral, sites and devices", ...d.sites.map((s) => siteBlock(s, lots, d.computed_at)));
+  const sites = card("Collateral, sites and devices", ...d.sites.map((s) => siteBlock(s, lots, d.computed_at, d.massUnit)));
   sites.id = "collateral";
   const alerts = alertsSection(d, params.get("alert"));
   const parts = [crumbs, head, el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)), historyCharts(d), alerts, sites];

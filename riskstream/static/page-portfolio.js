@@ -1,7 +1,7 @@
 // Portfolio: borrowers ranked by risk, with coverage, open alerts, exposure and
 // exposure at risk; a row opens the borrower page.
 
-import { el, money, moneyShort, pct, utc } from "./format.js";
+import { cardsOnNarrow, el, money, moneyShort, pct, utc } from "./format.js";
 import { refreshOnAlerts, updatedNote } from "./live.js";
 
 function scoreCell(score) {
@@ -125,6 +125,7 @@ export async function renderPortfolio(section) {
   const tbody = el("tbody");
   tbody.append(...page.items.map(row));
   table.append(thead, tbody);
+  cardsOnNarrow(table);
   const note = el("p", "footnote",
     "Coverage: value on hand of the weighed lots / their pledged value. Exposure at risk per loan: " +
     "principal × (1 − min(coverage, 1)). Lots that are not weighed (vehicles, machines) are watched by alerts, not by coverage.");

@@ -168,3 +168,31 @@ def test_evidence_window_of_an_inventory_alert(service: tuple[TestClient, Runtim
     assert [t["value"] for t in chart["thresholds"]] == [1_000_000.0, 900_000.0]
     bob = login(client, "bob", "bob-password!")
     assert client.get(f"/api/alerts/{alert['id']}/evidence", headers=bob).status_code == 404
+
+
+def test_alerts_carry_money_at_risk_and_a_score_aged_to_event_time(
+    service: tuple[TestClient, Runtime],
+) -> None:
+    client, runtime = service
+    anna = login(client, "anna", "anna-password")
+    (alert,) = client.get("/api/alerts", headers=anna).json()["items"]
+    # about 150 t of copper (8,000 a tonne) missing, of b1's EUR 5,000,000 loan
+    assert alert["kind"] == "inventory_below_pledge" and alert["currency"] == "EUR"
+    assert abs(alert["money_at_risk"] - 1_200_000) < 1_000 and alert["exposure"] == 5e6
+    assert alert["money_at_risk_pct"] in (23, 24) and alert["detector_score"] is not None
+    assert 68 <= alert["score"] <= 100 and alert["score_basis"].startswith("critical band")
+    watermark = runtime.engines.of("bank-a").watermark
+    assert watermark is not None and watermark > alert["opened_at"]
+    stored = runtime.alerts.get(alert["id"])
+    assert stored is not None and stored["score"] <= alert["score"]  # aged to event time
+    assert client.get(f"/api/alerts/{alert['id']}", headers=anna).json()["score"] == alert["score"]
+
+
+def test_map_says_each_vehicles_state_and_lists_those_needing_attention_first(
+    service: tuple[TestClient, Runtime],
+) -> None:
+    client, _ = service
+    rita = login(client, "rita", "rita-password")
+    (truck,) = client.get("/api/map", headers=rita).json()["sites"]
+    # inside its fence, no speed reported: parked, nothing open
+    assert (truck["state"], truck["speed_kmh"], truck["attention"]) == ("parked", None, 4)
