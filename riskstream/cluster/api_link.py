@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import nats
@@ -58,7 +59,7 @@ def merge(incoming: Alert, stored: dict[str, Any] | None) -> Alert | None:
     if incoming.status == "open" and stored["status"] == "resolved":
         return None  # resolved by a person: the engine's older news does not reopen it
     if incoming.status == "open" and stored["status"] == "acknowledged":
-        incoming.status = "acknowledged"
+        return replace(incoming, status="acknowledged")
     return incoming
 
 

@@ -142,3 +142,24 @@ def test_an_owner_that_restores_a_checkpoint_raises_the_same_alerts(
     second.feed(stream[half:], half + 1)
     second.finish()
     assert second.alerts() == whole.alerts()
+
+
+def test_an_acknowledgement_in_the_stream_keeps_later_updates_acknowledged(
+    fleet: Fleet, arrivals: list[Arrival]
+) -> None:
+    stream = list(messages(sorted(arrivals, key=lambda a: a[1])))
+    run = Run(fleet, 0)
+    for n, message in enumerate(stream, 1):
+        run.feed([message], n)
+        opened = [a for a in run.final.values() if a.status == "open"]
+        if opened:
+            break
+    assert opened, "an alert opens in partition 0"
+    alert = opened[0]
+    action = RiskMessage([], actions=[("acknowledge", alert.tenant, alert.id)])
+    run.feed([action, *stream[n:]], n + 1)
+    run.finish()
+    assert run.final[alert.id].status in {"acknowledged", "resolved"}
+    assert all(a.status != "open" for a in run.final.values() if a.id == alert.id), (
+        "no later update reopened it"
+    )
