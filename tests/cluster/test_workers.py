@@ -28,7 +28,9 @@ from riskstream.cluster.layout import (
     TELEMETRY_STREAM,
 )
 from riskstream.cluster.nats_servers import NatsCluster
+from riskstream.cluster.risk_worker import RiskWorker, RiskWorkerConfig
 from riskstream.cluster.topology import prepare_cluster
+from riskstream.rules.schema import RuleSet
 
 pytestmark = pytest.mark.slow
 
@@ -242,3 +244,36 @@ def _count(keys: Any) -> dict[Any, int]:
     for key in keys:
         counted[key] = counted.get(key, 0) + 1
     return counted
+
+
+async def _rebalance(cluster: NatsCluster) -> tuple[int, float]:
+    """One risk worker owns every partition; a second joins. (partitions the second
+    owns, seconds it took)."""
+    await _fresh_topology(cluster)
+    config = {"fleets": [], "rules": RuleSet(), "own_rules": {}, "checkpoint_key": KEY.encode()}
+    first = RiskWorker(cluster.nats_urls, RiskWorkerConfig(**config, worker_id="first"))
+    second = RiskWorker(cluster.nats_urls, RiskWorkerConfig(**config, worker_id="second"))
+    stop = asyncio.Event()
+    runs = [asyncio.create_task(first.run(stop))]
+    try:
+        deadline = time.monotonic() + 30
+        while len(first.owned) < DEFAULT_PARTITIONS:
+            assert time.monotonic() < deadline, f"first owns {sorted(first.owned)}"
+            await asyncio.sleep(0.2)
+        runs.append(asyncio.create_task(second.run(stop)))
+        joined = time.monotonic()
+        while len(second.owned) < DEFAULT_PARTITIONS // 2 or set(first.owned) & set(second.owned):
+            assert time.monotonic() - joined < TAKEOVER_S, (
+                f"first {sorted(first.owned)}, second {sorted(second.owned)}"
+            )
+            await asyncio.sleep(0.2)
+        return len(second.owned), time.monotonic() - joined
+    finally:
+        stop.set()
+        await asyncio.gather(*runs)
+
+
+def test_a_worker_that_joins_gets_its_share_of_partitions(nats_cluster: NatsCluster) -> None:
+    owned, took = asyncio.run(_rebalance(nats_cluster))
+    assert owned == DEFAULT_PARTITIONS // 2
+    print(f"a joining risk worker owned {owned} partitions after {took:.1f} s")
