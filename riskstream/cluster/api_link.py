@@ -105,7 +105,11 @@ class ClusterLink:
                 keep: list[Alert] = []
                 latest: dict[str, dict[str, Any] | None] = {}
                 for message in messages:
-                    alert = decode_alert(message.data)
+                    try:
+                        alert = decode_alert(message.data)
+                    except ValueError as exc:
+                        log.warning("alert change %s refused: %s", message.subject, exc)
+                        continue
                     if alert.id not in latest:
                         latest[alert.id] = stored(alert.id)
                     merged = merge(alert, latest[alert.id])

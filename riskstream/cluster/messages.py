@@ -10,6 +10,7 @@
   over a partition is stored once.
 """
 
+import math
 from dataclasses import astuple
 
 import msgspec
@@ -19,6 +20,8 @@ from devices.reading import Reading
 from ingest.integrity import IntegritySignal
 from riskstream.engine.alerts import Alert
 
+SEVERITIES = frozenset({"info", "warning", "critical"})
+STATUSES = frozenset({"open", "acknowledged", "resolved"})
 _SignalRow = tuple[str, str, str, float, float | None, int]
 
 
@@ -52,7 +55,13 @@ def encode_risk(readings: list[Reading], signals: list[IntegritySignal], source:
 
 
 def decode_risk(data: bytes) -> RiskMessage:
-    return _risk_decoder.decode(data)
+    """One risk message; ValueError (or `msgspec.DecodeError`, a ValueError) if it is not
+    one, or carries a time or value that is not a finite number."""
+    message = _risk_decoder.decode(data)
+    for reading in message.readings:
+        if not (math.isfinite(reading.ts) and math.isfinite(reading.value)):
+            raise ValueError(f"reading of {reading.device_id} is not finite")
+    return message
 
 
 def risk_message_id(telemetry_seq: int) -> str:
@@ -72,7 +81,23 @@ def encode_alert(alert: Alert) -> bytes:
 
 
 def decode_alert(data: bytes) -> Alert:
-    return Alert(**orjson.loads(data))
+    """One alert change; ValueError if the message is not one."""
+    try:
+        alert = Alert(**orjson.loads(data))
+    except TypeError as exc:  # not an object, fields missing or unknown
+        raise ValueError(f"not an alert change: {exc}") from None
+    texts = (alert.id, alert.tenant, alert.borrower_id, alert.kind, alert.subject, alert.rule)
+    times = (alert.opened_at, alert.detected_at, alert.updated_at, alert.score)
+    if (
+        not all(isinstance(t, str) for t in texts)
+        or not all(isinstance(t, int | float) and math.isfinite(t) for t in times)
+        or alert.severity not in SEVERITIES
+        or alert.status not in STATUSES
+        or not isinstance(alert.reasons, list)
+        or not isinstance(alert.evidence, dict)
+    ):
+        raise ValueError(f"not an alert change: a field of the wrong type in {alert.id!r:.80}")
+    return alert
 
 
 def alert_message_id(alert: Alert) -> str:

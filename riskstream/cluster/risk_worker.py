@@ -260,10 +260,21 @@ class RiskWorker:
 
 
 def _apply(engine: PartitionEngine, messages: list[Msg], tick: bool) -> list[Alert]:
-    """Run fetched messages (and the timers, when due) through a partition's engine."""
+    """Run fetched messages (and the timers, when due) through a partition's engine; a
+    message that is not a risk message is logged and passed over."""
     changed: list[Alert] = []
     for message in messages:
-        changed.extend(engine.apply(decode_risk(message.data), message.metadata.sequence.stream))
+        try:
+            decoded = decode_risk(message.data)
+        except ValueError as exc:
+            log.warning(
+                "partition %d: message %d refused: %s",
+                engine.partition,
+                message.metadata.sequence.stream,
+                str(exc)[:200],
+            )
+            continue
+        changed.extend(engine.apply(decoded, message.metadata.sequence.stream))
     if tick:
         changed.extend(engine.tick())
     return changed

@@ -1,10 +1,20 @@
 """The API tier stores each alert change of the cluster once, and an engine's change
-that predates a person's action never undoes it."""
+that predates a person's action never undoes it; what is not an alert change or a risk
+message is refused with a reason, never taken."""
 
 from dataclasses import replace
 
+import msgspec
+import orjson
+import pytest
+
 from riskstream.cluster.api_link import merge
-from riskstream.cluster.messages import alert_message_id, decode_alert, encode_alert
+from riskstream.cluster.messages import (
+    alert_message_id,
+    decode_alert,
+    decode_risk,
+    encode_alert,
+)
 from riskstream.engine.alerts import Alert
 
 T0 = 1_795_000_000.0
@@ -37,3 +47,38 @@ def test_a_persons_action_is_not_undone_by_the_engines_older_news() -> None:
     assert merge(update, resolved) is None
     cleared = replace(OPEN, status="resolved", updated_at=T0 + 900)
     assert merge(cleared, acknowledged) == cleared  # the engine's own resolution stands
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"null",
+        b"[1, 2]",
+        b'{"id": "a1"}',
+        orjson.dumps({**OPEN.to_dict(), "severity": "apocalyptic"}),
+        orjson.dumps({**OPEN.to_dict(), "opened_at": "yesterday"}),
+        orjson.dumps({**OPEN.to_dict(), "tenant": ["bank-a", "bank-b"]}),
+        b'{"id": ' * 10_000,
+    ],
+    ids=["empty", "null", "list", "partial", "severity", "time", "tenant", "deep"],
+)
+def test_what_is_not_an_alert_change_is_refused_with_a_reason(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_alert(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xc1",
+        msgspec.msgpack.encode([[["bank-a", "d1", float("nan"), "weight_kg", 1.0, None]]]),
+        msgspec.msgpack.encode([[["bank-a", "d1", 1.0, "weight_kg", float("inf"), None]]]),
+        msgspec.msgpack.encode({"readings": "all of them"}),
+    ],
+    ids=["empty", "bad-byte", "nan-time", "infinite-value", "wrong-shape"],
+)
+def test_what_is_not_a_risk_message_is_refused(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_risk(data)
