@@ -258,7 +258,8 @@ class PostgreSQL:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.datadir = Path(tempfile.mkdtemp(prefix="riskstream-postgres-"))
+        # short and reachable by the postgres user: its socket path must stay under 107 bytes
+        self.datadir = Path(tempfile.mkdtemp(prefix="rs-pg-", dir="/tmp"))
         self._as_owner: list[str] = []
         if os.geteuid() == 0:
             shutil.chown(self.datadir, "postgres", "postgres")
