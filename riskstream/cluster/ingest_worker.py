@@ -191,23 +191,30 @@ class IngestWorker:
         subscription = await js.pull_subscribe(
             ingest_subject(partition), stream=TELEMETRY_STREAM, config=config
         )
-        watermark = -math.inf
+        through = start - 1  # every message of this partition up to here is handed on
         last_heartbeat = -math.inf
         try:
             while not stop.is_set():
                 if self._leases is not None and not self._leases.fresh():
                     await asyncio.sleep(STALE_WAIT_S)  # renewals are late: someone may own it now
                     continue
+                # the stream's end before the fetch: if the fetch leaves nothing pending,
+                # every message of this partition up to it has been handed on
+                known = (await js.stream_info(TELEMETRY_STREAM)).state.last_seq
                 try:
                     messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
                 except (nats.errors.TimeoutError, TimeoutError):
                     messages = []
                 if messages:
-                    watermark = max(watermark, await self._handle(messages, partition))
+                    await self._handle(messages, partition)
                     last = messages[-1].metadata.sequence.stream
                     await positions.put(key, str(last).encode())
+                    caught_up = messages[-1].metadata.num_pending == 0
+                    through = max(through, last, known if caught_up else 0)
+                else:
+                    through = max(through, known)
                 if time.monotonic() - last_heartbeat >= HEARTBEAT_S or not messages:
-                    await self._heartbeat(partition, watermark, idle=not messages)
+                    await self._heartbeat(partition, through)
                     last_heartbeat = time.monotonic()
         finally:
             with contextlib.suppress(Exception):
@@ -234,18 +241,18 @@ class IngestWorker:
             return 1
         return start
 
-    async def _heartbeat(self, source: int, watermark: float, idle: bool) -> None:
+    async def _heartbeat(self, source: int, through: int) -> None:
         """Tell every risk partition how far this ingest partition has come."""
         js = self._js
         assert js is not None
-        data = encode_heartbeat(source, watermark, idle)
+        data = encode_heartbeat(source, through)
         await asyncio.gather(
             *(js.publish(risk_subject(p), data) for p in range(self._risk_partitions))
         )
 
-    async def _handle(self, messages: list[Msg], source: int) -> float:
+    async def _handle(self, messages: list[Msg], source: int) -> None:
         """Validate, store, and publish to the risk stream: one risk message per device
-        message that gave readings or signals. The newest event time handed on.
+        message that gave readings or signals.
 
         The pipeline and the store's write run in the worker's one thread for such work
         (`_work`), so the event loop stays free to renew leases and send heartbeats."""
@@ -258,7 +265,6 @@ class IngestWorker:
             self.readings_stored += len(stored)
         await asyncio.gather(*(self._publish(p, items) for p, items in by_partition.items()))
         self.messages_handled += len(messages)
-        return max((r.ts for r in stored), default=-math.inf)
 
     def _validate(
         self, messages: list[Msg], source: int
@@ -283,7 +289,7 @@ class IngestWorker:
             partition = partition_of(tenant, borrower, self._risk_partitions)
             seq = message.metadata.sequence.stream
             by_partition[partition].append(
-                (risk_message_id(seq), encode_risk(readings, signals, source))
+                (risk_message_id(seq), encode_risk(readings, signals, source, seq))
             )
         return by_partition, stored
 

@@ -36,10 +36,11 @@ class RiskMessage(msgspec.Struct, array_like=True):
     actions: list[tuple[str, str, str]] = []
     source: int = -1
     """The ingest partition it came through (-1: not from ingest)."""
-    watermark: float | None = None
-    """On a heartbeat of an ingest partition (no readings): the newest event time it has
-    handed on so far; ``idle``: it has nothing more to hand on now."""
-    idle: bool = False
+    seq: int = 0
+    """The telemetry stream's sequence number of the device message (readings)."""
+    through: int = 0
+    """On a heartbeat of an ingest partition: it has handed on every message of its own
+    up to this telemetry sequence number."""
 
     def integrity_signals(self) -> list[IntegritySignal]:
         return [IntegritySignal(t, d, k, at, ts, n) for t, d, k, at, ts, n in self.signals]  # type: ignore[arg-type]
@@ -49,9 +50,11 @@ _risk_encoder = msgspec.msgpack.Encoder()
 _risk_decoder = msgspec.msgpack.Decoder(RiskMessage)
 
 
-def encode_risk(readings: list[Reading], signals: list[IntegritySignal], source: int) -> bytes:
+def encode_risk(
+    readings: list[Reading], signals: list[IntegritySignal], source: int, seq: int
+) -> bytes:
     rows: list[_SignalRow] = [astuple(s) for s in signals]
-    return _risk_encoder.encode(RiskMessage(readings, rows, [], source))
+    return _risk_encoder.encode(RiskMessage(readings, rows, [], source, seq))
 
 
 def decode_risk(data: bytes) -> RiskMessage:
@@ -68,8 +71,8 @@ def risk_message_id(telemetry_seq: int) -> str:
     return f"t{telemetry_seq}"
 
 
-def encode_heartbeat(source: int, watermark: float, idle: bool) -> bytes:
-    return _risk_encoder.encode(RiskMessage([], [], [], source, watermark, idle))
+def encode_heartbeat(source: int, through: int) -> bytes:
+    return _risk_encoder.encode(RiskMessage([], [], [], source, through=through))
 
 
 def encode_action(action: str, tenant: str, alert_id: str) -> bytes:

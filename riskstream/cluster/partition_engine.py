@@ -6,17 +6,15 @@ the borrowers whose (tenant, borrower) hash to this partition.
 Readings reach a partition from several ingest workers (each owns some devices), so a
 borrower's readings arrive interleaved in an order no one device chose: while the
 stream is replayed fast, one ingest partition can run minutes of event time ahead of
-another, and the engine would take the devices behind for silent. Each ingest
-partition therefore tells every risk partition, twice a second, how far in event time it
-has handed readings on and whether it is idle (a heartbeat); the partition holds
-readings back until every ingest partition that is not idle has passed them (the low
-watermark), then feeds them in event-time order and runs the timers at every `STEP_S`
+another, and the engine would take the devices behind for silent. Each risk message
+therefore carries the telemetry stream's sequence number of its device message, and
+each ingest partition tells every risk partition, twice a second, up to which telemetry
+sequence number it has handed everything on (``through``: the last message it handed
+on, or the stream's end when it has nothing pending). A reading is fed only once every
+ingest partition has come that far, so nothing older can still be on its way, whatever
+the load; readings are fed in event-time order and the timers run at every `STEP_S`
 boundary, as `riskstream backtest` does. An ingest partition not heard of for
-`SOURCE_TIMEOUT_S` (its worker died; another takes it over) no longer holds the others.
-An idle ingest partition holds nothing back either, so that readings of the busy ones
-go on while its devices are silent; for the moment it wakes up (its first readings may
-be older than another partition's newest), every reading also waits `HOLD_S` of wall
-time, which is enough for readings sent together to arrive together.
+`SOURCE_TIMEOUT_S` (no worker owns it) no longer holds the others.
 
 Its checkpoint is the service's authenticated checkpoint, tied to those borrowers and
 to the partition, with the risk-stream sequence number of the last message taken and
@@ -29,9 +27,9 @@ import heapq
 import itertools
 import json
 import math
+import sys
 import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -50,12 +48,11 @@ from riskstream.rules.schema import RuleSet
 
 STEP_S = 60.0
 SOURCE_TIMEOUT_S = 30.0
-HOLD_S = 1.0
 MAX_TICKS_PER_GAP = 10_000
 """Across a longer gap in event time the timers run once, at its end."""
 
 _held_encoder = msgspec.msgpack.Encoder()
-_held_decoder = msgspec.msgpack.Decoder(list[Reading])
+_held_decoder = msgspec.msgpack.Decoder(list[tuple[int, Reading]])
 
 
 def fleets_of_partition(fleets: Iterable[Fleet], partition: int, partitions: int) -> list[Fleet]:
@@ -85,7 +82,9 @@ class PartitionEngine:
         rules: RuleSet,
         own_rules: dict[str, RuleSet] | None = None,
         wall_clock: Callable[[], float] = time.monotonic,
+        sources: int | None = None,
     ) -> None:
+        """``sources``: the number of ingest partitions (the cluster's ``partitions``)."""
         self.partition = partition
         mine = fleets_of_partition(fleets, partition, partitions)
         self.digest = fleets_digest(mine)
@@ -94,17 +93,15 @@ class PartitionEngine:
         self._wall = wall_clock
         self.covered_seq = 0
         """Risk-stream sequence number of the last message taken (0: none)."""
-        self._held: list[tuple[float, int, Reading]] = []
+        self._held: list[tuple[float, int, int, Reading]] = []
+        """(event time, arrival order, telemetry sequence number, reading)."""
         self._order = itertools.count()
-        self._sources: dict[int, tuple[float, bool, float]] = {}
-        """ingest partition -> (newest event time handed on, idle, wall time last heard)."""
+        now = wall_clock()
+        self._sources: dict[int, tuple[int, float]] = dict.fromkeys(range(partitions), (0, now))
+        """ingest partition -> (telemetry sequence number it has handed everything on up
+        to, wall time last heard); each holds readings back from its first heartbeat on
+        or, if it has none, for `SOURCE_TIMEOUT_S`."""
         self._ticked_step: int | None = None
-        self._arrived: deque[tuple[float, float]] = deque()
-        """(wall time, newest event time received up to then), to see what has waited
-        `HOLD_S`."""
-        self._newest = -math.inf
-        self._waited = -math.inf
-        """The newest event time of the readings that arrived `HOLD_S` ago or earlier."""
 
     @property
     def held(self) -> int:
@@ -124,41 +121,28 @@ class PartitionEngine:
         if message.signals:
             changed.extend(self.engines.integrity(message.integrity_signals()))
         if message.source >= 0:
-            seen, _, _ = self._sources.get(message.source, (-math.inf, False, now))
-            newest = max(
-                (r.ts for r in message.readings),
-                default=message.watermark if message.watermark is not None else -math.inf,
-            )
-            idle = message.idle and not message.readings
-            self._sources[message.source] = (max(seen, newest), idle, now)
+            through, _ = self._sources.get(message.source, (0, now))
+            self._sources[message.source] = (max(through, message.through, message.seq), now)
         for reading in message.readings:
-            heapq.heappush(self._held, (reading.ts, next(self._order), reading))
-            self._newest = max(self._newest, reading.ts)
-        if message.readings:
-            self._arrived.append((now, self._newest))
+            heapq.heappush(self._held, (reading.ts, next(self._order), message.seq, reading))
         self.covered_seq = stream_seq
-        changed.extend(self._feed(self._low_watermark(now)))
+        changed.extend(self._feed(self._fed_through(now)))
         return changed
 
-    def _low_watermark(self, now: float) -> float:
-        """How far readings may be fed: what every busy ingest partition has passed,
-        and what arrived at least `HOLD_S` ago."""
-        holding = [
-            ts
-            for ts, idle, heard in self._sources.values()
-            if not idle and now - heard < SOURCE_TIMEOUT_S
-        ]
-        while self._arrived and self._arrived[0][0] <= now - HOLD_S:
-            self._waited = max(self._waited, self._arrived.popleft()[1])
-        return min([*holding, self._waited])
+    def _fed_through(self, now: float) -> int:
+        """The telemetry sequence number every ingest partition still heard of has
+        handed everything on up to: readings up to it can no longer be overtaken."""
+        heard = [through for through, at in self._sources.values() if now - at < SOURCE_TIMEOUT_S]
+        return min(heard) if heard else sys.maxsize
 
-    def _feed(self, upto: float) -> list[Alert]:
-        """Feed the held readings up to event time ``upto`` in order, running the
-        timers at each step boundary on the way."""
+    def _feed(self, through: int) -> list[Alert]:
+        """Feed, in event-time order, the held readings that nothing can overtake any
+        more (telemetry sequence number up to ``through``), running the timers at each
+        step boundary on the way."""
         changed: list[Alert] = []
         batch: list[Reading] = []
-        while self._held and self._held[0][0] <= upto:
-            ts, _, reading = heapq.heappop(self._held)
+        while self._held and self._held[0][2] <= through:
+            ts, _, _, reading = heapq.heappop(self._held)
             step = math.floor(ts / STEP_S)
             if self._ticked_step is None:
                 self._ticked_step = step - 1
@@ -170,8 +154,6 @@ class PartitionEngine:
             batch.append(reading)
         if batch:
             changed.extend(self.engines.process(batch))
-        if self._ticked_step is not None and math.isfinite(upto):
-            changed.extend(self._ticks_until(math.floor(upto / STEP_S)))
         self.clock.advance(self.engines.watermark)
         return changed
 
@@ -190,10 +172,10 @@ class PartitionEngine:
         return changed
 
     def tick(self) -> list[Alert]:
-        """The wall-clock side: feed what the low watermark allows now (an ingest
-        partition may have gone quiet), then, with nothing held, run the timers at the
-        partition's clock (event time, then wall-clock rate)."""
-        changed = self._feed(self._low_watermark(self._wall()))
+        """The wall-clock side: feed what can be fed now (an ingest partition may have
+        stopped holding), then, with nothing held, run the timers at the partition's
+        clock (event time, then wall-clock rate)."""
+        changed = self._feed(self._fed_through(self._wall()))
         now = self.clock.now()
         if now is not None and not self._held:
             changed.extend(self.engines.tick(now))
@@ -205,18 +187,13 @@ class PartitionEngine:
     def checkpoint(self, key: bytes) -> bytes:
         """The authenticated checkpoint of this partition: the engines, `covered_seq`
         and the readings held back."""
-        held = [reading for _, _, reading in sorted(self._held)]
+        held = [(seq, reading) for _, _, seq, reading in sorted(self._held)]
         meta = {
             **self._meta(),
             "seq": str(self.covered_seq),
             "held": base64.b64encode(_held_encoder.encode(held)).decode(),
             "ticked_step": "" if self._ticked_step is None else str(self._ticked_step),
-            "sources": json.dumps(
-                {
-                    str(source): [ts if ts > -math.inf else None, idle]
-                    for source, (ts, idle, _) in self._sources.items()
-                }
-            ),
+            "sources": json.dumps({str(k): through for k, (through, _) in self._sources.items()}),
         }
         with tempfile.TemporaryDirectory(prefix="riskstream-partition-") as tmp:
             path = Path(tmp) / "engine.ckpt"
@@ -237,13 +214,10 @@ class PartitionEngine:
             self.engines.restore(path, self._meta(), key=key)
         self.covered_seq = int(saved.get("seq", 0))
         now = self._wall()
-        for reading in _held_decoder.decode(base64.b64decode(saved.get("held", "kA=="))):
-            heapq.heappush(self._held, (reading.ts, next(self._order), reading))
-            self._newest = max(self._newest, reading.ts)
-        if self._held:
-            self._arrived.append((now, self._newest))
-        for source, (ts, idle) in json.loads(saved.get("sources", "{}")).items():
-            self._sources[int(source)] = (-math.inf if ts is None else ts, idle, now)
+        for seq, reading in _held_decoder.decode(base64.b64decode(saved.get("held", "kA=="))):
+            heapq.heappush(self._held, (reading.ts, next(self._order), seq, reading))
+        for source, through in json.loads(saved.get("sources", "{}")).items():
+            self._sources[int(source)] = (int(through), now)
         ticked = saved.get("ticked_step", "")
         self._ticked_step = int(ticked) if ticked else None
         self.clock.advance(self.engines.watermark)

@@ -2,7 +2,6 @@
 speeds: the same alerts as readings fed in event-time order, and the same after a
 checkpoint taken mid-stream is restored by another owner."""
 
-import math
 import zlib
 from collections.abc import Iterator
 
@@ -11,7 +10,7 @@ import pytest
 from devices.model import Fleet
 from devices.reading import Reading
 from riskstream.cluster.messages import RiskMessage
-from riskstream.cluster.partition_engine import HOLD_S, PartitionEngine
+from riskstream.cluster.partition_engine import PartitionEngine
 from riskstream.engine.alerts import Alert
 from riskstream.rules.schema import RuleSet
 from simulator import generate_fleet, plan_scenarios
@@ -26,7 +25,7 @@ LAG_S = 900.0
 """Event time by which each further ingest partition runs behind the one before."""
 KEY = b"k" * 32
 
-Arrival = tuple[int, float, list[Reading]]  # source, event time, readings
+Arrival = tuple[int, float, int, list[Reading]]  # source, event time, telemetry seq, readings
 
 
 class FakeWall:
@@ -53,28 +52,33 @@ def arrivals(fleet: Fleet) -> list[Arrival]:
         if m.kind != "telemetry" or not m.values:
             continue
         readings = [Reading(tenant, m.device_id, m.ts, k, v, m.seq) for k, v in m.values.items()]
-        found.append((zlib.crc32(m.device_id.encode()) % SOURCES, m.ts, readings))
+        source = zlib.crc32(m.device_id.encode()) % SOURCES
+        found.append((source, m.ts, len(found) + 1, readings))
     return found
 
 
 def skewed(arrivals: list[Arrival]) -> list[Arrival]:
     """The order a risk partition meets them in when ingest partition k runs k x LAG_S
     behind the first (each one's own messages stay in order)."""
-    return sorted(arrivals, key=lambda a: a[1] + a[0] * LAG_S)
+    return sorted(arrivals, key=lambda a: (a[1] + a[0] * LAG_S, a[2]))
 
 
 def messages(arrivals: list[Arrival]) -> Iterator[RiskMessage]:
     """Each arrival as a risk message; every 40 of them, a heartbeat of every ingest
-    partition saying how far it has come; at the end, every one idle."""
-    newest = dict.fromkeys(range(SOURCES), -math.inf)
-    for n, (source, ts, readings) in enumerate(arrivals):
-        yield RiskMessage(readings, source=source)
-        newest[source] = max(newest[source], ts)
+    partition saying up to which telemetry sequence number it has handed everything on
+    (just before its next message); at the end, all of them."""
+    pending = {s: sorted(seq for src, _, seq, _ in arrivals if src == s) for s in range(SOURCES)}
+    done = dict.fromkeys(range(SOURCES), 0)
+    last = max(seq for _, _, seq, _ in arrivals)
+    for n, (source, _, seq, readings) in enumerate(arrivals):
+        yield RiskMessage(readings, source=source, seq=seq)
+        done[source] += 1
         if n % 40 == 39:
-            for s, seen in newest.items():
-                yield RiskMessage([], source=s, watermark=seen)
-    for s, seen in newest.items():
-        yield RiskMessage([], source=s, watermark=seen, idle=True)
+            for s, seqs in pending.items():
+                through = seqs[done[s]] - 1 if done[s] < len(seqs) else last
+                yield RiskMessage([], source=s, through=through)
+    for s in range(SOURCES):
+        yield RiskMessage([], source=s, through=last)
 
 
 class Run:
@@ -82,7 +86,9 @@ class Run:
 
     def __init__(self, fleet: Fleet, partition: int) -> None:
         self.wall = FakeWall()
-        self.engine = PartitionEngine(partition, PARTITIONS, [fleet], RuleSet(), None, self.wall)
+        self.engine = PartitionEngine(
+            partition, PARTITIONS, [fleet], RuleSet(), None, self.wall, sources=SOURCES
+        )
         self.final: dict[str, Alert] = {}
 
     def feed(self, batch: list[RiskMessage], first_seq: int) -> None:
@@ -93,7 +99,7 @@ class Run:
                 self._keep(self.engine.tick())
 
     def finish(self) -> None:
-        self.wall.now += HOLD_S + 1
+        self.wall.now += 1
         self._keep(self.engine.tick())
         assert self.engine.held == 0
 
@@ -112,7 +118,7 @@ def test_skewed_ingest_partitions_give_the_alerts_of_event_time_order(
     fleet: Fleet, arrivals: list[Arrival], partition: int
 ) -> None:
     in_order = Run(fleet, partition)
-    in_order.feed(list(messages(sorted(arrivals, key=lambda a: a[1]))), 1)
+    in_order.feed(list(messages(arrivals)), 1)
     in_order.finish()
     late = Run(fleet, partition)
     late.feed(list(messages(skewed(arrivals))), 1)
@@ -147,7 +153,7 @@ def test_an_owner_that_restores_a_checkpoint_raises_the_same_alerts(
 def test_an_acknowledgement_in_the_stream_keeps_later_updates_acknowledged(
     fleet: Fleet, arrivals: list[Arrival]
 ) -> None:
-    stream = list(messages(sorted(arrivals, key=lambda a: a[1])))
+    stream = list(messages(arrivals))
     run = Run(fleet, 0)
     for n, message in enumerate(stream, 1):
         run.feed([message], n)
