@@ -47,6 +47,7 @@ from riskstream.cluster.layout import (
     LEASES_BUCKET,
     SETTINGS_BUCKET,
     TELEMETRY_STREAM,
+    TRANSIENT_ERRORS,
     ingest_subject,
     partition_of,
     risk_subject,
@@ -200,11 +201,18 @@ class IngestWorker:
                     continue
                 # the stream's end before the fetch: if the fetch leaves nothing pending,
                 # every message of this partition up to it has been handed on
-                known = (await js.stream_info(TELEMETRY_STREAM)).state.last_seq
+                try:
+                    known = (await js.stream_info(TELEMETRY_STREAM)).state.last_seq
+                except TRANSIENT_ERRORS:
+                    await asyncio.sleep(STALE_WAIT_S)  # a leader is being elected
+                    continue
                 try:
                     messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
                 except (nats.errors.TimeoutError, TimeoutError):
                     messages = []
+                except TRANSIENT_ERRORS:
+                    await asyncio.sleep(STALE_WAIT_S)
+                    continue
                 if messages:
                     await self._handle(messages, partition)
                     last = messages[-1].metadata.sequence.stream

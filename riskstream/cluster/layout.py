@@ -19,6 +19,9 @@ Devices publish MQTT to any node exactly as to mosquitto; NATS turns the topic
 
 import hashlib
 
+import nats.errors
+import nats.js.errors
+
 TELEMETRY_STREAM = "RS_TELEMETRY"
 TELEMETRY_SUBJECTS = ("rs.v1.*.*.telemetry",)
 INGEST_SUBJECT_PREFIX = "rs.ingest"
@@ -70,3 +73,14 @@ def risk_subject(partition: int) -> str:
 
 def alerts_subject(tenant: str) -> str:
     return f"{ALERTS_SUBJECT_PREFIX}.{tenant}"
+
+
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    TimeoutError,
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.ServerError,
+)
+"""What a request to the cluster may meet while a stream elects its leader or a node
+restarts: the worker waits a moment and asks again."""

@@ -35,6 +35,7 @@ from riskstream.cluster.layout import (
     CHECKPOINTS_BUCKET,
     LEASES_BUCKET,
     RISK_STREAM,
+    TRANSIENT_ERRORS,
     alerts_subject,
     risk_subject,
 )
@@ -194,8 +195,12 @@ class RiskWorker:
         if owned is None:
             return
         owned.hand_back.set()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await owned.task
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # it stopped on its own: the next owner reads on
+            log.error("partition %d stopped with %r before it was handed back", partition, exc)
 
     async def _run_partition(self, engine: PartitionEngine, hand_back: asyncio.Event) -> None:
         assert self._js is not None
@@ -218,8 +223,10 @@ class RiskWorker:
                     continue
                 try:
                     messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
-                except (nats.errors.TimeoutError, TimeoutError):
+                except TRANSIENT_ERRORS as exc:
                     messages = []
+                    if not isinstance(exc, TimeoutError | nats.errors.TimeoutError):
+                        await asyncio.sleep(STALE_WAIT_S)  # a leader is being elected
                 tick = time.monotonic() - last_tick >= TICK_EVERY_S
                 if tick:
                     last_tick = time.monotonic()
