@@ -25,6 +25,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from riskstream.cluster.connection import connect_cluster
 from riskstream.cluster.layout import (
     ALERTS_STREAM,
     ALERTS_SUBJECT_PREFIX,
@@ -77,7 +78,7 @@ class ClusterLink:
 
     async def run(self, stop: asyncio.Event, stored: Stored, save: Save) -> None:
         """Store the alert changes of the alerts stream until ``stop``."""
-        nc = await nats.connect(servers=self.servers, name="riskstream-api")
+        nc = await connect_cluster(self.servers, "riskstream-api")
         self._nc, self._js, self._loop = nc, nc.jetstream(), asyncio.get_running_loop()
         try:
             self._partitions = await read_partitions(self._js)

@@ -29,3 +29,15 @@ class ClusterStartError(ClusterError):
 
 class ClusterSettingsError(ClusterError):
     """The cluster's fixed settings are missing, malformed, or asked to change."""
+
+
+class ClusterUnreachableError(ClusterError):
+    """No NATS server of the cluster answered when the process started."""
+
+    def __init__(self, servers: list[str], cause: BaseException) -> None:
+        reason = str(cause) or type(cause).__name__
+        super().__init__(
+            f"no NATS server answered at {', '.join(servers)} ({reason}); is the cluster "
+            "up? (riskstream cluster status --dir DIR shows its URLs)"
+        )
+        self.servers = servers

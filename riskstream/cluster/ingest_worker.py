@@ -42,6 +42,7 @@ from ingest.device_table import device_table, seed_sequences
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline, sequence_key
 from ingest.stores import TelemetryStore
+from riskstream.cluster.connection import connect_cluster
 from riskstream.cluster.layout import (
     INGEST_SUBJECT_PREFIX,
     LEASES_BUCKET,
@@ -52,8 +53,9 @@ from riskstream.cluster.layout import (
     partition_of,
     risk_subject,
 )
-from riskstream.cluster.leases import RENEW_EVERY_S, PartitionLeases
+from riskstream.cluster.leases import PartitionLeases
 from riskstream.cluster.messages import encode_heartbeat, encode_risk, risk_message_id
+from riskstream.cluster.supervisor import PartitionSupervisor, close_quietly
 from riskstream.cluster.topology import read_partitions
 
 log = logging.getLogger(__name__)
@@ -99,8 +101,7 @@ class IngestWorker:
             for borrower in fleet.borrowers
             for device in borrower.devices
         }
-        self.tasks: dict[int, asyncio.Task[None]] = {}
-        self._stops: dict[int, asyncio.Event] = {}
+        self._supervisor: PartitionSupervisor | None = None
         self._devices_of: dict[int, set[str]] = {}
         """ingest partition -> sequence keys of the devices seen in it."""
         self._work = ThreadPoolExecutor(1, thread_name_prefix="ingest-work")
@@ -116,7 +117,7 @@ class IngestWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Own ingest partitions and work them until ``stop``; then hand them back."""
-        nc = await nats.connect(servers=self.servers, name=f"ingest-{self.worker_id}")
+        nc = await connect_cluster(self.servers, f"ingest-{self.worker_id}")
         self._js = nc.jetstream()
         try:
             partitions = await read_partitions(self._js)
@@ -127,54 +128,27 @@ class IngestWorker:
             self._leases = leases = PartitionLeases(
                 await self._js.key_value(LEASES_BUCKET), "ingest", self.worker_id, partitions
             )
-            while not stop.is_set():
-                changes = await leases.renew()
-                for partition in changes.lost:
-                    task = self.tasks.pop(partition, None)
-                    if task is not None:
-                        task.cancel()
-                for partition in changes.surplus:
-                    await self._stop_partition(partition)
-                    await leases.release(partition)
-                for partition in changes.gained:
-                    await asyncio.get_running_loop().run_in_executor(
-                        self._work, self._forget_devices_of, partition
-                    )
-                    self._stops[partition] = asyncio.Event()
-                    self.tasks[partition] = asyncio.create_task(
-                        self._run_partition(partition, self._stops[partition]),
-                        name=f"ingest-p{partition}",
-                    )
-                for partition, task in list(self.tasks.items()):
-                    if task.done():
-                        why = "cancelled" if task.cancelled() else repr(task.exception())
-                        log.error(
-                            "ingest partition %d stopped (%s): giving it back", partition, why
-                        )
-                        self.tasks.pop(partition)
-                        await leases.release(partition)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), RENEW_EVERY_S)
-            for partition in sorted(self.tasks):
-                await self._stop_partition(partition)
-            await leases.release_all()
+            self._supervisor = PartitionSupervisor(leases, self._start_partition, STOP_WAIT_S)
+            await self._supervisor.run(stop, nc)
         finally:
-            for task in self.tasks.values():
-                task.cancel()
-            await nc.close()
+            if self._supervisor is not None:
+                for task in self._supervisor.tasks.values():
+                    task.cancel()
+            await close_quietly(nc)
             self._work.shutdown(wait=True)
 
-    async def _stop_partition(self, partition: int) -> None:
-        """Let the partition finish the batch in hand and record its position, then stop
-        it, so that the next owner starts right after it."""
-        task = self.tasks.pop(partition, None)
-        stop = self._stops.pop(partition, None)
-        if task is None or stop is None:
-            return
-        stop.set()
-        # on a timeout it is cancelled: the next owner reads on from the last position
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(task, STOP_WAIT_S)
+    @property
+    def tasks(self) -> dict[int, asyncio.Task[None]]:
+        """The partitions this worker works now, and their tasks."""
+        return self._supervisor.tasks if self._supervisor is not None else {}
+
+    async def _start_partition(self, partition: int, stop: asyncio.Event) -> asyncio.Task[None]:
+        await asyncio.get_running_loop().run_in_executor(
+            self._work, self._forget_devices_of, partition
+        )
+        return asyncio.create_task(
+            self._run_partition(partition, stop), name=f"ingest-p{partition}"
+        )
 
     async def _run_partition(self, partition: int, stop: asyncio.Event) -> None:
         js = self._js

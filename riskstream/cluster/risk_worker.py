@@ -31,6 +31,7 @@ from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from devices.model import Fleet
+from riskstream.cluster.connection import connect_cluster
 from riskstream.cluster.layout import (
     CHECKPOINTS_BUCKET,
     LEASES_BUCKET,
@@ -39,9 +40,10 @@ from riskstream.cluster.layout import (
     alerts_subject,
     risk_subject,
 )
-from riskstream.cluster.leases import RENEW_EVERY_S, PartitionLeases
+from riskstream.cluster.leases import PartitionLeases
 from riskstream.cluster.messages import alert_message_id, decode_risk, encode_alert
 from riskstream.cluster.partition_engine import PartitionEngine
+from riskstream.cluster.supervisor import PartitionSupervisor, close_quietly
 from riskstream.cluster.topology import read_partitions
 from riskstream.engine.alerts import Alert
 from riskstream.rules.schema import RuleSet
@@ -52,6 +54,8 @@ FETCH_BATCH = 256
 FETCH_WAIT_S = 0.5
 STALE_WAIT_S = 0.2
 TICK_EVERY_S = 0.5
+HAND_BACK_WAIT_S = 60.0
+"""How long a partition handed back may take to save its state before it is cancelled."""
 
 
 @dataclass
@@ -70,20 +74,13 @@ def checkpoint_name(partition: int) -> str:
     return f"risk.p{partition}"
 
 
-@dataclass
-class _Owned:
-    engine: PartitionEngine
-    task: "asyncio.Task[None]"
-    hand_back: asyncio.Event
-
-
 class RiskWorker:
     """One risk worker: leases, partition engines, checkpoints."""
 
     def __init__(self, servers: list[str], config: RiskWorkerConfig) -> None:
         self.servers = servers
         self.config = config
-        self.owned: dict[int, _Owned] = {}
+        self._supervisor: PartitionSupervisor | None = None
         self.alerts_published = 0
         self.messages_applied = 0
         self._nc: Client | None = None
@@ -102,7 +99,7 @@ class RiskWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Own partitions and run their engines until ``stop``; then checkpoint and hand
         every partition back."""
-        nc = await nats.connect(servers=self.servers, name=f"risk-{self.worker_id}")
+        nc = await connect_cluster(self.servers, f"risk-{self.worker_id}")
         self._nc, self._js = nc, nc.jetstream()
         try:
             self._partitions = await read_partitions(self._js)
@@ -110,36 +107,19 @@ class RiskWorker:
             self._leases = leases = PartitionLeases(
                 await self._js.key_value(LEASES_BUCKET), "risk", self.worker_id, self._partitions
             )
-            while not stop.is_set():
-                await self._renew(leases)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), RENEW_EVERY_S)
-            for partition in sorted(self.owned):
-                await self._hand_back(partition)
-            await leases.release_all()
+            self._supervisor = PartitionSupervisor(leases, self._take, HAND_BACK_WAIT_S)
+            await self._supervisor.run(stop, nc)
         finally:
-            for owned in self.owned.values():
-                owned.task.cancel()
-            await nc.close()
+            if self._supervisor is not None:
+                for task in self._supervisor.tasks.values():
+                    task.cancel()
+            await close_quietly(nc)
             self._work.shutdown(wait=True)
 
-    async def _renew(self, leases: PartitionLeases) -> None:
-        changes = await leases.renew()
-        for partition in changes.lost:
-            owned = self.owned.pop(partition, None)
-            if owned is not None:
-                owned.task.cancel()
-        for partition in changes.surplus:
-            await self._hand_back(partition)
-            await leases.release(partition)
-        for partition in changes.gained:
-            await self._take(partition)
-        for partition, owned in list(self.owned.items()):
-            if owned.task.done() and not owned.hand_back.is_set():
-                why = owned.task.exception() if not owned.task.cancelled() else "cancelled"
-                log.error("partition %d stopped (%s): giving it back", partition, why)
-                self.owned.pop(partition)
-                await leases.release(partition)
+    @property
+    def owned(self) -> dict[int, asyncio.Task[None]]:
+        """The partitions this worker works now, and their tasks."""
+        return self._supervisor.tasks if self._supervisor is not None else {}
 
     def _fresh(self, partition: int) -> PartitionEngine:
         config = self.config
@@ -147,7 +127,7 @@ class RiskWorker:
             partition, self._partitions, config.fleets, config.rules, config.own_rules
         )
 
-    async def _take(self, partition: int) -> None:
+    async def _take(self, partition: int, hand_back: asyncio.Event) -> asyncio.Task[None]:
         engine = self._fresh(partition)
         assert self._checkpoints is not None
         try:
@@ -186,21 +166,7 @@ class RiskWorker:
             partition,
             engine.covered_seq + 1,
         )
-        hand_back = asyncio.Event()
-        task = asyncio.create_task(self._run_partition(engine, hand_back), name=f"p{partition}")
-        self.owned[partition] = _Owned(engine, task, hand_back)
-
-    async def _hand_back(self, partition: int) -> None:
-        owned = self.owned.pop(partition, None)
-        if owned is None:
-            return
-        owned.hand_back.set()
-        try:
-            await owned.task
-        except asyncio.CancelledError:
-            pass
-        except Exception as exc:  # it stopped on its own: the next owner reads on
-            log.error("partition %d stopped with %r before it was handed back", partition, exc)
+        return asyncio.create_task(self._run_partition(engine, hand_back), name=f"p{partition}")
 
     async def _run_partition(self, engine: PartitionEngine, hand_back: asyncio.Event) -> None:
         assert self._js is not None

@@ -21,6 +21,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig, SubjectTransform
 
+from riskstream.cluster.connection import connect_cluster
 from riskstream.cluster.errors import ClusterSettingsError
 from riskstream.cluster.layout import (
     ALERTS_STREAM,
@@ -112,7 +113,7 @@ async def ensure_topology(
 async def prepare_cluster(urls: list[str], replicas: int, partitions: int | None = None) -> int:
     """Connect to the cluster at ``urls``, `ensure_topology`, disconnect; the cluster's
     partition count."""
-    nc = await nats.connect(urls, connect_timeout=2, max_reconnect_attempts=10)
+    nc = await connect_cluster(urls, "riskstream-cluster-setup", first_attempts=10)
     try:
         return await ensure_topology(nc, replicas, partitions)
     finally:
