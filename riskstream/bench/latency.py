@@ -114,7 +114,7 @@ def bench_fleet(devices: int, probes: int) -> Fleet:
     return Fleet.model_validate({"tenant": {"id": TENANT}, "borrowers": borrowers})
 
 
-def _load(port: int, devices: int, seconds: float, sent: Any, batch: int) -> None:
+def publish_load(port: int, devices: int, seconds: float, sent: Any, batch: int) -> None:
     """Child process: every device takes one reading per second, sent every ``batch`` s."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-load")
     client.max_inflight_messages_set(2000)
@@ -148,7 +148,7 @@ def _load(port: int, devices: int, seconds: float, sent: Any, batch: int) -> Non
     client.loop_stop()
 
 
-def _follow(url: str, token: str, arrivals: dict[str, float], stop: threading.Event) -> None:
+def follow_feed(url: str, token: str, arrivals: dict[str, float], stop: threading.Event) -> None:
     """Thread: read the SSE feed, note when each probe's alert opens."""
     # the feed is open-ended: no read timeout, 10 s to connect
     with (
@@ -224,7 +224,7 @@ async def _run(devices: int, probes: int, warmup: float, batch: int) -> None:
                 arrivals: dict[str, float] = {}
                 stop = threading.Event()
                 follower = threading.Thread(
-                    target=_follow,
+                    target=follow_feed,
                     daemon=True,
                     args=(f"{base}/api/alerts/stream", token, arrivals, stop),
                 )
@@ -232,13 +232,13 @@ async def _run(devices: int, probes: int, warmup: float, batch: int) -> None:
                 duration = warmup + probes * 0.2 + 10
                 sent = multiprocessing.get_context("spawn").Value("q", 0)
                 load = multiprocessing.get_context("spawn").Process(
-                    target=_load, args=(mqtt_port, devices, duration, sent, batch)
+                    target=publish_load, args=(mqtt_port, devices, duration, sent, batch)
                 )
                 load.start()
                 with console.status(f"{devices:,} devices at 1 Hz: warming up {warmup:.0f} s"):
                     await asyncio.sleep(warmup)
                 counted_from = (time.monotonic(), runtime.engines.readings_processed)
-                published = await asyncio.to_thread(_probe, mqtt_port, fleet, probes)
+                published = await asyncio.to_thread(probe_fences, mqtt_port, fleet, probes)
                 await asyncio.sleep(3.0)
                 rate = (runtime.engines.readings_processed - counted_from[1]) / (
                     time.monotonic() - counted_from[0]
@@ -267,7 +267,7 @@ async def _run(devices: int, probes: int, warmup: float, batch: int) -> None:
     )
 
 
-def _probe(port: int, fleet: Fleet, probes: int) -> dict[str, float]:
+def probe_fences(port: int, fleet: Fleet, probes: int) -> dict[str, float]:
     """Move each probe vehicle out of its fence, one every 200 ms; return publish times."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-probe")
     client.connect("127.0.0.1", port)

@@ -2,6 +2,9 @@
 backtest` for the same telemetry, none lost or repeated when a risk worker is killed
 with -9 mid-stream, its partitions taken over within 30 s; the API tier stores them.
 
+An API process (`riskstream serve --nats`) lists the same alerts from its database, and a
+person's acknowledgement through it reaches the alert's partition.
+
 Known gap, asserted as such: `double_pledge` pairs lots of two borrowers, which may sit
 in different partitions; the workers do not raise it yet."""
 
@@ -16,8 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nats
 import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from riskstream.cluster.layout import (
     ALERTS_STREAM,
@@ -26,25 +31,31 @@ from riskstream.cluster.layout import (
     LEASES_BUCKET,
     RISK_STREAM,
     TELEMETRY_STREAM,
+    partition_of,
+    risk_subject,
 )
+from riskstream.cluster.messages import decode_risk
 from riskstream.cluster.nats_servers import NatsCluster
 from riskstream.cluster.risk_worker import RiskWorker, RiskWorkerConfig
 from riskstream.cluster.topology import prepare_cluster
 from riskstream.rules.schema import RuleSet
+from riskstream.service.local_broker import free_port
 
 pytestmark = pytest.mark.slow
 
 SEED = 6
 START = 1_795_000_000.0
 KEY = "cluster-test-key-0123456789abcdef0123"
+PASSWORD = "officer-password-1"
 TAKEOVER_S = 30.0
 Found = tuple[str, str, str, float]
 
 
-def riskstream(*args: str, cwd: Path) -> str:
+def riskstream(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "riskstream", *args],
         cwd=cwd,
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         check=False,
@@ -181,10 +192,32 @@ def workers(
                 process.kill()
 
 
+@pytest.fixture
+def api_tier(nats_cluster: NatsCluster, tmp_path: Path) -> Iterator[str]:
+    """`riskstream serve --nats` on the workers' database, with a risk admin: its URL."""
+    port = free_port()
+    riskstream("users", "add", "ria", "--tenant", "demo-bank", "--role", "risk_admin",
+               "--db", "rs.db", cwd=tmp_path, env={"RISKSTREAM_NEW_PASSWORD": PASSWORD})  # fmt: skip
+    api = subprocess.Popen(
+        [sys.executable, "-m", "riskstream", "serve", "--nats", ",".join(nats_cluster.nats_urls),
+         "--db", "rs.db", "--port", str(port)],
+        cwd=tmp_path, stdout=(tmp_path / "api.log").open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        api.send_signal(signal.SIGTERM)
+        try:
+            api.wait(30)
+        except subprocess.TimeoutExpired:
+            api.kill()
+
+
 def test_workers_raise_the_alerts_of_backtest_and_a_killed_risk_worker_loses_none(
     nats_cluster: NatsCluster,
     fleet_and_backtest: tuple[Path, set[Found]],
     workers: dict[str, subprocess.Popen[bytes]],
+    api_tier: str,
 ) -> None:
     folder, expected = fleet_and_backtest
     kinds = {kind for kind, *_ in expected if kind != "double_pledge"}
@@ -237,6 +270,62 @@ def test_workers_raise_the_alerts_of_backtest_and_a_killed_risk_worker_loses_non
     ]
     assert repeated == [], f"alert changes stored twice: {repeated[:3]}"
     assert workers["r2"].poll() is None and workers["r3"].poll() is None
+    _the_api_tier_lists_them_and_passes_an_acknowledgement_on(
+        nats_cluster, api_tier, final_alerts(changes)
+    )
+
+
+def _the_api_tier_lists_them_and_passes_an_acknowledgement_on(
+    cluster: NatsCluster, base: str, found: set[Found]
+) -> None:
+    with httpx.Client(base_url=base, timeout=10.0) as client:
+        token = client.post("/api/token", data={"username": "ria", "password": PASSWORD})
+        assert token.status_code == 200, token.text
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        deadline = time.monotonic() + 30
+        while True:
+            items = client.get("/api/alerts?limit=1000", headers=headers).json()["items"]
+            listed = {(a["kind"], a["borrower_id"], a["subject"], a["opened_at"]) for a in items}
+            if listed == found or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert listed == found
+        still_open = [a for a in items if a["status"] == "open"]
+        assert still_open, "the day left no alert open to acknowledge"
+        alert = still_open[0]
+        subject = risk_subject(partition_of("demo-bank", alert["borrower_id"], DEFAULT_PARTITIONS))
+        actions = asyncio.run(
+            _actions_after(cluster, subject, lambda: _acknowledge(client, headers, alert["id"]))
+        )
+    assert ("acknowledge", "demo-bank", alert["id"]) in actions
+
+
+def _acknowledge(client: httpx.Client, headers: dict[str, str], alert_id: str) -> None:
+    done = client.post(f"/api/alerts/{alert_id}/ack", headers=headers, json={"comment": "on it"})
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "acknowledged"
+
+
+async def _actions_after(cluster: NatsCluster, subject: str, act: Any) -> set[tuple[str, ...]]:
+    """The people's actions put on a risk partition's subject after ``act()``."""
+    nc = await nats.connect(servers=cluster.nats_urls)
+    try:
+        js = nc.jetstream()
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW, inactive_threshold=30.0)
+        subscription = await js.pull_subscribe(subject, stream=RISK_STREAM, config=config)
+        await asyncio.to_thread(act)
+        found: set[tuple[str, ...]] = set()
+        deadline = time.monotonic() + 20
+        while not found and time.monotonic() < deadline:
+            try:
+                messages = await subscription.fetch(500, timeout=1)
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue
+            for message in messages:
+                found |= {tuple(a) for a in decode_risk(message.data).actions}
+        return found
+    finally:
+        await nc.close()
 
 
 def _count(keys: Any) -> dict[Any, int]:
