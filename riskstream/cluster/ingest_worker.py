@@ -55,7 +55,7 @@ from riskstream.cluster.layout import (
 )
 from riskstream.cluster.leases import PartitionLeases
 from riskstream.cluster.messages import encode_heartbeat, encode_risk, risk_message_id
-from riskstream.cluster.supervisor import PartitionSupervisor, close_quietly
+from riskstream.cluster.supervisor import CLUSTER_ERRORS, PartitionSupervisor, close_quietly
 from riskstream.cluster.topology import read_partitions
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,11 @@ FETCH_WAIT_S = 0.5
 STALE_WAIT_S = 0.2
 STOP_WAIT_S = 30.0
 PUBLISH_IN_FLIGHT = 256
-HEARTBEAT_S = 0.5
+HEARTBEAT_S = 0.1
+"""How often the worker looks whether its partitions came further, to say so."""
+HEARTBEAT_ANYWAY_S = 5.0
+"""A heartbeat even when nothing changed, so that risk partitions know the worker lives
+(well under `riskstream.cluster.partition_engine.SOURCE_TIMEOUT_S`)."""
 
 
 @dataclass
@@ -102,6 +106,8 @@ class IngestWorker:
             for device in borrower.devices
         }
         self._supervisor: PartitionSupervisor | None = None
+        self._through: dict[int, int] = {}
+        """ingest partition -> telemetry sequence number it has handed everything on up to."""
         self._devices_of: dict[int, set[str]] = {}
         """ingest partition -> sequence keys of the devices seen in it."""
         self._work = ThreadPoolExecutor(1, thread_name_prefix="ingest-work")
@@ -129,7 +135,11 @@ class IngestWorker:
                 await self._js.key_value(LEASES_BUCKET), "ingest", self.worker_id, partitions
             )
             self._supervisor = PartitionSupervisor(leases, self._start_partition, STOP_WAIT_S)
-            await self._supervisor.run(stop, nc)
+            heartbeats = asyncio.create_task(self._heartbeats(stop), name="ingest-heartbeats")
+            try:
+                await self._supervisor.run(stop, nc)
+            finally:
+                heartbeats.cancel()
         finally:
             if self._supervisor is not None:
                 for task in self._supervisor.tasks.values():
@@ -143,6 +153,7 @@ class IngestWorker:
         return self._supervisor.tasks if self._supervisor is not None else {}
 
     async def _start_partition(self, partition: int, stop: asyncio.Event) -> asyncio.Task[None]:
+        self._through.pop(partition, None)
         await asyncio.get_running_loop().run_in_executor(
             self._work, self._forget_devices_of, partition
         )
@@ -167,7 +178,7 @@ class IngestWorker:
             ingest_subject(partition), stream=TELEMETRY_STREAM, config=config
         )
         through = start - 1  # every message of this partition up to here is handed on
-        last_heartbeat = -math.inf
+        self._through[partition] = through
         try:
             while not stop.is_set():
                 if self._leases is not None and not self._leases.fresh():
@@ -195,9 +206,7 @@ class IngestWorker:
                     through = max(through, last, known if caught_up else 0)
                 else:
                     through = max(through, known)
-                if time.monotonic() - last_heartbeat >= HEARTBEAT_S or not messages:
-                    await self._heartbeat(partition, through)
-                    last_heartbeat = time.monotonic()
+                self._through[partition] = through
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
@@ -223,14 +232,33 @@ class IngestWorker:
             return 1
         return start
 
-    async def _heartbeat(self, source: int, through: int) -> None:
-        """Tell every risk partition how far this ingest partition has come."""
+    async def _heartbeats(self, stop: asyncio.Event) -> None:
+        """Tell every risk partition how far each of this worker's partitions has come:
+        one message for all of them, when that changed, and every `HEARTBEAT_ANYWAY_S`."""
         js = self._js
         assert js is not None
-        data = encode_heartbeat(source, through)
-        await asyncio.gather(
-            *(js.publish(risk_subject(p), data) for p in range(self._risk_partitions))
-        )
+        said: dict[int, int] = {}
+        said_at = -math.inf
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), HEARTBEAT_S)
+            fresh = self._leases is not None and self._leases.fresh()
+            now = {p: through for p, through in self._through.items() if p in self.tasks}
+            if (
+                not fresh
+                or not now
+                or (now == said and time.monotonic() - said_at < HEARTBEAT_ANYWAY_S)
+            ):
+                continue
+            data = encode_heartbeat(now)
+            try:
+                await asyncio.gather(
+                    *(js.publish(risk_subject(p), data) for p in range(self._risk_partitions))
+                )
+            except CLUSTER_ERRORS as exc:
+                log.warning("ingest worker %s: heartbeat not sent (%r)", self.worker_id, exc)
+                continue
+            said, said_at = now, time.monotonic()
 
     async def _handle(self, messages: list[Msg], source: int) -> None:
         """Validate, store, and publish to the risk stream: one risk message per device

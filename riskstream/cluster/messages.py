@@ -41,6 +41,8 @@ class RiskMessage(msgspec.Struct, array_like=True):
     through: int = 0
     """On a heartbeat of an ingest partition: it has handed on every message of its own
     up to this telemetry sequence number."""
+    throughs: dict[int, int] = {}
+    """On a heartbeat of an ingest worker: ``through`` of each ingest partition it works."""
 
     def integrity_signals(self) -> list[IntegritySignal]:
         return [IntegritySignal(t, d, k, at, ts, n) for t, d, k, at, ts, n in self.signals]  # type: ignore[arg-type]
@@ -71,8 +73,9 @@ def risk_message_id(telemetry_seq: int) -> str:
     return f"t{telemetry_seq}"
 
 
-def encode_heartbeat(source: int, through: int) -> bytes:
-    return _risk_encoder.encode(RiskMessage([], [], [], source, through=through))
+def encode_heartbeat(throughs: dict[int, int]) -> bytes:
+    """How far each of a worker's ingest partitions has come, in one message."""
+    return _risk_encoder.encode(RiskMessage([], [], [], throughs=throughs))
 
 
 def encode_action(action: str, tenant: str, alert_id: str) -> bytes:

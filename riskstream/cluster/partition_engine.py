@@ -8,9 +8,11 @@ borrower's readings arrive interleaved in an order no one device chose: while th
 stream is replayed fast, one ingest partition can run minutes of event time ahead of
 another, and the engine would take the devices behind for silent. Each risk message
 therefore carries the telemetry stream's sequence number of its device message, and
-each ingest partition tells every risk partition, twice a second, up to which telemetry
-sequence number it has handed everything on (``through``: the last message it handed
-on, or the stream's end when it has nothing pending). A reading is fed only once every
+each ingest worker tells every risk partition, in one heartbeat for all its ingest
+partitions, up to which telemetry sequence number each has handed everything on
+(``through``: the last message it handed on, or the stream's end when it has nothing
+pending), as soon as that changes (at most every `HEARTBEAT_S` of the ingest worker)
+and at least every few seconds. A reading is fed only once every
 ingest partition has come that far, so nothing older can still be on its way, whatever
 the load; readings are fed in event-time order and the timers run at every `STEP_S`
 boundary, as `riskstream backtest` does. An ingest partition not heard of for
@@ -121,13 +123,18 @@ class PartitionEngine:
         if message.signals:
             changed.extend(self.engines.integrity(message.integrity_signals()))
         if message.source >= 0:
-            through, _ = self._sources.get(message.source, (0, now))
-            self._sources[message.source] = (max(through, message.through, message.seq), now)
+            self._heard(message.source, max(message.through, message.seq), now)
+        for source, through in message.throughs.items():
+            self._heard(source, through, now)
         for reading in message.readings:
             heapq.heappush(self._held, (reading.ts, next(self._order), message.seq, reading))
         self.covered_seq = stream_seq
         changed.extend(self._feed(self._fed_through(now)))
         return changed
+
+    def _heard(self, source: int, through: int, now: float) -> None:
+        before, _ = self._sources.get(source, (0, now))
+        self._sources[source] = (max(before, through), now)
 
     def _fed_through(self, now: float) -> int:
         """The telemetry sequence number every ingest partition still heard of has

@@ -64,9 +64,10 @@ def skewed(arrivals: list[Arrival]) -> list[Arrival]:
 
 
 def messages(arrivals: list[Arrival]) -> Iterator[RiskMessage]:
-    """Each arrival as a risk message; every 40 of them, a heartbeat of every ingest
-    partition saying up to which telemetry sequence number it has handed everything on
-    (just before its next message); at the end, all of them."""
+    """Each arrival as a risk message; every 40 of them, a heartbeat of the ingest workers
+    (one working the even partitions, one the odd) saying up to which telemetry sequence
+    number each partition has handed everything on (just before its next message); at
+    the end, all of them."""
     pending = {s: sorted(seq for src, _, seq, _ in arrivals if src == s) for s in range(SOURCES)}
     done = dict.fromkeys(range(SOURCES), 0)
     last = max(seq for _, _, seq, _ in arrivals)
@@ -74,11 +75,14 @@ def messages(arrivals: list[Arrival]) -> Iterator[RiskMessage]:
         yield RiskMessage(readings, source=source, seq=seq)
         done[source] += 1
         if n % 40 == 39:
-            for s, seqs in pending.items():
-                through = seqs[done[s]] - 1 if done[s] < len(seqs) else last
-                yield RiskMessage([], source=s, through=through)
-    for s in range(SOURCES):
-        yield RiskMessage([], source=s, through=last)
+            throughs = {
+                s: seqs[done[s]] - 1 if done[s] < len(seqs) else last for s, seqs in pending.items()
+            }
+            for worker in (0, 1):
+                yield RiskMessage(
+                    [], throughs={s: v for s, v in throughs.items() if s % 2 == worker}
+                )
+    yield RiskMessage([], throughs=dict.fromkeys(range(SOURCES), last))
 
 
 class Run:
