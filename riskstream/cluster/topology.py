@@ -75,6 +75,11 @@ SOURCE_MAX_ACK_PENDING = 10_000
 flow-control reply, sent once what came before it is replicated)."""
 SOURCE_HEARTBEAT_S = 1.0
 """nats-server requires exactly 1 s for a consumer with flow-control acknowledgements."""
+UNAVAILABLE = 10008
+NO_PEERS = 10005
+"""nats-server's "no suitable peers for placement, peer offline": a replicated stream
+asked for while the meta leader has not heard from a node lately (a fresh cluster, or
+a busy machine), so again until `SETTLE_TIMEOUT_S`."""
 STREAM_NAME_IN_USE = 10058
 """nats-server's error code for a stream created with another configuration than the
 existing one of that name."""
@@ -298,7 +303,10 @@ async def _settled(step: Callable[[], Awaitable[T]]) -> T:
             pass
         except nats.js.errors.APIError as exc:
             # 503 or 10008 "temporarily unavailable"; some subclasses carry no codes
-            if getattr(exc, "code", None) != 503 and getattr(exc, "err_code", None) != 10008:
+            if getattr(exc, "code", None) != 503 and getattr(exc, "err_code", None) not in (
+                UNAVAILABLE,
+                NO_PEERS,
+            ):
                 raise
         if asyncio.get_running_loop().time() > deadline:
             return await step()
