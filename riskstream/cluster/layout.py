@@ -1,12 +1,17 @@
 """The names riskstream uses on a NATS JetStream cluster: streams, subjects, buckets.
 
 Devices publish MQTT to any node exactly as to mosquitto; NATS turns the topic
-``rs/v1/{tenant}/{device}/telemetry`` into the subject ``rs.v1.{tenant}.{device}.telemetry``.
+``rs/v1/{tenant}/{device}/telemetry`` into the subject ``rs.v1.{tenant}.{device}.telemetry``
+and acknowledges a QoS 1 message (PUBACK) once its own stream `MQTT_STREAM` holds it
+under ``$MQTT.msgs.rs.v1.{tenant}.{device}.telemetry``.
 
 - `TELEMETRY_STREAM` keeps what devices publish until an ingest worker has stored it and
-  handed it on. Its subject transform files each device's messages under one of
-  `partitions` ingest partitions (`telemetry_transform`); each ingest worker owns some of
-  them, so a device's messages meet in one worker.
+  handed it on. It *sources* it from `MQTT_STREAM` through the durable consumer
+  `TELEMETRY_SOURCE_CONSUMER`, so a message acknowledged to a device stays in
+  `MQTT_STREAM` (interest retention) until the telemetry stream has stored it, whichever
+  node dies meanwhile. The source's subject transform files each device's messages
+  under one of `partitions` ingest partitions (`telemetry_transform`); each ingest worker
+  owns some of them, so a device's messages meet in one worker.
 - `RISK_STREAM` holds accepted readings, one subject per partition
   (``rs.risk.{partition}``); a partition is a hash of (tenant, borrower), so one borrower's
   readings always meet in one risk worker. Each message carries a de-duplication id, so a
@@ -23,8 +28,18 @@ import nats.errors
 import nats.js.errors
 
 TELEMETRY_STREAM = "RS_TELEMETRY"
-TELEMETRY_SUBJECTS = ("rs.v1.*.*.telemetry",)
+TELEMETRY_SUBJECT = "rs.v1.*.*.telemetry"
+"""What devices publish (the MQTT topic ``rs/v1/+/+/telemetry``)."""
 INGEST_SUBJECT_PREFIX = "rs.ingest"
+
+MQTT_STREAM = "$MQTT_msgs"
+MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
+"""nats-server's stream of the QoS 1 and 2 messages MQTT clients publish (its name and
+subjects are nats-server's, in ``server/mqtt.go``); interest retention."""
+TELEMETRY_SOURCE_CONSUMER = "rs_telemetry_source"
+TELEMETRY_SOURCE_DELIVER = "rs.sourcing.telemetry"
+"""The durable consumer on `MQTT_STREAM` that the telemetry stream sources through, and
+the subject it delivers to."""
 
 RISK_STREAM = "RS_RISK"
 RISK_SUBJECT_PREFIX = "rs.risk"
@@ -51,12 +66,13 @@ def partition_of(tenant: str, borrower_id: str, partitions: int) -> int:
 
 
 def telemetry_transform(partitions: int) -> tuple[str, str]:
-    """(source, destination) of the telemetry stream's subject transform: a device's
-    messages are stored under ``rs.ingest.{partition}.{tenant}.{device}``, the partition a
-    hash of (tenant, device) that NATS computes, so one ingest worker sees every message
-    of a device (its sequence numbers and gaps) and workers share the devices."""
+    """(source, destination) of the subject transform of the telemetry stream's source: a
+    device's messages are stored under ``rs.ingest.{partition}.{tenant}.{device}``, the
+    partition a hash of (tenant, device) that NATS computes, so one ingest worker sees
+    every message of a device (its sequence numbers and gaps) and workers share the
+    devices."""
     return (
-        TELEMETRY_SUBJECTS[0],
+        MQTT_SUBJECT_PREFIX + TELEMETRY_SUBJECT,
         f"{INGEST_SUBJECT_PREFIX}.{{{{partition({partitions},1,2)}}}}"
         ".{{wildcard(1)}}.{{wildcard(2)}}",
     )

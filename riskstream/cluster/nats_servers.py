@@ -189,6 +189,7 @@ class NatsCluster:
             f"jetstream {{\n  store_dir: {store}\n}}\n"
             "mqtt {\n"
             f'  listen: "127.0.0.1:{ports.mqtt}"\n'
+            # $MQTT_msgs, which the telemetry stream sources from, must survive a node
             f"  stream_replicas: {self.replicas}\n"
             "}\n"
         )

@@ -2,10 +2,17 @@
 idempotently, and the cluster's partition count.
 
 `ensure_topology` may run any number of times: what exists is left as it is (a stream
-whose subjects, subject transform, replicas or de-duplication window differ is
+whose subjects, sources, subject transform, replicas or de-duplication window differ is
 updated), and the partition count, once written, never changes: asking for another one
-is refused before anything is touched. The telemetry stream's subject transform uses
-the partition count, so it is fixed with it.
+is refused before anything is touched. The subject transform of the telemetry stream's
+source uses the partition count, so it is fixed with it.
+
+The telemetry stream sources what MQTT clients publish from nats-server's own
+`MQTT_STREAM` through a durable consumer made here, before the telemetry stream: that
+stream keeps a message (interest retention) only while a consumer wants it, so the
+consumer must exist before the first device publishes. A telemetry stream of an older
+`riskstream cluster up` (capturing the core subject ``rs.v1.*.*.telemetry``) is updated
+in place into this one: its messages and sequence numbers stay.
 """
 
 import asyncio
@@ -19,7 +26,17 @@ import nats.js.errors
 import nats.js.kv
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig, SubjectTransform
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamConsumerSource,
+    StreamSource,
+    SubjectTransform,
+)
 
 from riskstream.cluster.connection import connect_cluster
 from riskstream.cluster.errors import ClusterSettingsError
@@ -31,11 +48,15 @@ from riskstream.cluster.layout import (
     DUPLICATE_WINDOW_S,
     LEASE_TTL_S,
     LEASES_BUCKET,
+    MQTT_STREAM,
+    MQTT_SUBJECT_PREFIX,
     RISK_STREAM,
     RISK_SUBJECT_PREFIX,
     SETTINGS_BUCKET,
+    TELEMETRY_SOURCE_CONSUMER,
+    TELEMETRY_SOURCE_DELIVER,
     TELEMETRY_STREAM,
-    TELEMETRY_SUBJECTS,
+    TELEMETRY_SUBJECT,
     telemetry_transform,
 )
 
@@ -49,12 +70,61 @@ API_TIMEOUT_S = 1.0
 short, as a stream without a leader yet does not answer and each step is retried (every
 step is idempotent, so a request that did land is harmless to repeat)."""
 
+SOURCE_MAX_ACK_PENDING = 10_000
+"""Messages the source consumer sends ahead of the telemetry stream's acknowledgement (a
+flow-control reply, sent once what came before it is replicated)."""
+SOURCE_HEARTBEAT_S = 1.0
+"""nats-server requires exactly 1 s for a consumer with flow-control acknowledgements."""
+UNAVAILABLE = 10008
+NO_PEERS = 10005
+"""nats-server's "no suitable peers for placement, peer offline": a replicated stream
+asked for while the meta leader has not heard from a node lately (a fresh cluster, or
+a busy machine), so again until `SETTLE_TIMEOUT_S`."""
+STREAM_NAME_IN_USE = 10058
+"""nats-server's error code for a stream created with another configuration than the
+existing one of that name."""
+
 T = TypeVar("T")
+
+
+def mqtt_stream_config(replicas: int) -> StreamConfig:
+    """`MQTT_STREAM` as nats-server makes it when the first MQTT client of the account
+    connects (``server/mqtt.go``), made here first when no client has connected yet."""
+    return StreamConfig(
+        name=MQTT_STREAM,
+        subjects=[MQTT_SUBJECT_PREFIX + ">"],
+        retention=RetentionPolicy.INTEREST,
+        storage=StorageType.FILE,
+        num_replicas=replicas,
+    )
+
+
+def source_consumer_config() -> ConsumerConfig:
+    """The durable consumer on `MQTT_STREAM` the telemetry stream sources through.
+
+    Its acknowledgements are the telemetry stream's flow-control replies, which the
+    stream's leader sends through its replication log, after the messages before them: a
+    message leaves `MQTT_STREAM` only once the telemetry stream's replicas have it. Being
+    durable and replicated like `MQTT_STREAM` (the replica count left unset: the
+    stream's, which nats-server requires of an interest stream's consumers), it keeps the
+    messages while the telemetry stream elects a leader, and the new leader resets it to
+    what it has stored."""
+    return ConsumerConfig(
+        durable_name=TELEMETRY_SOURCE_CONSUMER,
+        deliver_subject=TELEMETRY_SOURCE_DELIVER,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.FLOW_CONTROL,
+        flow_control=True,
+        idle_heartbeat=SOURCE_HEARTBEAT_S,
+        max_ack_pending=SOURCE_MAX_ACK_PENDING,
+        filter_subject=MQTT_SUBJECT_PREFIX + TELEMETRY_SUBJECT,
+    )
 
 
 def stream_configs(replicas: int, partitions: int) -> list[StreamConfig]:
     """The three streams, file-backed with ``replicas`` replicas; the telemetry stream
-    files each device's messages under its ingest partition (`telemetry_transform`)."""
+    sources from `MQTT_STREAM` and files each device's messages under its ingest
+    partition (`telemetry_transform`)."""
 
     def stream(name: str, subjects: list[str], duplicate_window: float = 0) -> StreamConfig:
         return StreamConfig(
@@ -65,8 +135,14 @@ def stream_configs(replicas: int, partitions: int) -> list[StreamConfig]:
             duplicate_window=duplicate_window,
         )
 
-    telemetry = stream(TELEMETRY_STREAM, list(TELEMETRY_SUBJECTS))
-    telemetry.subject_transform = SubjectTransform(*telemetry_transform(partitions))
+    telemetry = stream(TELEMETRY_STREAM, [])
+    telemetry.sources = [
+        StreamSource(
+            name=MQTT_STREAM,
+            subject_transforms=[SubjectTransform(*telemetry_transform(partitions))],
+            consumer=StreamConsumerSource(TELEMETRY_SOURCE_CONSUMER, TELEMETRY_SOURCE_DELIVER),
+        )
+    ]
     return [
         telemetry,
         stream(RISK_STREAM, [f"{RISK_SUBJECT_PREFIX}.>"], DUPLICATE_WINDOW_S),
@@ -96,6 +172,8 @@ async def ensure_topology(
     if existing is not None and partitions is not None and existing != partitions:
         raise _refused(existing, partitions)
     wanted = existing or partitions or DEFAULT_PARTITIONS
+    await _settled(lambda: _ensure_mqtt_stream(js, replicas))
+    await _settled(lambda: _ensure_source_consumer(js))
     for config in stream_configs(replicas, wanted):
         await _settled(functools.partial(_ensure_stream, js, config))
     await _settled(lambda: _ensure_key_value(js, LEASES_BUCKET, replicas, ttl=LEASE_TTL_S))
@@ -166,11 +244,30 @@ async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         return
     if (
         sorted(have.subjects or []) != sorted(config.subjects or [])
+        or have.sources != config.sources
         or have.subject_transform != config.subject_transform
         or have.num_replicas != config.num_replicas
         or (config.duplicate_window and have.duplicate_window != config.duplicate_window)
     ):
         await js.update_stream(config)
+
+
+async def _ensure_mqtt_stream(js: JetStreamContext, replicas: int) -> None:
+    try:
+        await js.stream_info(MQTT_STREAM)
+    except nats.js.errors.NotFoundError:
+        try:
+            await js.add_stream(mqtt_stream_config(replicas))
+        except nats.js.errors.BadRequestError as exc:
+            if exc.err_code != STREAM_NAME_IN_USE:  # else made meanwhile by an MQTT client
+                raise
+
+
+async def _ensure_source_consumer(js: JetStreamContext) -> None:
+    try:
+        await js.consumer_info(MQTT_STREAM, TELEMETRY_SOURCE_CONSUMER)
+    except nats.js.errors.NotFoundError:
+        await js.add_consumer(MQTT_STREAM, source_consumer_config())
 
 
 async def _ensure_key_value(
@@ -206,7 +303,10 @@ async def _settled(step: Callable[[], Awaitable[T]]) -> T:
             pass
         except nats.js.errors.APIError as exc:
             # 503 or 10008 "temporarily unavailable"; some subclasses carry no codes
-            if getattr(exc, "code", None) != 503 and getattr(exc, "err_code", None) != 10008:
+            if getattr(exc, "code", None) != 503 and getattr(exc, "err_code", None) not in (
+                UNAVAILABLE,
+                NO_PEERS,
+            ):
                 raise
         if asyncio.get_running_loop().time() > deadline:
             return await step()
