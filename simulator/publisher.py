@@ -19,10 +19,12 @@ from itertools import chain
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from devices.sparkplug.mapping import SparkplugMap
 from devices.topics import DEFAULT_PREFIX, check_prefix
 from simulator.errors import BrokerUnavailableError, BrokerUrlError
 from simulator.message import Message
 from simulator.mqtt_link import LinkError, PahoLink
+from simulator.sparkplug_wire import SparkplugPacker
 from simulator.wire import Packer, Packet
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,7 @@ async def publish(
     batch: int = 1,
     secrets: Mapping[str, str] | None = None,
     give_up_after: float | None = None,
+    sparkplug: SparkplugMap | None = None,
 ) -> int:
     """Publish ``messages`` as device telemetry; return how many were acknowledged.
 
@@ -126,6 +129,9 @@ async def publish(
         secrets: device id -> secret; when given, telemetry is signed (HMAC-SHA256).
         give_up_after: stop retrying when the broker has been unreachable this many
             seconds in a row (None: retry until ``stop``).
+        sparkplug: publish as Sparkplug B edge nodes bound by this map
+            (`simulator.sparkplug_wire`) instead of JSON; ``prefix``, ``batch`` and
+            ``secrets`` then do not apply.
 
     Returns:
         The number of telemetry publishes the broker acknowledged (status messages
@@ -135,13 +141,17 @@ async def publish(
         BrokerUnavailableError: the broker stayed unreachable for ``give_up_after``.
     """
     check_prefix(prefix)
-    packer = Packer(tenant, prefix, batch, secrets)
+    packets = (
+        SparkplugPacker(tenant, sparkplug).packets(messages)
+        if sparkplug is not None
+        else Packer(tenant, prefix, batch, secrets).packets(messages)
+    )
 
     def default_factory() -> AbstractAsyncContextManager[Link]:
         return PahoLink(host, port, client_id)
 
     factory = client_factory or default_factory
-    state = _State(packer.packets(messages))
+    state = _State(packets)
     loop = asyncio.get_running_loop()
     wall0 = loop.time()
     backoff = RECONNECT_MIN_S

@@ -1,0 +1,148 @@
+"""Simulated devices as Sparkplug B edge nodes: births, data by alias, seq, deaths.
+
+Each registered device publishes as the Sparkplug device its fleet file binds it to
+(`devices.sparkplug.sparkplug_map`; by default device {device id} of edge node
+{site id} in the lender's group). Per edge node: an NBIRTH (``bdSeq``, ``Node
+Control/Rebirth``) before its first message; a DBIRTH before a device's first report,
+naming each metric with its alias and datatype (Double); DDATA by alias only, each
+metric with its timestamp (ms); one ``seq`` counter (0–255, wrapping) across the node
+and its devices; a DDEATH when a device goes offline and an NDEATH (with the session's
+``bdSeq``) at the end. Forged messages are not sent: Sparkplug carries no signature.
+Metrics a device sends that its birth did not name go by name.
+"""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from devices.sparkplug.datatypes import DataType
+from devices.sparkplug.mapping import SparkplugMap
+from devices.sparkplug.sparkplug_b_pb2 import Payload
+from devices.sparkplug.topic import (
+    BDSEQ_METRIC,
+    REBIRTH_METRIC,
+    MessageType,
+    format_sparkplug_topic,
+)
+from simulator.message import Message
+from simulator.wire import Packet
+
+__all__ = ["SparkplugPacker"]
+
+
+@dataclass
+class _Node:
+    """An edge node's session as its publisher keeps it."""
+
+    bd_seq: int
+    seq: int = 0
+    aliases: dict[tuple[str, str], int] = field(default_factory=dict)
+    born: set[str] = field(default_factory=set)
+
+    def next_seq(self) -> int:
+        self.seq = (self.seq + 1) % 256
+        return self.seq
+
+
+class SparkplugPacker:
+    """Turns one lender's messages into Sparkplug B packets."""
+
+    def __init__(self, tenant: str, mapping: SparkplugMap, bd_seq: int = 0) -> None:
+        """Pack for ``tenant`` as its fleet's ``mapping`` binds its devices."""
+        self.tenant = tenant
+        self.bd_seq = bd_seq
+        self.skipped = 0
+        """Messages not sent: forged ones, and those of devices bound to no address."""
+        self._address: dict[str, tuple[str, str, str | None, dict[str, str]]] = {}
+        for (group, edge, device), binding in mapping.bindings.items():
+            if binding.tenant != tenant or binding.device_id in self._address:
+                continue
+            names = {v: k for k, v in (binding.metrics or {}).items()}
+            self._address[binding.device_id] = (group, edge, device, names)
+        self._nodes: dict[tuple[str, str], _Node] = {}
+
+    def _birth(self, group: str, edge: str, ts: float) -> tuple[_Node, Packet]:
+        node = self._nodes[(group, edge)] = _Node(self.bd_seq)
+        ms = int(ts * 1000)
+        payload = Payload(timestamp=ms, seq=0)
+        payload.metrics.add(
+            name=BDSEQ_METRIC, timestamp=ms, datatype=DataType.UINT64, long_value=node.bd_seq
+        )
+        payload.metrics.add(
+            name=REBIRTH_METRIC, timestamp=ms, datatype=DataType.BOOLEAN, boolean_value=False
+        )
+        topic = format_sparkplug_topic(group, "NBIRTH", edge)
+        return node, Packet(topic, payload.SerializeToString(), False, 0, ts)
+
+    def packets(self, messages: Iterable[Message]) -> Iterator[Packet]:
+        """The packets of ``messages`` in send order, then every edge node's NDEATH."""
+        clock = float("-inf")
+        for m in messages:
+            clock = max(clock, m.ts)
+            found = self._address.get(m.device_id)
+            if found is None or m.kind == "forged":
+                self.skipped += 1
+                continue
+            group, edge, device, names = found
+            node = self._nodes.get((group, edge))
+            if node is None:
+                node, packet = self._birth(group, edge, clock)
+                yield packet
+            key = device or ""
+            if m.kind == "online":
+                continue
+            if m.kind == "offline":
+                if device is not None and key in node.born:
+                    node.born.discard(key)
+                    payload = Payload(timestamp=int(m.ts * 1000), seq=node.next_seq())
+                    topic = format_sparkplug_topic(group, "DDEATH", edge, device)
+                    yield Packet(topic, payload.SerializeToString(), False, 0, clock)
+                continue
+            ms = int(m.ts * 1000)
+            if device is not None and key not in node.born:
+                node.born.add(key)
+                yield self._device_birth(node, group, edge, device, names, m, ms, clock)
+                continue  # the birth carries this report's values
+            payload = Payload(timestamp=ms, seq=node.next_seq())
+            for metric, value in m.values.items():
+                name = names.get(metric, metric)
+                alias = node.aliases.get((key, name))
+                if alias is None:
+                    payload.metrics.add(
+                        name=name, timestamp=ms, datatype=DataType.DOUBLE, double_value=value
+                    )
+                else:
+                    payload.metrics.add(alias=alias, timestamp=ms, double_value=value)
+            kind: MessageType = "NDATA" if device is None else "DDATA"
+            topic = format_sparkplug_topic(group, kind, edge, device)
+            yield Packet(topic, payload.SerializeToString(), False, len(m.values), clock)
+        yield from self.deaths(clock)
+
+    def _device_birth(
+        self,
+        node: _Node,
+        group: str,
+        edge: str,
+        device: str,
+        names: dict[str, str],
+        m: Message,
+        ms: int,
+        clock: float,
+    ) -> Packet:
+        payload = Payload(timestamp=ms, seq=node.next_seq())
+        for metric, value in m.values.items():
+            name = names.get(metric, metric)
+            alias = node.aliases.setdefault((device, name), len(node.aliases) + 1)
+            payload.metrics.add(
+                name=name, alias=alias, timestamp=ms, datatype=DataType.DOUBLE, double_value=value
+            )
+        topic = format_sparkplug_topic(group, "DBIRTH", edge, device)
+        return Packet(topic, payload.SerializeToString(), False, len(m.values), clock)
+
+    def deaths(self, ts: float) -> Iterator[Packet]:
+        """Every edge node's NDEATH, with its session's ``bdSeq`` (what its will says)."""
+        for (group, edge), node in self._nodes.items():
+            payload = Payload(timestamp=int(ts * 1000))
+            payload.metrics.add(name=BDSEQ_METRIC, datatype=DataType.UINT64, long_value=node.bd_seq)
+            topic = format_sparkplug_topic(group, "NDEATH", edge)
+            yield Packet(topic, payload.SerializeToString(), False, 0, ts)
+        self._nodes.clear()
