@@ -1,0 +1,187 @@
+"""Sparkplug B end to end on a real mosquitto: the same simulated fleet published as JSON
+(one lender) and as Sparkplug B edge nodes (another) raises the same alerts, each edge
+node's death takes its devices offline, and a seq gap is answered by a rebirth request."""
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devices.model import Sparkplug
+from devices.registry import Registry
+from devices.sparkplug import sparkplug_map
+from devices.sparkplug.sparkplug_b_pb2 import Payload
+from ingest.device_table import device_table
+from ingest.service import IngestSettings, run_ingest
+from ingest.subscriber import IngestRunner, MqttOptions
+from riskstream.service.alert_store import AlertFilter
+from riskstream.service.database import open_service_database
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
+from simulator import generate, generate_fleet, plan_scenarios, publish, truth_records
+from simulator.publisher import parse_broker_url
+from tests.e2e.expectations import expected_alerts
+from tests.ingest.sparkplug_messages import dbirth, ddata, nbirth, sparkplug_fleet
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.broker
+
+ASSIGN = {"b001": "inventory_drain", "b002": "geofence_exit", "b003": "device_silent"}
+WINDOW_S = 7 * 3600.0
+SEED = 5
+
+
+def alerts_of(runtime: Runtime, tenant: str) -> list[dict[str, Any]]:
+    return runtime.alerts.query(AlertFilter(tenant=tenant), limit=1000)[1]
+
+
+def keys(alerts: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {(a["borrower_id"], a["kind"], a["subject"]) for a in alerts}
+
+
+@pytest.mark.slow
+async def test_sparkplug_fleet_raises_the_json_fleets_alerts(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    as_json = generate_fleet(4, seed=SEED, tenant="json-bank")
+    as_sparkplug = generate_fleet(4, seed=SEED, tenant="spark-bank").model_copy(
+        update={"sparkplug": Sparkplug()}
+    )
+    db = str(tmp_path / "rs.db")
+    registry = Registry(open_service_database(db))
+    registry.import_fleet(as_json)
+    registry.import_fleet(as_sparkplug)
+    start = float(int(time.time() - WINDOW_S))
+    end = start + WINDOW_S
+    injections = plan_scenarios(as_json, SEED, start, end, assign=ASSIGN)
+    expected = expected_alerts(truth_records("json-bank", injections, end))
+    settings = ServiceSettings(
+        broker=mosquitto.url,
+        store=f"duckdb:///{tmp_path}/t.duckdb",
+        database=db,
+        deadletter=tmp_path / "dead.jsonl",
+        client_id=f"e2e-sparkplug-{time.time_ns()}",
+    )
+    runtime = Runtime(settings)
+    host, port = parse_broker_url(mosquitto.url)
+    async with runtime.running():
+        await asyncio.wait_for(runtime.ingest.connected.wait(), 10)  # type: ignore[union-attr]
+        sent = await asyncio.gather(
+            publish(
+                generate(as_json, injections, start, end, SEED),
+                tenant="json-bank",
+                host=host,
+                port=port,
+                speed=0,
+                start_ts=start,
+                client_id=f"e2e-json-{time.time_ns()}",
+            ),
+            publish(
+                generate(as_sparkplug, injections, start, end, SEED),
+                tenant="spark-bank",
+                host=host,
+                port=port,
+                speed=0,
+                start_ts=start,
+                client_id=f"e2e-spark-{time.time_ns()}",
+                sparkplug=sparkplug_map([as_sparkplug]),
+            ),
+        )
+        assert min(sent) > 2000
+        devices = {d.id for d in as_sparkplug.devices()}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            json_keys = keys(alerts_of(runtime, "json-bank"))
+            spark = alerts_of(runtime, "spark-bank")
+            dead = {a["subject"] for a in spark if a["kind"] == "device_silent"}
+            if expected <= json_keys and dead == devices and runtime.pipeline.buffered == 0:
+                break
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(1.0)  # anything extra would show up now
+        json_alerts = alerts_of(runtime, "json-bank")
+        spark_alerts = alerts_of(runtime, "spark-bank")
+        refused = runtime.deadletter.recent("spark-bank")
+
+    assert expected <= keys(json_alerts)
+    silent = "device_silent"
+    # the same alerts from the data; then every edge node's NDEATH (the simulator's end)
+    # declares each of its devices offline, a silence alert for each
+    assert {k for k in keys(spark_alerts) if k[1] != silent} == {
+        k for k in keys(json_alerts) if k[1] != silent
+    }
+    assert {k for k in keys(json_alerts) if k[1] == silent} <= keys(spark_alerts)
+    declared = [a for a in spark_alerts if a["kind"] == silent]
+    assert {a["subject"] for a in declared} == devices
+    assert all(
+        "declared offline by its gateway (Sparkplug death certificate)" in a["reasons"]
+        for a in declared
+    )
+    assert refused == [], "no Sparkplug message of the fleet was refused"
+
+
+def _wait_for(event: threading.Event, what: str) -> None:
+    assert event.wait(10), what
+
+
+async def test_seq_gap_is_answered_by_a_rebirth_request(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    fleet = sparkplug_fleet("bank-a")
+    stop = asyncio.Event()
+    ready: list[IngestRunner] = []
+    task = asyncio.create_task(
+        run_ingest(
+            IngestSettings(
+                broker=mosquitto.url,
+                store=f"duckdb:///{tmp_path}/t.duckdb",
+                mqtt=MqttOptions(client_id=f"rebirth-{time.time_ns()}"),
+            ),
+            device_table([fleet]),
+            stop,
+            on_ready=ready.append,
+            sparkplug=sparkplug_map([fleet]),
+        )
+    )
+    while not ready or not ready[0].connected.is_set():
+        assert not task.done()
+        await asyncio.sleep(0.05)
+    host, port = parse_broker_url(mosquitto.url)
+    requests: list[bytes] = []
+    got = threading.Event()
+    subscribed = threading.Event()
+    edge = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"edge-{time.time_ns()}")
+
+    def on_message(_c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+        requests.append(message.payload)
+        got.set()
+
+    edge.on_message = on_message
+    edge.on_subscribe = lambda *_: subscribed.set()
+    edge.connect(host, port)
+    edge.loop_start()
+    try:
+        edge.subscribe("spBv1.0/bank-a/NCMD/b1-w1", qos=1)
+        await asyncio.to_thread(_wait_for, subscribed, "subscribed")
+        base = "spBv1.0/bank-a/{}/b1-w1"
+        now = time.time() - 60
+        for topic, payload in [
+            (base.format("NBIRTH"), nbirth(seq=0, bd_seq=3, ts=now)),
+            (base.format("DBIRTH") + "/b1-d1", dbirth(1, {"weight_kg": (1, 100.0)}, ts=now)),
+            (base.format("DDATA") + "/b1-d1", ddata(2, {1: 99.0}, ts=now + 1)),
+            (base.format("DDATA") + "/b1-d1", ddata(4, {1: 98.0}, ts=now + 2)),  # 3 lost
+        ]:
+            edge.publish(topic, payload, qos=1).wait_for_publish(5)
+        await asyncio.to_thread(_wait_for, got, "a rebirth request")
+    finally:
+        edge.loop_stop()
+        edge.disconnect()
+        stop.set()
+    runner = await task
+    request = Payload.FromString(requests[0])
+    assert [(m.name, m.boolean_value) for m in request.metrics] == [("Node Control/Rebirth", True)]
+    assert runner.readings_written == 2  # the birth's and seq 2's; not the one after the gap
