@@ -6,6 +6,7 @@ type level and is not parsed here). Group, edge node and device ids are single l
 of any characters but ``/``, ``+`` and ``#`` (Sparkplug 3.0.0, section 4.1.1).
 """
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,8 +22,11 @@ NODE_TYPES: frozenset[str] = frozenset({"NBIRTH", "NDATA", "NDEATH", "NCMD"})
 DEVICE_TYPES: frozenset[str] = frozenset({"DBIRTH", "DDATA", "DDEATH", "DCMD"})
 
 
+_ID = re.compile(rf"[^/+#]{{1,{MAX_ID_LENGTH}}}")
+
+
 def _check_id(topic: str, name: str, value: str) -> None:
-    if not value or len(value) > MAX_ID_LENGTH or any(c in value for c in "/+#"):
+    if _ID.fullmatch(value) is None:
         raise TopicError(topic, f"{name} {value[:40]!r} is not a Sparkplug id")
 
 

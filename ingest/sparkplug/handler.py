@@ -18,6 +18,7 @@ from devices.sparkplug.mapping import Binding, SparkplugMap
 from devices.sparkplug.sparkplug_b_pb2 import Payload
 from devices.sparkplug.topic import (
     BDSEQ_METRIC,
+    SparkplugTopic,
     format_sparkplug_topic,
     parse_sparkplug_topic,
 )
@@ -31,6 +32,7 @@ REBIRTH_EVERY_S = 5.0
 MAX_SESSIONS = 100_000
 MAX_PENDING_COMMANDS = 10_000
 MAX_DEVICES_PER_NODE = 10_000
+TOPIC_CACHE_SIZE = 100_000
 RESERVED_PREFIXES = ("Node Control/", "Properties/", "Device Control/")
 
 Item = tuple[Binding, DecodedObject] | RejectedInputError
@@ -72,6 +74,7 @@ class SparkplugHandler:
         self.sessions: dict[tuple[str, str], EdgeSession] = {}
         self.commands: list[tuple[str, bytes]] = []
         self.commands_dropped = 0
+        self._topics: dict[str, SparkplugTopic | TopicError] = {}
 
     def set_map(self, mapping: SparkplugMap) -> None:
         """Replace the bindings (the registry changed); sessions go on."""
@@ -79,8 +82,20 @@ class SparkplugHandler:
 
     def tenant_of(self, topic: str) -> str | None:
         """The lender whose group a Sparkplug topic names, if any (for dead letters)."""
-        parts = topic.split("/", 2)
-        return self.map.groups.get(parts[1]) if len(parts) > 2 else None
+        parsed = self._topic(topic)
+        return None if isinstance(parsed, TopicError) else self.map.groups.get(parsed.group)
+
+    def _topic(self, topic: str) -> SparkplugTopic | TopicError:
+        parsed = self._topics.get(topic)
+        if parsed is None:
+            try:
+                parsed = parse_sparkplug_topic(topic)
+            except TopicError as exc:
+                parsed = exc
+            if len(self._topics) >= TOPIC_CACHE_SIZE:
+                self._topics.clear()
+            self._topics[topic] = parsed
+        return parsed
 
     def drain_commands(self) -> list[tuple[str, bytes]]:
         """Take the (topic, payload) commands to publish (rebirth requests)."""
@@ -107,10 +122,9 @@ class SparkplugHandler:
 
     def handle(self, topic: str, payload: bytes, now: float) -> SparkplugResult:
         """Take one message received at wall time ``now``."""
-        try:
-            parsed = parse_sparkplug_topic(topic)
-        except TopicError as exc:
-            raise RejectedInputError("bad_topic", str(exc)) from None
+        parsed = self._topic(topic)
+        if isinstance(parsed, TopicError):
+            raise RejectedInputError("bad_topic", str(parsed))
         result = SparkplugResult()
         kind = parsed.message_type
         if kind in ("NCMD", "DCMD"):
