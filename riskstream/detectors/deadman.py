@@ -59,9 +59,10 @@ class DeadmanDetector:
             )
         return None
 
-    def declared_offline(self, device_id: str) -> None:
+    def declared_offline(self, tenant: str, device_id: str) -> None:
         """A gateway said the device is offline: count it silent from the next tick."""
-        if device_id in self.index.devices:
+        device = self.index.devices.get(device_id)
+        if device is not None and device.tenant == tenant:
             self.silent.add(device_id)
             self.declared.add(device_id)
 

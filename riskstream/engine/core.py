@@ -243,7 +243,7 @@ class Engine:
         offline = [s for s in signals if s.kind == OFFLINE]
         if offline:
             for signal in offline:
-                self.deadman.declared_offline(signal.device_id)
+                self.deadman.declared_offline(signal.tenant, signal.device_id)
             signals = [s for s in signals if s.kind != OFFLINE]
         alerts = self.integrity_detector.observe(signals, self.book, self.wall_clock())
         if alerts:
