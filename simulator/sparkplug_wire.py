@@ -62,7 +62,7 @@ class SparkplugPacker:
 
     def _birth(self, group: str, edge: str, ts: float) -> tuple[_Node, Packet]:
         node = self._nodes[(group, edge)] = _Node(self.bd_seq)
-        ms = int(ts * 1000)
+        ms = round(ts * 1000)
         payload = Payload(timestamp=ms, seq=0)
         payload.metrics.add(
             name=BDSEQ_METRIC, timestamp=ms, datatype=DataType.UINT64, long_value=node.bd_seq
@@ -93,11 +93,11 @@ class SparkplugPacker:
             if m.kind == "offline":
                 if device is not None and key in node.born:
                     node.born.discard(key)
-                    payload = Payload(timestamp=int(m.ts * 1000), seq=node.next_seq())
+                    payload = Payload(timestamp=round(m.ts * 1000), seq=node.next_seq())
                     topic = format_sparkplug_topic(group, "DDEATH", edge, device)
                     yield Packet(topic, payload.SerializeToString(), False, 0, clock)
                 continue
-            ms = int(m.ts * 1000)
+            ms = round(m.ts * 1000)
             if device is not None and key not in node.born:
                 node.born.add(key)
                 yield self._device_birth(node, group, edge, device, names, m, ms, clock)
@@ -141,7 +141,7 @@ class SparkplugPacker:
     def deaths(self, ts: float) -> Iterator[Packet]:
         """Every edge node's NDEATH, with its session's ``bdSeq`` (what its will says)."""
         for (group, edge), node in self._nodes.items():
-            payload = Payload(timestamp=int(ts * 1000))
+            payload = Payload(timestamp=round(ts * 1000))
             payload.metrics.add(name=BDSEQ_METRIC, datatype=DataType.UINT64, long_value=node.bd_seq)
             topic = format_sparkplug_topic(group, "NDEATH", edge)
             yield Packet(topic, payload.SerializeToString(), False, 0, ts)

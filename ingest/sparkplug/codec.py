@@ -85,7 +85,7 @@ def metric_value(metric: Metric, datatype: int) -> float:
 
 def rebirth_request(now: float) -> bytes:
     """An NCMD payload asking an edge node for new birth certificates."""
-    ms = int(now * 1000)
+    ms = round(now * 1000)
     message = Payload(timestamp=ms)
     message.metrics.add(
         name="Node Control/Rebirth", timestamp=ms, datatype=DataType.BOOLEAN, boolean_value=True
