@@ -24,6 +24,7 @@ from devices.topics import DEFAULT_PREFIX, check_prefix
 from simulator.errors import BrokerUnavailableError, BrokerUrlError
 from simulator.message import Message
 from simulator.mqtt_link import LinkError, PahoLink
+from simulator.sparkplug_wills import edge_node_wills
 from simulator.sparkplug_wire import SparkplugPacker
 from simulator.wire import Packer, Packet
 
@@ -141,11 +142,59 @@ async def publish(
         BrokerUnavailableError: the broker stayed unreachable for ``give_up_after``.
     """
     check_prefix(prefix)
-    packets = (
-        SparkplugPacker(tenant, sparkplug).packets(messages)
-        if sparkplug is not None
-        else Packer(tenant, prefix, batch, secrets).packets(messages)
+    wills: list[tuple[str, str, bytes]] = []
+    if sparkplug is not None:
+        sparkplug_packer = SparkplugPacker(tenant, sparkplug)
+        wills = sparkplug_packer.wills(start_ts)
+        packets = sparkplug_packer.packets(messages)
+    else:
+        packets = Packer(tenant, prefix, batch, secrets).packets(messages)
+    if wills and client_factory is None:
+        try:
+            async with edge_node_wills(host, port, wills):
+                return await _publish_packets(
+                    packets,
+                    host,
+                    port,
+                    client_id,
+                    client_factory,
+                    qos,
+                    speed,
+                    start_ts,
+                    stop,
+                    on_progress,
+                    give_up_after,
+                )
+        except LinkError as exc:
+            raise BrokerUnavailableError(host, port, 0.0, str(exc)) from None
+    return await _publish_packets(
+        packets,
+        host,
+        port,
+        client_id,
+        client_factory,
+        qos,
+        speed,
+        start_ts,
+        stop,
+        on_progress,
+        give_up_after,
     )
+
+
+async def _publish_packets(
+    packets: Iterable[Packet],
+    host: str,
+    port: int,
+    client_id: str,
+    client_factory: ClientFactory | None,
+    qos: int,
+    speed: float,
+    start_ts: float,
+    stop: asyncio.Event | None,
+    on_progress: Callable[[int, float], None] | None,
+    give_up_after: float | None,
+) -> int:
 
     def default_factory() -> AbstractAsyncContextManager[Link]:
         return PahoLink(host, port, client_id)

@@ -7,7 +7,8 @@ Control/Rebirth``) before its first message; a DBIRTH before a device's first re
 naming each metric with its alias and datatype (Double); DDATA by alias only, each
 metric with its timestamp (ms); one ``seq`` counter (0–255, wrapping) across the node
 and its devices; a DDEATH when a device goes offline and an NDEATH (with the session's
-``bdSeq``) at the end. Forged messages are not sent: Sparkplug carries no signature.
+``bdSeq``) at the end, which `simulator.sparkplug_wills` also registers as each
+node's MQTT will before its birth. Forged messages are not sent: Sparkplug carries no signature.
 Metrics a device sends that its birth did not name go by name.
 """
 
@@ -138,11 +139,24 @@ class SparkplugPacker:
         topic = format_sparkplug_topic(group, "DBIRTH", edge, device)
         return Packet(topic, payload.SerializeToString(), False, len(m.values), clock)
 
+    def _death(self, group: str, edge: str, bd_seq: int, ts: float) -> Packet:
+        payload = Payload(timestamp=round(ts * 1000))
+        payload.metrics.add(name=BDSEQ_METRIC, datatype=DataType.UINT64, long_value=bd_seq)
+        topic = format_sparkplug_topic(group, "NDEATH", edge)
+        return Packet(topic, payload.SerializeToString(), False, 0, ts)
+
     def deaths(self, ts: float) -> Iterator[Packet]:
         """Every edge node's NDEATH, with its session's ``bdSeq`` (what its will says)."""
         for (group, edge), node in self._nodes.items():
-            payload = Payload(timestamp=round(ts * 1000))
-            payload.metrics.add(name=BDSEQ_METRIC, datatype=DataType.UINT64, long_value=node.bd_seq)
-            topic = format_sparkplug_topic(group, "NDEATH", edge)
-            yield Packet(topic, payload.SerializeToString(), False, 0, ts)
+            yield self._death(group, edge, node.bd_seq, ts)
         self._nodes.clear()
+
+    def wills(self, ts: float) -> list[tuple[str, str, bytes]]:
+        """(client id = edge node id, topic, payload) of every edge node's NDEATH, to
+        register as MQTT wills before the births (`simulator.sparkplug_wills`)."""
+        edges = sorted({(group, edge) for group, edge, _, _ in self._address.values()})
+        wills = []
+        for group, edge in edges:
+            death = self._death(group, edge, self.bd_seq, ts)
+            wills.append((edge, death.topic, death.payload))
+        return wills
