@@ -1,19 +1,26 @@
 """Hostile Sparkplug B payloads: each refused with a named reason (never ``internal_error``),
 and the readings of the other edge nodes and of JSON devices flow on, exactly once."""
 
+import asyncio
+import time
+from pathlib import Path
+
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from devices.sparkplug import DataType
+from devices.sparkplug import DataType, sparkplug_map
 from devices.sparkplug.sparkplug_b_pb2 import Payload
 from ingest.deadletter import DeadLetterStore
 from ingest.device_table import device_table
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline
+from ingest.service import IngestSettings, run_ingest
 from ingest.sparkplug import MAX_METRICS
+from ingest.subscriber import IngestRunner, MqttOptions
+from simulator.publisher import parse_broker_url
 from tests.ingest.sparkplug_messages import (
     NOW,
     T0,
@@ -24,6 +31,9 @@ from tests.ingest.sparkplug_messages import (
     sparkplug_fleet_map,
     topic,
 )
+from tests.ingest.test_zero_loss import wait_until
+from tests.paho_publisher import publish_all
+from tests.servers import Mosquitto
 
 HOSTILE_NODE = ("b2-w1", "b2-d1")
 
@@ -180,3 +190,51 @@ def test_well_formed_but_wrong_metrics_never_fault(
     outcome = pipeline.handle(topic(kind, *HOSTILE_NODE), p.SerializeToString(), NOW)
     assert "internal_error" not in outcome.rejected
     assert pipeline.handle(topic("DDATA"), ddata(2, {1: 1.0}, ts=T0 + 1), NOW).accepted == 1
+
+
+@pytest.mark.broker
+async def test_hostile_sparkplug_through_mosquitto_never_stops_ingest(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    fleet = sparkplug_fleet()
+    dead = tmp_path / "dead.jsonl"
+    stop = asyncio.Event()
+    runners: list[IngestRunner] = []
+    task = asyncio.create_task(
+        run_ingest(
+            IngestSettings(
+                broker=mosquitto.url,
+                store=f"duckdb:///{tmp_path}/t.duckdb",
+                deadletter=dead,
+                mqtt=MqttOptions(client_id=f"hostile-spb-{time.time_ns()}"),
+            ),
+            device_table([fleet]),
+            stop,
+            on_ready=runners.append,
+            sparkplug=sparkplug_map([fleet]),
+        )
+    )
+    await wait_until(lambda: bool(runners) and runners[0].connected.is_set(), "connected")
+    start = time.time() - 3600
+    edge, device = HOSTILE_NODE
+    messages = []
+    for i, (_, payload, _) in enumerate(HOSTILE, start=1):
+        messages.append(json_reading(start + i, i))
+        # each hostile message comes as seq 2 of a new session of the hostile edge node
+        messages.append((topic("NBIRTH", edge, None), nbirth(ts=start)))
+        messages.append(
+            (topic("DBIRTH", edge, device), dbirth(1, {"weight_kg": (1, 9.0)}, ts=start))
+        )
+        messages.append((topic("DDATA", edge, device), payload))
+    messages.append(json_reading(start + len(HOSTILE) + 1, len(HOSTILE) + 1))
+    _, port = parse_broker_url(mosquitto.url)
+    await asyncio.to_thread(publish_all, port, messages, 400.0, f"hostile-pub-{time.time_ns()}")
+    expected = 1 + len(HOSTILE) + 1  # the birth's reading and every JSON reading
+    await wait_until(lambda: runners[0].readings_written >= expected, "valid readings stored")
+    assert runners[0].loop_alive
+    stop.set()
+    runner = await task
+    assert runner.readings_written == expected
+    records = [orjson.loads(line) for line in dead.read_text().splitlines()]
+    reasons = sorted(r["reason"] for r in records if r["topic"].startswith("spBv1.0/"))
+    assert reasons == sorted(reason for _, _, reason in HOSTILE)
