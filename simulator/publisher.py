@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from itertools import chain
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -143,51 +144,49 @@ async def publish(
     """
     check_prefix(prefix)
     wills: list[tuple[str, str, bytes]] = []
+    commands: tuple[list[str], Callable[[str, bytes], None]] | None = None
     if sparkplug is not None:
         sparkplug_packer = SparkplugPacker(tenant, sparkplug)
         wills = sparkplug_packer.wills(start_ts)
+        commands = (sparkplug_packer.command_topics(), sparkplug_packer.take_command)
         packets = sparkplug_packer.packets(messages)
     else:
         packets = Packer(tenant, prefix, batch, secrets).packets(messages)
+    link = _Link(host, port, client_id, client_factory, commands)
     if wills and client_factory is None:
         try:
             async with edge_node_wills(host, port, wills):
                 return await _publish_packets(
-                    packets,
-                    host,
-                    port,
-                    client_id,
-                    client_factory,
-                    qos,
-                    speed,
-                    start_ts,
-                    stop,
-                    on_progress,
-                    give_up_after,
+                    packets, link, qos, speed, start_ts, stop, on_progress, give_up_after
                 )
         except LinkError as exc:
             raise BrokerUnavailableError(host, port, 0.0, str(exc)) from None
     return await _publish_packets(
-        packets,
-        host,
-        port,
-        client_id,
-        client_factory,
-        qos,
-        speed,
-        start_ts,
-        stop,
-        on_progress,
-        give_up_after,
+        packets, link, qos, speed, start_ts, stop, on_progress, give_up_after
     )
+
+
+@dataclass(frozen=True)
+class _Link:
+    """How to connect: the broker, the client id, a factory (tests), and for Sparkplug
+    the command topics to subscribe to and what takes their messages."""
+
+    host: str
+    port: int
+    client_id: str
+    factory: ClientFactory | None
+    commands: tuple[list[str], Callable[[str, bytes], None]] | None
+
+    def open(self) -> AbstractAsyncContextManager[Link]:
+        if self.factory is not None:
+            return self.factory()
+        topics, take = self.commands or ([], None)
+        return PahoLink(self.host, self.port, self.client_id, topics, take)
 
 
 async def _publish_packets(
     packets: Iterable[Packet],
-    host: str,
-    port: int,
-    client_id: str,
-    client_factory: ClientFactory | None,
+    link: _Link,
     qos: int,
     speed: float,
     start_ts: float,
@@ -195,11 +194,7 @@ async def _publish_packets(
     on_progress: Callable[[int, float], None] | None,
     give_up_after: float | None,
 ) -> int:
-
-    def default_factory() -> AbstractAsyncContextManager[Link]:
-        return PahoLink(host, port, client_id)
-
-    factory = client_factory or default_factory
+    host, port = link.host, link.port
     state = _State(packets)
     loop = asyncio.get_running_loop()
     wall0 = loop.time()
@@ -208,7 +203,7 @@ async def _publish_packets(
     down_since = 0.0
     while True:
         try:
-            async with factory() as client:
+            async with link.open() as client:
                 if failures:
                     log.warning(
                         "reconnected to MQTT broker %s:%d after %d failed attempt(s)",

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -189,3 +190,87 @@ async def test_seq_gap_is_answered_by_a_rebirth_request(
     request = Payload.FromString(requests[0])
     assert [(m.name, m.boolean_value) for m in request.metrics] == [("Node Control/Rebirth", True)]
     assert runner.readings_written == 2  # the birth's and seq 2's; not the one after the gap
+
+
+async def test_simulated_edge_node_is_born_again_when_ingest_asks(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    tenant = f"rebirth-{time.time_ns() % 100000}"
+    fleet = sparkplug_fleet(tenant)
+    mapping = sparkplug_map([fleet])
+    stop = asyncio.Event()
+    ready: list[IngestRunner] = []
+    task = asyncio.create_task(
+        run_ingest(
+            IngestSettings(
+                broker=mosquitto.url,
+                store=f"duckdb:///{tmp_path}/t.duckdb",
+                deadletter=tmp_path / "dead.jsonl",
+                mqtt=MqttOptions(client_id=f"rebirth-ingest-{time.time_ns()}"),
+            ),
+            device_table([fleet]),
+            stop,
+            on_ready=ready.append,
+            sparkplug=mapping,
+        )
+    )
+    while not ready or not ready[0].connected.is_set():
+        assert not task.done()
+        await asyncio.sleep(0.05)
+    host, port = parse_broker_url(mosquitto.url)
+    births: list[str] = []
+    listener = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"births-{time.time_ns()}")
+    listener.on_message = lambda _c, _u, m: births.append(m.topic)
+    subscribed = threading.Event()
+    listener.on_subscribe = lambda *_: subscribed.set()
+    listener.connect(host, port)
+    listener.loop_start()
+    listener.subscribe(f"spBv1.0/{tenant}/NBIRTH/b1-w1", qos=1)
+    await asyncio.to_thread(_wait_for, subscribed, "subscribed")
+    start = time.time() - 2 * 3600
+    end = start + 2 * 3600
+    messages = list(generate(fleet, [], start, end, 1))
+
+    async def glitch() -> None:
+        # a stray DDATA with a seq the edge node never sent: ingest sees a gap
+        while len(births) < 1:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        stray = ddata(200, {1: 1.0}, ts=start + 60)
+        await asyncio.to_thread(
+            lambda: listener.publish(
+                f"spBv1.0/{tenant}/DDATA/b1-w1/b1-d1", stray, qos=1
+            ).wait_for_publish(5)
+        )
+
+    try:
+        _, sent = await asyncio.gather(
+            glitch(),
+            publish(
+                messages,
+                tenant=tenant,
+                host=host,
+                port=port,
+                speed=2 * 3600 / 2.0,  # two hours in about two seconds
+                start_ts=start,
+                client_id=f"rebirth-sim-{time.time_ns()}",
+                sparkplug=mapping,
+            ),
+        )
+        await asyncio.sleep(0.5)
+    finally:
+        listener.loop_stop()
+        listener.disconnect()
+        stop.set()
+    runner = await task
+    assert sent > 100
+    assert births == [f"spBv1.0/{tenant}/NBIRTH/b1-w1"] * 2, "born, then born again"
+    reasons = [
+        orjson.loads(line)["reason"] for line in (tmp_path / "dead.jsonl").read_text().splitlines()
+    ]
+    assert reasons.count("sparkplug_seq_gap") == 1
+    assert set(reasons) <= {"sparkplug_seq_gap", "sparkplug_no_birth"}
+    # a few readings are refused between the gap and the rebirth (the rebirth's DBIRTH
+    # carries each device's latest values again); the rest flow on
+    wanted = sum(len(m.values) for m in messages)
+    assert wanted - 10 <= runner.readings_written <= wanted + 10
