@@ -209,13 +209,13 @@ class IngestRunner:
             )
         self._signal(connected=False)
 
-    def _on_message(self, _c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+    def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
         try:
-            self._take(_c, message)
+            self._take(client, message)
         except Exception:  # never into paho: its network loop would end
             log.exception("ingest: a message could not be taken")
 
-    def _take(self, _c: paho.Client, message: paho.MQTTMessage) -> None:
+    def _take(self, client: paho.Client, message: paho.MQTTMessage) -> None:
         now = time.time()
         with self._room:
             while self.pipeline.buffered >= BUFFER_LIMIT_READINGS and not self._stopping:
@@ -226,7 +226,7 @@ class IngestRunner:
                 topic = message._topic.decode("utf-8", "replace")
             self.pipeline.handle(topic, bytes(message.payload), now)
             for command_topic, command in self.pipeline.drain_commands():
-                _c.publish(command_topic, command, qos=0)
+                client.publish(command_topic, command, qos=0)  # Sparkplug rebirth requests
             if message.qos > 0:
                 self._pending_acks.append(message.mid)
             full = self.pipeline.buffered >= BATCH_MAX_READINGS
