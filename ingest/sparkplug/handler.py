@@ -65,11 +65,17 @@ def _bd_seq(metrics: Iterable[Metric]) -> int | None:
     return None
 
 
+def _bound_edges(mapping: SparkplugMap) -> frozenset[tuple[str, str]]:
+    return frozenset((group, edge) for group, edge, _ in mapping.bindings)
+
+
 class SparkplugHandler:
-    """Keeps every edge node's session; never raises but `RejectedInputError`."""
+    """Keeps the session of every edge node the fleets bind (and of no other, so what a
+    stranger sends costs no memory); never raises but `RejectedInputError`."""
 
     def __init__(self, mapping: SparkplugMap, max_payload_bytes: int) -> None:
         self.map = mapping
+        self._edges = _bound_edges(mapping)
         self.max_payload_bytes = max_payload_bytes
         self.sessions: dict[tuple[str, str], EdgeSession] = {}
         self.commands: list[tuple[str, bytes]] = []
@@ -79,6 +85,7 @@ class SparkplugHandler:
     def set_map(self, mapping: SparkplugMap) -> None:
         """Replace the bindings (the registry changed); sessions go on."""
         self.map = mapping
+        self._edges = _bound_edges(mapping)
 
     def tenant_of(self, topic: str) -> str | None:
         """The lender whose group a Sparkplug topic names, if any (for dead letters)."""
@@ -135,6 +142,11 @@ class SparkplugHandler:
             raise RejectedInputError(
                 "unknown_device", f"Sparkplug group {group!r} is not registered by any lender"
             )
+        if (group, edge) not in self._edges:  # no state is kept for what nobody registered
+            raise RejectedInputError(
+                "unknown_device",
+                f"edge node {edge[:80]!r} of group {group!r} is bound to no registered device",
+            )
         message = decode_sparkplug(payload, self.max_payload_bytes)
         session = self._session(group, edge)
         seq = message.seq if message.HasField("seq") else None
@@ -173,6 +185,12 @@ class SparkplugHandler:
         device = parsed.device
         if kind == "DBIRTH":
             assert device is not None
+            if (group, edge, device) not in self.map.bindings:
+                raise RejectedInputError(
+                    "unknown_device",
+                    f"device {device[:80]!r} of edge node {edge!r} is bound to no registered "
+                    "device",
+                )
             if device not in session.devices and len(session.devices) > MAX_DEVICES_PER_NODE:
                 raise RejectedInputError(
                     "too_many_devices", f"more than {MAX_DEVICES_PER_NODE:,} devices on {edge!r}"

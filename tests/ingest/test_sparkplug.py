@@ -238,3 +238,21 @@ def test_commands_are_passed_over_without_refusal(tmp_path: Path) -> None:
     outcome = pipeline.handle("spBv1.0/bank-a/NCMD/b1-w1", b"\x00garbage", NOW)
     assert (outcome.accepted, outcome.rejected) == (0, [])
     assert pipeline.handle("spBv1.0/bank-a/DCMD/b1-w1/b1-d1", b"", NOW).rejected == []
+
+
+def test_strangers_edge_nodes_and_devices_cost_no_memory(tmp_path: Path) -> None:
+    pipeline, registry, _ = make(tmp_path)
+    for i in range(1000):
+        edge = f"stranger-{i}"
+        assert pipeline.handle(f"spBv1.0/bank-a/NBIRTH/{edge}", nbirth(), NOW).rejected == [
+            "unknown_device"
+        ]
+    born(pipeline)
+    for i in range(1000):
+        birth = dbirth((2 + i) % 256, {f"m{j}": (j, 1.0) for j in range(50)})
+        outcome = pipeline.handle(topic("DBIRTH", device=f"ghost-{i}"), birth, NOW)
+        assert outcome.rejected == ["unknown_device"]
+    session = pipeline.sparkplug.sessions[("bank-a", "b1-w1")]
+    assert list(pipeline.sparkplug.sessions) == [("bank-a", "b1-w1")]
+    assert sorted(session.devices) == ["", "b1-d1"]
+    assert rejected(registry, "unknown_device") == 2000
