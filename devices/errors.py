@@ -34,3 +34,20 @@ class TopicError(ValueError):
 
 class UnknownEntityError(LookupError):
     """A registry lookup named an id that is not registered."""
+
+
+class SparkplugGroupError(ValueError):
+    """Two lenders claim the same Sparkplug group: either could publish the other's data.
+
+    Attributes:
+        group: the group id.
+        tenants: the lenders that claim it.
+    """
+
+    def __init__(self, group: str, tenants: tuple[str, str]) -> None:
+        self.group = group
+        self.tenants = tenants
+        super().__init__(
+            f"Sparkplug group {group!r} is claimed by both {tenants[0]!r} and {tenants[1]!r}: "
+            "give each lender its own 'sparkplug.group' in its fleet file"
+        )

@@ -169,11 +169,52 @@ class Borrower(_Strict):
         return self
 
 
+SparkplugId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/+#]+$")]
+MetricName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class SparkplugNode(_Strict):
+    """One Sparkplug edge node, or one device behind it, bound to a registered device."""
+
+    edge: SparkplugId = Field(description="the Sparkplug edge node id ({edge} of its topics)")
+    device: SparkplugId | None = Field(
+        default=None,
+        description="the Sparkplug device id ({device} of DBIRTH/DDATA); omit for the "
+        "edge node's own metrics (NBIRTH/NDATA)",
+    )
+    device_id: Id = Field(description="the registered device its metrics are readings of")
+    metrics: dict[str, MetricName] | None = Field(
+        default=None,
+        description="Sparkplug metric name → riskstream metric name; metrics not listed "
+        "are refused (unmapped_metric). Omitted: each metric keeps its name, which must "
+        "then be snake_case",
+    )
+
+
+class Sparkplug(_Strict):
+    """Where the lender's Sparkplug B edge nodes publish, and which device each is."""
+
+    group: Id | None = Field(
+        default=None,
+        description="the Sparkplug group id of this lender's edge nodes (default: the "
+        "tenant id); no two lenders may share one, and the broker's ACL lets a lender's "
+        "login publish under its own group only",
+    )
+    nodes: list[SparkplugNode] | None = Field(
+        default=None,
+        description="the edge nodes and devices; omitted: every device is device {id} of "
+        "edge node {site id}, its metrics named as riskstream names them",
+    )
+
+
 class Fleet(_Strict):
     """Everything one lender has registered: the content of a fleet file."""
 
     tenant: Tenant
     borrowers: list[Borrower] = Field(default_factory=list)
+    sparkplug: Sparkplug | None = Field(
+        default=None, description="the lender's Sparkplug B edge nodes (absent: none)"
+    )
 
     @model_validator(mode="after")
     def _ids_unique(self) -> Self:
@@ -189,6 +230,21 @@ class Fleet(_Strict):
                 if i in seen:
                     raise ValueError(f"{label} id {i} is used twice")
                 seen.add(i)
+        return self
+
+    @model_validator(mode="after")
+    def _sparkplug_resolves(self) -> Self:
+        if self.sparkplug is None or self.sparkplug.nodes is None:
+            return self
+        device_ids = {d.id for d in self.devices()}
+        seen: set[tuple[str, str | None]] = set()
+        for i, node in enumerate(self.sparkplug.nodes):
+            where = f"sparkplug.nodes.{i}"
+            if node.device_id not in device_ids:
+                raise ValueError(f"{where}: device_id {node.device_id} is not a registered device")
+            if (node.edge, node.device) in seen:
+                raise ValueError(f"{where}: edge {node.edge} device {node.device} is listed twice")
+            seen.add((node.edge, node.device))
         return self
 
     def devices(self) -> list[Device]:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from devices.errors import UnknownEntityError
 from devices.model import Fleet
 from devices.private_files import create_private, make_private_dirs
+from devices.sparkplug.mapping import sparkplug_map
 
 
 class Base(DeclarativeBase):
@@ -147,6 +148,8 @@ class Registry(SqlStore):
     def import_fleet(self, fleet: Fleet) -> None:
         """Store ``fleet``, replacing whatever was registered for its tenant."""
         tenant = fleet.tenant.id
+        if fleet.sparkplug is not None:  # a group is one lender's: refuse a clash
+            sparkplug_map([*(f for f in self.fleets() if f.tenant.id != tenant), fleet])
         with self._session() as s:
             s.execute(delete(DeviceRow).where(DeviceRow.tenant == tenant))
             s.execute(delete(BorrowerRow).where(BorrowerRow.tenant == tenant))

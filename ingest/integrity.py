@@ -10,12 +10,18 @@ telemetry file's ``seq`` column (`riskstream.backtest.sequence_pass`).
 from dataclasses import dataclass
 from typing import Literal
 
-IntegrityKind = Literal["replayed", "conflict", "bad_signature", "missing_signature", "gap"]
+IntegrityKind = Literal[
+    "replayed", "conflict", "bad_signature", "missing_signature", "gap", "offline"
+]
 
 SUSPICIOUS: frozenset[str] = frozenset(
     {"replayed", "conflict", "bad_signature", "missing_signature"}
 )
 """Kinds that suggest someone else is sending as the device; ``gap`` is lost messages."""
+
+OFFLINE = "offline"
+"""A gateway declared the device offline (a Sparkplug NDEATH or DDEATH): not an integrity
+doubt but a silence known at once; the engine hands it to the deadman."""
 
 MAX_PENDING_SIGNALS = 100_000
 
@@ -30,7 +36,8 @@ class IntegritySignal:
         kind: ``replayed`` (a seq seen before, arriving long after its time),
             ``conflict`` (a seq already used by a message of another time),
             ``bad_signature`` / ``missing_signature`` (refused by the HMAC check),
-            ``gap`` (messages missing from the seq sequence).
+            ``gap`` (messages missing from the seq sequence), ``offline`` (declared
+            offline by its gateway's death certificate).
         at: when the receiver got it (epoch seconds, the receiver's clock).
         ts: the event time the message claims, when it has one.
         count: messages this signal stands for (the size of a gap; 1 otherwise).

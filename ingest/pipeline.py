@@ -26,6 +26,8 @@ import orjson
 from devices.errors import TopicError
 from devices.reading import Reading
 from devices.signing import verify
+from devices.sparkplug.mapping import SparkplugMap
+from devices.sparkplug.topic import NAMESPACE
 from devices.topics import DEFAULT_PREFIX, parse_topic
 from ingest.codec import MAX_PAYLOAD_BYTES, DecodedObject, decode_payload, event_time
 from ingest.deadletter import DeadLetterStore
@@ -34,6 +36,9 @@ from ingest.integrity import MAX_PENDING_SIGNALS, IntegrityKind, IntegritySignal
 from ingest.line_protocol import decode_line_protocol
 from ingest.metrics import IngestMetrics
 from ingest.sequence import SequenceTracker
+from ingest.sparkplug.handler import SparkplugHandler
+
+SPARKPLUG_HEAD = f"{NAMESPACE}/"
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +99,10 @@ class IngestPipeline:
         max_future_skew_s: float = MAX_FUTURE_SKEW_S,
         oldest_ts: float = OLDEST_ACCEPTED_TS,
         retention_s: float | None = None,
+        sparkplug: SparkplugMap | None = None,
     ) -> None:
         self._devices = _as_table(known_devices)
+        self.sparkplug = SparkplugHandler(sparkplug or SparkplugMap({}, {}), max_payload_bytes)
         self._deadletter = deadletter
         self.metrics = metrics
         self._prefix = prefix
@@ -118,6 +125,10 @@ class IngestPipeline:
     def set_known_devices(self, known_devices: DeviceTable | Iterable[tuple[str, str]]) -> None:
         """Replace the table of (tenant, device_id) allowed to publish."""
         self._devices = _as_table(known_devices)
+
+    def set_sparkplug(self, mapping: SparkplugMap) -> None:
+        """Replace the Sparkplug bindings (`devices.sparkplug.sparkplug_map`)."""
+        self.sparkplug.set_map(mapping)
 
     @property
     def buffered(self) -> int:
@@ -217,6 +228,9 @@ class IngestPipeline:
             log.exception("ingest: cannot dead-letter a message")
 
     def _handle(self, topic: str, payload: bytes, now: float, outcome: MessageOutcome) -> None:
+        if topic.startswith(SPARKPLUG_HEAD):
+            self._handle_sparkplug(topic, payload, now, outcome)
+            return
         try:
             tenant, device_id, kind, key = self._topic(topic)
             auth = self._devices.get((tenant, device_id))
@@ -246,6 +260,42 @@ class IngestPipeline:
                     self._signal(tenant, device_id, "missing_signature", now)
                 continue
             self._accept(obj, tenant, device_id, key, topic, payload, now, outcome)
+
+    def _handle_sparkplug(
+        self, topic: str, payload: bytes, now: float, outcome: MessageOutcome
+    ) -> None:
+        tenant_of_group = self.sparkplug.tenant_of(topic)
+        try:
+            result = self.sparkplug.handle(topic, payload, now)
+        except RejectedInputError as exc:
+            self._reject(outcome, topic, payload, now, exc, tenant_of_group)
+            return
+        if result.duplicate:
+            outcome.duplicates += 1
+        if result.ignored:
+            self.metrics.rejected.labels(reason="sparkplug_ignored_type").inc(result.ignored)
+        for tenant, device_id, status in result.status:
+            self.status[(tenant, device_id)] = status
+            if status == "offline":
+                self._signal(tenant, device_id, "offline", now)
+        for item in result.items:
+            if isinstance(item, RejectedInputError):
+                self._reject(outcome, topic, payload, now, item, tenant_of_group)
+                continue
+            binding, obj = item
+            if (binding.tenant, binding.device_id) not in self._devices:
+                unknown = RejectedInputError(
+                    "unknown_device",
+                    f"device {binding.device_id!r} is not registered for {binding.tenant!r}",
+                )
+                self._reject(outcome, topic, payload, now, unknown, tenant_of_group)
+                continue
+            key = sequence_key(binding.tenant, binding.device_id)
+            self._accept(obj, binding.tenant, binding.device_id, key, topic, payload, now, outcome)
+
+    def drain_commands(self) -> list[tuple[str, bytes]]:
+        """Take the MQTT messages ingest must publish (Sparkplug rebirth requests)."""
+        return self.sparkplug.drain_commands()
 
     def _decode(
         self, payload: bytes, device_id: str, auth: DeviceAuth, now: float

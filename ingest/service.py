@@ -13,6 +13,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from devices.sparkplug.mapping import SparkplugMap
 from ingest.deadletter import DeadLetterLimits, DeadLetterStore
 from ingest.device_table import seed_sequences
 from ingest.metrics import IngestMetrics
@@ -44,6 +45,7 @@ async def run_ingest(
     stop: asyncio.Event,
     registry: CollectorRegistry | None = None,
     on_ready: Callable[[IngestRunner], None] | None = None,
+    sparkplug: SparkplugMap | None = None,
 ) -> IngestRunner:
     """Run until ``stop`` is set; return the runner (its counters) after a clean shutdown."""
     metrics = IngestMetrics.create(registry or CollectorRegistry())
@@ -55,6 +57,7 @@ async def run_ingest(
         prefix=settings.mqtt.prefix,
         oldest_ts=settings.oldest_ts,
         retention_s=settings.retention_s,
+        sparkplug=sparkplug,
     )
     store = open_resilient_store(settings.store, settings.spool_dir, settings.spool_max_bytes)
     try:

@@ -39,6 +39,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from devices.reading import Reading
+from devices.sparkplug.topic import sparkplug_subscriptions
 from devices.topics import DEFAULT_PREFIX, subscription
 from ingest.errors import IngestStalledError
 from ingest.integrity import IntegritySignal
@@ -189,6 +190,11 @@ class IngestRunner:
             if self.options.share_group:
                 topic = f"$share/{self.options.share_group}/{topic}"
             client.subscribe(topic, qos=self.options.qos)
+        if self.options.share_group:
+            log.info("Sparkplug B topics not subscribed: an edge node's seq needs one ingest")
+        else:
+            for topic in sparkplug_subscriptions():
+                client.subscribe(topic, qos=self.options.qos)
         log.info("ingest connected to %s:%d", self.broker.host, self.broker.port)
         self._signal(connected=True)
 
@@ -203,13 +209,13 @@ class IngestRunner:
             )
         self._signal(connected=False)
 
-    def _on_message(self, _c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+    def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
         try:
-            self._take(message)
+            self._take(client, message)
         except Exception:  # never into paho: its network loop would end
             log.exception("ingest: a message could not be taken")
 
-    def _take(self, message: paho.MQTTMessage) -> None:
+    def _take(self, client: paho.Client, message: paho.MQTTMessage) -> None:
         now = time.time()
         with self._room:
             while self.pipeline.buffered >= BUFFER_LIMIT_READINGS and not self._stopping:
@@ -219,6 +225,8 @@ class IngestRunner:
             except UnicodeDecodeError:  # paho decodes the topic lazily; not UTF-8
                 topic = message._topic.decode("utf-8", "replace")
             self.pipeline.handle(topic, bytes(message.payload), now)
+            for command_topic, command in self.pipeline.drain_commands():
+                client.publish(command_topic, command, qos=0)  # Sparkplug rebirth requests
             if message.qos > 0:
                 self._pending_acks.append(message.mid)
             full = self.pipeline.buffered >= BATCH_MAX_READINGS

@@ -10,6 +10,7 @@ times as many messages per second, with the event loop free for other tasks.
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -33,16 +34,27 @@ class PahoLink:
     is news. A broken connection raises `LinkError` from all three.
     """
 
-    def __init__(self, host: str, port: int, client_id: str) -> None:
-        """Prepare a link to ``host:port`` as MQTT client ``client_id``."""
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: str,
+        subscriptions: Sequence[str] = (),
+        on_message: Callable[[str, bytes], None] | None = None,
+    ) -> None:
+        """Prepare a link to ``host:port`` as MQTT client ``client_id``; once connected,
+        subscribe to ``subscriptions`` and hand each message to ``on_message``."""
         self.host = host
         self.port = port
+        self._subscriptions = list(subscriptions)
+        self._take_message = on_message
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         client.max_inflight_messages_set(0)  # no limit in paho: the publisher keeps a window
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         self._client = client
         self._loop: asyncio.AbstractEventLoop | None = None
         self._acked: list[int] = []
@@ -151,8 +163,14 @@ class PahoLink:
             return
         if reason.is_failure:
             self._connected.set_exception(LinkError(f"broker refused the connection: {reason}"))
-        else:
-            self._connected.set_result(None)
+            return
+        for topic in self._subscriptions:
+            client.subscribe(topic, qos=1)
+        self._connected.set_result(None)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self._take_message is not None:
+            self._take_message(message.topic, bytes(message.payload))
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any

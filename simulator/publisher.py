@@ -15,14 +15,18 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from itertools import chain
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from devices.sparkplug.mapping import SparkplugMap
 from devices.topics import DEFAULT_PREFIX, check_prefix
 from simulator.errors import BrokerUnavailableError, BrokerUrlError
 from simulator.message import Message
 from simulator.mqtt_link import LinkError, PahoLink
+from simulator.sparkplug_wills import edge_node_wills
+from simulator.sparkplug_wire import SparkplugPacker
 from simulator.wire import Packer, Packet
 
 log = logging.getLogger(__name__)
@@ -105,6 +109,7 @@ async def publish(
     batch: int = 1,
     secrets: Mapping[str, str] | None = None,
     give_up_after: float | None = None,
+    sparkplug: SparkplugMap | None = None,
 ) -> int:
     """Publish ``messages`` as device telemetry; return how many were acknowledged.
 
@@ -126,6 +131,9 @@ async def publish(
         secrets: device id -> secret; when given, telemetry is signed (HMAC-SHA256).
         give_up_after: stop retrying when the broker has been unreachable this many
             seconds in a row (None: retry until ``stop``).
+        sparkplug: publish as Sparkplug B edge nodes bound by this map
+            (`simulator.sparkplug_wire`) instead of JSON; ``prefix``, ``batch`` and
+            ``secrets`` then do not apply.
 
     Returns:
         The number of telemetry publishes the broker acknowledged (status messages
@@ -135,13 +143,59 @@ async def publish(
         BrokerUnavailableError: the broker stayed unreachable for ``give_up_after``.
     """
     check_prefix(prefix)
-    packer = Packer(tenant, prefix, batch, secrets)
+    wills: list[tuple[str, str, bytes]] = []
+    commands: tuple[list[str], Callable[[str, bytes], None]] | None = None
+    if sparkplug is not None:
+        sparkplug_packer = SparkplugPacker(tenant, sparkplug)
+        wills = sparkplug_packer.wills(start_ts)
+        commands = (sparkplug_packer.command_topics(), sparkplug_packer.take_command)
+        packets = sparkplug_packer.packets(messages)
+    else:
+        packets = Packer(tenant, prefix, batch, secrets).packets(messages)
+    link = _Link(host, port, client_id, client_factory, commands)
+    if wills and client_factory is None:
+        try:
+            async with edge_node_wills(host, port, wills):
+                return await _publish_packets(
+                    packets, link, qos, speed, start_ts, stop, on_progress, give_up_after
+                )
+        except LinkError as exc:
+            raise BrokerUnavailableError(host, port, 0.0, str(exc)) from None
+    return await _publish_packets(
+        packets, link, qos, speed, start_ts, stop, on_progress, give_up_after
+    )
 
-    def default_factory() -> AbstractAsyncContextManager[Link]:
-        return PahoLink(host, port, client_id)
 
-    factory = client_factory or default_factory
-    state = _State(packer.packets(messages))
+@dataclass(frozen=True)
+class _Link:
+    """How to connect: the broker, the client id, a factory (tests), and for Sparkplug
+    the command topics to subscribe to and what takes their messages."""
+
+    host: str
+    port: int
+    client_id: str
+    factory: ClientFactory | None
+    commands: tuple[list[str], Callable[[str, bytes], None]] | None
+
+    def open(self) -> AbstractAsyncContextManager[Link]:
+        if self.factory is not None:
+            return self.factory()
+        topics, take = self.commands or ([], None)
+        return PahoLink(self.host, self.port, self.client_id, topics, take)
+
+
+async def _publish_packets(
+    packets: Iterable[Packet],
+    link: _Link,
+    qos: int,
+    speed: float,
+    start_ts: float,
+    stop: asyncio.Event | None,
+    on_progress: Callable[[int, float], None] | None,
+    give_up_after: float | None,
+) -> int:
+    host, port = link.host, link.port
+    state = _State(packets)
     loop = asyncio.get_running_loop()
     wall0 = loop.time()
     backoff = RECONNECT_MIN_S
@@ -149,7 +203,7 @@ async def publish(
     down_since = 0.0
     while True:
         try:
-            async with factory() as client:
+            async with link.open() as client:
                 if failures:
                     log.warning(
                         "reconnected to MQTT broker %s:%d after %d failed attempt(s)",

@@ -9,7 +9,8 @@ Contenders: a raw paho-mqtt subscriber that only counts (the ceiling), aiomqtt t
 only counts, and riskstream's full ingest (decode, validate, seq de-duplication,
 DuckDB store: what `riskstream ingest` does, and what the issue's targets are for),
 alone and with the risk engine behind it (what `riskstream serve` does), for
-one-reading messages and for gateway batches.
+one-reading messages and for gateway batches. With ``--sparkplug``: riskstream's ingest
+of one-reading Sparkplug B DDATA (by alias) against one-reading JSON, same run.
 """
 
 import asyncio
@@ -30,8 +31,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import CollectorRegistry
 from rich.table import Table
 
-from devices.model import DeviceKind
+from devices.model import DeviceKind, Fleet, Sparkplug
 from devices.reading import Reading
+from devices.sparkplug import sparkplug_map, sparkplug_subscriptions
 from ingest.deadletter import DeadLetterStore
 from ingest.device_table import device_table
 from ingest.metrics import IngestMetrics
@@ -43,9 +45,11 @@ from riskstream.engine.core import Engine
 from riskstream.rules.schema import RuleSet
 from riskstream.service.local_broker import local_mosquitto, machine
 from simulator import generate_fleet
+from simulator.message import Message
+from simulator.sparkplug_wire import SparkplugPacker
 
 console = command_console()
-TOPIC_FILTER = "rs/v1/+/+/telemetry"
+TOPIC_FILTERS = ("rs/v1/+/+/telemetry", *sparkplug_subscriptions())
 
 
 @dataclass(frozen=True)
@@ -85,12 +89,30 @@ def _payloads(
     return out
 
 
+def _sparkplug_payloads(
+    fleet: Fleet, devices: list[str], messages: int
+) -> tuple[Fleet, list[tuple[str, bytes]]]:
+    """The same one-reading reports as `_payloads`, from Sparkplug B edge nodes (one per
+    site): births first, then DDATA by alias, and each node's NDEATH at the end."""
+    fleet = fleet.model_copy(update={"sparkplug": Sparkplug()})
+    start = time.time() - messages - 3600
+    seqs = dict.fromkeys(devices, 0)
+    reports = []
+    for i in range(messages):
+        device = devices[i % len(devices)]
+        seqs[device] += 1
+        n = seqs[device]
+        reports.append(Message(start + n, device, n, {"weight_kg": 9_000_000.0 + n % 7}))
+    packer = SparkplugPacker(fleet.tenant.id, sparkplug_map([fleet]))
+    return fleet, [(p.topic, p.payload) for p in packer.packets(reports)]
+
+
 def _subscribe_once(port: int, client_id: str) -> None:
     """Create the persistent session (and its subscription), then leave."""
     done = threading.Event()
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
     client.on_subscribe = lambda *_args: done.set()
-    client.on_connect = lambda c, *_args: c.subscribe(TOPIC_FILTER, qos=1)
+    client.on_connect = lambda c, *_args: c.subscribe([(f, 1) for f in TOPIC_FILTERS])
     client.connect("127.0.0.1", port)
     client.loop_start()
     if not done.wait(10):
@@ -166,13 +188,22 @@ async def _aiomqtt(port: int, client_id: str, expected: int) -> float:
 
 
 async def _riskstream(
-    port: int, client_id: str, expected_readings: int, workdir: Path, *, with_engine: bool
+    port: int,
+    client_id: str,
+    expected_readings: int,
+    workdir: Path,
+    *,
+    with_engine: bool,
+    fleet: Fleet | None = None,
 ) -> float:
     """Drain with riskstream's ingest; with the risk engine as its sink when asked."""
-    fleet = generate_fleet(20, seed=1)
+    fleet = fleet or generate_fleet(20, seed=1)
     engine = Engine([fleet], RuleSet())
     pipeline = IngestPipeline(
-        device_table([fleet]), DeadLetterStore(None), IngestMetrics.create(CollectorRegistry())
+        device_table([fleet]),
+        DeadLetterStore(None),
+        IngestMetrics.create(CollectorRegistry()),
+        sparkplug=sparkplug_map([fleet]),
     )
     store = open_store(f"duckdb:///{workdir}/{client_id}.duckdb")
 
@@ -231,6 +262,14 @@ def ingest(
     ] = 100_000,
     batched: Annotated[int, typer.Option(min=100, help="batched messages (gateway)")] = 10_000,
     per_batch: Annotated[int, typer.Option(min=2, help="readings per batched message")] = 50,
+    sparkplug: Annotated[
+        bool,
+        typer.Option(
+            "--sparkplug",
+            help="instead: riskstream's ingest of one-reading Sparkplug B DDATA against "
+            "one-reading JSON, same run",
+        ),
+    ] = False,
 ) -> None:
     """Measure riskstream's ingest against raw paho and aiomqtt from a local mosquitto.
 
@@ -238,10 +277,14 @@ def ingest(
     Example:
       riskstream bench ingest --messages 100000 --batched 10000 --per-batch \\
         50
+      riskstream bench ingest --sparkplug --messages 100000
     """
     fleet = generate_fleet(20, seed=1)
     devices = [d.id for d in fleet.devices() if d.kind is DeviceKind.LOAD_CELL]
     one = _payloads(fleet.tenant.id, devices, messages, 1)
+    if sparkplug:
+        _sparkplug_against_json(fleet, devices, one, messages)
+        return
     many = _payloads(fleet.tenant.id, devices, batched, per_batch)
     console.print(f"machine: {machine()}; QoS 1; {len(devices)} devices; mosquitto on 127.0.0.1")
     with tempfile.TemporaryDirectory(prefix="rs-bench-ingest-") as tmp:
@@ -313,6 +356,49 @@ def ingest(
             f"{result.readings_per_s:,.0f}",
             f"{ratio:.0%}" if result.readings == result.messages else "",
             target,
+        )
+    console.print(table)
+
+
+def _sparkplug_against_json(
+    fleet: Fleet, devices: list[str], one: list[tuple[str, bytes]], messages: int
+) -> None:
+    sparkplug_fleet, packets = _sparkplug_payloads(fleet, devices, messages)
+    console.print(
+        f"machine: {machine()}; QoS 1; {len(devices)} devices; mosquitto on 127.0.0.1; "
+        f"Sparkplug: {len(packets) - messages} birth and death messages besides the data"
+    )
+    with tempfile.TemporaryDirectory(prefix="rs-bench-ingest-") as tmp:
+        workdir = Path(tmp)
+        with local_mosquitto(workdir) as port:
+            json_run = _run(
+                "riskstream ingest, JSON",
+                port,
+                one,
+                messages,
+                lambda cid: asyncio.run(
+                    _riskstream(port, cid, messages, workdir, with_engine=False)
+                ),
+            )
+            spb_run = _run(
+                "riskstream ingest, Sparkplug B",
+                port,
+                packets,
+                messages,
+                lambda cid: asyncio.run(
+                    _riskstream(
+                        port, cid, messages, workdir, with_engine=False, fleet=sparkplug_fleet
+                    )
+                ),
+            )
+    table = Table("contender", "messages/s", "readings/s", "vs JSON")
+    for result in (json_run, spb_run):
+        ratio = result.readings_per_s / json_run.readings_per_s
+        table.add_row(
+            result.name,
+            f"{result.messages_per_s:,.0f}",
+            f"{result.readings_per_s:,.0f}",
+            f"{ratio:.0%}",
         )
     console.print(table)
 

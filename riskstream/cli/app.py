@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from devices.errors import FleetFileError
+from devices.errors import FleetFileError, SparkplugGroupError
 from devices.fleet_file import load_fleet
 from devices.registry import Registry, shown_url
 from riskstream.cli.terminal import command_console
@@ -78,7 +78,10 @@ def devices_import(
         fleet = load_fleet(file)
     except FleetFileError as exc:
         raise _fail(str(exc)) from None
-    Registry(open_service_database(db)).import_fleet(fleet)
+    try:
+        Registry(open_service_database(db)).import_fleet(fleet)
+    except SparkplugGroupError as exc:
+        raise _fail(f"{file}: sparkplug.group: {exc}") from None
     n_devices = len(fleet.devices())
     console.print(
         f"imported tenant [bold]{fleet.tenant.id}[/bold]: {len(fleet.borrowers)} borrowers, "

@@ -12,9 +12,10 @@ from typing import Annotated
 import typer
 from prometheus_client import CollectorRegistry
 
-from devices.errors import FleetFileError
+from devices.errors import FleetFileError, SparkplugGroupError
 from devices.fleet_file import load_fleet
 from devices.registry import Registry
+from devices.sparkplug.mapping import SparkplugMap, sparkplug_map
 from ingest.codec import event_time
 from ingest.deadletter import (
     DEFAULT_FILES,
@@ -116,6 +117,11 @@ def ingest(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     devices = device_table(fleets)
+    try:
+        sparkplug = sparkplug_map(fleets)
+    except SparkplugGroupError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     if not devices:
         console.print("[red]error:[/red] no devices registered: give --fleet FILE or import one")
         raise typer.Exit(2)
@@ -150,7 +156,7 @@ def ingest(
             ),
         )
     try:
-        runner = asyncio.run(_run(settings, devices, registry, runners.append))
+        runner = asyncio.run(_run(settings, devices, registry, runners.append, sparkplug))
     except StoreURLError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -169,6 +175,7 @@ async def _run(
     devices: dict[tuple[str, str], DeviceAuth],
     registry: CollectorRegistry,
     on_runner: Callable[[IngestRunner], None],
+    sparkplug: SparkplugMap | None = None,
 ) -> IngestRunner:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -186,7 +193,9 @@ async def _run(
 
     announcers: list[asyncio.Task[None]] = []
 
-    runner = await run_ingest(settings, devices, stop, registry, on_ready=ready)
+    runner = await run_ingest(
+        settings, devices, stop, registry, on_ready=ready, sparkplug=sparkplug
+    )
     console.print(f"ran {time.monotonic() - started:,.0f} s")
     return runner
 

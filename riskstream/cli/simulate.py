@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from devices.errors import FleetFileError
 from devices.fleet_file import load_fleet, save_fleet
 from devices.model import Fleet
+from devices.sparkplug.mapping import SparkplugMap, sparkplug_map
 from devices.topics import ID_PATTERN
 from riskstream.cli.terminal import command_console
 from simulator import (
@@ -130,6 +131,19 @@ def _load(fleet_file: Path) -> Fleet:
         raise _UsageError(f"--fleet: {exc}") from None
 
 
+def _sparkplug(
+    fleet: Fleet, fleet_file: Path, out: Path | None, batch: int, sign: bool
+) -> SparkplugMap:
+    if out is not None or batch != 1 or sign:
+        raise _UsageError("--sparkplug publishes to --broker, without --batch or --sign")
+    if fleet.sparkplug is None:
+        raise _UsageError(
+            f"--sparkplug: {fleet_file} has no 'sparkplug' section; add 'sparkplug: {{}}' "
+            "(each device then publishes as device {id} of edge node {site})"
+        )
+    return sparkplug_map([fleet])
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -182,6 +196,14 @@ def run(
     retry_for: Annotated[
         float, typer.Option(min=0.0, help="give up after the broker is unreachable this long (s)")
     ] = 300.0,
+    sparkplug: Annotated[
+        bool,
+        typer.Option(
+            "--sparkplug",
+            help="publish as Sparkplug B edge nodes (protobuf on spBv1.0/...), as the fleet "
+            "file's 'sparkplug' section binds the devices",
+        ),
+    ] = False,
 ) -> None:
     """Play a fleet's telemetry with injected risk scenarios, to a broker or a file.
 
@@ -193,11 +215,14 @@ def run(
         telemetry.parquet
       riskstream simulate run --fleet fleet.yaml --broker \\
         mqtt://127.0.0.1:1883 --batch 50 --sign
+      riskstream simulate run --fleet fleet.yaml --broker \\
+        mqtt://127.0.0.1:1883 --sparkplug
     """
     try:
         target = _check(days, broker, out, batch, sign, start)
         loaded = _load(fleet_file)
         kinds = _kinds(scenarios)
+        mapping = _sparkplug(loaded, fleet_file, out, batch, sign) if sparkplug else None
     except _UsageError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -221,7 +246,16 @@ def run(
     assert target is not None
     secrets = {d.id: d.secret for d in loaded.devices() if d.secret} if sign else None
     try:
-        _to_broker(messages, loaded.tenant.id, target, speed, begin, end, batch, secrets, retry_for)
+        _to_broker(
+            messages,
+            loaded.tenant.id,
+            target,
+            (speed, begin, end),
+            batch,
+            secrets,
+            retry_for,
+            mapping,
+        )
     except BrokerUnavailableError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -247,13 +281,13 @@ def _to_broker(
     messages: Iterator[Message],
     tenant: str,
     target: tuple[str, int],
-    speed: float,
-    begin: float,
-    end: float,
+    pace: tuple[float, float, float],
     batch: int,
     secrets: dict[str, str] | None,
     retry_for: float,
+    sparkplug: SparkplugMap | None = None,
 ) -> None:
+    speed, begin, end = pace  # event s per wall s, first and last event time
     readings = 0
 
     def counted() -> Iterator[Message]:
@@ -281,10 +315,12 @@ def _to_broker(
                 batch=batch,
                 secrets=secrets,
                 give_up_after=retry_for,
+                sparkplug=sparkplug,
             )
         )
     elapsed = time.perf_counter() - began
     signed = ", signed" if secrets is not None else ""
+    signed += ", Sparkplug B" if sparkplug is not None else ""
     console.print(
         f"published {n:,} messages ({readings:,} readings{signed}) in {elapsed:.1f} s: "
         f"{n / elapsed:,.0f} messages/s, {readings / elapsed:,.0f} readings/s"

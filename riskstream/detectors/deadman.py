@@ -37,6 +37,9 @@ class DeadmanDetector:
         self.last_seen: dict[str, float] = {}
         self.silent: set[str] = set()
         """Devices found silent (their alerts open); the engine checks it per reading."""
+        self.declared: set[str] = set()
+        """Silent devices that their gateway declared offline (a Sparkplug death
+        certificate): silent at once, without waiting for the limit."""
         self._started = False
         self._due: list[tuple[float, str]] = []
         self._heap_rules: tuple[DeadmanRule, dict[str, DeadmanRule]] | None = None
@@ -48,12 +51,20 @@ class DeadmanDetector:
             self.last_seen[reading.device_id] = reading.ts
         if reading.device_id in self.silent:
             self.silent.discard(reading.device_id)
+            self.declared.discard(reading.device_id)
             self._file(reading.device_id, reading.ts)
             reason = f"cleared: reporting again since {clock(reading.ts)}"
             return book.clear(
                 device.tenant, device.borrower_id, KIND, device.device_id, reading.ts, reason
             )
         return None
+
+    def declared_offline(self, tenant: str, device_id: str) -> None:
+        """A gateway said the device is offline: count it silent from the next tick."""
+        device = self.index.devices.get(device_id)
+        if device is not None and device.tenant == tenant:
+            self.silent.add(device_id)
+            self.declared.add(device_id)
 
     def _limit(self, device_id: str) -> float | None:
         """Seconds of silence allowed to a device; None when its rule is off."""
@@ -140,7 +151,8 @@ class DeadmanDetector:
             last = self.last_seen[device_id]
             limit = max(rule.missed_intervals * device.interval_s, rule.min_silence)
             silence = now - last
-            if silence <= limit:
+            declared = device_id in self.declared
+            if silence <= limit and not declared:
                 continue  # the rules were loosened since it fell silent
             if not book.due(device.tenant, device.borrower_id, KIND, device_id, now):
                 continue
@@ -150,9 +162,15 @@ class DeadmanDetector:
                 severity=rule.severity,
                 score=20.0 + silence / limit * 10.0,
                 reasons=[
-                    f"{device.kind.value} {device_id} silent for {format_duration(silence)} "
+                    f"{device.kind.value} {device_id} silent for "
+                    f"{format_duration(max(silence, 0.0))} "
                     f"(expected every {format_duration(device.interval_s)}); "
-                    f"last reading {clock(last)}"
+                    f"last reading {clock(last)}",
+                    *(
+                        ["declared offline by its gateway (Sparkplug death certificate)"]
+                        if declared
+                        else []
+                    ),
                 ],
                 evidence={
                     "last_seen": last,
@@ -161,7 +179,8 @@ class DeadmanDetector:
                     "limit_s": limit,
                 },
             )
-            alert = book.raise_(finding, last + limit, now, wall)
+            opened = min(last + limit, now) if declared else last + limit
+            alert = book.raise_(finding, opened, now, wall)
             if alert is not None:
                 changed.append(alert)
         return changed

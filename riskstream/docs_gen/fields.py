@@ -164,6 +164,16 @@ def _model_arg(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _without_none(annotation: Any) -> Any:
+    """``X`` of ``X | None`` (an optional table or list of tables); else the annotation."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        inner = args[0]
+        if (isinstance(inner, type) and issubclass(inner, BaseModel)) or _model_arg(inner):
+            return inner
+    return annotation
+
+
 def _none(_path: str) -> list[str]:
     return []
 
@@ -193,7 +203,7 @@ def model_sections(
     for name, info in model.model_fields.items():
         key = key_of(name, info)
         inner = f"{path}.{key}" if path else key
-        ann = info.annotation
+        ann = _without_none(info.annotation)
         element = _model_arg(ann)
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             below += model_sections(ann, inner, title=title, notes=notes, extras=extras)

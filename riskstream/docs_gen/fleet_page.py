@@ -5,6 +5,8 @@ from riskstream.docs_gen.fields import model_sections
 from riskstream.docs_gen.markdown import banner, code, table
 
 PATH = "docs/reference/fleet-file.md"
+SINGLE_TABLES = frozenset({"sparkplug"})
+"""Tables under the top level that are one table, not a list of them."""
 
 INTRO = """\
 # Fleet file reference
@@ -22,7 +24,7 @@ def _title(path: str, array: bool) -> str:
         return "Top level"
     parts = path.split(".")
     return code(
-        ".".join(f"{p}[]" for p in parts[:-1])
+        ".".join(p if p in SINGLE_TABLES else f"{p}[]" for p in parts[:-1])
         + ("." if len(parts) > 1 else "")
         + parts[-1]
         + ("[]" if array else "")

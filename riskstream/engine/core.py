@@ -18,7 +18,7 @@ from typing import Any
 
 from devices.model import DeviceKind, Fleet
 from devices.reading import Reading
-from ingest.integrity import IntegritySignal
+from ingest.integrity import OFFLINE, IntegritySignal
 from riskstream.detectors.data_integrity import DataIntegrityDetector
 from riskstream.detectors.deadman import DeadmanDetector
 from riskstream.detectors.registry import REGISTRY, DetectorSpec
@@ -240,6 +240,11 @@ class Engine:
     def integrity(self, signals: Sequence[IntegritySignal]) -> list[Alert]:
         """Take ingest's data-integrity signals (replays, seq conflicts, bad signatures,
         lost messages); return changed alerts."""
+        offline = [s for s in signals if s.kind == OFFLINE]
+        if offline:
+            for signal in offline:
+                self.deadman.declared_offline(signal.tenant, signal.device_id)
+            signals = [s for s in signals if s.kind != OFFLINE]
         alerts = self.integrity_detector.observe(signals, self.book, self.wall_clock())
         if alerts:
             self._rescore(alerts, max(s.at for s in signals))

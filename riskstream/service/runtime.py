@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from devices.reading import Reading
 from devices.registry import Registry
+from devices.sparkplug.mapping import sparkplug_map
 from ingest.deadletter import DeadLetterStore
 from ingest.device_table import device_table, seed_sequences
 from ingest.integrity import IntegritySignal
@@ -132,12 +133,13 @@ class Runtime:
         self.ingest_metrics = IngestMetrics.create(self.metrics_registry)
         self.deadletter = DeadLetterStore(settings.deadletter, limits=settings.deadletter_limits)
         self.pipeline = IngestPipeline(
-            device_table(self.registry.fleets()),
+            device_table(fleets),
             self.deadletter,
             self.ingest_metrics,
             prefix=settings.prefix,
             oldest_ts=settings.oldest_ts,
             retention_s=settings.retention_s,
+            sparkplug=sparkplug_map(fleets),
         )
         self.store: TelemetryStore | None = None
         self.ingest: IngestRunner | None = None
@@ -156,7 +158,8 @@ class Runtime:
         self.fleets_digest = fleets_digest(fleets)
         self.engines = LenderEngines(fleets, self.rules, previous.own_rules)
         self.engines.keep_learning_of(previous)
-        self.pipeline.set_known_devices(device_table(self.registry.fleets()))
+        self.pipeline.set_known_devices(device_table(fleets))
+        self.pipeline.set_sparkplug(sparkplug_map(fleets))
         del previous
         settle_heap()
 

@@ -1,0 +1,21 @@
+"""Sparkplug B ingest: edge nodes' births, data and deaths into telemetry objects.
+
+- `ingest.sparkplug.codec`: payload bounds and parsing, metric values by datatype;
+- `ingest.sparkplug.session`: one edge node's session (bdSeq, seq, aliases, devices);
+- `ingest.sparkplug.handler`: a message to telemetry objects, refusals and commands.
+"""
+
+from ingest.sparkplug.codec import MAX_METRICS, decode_sparkplug, metric_value, rebirth_request
+from ingest.sparkplug.handler import SparkplugHandler, SparkplugResult
+from ingest.sparkplug.session import EdgeSession, Verdict
+
+__all__ = [
+    "MAX_METRICS",
+    "EdgeSession",
+    "SparkplugHandler",
+    "SparkplugResult",
+    "Verdict",
+    "decode_sparkplug",
+    "metric_value",
+    "rebirth_request",
+]
