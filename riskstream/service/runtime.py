@@ -46,6 +46,7 @@ from riskstream.service.database import open_service_database
 from riskstream.service.loan_events import LoanEventStore
 from riskstream.service.login_guard import LoginGuard
 from riskstream.service.notifier import ChangeNotifier
+from riskstream.service.notify import DestinationPolicy, RetryPolicy, WebhookOutbox, WebhookStore
 from riskstream.service.password_slots import PasswordSlots
 from riskstream.service.settings import ServiceSettings
 from riskstream.service.users import UserStore
@@ -105,6 +106,19 @@ class Runtime:
         self.password_slots = PasswordSlots()
         self.audit = AuditLog(self.db)
         self.loan_events = LoanEventStore(self.db)
+        self.webhooks = WebhookStore(self.db)
+        self.destinations = DestinationPolicy(tuple(settings.webhook_allowed_destinations))
+        self.outbox = WebhookOutbox(
+            self.webhooks,
+            self.alerts,
+            self.destinations,
+            RetryPolicy(
+                max_attempts=settings.webhook_max_attempts,
+                base_s=settings.webhook_backoff_s,
+                cap_s=settings.webhook_backoff_cap_s,
+                timeout_s=settings.webhook_timeout_s,
+            ),
+        )
         self.rules_history = RulesHistory(self.db)
         self.lender_rules = LenderRules(self.rules_history, self.audit)
         self.rules_keeper = RulesKeeper(
@@ -307,6 +321,7 @@ class Runtime:
         helpers = [
             asyncio.create_task(watch_rules(self.rules_keeper, self.stop), name="rules-watch"),
             asyncio.create_task(self._checkpoint_forever(), name="engine-checkpoints"),
+            asyncio.create_task(self.outbox.run(self.stop, self.notifier), name="webhooks"),
         ]
         try:
             yield self
@@ -326,11 +341,12 @@ class Runtime:
         )
         link.add_done_callback(self._ingest_ended)
         rules = asyncio.create_task(watch_rules(self.rules_keeper, self.stop), name="rules-watch")
+        hooks = asyncio.create_task(self.outbox.run(self.stop, self.notifier), name="webhooks")
         try:
             yield
         finally:
             self.stop.set()
-            await asyncio.gather(link, rules, return_exceptions=True)
+            await asyncio.gather(link, rules, hooks, return_exceptions=True)
             self.deadletter.close()
             self.db.dispose()
 
