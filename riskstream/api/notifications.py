@@ -134,12 +134,12 @@ def _out(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
-def _admin(user: User, action: str) -> None:
+def admin_only(user: User, action: str) -> None:
     if user.role != "risk_admin":
         raise HTTPException(403, f"role {user.role} cannot {action}; risk admins own webhooks")
 
 
-def _reader_of_log(user: User) -> None:
+def log_reader(user: User) -> None:
     if user.role not in ("risk_admin", "auditor"):
         raise HTTPException(403, "only risk admins and auditors read the delivery log")
 
@@ -165,7 +165,7 @@ def list_webhooks(request: Request, user: CurrentUser) -> list[dict[str, Any]]:
 async def create_webhook(request: Request, user: CurrentUser, body: WebhookIn) -> dict[str, Any]:
     """Register an endpoint (risk admins, audited); 400 for a URL the service will not
     send to. The answer holds the signing secret, shown this once."""
-    _admin(user, "add webhooks")
+    admin_only(user, "add webhooks")
     await _check_url(request, body.url)
     runtime = runtime_of(request)
     endpoint, secret = runtime.webhooks.create(
@@ -201,7 +201,7 @@ async def update_webhook(
 ) -> dict[str, Any]:
     """Change an endpoint's URL, description, filters or whether it is enabled (risk
     admins, audited)."""
-    _admin(user, "change webhooks")
+    admin_only(user, "change webhooks")
     runtime = runtime_of(request)
     try:
         runtime.webhooks.get(user.tenant, webhook_id)
@@ -230,7 +230,7 @@ async def update_webhook(
 @router.delete("/webhooks/{webhook_id}", status_code=204)
 def delete_webhook(request: Request, user: CurrentUser, webhook_id: str) -> None:
     """Remove an endpoint (risk admins, audited); its pending deliveries become dead."""
-    _admin(user, "remove webhooks")
+    admin_only(user, "remove webhooks")
     runtime = runtime_of(request)
     try:
         runtime.webhooks.delete(user.tenant, webhook_id)
@@ -248,7 +248,7 @@ def delete_webhook(request: Request, user: CurrentUser, webhook_id: str) -> None
 async def test_webhook(request: Request, user: CurrentUser, webhook_id: str) -> dict[str, Any]:
     """Send one signed ``test`` event now and answer how it went (risk admins; logged
     with the endpoint's deliveries, not retried)."""
-    _admin(user, "test webhooks")
+    admin_only(user, "test webhooks")
     runtime = runtime_of(request)
     try:
         endpoint = runtime.webhooks.get(user.tenant, webhook_id)
@@ -288,7 +288,7 @@ def webhook_deliveries(
 ) -> list[dict[str, Any]]:
     """The endpoint's deliveries, newest first, each with its attempts (status code,
     latency, error)."""
-    _reader_of_log(user)
+    log_reader(user)
     try:
         return runtime_of(request).webhooks.deliveries(user.tenant, webhook_id, limit, state)
     except UnknownEndpointError as exc:
@@ -300,7 +300,7 @@ def dead_letters(
     request: Request, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[dict[str, Any]]:
     """Deliveries that failed their last attempt, newest first."""
-    _reader_of_log(user)
+    log_reader(user)
     return runtime_of(request).webhooks.dead_letters(user.tenant, limit)
 
 
@@ -312,7 +312,7 @@ def resend_dead_letter(
 ) -> dict[str, Any]:
     """Put a dead delivery back in the outbox with a fresh count of attempts (risk
     admins, audited)."""
-    _admin(user, "resend deliveries")
+    admin_only(user, "resend deliveries")
     runtime = runtime_of(request)
     try:
         delivery = runtime.webhooks.resend(user.tenant, delivery_id, time.time())

@@ -46,7 +46,15 @@ from riskstream.service.database import open_service_database
 from riskstream.service.loan_events import LoanEventStore
 from riskstream.service.login_guard import LoginGuard
 from riskstream.service.notifier import ChangeNotifier
-from riskstream.service.notify import DestinationPolicy, RetryPolicy, WebhookOutbox, WebhookStore
+from riskstream.service.notify import (
+    DestinationPolicy,
+    MailOutbox,
+    MailStore,
+    RetryPolicy,
+    WebhookOutbox,
+    WebhookStore,
+    smtp_server,
+)
 from riskstream.service.password_slots import PasswordSlots
 from riskstream.service.settings import ServiceSettings
 from riskstream.service.users import UserStore
@@ -108,16 +116,21 @@ class Runtime:
         self.loan_events = LoanEventStore(self.db)
         self.webhooks = WebhookStore(self.db)
         self.destinations = DestinationPolicy(tuple(settings.webhook_allowed_destinations))
-        self.outbox = WebhookOutbox(
-            self.webhooks,
+        retry = RetryPolicy(
+            max_attempts=settings.webhook_max_attempts,
+            base_s=settings.webhook_backoff_s,
+            cap_s=settings.webhook_backoff_cap_s,
+            timeout_s=settings.webhook_timeout_s,
+        )
+        self.outbox = WebhookOutbox(self.webhooks, self.alerts, self.destinations, retry)
+        self.mail = MailStore(self.db)
+        self.mail_outbox = MailOutbox(
+            self.mail,
             self.alerts,
-            self.destinations,
-            RetryPolicy(
-                max_attempts=settings.webhook_max_attempts,
-                base_s=settings.webhook_backoff_s,
-                cap_s=settings.webhook_backoff_cap_s,
-                timeout_s=settings.webhook_timeout_s,
-            ),
+            smtp_server(settings),
+            settings.smtp_from,
+            settings.dashboard_url,
+            retry,
         )
         self.rules_history = RulesHistory(self.db)
         self.lender_rules = LenderRules(self.rules_history, self.audit)
@@ -322,6 +335,7 @@ class Runtime:
             asyncio.create_task(watch_rules(self.rules_keeper, self.stop), name="rules-watch"),
             asyncio.create_task(self._checkpoint_forever(), name="engine-checkpoints"),
             asyncio.create_task(self.outbox.run(self.stop, self.notifier), name="webhooks"),
+            asyncio.create_task(self.mail_outbox.run(self.stop, self.notifier), name="mail"),
         ]
         try:
             yield self
@@ -342,11 +356,12 @@ class Runtime:
         link.add_done_callback(self._ingest_ended)
         rules = asyncio.create_task(watch_rules(self.rules_keeper, self.stop), name="rules-watch")
         hooks = asyncio.create_task(self.outbox.run(self.stop, self.notifier), name="webhooks")
+        mail = asyncio.create_task(self.mail_outbox.run(self.stop, self.notifier), name="mail")
         try:
             yield
         finally:
             self.stop.set()
-            await asyncio.gather(link, rules, hooks, return_exceptions=True)
+            await asyncio.gather(link, rules, hooks, mail, return_exceptions=True)
             self.deadletter.close()
             self.db.dispose()
 

@@ -124,6 +124,26 @@ class ServiceSettings(BaseSettings):
     webhook_timeout_s: float = Field(
         10.0, gt=0, le=120, description="seconds a webhook receiver has to connect and answer"
     )
+    smtp_host: str | None = Field(
+        None, description="SMTP server that e-mail notifications go through; unset: no e-mail"
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="port of the SMTP server")
+    smtp_starttls: bool = Field(
+        True, description="upgrade the SMTP connection with STARTTLS (certificate checked)"
+    )
+    smtp_username: str | None = Field(None, description="SMTP login; unset: no login")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password of smtp_username")
+    smtp_from: str = Field(
+        "riskstream@localhost", min_length=3, description="From address of notification mail"
+    )
+    smtp_timeout_s: float = Field(
+        30.0, gt=0, le=300, description="seconds the SMTP server has to answer"
+    )
+    dashboard_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="the dashboard's address as recipients reach it: mails link to "
+        "DASHBOARD_URL/#/borrower/ID",
+    )
     host: str = Field("127.0.0.1", description="address the HTTP service listens on")
     port: int = Field(8000, ge=0, le=65535, description="port of the HTTP service (0: any)")
 
@@ -167,6 +187,13 @@ class ServiceSettings(BaseSettings):
                     "(10.0.0.0/8, 127.0.0.1/32, ::1/128) or a host name"
                 )
         return value
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _dashboard_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"dashboard_url has value {value!r}; expected http(s)://HOST[:PORT]")
+        return value.rstrip("/")
 
     @field_validator("prefix")
     @classmethod

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import orjson
 
+from riskstream.service.alert_store import AlertStore
+
 Event = Literal["opened", "escalated", "updated", "acknowledged", "resolved", "test"]
 EVENTS: tuple[Event, ...] = ("opened", "escalated", "updated", "acknowledged", "resolved")
 _RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -36,3 +38,20 @@ def body_of(event: Event, tenant_seq: int | None, alert: dict[str, Any]) -> byte
         {"event": event, "tenant": alert["tenant"], "tenant_seq": tenant_seq, "alert": alert},
         option=orjson.OPT_SORT_KEYS,
     )
+
+
+def changes_to_send(
+    alerts: AlertStore, after: int, tenants: set[str], limit: int
+) -> tuple[int | None, list[tuple[int, Event, dict[str, Any]]]]:
+    """The changes after ``after`` of the given lenders, with their event: (the last
+    sequence number read, or None when there was nothing; [(lender sequence number,
+    event, alert)])."""
+    changes = alerts.numbered_changes_after(after, limit)
+    if not changes:
+        return None, []
+    found = []
+    for seq, tenant_seq, alert in changes:
+        if alert["tenant"] in tenants:
+            event = change_event(alerts.previous_change(alert["id"], seq), alert)
+            found.append((tenant_seq, event, alert))
+    return changes[-1][0], found

@@ -26,7 +26,7 @@ from riskstream.service.notifier import ChangeNotifier
 from riskstream.service.notify.backoff import retry_delay
 from riskstream.service.notify.destinations import DestinationPolicy
 from riskstream.service.notify.errors import DestinationRefusedError
-from riskstream.service.notify.events import body_of, change_event
+from riskstream.service.notify.events import body_of, changes_to_send
 from riskstream.service.notify.sender import AttemptResult, post
 from riskstream.service.notify.signing import (
     DELIVERY_HEADER,
@@ -89,23 +89,18 @@ class WebhookOutbox:
             return 0
         written = 0
         while True:
-            changes = self.alerts.numbered_changes_after(seq, PAGE)
-            if not changes:
+            endpoints = [e for e, _ in self.store.active_endpoints()]
+            tenants = {e.tenant for e in endpoints}
+            last, changes = changes_to_send(self.alerts, seq, tenants, PAGE)
+            if last is None:
                 return written
-            endpoints = self.store.active_endpoints()
-            rows: list[tuple[str, str, str, str, bytes]] = []
-            for change_seq, tenant_seq, alert in changes:
-                seq = change_seq
-                own = [e for e, _ in endpoints if e.tenant == alert["tenant"]]
-                if not own:
-                    continue
-                event = change_event(self.alerts.previous_change(alert["id"], change_seq), alert)
-                body = body_of(event, tenant_seq, alert)
-                rows.extend(
-                    (e.id, e.tenant, event, alert["id"], body)
-                    for e in own
-                    if e.filters.matches(event, alert)
-                )
+            seq = last
+            rows = [
+                (e.id, e.tenant, event, alert["id"], body_of(event, tenant_seq, alert))
+                for tenant_seq, event, alert in changes
+                for e in endpoints
+                if e.tenant == alert["tenant"] and e.filters.matches(event, alert)
+            ]
             self.store.enqueue(CURSOR, seq, rows, self.clock())
             written += len(rows)
 

@@ -1,5 +1,6 @@
-"""Webhooks: lenders' endpoints, the durable outbox of deliveries, the attempt log and
-the outbox's cursor in the alert changes.
+"""Notifications: lenders' webhook endpoints, the durable outbox of deliveries, the
+attempt log, e-mail recipients and their queue, and the outboxes' cursors in the alert
+changes.
 
 Revision ID: 0004
 Revises: 0003
@@ -72,9 +73,43 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    op.create_table(
+        "email_recipients",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("tenant", sa.String(length=128), nullable=False),
+        sa.Column("address", sa.String(length=320), nullable=False),
+        sa.Column("filters", sa.Text(), nullable=False),
+        sa.Column("digest_minutes", sa.Integer(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("last_sent_at", sa.Float(), nullable=True),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("created_by", sa.String(length=128), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_email_recipients_tenant", "email_recipients", ["tenant"])
+    op.create_table(
+        "email_queue",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("recipient_id", sa.String(length=32), nullable=False),
+        sa.Column("tenant", sa.String(length=128), nullable=False),
+        sa.Column("event", sa.String(length=32), nullable=False),
+        sa.Column("alert", sa.Text(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.Float(), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("sent_at", sa.Float(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_email_queue_recipient_id", "email_queue", ["recipient_id"])
+    op.create_index("ix_email_queue_tenant", "email_queue", ["tenant"])
+    op.create_index("ix_email_queue_state", "email_queue", ["state"])
 
 
 def downgrade() -> None:
+    op.drop_table("email_queue")
+    op.drop_table("email_recipients")
     op.drop_table("notify_cursors")
     op.drop_table("webhook_attempts")
     op.drop_table("webhook_deliveries")

@@ -1,0 +1,127 @@
+"""E-mail notifications through a real SMTP server on loopback (aiosmtpd): a mail per
+change with its reasons and a link to the borrower's page, a digest at most once per
+period with the changes in between, a login, retries when the server is away, and
+nothing of one lender in another's mail. The mail outbox runs on a fake clock."""
+
+from pathlib import Path
+
+from riskstream.service.local_broker import free_port
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
+from tests.riskstream.notify.smtp_server import smtp_server
+from tests.riskstream.notify.test_webhooks import T0, FakeClock, as_user, warning
+from tests.riskstream.people import register_people
+from tests.riskstream.rules_service import client_of
+from tests.riskstream.test_api_access import alert
+
+DASHBOARD = "https://risk.platform.example"
+
+
+def mail_runtime(tmp_path: Path, port: int) -> tuple[Runtime, FakeClock]:
+    db = str(tmp_path / "rs.db")
+    register_people(db)  # type: ignore[arg-type]
+    runtime = Runtime(
+        ServiceSettings(
+            database=db,
+            deadletter=None,
+            checkpoint_enabled=False,
+            spool_dir=tmp_path / "spool",
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_starttls=False,
+            smtp_username="riskstream",
+            smtp_password="relay-secret",  # type: ignore[arg-type]
+            smtp_from="alerts@riskstream.example",
+            dashboard_url=DASHBOARD,
+            webhook_max_attempts=2,
+        )
+    )
+    clock = FakeClock()
+    runtime.mail_outbox.clock = clock
+    return runtime, clock
+
+
+async def test_mails_and_digests_reach_each_lenders_recipients(tmp_path: Path) -> None:
+    with smtp_server("riskstream", "relay-secret") as mailbox:
+        runtime, clock = mail_runtime(tmp_path, mailbox.port)
+        async with client_of(runtime) as client:
+            rita, bob = await as_user(client, "rita"), await as_user(client, "bob")
+            anna = await as_user(client, "anna")
+            add = "/api/notifications/email"
+            officer = {"address": "officer@bank-a.example", "filters": {"severities": ["critical"]}}
+            digest = {"address": "risk-desk@bank-a.example", "digest_minutes": 15}
+            assert (await client.post(add, json=officer, **anna)).status_code == 403
+            for body in (officer, digest):
+                assert (await client.post(add, json=body, **rita)).status_code == 201
+            theirs = {"address": "desk@bank-b.example"}
+            assert (await client.post(add, json=theirs, **bob)).status_code == 201
+            bad = {"address": "x@y.example\r\nBcc: all@evil.example"}
+            assert (await client.post(add, json=bad, **rita)).status_code == 422
+            assert [r["address"] for r in (await client.get(add, **anna)).json()] == [
+                "officer@bank-a.example",
+                "risk-desk@bank-a.example",
+            ]
+
+            await runtime.mail_outbox.step()  # starts at the newest change
+            runtime.publish([alert("bank-a", "b1")])
+            await runtime.mail_outbox.step()
+            [first] = mailbox.to("officer@bank-a.example")
+            assert first["From"] == "alerts@riskstream.example"
+            assert first["Subject"] == (
+                "[riskstream] critical inventory_below_pledge opened: borrower b1"
+            )
+            text = first.get_content()
+            assert "  - inventory low" in text  # the alert's reasons
+            link = f"{DASHBOARD}/#/borrower/b1?alert=bank-a-b1-inventory_below_pledge"
+            assert link in text
+            assert len(mailbox.to("risk-desk@bank-a.example")) == 1  # first of its period
+            assert mailbox.logins and set(mailbox.logins) == {"riskstream"}
+
+            runtime.publish(
+                [alert("bank-a", "b2"), warning(alert("bank-a", "b1", "device_silent"))]
+            )
+            runtime.publish([alert("bank-b", "x9")])
+            clock.now += 60
+            await runtime.mail_outbox.step()
+            officer_mail = mailbox.to("officer@bank-a.example")
+            assert [m["Subject"].split(": borrower ")[1] for m in officer_mail] == ["b1", "b2"]
+            assert len(mailbox.to("risk-desk@bank-a.example")) == 1  # waits for its period
+            clock.now = T0 + 15 * 60
+            await runtime.mail_outbox.step()
+            desk = mailbox.to("risk-desk@bank-a.example")
+            assert len(desk) == 2
+            assert desk[1]["Subject"] == "[riskstream] 2 alert changes at bank-a (1 critical)"
+            assert desk[1]["X-Riskstream-Changes"] == "2"
+            assert f"{DASHBOARD}/#/borrower/b2?" in desk[1].get_content()
+            assert "device_silent" in desk[1].get_content()
+            bank_b = mailbox.to("desk@bank-b.example")
+            assert len(bank_b) == 1 and "bank-a" not in bank_b[0].get_content()
+            assert all("bank-b" not in m.get_content() for m in mailbox.messages if m not in bank_b)
+
+            queue = (await client.get("/api/notifications/email-queue", **rita)).json()
+            assert {q["state"] for q in queue} == {"sent"} and len(queue) == 5
+            assert (await client.get("/api/notifications/email-queue", **anna)).status_code == 403
+            assert all(
+                q["alert_id"].startswith("bank-b")
+                for q in (await client.get("/api/notifications/email-queue", **bob)).json()
+            )
+        runtime.db.dispose()
+
+
+async def test_a_mail_that_cannot_be_sent_is_retried_then_dead(tmp_path: Path) -> None:
+    runtime, clock = mail_runtime(tmp_path, free_port())  # nothing listens there
+    async with client_of(runtime) as client:
+        rita = await as_user(client, "rita")
+        body = {"address": "officer@bank-a.example"}
+        assert (await client.post("/api/notifications/email", json=body, **rita)).status_code == 201
+        await runtime.mail_outbox.step()
+        runtime.publish([alert("bank-a", "b1")])
+        await runtime.mail_outbox.step()
+        [queued] = (await client.get("/api/notifications/email-queue", **rita)).json()
+        assert (queued["state"], queued["attempts"]) == ("pending", 1)
+        assert "ConnectionRefusedError" in queued["last_error"]
+        clock.now += 3600
+        await runtime.mail_outbox.step()
+        [queued] = (await client.get("/api/notifications/email-queue", **rita)).json()
+        assert (queued["state"], queued["attempts"]) == ("dead", 2)
+    runtime.db.dispose()
