@@ -50,6 +50,8 @@ from riskstream.service.notify import (
     DestinationPolicy,
     MailOutbox,
     MailStore,
+    MqttAlertPublisher,
+    MqttAlertStore,
     RetryPolicy,
     WebhookOutbox,
     WebhookStore,
@@ -123,6 +125,17 @@ class Runtime:
             timeout_s=settings.webhook_timeout_s,
         )
         self.outbox = WebhookOutbox(self.webhooks, self.alerts, self.destinations, retry)
+        self.mqtt_alerts = MqttAlertStore(self.db)
+        password = settings.alerts_mqtt_password
+        self.mqtt_publisher = MqttAlertPublisher(
+            self.mqtt_alerts,
+            self.alerts,
+            BrokerAddress.parse(settings.broker),
+            prefix=settings.prefix,
+            client_id=f"{settings.client_id}-alerts",
+            username=settings.alerts_mqtt_username,
+            password=None if password is None else password.get_secret_value(),
+        )
         self.mail = MailStore(self.db)
         self.mail_outbox = MailOutbox(
             self.mail,
@@ -336,6 +349,9 @@ class Runtime:
             asyncio.create_task(self._checkpoint_forever(), name="engine-checkpoints"),
             asyncio.create_task(self.outbox.run(self.stop, self.notifier), name="webhooks"),
             asyncio.create_task(self.mail_outbox.run(self.stop, self.notifier), name="mail"),
+            asyncio.create_task(
+                self.mqtt_publisher.run(self.stop, self.notifier), name="mqtt-alerts"
+            ),
         ]
         try:
             yield self

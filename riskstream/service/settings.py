@@ -144,6 +144,14 @@ class ServiceSettings(BaseSettings):
         description="the dashboard's address as recipients reach it: mails link to "
         "DASHBOARD_URL/#/borrower/ID",
     )
+    alerts_mqtt_username: str | None = Field(
+        None,
+        description="login of the client that publishes lenders' alerts to the broker "
+        "(PREFIX/TENANT/alerts); unset: none",
+    )
+    alerts_mqtt_password: SecretStr | None = Field(
+        None, description="password of alerts_mqtt_username"
+    )
     host: str = Field("127.0.0.1", description="address the HTTP service listens on")
     port: int = Field(8000, ge=0, le=65535, description="port of the HTTP service (0: any)")
 

@@ -1,5 +1,6 @@
 """Notifications: lenders' webhook endpoints, the durable outbox of deliveries, the
-attempt log, e-mail recipients and their queue, and the outboxes' cursors in the alert
+attempt log, e-mail recipients and their queue, lenders' alerts over MQTT, and the
+outboxes' cursors in the alert
 changes.
 
 Revision ID: 0004
@@ -105,9 +106,19 @@ def upgrade() -> None:
     op.create_index("ix_email_queue_recipient_id", "email_queue", ["recipient_id"])
     op.create_index("ix_email_queue_tenant", "email_queue", ["tenant"])
     op.create_index("ix_email_queue_state", "email_queue", ["state"])
+    op.create_table(
+        "mqtt_alert_settings",
+        sa.Column("tenant", sa.String(length=128), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("retained", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.Column("updated_by", sa.String(length=128), nullable=False),
+        sa.PrimaryKeyConstraint("tenant"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("mqtt_alert_settings")
     op.drop_table("email_queue")
     op.drop_table("email_recipients")
     op.drop_table("notify_cursors")

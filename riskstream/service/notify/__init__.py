@@ -7,6 +7,9 @@ allows (`destinations`), retrying with back-off (`backoff`) until delivered or d
 
 E-mail: each lender's recipients (`mail_store`) get a mail per change or a digest per
 period (`mail_outbox.MailOutbox`, `mail_message`), sent over SMTP (`smtp_sender`).
+
+MQTT: lenders that turn it on (`mqtt_store`) get their alert changes on the service's
+broker at ``PREFIX/TENANT/alerts`` (`mqtt_publisher.MqttAlertPublisher`).
 """
 
 from riskstream.service.notify.destinations import DestinationPolicy
@@ -14,6 +17,8 @@ from riskstream.service.notify.errors import DestinationRefusedError, UnknownEnd
 from riskstream.service.notify.filters import Filters
 from riskstream.service.notify.mail_outbox import MailOutbox
 from riskstream.service.notify.mail_store import MailStore, Recipient
+from riskstream.service.notify.mqtt_publisher import MqttAlertPublisher
+from riskstream.service.notify.mqtt_store import MqttAlerts, MqttAlertStore
 from riskstream.service.notify.outbox import RetryPolicy, WebhookOutbox
 from riskstream.service.notify.signing import signature, verify
 from riskstream.service.notify.smtp_sender import SmtpServer, smtp_server
@@ -26,6 +31,9 @@ __all__ = [
     "Filters",
     "MailOutbox",
     "MailStore",
+    "MqttAlertPublisher",
+    "MqttAlertStore",
+    "MqttAlerts",
     "Recipient",
     "RetryPolicy",
     "SmtpServer",

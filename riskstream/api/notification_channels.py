@@ -1,10 +1,12 @@
-"""E-mail notifications over HTTP: a lender's recipients and its mail queue.
+"""E-mail and MQTT notifications over HTTP: a lender's recipients, its mail queue, and
+whether its alerts go to the broker.
 
 - ``GET /api/notifications/email`` — the lender's recipients (every role reads them).
 - ``POST /api/notifications/email`` — risk admins: a new recipient (audited).
 - ``PUT|DELETE /api/notifications/email/{recipient_id}`` — risk admins (audited).
 - ``GET /api/notifications/email-queue`` — changes queued, sent or dead, newest first
   (risk admins and auditors).
+- ``GET|PUT /api/notifications/mqtt`` — alerts over MQTT on or off (risk admins change).
 
 A recipient with ``digest_minutes`` N gets at most one mail per N minutes; 0 sends each
 change at once. Another lender's recipient answers 404 like an id nobody has.
@@ -19,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from riskstream.api.auth import CurrentUser, runtime_of
 from riskstream.api.notifications import FiltersModel, admin_only, log_reader
-from riskstream.service.notify import Recipient
+from riskstream.service.notify import MqttAlerts, Recipient
 from riskstream.service.notify.errors import UnknownEndpointError
+from riskstream.service.notify.mqtt_publisher import alert_topic, alerts_topic
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 
@@ -186,3 +189,59 @@ def mail_queue(
     """Alert changes queued for the lender's recipients, sent or dead, newest first."""
     log_reader(user)
     return runtime_of(request).mail.queue(user.tenant, limit)
+
+
+class MqttAlertsIn(BaseModel):
+    """Whether the lender's alert changes are published over MQTT."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool
+    retained: bool = Field(
+        False, description="also keep each open alert's latest state retained at .../alerts/ID"
+    )
+
+
+class MqttAlertsOut(MqttAlertsIn):
+    """The lender's MQTT alert settings and where they go."""
+
+    topic: str = Field(description="the stream of alert changes (QoS 1)")
+    alert_topic: str = Field(description="retained latest state per alert (when retained)")
+    updated_at: float | None
+    updated_by: str | None
+
+
+def _mqtt_out(request: Request, settings: MqttAlerts) -> dict[str, Any]:
+    prefix = runtime_of(request).settings.prefix
+    return {
+        "enabled": settings.enabled,
+        "retained": settings.retained,
+        "topic": alerts_topic(prefix, settings.tenant),
+        "alert_topic": alert_topic(prefix, settings.tenant, "{alert_id}"),
+        "updated_at": settings.updated_at,
+        "updated_by": settings.updated_by,
+    }
+
+
+@router.get("/mqtt", response_model=MqttAlertsOut)
+def get_mqtt_alerts(request: Request, user: CurrentUser) -> dict[str, Any]:
+    """Whether the lender's alert changes go to the broker, and on which topics."""
+    return _mqtt_out(request, runtime_of(request).mqtt_alerts.get(user.tenant))
+
+
+@router.put("/mqtt", response_model=MqttAlertsOut)
+def set_mqtt_alerts(request: Request, user: CurrentUser, body: MqttAlertsIn) -> dict[str, Any]:
+    """Turn the lender's alerts over MQTT on or off (risk admins, audited)."""
+    admin_only(user, "change alerts over MQTT")
+    runtime = runtime_of(request)
+    settings = runtime.mqtt_alerts.set(
+        user.tenant, body.enabled, body.retained, user.username, time.time()
+    )
+    runtime.audit.record(
+        tenant=user.tenant,
+        actor=user.username,
+        action="mqtt_alerts_set",
+        target="notifications:mqtt",
+        detail=body.model_dump(),
+    )
+    return _mqtt_out(request, settings)
