@@ -16,6 +16,7 @@ BENCH_MODULES: list[str] = [
     "fuzz",
     "login",
     "anomaly",
+    "notify",
 ]
 
 

@@ -35,14 +35,16 @@ from riskstream.service.notify.signing import (
     TIMESTAMP_HEADER,
     signature,
 )
-from riskstream.service.notify.webhook_store import Due, WebhookStore
+from riskstream.service.notify.webhook_store import Due, Outcome, WebhookStore
 
 log = logging.getLogger(__name__)
 
 CURSOR = "webhooks"
 POLL_S = 1.0
-"""The outbox looks for due retries at least this often (new changes wake it at once)."""
+"""The outbox looks for due retries at least this often (new changes wake it at once,
+and it sleeps no longer than until the next retry is due)."""
 CONCURRENCY = 16
+CLAIM = 64
 PAGE = 500
 
 
@@ -105,18 +107,31 @@ class WebhookOutbox:
             written += len(rows)
 
     async def deliver_due(self) -> int:
-        """Attempt every delivery due now; return how many were attempted."""
+        """Attempt every delivery due now; return how many were attempted. Up to
+        `CLAIM` are claimed, sent `CONCURRENCY` at a time and logged in one transaction."""
         attempted = 0
+        slots = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(due: Due) -> Outcome:
+            async with slots:
+                return await self._send(due, retry=True)
+
         while True:
-            due = await asyncio.to_thread(self.store.claim_due, self.clock(), CONCURRENCY)
-            if not due:
+            claimed = await asyncio.to_thread(self.store.claim_due, self.clock(), CLAIM)
+            if not claimed:
                 return attempted
-            await asyncio.gather(*(self.attempt(d) for d in due))
-            attempted += len(due)
+            outcomes = await asyncio.gather(*(one(d) for d in claimed))
+            await asyncio.to_thread(self.store.record_attempts, outcomes)
+            attempted += len(claimed)
 
     async def attempt(self, due: Due, *, retry: bool = True) -> AttemptResult:
         """Send ``due`` once (destination checked first), log it, schedule what follows
         (with ``retry`` False a failure is final: the dead-letter list)."""
+        outcome = await self._send(due, retry=retry)
+        await asyncio.to_thread(self.store.record_attempts, [outcome])
+        return AttemptResult(outcome.status_code, outcome.latency_ms, outcome.error)
+
+    async def _send(self, due: Due, *, retry: bool) -> Outcome:
         try:
             await asyncio.to_thread(self.policy.check, due.url)
         except DestinationRefusedError as exc:
@@ -136,17 +151,15 @@ class WebhookOutbox:
         if retry and not result.delivered and attempts < self.retry.max_attempts:
             delay = retry_delay(attempts, self.retry.base_s, self.retry.cap_s, self.rng)
             retry_at = now + delay
-        await asyncio.to_thread(
-            self.store.record_attempt,
+        return Outcome(
             due,
-            at=now,
-            status_code=result.status_code,
-            latency_ms=result.latency_ms,
-            error=result.error,
-            delivered=result.delivered,
-            retry_at=retry_at,
+            now,
+            result.status_code,
+            result.latency_ms,
+            result.error,
+            result.delivered,
+            retry_at,
         )
-        return result
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -173,8 +186,13 @@ class WebhookOutbox:
                     await self.step()
                 except Exception:
                     log.exception("webhook outbox round failed; trying again")
+                wait_s = POLL_S
+                with contextlib.suppress(Exception):  # the database away: poll as usual
+                    due = await asyncio.to_thread(self.store.next_due)
+                    if due is not None:
+                        wait_s = min(POLL_S, max(0.0, due - self.clock()))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(notifier.wait(seen, POLL_S), POLL_S)
+                    await asyncio.wait_for(notifier.wait(seen, wait_s), wait_s)
         finally:
             await self.aclose()
 

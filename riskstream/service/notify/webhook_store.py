@@ -105,6 +105,19 @@ class Due:
     created_at: float
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt of a delivery went, and what follows."""
+
+    due: Due
+    at: float
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    delivered: bool
+    retry_at: float | None
+
+
 def _endpoint(row: WebhookEndpointRow) -> Endpoint:
     return Endpoint(
         id=row.id,
@@ -279,6 +292,15 @@ class WebhookStore(SqlStore):
             else:
                 cursor.seq = max(cursor.seq, seq)
 
+    def next_due(self) -> float | None:
+        """When the earliest pending delivery is due (None: nothing pending)."""
+        with self._session() as s:
+            return s.scalar(
+                select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
+                    WebhookDeliveryRow.state == "pending"
+                )
+            )
+
     def claim_due(self, now: float, limit: int) -> list[Due]:
         """Up to ``limit`` pending deliveries due by ``now``, leased for `LEASE_S`."""
         with self._session() as s:
@@ -311,44 +333,35 @@ class WebhookStore(SqlStore):
                 )
             return due
 
-    def record_attempt(
-        self,
-        due: Due,
-        *,
-        at: float,
-        status_code: int | None,
-        latency_ms: float,
-        error: str | None,
-        delivered: bool,
-        retry_at: float | None,
-    ) -> None:
-        """Log one attempt; the delivery is delivered, pending until ``retry_at``, or dead
-        (``retry_at`` None and not delivered)."""
-        error = None if error is None else error[:MAX_ERROR_CHARS]
+    def record_attempts(self, outcomes: Sequence[Outcome]) -> None:
+        """Log attempts, in one transaction; each delivery is then delivered, pending
+        until its ``retry_at``, or dead (``retry_at`` None and not delivered)."""
         with self._session() as s:
-            s.add(
-                WebhookAttemptRow(
-                    delivery_id=due.id,
-                    endpoint_id=due.endpoint_id,
-                    tenant=due.tenant,
-                    at=at,
-                    status_code=status_code,
-                    latency_ms=latency_ms,
-                    error=error,
+            for o in outcomes:
+                error = None if o.error is None else o.error[:MAX_ERROR_CHARS]
+                s.add(
+                    WebhookAttemptRow(
+                        delivery_id=o.due.id,
+                        endpoint_id=o.due.endpoint_id,
+                        tenant=o.due.tenant,
+                        at=o.at,
+                        status_code=o.status_code,
+                        latency_ms=o.latency_ms,
+                        error=error,
+                    )
                 )
-            )
-            row = s.get(WebhookDeliveryRow, due.id)
-            if row is None:
-                return
-            row.attempts = due.attempts + 1
-            row.last_status = status_code
-            row.last_error = error
-            if delivered:
-                row.state, row.finished_at = "delivered", at
-            elif retry_at is None:
-                row.state, row.finished_at = "dead", at
-            else:
-                row.state, row.next_attempt_at = "pending", retry_at
+                row = s.get(WebhookDeliveryRow, o.due.id)
+                if row is None:
+                    continue
+                row.attempts = o.due.attempts + 1
+                row.last_status = o.status_code
+                row.last_error = error
+                if o.delivered:
+                    row.state, row.finished_at = "delivered", o.at
+                elif o.retry_at is None:
+                    row.state, row.finished_at = "dead", o.at
+                else:
+                    row.state, row.next_attempt_at = "pending", o.retry_at
 
     def deliveries(
         self, tenant: str, endpoint_id: str, limit: int = 100, state: str | None = None
