@@ -110,7 +110,7 @@ def _out(recipient: Recipient) -> dict[str, Any]:
 @router.get("/email", response_model=list[RecipientOut])
 def list_recipients(request: Request, user: CurrentUser) -> list[dict[str, Any]]:
     """The lender's e-mail recipients, oldest first."""
-    return [_out(r) for r in runtime_of(request).mail.recipients(user.tenant)]
+    return [_out(r) for r in runtime_of(request).notify.mail.recipients(user.tenant)]
 
 
 @router.post("/email", response_model=RecipientOut, status_code=201)
@@ -118,7 +118,7 @@ def create_recipient(request: Request, user: CurrentUser, body: RecipientIn) -> 
     """Add a recipient (risk admins, audited)."""
     admin_only(user, "add e-mail recipients")
     runtime = runtime_of(request)
-    recipient = runtime.mail.create(
+    recipient = runtime.notify.mail.create(
         user.tenant,
         body.address,
         body.filters.to_filters(),
@@ -145,7 +145,7 @@ def update_recipient(
     admin_only(user, "change e-mail recipients")
     runtime = runtime_of(request)
     try:
-        recipient = runtime.mail.update(
+        recipient = runtime.notify.mail.update(
             user.tenant,
             recipient_id,
             address=body.address,
@@ -171,7 +171,7 @@ def delete_recipient(request: Request, user: CurrentUser, recipient_id: str) -> 
     admin_only(user, "remove e-mail recipients")
     runtime = runtime_of(request)
     try:
-        runtime.mail.delete(user.tenant, recipient_id)
+        runtime.notify.mail.delete(user.tenant, recipient_id)
     except UnknownEndpointError:
         raise HTTPException(404, f"no e-mail recipient with id {recipient_id[:64]!r}") from None
     runtime.audit.record(
@@ -188,7 +188,7 @@ def mail_queue(
 ) -> list[dict[str, Any]]:
     """Alert changes queued for the lender's recipients, sent or dead, newest first."""
     log_reader(user)
-    return runtime_of(request).mail.queue(user.tenant, limit)
+    return runtime_of(request).notify.mail.queue(user.tenant, limit)
 
 
 class MqttAlertsIn(BaseModel):
@@ -226,7 +226,7 @@ def _mqtt_out(request: Request, settings: MqttAlerts) -> dict[str, Any]:
 @router.get("/mqtt", response_model=MqttAlertsOut)
 def get_mqtt_alerts(request: Request, user: CurrentUser) -> dict[str, Any]:
     """Whether the lender's alert changes go to the broker, and on which topics."""
-    return _mqtt_out(request, runtime_of(request).mqtt_alerts.get(user.tenant))
+    return _mqtt_out(request, runtime_of(request).notify.mqtt_alerts.get(user.tenant))
 
 
 @router.put("/mqtt", response_model=MqttAlertsOut)
@@ -234,7 +234,7 @@ def set_mqtt_alerts(request: Request, user: CurrentUser, body: MqttAlertsIn) -> 
     """Turn the lender's alerts over MQTT on or off (risk admins, audited)."""
     admin_only(user, "change alerts over MQTT")
     runtime = runtime_of(request)
-    settings = runtime.mqtt_alerts.set(
+    settings = runtime.notify.mqtt_alerts.set(
         user.tenant, body.enabled, body.retained, user.username, time.time()
     )
     runtime.audit.record(

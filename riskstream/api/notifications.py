@@ -146,7 +146,7 @@ def log_reader(user: User) -> None:
 
 async def _check_url(request: Request, url: str) -> None:
     try:
-        await run_in_threadpool(runtime_of(request).destinations.check, url)
+        await run_in_threadpool(runtime_of(request).notify.destinations.check, url)
     except DestinationRefusedError as exc:
         raise HTTPException(400, str(exc)) from None
 
@@ -158,7 +158,7 @@ def _not_found(exc: UnknownEndpointError) -> HTTPException:
 @router.get("/webhooks", response_model=list[WebhookOut])
 def list_webhooks(request: Request, user: CurrentUser) -> list[dict[str, Any]]:
     """The lender's webhook endpoints, oldest first."""
-    return [_out(e) for e in runtime_of(request).webhooks.endpoints(user.tenant)]
+    return [_out(e) for e in runtime_of(request).notify.webhooks.endpoints(user.tenant)]
 
 
 @router.post("/webhooks", response_model=WebhookCreated, status_code=201)
@@ -168,7 +168,7 @@ async def create_webhook(request: Request, user: CurrentUser, body: WebhookIn) -
     admin_only(user, "add webhooks")
     await _check_url(request, body.url)
     runtime = runtime_of(request)
-    endpoint, secret = runtime.webhooks.create(
+    endpoint, secret = runtime.notify.webhooks.create(
         user.tenant,
         body.url,
         body.description,
@@ -190,7 +190,7 @@ async def create_webhook(request: Request, user: CurrentUser, body: WebhookIn) -
 def get_webhook(request: Request, user: CurrentUser, webhook_id: str) -> dict[str, Any]:
     """One of the lender's endpoints."""
     try:
-        return _out(runtime_of(request).webhooks.get(user.tenant, webhook_id))
+        return _out(runtime_of(request).notify.webhooks.get(user.tenant, webhook_id))
     except UnknownEndpointError as exc:
         raise _not_found(exc) from None
 
@@ -204,10 +204,10 @@ async def update_webhook(
     admin_only(user, "change webhooks")
     runtime = runtime_of(request)
     try:
-        runtime.webhooks.get(user.tenant, webhook_id)
+        runtime.notify.webhooks.get(user.tenant, webhook_id)
         if body.url is not None:
             await _check_url(request, body.url)
-        endpoint = runtime.webhooks.update(
+        endpoint = runtime.notify.webhooks.update(
             user.tenant,
             webhook_id,
             url=body.url,
@@ -233,7 +233,7 @@ def delete_webhook(request: Request, user: CurrentUser, webhook_id: str) -> None
     admin_only(user, "remove webhooks")
     runtime = runtime_of(request)
     try:
-        runtime.webhooks.delete(user.tenant, webhook_id)
+        runtime.notify.webhooks.delete(user.tenant, webhook_id)
     except UnknownEndpointError as exc:
         raise _not_found(exc) from None
     runtime.audit.record(
@@ -251,25 +251,25 @@ async def test_webhook(request: Request, user: CurrentUser, webhook_id: str) -> 
     admin_only(user, "test webhooks")
     runtime = runtime_of(request)
     try:
-        endpoint = runtime.webhooks.get(user.tenant, webhook_id)
+        endpoint = runtime.notify.webhooks.get(user.tenant, webhook_id)
     except UnknownEndpointError as exc:
         raise _not_found(exc) from None
     now = time.time()
     sample = {"id": "test", "tenant": user.tenant, "borrower_id": "", "kind": "test"}
     body = body_of("test", None, sample)
-    delivery_id = runtime.webhooks.add_test(endpoint, body, now)
+    delivery_id = runtime.notify.webhooks.add_test(endpoint, body, now)
     due = Due(
         id=delivery_id,
         endpoint_id=endpoint.id,
         tenant=user.tenant,
         url=endpoint.url,
-        secret=runtime.webhooks.secret_of(user.tenant, webhook_id),
+        secret=runtime.notify.webhooks.secret_of(user.tenant, webhook_id),
         event="test",
         body=body,
         attempts=0,
         created_at=now,
     )
-    result = await runtime.outbox.attempt(due, retry=False)
+    result = await runtime.notify.outbox.attempt(due, retry=False)
     return {
         "at": time.time(),
         "status_code": result.status_code,
@@ -290,7 +290,7 @@ def webhook_deliveries(
     latency, error)."""
     log_reader(user)
     try:
-        return runtime_of(request).webhooks.deliveries(user.tenant, webhook_id, limit, state)
+        return runtime_of(request).notify.webhooks.deliveries(user.tenant, webhook_id, limit, state)
     except UnknownEndpointError as exc:
         raise _not_found(exc) from None
 
@@ -301,7 +301,7 @@ def dead_letters(
 ) -> list[dict[str, Any]]:
     """Deliveries that failed their last attempt, newest first."""
     log_reader(user)
-    return runtime_of(request).webhooks.dead_letters(user.tenant, limit)
+    return runtime_of(request).notify.webhooks.dead_letters(user.tenant, limit)
 
 
 @router.post("/dead-letters/{delivery_id}/resend", response_model=DeliveryOut)
@@ -315,7 +315,7 @@ def resend_dead_letter(
     admin_only(user, "resend deliveries")
     runtime = runtime_of(request)
     try:
-        delivery = runtime.webhooks.resend(user.tenant, delivery_id, time.time())
+        delivery = runtime.notify.webhooks.resend(user.tenant, delivery_id, time.time())
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
     runtime.audit.record(

@@ -128,7 +128,7 @@ async def _feed(runtime: Runtime, changes: int, rate: float, key: str) -> dict[s
 
 
 def _unfinished(runtime: Runtime) -> int:
-    counts = runtime.webhooks.counts(TENANT)
+    counts = runtime.notify.webhooks.counts(TENANT)
     return counts.get("pending", 0)
 
 
@@ -143,17 +143,17 @@ async def _webhooks(
 ) -> Figures:
     runtime = _runtime(tmp, f"webhooks-{fail_share:g}", backoff_s, attempts)
     with http_receiver(fail_share) as (url, arrivals):
-        runtime.webhooks.create(TENANT, url, "bench", Filters(), "bench", time.time())
+        runtime.notify.webhooks.create(TENANT, url, "bench", Filters(), "bench", time.time())
         stop = asyncio.Event()
-        await runtime.outbox.step()  # its cursor starts at the newest change
-        worker = asyncio.create_task(runtime.outbox.run(stop, runtime.notifier))
+        await runtime.notify.outbox.step()  # its cursor starts at the newest change
+        worker = asyncio.create_task(runtime.notify.outbox.run(stop, runtime.notifier))
         stored = await _feed(runtime, changes, rate, "id")
         await wait_for(lambda: len(arrivals.first) >= changes, 5.0)
         # retries still to come: wait until each delivery is delivered or dead
         await wait_for(lambda: not _unfinished(runtime), 3600.0)
         stop.set()
         await worker
-    with runtime.webhooks._session() as s:
+    with runtime.notify.webhooks._session() as s:
         mean_attempts = s.scalar(select(func.avg(WebhookDeliveryRow.attempts)))
     runtime.db.dispose()
     return _figures(label, stored, arrivals, float(mean_attempts or 0.0))
@@ -162,10 +162,10 @@ async def _webhooks(
 async def _mail(tmp: Path, changes: int, rate: float) -> Figures:
     with smtp_receiver() as (port, arrivals):
         runtime = _runtime(tmp, "mail", 1.0, smtp_port=port)
-        runtime.mail.create(TENANT, "desk@bench.example", Filters(), 0, "bench", time.time())
+        runtime.notify.mail.create(TENANT, "desk@bench.example", Filters(), 0, "bench", time.time())
         stop = asyncio.Event()
-        await runtime.mail_outbox.step()
-        worker = asyncio.create_task(runtime.mail_outbox.run(stop, runtime.notifier))
+        await runtime.notify.mail_outbox.step()
+        worker = asyncio.create_task(runtime.notify.mail_outbox.run(stop, runtime.notifier))
         stored = await _feed(runtime, changes, rate, "borrower")
         await wait_for(lambda: len(arrivals.first) >= changes, 60.0)
         stop.set()

@@ -46,17 +46,7 @@ from riskstream.service.database import open_service_database
 from riskstream.service.loan_events import LoanEventStore
 from riskstream.service.login_guard import LoginGuard
 from riskstream.service.notifier import ChangeNotifier
-from riskstream.service.notify import (
-    DestinationPolicy,
-    MailOutbox,
-    MailStore,
-    MqttAlertPublisher,
-    MqttAlertStore,
-    RetryPolicy,
-    WebhookOutbox,
-    WebhookStore,
-    smtp_server,
-)
+from riskstream.service.notify.channels import Notifications
 from riskstream.service.password_slots import PasswordSlots
 from riskstream.service.settings import ServiceSettings
 from riskstream.service.users import UserStore
@@ -116,35 +106,7 @@ class Runtime:
         self.password_slots = PasswordSlots()
         self.audit = AuditLog(self.db)
         self.loan_events = LoanEventStore(self.db)
-        self.webhooks = WebhookStore(self.db)
-        self.destinations = DestinationPolicy(tuple(settings.webhook_allowed_destinations))
-        retry = RetryPolicy(
-            max_attempts=settings.webhook_max_attempts,
-            base_s=settings.webhook_backoff_s,
-            cap_s=settings.webhook_backoff_cap_s,
-            timeout_s=settings.webhook_timeout_s,
-        )
-        self.outbox = WebhookOutbox(self.webhooks, self.alerts, self.destinations, retry)
-        self.mqtt_alerts = MqttAlertStore(self.db)
-        password = settings.alerts_mqtt_password
-        self.mqtt_publisher = MqttAlertPublisher(
-            self.mqtt_alerts,
-            self.alerts,
-            BrokerAddress.parse(settings.broker),
-            prefix=settings.prefix,
-            client_id=f"{settings.client_id}-alerts",
-            username=settings.alerts_mqtt_username,
-            password=None if password is None else password.get_secret_value(),
-        )
-        self.mail = MailStore(self.db)
-        self.mail_outbox = MailOutbox(
-            self.mail,
-            self.alerts,
-            smtp_server(settings),
-            settings.smtp_from,
-            settings.dashboard_url,
-            retry,
-        )
+        self.notify = Notifications(self.db, self.alerts, settings)
         self.rules_history = RulesHistory(self.db)
         self.lender_rules = LenderRules(self.rules_history, self.audit)
         self.rules_keeper = RulesKeeper(
@@ -347,11 +309,7 @@ class Runtime:
         helpers = [
             asyncio.create_task(watch_rules(self.rules_keeper, self.stop), name="rules-watch"),
             asyncio.create_task(self._checkpoint_forever(), name="engine-checkpoints"),
-            asyncio.create_task(self.outbox.run(self.stop, self.notifier), name="webhooks"),
-            asyncio.create_task(self.mail_outbox.run(self.stop, self.notifier), name="mail"),
-            asyncio.create_task(
-                self.mqtt_publisher.run(self.stop, self.notifier), name="mqtt-alerts"
-            ),
+            *self.notify.tasks(self.stop, self.notifier),
         ]
         try:
             yield self
@@ -371,13 +329,12 @@ class Runtime:
         )
         link.add_done_callback(self._ingest_ended)
         rules = asyncio.create_task(watch_rules(self.rules_keeper, self.stop), name="rules-watch")
-        hooks = asyncio.create_task(self.outbox.run(self.stop, self.notifier), name="webhooks")
-        mail = asyncio.create_task(self.mail_outbox.run(self.stop, self.notifier), name="mail")
+        notify = self.notify.tasks(self.stop, self.notifier, mqtt=False)
         try:
             yield
         finally:
             self.stop.set()
-            await asyncio.gather(link, rules, hooks, mail, return_exceptions=True)
+            await asyncio.gather(link, rules, *notify, return_exceptions=True)
             self.deadletter.close()
             self.db.dispose()
 

@@ -17,7 +17,8 @@ SUBJECT_PREFIX = "[riskstream]"
 def borrower_link(dashboard_url: str, alert: dict[str, Any]) -> str:
     """The dashboard page of the alert's borrower, with the alert selected."""
     borrower = quote(str(alert.get("borrower_id", "")), safe="")
-    return f"{dashboard_url.rstrip('/')}/#/borrower/{borrower}?alert={quote(str(alert['id']))}"
+    alert_id = quote(str(alert["id"]), safe="")
+    return f"{dashboard_url.rstrip('/')}/#/borrower/{borrower}?alert={alert_id}"
 
 
 def subject_of(tenant: str, items: list[Queued]) -> str:

@@ -37,7 +37,7 @@ def mail_runtime(tmp_path: Path, port: int) -> tuple[Runtime, FakeClock]:
         )
     )
     clock = FakeClock()
-    runtime.mail_outbox.clock = clock
+    runtime.notify.mail_outbox.clock = clock
     return runtime, clock
 
 
@@ -62,9 +62,9 @@ async def test_mails_and_digests_reach_each_lenders_recipients(tmp_path: Path) -
                 "risk-desk@bank-a.example",
             ]
 
-            await runtime.mail_outbox.step()  # starts at the newest change
+            await runtime.notify.mail_outbox.step()  # starts at the newest change
             runtime.publish([alert("bank-a", "b1")])
-            await runtime.mail_outbox.step()
+            await runtime.notify.mail_outbox.step()
             [first] = mailbox.to("officer@bank-a.example")
             assert first["From"] == "alerts@riskstream.example"
             assert first["Subject"] == (
@@ -82,12 +82,12 @@ async def test_mails_and_digests_reach_each_lenders_recipients(tmp_path: Path) -
             )
             runtime.publish([alert("bank-b", "x9")])
             clock.now += 60
-            await runtime.mail_outbox.step()
+            await runtime.notify.mail_outbox.step()
             officer_mail = mailbox.to("officer@bank-a.example")
             assert [m["Subject"].split(": borrower ")[1] for m in officer_mail] == ["b1", "b2"]
             assert len(mailbox.to("risk-desk@bank-a.example")) == 1  # waits for its period
             clock.now = T0 + 15 * 60
-            await runtime.mail_outbox.step()
+            await runtime.notify.mail_outbox.step()
             desk = mailbox.to("risk-desk@bank-a.example")
             assert len(desk) == 2
             assert desk[1]["Subject"] == "[riskstream] 2 alert changes at bank-a (1 critical)"
@@ -114,14 +114,14 @@ async def test_a_mail_that_cannot_be_sent_is_retried_then_dead(tmp_path: Path) -
         rita = await as_user(client, "rita")
         body = {"address": "officer@bank-a.example"}
         assert (await client.post("/api/notifications/email", json=body, **rita)).status_code == 201
-        await runtime.mail_outbox.step()
+        await runtime.notify.mail_outbox.step()
         runtime.publish([alert("bank-a", "b1")])
-        await runtime.mail_outbox.step()
+        await runtime.notify.mail_outbox.step()
         [queued] = (await client.get("/api/notifications/email-queue", **rita)).json()
         assert (queued["state"], queued["attempts"]) == ("pending", 1)
         assert "ConnectionRefusedError" in queued["last_error"]
         clock.now += 3600
-        await runtime.mail_outbox.step()
+        await runtime.notify.mail_outbox.step()
         [queued] = (await client.get("/api/notifications/email-queue", **rita)).json()
         assert (queued["state"], queued["attempts"]) == ("dead", 2)
     runtime.db.dispose()

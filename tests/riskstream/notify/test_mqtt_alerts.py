@@ -81,7 +81,7 @@ async def test_a_lenders_alerts_reach_its_plant_system_and_no_one_else(tmp_path:
         )
     )
     stop = asyncio.Event()
-    publisher = asyncio.create_task(runtime.mqtt_publisher.run(stop, runtime.notifier))
+    publisher = asyncio.create_task(runtime.notify.mqtt_publisher.run(stop, runtime.notifier))
     try:
         async with client_of(runtime) as client:
             rita, bob = await as_user(client, "rita"), await as_user(client, "bob")
@@ -91,7 +91,7 @@ async def test_a_lenders_alerts_reach_its_plant_system_and_no_one_else(tmp_path:
             answer = await client.put("/api/notifications/mqtt", json=on, **rita)
             assert answer.json()["topic"] == "rs/v1/bank-a/alerts"
             assert (await client.get("/api/notifications/mqtt", **bob)).json()["enabled"] is False
-            await until(lambda: runtime.mqtt_alerts.cursor("mqtt") is not None)
+            await until(lambda: runtime.notify.mqtt_alerts.cursor("mqtt") is not None)
 
             everything = ["#", "rs/v1/+/alerts", "rs/v1/bank-a/alerts/#"]
             async with (

@@ -48,8 +48,8 @@ def service(db: str, tmp_path: Path, attempts: int = 3) -> Iterator[tuple[Runtim
     )
     runtime = Runtime(settings)
     clock = FakeClock()
-    runtime.outbox.clock = clock
-    runtime.outbox.rng = random.Random(7)
+    runtime.notify.outbox.clock = clock
+    runtime.notify.outbox.rng = random.Random(7)
     try:
         yield runtime, clock
     finally:
@@ -106,7 +106,7 @@ async def test_changes_reach_the_lenders_receiver_signed_filtered_and_retried(
             assert (await client.put(mine, json={"enabled": False}, **bob)).status_code == 404
             assert (await client.get(f"{mine}/deliveries", **bob)).status_code == 404
 
-            await runtime.outbox.step()  # the outbox starts at the newest change
+            await runtime.notify.outbox.step()  # the outbox starts at the newest change
             runtime.publish(
                 [
                     alert("bank-a", "b1"),
@@ -115,7 +115,7 @@ async def test_changes_reach_the_lenders_receiver_signed_filtered_and_retried(
                     alert("bank-b", "x9"),
                 ]
             )
-            await runtime.outbox.step()
+            await runtime.notify.outbox.step()
             assert [r.status for r in bank_a_receiver.got] == [500]
             first = bank_a_receiver.got[0]
             assert first.path == "/hook" and first.verified(secret, clock.now)
@@ -133,10 +133,10 @@ async def test_changes_reach_the_lenders_receiver_signed_filtered_and_retried(
             assert log[0]["attempt_log"][0]["error"] == "HTTP 500"
             assert (await client.get(f"{mine}/deliveries", **anna)).status_code == 403
 
-            await runtime.outbox.step()  # not due yet
+            await runtime.notify.outbox.step()  # not due yet
             assert len(bank_a_receiver.got) == 1
             clock.now += 10
-            await runtime.outbox.step()
+            await runtime.notify.outbox.step()
             assert [r.status for r in bank_a_receiver.got] == [500, 200]
             assert bank_a_receiver.got[1].body == first.body  # the same change, signed anew
             assert (
@@ -151,7 +151,7 @@ async def test_changes_reach_the_lenders_receiver_signed_filtered_and_retried(
             )
             assert acked.status_code == 200
             bank_a_receiver.statuses = [200]
-            await runtime.outbox.step()
+            await runtime.notify.outbox.step()
             assert bank_a_receiver.got[-1].json["event"] == "acknowledged"
             log = (await client.get(f"{mine}/deliveries", **otto)).json()
             assert [(d["event"], d["state"], d["attempts"]) for d in log] == [
@@ -175,11 +175,11 @@ async def test_a_receiver_that_keeps_failing_gets_dead_letters_that_can_be_resen
             rita, bob = await as_user(client, "rita"), await as_user(client, "bob")
             hook = {"url": receiver.base_url}
             endpoint = (await client.post("/api/notifications/webhooks", json=hook, **rita)).json()
-            await runtime.outbox.step()
+            await runtime.notify.outbox.step()
             runtime.publish([alert("bank-a", "b1")])
-            await runtime.outbox.step()
+            await runtime.notify.outbox.step()
             clock.now += 3600
-            await runtime.outbox.step()
+            await runtime.notify.outbox.step()
             assert [r.status for r in receiver.got] == [503, 503]
             dead = (await client.get("/api/notifications/dead-letters", **rita)).json()
             assert [(d["state"], d["attempts"], d["last_status"]) for d in dead] == [
@@ -191,7 +191,7 @@ async def test_a_receiver_that_keeps_failing_gets_dead_letters_that_can_be_resen
             receiver.statuses = [200]
             again = await client.post(resend, **rita)
             assert again.status_code == 200 and again.json()["state"] == "pending"
-            await runtime.outbox.step()
+            await runtime.notify.outbox.step()
             assert [r.status for r in receiver.got] == [503, 503, 200]
             assert (await client.get("/api/notifications/dead-letters", **rita)).json() == []
             assert (await client.post(resend, **rita)).status_code == 404  # not dead any more
@@ -219,13 +219,15 @@ async def test_pending_deliveries_survive_a_restart(service_db: str, tmp_path: P
                 assert (
                     await client.post("/api/notifications/webhooks", json=hook, **rita)
                 ).status_code == 201
-            await runtime.outbox.step()
+            await runtime.notify.outbox.step()
             runtime.publish([alert("bank-a", "b1"), alert("bank-a", "b2")])
-            await asyncio.to_thread(runtime.outbox.fan_out)  # written, then the service stops
+            await asyncio.to_thread(
+                runtime.notify.outbox.fan_out
+            )  # written, then the service stops
         assert receiver.got == []
         with service(service_db, tmp_path) as (restarted, _):
-            await restarted.outbox.step()
-            await restarted.outbox.step()
+            await restarted.notify.outbox.step()
+            await restarted.notify.outbox.step()
         borrowers = sorted(r.json["alert"]["borrower_id"] for r in receiver.got)  # type: ignore[index]
         assert borrowers == ["b1", "b2"]  # each once: the cursor was kept too
 
@@ -234,7 +236,7 @@ async def test_urls_the_service_must_not_call_are_refused(tmp_path: Path) -> Non
     db = str(tmp_path / "rs.db")
     register_people(db)  # type: ignore[arg-type]
     with service(db, tmp_path) as (runtime, _):
-        runtime.destinations = replace(runtime.destinations, allowed=())
+        runtime.notify.destinations = replace(runtime.notify.destinations, allowed=())
         async with client_of(runtime) as client:
             rita = await as_user(client, "rita")
             for url, why in (
@@ -255,7 +257,7 @@ async def test_urls_the_service_must_not_call_are_refused(tmp_path: Path) -> Non
                 "/api/notifications/webhooks", json={"url": "https://93.184.215.14/hook"}, **rita
             )
             assert public.status_code == 201
-        allowed = replace(runtime.destinations, allowed=("hooks.example.org", "10.0.0.0/8"))
+        allowed = replace(runtime.notify.destinations, allowed=("hooks.example.org", "10.0.0.0/8"))
         allowed.check("http://10.0.0.7/")
         for url in ("https://93.184.215.14/", "http://127.0.0.1/"):
             with pytest.raises(DestinationRefusedError, match="not among webhook_allowed"):
