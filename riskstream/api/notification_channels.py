@@ -40,7 +40,7 @@ def _address(value: str) -> str:
 class RecipientIn(BaseModel):
     """A new e-mail recipient."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     address: str = Field(min_length=3, max_length=320)
     filters: FiltersModel = Field(default_factory=FiltersModel)
@@ -54,7 +54,7 @@ class RecipientIn(BaseModel):
 class RecipientPatch(BaseModel):
     """Changes to a recipient: what is left out stays."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     address: str | None = Field(None, min_length=3, max_length=320)
     filters: FiltersModel | None = None
@@ -194,7 +194,7 @@ def mail_queue(
 class MqttAlertsIn(BaseModel):
     """Whether the lender's alert changes are published over MQTT."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     enabled: bool
     retained: bool = Field(

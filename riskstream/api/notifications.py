@@ -23,7 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from riskstream.api.auth import CurrentUser, runtime_of
-from riskstream.api.views import MAX_OFFSET
+from riskstream.api.views import MAX_OFFSET, ErrorOut
 from riskstream.service.notify import DestinationRefusedError, Endpoint, Filters
 from riskstream.service.notify.errors import UnknownEndpointError
 from riskstream.service.notify.events import body_of
@@ -31,6 +31,9 @@ from riskstream.service.notify.webhook_store import Due
 from riskstream.service.users import User
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+REFUSED_URL: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "a URL the service will not send to, and why"}
+}
 
 Severity = Literal["info", "warning", "critical"]
 EventName = Literal["opened", "escalated", "updated", "acknowledged", "resolved"]
@@ -40,7 +43,7 @@ Id = Annotated[str, Field(min_length=1, max_length=128)]
 class FiltersModel(BaseModel):
     """Which alert changes an endpoint gets; an empty list means any."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     severities: list[Severity] = Field(default_factory=list, max_length=3)
     kinds: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
@@ -60,7 +63,7 @@ class FiltersModel(BaseModel):
 class WebhookIn(BaseModel):
     """A new endpoint."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     url: str = Field(min_length=1, max_length=2000, description="http:// or https:// URL")
     description: str = Field("", max_length=256)
@@ -70,7 +73,7 @@ class WebhookIn(BaseModel):
 class WebhookPatch(BaseModel):
     """Changes to an endpoint: what is left out stays."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     url: str | None = Field(None, min_length=1, max_length=2000)
     description: str | None = Field(None, max_length=256)
@@ -161,7 +164,7 @@ def list_webhooks(request: Request, user: CurrentUser) -> list[dict[str, Any]]:
     return [_out(e) for e in runtime_of(request).notify.webhooks.endpoints(user.tenant)]
 
 
-@router.post("/webhooks", response_model=WebhookCreated, status_code=201)
+@router.post("/webhooks", response_model=WebhookCreated, status_code=201, responses=REFUSED_URL)
 async def create_webhook(request: Request, user: CurrentUser, body: WebhookIn) -> dict[str, Any]:
     """Register an endpoint (risk admins, audited); 400 for a URL the service will not
     send to. The answer holds the signing secret, shown this once."""
@@ -195,7 +198,7 @@ def get_webhook(request: Request, user: CurrentUser, webhook_id: str) -> dict[st
         raise _not_found(exc) from None
 
 
-@router.put("/webhooks/{webhook_id}", response_model=WebhookOut)
+@router.put("/webhooks/{webhook_id}", response_model=WebhookOut, responses=REFUSED_URL)
 async def update_webhook(
     request: Request, user: CurrentUser, webhook_id: str, body: WebhookPatch
 ) -> dict[str, Any]:
