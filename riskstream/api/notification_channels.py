@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from riskstream.api.auth import CurrentUser, runtime_of
 from riskstream.api.notifications import FiltersModel, admin_only, log_reader
+from riskstream.api.views import CONFLICT
 from riskstream.service.notify import MqttAlerts, Recipient
 from riskstream.service.notify.errors import UnknownEndpointError
 from riskstream.service.notify.mqtt_publisher import alert_topic, alerts_topic
@@ -29,6 +30,7 @@ router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 
 ADDRESS = re.compile(r"[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 DIGEST_MAX_MINUTES = 7 * 24 * 60
+MAX_RECIPIENTS = 50
 
 
 def _address(value: str) -> str:
@@ -113,11 +115,13 @@ def list_recipients(request: Request, user: CurrentUser) -> list[dict[str, Any]]
     return [_out(r) for r in runtime_of(request).notify.mail.recipients(user.tenant)]
 
 
-@router.post("/email", response_model=RecipientOut, status_code=201)
+@router.post("/email", response_model=RecipientOut, status_code=201, responses=CONFLICT)
 def create_recipient(request: Request, user: CurrentUser, body: RecipientIn) -> dict[str, Any]:
     """Add a recipient (risk admins, audited)."""
     admin_only(user, "add e-mail recipients")
     runtime = runtime_of(request)
+    if len(runtime.notify.mail.recipients(user.tenant)) >= MAX_RECIPIENTS:
+        raise HTTPException(409, f"a lender has at most {MAX_RECIPIENTS} e-mail recipients")
     recipient = runtime.notify.mail.create(
         user.tenant,
         body.address,

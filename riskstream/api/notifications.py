@@ -23,7 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from riskstream.api.auth import CurrentUser, runtime_of
-from riskstream.api.views import MAX_OFFSET, ErrorOut
+from riskstream.api.views import CONFLICT, MAX_OFFSET, ErrorOut
 from riskstream.service.notify import DestinationRefusedError, Endpoint, Filters
 from riskstream.service.notify.errors import UnknownEndpointError
 from riskstream.service.notify.events import body_of
@@ -38,6 +38,8 @@ REFUSED_URL: dict[int | str, dict[str, Any]] = {
 Severity = Literal["info", "warning", "critical"]
 EventName = Literal["opened", "escalated", "updated", "acknowledged", "resolved"]
 Id = Annotated[str, Field(min_length=1, max_length=128)]
+MAX_ENDPOINTS = 20
+"""Webhook endpoints per lender: each change is sent to every one of them."""
 
 
 class FiltersModel(BaseModel):
@@ -164,13 +166,20 @@ def list_webhooks(request: Request, user: CurrentUser) -> list[dict[str, Any]]:
     return [_out(e) for e in runtime_of(request).notify.webhooks.endpoints(user.tenant)]
 
 
-@router.post("/webhooks", response_model=WebhookCreated, status_code=201, responses=REFUSED_URL)
+@router.post(
+    "/webhooks",
+    response_model=WebhookCreated,
+    status_code=201,
+    responses={**REFUSED_URL, **CONFLICT},
+)
 async def create_webhook(request: Request, user: CurrentUser, body: WebhookIn) -> dict[str, Any]:
     """Register an endpoint (risk admins, audited); 400 for a URL the service will not
     send to. The answer holds the signing secret, shown this once."""
     admin_only(user, "add webhooks")
-    await _check_url(request, body.url)
     runtime = runtime_of(request)
+    if runtime.notify.webhooks.count(user.tenant) >= MAX_ENDPOINTS:
+        raise HTTPException(409, f"a lender has at most {MAX_ENDPOINTS} webhook endpoints")
+    await _check_url(request, body.url)
     endpoint, secret = runtime.notify.webhooks.create(
         user.tenant,
         body.url,

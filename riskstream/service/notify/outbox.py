@@ -144,7 +144,13 @@ class WebhookOutbox:
                 DELIVERY_HEADER: str(due.id),
                 EVENT_HEADER: due.event,
             }
-            result = await post(self.client, due.url, due.body, headers)
+            try:  # a receiver that answers byte by byte gets no more than the timeout
+                result = await asyncio.wait_for(
+                    post(self.client, due.url, due.body, headers), self.retry.timeout_s
+                )
+            except TimeoutError:
+                error = f"timeout: no whole answer within {self.retry.timeout_s:g} s"
+                result = AttemptResult(None, self.retry.timeout_s * 1000.0, error)
         now = self.clock()
         attempts = due.attempts + 1
         retry_at = None

@@ -172,6 +172,18 @@ class WebhookStore(SqlStore):
             s.flush()
             return _endpoint(row), secret
 
+    def count(self, tenant: str) -> int:
+        """How many endpoints ``tenant`` has."""
+        with self._session() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(WebhookEndpointRow)
+                    .where(WebhookEndpointRow.tenant == tenant)
+                )
+                or 0
+            )
+
     def _own(self, s: Session, tenant: str, endpoint_id: str) -> WebhookEndpointRow:
         row = s.get(WebhookEndpointRow, endpoint_id)
         if row is None or row.tenant != tenant:
@@ -311,6 +323,7 @@ class WebhookStore(SqlStore):
                 .where(
                     WebhookDeliveryRow.state == "pending",
                     WebhookDeliveryRow.next_attempt_at <= now,
+                    WebhookEndpointRow.enabled,  # a disabled endpoint's deliveries wait
                 )
                 .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
                 .limit(limit)

@@ -1,5 +1,6 @@
 """A real HTTP receiver of webhooks on a loopback port (uvicorn), for the notify tests."""
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -46,6 +47,8 @@ class Receiver:
     got: list[Received] = field(default_factory=list)
     base_url: str = ""
     redirect_to: str = "http://127.0.0.1:9/elsewhere"
+    drip_s: float = 0.0
+    """When set, the body goes out one byte every ``drip_s`` seconds (100 bytes)."""
 
     def answer(self) -> int:
         return self.statuses[len(self.got) % len(self.statuses)]
@@ -64,6 +67,10 @@ class Receiver:
         self.got.append(Received(str(scope["path"]), headers, body, status, time.time()))
         extra = [(b"location", self.redirect_to.encode())] if 300 <= status < 400 else []
         await send({"type": "http.response.start", "status": status, "headers": extra})
+        if self.drip_s:
+            for _ in range(100):
+                await send({"type": "http.response.body", "body": b"x", "more_body": True})
+                await asyncio.sleep(self.drip_s)
         await send({"type": "http.response.body", "body": b"x" * 100_000})
 
     @property

@@ -5,6 +5,7 @@ deliveries survive a restart. The outbox runs on a fake clock, stepped by the te
 
 import asyncio
 import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -36,7 +37,9 @@ class FakeClock:
 
 
 @contextmanager
-def service(db: str, tmp_path: Path, attempts: int = 3) -> Iterator[tuple[Runtime, FakeClock]]:
+def service(
+    db: str, tmp_path: Path, attempts: int = 3, timeout_s: float = 10.0
+) -> Iterator[tuple[Runtime, FakeClock]]:
     settings = ServiceSettings(
         database=db,
         deadletter=None,
@@ -45,6 +48,7 @@ def service(db: str, tmp_path: Path, attempts: int = 3) -> Iterator[tuple[Runtim
         webhook_allowed_destinations=["127.0.0.1/32"],
         webhook_max_attempts=attempts,
         webhook_backoff_s=10.0,
+        webhook_timeout_s=timeout_s,
     )
     runtime = Runtime(settings)
     clock = FakeClock()
@@ -262,3 +266,44 @@ async def test_urls_the_service_must_not_call_are_refused(tmp_path: Path) -> Non
         for url in ("https://93.184.215.14/", "http://127.0.0.1/"):
             with pytest.raises(DestinationRefusedError, match="not among webhook_allowed"):
                 allowed.check(url)
+
+
+async def test_a_disabled_endpoint_waits_a_slow_receiver_is_cut_off_and_endpoints_are_capped(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "rs.db")
+    register_people(db)  # type: ignore[arg-type]
+    with service(db, tmp_path, timeout_s=0.5) as (runtime, _):
+        async with receiving() as receiver, client_of(runtime) as client:
+            rita = await as_user(client, "rita")
+            hook = {"url": receiver.base_url}
+            endpoint = (await client.post("/api/notifications/webhooks", json=hook, **rita)).json()
+            mine = f"/api/notifications/webhooks/{endpoint['id']}"
+            await runtime.notify.outbox.step()
+            runtime.publish([alert("bank-a", "b1")])
+            await asyncio.to_thread(runtime.notify.outbox.fan_out)  # queued, then disabled
+            assert (await client.put(mine, json={"enabled": False}, **rita)).status_code == 200
+            runtime.publish([alert("bank-a", "b2")])  # while disabled: not queued at all
+            await runtime.notify.outbox.step()
+            assert receiver.got == []
+            [waiting] = (await client.get(f"{mine}/deliveries", **rita)).json()
+            assert (waiting["state"], waiting["attempts"]) == ("pending", 0)
+            assert (await client.put(mine, json={"enabled": True}, **rita)).status_code == 200
+            await runtime.notify.outbox.step()
+            assert [(r.status, r.json["alert"]["borrower_id"]) for r in receiver.got] == [  # type: ignore[index]
+                (200, "b1")
+            ]
+
+            receiver.drip_s = 0.1  # 100 bytes over 10 s: each read is quick, the whole is not
+            started = time.monotonic()
+            tried = (await client.post(f"{mine}/test", **rita)).json()
+            assert time.monotonic() - started < 5
+            assert tried["error"] == "timeout: no whole answer within 0.5 s"
+
+            for n in range(19):
+                more = {"url": f"{receiver.base_url}/hook-{n}"}
+                assert (
+                    await client.post("/api/notifications/webhooks", json=more, **rita)
+                ).status_code == 201
+            over = await client.post("/api/notifications/webhooks", json=hook, **rita)
+            assert over.status_code == 409 and "at most 20" in over.json()["detail"]
