@@ -2,6 +2,10 @@
 signatures, the mail's text."""
 
 import random
+import re
+import time
+from pathlib import Path
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -66,3 +70,21 @@ def test_the_borrower_link_escapes_ids() -> None:
     assert borrower_link("https://risk.example/", alert) == (
         "https://risk.example/#/borrower/b%201%23x?alert=a%2F1"
     )
+
+
+def test_the_documented_receiver_check_accepts_our_signature_and_nothing_else() -> None:
+    page = Path(__file__).resolve().parents[3] / "docs" / "user-guide" / "notifications.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.DOTALL)
+    [example] = [b for b in blocks if "def authentic" in b]
+    namespace: dict[str, Any] = {}
+    exec(example.replace('b"whsec_..."', 'b"whsec_doc"'), namespace)
+    authentic = namespace["authentic"]
+    body, now = b'{"event":"opened"}', int(time.time())
+    headers = {
+        "X-Riskstream-Timestamp": str(now),
+        "X-Riskstream-Signature": signature("whsec_doc", now, body),
+    }
+    assert authentic(headers, body)
+    assert not authentic(headers, body + b"x")
+    assert not authentic({**headers, "X-Riskstream-Timestamp": str(now - 600)}, body)
+    assert not authentic({"X-Riskstream-Timestamp": str(now)}, body)

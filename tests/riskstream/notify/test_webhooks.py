@@ -171,10 +171,11 @@ async def test_changes_reach_the_lenders_receiver_signed_filtered_and_retried(
 
 
 async def test_a_receiver_that_keeps_failing_gets_dead_letters_that_can_be_resent(
-    service_db: str, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    register_people(service_db)  # type: ignore[arg-type]
-    with service(service_db, tmp_path, attempts=2) as (runtime, clock):
+    db = str(tmp_path / "rs.db")  # PostgreSQL runs the outbox in the tests above and below
+    register_people(db)  # type: ignore[arg-type]
+    with service(db, tmp_path, attempts=2) as (runtime, clock):
         async with receiving([503]) as receiver, client_of(runtime) as client:
             rita, bob = await as_user(client, "rita"), await as_user(client, "bob")
             hook = {"url": receiver.base_url}
