@@ -17,8 +17,8 @@ from tests.riskstream.test_api_access import alert
 DASHBOARD = "https://risk.platform.example"
 
 
-def mail_runtime(tmp_path: Path, port: int) -> tuple[Runtime, FakeClock]:
-    db = str(tmp_path / "rs.db")
+def mail_runtime(tmp_path: Path, port: int, db: str | None = None) -> tuple[Runtime, FakeClock]:
+    db = db or str(tmp_path / "rs.db")
     register_people(db)  # type: ignore[arg-type]
     runtime = Runtime(
         ServiceSettings(
@@ -41,9 +41,11 @@ def mail_runtime(tmp_path: Path, port: int) -> tuple[Runtime, FakeClock]:
     return runtime, clock
 
 
-async def test_mails_and_digests_reach_each_lenders_recipients(tmp_path: Path) -> None:
+async def test_mails_and_digests_reach_each_lenders_recipients(
+    service_db: str, tmp_path: Path
+) -> None:
     with smtp_server("riskstream", "relay-secret") as mailbox:
-        runtime, clock = mail_runtime(tmp_path, mailbox.port)
+        runtime, clock = mail_runtime(tmp_path, mailbox.port, service_db)
         async with client_of(runtime) as client:
             rita, bob = await as_user(client, "rita"), await as_user(client, "bob")
             anna = await as_user(client, "anna")
@@ -105,6 +107,8 @@ async def test_mails_and_digests_reach_each_lenders_recipients(tmp_path: Path) -
                 q["alert_id"].startswith("bank-b")
                 for q in (await client.get("/api/notifications/email-queue", **bob)).json()
             )
+            actions = {e["action"] for e in runtime.audit.entries(tenant="bank-a")}
+            assert "email_recipient_create" in actions
         runtime.db.dispose()
 
 

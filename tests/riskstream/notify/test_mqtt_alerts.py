@@ -91,6 +91,8 @@ async def test_a_lenders_alerts_reach_its_plant_system_and_no_one_else(tmp_path:
             answer = await client.put("/api/notifications/mqtt", json=on, **rita)
             assert answer.json()["topic"] == "rs/v1/bank-a/alerts"
             assert (await client.get("/api/notifications/mqtt", **bob)).json()["enabled"] is False
+            audited = runtime.audit.entries(tenant="bank-a", target="notifications:mqtt")
+            assert [(e["actor"], e["detail"]) for e in audited] == [("rita", on)]
             await until(lambda: runtime.notify.mqtt_alerts.cursor("mqtt") is not None)
 
             everything = ["#", "rs/v1/+/alerts", "rs/v1/bank-a/alerts/#"]
