@@ -131,6 +131,11 @@ class ServiceSettings(BaseSettings):
     smtp_starttls: bool = Field(
         True, description="upgrade the SMTP connection with STARTTLS (certificate checked)"
     )
+    smtp_ca_file: Path | None = Field(
+        None,
+        description="CA certificate (PEM) that the SMTP server's certificate is checked "
+        "against; unset: the system's CAs",
+    )
     smtp_username: str | None = Field(None, description="SMTP login; unset: no login")
     smtp_password: SecretStr | None = Field(None, description="SMTP password of smtp_username")
     smtp_from: str = Field(

@@ -4,6 +4,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import SecretStr
@@ -19,13 +20,14 @@ class SmtpServer:
     username: str | None = None
     password: str | None = None
     timeout_s: float = 30.0
+    ca_file: Path | None = None
 
 
 def send(server: SmtpServer, message: EmailMessage) -> None:
     """Send ``message``; `smtplib.SMTPException` or `OSError` say why it failed."""
     with smtplib.SMTP(server.host, server.port, timeout=server.timeout_s) as smtp:
         if server.starttls:
-            smtp.starttls(context=ssl.create_default_context())
+            smtp.starttls(context=ssl.create_default_context(cafile=server.ca_file))
         if server.username is not None:
             smtp.login(server.username, server.password or "")
         smtp.send_message(message)
@@ -38,6 +40,7 @@ class _SmtpSettings(Protocol):
     smtp_username: str | None
     smtp_password: SecretStr | None
     smtp_timeout_s: float
+    smtp_ca_file: Path | None
 
 
 def smtp_server(settings: _SmtpSettings) -> SmtpServer | None:
@@ -52,4 +55,5 @@ def smtp_server(settings: _SmtpSettings) -> SmtpServer | None:
         username=settings.smtp_username,
         password=None if password is None else password.get_secret_value(),
         timeout_s=settings.smtp_timeout_s,
+        ca_file=settings.smtp_ca_file,
     )

@@ -1,10 +1,13 @@
 """A real SMTP server (aiosmtpd) on a loopback port, for the e-mail tests."""
 
+import ssl
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -32,9 +35,12 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server(username: str, password: str) -> Iterator[Mailbox]:
+def smtp_server(
+    username: str, password: str, tls: ssl.SSLContext | None = None
+) -> Iterator[Mailbox]:
     """An SMTP server on a free loopback port that takes a login (``username``,
-    ``password``) without TLS, as a relay inside a plant's network might."""
+    ``password``): without TLS, as a relay inside a plant's network might, or, given a
+    ``tls`` context, only after STARTTLS."""
     mailbox = Mailbox()
 
     def authenticate(
@@ -54,10 +60,42 @@ def smtp_server(username: str, password: str) -> Iterator[Mailbox]:
         hostname="127.0.0.1",
         port=mailbox.port,
         authenticator=authenticate,
-        auth_require_tls=False,
+        auth_require_tls=tls is not None,
+        tls_context=tls,
+        require_starttls=tls is not None,
     )
     controller.start()
     try:
         yield mailbox
     finally:
         controller.stop()
+
+
+def self_signed(where: Path) -> tuple[Path, ssl.SSLContext]:
+    """A certificate for 127.0.0.1 made with openssl: (its PEM file, a server context)."""
+    cert, key = where / "smtp-cert.pem", where / "smtp-key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return cert, context

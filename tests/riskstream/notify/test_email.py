@@ -8,7 +8,7 @@ from pathlib import Path
 from riskstream.service.local_broker import free_port
 from riskstream.service.runtime import Runtime
 from riskstream.service.settings import ServiceSettings
-from tests.riskstream.notify.smtp_server import smtp_server
+from tests.riskstream.notify.smtp_server import self_signed, smtp_server
 from tests.riskstream.notify.test_webhooks import T0, FakeClock, as_user, warning
 from tests.riskstream.people import register_people
 from tests.riskstream.rules_service import client_of
@@ -17,7 +17,9 @@ from tests.riskstream.test_api_access import alert
 DASHBOARD = "https://risk.platform.example"
 
 
-def mail_runtime(tmp_path: Path, port: int, db: str | None = None) -> tuple[Runtime, FakeClock]:
+def mail_runtime(
+    tmp_path: Path, port: int, db: str | None = None, ca_file: Path | None = None
+) -> tuple[Runtime, FakeClock]:
     db = db or str(tmp_path / "rs.db")
     register_people(db)  # type: ignore[arg-type]
     runtime = Runtime(
@@ -28,7 +30,8 @@ def mail_runtime(tmp_path: Path, port: int, db: str | None = None) -> tuple[Runt
             spool_dir=tmp_path / "spool",
             smtp_host="127.0.0.1",
             smtp_port=port,
-            smtp_starttls=False,
+            smtp_starttls=ca_file is not None,
+            smtp_ca_file=ca_file,
             smtp_username="riskstream",
             smtp_password="relay-secret",  # type: ignore[arg-type]
             smtp_from="alerts@riskstream.example",
@@ -129,3 +132,30 @@ async def test_a_mail_that_cannot_be_sent_is_retried_then_dead(tmp_path: Path) -
         [queued] = (await client.get("/api/notifications/email-queue", **rita)).json()
         assert (queued["state"], queued["attempts"]) == ("dead", 2)
     runtime.db.dispose()
+
+
+async def test_starttls_checks_the_servers_certificate_before_the_login(tmp_path: Path) -> None:
+    cert, context = self_signed(tmp_path)
+    with smtp_server("riskstream", "relay-secret", tls=context) as mailbox:
+        for name in ("trusted", "unknown"):
+            where = tmp_path / name
+            where.mkdir()
+            # "unknown": a CA that did not sign the server's certificate
+            ca_file = cert if name == "trusted" else self_signed(where)[0]
+            runtime, _ = mail_runtime(where, mailbox.port, ca_file=ca_file)
+            async with client_of(runtime) as client:
+                rita = await as_user(client, "rita")
+                body = {"address": f"{name}@bank-a.example"}
+                await client.post("/api/notifications/email", json=body, **rita)
+                await runtime.notify.mail_outbox.step()
+                runtime.publish([alert("bank-a", f"b-{name}")])
+                await runtime.notify.mail_outbox.step()
+                queue = (await client.get("/api/notifications/email-queue", **rita)).json()
+            runtime.db.dispose()
+            if name == "trusted":
+                assert [q["state"] for q in queue] == ["sent"]
+            else:
+                assert [q["state"] for q in queue] == ["pending"]
+                assert "CERTIFICATE_VERIFY_FAILED" in queue[0]["last_error"]
+    assert [m["To"] for m in mailbox.messages] == ["trusted@bank-a.example"]
+    assert mailbox.logins == ["riskstream"]  # the login went over TLS, once
