@@ -31,6 +31,8 @@ from riskstream.api.auth import CurrentUser, runtime_of, session_ended, stream_u
 from riskstream.api.auth import router as auth_router
 from riskstream.api.borrowers import router as borrowers_router
 from riskstream.api.http_guard import HttpGuard
+from riskstream.api.notification_channels import router as notification_channels_router
+from riskstream.api.notifications import router as notifications_router
 from riskstream.api.portfolio import router as portfolio_router
 from riskstream.api.rules import router as rules_router
 from riskstream.api.validation import validation_error_handler
@@ -290,6 +292,8 @@ def create_app(runtime: Runtime | None = None, settings: ServiceSettings | None 
     app.include_router(borrowers_router, responses=ERRORS)
     app.include_router(portfolio_router)
     app.include_router(rules_router, responses={**ERRORS, **CONFLICT})
+    app.include_router(notifications_router, responses=ERRORS)
+    app.include_router(notification_channels_router, responses=ERRORS)
     app.include_router(assets_router)
 
     @app.get("/healthz", include_in_schema=False)

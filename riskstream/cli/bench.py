@@ -17,6 +17,7 @@ BENCH_MODULES: list[str] = [
     "login",
     "anomaly",
     "cluster",
+    "notify",
 ]
 
 

@@ -139,6 +139,31 @@ class AlertStore(SqlStore):
             )
             return [(r.seq, dict(orjson.loads(r.data))) for r in rows]
 
+    def numbered_changes_after(
+        self, seq: int, limit: int = 500
+    ) -> list[tuple[int, int, dict[str, Any]]]:
+        """Changes with a sequence number above ``seq``, oldest first, as (sequence
+        number, the lender's sequence number, alert)."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(AlertChangeRow)
+                .where(AlertChangeRow.seq > seq)
+                .order_by(AlertChangeRow.seq)
+                .limit(limit)
+            )
+            return [(r.seq, r.tenant_seq, dict(orjson.loads(r.data))) for r in rows]
+
+    def previous_change(self, alert_id: str, before_seq: int) -> dict[str, Any] | None:
+        """The state of ``alert_id`` in its change before ``before_seq`` (None: it is new)."""
+        with self._session() as s:
+            row = s.scalars(
+                select(AlertChangeRow)
+                .where(AlertChangeRow.alert_id == alert_id, AlertChangeRow.seq < before_seq)
+                .order_by(AlertChangeRow.seq.desc())
+                .limit(1)
+            ).first()
+            return None if row is None else dict(orjson.loads(row.data))
+
     def last_seq(self) -> int:
         """Sequence number of the newest change of the service (0 if none)."""
         with self._session() as s:

@@ -67,6 +67,9 @@ def service_metadata() -> MetaData:
     import riskstream.service.alert_store
     import riskstream.service.audit
     import riskstream.service.loan_events
+    import riskstream.service.notify.mail_store
+    import riskstream.service.notify.mqtt_store
+    import riskstream.service.notify.webhook_store
     import riskstream.service.users  # noqa: F401
 
     return Base.metadata

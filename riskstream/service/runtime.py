@@ -47,6 +47,7 @@ from riskstream.service.database import open_service_database
 from riskstream.service.loan_events import LoanEventStore
 from riskstream.service.login_guard import LoginGuard
 from riskstream.service.notifier import ChangeNotifier
+from riskstream.service.notify.channels import Notifications
 from riskstream.service.password_slots import PasswordSlots
 from riskstream.service.settings import ServiceSettings
 from riskstream.service.users import UserStore
@@ -106,6 +107,7 @@ class Runtime:
         self.password_slots = PasswordSlots()
         self.audit = AuditLog(self.db)
         self.loan_events = LoanEventStore(self.db)
+        self.notify = Notifications(self.db, self.alerts, settings)
         self.rules_history = RulesHistory(self.db)
         self.lender_rules = LenderRules(self.rules_history, self.audit)
         self.rules_keeper = RulesKeeper(
@@ -310,6 +312,7 @@ class Runtime:
         helpers = [
             asyncio.create_task(watch_rules(self.rules_keeper, self.stop), name="rules-watch"),
             asyncio.create_task(self._checkpoint_forever(), name="engine-checkpoints"),
+            *self.notify.tasks(self.stop, self.notifier),
         ]
         try:
             yield self
@@ -329,11 +332,12 @@ class Runtime:
         )
         link.add_done_callback(self._ingest_ended)
         rules = asyncio.create_task(watch_rules(self.rules_keeper, self.stop), name="rules-watch")
+        notify = self.notify.tasks(self.stop, self.notifier, mqtt=False)
         try:
             yield
         finally:
             self.stop.set()
-            await asyncio.gather(link, rules, return_exceptions=True)
+            await asyncio.gather(link, rules, *notify, return_exceptions=True)
             self.deadletter.close()
             self.db.dispose()
 

@@ -1,5 +1,6 @@
 """Settings of the riskstream service; from flags, environment (``RISKSTREAM_*``) or defaults."""
 
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -14,6 +15,8 @@ from ingest.deadletter import (
 )
 from ingest.pipeline import OLDEST_ACCEPTED_TS
 from riskstream.engine.checkpoint_key import MIN_KEY_CHARS
+
+HOST_OR_NETWORK = re.compile(r"[A-Za-z0-9.:-]{1,253}(/[0-9]{1,3})?")
 
 
 class ServiceSettings(BaseSettings):
@@ -103,6 +106,57 @@ class ServiceSettings(BaseSettings):
     client_id: str = Field(
         "riskstream-ingest", description="MQTT client id of ingest; stable, for its session"
     )
+    webhook_allowed_destinations: list[str] = Field(
+        default_factory=list,
+        description="networks (10.1.2.0/24) or host names webhooks may be sent to; empty: "
+        "any public address. Loopback, private and reserved addresses are refused unless "
+        "their network is listed (a JSON list in the environment)",
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, le=50, description="attempts of a webhook delivery before it is dead-lettered"
+    )
+    webhook_backoff_s: float = Field(
+        10.0, gt=0, description="seconds before the first retry; doubles with each retry"
+    )
+    webhook_backoff_cap_s: float = Field(
+        3600.0, gt=0, description="longest wait between two attempts, in seconds"
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="seconds a webhook receiver has to connect and answer"
+    )
+    smtp_host: str | None = Field(
+        None, description="SMTP server that e-mail notifications go through; unset: no e-mail"
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="port of the SMTP server")
+    smtp_starttls: bool = Field(
+        True, description="upgrade the SMTP connection with STARTTLS (certificate checked)"
+    )
+    smtp_ca_file: Path | None = Field(
+        None,
+        description="CA certificate (PEM) that the SMTP server's certificate is checked "
+        "against; unset: the system's CAs",
+    )
+    smtp_username: str | None = Field(None, description="SMTP login; unset: no login")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password of smtp_username")
+    smtp_from: str = Field(
+        "riskstream@localhost", min_length=3, description="From address of notification mail"
+    )
+    smtp_timeout_s: float = Field(
+        30.0, gt=0, le=300, description="seconds the SMTP server has to answer"
+    )
+    dashboard_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="the dashboard's address as recipients reach it: mails link to "
+        "DASHBOARD_URL/#/borrower/ID",
+    )
+    alerts_mqtt_username: str | None = Field(
+        None,
+        description="login of the client that publishes lenders' alerts to the broker "
+        "(PREFIX/TENANT/alerts); unset: none",
+    )
+    alerts_mqtt_password: SecretStr | None = Field(
+        None, description="password of alerts_mqtt_username"
+    )
     host: str = Field("127.0.0.1", description="address the HTTP service listens on")
     port: int = Field(8000, ge=0, le=65535, description="port of the HTTP service (0: any)")
 
@@ -135,6 +189,24 @@ class ServiceSettings(BaseSettings):
     def _deadletter_limits_fit(self) -> "ServiceSettings":
         self.deadletter_limits  # noqa: B018 - raises ValueError naming the setting
         return self
+
+    @field_validator("webhook_allowed_destinations")
+    @classmethod
+    def _destinations_valid(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not HOST_OR_NETWORK.fullmatch(entry):
+                raise ValueError(
+                    f"webhook_allowed_destinations has {entry!r}; expected a network "
+                    "(10.0.0.0/8, 127.0.0.1/32, ::1/128) or a host name"
+                )
+        return value
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _dashboard_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"dashboard_url has value {value!r}; expected http(s)://HOST[:PORT]")
+        return value.rstrip("/")
 
     @field_validator("prefix")
     @classmethod

@@ -26,6 +26,7 @@ async function api(path, options = {}) {
     error.body = body;
     throw error;
   }
+  if (response.status === 204) return null;
   return response.json();
 }
 

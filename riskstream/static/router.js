@@ -1,9 +1,10 @@
 // Hash routing between the pages: #/alerts (the live feed), #/portfolio,
-// #/borrower/ID[?alert=ID], #/map, #/rules. Other pages register themselves with
+// #/borrower/ID[?alert=ID], #/map, #/rules, #/notifications. Other pages register themselves with
 // `registerPage`.
 
 import { renderBorrower } from "./page-borrower.js";
 import { renderMap } from "./page-map.js";
+import { renderNotifications } from "./page-notifications.js";
 import { renderPortfolio } from "./page-portfolio.js";
 import { renderRules } from "./page-rules.js";
 
@@ -59,6 +60,7 @@ registerPage("portfolio", renderPortfolio);
 registerPage("borrower", renderBorrower);
 registerPage("map", renderMap);
 registerPage("rules", renderRules);
+registerPage("notifications", renderNotifications);
 window.addEventListener("hashchange", show);
 document.addEventListener("riskstream:ready", show);
 started = true;
