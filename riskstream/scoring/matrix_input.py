@@ -8,7 +8,6 @@ a borrower, which a backtest labels with the loan outcomes that followed.
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from river import stats
 
@@ -19,10 +18,8 @@ from riskstream.engine.fleet_index import FleetIndex
 from riskstream.rules.schema import RuleSet
 from riskstream.scoring.components import BorrowerFacts, components
 from riskstream.scoring.matrix import DAY_S, MatrixScore, combine, segment_of
+from riskstream.scoring.outcome_model import OutcomeModel
 from riskstream.scoring.repayment import RepaymentBook
-
-if TYPE_CHECKING:
-    from riskstream.scoring.outcome_model import OutcomeModel
 
 PRODUCTION_DEVICES = frozenset({DeviceKind.POWER_METER, DeviceKind.OUTPUT_COUNTER})
 MIN_CHANGES_FOR_VOLATILITY = 3
@@ -84,7 +81,7 @@ class MatrixInputs:
         index: FleetIndex,
         lots: list[LotCoverage],
         rules: RuleSet,
-        model: "OutcomeModel",
+        model: OutcomeModel,
         model_p: float,
         borrower_id: str,
         alerts: Iterable[Alert],
