@@ -10,8 +10,13 @@ that depends on the borrower's quality and grows while an operational scenario i
 under way (a production slowdown, a business in decline or a drained lot raise it
 most); a loan in arrears is cured with some probability, or misses again, and defaults
 at the third miss in a row.
-So outcomes follow the operational scenarios without being decided by them: most hit
-borrowers pay on time and some untouched ones do not. Two scenarios force events:
+The scenarios fall in three families, as a lender's credit matrix sees them: collateral
+(goods gone or pledged twice), operations (the plant slowing or idle) and conduct
+(vehicles, doors, devices and data handled badly). A borrower's risk multiplier is the
+product over families of the largest multiplier of that family's scenarios under way,
+so a borrower in trouble on two fronts misses more than one in trouble on one.
+So outcomes follow the scenarios without being decided by them: most hit borrowers pay
+on time and some untouched ones do not. Two scenarios force events:
 ``production_slowdown`` ends in a missed payment 1–5 days after the fall, and
 ``borrower_default`` is a missed payment followed by default or cure.
 """
@@ -35,20 +40,34 @@ MONTHLY_MISS = 0.01
 CURE = 0.5
 MISSES_TO_DEFAULT = 3
 DUE_HOUR = 17
-RISK: dict[str, float] = {
-    "production_slowdown": 12.0,
-    "double_pledge": 10.0,
-    "inventory_drain": 8.0,
-    "inventory_removal": 8.0,
-    "business_decline": 8.0,
-    "unregistered_move": 8.0,
-    "machine_idle": 5.0,
-    "tamper_door": 4.0,
-    "geofence_exit": 3.0,
-    "gps_spoof": 3.0,
-    "parked_moving": 2.0,
-    "cold_chain": 2.0,
+FAMILY_RISK: dict[str, dict[str, float]] = {
+    "collateral": {
+        "double_pledge": 10.0,
+        "inventory_drain": 8.0,
+        "inventory_removal": 8.0,
+        "unregistered_move": 8.0,
+        "salami_theft": 5.0,
+        "cold_chain": 2.0,
+    },
+    "operations": {
+        "production_slowdown": 12.0,
+        "business_decline": 8.0,
+        "machine_idle": 5.0,
+    },
+    "conduct": {
+        "tamper_door": 4.0,
+        "geofence_exit": 3.0,
+        "gps_spoof": 3.0,
+        "spoof": 3.0,
+        "replay": 3.0,
+        "device_silent": 2.5,
+        "parked_moving": 2.0,
+        "stuck_values": 2.0,
+        "cell_fault": 1.5,
+    },
 }
+RISK: dict[str, float] = {k: v for family in FAMILY_RISK.values() for k, v in family.items()}
+FAMILY: dict[str, str] = {k: name for name, family in FAMILY_RISK.items() for k in family}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +131,19 @@ class _LoanBook:
             self.miss(ts)
 
 
+def _risk(scenarios: Sequence[str]) -> float:
+    """Product over families of the largest multiplier among ``scenarios`` under way."""
+    worst: dict[str, float] = {}
+    for scenario in scenarios:
+        family = FAMILY.get(scenario)
+        if family is not None:
+            worst[family] = max(worst.get(family, 1.0), RISK[scenario])
+    risk = 1.0
+    for value in worst.values():
+        risk *= value
+    return risk
+
+
 def loan_events(
     fleet: Fleet, injections: Sequence[Injection], start_ts: float, end_ts: float, seed: int
 ) -> list[LoanEvent]:
@@ -151,9 +183,7 @@ def loan_events(
                     if missed < end_ts:
                         points.append((missed, "miss"))
             for ts, what in sorted(points):
-                risk = max(
-                    [RISK.get(i.scenario, 1.0) for i in mine if i.start_ts <= ts], default=1.0
-                )
+                risk = _risk([i.scenario for i in mine if i.start_ts <= ts])
                 if what == "miss":
                     if not book.streak:
                         book.miss(ts)

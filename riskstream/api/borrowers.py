@@ -106,6 +106,7 @@ async def borrower_risk(request: Request, borrower_id: str, user: CurrentUser) -
         "computed_at": risk.computed_at,
         "reasons": risk.reasons,
         "components": risk.components,
+        "matrix": risk.matrix,
         "history": [
             {"ts": ts, "score": score} for ts, score in engine.scoring.history_of(borrower_id)
         ],

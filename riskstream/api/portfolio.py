@@ -39,7 +39,22 @@ router = APIRouter(prefix="/api", responses=ERRORS)
 DEFAULT_WINDOW_S = 24 * 3600.0
 MAX_EPOCH_S = 9e9
 """Latest time a query takes (year 2255): inside every store's nanosecond time range."""
-SortKey = Literal["score", "exposure_at_risk", "coverage", "open_alerts"]
+SortKey = Literal[
+    "score",
+    "exposure_at_risk",
+    "coverage",
+    "open_alerts",
+    "matrix",
+    "collateral",
+    "operations",
+    "conduct",
+    "behaviour",
+    "repayment",
+    "outcome_model",
+]
+ComponentName = Literal[
+    "collateral", "operations", "conduct", "behaviour", "repayment", "outcome_model"
+]
 
 
 def epoch_param(description: str) -> Any:
@@ -85,6 +100,11 @@ def _row(engine: Engine, borrower: Borrower, alerts: list[Alert]) -> dict[str, A
         "open_alerts": _counts(alerts),
         "exposure": [e.rounded() for e in exposure],
         "_exposure": exposure,
+        "matrix_score": risk.matrix["score"],
+        "segment": risk.matrix["segment"],
+        "component_scores": {
+            c["component"]: c["score"] if c["has_data"] else None for c in risk.matrix["components"]
+        },
     }
 
 
@@ -96,6 +116,11 @@ def _sort_key(sort: SortKey) -> Any:
             value = row["coverage"] if row["coverage"] is not None else float("inf")
         elif sort == "open_alerts":
             value = -row["open_alerts"]["total"]
+        elif sort == "matrix":
+            value = -row["matrix_score"]
+        elif sort in row["component_scores"]:
+            part = row["component_scores"][sort]
+            value = -part if part is not None else float("inf")  # no data: last
         else:
             value = -row["score"]
         return value, row["borrower_id"]
@@ -115,7 +140,26 @@ async def portfolio(
         Query(description="only borrowers with an open alert of this severity"),
     ] = None,
     q: Annotated[str | None, Query(max_length=128, description="id or name contains")] = None,
-    sort: SortKey = "score",
+    sort: Annotated[
+        SortKey,
+        Query(
+            description="order: the score, exposure, coverage, alerts, the credit matrix "
+            "score or one of its components (highest first; no data last)"
+        ),
+    ] = "score",
+    component: Annotated[
+        ComponentName | None,
+        Query(description="with `component_min`: filter on this credit matrix component"),
+    ] = None,
+    component_min: Annotated[
+        float,
+        Query(
+            allow_inf_nan=False,
+            ge=0,
+            le=100,
+            description="only borrowers whose `component` has data and scores ≥ this",
+        ),
+    ] = 0.0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
@@ -141,6 +185,10 @@ async def portfolio(
         if severity and not any(a.severity == severity for a in alerts):
             continue
         row = _row(engine, borrower, alerts)
+        if component is not None:
+            part = row["component_scores"][component]
+            if part is None or part < component_min:
+                continue
         if row["score"] >= min_score:
             rows.append(row)
     rows.sort(key=_sort_key(sort))
@@ -224,6 +272,7 @@ async def borrower_detail(
         "computed_at": risk.computed_at,
         "reasons": risk.reasons,
         "components": risk.components,
+        "matrix": risk.matrix,
         "score_history": [{"ts": ts, "value": s} for ts, s in history],
         "coverage_history": found["coverage"],
         "coverage_alert_below": engine.rules.rules.inventory_below_pledge.coverage_below,

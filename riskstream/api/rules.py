@@ -169,6 +169,10 @@ class DryRunOut(BaseModel):
         description="alerts only the rules in force raise (alert contract plus raised_at)"
     )
     truncated: bool = Field(description="whether a list was cut to `limit`")
+    scores: list[dict[str, Any]] = Field(
+        description="per borrower, its headline score and credit matrix score (0–100) and "
+        "matrix segment at the window's end, `proposed` and `current`; largest change first"
+    )
 
 
 def _refused(exc: RulesFileError) -> JSONResponse:

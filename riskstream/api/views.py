@@ -78,6 +78,11 @@ class PortfolioRow(BaseModel):
     worst_lot_coverage: float | None
     open_alerts: AlertCounts
     exposure: list[Exposure]
+    matrix_score: float = Field(description="credit matrix score, 0–100, high = risky")
+    segment: str = Field(description="the credit matrix segment whose weights apply")
+    component_scores: dict[str, float | None] = Field(
+        description="credit matrix component → score 0–100 (null: the component lacks data)"
+    )
 
 
 class PortfolioPage(BaseModel):
@@ -174,6 +179,27 @@ class CoverageSeries(BaseModel):
     points: list[TimePoint]
 
 
+class MatrixComponent(BaseModel):
+    """One component of a borrower's credit matrix score."""
+
+    component: str
+    score: float = Field(description="0–100, high = risky")
+    has_data: bool = Field(description="false: its weight went to the other components")
+    weight: float = Field(description="its share of the segment's weights, 0–1")
+    weight_used: float = Field(description="its share after components without data, 0–1")
+    contribution: float = Field(description="weight_used × score, points of the matrix score")
+    reasons: list[str]
+
+
+class MatrixOut(BaseModel):
+    """A borrower's credit matrix score: segment, components, and what lacked data."""
+
+    segment: str
+    score: float = Field(description="0–100, high = risky")
+    notes: list[str] = Field(description="components without data whose weight went elsewhere")
+    components: list[MatrixComponent]
+
+
 class BorrowerDetail(BaseModel):
     """Everything the borrower page shows."""
 
@@ -185,6 +211,7 @@ class BorrowerDetail(BaseModel):
     computed_at: float
     reasons: list[str]
     components: dict[str, float]
+    matrix: MatrixOut
     score_history: list[TimePoint]
     coverage_history: list[CoverageSeries]
     coverage_alert_below: float = Field(description="the inventory rule's coverage threshold")

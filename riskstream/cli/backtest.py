@@ -22,6 +22,8 @@ from riskstream.backtest import (
 )
 from riskstream.backtest.outcomes_file import LoanOutcome, read_outcomes_file
 from riskstream.backtest.replay import STEP_S, ReplayResult
+from riskstream.backtest.suggest_matrix import suggest_matrix as suggest
+from riskstream.cli.matrix_report import report_matrix
 from riskstream.cli.terminal import command_console
 from riskstream.engine.core import Engine
 from riskstream.errors import RulesFileError
@@ -115,6 +117,13 @@ def backtest(
             "outcome model in event time; its progressive AUC and log loss are printed"
         ),
     ] = None,
+    suggest_matrix: Annotated[
+        Path | None,
+        typer.Option(
+            help="with --outcomes: write a suggested [scoring.matrix] (TOML) with weights "
+            "learned per segment from how well each component ranked the outcomes"
+        ),
+    ] = None,
 ) -> None:
     """Run the risk engine over recorded telemetry in event time, as fast as it goes.
 
@@ -129,6 +138,8 @@ def backtest(
       riskstream backtest --telemetry telemetry.csv --fleet fleet.yaml --out \\
         alerts.jsonl --outcomes outcomes.jsonl
     """
+    if suggest_matrix is not None and outcomes is None:
+        raise _fail("--suggest-matrix needs --outcomes (the loan outcomes to learn from)")
     ruleset = _rules(rules)
     registered = _fleet(fleet)
     began = time.perf_counter()
@@ -155,6 +166,8 @@ def backtest(
             f"note: {len(loan_outcomes) - len(known):,} loan outcomes of borrowers not in "
             "the fleet ignored"
         )
+    if outcomes is not None:
+        engine.scoring.snapshot_log = []
     result = _run(engine, data, tenant, tick, known)
     try:
         write_alerts(result.alerts, out)
@@ -164,6 +177,16 @@ def backtest(
     _report(data, result, out, read_s, total_s)
     if outcomes is not None:
         _report_models(engine, len(known))
+        table = report_matrix(engine, ruleset, known, data.end)
+        if suggest_matrix is not None:
+            text = suggest(ruleset.scoring.matrix, table)
+            try:
+                suggest_matrix.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise _fail(
+                    f"--suggest-matrix: cannot write {suggest_matrix}: {exc.strerror or exc}"
+                ) from None
+            console.print(f"suggested matrix → {suggest_matrix} (review it, then apply it)")
 
 
 def _report(

@@ -321,7 +321,7 @@ class Engine:
     def record_outcome(self, borrower_id: str, event: LoanEvent, ts: float) -> int:
         """Feed a loan outcome to the tenant's model; return the snapshots it labelled."""
         tenant = self.index.borrowers[borrower_id]
-        return self.scoring.models.of(tenant).outcome(borrower_id, ts, event)
+        return self.scoring.outcome(tenant, borrower_id, event, ts)
 
     def open_alerts(self) -> list[Alert]:
         """Alerts currently open or acknowledged."""
@@ -333,6 +333,7 @@ class Engine:
         self.scoring.models = previous.scoring.models
         self.scoring.models.set_settings(self.rules.models)
         self.scoring.history = previous.scoring.history
+        self.scoring.matrix_inputs = previous.scoring.matrix_inputs
 
     def _components(self) -> dict[str, object]:
         return {

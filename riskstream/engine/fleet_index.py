@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from devices.model import KG_PER_UNIT, Collateral, DeviceKind, Fleet, Loan, Site
+from devices.model import KG_PER_UNIT, Borrower, Collateral, DeviceKind, Fleet, Loan, Site
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,7 @@ class FleetIndex:
         self.collateral: dict[str, CollateralContext] = {}
         self.sites: dict[str, Site] = {}
         self.borrowers: dict[str, str] = {}
+        self.borrower_records: dict[str, Borrower] = {}
         self.loans: dict[str, Loan] = {}
         self.loans_of: dict[str, tuple[str, ...]] = {}
         self.lots_at: dict[str, tuple[str, ...]] = {}
@@ -50,6 +51,7 @@ class FleetIndex:
             tenant = fleet.tenant.id
             for borrower in fleet.borrowers:
                 self.borrowers[borrower.id] = tenant
+                self.borrower_records[borrower.id] = borrower
                 loan_of = {c.id: loan.id for loan in borrower.loans for c in loan.collateral}
                 first_loan = borrower.loans[0].id if borrower.loans else None
                 for site in borrower.sites:

@@ -5,7 +5,10 @@ from the telemetry store through its `TelemetryStore` interface (one query per d
 and metric, so every backend works), in event time as `riskstream backtest` does. The
 result says which alerts the proposed rules would raise, which of them the rules in
 force raise too (same alert id: same borrower, kind, subject and evidence time), and
-which only the rules in force raise.
+which only the rules in force raise. It also gives each borrower's headline score and
+credit matrix score (with its segment) at the end of the window under both rule sets,
+so a change of the scorecard or the matrix shows; the fresh engines have no loan
+events, so the repayment and outcome-model components lack data in both.
 """
 
 import time
@@ -90,6 +93,7 @@ class DryRun:
         proposed: alerts of the proposed rules, final state, with ``raised_at``.
         current: alerts of the rules in force, likewise.
         seconds: wall time of both replays.
+        scores: per borrower, the scores at the window's end under both rule sets.
     """
 
     start: float
@@ -98,6 +102,7 @@ class DryRun:
     proposed: list[dict[str, Any]]
     current: list[dict[str, Any]]
     seconds: float
+    scores: list[dict[str, Any]]
 
     def report(self, limit: int) -> dict[str, Any]:
         """JSON-ready comparison; at most ``limit`` alerts per list."""
@@ -128,7 +133,10 @@ class DryRun:
             "dropped": len(only_current),
             "alerts": alerts[:limit],
             "only_current": only_current[:limit],
-            "truncated": len(alerts) > limit or len(only_current) > limit,
+            "truncated": len(alerts) > limit
+            or len(only_current) > limit
+            or len(self.scores) > limit,
+            "scores": self.scores[:limit],
         }
 
 
@@ -142,14 +150,18 @@ def dry_run(
     """Replay ``telemetry`` (of ``window``) of ``fleet`` under both rule sets on fresh engines."""
     began = time.perf_counter()
     alerts: list[list[dict[str, Any]]] = []
+    scores: list[dict[str, dict[str, Any]]] = []
     readings = 0
     for rules in (proposed, current):
         if not len(telemetry):
             alerts.append([])
+            scores.append({})
             continue
-        result = replay(Engine([fleet], rules), telemetry, fleet.tenant.id)
+        engine = Engine([fleet], rules)
+        result = replay(engine, telemetry, fleet.tenant.id)
         alerts.append(result.alerts)
         readings = result.readings
+        scores.append({b.id: _scores(engine, b.id) for b in fleet.borrowers})
     return DryRun(
         start=window[0],
         end=window[1],
@@ -157,4 +169,26 @@ def dry_run(
         proposed=alerts[0],
         current=alerts[1],
         seconds=time.perf_counter() - began,
+        scores=_compare(scores[0], scores[1]),
     )
+
+
+def _scores(engine: Engine, borrower_id: str) -> dict[str, Any]:
+    risk = engine.borrower_risk(borrower_id)
+    return {"score": risk.score, "matrix": risk.matrix["score"], "segment": risk.matrix["segment"]}
+
+
+def _compare(
+    proposed: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per borrower, both rule sets' scores; the largest change of either score first."""
+    rows = [
+        {"borrower_id": b, "proposed": proposed[b], "current": current[b]}
+        for b in sorted(proposed.keys() & current.keys())
+    ]
+
+    def change(row: dict[str, Any]) -> float:
+        p, c = row["proposed"], row["current"]
+        return float(max(abs(p["score"] - c["score"]), abs(p["matrix"] - c["matrix"])))
+
+    return sorted(rows, key=lambda row: -change(row))

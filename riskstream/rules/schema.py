@@ -25,6 +25,7 @@ from riskstream.durations import parse_duration
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
 from riskstream.rules.custom import CustomRule, FieldError, refuse_text_numbers
+from riskstream.rules.matrix import ScoringSettings
 from riskstream.rules.overrides import Override, OverrideError, apply_override
 from riskstream.rules.series_anomaly import SeriesAnomalyRule
 from riskstream.rules.toml_guard import TomlLimitError, load_toml
@@ -577,6 +578,7 @@ class RuleSet(_Section):
     alerts: AlertSettings = AlertSettings()
     scorecard: ScorecardSettings = ScorecardSettings()
     models: ModelSettings = ModelSettings()
+    scoring: ScoringSettings = ScoringSettings()
     baseline: BaselineSettings = BaselineSettings()
     calendar: CalendarSettings = CalendarSettings()
     overrides: list[Override] = Field(

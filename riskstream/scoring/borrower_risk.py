@@ -1,20 +1,24 @@
-"""Borrower risk: the scorecard blended with the outcome model, with reasons and history.
+"""Borrower risk: the scorecard blended with the outcome model, and the credit matrix.
 
-``score = (1 - w) · scorecard + w · 100 · p`` where ``p`` is the tenant's outcome model
-probability and ``w`` its weight (0 until bad outcomes have been learned). Each scoring
-snapshots the borrower's features for the model's delayed labels and appends the score
-to a bounded history when it changed.
+``scorecard score = (1 - w) · scorecard + w · 100 · p`` where ``p`` is the tenant's
+outcome model probability and ``w`` its weight (0 until bad outcomes have been
+learned). The credit matrix (`riskstream.scoring.matrix`) combines six component scores
+by the weights of the borrower's segment; ``[scoring] score_from`` says which of the
+two is the headline score (both are always given). Each scoring snapshots the
+borrower's features for the model's delayed labels and appends the score to a bounded
+history when it changed.
 """
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from riskstream.engine.alerts import Alert
 from riskstream.engine.coverage import LatestCoverage
 from riskstream.rules.schema import RuleSet
-from riskstream.scoring.outcome_model import OutcomeModels
+from riskstream.scoring.matrix_input import MatrixInputs, MatrixSnapshot
+from riskstream.scoring.outcome_model import LoanEvent, OutcomeModels
 from riskstream.scoring.scorecard import score as scorecard_score
 
 HISTORY_LEN = 256
@@ -30,6 +34,7 @@ class BorrowerRisk:
     reasons: list[str]
     components: dict[str, float]
     computed_at: float
+    matrix: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form."""
@@ -45,6 +50,8 @@ class BorrowerScoring:
         self.models = OutcomeModels(rules.models)
         self.history: dict[str, deque[tuple[float, float]]] = {}
         self.latest: dict[str, BorrowerRisk] = {}
+        self.matrix_inputs = MatrixInputs()
+        self.snapshot_log: list[MatrixSnapshot] | None = None  # a backtest sets a list
 
     def set_rules(self, rules: RuleSet) -> None:
         """Use new scorecard points and model settings from now on."""
@@ -62,7 +69,9 @@ class BorrowerScoring:
     ) -> BorrowerRisk:
         """Score a borrower from its open alerts and lot coverage; record it unless
         ``record`` is False (a read, e.g. a page asking: no snapshot, no history point)."""
-        card = scorecard_score(self.rules.scorecard, alerts, self.coverage.of_borrower(borrower_id))
+        alerts = list(alerts)
+        lots = self.coverage.of_borrower(borrower_id)
+        card = scorecard_score(self.rules.scorecard, alerts, lots)
         model = self.models.of(tenant)
         p = model.predict(card.features)
         w = model.weight
@@ -71,6 +80,12 @@ class BorrowerScoring:
         reasons.append(
             f"model: p(default)={p:.2f} (weight {w:.2f}, {model.bad_outcomes} bad outcomes learned)"
         )
+        matrix = self.matrix_inputs.matrix_score(
+            self.coverage.index, lots, self.rules, model, p, borrower_id, alerts, now, record=record
+        )
+        if self.rules.scoring.score_from == "matrix":
+            reasons = [f"credit matrix {matrix.score:g} (segment {matrix.segment})", *reasons]
+            total = matrix.score
         components = {
             **card.points,
             "scorecard": card.total,
@@ -78,10 +93,13 @@ class BorrowerScoring:
             "model_weight": round(w, 4),
             **{f"feature.{k}": v for k, v in card.features.items()},
         }
-        risk = BorrowerRisk(borrower_id, tenant, total, reasons, components, now)
+        risk = BorrowerRisk(borrower_id, tenant, total, reasons, components, now, matrix.to_dict())
         if not record:
             return risk
-        model.snapshot(borrower_id, now, card.features)
+        if model.snapshot(borrower_id, now, card.features) and self.snapshot_log is not None:
+            self.snapshot_log.append(
+                MatrixSnapshot.of(borrower_id, now, matrix, card.total, risk.score)
+            )
         history = self.history.get(borrower_id)
         if history is None:
             history = self.history[borrower_id] = deque(maxlen=HISTORY_LEN)
@@ -89,6 +107,12 @@ class BorrowerScoring:
             history.append((now, total))
         self.latest[borrower_id] = risk
         return risk
+
+    def outcome(self, tenant: str, borrower_id: str, event: LoanEvent, ts: float) -> int:
+        """Take a loan event: the repayment record and the tenant's outcome model; return
+        how many snapshots the model labelled."""
+        self.matrix_inputs.repayment.take(borrower_id, event, ts)
+        return self.models.of(tenant).outcome(borrower_id, ts, event)
 
     def history_of(self, borrower_id: str) -> list[tuple[float, float]]:
         """(event time, score) of every change, oldest first (bounded)."""

@@ -8,6 +8,7 @@ import {
 } from "./format.js";
 import { refreshOnAlerts, updatedNote } from "./live.js";
 import { siteMap } from "./map.js";
+import { matrixCard } from "./matrix.js";
 
 const METRIC_UNITS = {
   kg: "kg", t: "t", c: "°C", kw: "kW", count: "count", deg: "°", kmh: "km/h", km: "km", pct: "%", mms: "mm/s", a: "A",
@@ -339,7 +340,8 @@ export async function renderBorrower(section, borrowerId, params, live = false) 
   const sites = card("Collateral, sites and devices", ...d.sites.map((s) => siteBlock(s, lots, d.computed_at, d.massUnit)));
   sites.id = "collateral";
   const alerts = alertsSection(d, params.get("alert"));
-  const parts = [crumbs, head, el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)), historyCharts(d), alerts, sites];
+  const parts = [crumbs, head, el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)), matrixCard(d.matrix),
+    historyCharts(d), alerts, sites];
   if (!live) {
     section.replaceChildren(...parts);
     return;

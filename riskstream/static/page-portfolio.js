@@ -3,6 +3,10 @@
 
 import { cardsOnNarrow, el, money, moneyShort, pct, utc } from "./format.js";
 import { refreshOnAlerts, updatedNote } from "./live.js";
+import { COMPONENTS, componentLabel } from "./matrix.js";
+
+// the sort and component filter chosen, kept across live refreshes
+const view = { sort: "score", component: "", min: 0 };
 
 function scoreCell(score) {
   const td = el("td", "num score-cell");
@@ -55,6 +59,74 @@ function moneyCell(exposures, field, withShare) {
   return td;
 }
 
+function matrixCell(item) {
+  const td = el("td", "num matrix-cell");
+  td.appendChild(el("span", "score-value", item.matrix_score.toFixed(1)));
+  td.appendChild(el("span", "unit", " / 100"));
+  const shown = view.component || (COMPONENTS.includes(view.sort) ? view.sort : "");
+  if (shown) {
+    const part = item.component_scores[shown];
+    td.appendChild(el("div", "sub-figure", componentLabel(shown) + " " + (part === null ? "no data" : part.toFixed(1) + " / 100")));
+  } else {
+    td.appendChild(el("div", "sub-figure", "segment " + item.segment));
+  }
+  return td;
+}
+
+function controls(section) {
+  const bar = el("form", "portfolio-controls");
+  const sort = el("select");
+  sort.id = "portfolio-sort";
+  for (const [value, label] of [["score", "risk score"], ["matrix", "credit matrix"], ...COMPONENTS.map((c) => [c, componentLabel(c)]),
+    ["exposure_at_risk", "exposure at risk"], ["coverage", "coverage"], ["open_alerts", "open alerts"]]) {
+    const option = el("option", null, label);
+    option.value = value;
+    sort.appendChild(option);
+  }
+  sort.value = view.sort;
+  const component = el("select");
+  component.id = "portfolio-component";
+  const any = el("option", null, "any component");
+  any.value = "";
+  component.appendChild(any);
+  for (const c of COMPONENTS) {
+    const option = el("option", null, componentLabel(c));
+    option.value = c;
+    component.appendChild(option);
+  }
+  component.value = view.component;
+  const min = el("input");
+  min.id = "portfolio-component-min";
+  min.type = "number";
+  min.min = "0";
+  min.max = "100";
+  min.step = "1";
+  min.value = String(view.min);
+  const apply = () => {
+    view.sort = sort.value;
+    view.component = component.value;
+    const n = Number(min.value);
+    view.min = Number.isFinite(n) ? Math.max(0, Math.min(100, n)) : 0;
+    renderPortfolio(section);
+  };
+  sort.addEventListener("change", apply);
+  component.addEventListener("change", apply);
+  min.addEventListener("change", apply);
+  bar.addEventListener("submit", (e) => { e.preventDefault(); apply(); });
+  bar.append(el("label", null, "sort by "), sort, el("label", null, " · only "), component,
+    el("label", null, " ≥ "), min, el("span", "unit", " / 100"));
+  return bar;
+}
+
+function query() {
+  const params = new URLSearchParams({ limit: "1000", sort: view.sort });
+  if (view.component) {
+    params.set("component", view.component);
+    params.set("component_min", String(view.min));
+  }
+  return "/api/portfolio?" + params.toString();
+}
+
 function row(item) {
   const tr = el("tr", "clickable");
   tr.dataset.borrowerRow = item.borrower_id;
@@ -70,6 +142,7 @@ function row(item) {
     el("td", "num rank", String(item.rank)),
     who,
     scoreCell(item.score),
+    matrixCell(item),
     coverageCell(item.coverage, item.worst_lot_coverage),
     alertsCell(item.open_alerts),
     moneyCell(item.exposure, "principal", false),
@@ -93,11 +166,11 @@ function tile(label, value, note, cls) {
 
 export async function renderPortfolio(section) {
   const { api } = window.riskstream;
-  const page = await api("/api/portfolio?limit=1000");
+  const page = await api(query());
   const head = el("div", "page-head");
   head.append(
     el("h2", null, "Portfolio"),
-    el("span", "sub", page.total + " borrowers ranked by risk score · event time " + utc(page.event_time) + " UTC"),
+    el("span", "sub", page.total + " borrowers ranked by " + (view.sort === "score" ? "risk score" : componentLabel(view.sort)) + " · event time " + utc(page.event_time) + " UTC"),
     el("span", "live-note", "live · " + updatedNote()),
   );
   const tiles = el("div", "tiles");
@@ -117,7 +190,7 @@ export async function renderPortfolio(section) {
   table.id = "portfolio-table";
   const thead = el("thead");
   const hr = el("tr");
-  for (const [label, cls] of [["#", "num"], ["borrower", ""], ["risk score", "num"], ["coverage", "num"],
+  for (const [label, cls] of [["#", "num"], ["borrower", ""], ["risk score", "num"], ["credit matrix", "num"], ["coverage", "num"],
     ["open alerts", ""], ["exposure", "num"], ["exposure at risk", "num"], ["main reason", ""]]) {
     hr.appendChild(el("th", cls, label));
   }
@@ -129,7 +202,7 @@ export async function renderPortfolio(section) {
   const note = el("p", "footnote",
     "Coverage: value on hand of the weighed lots / their pledged value. Exposure at risk per loan: " +
     "principal × (1 − min(coverage, 1)). Lots that are not weighed (vehicles, machines) are watched by alerts, not by coverage.");
-  section.replaceChildren(head, tiles, table, note);
+  section.replaceChildren(head, tiles, controls(section), table, note);
 }
 
 // a new or changed alert re-ranks the portfolio (at most every 2 s, while shown)

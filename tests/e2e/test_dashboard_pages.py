@@ -102,6 +102,19 @@ async def test_pages_and_feed_resume(mosquitto: Mosquitto, tmp_path: Path) -> No
         table_text = await page.inner_text("#portfolio-table")
         assert "EUR " in table_text and " %" in table_text and "/ 100" in table_text
         await page.screenshot(path=str(ARTIFACTS / "portfolio.png"), full_page=True)
+        # sorted by a credit matrix component, which each row then shows (no data last)
+        await page.select_option("#portfolio-sort", "collateral")
+        await wait_until(
+            page,
+            "document.querySelector('#page-portfolio .sub').textContent.includes('collateral')",
+        )
+        parts = await page.eval_on_selector_all(
+            "#portfolio-table tbody td.matrix-cell .sub-figure",
+            "cells => cells.map(c => c.textContent)",
+        )
+        assert all(p.startswith("collateral ") and p.endswith(" / 100") for p in parts), parts
+        values = [float(p.split()[1]) for p in parts]
+        assert values == sorted(values, reverse=True) and len(values) == 3
 
         # the live feed opens the borrower page with the clicked alert selected
         await page.click("#nav a[data-page=alerts]")
@@ -122,6 +135,12 @@ async def test_pages_and_feed_resume(mosquitto: Mosquitto, tmp_path: Path) -> No
         # unit per quantity on a page; this asserted "kg", the chart's old unit)
         assert "(t)" in await page.inner_text("#evidence")
         assert await page.locator("#collateral table.devices tbody tr").count() >= 5
+        matrix = page.locator("#credit-matrix")
+        assert await matrix.locator("tbody tr").count() == 6
+        collateral = await matrix.locator("tr[data-component=collateral]").inner_text()
+        assert "/ 100" in collateral and "%" in collateral and "points" in collateral
+        lacking = await matrix.locator("tbody tr.muted").count()
+        assert lacking == await matrix.locator("tbody tr:has-text('no data')").count()
         await page.screenshot(path=str(ARTIFACTS / "borrower.png"), full_page=True)
 
         # map: geofence polygons and last positions of the vehicles

@@ -46,6 +46,7 @@ def test_borrower_risk_needs_login_and_respects_scope(
         "computed_at",
         "reasons",
         "components",
+        "matrix",
         "history",
         "open_alerts",
     }

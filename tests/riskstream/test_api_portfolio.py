@@ -196,3 +196,47 @@ def test_map_says_each_vehicles_state_and_lists_those_needing_attention_first(
     (truck,) = client.get("/api/map", headers=rita).json()["sites"]
     # inside its fence, no speed reported: parked, nothing open
     assert (truck["state"], truck["speed_kmh"], truck["attention"]) == ("parked", None, 4)
+
+
+def test_credit_matrix_components_on_the_borrower_page_and_in_the_portfolio(
+    service: tuple[TestClient, Runtime],
+) -> None:
+    client, _ = service
+    rita = login(client, "rita", "rita-password")
+    body = client.get("/api/borrowers/b1", headers=rita).json()
+    matrix = body["matrix"]
+    assert matrix["segment"] == "default"
+    rows = {row["component"]: row for row in matrix["components"]}
+    assert list(rows) == [
+        "collateral",
+        "operations",
+        "conduct",
+        "behaviour",
+        "repayment",
+        "outcome_model",
+    ]
+    collateral = rows["collateral"]
+    assert collateral["score"] == 100.0  # 85 % coverage and a critical inventory alert
+    assert collateral["reasons"][0].startswith("worst coverage 85% of pledge on lot b1-c1")
+    lacking = {name for name, row in rows.items() if not row["has_data"]}
+    # four hours of data, no loan events, no production line, nothing learned
+    assert lacking == {"operations", "behaviour", "repayment", "outcome_model"}
+    assert collateral["weight"] == 0.3 and collateral["weight_used"] == 0.6667
+    assert collateral["contribution"] == pytest.approx(100.0 * 0.3 / 0.45, abs=0.01)
+    assert rows["operations"]["weight_used"] == 0.0
+    assert any("operations lacks data (no production line)" in n for n in matrix["notes"])
+    assert client.get("/api/borrowers/b1/risk", headers=rita).json()["matrix"] == matrix
+
+    page = client.get("/api/portfolio?sort=collateral", headers=rita).json()
+    b1, b2 = page["items"]
+    assert (b1["borrower_id"], b2["borrower_id"]) == ("b1", "b2")
+    assert b1["component_scores"]["collateral"] == 100.0
+    assert b2["component_scores"]["collateral"] == 0.0
+    assert b1["component_scores"]["operations"] is None
+    assert b1["matrix_score"] == matrix["score"] and b1["segment"] == "default"
+    only = client.get("/api/portfolio?component=collateral&component_min=50", headers=rita)
+    assert [r["borrower_id"] for r in only.json()["items"]] == ["b1"]
+    none = client.get("/api/portfolio?component=operations&component_min=0", headers=rita)
+    assert none.json()["items"] == [], "a component without data never passes a filter"
+    bad = client.get("/api/portfolio?sort=luck", headers=rita)
+    assert bad.status_code == 422

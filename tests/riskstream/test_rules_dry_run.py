@@ -11,8 +11,9 @@ from tests.riskstream.rules_service import SAMPLE, client_of, login, register, s
 
 
 def proposed_text() -> str:
-    """The sample with the inventory rule off and geofence exits made critical."""
-    text = SAMPLE.read_text()
+    """The sample with the inventory rule off, geofence exits made critical and the
+    credit matrix's collateral weight tripled."""
+    text = SAMPLE.read_text().replace("\ncollateral = 0.30\n", "\ncollateral = 0.90\n")
     inventory = text.index("[rules.inventory_below_pledge]")
     text = text[:inventory] + text[inventory:].replace("enabled = true", "enabled = false", 1)
     geofence = text.index("[rules.geofence_exit]")
@@ -56,6 +57,17 @@ async def test_dry_run_compares_proposed_rules_with_the_rules_in_force(tmp_path:
         assert geofence["severity"] == "critical" and geofence["raised_at"] >= geofence["opened_at"]
         assert [a["kind"] for a in result["only_current"]] == ["inventory_below_pledge"]
         assert result["only_current"][0]["borrower_id"] == "b001"
+        # the proposed matrix weighs collateral more: b001's drained lot counts more
+        scores = {row["borrower_id"]: row for row in result["scores"]}
+        assert set(scores) == {"b001", "b002", "b003"}
+        b001 = scores["b001"]
+        assert b001["proposed"]["matrix"] > b001["current"]["matrix"]
+        assert b001["proposed"]["segment"] == b001["current"]["segment"] == "default"
+        changes = [
+            max(abs(r["proposed"][k] - r["current"][k]) for k in ("score", "matrix"))
+            for r in result["scores"]
+        ]
+        assert changes == sorted(changes, reverse=True) and changes[0] > 0, "largest first"
 
         # an officer sees only the borrowers of their portfolio (b002)
         officer = await login(client, "anna")

@@ -6,6 +6,7 @@ from pathlib import Path
 import orjson
 
 from devices.model import DeviceKind, Fleet
+from simulator import outcomes
 from simulator.fleetgen import generate_fleet
 from simulator.injection import Injection
 from simulator.outcomes import loan_events, write_outcomes
@@ -99,3 +100,11 @@ def test_borrower_default_outcome_is_forced_and_nothing_else_for_that_loan() -> 
         (inj.start_ts, "payment_missed"),
         (inj.end_ts, verdict),
     ]
+
+
+def test_risk_multiplies_across_families_not_within_one() -> None:
+    assert outcomes._risk([]) == 1.0
+    assert outcomes._risk(["inventory_drain", "double_pledge"]) == 10.0, "one family: its worst"
+    assert outcomes._risk(["inventory_drain", "tamper_door"]) == 8.0 * 4.0
+    assert outcomes._risk(["machine_idle", "device_silent", "salami_theft"]) == 5.0 * 2.5 * 5.0
+    assert outcomes._risk(["borrower_default"]) == 1.0, "forced events, not a multiplier"
