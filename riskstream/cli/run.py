@@ -20,6 +20,7 @@ from riskstream.cli.summary import render_summary, status_line
 from riskstream.cli.terminal import command_console
 from riskstream.durations import parse_duration
 from riskstream.engine.checkpoint_key import CheckpointKeyError, load_key
+from riskstream.engine.platform_key import load_platform_key
 from riskstream.errors import RulesFileError
 from riskstream.rules.schema import load_rules
 from riskstream.service.alert_store import AlertFilter
@@ -117,6 +118,7 @@ def serve(
     if checkpoint is not None:
         try:  # a key file that cannot be used stops the start: say so in one line
             load_key(settings.checkpoint_key, checkpoint)
+            load_platform_key(settings.platform_key, checkpoint)
         except (CheckpointKeyError, ValueError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None

@@ -39,6 +39,7 @@ from riskstream.detectors.movement import MovementDetector
 from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
 from riskstream.detectors.operations import OperationsDetector
 from riskstream.detectors.parked_moving import ParkedMovingDetector
+from riskstream.detectors.pledged_elsewhere import PledgedElsewhereDetector
 from riskstream.detectors.position_implausible import PositionImplausibleDetector
 from riskstream.detectors.production_decline import DeclineDetector
 from riskstream.detectors.series_anomaly import SeriesAnomalyDetector
@@ -125,6 +126,17 @@ def _all(changed: Changed, alerts: Sequence[Alert]) -> None:
 
 def _weighs_a_lot(_: object, device: DeviceContext, metric: str) -> bool:
     return metric == "weight_kg" and device.collateral_id is not None
+
+
+def _elsewhere_step(
+    d: PledgedElsewhereDetector,
+    host: Host,
+    r: Reading,
+    device: DeviceContext,
+    wall: float,
+    c: Changed,
+) -> None:
+    d.observe(r, device)
 
 
 def _tracker(*metrics: str) -> Callable[[object, DeviceContext, str], bool]:
@@ -336,6 +348,14 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         scoped="double_pledge",
         routes=(Route(_weighs_a_lot, _pledge_step),),
         detects=(Detects("double_pledge", "double_pledge", "collateral_id"),),
+    ),
+    # the lender's side of the platform's cross-lender match (`riskstream.engine.lenders`)
+    DetectorSpec(
+        name="pledged_elsewhere",
+        kinds=("pledged_elsewhere",),
+        make=lambda index, rules: PledgedElsewhereDetector(index, rules.rules.pledged_elsewhere),
+        use_rules=_set("rule", "pledged_elsewhere"),
+        routes=(Route(_weighs_a_lot, _elsewhere_step),),
     ),
     DetectorSpec(
         name="geofence",

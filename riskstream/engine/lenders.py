@@ -6,8 +6,14 @@ registered lender, each built from that lender's fleet alone and run under that 
 rules (its own, or the service's default), and routes every reading and integrity signal
 to the engine of its tenant. Timers, checkpoints and the learned outcome models go
 through all of them. Nothing one engine holds is visible to another.
+
+The one thing the platform tells lenders across engines is that goods look pledged to
+another lender too (`riskstream.engine.platform_match`): with several lenders, after every
+step the platform matches their lots' hashed facts, keyed with ``platform_key``, and each
+engine raises ``pledged_elsewhere`` on its own matched lots.
 """
 
+import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -19,6 +25,7 @@ from ingest.integrity import IntegritySignal
 from riskstream.engine.alerts import Alert
 from riskstream.engine.checkpoint import read_state, write_state
 from riskstream.engine.core import Engine, check_meta
+from riskstream.engine.platform_match import PlatformMatch
 from riskstream.rules.schema import RuleSet
 
 
@@ -31,7 +38,13 @@ class LenderEngines:
         default_rules: RuleSet,
         own_rules: dict[str, RuleSet] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        platform_key: bytes | None = None,
+        match_across_lenders: bool = True,
     ) -> None:
+        """Build one engine per fleet; ``platform_key`` keys the cross-lender match's
+        hashes (`riskstream.engine.platform_key`; None: a random key of this object).
+        ``match_across_lenders`` false: no cross-lender match (a cluster partition, which
+        sees only some lenders' borrowers)."""
         self.default_rules = default_rules
         self.own_rules: dict[str, RuleSet] = dict(own_rules or {})
         self.wall_clock = wall_clock
@@ -41,6 +54,12 @@ class LenderEngines:
         }
         self.readings_without_lender = 0
         self._empty: Engine | None = None
+        self.platform_key = platform_key if platform_key is not None else secrets.token_bytes(32)
+        self.platform = PlatformMatch(
+            self.by_tenant if match_across_lenders else {},
+            self.platform_key,
+            default_rules.rules.pledged_elsewhere,
+        )
 
     def rules_of(self, tenant: str) -> RuleSet:
         """The rules in force for ``tenant``: its own if it has them, else the default."""
@@ -89,6 +108,9 @@ class LenderEngines:
                 self.readings_without_lender += len(readings)
             else:
                 changed += engine.process(readings)
+        watermark = self.watermark
+        if watermark is not None:
+            changed += self.platform.step(watermark)
         return changed
 
     def integrity(self, signals: Sequence[IntegritySignal]) -> list[Alert]:
@@ -105,6 +127,7 @@ class LenderEngines:
         changed: list[Alert] = []
         for engine in self.by_tenant.values():
             changed += engine.tick(now)
+        changed += self.platform.step(now)
         return changed
 
     def open_alerts(self) -> list[Alert]:
@@ -114,6 +137,7 @@ class LenderEngines:
     def set_default_rules(self, rules: RuleSet) -> None:
         """Put the service's rules in force for every lender without rules of its own."""
         self.default_rules = rules
+        self.platform.set_rule(rules.rules.pledged_elsewhere)
         for tenant, engine in self.by_tenant.items():
             if tenant not in self.own_rules:
                 engine.set_rules(rules)
@@ -158,7 +182,8 @@ class LenderEngines:
     def checkpoint(self, path: Path | str, meta: dict[str, str], *, key: bytes) -> None:
         """Write every engine's state to one authenticated file."""
         lenders = {tenant: engine.state() for tenant, engine in self.by_tenant.items()}
-        write_state(path, {"meta": dict(meta), "lenders": lenders}, key=key)
+        state = {"meta": dict(meta), "lenders": lenders, "platform": self.platform.state()}
+        write_state(path, state, key=key)
 
     def restore(self, path: Path | str, meta: dict[str, str], *, key: bytes) -> None:
         """Resume every engine from a `checkpoint` of the same fleets (see
@@ -171,3 +196,5 @@ class LenderEngines:
             raise ValueError(f"{path}: checkpoint has no state of lender {missing[0]!r}")
         for tenant, engine in self.by_tenant.items():
             engine.load(lenders[tenant])
+        if "platform" in parts:  # a checkpoint of an older riskstream has none
+            self.platform.load(parts["platform"])
