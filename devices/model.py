@@ -83,8 +83,8 @@ class Collateral(_Strict):
     temperature_band_c: tuple[float, float] | None = Field(
         default=None, description="perishable goods: (lowest, highest) storage temperature, °C"
     )
-    rfid_tags: list[Tag] = Field(
-        default_factory=list,
+    rfid_tags: list[Tag] | None = Field(
+        default=None,
         max_length=MAX_TAGS_PER_LOT,
         description="RFID (EPC) tags of the pledged units; the platform compares them, "
         "hashed, with other lenders' lots",

@@ -90,7 +90,7 @@ class PledgedElsewhereDetector:
                 LotFacts(
                     lot_id,
                     tuple(sorted(serials.get(lot_id, []))),
-                    tuple(lot.collateral.rfid_tags),
+                    tuple(lot.collateral.rfid_tags or ()),
                     None if site is None else site.location,
                 )
             )
@@ -187,7 +187,7 @@ class PledgedElsewhereDetector:
             names = ", ".join(f"{s} (device {d})" for d, s in devices)
             reasons.append(f"the same device serial is registered elsewhere: {names}")
         if match.shared_tags:
-            own = len(lot.collateral.rfid_tags)
+            own = len(lot.collateral.rfid_tags or ())
             share = match.shared_tags / own if own else 0.0
             evidence |= {"rfid_tags_shared": match.shared_tags, "rfid_tags": own}
             evidence["rfid_tags_shared_share"] = round(share, 3)

@@ -100,6 +100,9 @@ class DetectorSpec:
         next_due: the earliest clock time its `tick` may change anything.
         detects: the simulator scenarios its alerts detect.
         charts: what the evidence of its alerts charts (None: the device's metrics).
+        across_lenders: its alerts come of the platform's match across lenders
+            (`riskstream.engine.platform_match`): its scenario needs two lenders' fleets
+            (`riskstream simulate cross-pledge`), not one fleet's injected scenarios.
     """
 
     name: str
@@ -112,6 +115,7 @@ class DetectorSpec:
     next_due: Callable[[Any, AlertBook], float] | None = None
     detects: tuple[Detects, ...] = ()
     charts: ChartMaker | None = None
+    across_lenders: bool = False
 
 
 def _one(changed: Changed, alert: Alert | None) -> None:
@@ -356,6 +360,8 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         make=lambda index, rules: PledgedElsewhereDetector(index, rules.rules.pledged_elsewhere),
         use_rules=_set("rule", "pledged_elsewhere"),
         routes=(Route(_weighs_a_lot, _elsewhere_step),),
+        detects=(Detects("cross_pledge", "pledged_elsewhere", "collateral_id"),),
+        across_lenders=True,
     ),
     DetectorSpec(
         name="geofence",

@@ -15,8 +15,11 @@ Two lots of different lenders share a fact when they have
 - ``site_location``: location cells next to each other (within about 50 m, never more than
   about 141 m apart: see `riskstream.engine.pledge_facts`);
 - ``weight_changes``: at least ``min_comoving_changes`` weight changes of each that match
-  one of the other's (same time bucket and size, one bucket or one step apart at most),
-  among the changes of the last ``window`` seconds.
+  one of the other's (same time bucket and size, one bucket or one size step apart at
+  most), and at least ``min_comoving_share`` of the changes of the lot with fewer, among
+  the changes of the last ``window`` seconds (warehouses on one shift pattern with
+  standard truck loads often move at the same times by chance; the same goods move
+  together nearly every time).
 
 Location alone is a weak fact (neighbouring warehouses share it), so a lot is judged
 "pledged elsewhere too" only with at least one strong fact (serial, tags, weight
@@ -24,6 +27,7 @@ changes) and at least ``min_facts`` (≥ 2) facts in all. The verdict of a pair 
 same seen from either side, so both lenders are told.
 """
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +56,7 @@ class MatchSettings:
     min_shared_tags: int
     min_tag_share: float
     min_comoving_changes: int
+    min_comoving_share: float
     window_s: float
 
 
@@ -124,6 +129,11 @@ class CrossLenderMatcher:
                 self._unindex(handle, lot.changes.popleft()[1])
                 self._dirty.add(handle)
 
+    def next_expiry(self) -> float:
+        """The earliest event time `expire` may forget a change (inf: none to forget)."""
+        firsts = [lot.changes[0][0] for lot in self._lots.values() if lot.changes]
+        return min(firsts) + self.settings.window_s if firsts else math.inf
+
     def _candidates(self, handle: str) -> set[str]:
         lot = self._lots[handle]
         tokens: list[Token] = [*lot.print.serials, *lot.print.tags]
@@ -179,8 +189,10 @@ class CrossLenderMatcher:
         if a.place is not None and b.place is not None and a.place.own in b.place.around:
             facts.append("site_location")
         my_moves = _moving_with(mine, theirs)
-        their_moves = _moving_with(theirs, mine)
-        if min(len(my_moves), len(their_moves)) >= s.min_comoving_changes:
+        together = min(len(my_moves), len(_moving_with(theirs, mine)))
+        if together >= s.min_comoving_changes and together >= s.min_comoving_share * min(
+            len(mine.changes), len(theirs.changes)
+        ):
             facts.append("weight_changes")
         if len(facts) < s.min_facts or not STRONG.intersection(facts):
             return None

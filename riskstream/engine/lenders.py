@@ -27,6 +27,7 @@ from riskstream.engine.checkpoint import read_state, write_state
 from riskstream.engine.core import Engine, check_meta
 from riskstream.engine.platform_match import PlatformMatch
 from riskstream.rules.schema import RuleSet
+from riskstream.scoring.outcome_model import LoanEvent
 
 
 class LenderEngines:
@@ -129,6 +130,18 @@ class LenderEngines:
             changed += engine.tick(now)
         changed += self.platform.step(now)
         return changed
+
+    def next_due(self) -> float:
+        """The earliest clock time a `tick` may change anything (see `Engine.next_due`)."""
+        return min([self.platform.next_due(), *(e.next_due() for e in self.by_tenant.values())])
+
+    def record_outcome(self, borrower_id: str, event: LoanEvent, ts: float) -> int:
+        """Feed a loan outcome to the lender that has ``borrower_id``; KeyError if none
+        or several have it (ids are the lenders' own)."""
+        owners = [e for e in self.by_tenant.values() if borrower_id in e.index.borrowers]
+        if len(owners) != 1:
+            raise KeyError(borrower_id)
+        return owners[0].record_outcome(borrower_id, event, ts)
 
     def open_alerts(self) -> list[Alert]:
         """Every lender's open (or acknowledged) alerts."""

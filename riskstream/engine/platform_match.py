@@ -8,6 +8,7 @@ or clears its ``pledged_elsewhere`` alert. The handle → lot maps live in each 
 detector; the matcher sees hashes and handles only.
 """
 
+import math
 from typing import Any
 
 from riskstream.detectors.pledged_elsewhere import KIND, PledgedElsewhereDetector
@@ -25,6 +26,7 @@ def match_settings(rule: PledgedElsewhereRule) -> MatchSettings:
         min_shared_tags=rule.min_shared_tags,
         min_tag_share=rule.min_tag_share,
         min_comoving_changes=rule.min_comoving_changes,
+        min_comoving_share=rule.min_comoving_share,
         window_s=rule.window,
     )
 
@@ -71,9 +73,11 @@ class PlatformMatch:
             return []
         for tenant, engine in self.engines.items():
             side = _side(engine)
-            step_kg = side.matching.change_step_kg
+            scale = math.log1p(side.matching.change_tolerance)
+            floor_kg = side.matching.min_change_kg
             for change in side.take_changes():
-                steps = round(change.change_kg / step_kg)
+                size = round(math.log(abs(change.change_kg) / floor_kg) / scale)
+                steps = size + 1 if change.change_kg > 0 else -size - 1  # no step 0: signs apart
                 near = self.hasher.weight_change(change.bucket, steps)
                 side.note_change(near.own, change)
                 handle = self.hasher.handle("lot", tenant, change.lot_id)
@@ -96,6 +100,10 @@ class PlatformMatch:
                     engine.settle([alert], now)
                     changed.append(alert)
         return changed
+
+    def next_due(self) -> float:
+        """The earliest event time a `step` without new readings may change anything."""
+        return self.matcher.next_expiry() if self._owner else math.inf
 
     def state(self) -> dict[str, Any]:
         """The matcher's state, for the platform's part of a checkpoint."""

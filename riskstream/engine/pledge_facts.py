@@ -17,10 +17,12 @@ Facts:
   with the other's neighbourhood; two places more than 2·`CELL_M` apart north or east
   never do, so a match means within 2·√2·`CELL_M` ≈ 141 m. Across a whole degree of
   latitude the east scale changes and two places 50 m apart may not match (about one
-  site in 2,000 lies within 50 m of such a line).
-- a weight change: the event-time bucket it happened in and its size rounded to a step;
-  a change gives its own token and the 3 × 3 tokens one bucket and one step around it,
-  so the same change weighed by two lenders' cells matches however the noise rounds.
+  site in 1,100 lies within 50 m of such a line).
+- a weight change: the event-time bucket it happened in and its size as a signed number
+  of steps on a logarithmic scale (each step a few per cent of the size, see
+  `riskstream.engine.platform_match`); a change gives its own token and the 3 × 3 tokens
+  one bucket and one step around it, so the same change weighed by two lenders' cells
+  matches however the rounding falls.
 """
 
 import hashlib

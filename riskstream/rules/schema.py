@@ -419,14 +419,25 @@ class PledgedElsewhereRule(_Section):
     min_comoving_changes: int = Field(
         3, ge=2, description="weight changes at the same times and of the same size, at least"
     )
+    min_comoving_share: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="and at least this share of the changes of the lot with fewer of them "
+        "(warehouses on the same shift pattern move at the same times by chance)",
+    )
     change_bucket: Seconds = Field(
         600.0, ge=60, le=86_400, description="weight changes are compared per bucket of event time"
     )
     min_change_kg: float = Field(
         500.0, gt=0, description="smallest change of a lot's weight over one bucket that counts, kg"
     )
-    change_step_kg: float = Field(
-        250.0, gt=0, description="weight changes are compared rounded to this step, kg"
+    change_tolerance: float = Field(
+        0.02,
+        gt=0,
+        le=0.5,
+        description="weight changes are compared on a scale of steps of this share of their "
+        "size; two changes match up to one step apart (2 % to 4 % at the default)",
     )
     window: Seconds = Field(
         14 * 86_400.0, gt=0, description="weight changes older than this are forgotten"
