@@ -94,6 +94,7 @@ class CrossLenderMatcher:
         self._by_token: dict[Token, set[str]] = {}  # serial, tag, cell or change → lots
         self._verdicts: dict[str, Match] = {}
         self._dirty: set[str] = set()
+        self._oldest = math.inf  # no change is older: `expire` has nothing to do before
 
     def set_lot(self, handle: str, lot: LotPrint) -> None:
         """Register a lot's facts (its weight changes are added with `add_change`)."""
@@ -111,6 +112,7 @@ class CrossLenderMatcher:
         if len(lot.changes) == lot.changes.maxlen:
             self._unindex(handle, lot.changes[0][1])
         lot.changes.append((at, change))
+        self._oldest = min(self._oldest, at)
         self._by_token.setdefault(change.own, set()).add(handle)
         self._dirty.add(handle)
 
@@ -124,10 +126,13 @@ class CrossLenderMatcher:
     def expire(self, now: float) -> None:
         """Forget weight changes older than the window before ``now``."""
         horizon = now - self.settings.window_s
+        if horizon <= self._oldest:
+            return
         for handle, lot in self._lots.items():
             while lot.changes and lot.changes[0][0] < horizon:
                 self._unindex(handle, lot.changes.popleft()[1])
                 self._dirty.add(handle)
+        self._oldest = self.next_expiry() - self.settings.window_s
 
     def next_expiry(self) -> float:
         """The earliest event time `expire` may forget a change (inf: none to forget)."""
