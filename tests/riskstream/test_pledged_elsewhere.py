@@ -16,7 +16,7 @@ from devices.registry import Registry
 from riskstream.api.app import create_app
 from riskstream.engine.lenders import LenderEngines
 from riskstream.engine.pledge_facts import FactHasher
-from riskstream.rules.schema import RuleSet
+from riskstream.rules.schema import RuleSet, parse_rules
 from riskstream.service.database import open_service_database
 from riskstream.service.runtime import Runtime
 from riskstream.service.settings import ServiceSettings
@@ -271,3 +271,46 @@ def test_lenders_matched_under_different_keys_do_not_match() -> None:
     a_side = FactHasher(KEY)
     b_side = FactHasher(b"another platform secret, 32 chars")
     assert a_side.weight_change(10, -120).own not in b_side.weight_change(10, -120).around
+
+
+def test_a_lenders_own_rules_set_its_alerts_but_not_the_platforms_thresholds() -> None:
+    weakened = parse_rules(
+        "[rules.pledged_elsewhere]\nmin_shared_tags = 1\nmin_tag_share = 0.01\n"
+        'severity = "warning"\nscore = 40.0\n'
+    )
+    silent = parse_rules("[rules.pledged_elsewhere]\nenabled = false\n")
+    two_tags = (bank_a(None, HAMBURG, TAGS[:2]), bank_b(None, ABOUT_30_M_AWAY, TAGS[:2]))
+    e = LenderEngines(
+        two_tags, RuleSet(), {"bank-a": weakened}, wall_clock=lambda: NOW, platform_key=KEY
+    )
+    assert not kinds(weigh(e, [-30_000.0]))  # 2 tags stay below the platform's 3
+
+    e = LenderEngines(
+        (bank_a(), bank_b()),
+        RuleSet(),
+        {"bank-a": weakened, "bank-b": silent},
+        wall_clock=lambda: NOW,
+        platform_key=KEY,
+    )
+    changed = weigh(e, [])
+    (alert,) = [a for a in changed if a.kind == "pledged_elsewhere"]
+    assert (alert.tenant, alert.severity) == ("bank-a", "warning")
+    assert alert.evidence["facts"] == ["device_serial", "site_location"]
+
+
+def test_the_service_keeps_its_platform_key_across_restarts(tmp_path: Path) -> None:
+    settings = ServiceSettings(
+        database=str(tmp_path / "rs.db"),
+        deadletter=tmp_path / "dead.jsonl",
+        checkpoint=tmp_path / "state" / "engine.ckpt",
+    )
+    first, second = Runtime(settings), Runtime(settings)
+    assert first.platform_key == second.platform_key
+    key_file = tmp_path / "state" / "platform.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    other = ServiceSettings(
+        database=str(tmp_path / "rs.db"),
+        deadletter=tmp_path / "dead.jsonl",
+        checkpoint=tmp_path / "other" / "engine.ckpt",
+    )
+    assert Runtime(other).platform_key != first.platform_key
