@@ -83,6 +83,8 @@ class _Lot:
     changes: deque[tuple[float, Near]] = field(
         default_factory=lambda: deque(maxlen=MAX_CHANGES_PER_LOT)
     )
+    # how many of its changes have each token in their neighbourhood
+    around: dict[Token, int] = field(default_factory=dict)
 
 
 class CrossLenderMatcher:
@@ -95,6 +97,11 @@ class CrossLenderMatcher:
         self._verdicts: dict[str, Match] = {}
         self._dirty: set[str] = set()
         self._oldest = math.inf  # no change is older: `expire` has nothing to do before
+        # lots that share a registered fact (built once all are registered) or that
+        # have had a change near one of the other's
+        self._static: dict[str, set[str]] | None = None
+        self._moved_with: dict[str, set[str]] = {}
+        self._shared: dict[tuple[str, str], tuple[frozenset[Token], int, bool]] = {}
 
     def set_lot(self, handle: str, lot: LotPrint) -> None:
         """Register a lot's facts (its weight changes are added with `add_change`)."""
@@ -103,6 +110,8 @@ class CrossLenderMatcher:
         for token in (*lot.serials, *lot.tags, *own_cell):
             self._by_token.setdefault(token, set()).add(handle)
         self._dirty.add(handle)
+        self._static = None
+        self._shared = {}
 
     def add_change(self, handle: str, at: float, change: Near) -> None:
         """A weight change of the lot ``handle`` at event time ``at``."""
@@ -110,18 +119,30 @@ class CrossLenderMatcher:
         if lot is None:
             return
         if len(lot.changes) == lot.changes.maxlen:
-            self._unindex(handle, lot.changes[0][1])
+            self._unindex(handle, lot, lot.changes[0][1])
         lot.changes.append((at, change))
         self._oldest = min(self._oldest, at)
         self._by_token.setdefault(change.own, set()).add(handle)
+        for token in change.around:
+            lot.around[token] = lot.around.get(token, 0) + 1
+            for other in self._by_token.get(token, ()):
+                if other != handle:
+                    self._moved_with.setdefault(handle, set()).add(other)
+                    self._moved_with.setdefault(other, set()).add(handle)
         self._dirty.add(handle)
 
-    def _unindex(self, handle: str, change: Near) -> None:
+    def _unindex(self, handle: str, lot: _Lot, change: Near) -> None:
         holders = self._by_token.get(change.own)
         if holders is not None:
             holders.discard(handle)
             if not holders:
                 del self._by_token[change.own]
+        for token in change.around:
+            left = lot.around[token] - 1
+            if left:
+                lot.around[token] = left
+            else:
+                del lot.around[token]
 
     def expire(self, now: float) -> None:
         """Forget weight changes older than the window before ``now``."""
@@ -130,7 +151,7 @@ class CrossLenderMatcher:
             return
         for handle, lot in self._lots.items():
             while lot.changes and lot.changes[0][0] < horizon:
-                self._unindex(handle, lot.changes.popleft()[1])
+                self._unindex(handle, lot, lot.changes.popleft()[1])
                 self._dirty.add(handle)
         self._oldest = self.next_expiry() - self.settings.window_s
 
@@ -139,17 +160,25 @@ class CrossLenderMatcher:
         firsts = [lot.changes[0][0] for lot in self._lots.values() if lot.changes]
         return min(firsts) + self.settings.window_s if firsts else math.inf
 
+    def _static_links(self) -> dict[str, set[str]]:
+        """Lots sharing a serial, tag or location cell neighbourhood, per lot."""
+        if self._static is None:
+            links: dict[str, set[str]] = {}
+            for handle, lot in self._lots.items():
+                tokens: list[Token] = [*lot.print.serials, *lot.print.tags]
+                if lot.print.place is not None:
+                    tokens += lot.print.place.around
+                found: set[str] = set()
+                for token in tokens:
+                    found |= self._by_token.get(token, set())
+                links[handle] = found
+            self._static = links
+        return self._static
+
     def _candidates(self, handle: str) -> set[str]:
-        lot = self._lots[handle]
-        tokens: list[Token] = [*lot.print.serials, *lot.print.tags]
-        if lot.print.place is not None:
-            tokens += lot.print.place.around
-        for _, change in lot.changes:
-            tokens += change.around
-        found: set[str] = set()
-        for token in tokens:
-            found |= self._by_token.get(token, set())
-        return {h for h in found if self._lots[h].print.lender != lot.print.lender}
+        lender = self._lots[handle].print.lender
+        found = self._static_links().get(handle, set()) | self._moved_with.get(handle, set())
+        return {h for h in found if self._lots[h].print.lender != lender}
 
     def changed_verdicts(self) -> dict[str, Match | None]:
         """The lots whose verdict changed since last asked: their match, or None when
@@ -172,7 +201,7 @@ class CrossLenderMatcher:
     def _best(self, handle: str) -> Match | None:
         best: Match | None = None
         for other in sorted(self._candidates(handle)):
-            match = self._compare(self._lots[handle], self._lots[other])
+            match = self._compare(handle, other)
             if match is not None and (
                 best is None
                 or (len(match.facts), len(match.changes)) > (len(best.facts), len(best.changes))
@@ -180,18 +209,28 @@ class CrossLenderMatcher:
                 best = match
         return best
 
-    def _compare(self, mine: _Lot, theirs: _Lot) -> Match | None:
-        s, a, b = self.settings, mine.print, theirs.print
+    def _registered(self, mine: str, theirs: str) -> tuple[frozenset[Token], int, bool]:
+        """What two lots' registrations share: serials, how many tags, the place."""
+        shared = self._shared.get((mine, theirs))
+        if shared is None:
+            a, b = self._lots[mine].print, self._lots[theirs].print
+            near = a.place is not None and b.place is not None and a.place.own in b.place.around
+            shared = (a.serials & b.serials, len(a.tags & b.tags), near)
+            self._shared[(mine, theirs)] = shared
+        return shared
+
+    def _compare(self, handle: str, other: str) -> Match | None:
+        s, mine, theirs = self.settings, self._lots[handle], self._lots[other]
+        a, b = mine.print, theirs.print
         facts: list[str] = []
-        serials = a.serials & b.serials
+        serials, shared_tags, near = self._registered(handle, other)
         if serials:
             facts.append("device_serial")
-        shared_tags = len(a.tags & b.tags)
         if shared_tags >= max(1, s.min_shared_tags) and shared_tags >= s.min_tag_share * min(
             len(a.tags), len(b.tags)
         ):
             facts.append("rfid_tags")
-        if a.place is not None and b.place is not None and a.place.own in b.place.around:
+        if near:
             facts.append("site_location")
         my_moves = _moving_with(mine, theirs)
         together = min(len(my_moves), len(_moving_with(theirs, mine)))
@@ -228,9 +267,7 @@ class CrossLenderMatcher:
 
 def _moving_with(mine: _Lot, theirs: _Lot) -> frozenset[Token]:
     """``mine``'s own change tokens that lie in the neighbourhood of one of ``theirs``."""
-    if not mine.changes or not theirs.changes:
+    around = theirs.around
+    if not around:
         return frozenset()
-    around: set[Token] = set()
-    for _, change in theirs.changes:
-        around |= change.around
     return frozenset(change.own for _, change in mine.changes if change.own in around)
