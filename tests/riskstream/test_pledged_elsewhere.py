@@ -169,10 +169,15 @@ def test_both_lenders_are_told_of_their_own_lot_and_nothing_of_the_other(
     assert theirs["evidence"]["site_location"] == list(ABOUT_30_M_AWAY)
 
     for headers, foreign in ((rita, B_IDS), (bob, A_IDS)):
+        window = client.get(f"/api/alerts/{pledged(headers)[0]['id']}/evidence", headers=headers)
+        assert window.status_code == 200, window.text
         text = orjson.dumps(
             [
                 client.get("/api/alerts", headers=headers).json(),
                 client.get(f"/api/alerts/{pledged(headers)[0]['id']}", headers=headers).json(),
+                client.get(
+                    f"/api/alerts/{pledged(headers)[0]['id']}/evidence", headers=headers
+                ).json(),
             ]
         ).decode()
         for word in foreign:
