@@ -324,8 +324,8 @@ def cross_pledge(
 
     \b
     Example:
-      riskstream simulate cross-pledge --fleet fleet.yaml --lender bank-b --days 2 \\
-        --out telemetry.csv --fleets fleets --truth truth.jsonl
+      riskstream simulate cross-pledge --fleet fleet.yaml --lender bank-b \\
+        --days 2 --out telemetry.csv --fleets fleets --truth truth.jsonl
     """
     try:
         loaded = _load(fleet_file)
