@@ -95,9 +95,11 @@ class PlatformMatch:
                 engine = self.engines[tenant]
                 side = _side(engine)
                 side.forget_changes(now - self.matcher.settings.window_s)
-                alert = side.report(handle, match, now, engine.book, engine.wall_clock())
+                # the lender's own event time, so its alert tells nothing of the other's
+                at = engine.watermark if engine.watermark is not None else now
+                alert = side.report(handle, match, at, engine.book, engine.wall_clock())
                 if alert is not None:
-                    engine.settle([alert], now)
+                    engine.settle([alert], at)
                     changed.append(alert)
         return changed
 

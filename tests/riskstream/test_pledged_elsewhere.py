@@ -319,3 +319,15 @@ def test_the_service_keeps_its_platform_key_across_restarts(tmp_path: Path) -> N
         checkpoint=tmp_path / "other" / "engine.ckpt",
     )
     assert Runtime(other).platform_key != first.platform_key
+
+
+def test_each_alert_is_dated_in_its_own_lenders_event_time() -> None:
+    e = engines(bank_a(), bank_b())
+    changed = e.process(
+        [
+            Reading("bank-b", "nm-cell-1", T0 + 7_200.0, "weight_kg", 1e6),
+            Reading("bank-a", "b1-d1", T0, "weight_kg", 1e6),
+        ]
+    )
+    opened = {a.tenant: a.opened_at for a in changed if a.kind == "pledged_elsewhere"}
+    assert opened == {"bank-a": T0, "bank-b": T0 + 7_200.0}  # not bank-b's time at bank-a
