@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from devices.model import SiteKind
 from devices.reading import Reading
 from riskstream.detectors.findings import lot_finding
 from riskstream.detectors.timefmt import clock
@@ -91,7 +92,8 @@ class PledgedElsewhereDetector:
                     lot_id,
                     tuple(sorted(serials.get(lot_id, []))),
                     tuple(lot.collateral.rfid_tags or ()),
-                    None if site is None else site.location,
+                    # a vehicle's registered location is its round's centre, not the goods'
+                    None if site is None or site.kind is SiteKind.VEHICLE else site.location,
                 )
             )
         return facts
