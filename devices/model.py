@@ -11,6 +11,9 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
+Serial = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}$")]
+Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")]
+MAX_TAGS_PER_LOT = 100_000
 LatLon = tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]]
 
 KG_PER_UNIT = {"kg": 1.0, "t": 1000.0}
@@ -80,6 +83,12 @@ class Collateral(_Strict):
     temperature_band_c: tuple[float, float] | None = Field(
         default=None, description="perishable goods: (lowest, highest) storage temperature, °C"
     )
+    rfid_tags: list[Tag] | None = Field(
+        default=None,
+        max_length=MAX_TAGS_PER_LOT,
+        description="RFID (EPC) tags of the pledged units; the platform compares them, "
+        "hashed, with other lenders' lots",
+    )
 
     @property
     def pledged_value(self) -> float:
@@ -140,6 +149,11 @@ class Device(_Strict):
     collateral: Id | None = Field(None, description="the collateral it weighs or counts")
     interval_s: float = Field(default=60.0, gt=0, description="expected reporting interval")
     secret: str | None = Field(default=None, description="HMAC key for signed payloads")
+    serial: Serial | None = Field(
+        default=None,
+        description="the maker's serial number; the platform compares it, hashed, with "
+        "other lenders' devices",
+    )
 
 
 class Borrower(_Strict):

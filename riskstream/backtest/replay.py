@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -35,11 +35,37 @@ from ingest.integrity import IntegritySignal
 from riskstream.backtest.outcomes_file import LoanOutcome
 from riskstream.backtest.telemetry_file import Telemetry
 from riskstream.engine.alerts import Alert
-from riskstream.engine.core import Engine
+from riskstream.scoring.outcome_model import LoanEvent
 
 STEP_S = 60.0
 CHUNK = 65_536
 PROGRESS_ROWS = 200_000
+
+
+class Steps(Protocol):
+    """What a replay drives: an `Engine`, or a `LenderEngines` of several lenders."""
+
+    @property
+    def readings_unmatched(self) -> int:
+        """Readings of devices (or tenants) not in the fleets."""
+
+    def process(self, batch: Sequence[Reading]) -> list[Alert]:
+        """Feed readings; return changed alerts."""
+
+    def integrity(self, signals: Sequence[IntegritySignal]) -> list[Alert]:
+        """Take integrity signals; return changed alerts."""
+
+    def tick(self, now: float) -> list[Alert]:
+        """Run timers as of ``now``; return changed alerts."""
+
+    def next_due(self) -> float:
+        """The earliest clock time a tick may change anything."""
+
+    def record_outcome(self, borrower_id: str, event: LoanEvent, ts: float) -> int:
+        """Learn a loan outcome."""
+
+    def open_alerts(self) -> list[Alert]:
+        """Alerts open or acknowledged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +219,7 @@ class AlertLog:
 
 
 def feed(
-    engine: Engine,
+    engine: Steps,
     work: Iterable[Batch],
     log: AlertLog,
     on_progress: Progress | None = None,
@@ -217,7 +243,7 @@ def feed(
 
 
 def _feed(
-    engine: Engine,
+    engine: Steps,
     work: Iterable[Batch],
     log: AlertLog,
     on_progress: Progress | None,
@@ -253,7 +279,7 @@ def _feed(
     return done
 
 
-def run_ticks(engine: Engine, ticks: Ticks, log: AlertLog) -> None:
+def run_ticks(engine: Steps, ticks: Ticks, log: AlertLog) -> None:
     """Run the engine's timers at the times of ``ticks``, skipping those before
     `Engine.next_due` (they would change nothing), so a long quiet stretch costs what is
     due in it, not one tick per step; the last tick (``at``) always runs."""
@@ -313,7 +339,7 @@ class ReplayResult:
 
 
 def replay(
-    engine: Engine,
+    engine: Steps,
     telemetry: Telemetry,
     tenant: str | None,
     step_s: float = STEP_S,

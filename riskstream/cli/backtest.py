@@ -21,11 +21,12 @@ from riskstream.backtest import (
     write_alerts,
 )
 from riskstream.backtest.outcomes_file import LoanOutcome, read_outcomes_file
-from riskstream.backtest.replay import STEP_S, ReplayResult
+from riskstream.backtest.replay import STEP_S, ReplayResult, Steps
 from riskstream.backtest.suggest_matrix import suggest_matrix as suggest
 from riskstream.cli.matrix_report import report_matrix
 from riskstream.cli.terminal import command_console
 from riskstream.engine.core import Engine
+from riskstream.engine.lenders import LenderEngines
 from riskstream.errors import RulesFileError
 from riskstream.rules.schema import RuleSet, load_rules
 
@@ -53,17 +54,22 @@ def _rules(path: Path | None) -> RuleSet:
         raise _fail(str(exc)) from None
 
 
-def _fleet(path: Path | None) -> Fleet | None:
-    if path is None:
-        return None
-    try:
-        return load_fleet(path)
-    except FleetFileError as exc:
-        raise _fail(f"--fleet: {exc}") from None
+def _fleets(paths: list[Path] | None) -> list[Fleet]:
+    fleets = []
+    for path in paths or []:
+        try:
+            fleets.append(load_fleet(path))
+        except FleetFileError as exc:
+            raise _fail(f"--fleet: {exc}") from None
+    tenants = [f.tenant.id for f in fleets]
+    for tenant in tenants:
+        if tenants.count(tenant) > 1:
+            raise _fail(f"--fleet: two fleet files of lender {tenant!r}")
+    return fleets
 
 
 def _run(
-    engine: Engine,
+    engine: Steps,
     telemetry: Telemetry,
     tenant: str | None,
     step: float,
@@ -103,8 +109,12 @@ def backtest(
         "alerts.jsonl"
     ),
     fleet: Annotated[
-        Path | None,
-        typer.Option(help="fleet file (YAML); without it every device is a generic sensor"),
+        list[Path] | None,
+        typer.Option(
+            help="fleet file (YAML); without it every device is a generic sensor. Give one "
+            "per lender to replay several (the telemetry then needs a tenant column) with "
+            "the platform's cross-lender match (pledged_elsewhere)"
+        ),
     ] = None,
     rules: Annotated[Path | None, typer.Option(help="rules file (TOML; default: built in)")] = None,
     tick: Annotated[
@@ -141,7 +151,11 @@ def backtest(
     if suggest_matrix is not None and outcomes is None:
         raise _fail("--suggest-matrix needs --outcomes (the loan outcomes to learn from)")
     ruleset = _rules(rules)
-    registered = _fleet(fleet)
+    registered_fleets = _fleets(fleet)
+    if len(registered_fleets) > 1:
+        _lenders(telemetry, registered_fleets, ruleset, out, tick, outcomes)
+        return
+    registered = registered_fleets[0] if registered_fleets else None
     began = time.perf_counter()
     try:
         data = read_telemetry(telemetry)
@@ -187,6 +201,40 @@ def backtest(
                     f"--suggest-matrix: cannot write {suggest_matrix}: {exc.strerror or exc}"
                 ) from None
             console.print(f"suggested matrix → {suggest_matrix} (review it, then apply it)")
+
+
+def _lenders(
+    telemetry: Path,
+    fleets: list[Fleet],
+    ruleset: RuleSet,
+    out: Path,
+    tick: float,
+    outcomes: Path | None,
+) -> None:
+    """Replay several lenders' telemetry through one engine per lender and the
+    platform's cross-lender match, as `riskstream serve` runs them."""
+    if outcomes is not None:
+        raise _fail("--outcomes: give one --fleet (loan outcomes name no lender)")
+    began = time.perf_counter()
+    try:
+        data = read_telemetry(telemetry)
+    except InputFileError as exc:
+        raise _fail(str(exc)) from None
+    if data.tenant is None:
+        raise _fail(
+            f"--telemetry: {telemetry} has no tenant column; several --fleet files need one "
+            "to tell the lenders' devices apart"
+        )
+    read_s = time.perf_counter() - began
+    # the cross-lender hashes live only in this process: a random platform key serves
+    engines = LenderEngines(fleets, ruleset)
+    result = _run(engines, data, None, tick, [])
+    try:
+        write_alerts(result.alerts, out)
+    except OSError as exc:
+        raise _fail(f"--out: cannot write {out}: {exc.strerror or exc}") from None
+    console.print(f"{len(fleets)} lenders: {', '.join(f.tenant.id for f in fleets)}")
+    _report(data, result, out, read_s, time.perf_counter() - began)
 
 
 def _report(

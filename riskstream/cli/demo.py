@@ -4,6 +4,11 @@ A generated fleet is registered, an amqtt broker starts in-process (unless
 ``--broker`` names one), the simulator replays the recent past at ``speed``× with
 injected risk scenarios and then keeps publishing in real time, ingest writes to an
 embedded DuckDB file, the engine raises alerts and the HTTP service shows them.
+
+With a second lender (``--second-lender``), lender `SECOND_LENDER` registers one lot of
+the fleet's goods under its own ids (`simulator.cross_pledge`): the same load cells,
+tags and place, its gateway echoing their telemetry. Both lenders' users (`DEMO_USER`,
+`SECOND_USER`) then see ``pledged_elsewhere`` on their own lot.
 """
 
 import asyncio
@@ -18,6 +23,7 @@ from pathlib import Path
 import uvicorn
 
 from devices.fleet_file import save_fleet
+from devices.model import Fleet
 from devices.private_files import make_private_dirs
 from devices.registry import Registry
 from ingest.errors import IngestStalledError
@@ -28,6 +34,7 @@ from riskstream.service.embedded_broker import embedded_broker
 from riskstream.service.runtime import Runtime
 from riskstream.service.settings import ServiceSettings
 from riskstream.service.users import UserStore
+from simulator import cross_pledge as cross
 from simulator import generate, generate_fleet, plan_scenarios, publish, truth_records, write_truth
 from simulator.publisher import parse_broker_url
 from simulator.telemetry import Message
@@ -37,6 +44,8 @@ log = logging.getLogger(__name__)
 LIVE_TAIL_S = 30 * 86400.0
 DEMO_USER = "demo"
 DEMO_PASSWORD = "riskstream-demo"  # noqa: S105 (printed on screen; the demo's own throw-away user)
+SECOND_LENDER = "demo-bank-2"
+SECOND_USER = "demo2"  # of the second lender, with the same password
 DEMO_SCENARIOS = ("inventory_drain", "geofence_exit", "device_silent")
 
 
@@ -55,6 +64,7 @@ class DemoOptions:
     port: int = 8000
     duration_s: float | None = None
     rules: Path | None = None
+    second_lender: bool = False
 
 
 @dataclass
@@ -85,19 +95,37 @@ def _split_at(
     return head(), tail()
 
 
+def second_lender_of(fleet: Fleet, seed: int) -> cross.CrossPledge:
+    """The demo's second lender, with one lot of ``fleet`` pledged to it too.
+
+    Raises:
+        FleetError: the fleet has too few located warehouse lots.
+    """
+    return cross.pledge_twice(fleet, SECOND_LENDER, 1, seed)
+
+
 def prepare(
     options: DemoOptions, now: float
-) -> tuple[ServiceSettings, Iterator[Message], float, str]:
-    """Create the data dir, fleet, registry, plan and truth; return what the run needs."""
+) -> tuple[ServiceSettings, Iterator[Message], float, str, Iterator[Message] | None]:
+    """Create the data dir, fleet(s), registry, plan and truth; return what the run needs:
+    the settings, the first lender's messages, the start, its tenant, and the second
+    lender's messages (None without one)."""
     if options.data_dir.exists():
         shutil.rmtree(options.data_dir)
     make_private_dirs(options.data_dir)
     fleet = generate_fleet(options.borrowers, options.seed)
+    pledge = second_lender_of(fleet, options.seed) if options.second_lender else None
+    if pledge is not None:
+        fleet = pledge.first
+        save_fleet(pledge.second, options.data_dir / f"{SECOND_LENDER}.yaml")
     save_fleet(fleet, options.data_dir / "fleet.yaml")
     database = str(options.data_dir / "riskstream.db")
     engine = open_service_database(database)
     Registry(engine).import_fleet(fleet)
     UserStore(engine).add(DEMO_USER, DEMO_PASSWORD, fleet.tenant.id, "risk_admin")
+    if pledge is not None:
+        Registry(engine).import_fleet(pledge.second)
+        UserStore(engine).add(SECOND_USER, DEMO_PASSWORD, SECOND_LENDER, "risk_admin")
     engine.dispose()
     start = float(int(now - options.history_s))
     injections = plan_scenarios(
@@ -109,7 +137,10 @@ def prepare(
         kinds=list(DEMO_SCENARIOS),
     )
     end = start + options.history_s + LIVE_TAIL_S
-    write_truth(truth_records(fleet.tenant.id, injections, end), options.data_dir / "truth.jsonl")
+    records = truth_records(fleet.tenant.id, injections, end)
+    if pledge is not None:
+        records += cross.truth(pledge, start, end)
+    write_truth(records, options.data_dir / "truth.jsonl")
     settings = ServiceSettings(
         broker=options.broker or "mqtt://127.0.0.1:1883",
         store=f"duckdb:///{(options.data_dir / 'telemetry.duckdb').resolve()}",
@@ -120,7 +151,12 @@ def prepare(
         host=options.host,
         port=options.port,
     )
-    return settings, generate(fleet, injections, start, end, options.seed), start, fleet.tenant.id
+    echoes = None
+    if pledge is not None:  # the same telemetry once more: the second lender's echo of it
+        again = generate(fleet, injections, start, end, options.seed)
+        echoes = (m for t, m in cross.both_lenders(again, pledge) if t == SECOND_LENDER)
+    messages = generate(fleet, injections, start, end, options.seed)
+    return settings, messages, start, fleet.tenant.id, echoes
 
 
 def _editable_rules(data_dir: Path) -> Path:
@@ -146,7 +182,7 @@ async def run_demo(
 ) -> Runtime:
     """Run the demo until ``duration_s`` passes (or forever); return the runtime for stats."""
     now = time.time()
-    settings, messages, start, tenant = prepare(options, now)
+    settings, messages, start, tenant, echoes = prepare(options, now)
     state = DemoState()
     async with _broker(options.broker) as broker_url:
         settings = settings.model_copy(update={"broker": broker_url})
@@ -168,10 +204,17 @@ async def run_demo(
             url = f"http://{options.host}:{_bound_port(server, options.port)}/"
             if ready is not None:
                 ready.set()
-            sim = asyncio.create_task(
-                _simulate(messages, tenant, broker_url, options, start, now, runtime, state),
-                name="simulator",
-            )
+            sims = [
+                asyncio.create_task(
+                    _simulate(messages, tenant, broker_url, options, start, now, runtime, state),
+                    name="simulator",
+                )
+            ]
+            if echoes is not None:
+                echo = _simulate(
+                    echoes, SECOND_LENDER, broker_url, options, start, now, runtime, DemoState()
+                )
+                sims.append(asyncio.create_task(echo, name="simulator-2"))
             began = time.monotonic()
             try:
                 while options.duration_s is None or time.monotonic() - began < options.duration_s:
@@ -182,8 +225,9 @@ async def run_demo(
                     await asyncio.sleep(0.5)
             finally:
                 runtime.stop.set()
-                sim.cancel()
-                await asyncio.gather(sim, return_exceptions=True)
+                for sim in sims:
+                    sim.cancel()
+                await asyncio.gather(*sims, return_exceptions=True)
                 server.should_exit = True
                 await serve_task
     return runtime
@@ -227,7 +271,7 @@ async def _simulate(
         start_ts=start,
         stop=stop,
         on_progress=progress,
-        client_id="riskstream-demo-sim",
+        client_id=f"riskstream-demo-sim-{tenant}",
     )
     state.replay_done = True
     if stop.is_set():
@@ -241,5 +285,5 @@ async def _simulate(
         start_ts=catch_up,
         stop=stop,
         on_progress=progress,
-        client_id="riskstream-demo-sim-live",
+        client_id=f"riskstream-demo-sim-live-{tenant}",
     )

@@ -14,18 +14,29 @@ from rich.live import Live
 from devices.registry import shown_url
 from ingest.errors import IngestStalledError
 from riskstream.api.app import create_app
-from riskstream.cli.demo import DEMO_PASSWORD, DEMO_USER, DemoOptions, DemoState, run_demo
+from riskstream.cli.demo import (
+    DEMO_PASSWORD,
+    DEMO_USER,
+    SECOND_LENDER,
+    SECOND_USER,
+    DemoOptions,
+    DemoState,
+    run_demo,
+    second_lender_of,
+)
 from riskstream.cli.ports import port_problem
 from riskstream.cli.summary import render_summary, status_line
 from riskstream.cli.terminal import command_console
 from riskstream.durations import parse_duration
 from riskstream.engine.checkpoint_key import CheckpointKeyError, load_key
+from riskstream.engine.platform_key import load_platform_key
 from riskstream.errors import RulesFileError
 from riskstream.rules.schema import load_rules
 from riskstream.service.alert_store import AlertFilter
 from riskstream.service.database import DatabaseSchemaError, open_service_database
 from riskstream.service.runtime import Runtime
 from riskstream.service.settings import ServiceSettings
+from simulator import FleetError, generate_fleet
 
 console = command_console()
 err = command_console(stderr=True)
@@ -117,6 +128,7 @@ def serve(
     if checkpoint is not None:
         try:  # a key file that cannot be used stops the start: say so in one line
             load_key(settings.checkpoint_key, checkpoint)
+            load_platform_key(settings.platform_key, checkpoint)
         except (CheckpointKeyError, ValueError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
@@ -215,11 +227,20 @@ def demo(
         Path, typer.Option(help="where the demo keeps its files (recreated each run)")
     ] = Path("riskstream-demo"),
     rules: Annotated[Path | None, typer.Option(help="rules file (TOML)")] = None,
+    second_lender: Annotated[
+        bool,
+        typer.Option(
+            help=f"add lender {SECOND_LENDER} (user {SECOND_USER}) with one lot of the same "
+            "goods: both see pledged_elsewhere"
+        ),
+    ] = False,
 ) -> None:
     """Run the whole path on embedded defaults: broker, simulator, ingest, engine, dashboard.
 
     Replays the last --history of a generated fleet at --speed× with injected risk
     scenarios (ground truth in DATA_DIR/truth.jsonl), then keeps publishing in real time.
+    With --second-lender a second lender registers one lot of the same goods under its
+    own ids, and both lenders are told it is pledged elsewhere too.
 
     \b
     Examples:
@@ -238,6 +259,12 @@ def demo(
         err.print(f"[red]error:[/red] --broker {broker!r}: expected mqtt://HOST:PORT")
         raise typer.Exit(2)
     _check_port(host, port)
+    if second_lender:
+        try:
+            second_lender_of(generate_fleet(borrowers, seed), seed)
+        except FleetError as exc:
+            err.print(f"[red]error:[/red] --second-lender: {exc.reason} (use more --borrowers)")
+            raise typer.Exit(2) from None
     options = DemoOptions(
         data_dir=data_dir,
         borrowers=borrowers,
@@ -250,6 +277,7 @@ def demo(
         port=port,
         duration_s=duration_s,
         rules=rules,
+        second_lender=second_lender,
     )
     began = time.monotonic()
     if console.is_terminal:

@@ -90,7 +90,8 @@ class PartitionEngine:
         self.partition = partition
         mine = fleets_of_partition(fleets, partition, partitions)
         self.digest = fleets_digest(mine)
-        self.engines = LenderEngines(mine, rules, own_rules)
+        # a partition sees only some lenders' borrowers: no cross-lender match here
+        self.engines = LenderEngines(mine, rules, own_rules, match_across_lenders=False)
         self.clock = StreamClock(wall_clock)
         self._wall = wall_clock
         self.covered_seq = 0

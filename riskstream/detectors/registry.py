@@ -39,6 +39,7 @@ from riskstream.detectors.movement import MovementDetector
 from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
 from riskstream.detectors.operations import OperationsDetector
 from riskstream.detectors.parked_moving import ParkedMovingDetector
+from riskstream.detectors.pledged_elsewhere import PledgedElsewhereDetector
 from riskstream.detectors.position_implausible import PositionImplausibleDetector
 from riskstream.detectors.production_decline import DeclineDetector
 from riskstream.detectors.series_anomaly import SeriesAnomalyDetector
@@ -99,6 +100,9 @@ class DetectorSpec:
         next_due: the earliest clock time its `tick` may change anything.
         detects: the simulator scenarios its alerts detect.
         charts: what the evidence of its alerts charts (None: the device's metrics).
+        across_lenders: its alerts come of the platform's match across lenders
+            (`riskstream.engine.platform_match`): its scenario needs two lenders' fleets
+            (`riskstream simulate cross-pledge`), not one fleet's injected scenarios.
     """
 
     name: str
@@ -111,6 +115,7 @@ class DetectorSpec:
     next_due: Callable[[Any, AlertBook], float] | None = None
     detects: tuple[Detects, ...] = ()
     charts: ChartMaker | None = None
+    across_lenders: bool = False
 
 
 def _one(changed: Changed, alert: Alert | None) -> None:
@@ -125,6 +130,17 @@ def _all(changed: Changed, alerts: Sequence[Alert]) -> None:
 
 def _weighs_a_lot(_: object, device: DeviceContext, metric: str) -> bool:
     return metric == "weight_kg" and device.collateral_id is not None
+
+
+def _elsewhere_step(
+    d: PledgedElsewhereDetector,
+    host: Host,
+    r: Reading,
+    device: DeviceContext,
+    wall: float,
+    c: Changed,
+) -> None:
+    d.observe(r, device)
 
 
 def _tracker(*metrics: str) -> Callable[[object, DeviceContext, str], bool]:
@@ -336,6 +352,16 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         scoped="double_pledge",
         routes=(Route(_weighs_a_lot, _pledge_step),),
         detects=(Detects("double_pledge", "double_pledge", "collateral_id"),),
+    ),
+    # the lender's side of the platform's cross-lender match (`riskstream.engine.lenders`)
+    DetectorSpec(
+        name="pledged_elsewhere",
+        kinds=("pledged_elsewhere",),
+        make=lambda index, rules: PledgedElsewhereDetector(index, rules.rules.pledged_elsewhere),
+        use_rules=_set("rule", "pledged_elsewhere"),
+        routes=(Route(_weighs_a_lot, _elsewhere_step),),
+        detects=(Detects("cross_pledge", "pledged_elsewhere", "collateral_id"),),
+        across_lenders=True,
     ),
     DetectorSpec(
         name="geofence",

@@ -49,6 +49,8 @@ SHARED = frozenset(
         "coverage",
         "settings",
         "_heap_rules",
+        "matching",
+        "platform_view",
     }
 )
 

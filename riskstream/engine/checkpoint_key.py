@@ -45,10 +45,10 @@ class CheckpointKeyError(OSError):
         reason: what is wrong and what to do.
     """
 
-    def __init__(self, path: Path | str, reason: str) -> None:
+    def __init__(self, path: Path | str, reason: str, what: str = "checkpoint key") -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"checkpoint key file {self.path}: {reason}")
+        super().__init__(f"{what} file {self.path}: {reason}")
 
 
 def key_file_for(checkpoint: Path) -> Path:
@@ -68,13 +68,27 @@ def load_key(env_key: SecretStr | None, checkpoint: Path) -> bytes:
         if len(text) < MIN_KEY_CHARS:
             raise ValueError(f"{ENV_VAR} must have at least {MIN_KEY_CHARS} characters")
         return text.encode()
-    path = key_file_for(checkpoint)
-    text = _key_file_text(path).strip()
+    return key_in_file(key_file_for(checkpoint))
+
+
+def key_in_file(path: Path, what: str = "checkpoint key") -> bytes:
+    """The key held by the private key file ``path``, the file made with a random key
+    first if there is none (also used for other service secrets of this kind, named
+    ``what`` in errors).
+
+    Raises:
+        CheckpointKeyError: the key file cannot be used.
+    """
+    try:
+        text = _key_file_text(path).strip()
+    except CheckpointKeyError as exc:
+        raise CheckpointKeyError(path, exc.reason, what) from None
     if len(text) < MIN_KEY_CHARS:
         raise CheckpointKeyError(
             path,
             f"holds no key of at least {MIN_KEY_CHARS} characters; delete it to have a new "
-            "one made at the next start (the checkpoint is then refused once)",
+            "one made at the next start (what it protected is then refused once)",
+            what,
         )
     return text.encode()
 
@@ -145,5 +159,5 @@ def _create_key_file(path: Path) -> str | None:
             os.fsync(f.fileno())
     except OSError as exc:
         raise CheckpointKeyError(path, f"cannot be created: {exc.strerror or exc}") from exc
-    log.info("made a new engine checkpoint key in %s", path)
+    log.info("made a new key file %s", path)
     return text

@@ -275,6 +275,12 @@ class Engine:
         self._price(alerts)
         return alerts
 
+    def settle(self, alerts: list[Alert], now: float) -> None:
+        """Score and price alerts changed outside `process` and `tick` (the platform's
+        cross-lender match) as those steps do."""
+        self._rescore(alerts, now)
+        self._price(alerts)
+
     def _price(self, alerts: list[Alert]) -> None:
         """Give each emitted alert its money at risk and alert score as of its own last
         change (so a replay gives the same scores however its readings are batched; the

@@ -43,6 +43,7 @@ class FleetIndex:
         self.sites: dict[str, Site] = {}
         self.borrowers: dict[str, str] = {}
         self.borrower_records: dict[str, Borrower] = {}
+        self.serials: dict[str, str] = {}  # device id → its maker's serial, where registered
         self.loans: dict[str, Loan] = {}
         self.loans_of: dict[str, tuple[str, ...]] = {}
         self.lots_at: dict[str, tuple[str, ...]] = {}
@@ -60,6 +61,8 @@ class FleetIndex:
                     loan_id = loan_of.get(device.collateral or "", first_loan)
                     # interned: readings whose ids are interned too are matched by identity
                     device_id = sys.intern(device.id)
+                    if device.serial is not None:
+                        self.serials[device_id] = device.serial
                     self.devices[device_id] = DeviceContext(
                         tenant=tenant,
                         borrower_id=borrower.id,

@@ -6,8 +6,14 @@ registered lender, each built from that lender's fleet alone and run under that 
 rules (its own, or the service's default), and routes every reading and integrity signal
 to the engine of its tenant. Timers, checkpoints and the learned outcome models go
 through all of them. Nothing one engine holds is visible to another.
+
+The one thing the platform tells lenders across engines is that goods look pledged to
+another lender too (`riskstream.engine.platform_match`): with several lenders, after every
+step the platform matches their lots' hashed facts, keyed with ``platform_key``, and each
+engine raises ``pledged_elsewhere`` on its own matched lots.
 """
 
+import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -19,7 +25,9 @@ from ingest.integrity import IntegritySignal
 from riskstream.engine.alerts import Alert
 from riskstream.engine.checkpoint import read_state, write_state
 from riskstream.engine.core import Engine, check_meta
+from riskstream.engine.platform_match import PlatformMatch
 from riskstream.rules.schema import RuleSet
+from riskstream.scoring.outcome_model import LoanEvent
 
 
 class LenderEngines:
@@ -31,7 +39,13 @@ class LenderEngines:
         default_rules: RuleSet,
         own_rules: dict[str, RuleSet] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        platform_key: bytes | None = None,
+        match_across_lenders: bool = True,
     ) -> None:
+        """Build one engine per fleet; ``platform_key`` keys the cross-lender match's
+        hashes (`riskstream.engine.platform_key`; None: a random key of this object).
+        ``match_across_lenders`` false: no cross-lender match (a cluster partition, which
+        sees only some lenders' borrowers)."""
         self.default_rules = default_rules
         self.own_rules: dict[str, RuleSet] = dict(own_rules or {})
         self.wall_clock = wall_clock
@@ -41,6 +55,12 @@ class LenderEngines:
         }
         self.readings_without_lender = 0
         self._empty: Engine | None = None
+        self.platform_key = platform_key if platform_key is not None else secrets.token_bytes(32)
+        self.platform = PlatformMatch(
+            self.by_tenant if match_across_lenders else {},
+            self.platform_key,
+            default_rules.rules.pledged_elsewhere,
+        )
 
     def rules_of(self, tenant: str) -> RuleSet:
         """The rules in force for ``tenant``: its own if it has them, else the default."""
@@ -89,6 +109,9 @@ class LenderEngines:
                 self.readings_without_lender += len(readings)
             else:
                 changed += engine.process(readings)
+        watermark = self.watermark
+        if watermark is not None:
+            changed += self.platform.step(watermark)
         return changed
 
     def integrity(self, signals: Sequence[IntegritySignal]) -> list[Alert]:
@@ -105,7 +128,20 @@ class LenderEngines:
         changed: list[Alert] = []
         for engine in self.by_tenant.values():
             changed += engine.tick(now)
+        changed += self.platform.step(now)
         return changed
+
+    def next_due(self) -> float:
+        """The earliest clock time a `tick` may change anything (see `Engine.next_due`)."""
+        return min([self.platform.next_due(), *(e.next_due() for e in self.by_tenant.values())])
+
+    def record_outcome(self, borrower_id: str, event: LoanEvent, ts: float) -> int:
+        """Feed a loan outcome to the lender that has ``borrower_id``; KeyError if none
+        or several have it (ids are the lenders' own)."""
+        owners = [e for e in self.by_tenant.values() if borrower_id in e.index.borrowers]
+        if len(owners) != 1:
+            raise KeyError(borrower_id)
+        return owners[0].record_outcome(borrower_id, event, ts)
 
     def open_alerts(self) -> list[Alert]:
         """Every lender's open (or acknowledged) alerts."""
@@ -114,6 +150,7 @@ class LenderEngines:
     def set_default_rules(self, rules: RuleSet) -> None:
         """Put the service's rules in force for every lender without rules of its own."""
         self.default_rules = rules
+        self.platform.set_rule(rules.rules.pledged_elsewhere)
         for tenant, engine in self.by_tenant.items():
             if tenant not in self.own_rules:
                 engine.set_rules(rules)
@@ -158,7 +195,8 @@ class LenderEngines:
     def checkpoint(self, path: Path | str, meta: dict[str, str], *, key: bytes) -> None:
         """Write every engine's state to one authenticated file."""
         lenders = {tenant: engine.state() for tenant, engine in self.by_tenant.items()}
-        write_state(path, {"meta": dict(meta), "lenders": lenders}, key=key)
+        state = {"meta": dict(meta), "lenders": lenders, "platform": self.platform.state()}
+        write_state(path, state, key=key)
 
     def restore(self, path: Path | str, meta: dict[str, str], *, key: bytes) -> None:
         """Resume every engine from a `checkpoint` of the same fleets (see
@@ -171,3 +209,5 @@ class LenderEngines:
             raise ValueError(f"{path}: checkpoint has no state of lender {missing[0]!r}")
         for tenant, engine in self.by_tenant.items():
             engine.load(lenders[tenant])
+        if "platform" in parts:  # a checkpoint of an older riskstream has none
+            self.platform.load(parts["platform"])

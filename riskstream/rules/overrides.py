@@ -21,6 +21,23 @@ FIXED_KEYS: dict[str, frozenset[str]] = {
     "values_stuck": frozenset({"metrics"}),
     # the settings of the anomaly model, which a cohort of devices shares across loans
     "anomaly": frozenset({"n_trees", "height", "window_size", "seed", "series"}),
+    # judged by the platform across lenders, per lot, not per device or loan
+    "pledged_elsewhere": frozenset(
+        {
+            "enabled",
+            "severity",
+            "score",
+            "min_facts",
+            "min_shared_tags",
+            "min_tag_share",
+            "min_comoving_changes",
+            "min_comoving_share",
+            "change_bucket",
+            "min_change_kg",
+            "change_tolerance",
+            "window",
+        }
+    ),
 }
 """Keys that apply to the whole service and cannot be overridden per scope."""
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter
 
+from devices.model import Fleet
 from devices.reading import Reading
 from devices.registry import Registry
 from devices.sparkplug.mapping import sparkplug_map
@@ -33,6 +34,7 @@ from riskstream.engine.alerts import Alert
 from riskstream.engine.checkpoint_key import load_key
 from riskstream.engine.clock import StreamClock
 from riskstream.engine.lenders import LenderEngines
+from riskstream.engine.platform_key import load_platform_key
 from riskstream.engine.resume import fleets_digest
 from riskstream.engine.resume import restore as restore_engine
 from riskstream.engine.resume import save as save_engine
@@ -120,7 +122,8 @@ class Runtime:
         self.rules: RuleSet = self.rules_keeper.ruleset
         fleets = self.registry.fleets()
         self.fleets_digest = fleets_digest(fleets)
-        self.engines = LenderEngines(fleets, self.rules, self.lender_rules.rulesets)
+        self.platform_key = load_platform_key(settings.platform_key, settings.checkpoint_path)
+        self.engines = self._engines(fleets, self.lender_rules.rulesets)
         self.rules_keeper.warnings = self.engines.default_warnings()
         self.clock = StreamClock()
         self.notifier = ChangeNotifier(self.alerts.last_seq())
@@ -158,12 +161,15 @@ class Runtime:
         previous = self.engines
         fleets = self.registry.fleets()
         self.fleets_digest = fleets_digest(fleets)
-        self.engines = LenderEngines(fleets, self.rules, previous.own_rules)
+        self.engines = self._engines(fleets, previous.own_rules)
         self.engines.keep_learning_of(previous)
         self.pipeline.set_known_devices(device_table(fleets))
         self.pipeline.set_sparkplug(sparkplug_map(fleets))
         del previous
         settle_heap()
+
+    def _engines(self, fleets: list[Fleet], own_rules: dict[str, RuleSet]) -> LenderEngines:
+        return LenderEngines(fleets, self.rules, own_rules, platform_key=self.platform_key)
 
     def set_rules(self, rules: RuleSet) -> list[str]:
         """Put the service's ``rules`` in force for every lender without rules of its own
@@ -219,7 +225,7 @@ class Runtime:
             return True
         if why != "no checkpoint":
             log.warning("engine checkpoint %s not used, starting fresh: %s", path, why)
-            self.engines = LenderEngines(self.registry.fleets(), self.rules, self.engines.own_rules)
+            self.engines = self._engines(self.registry.fleets(), self.engines.own_rules)
         return False
 
     def save_checkpoint(self) -> None:

@@ -82,6 +82,14 @@ class ServiceSettings(BaseSettings):
         "e.g. from openssl rand -hex 32); default: engine.key next to the checkpoint, made "
         "with a random key at the first start",
     )
+    platform_key: SecretStr | None = Field(
+        None,
+        min_length=MIN_KEY_CHARS,
+        description="key of the hashes by which lots of different lenders are compared "
+        "(pledged_elsewhere; at least 32 characters); default: platform.key next to the "
+        "checkpoint, made with a random key at the first start (checkpoints off: a random "
+        "key per process)",
+    )
     max_body_bytes: int = Field(
         2 * 1024 * 1024,
         gt=0,
