@@ -45,8 +45,12 @@ docs: $(VENV)/.installed-test
 docs-gen: $(VENV)/.installed-test
 	$(BIN)/python -m riskstream.docs_gen
 
+# Two processes by default: much of the suite waits on servers, browsers and clusters.
+# Each test file stays in one process (its module fixtures are built once).
+PYTEST_WORKERS ?= 2
+
 pytest: $(VENV)/.installed-test
-	@scripts/run-pytest.sh $(BIN)/pytest
+	@scripts/run-pytest.sh $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) riskstream-demo riskstream-data site .pytest_cache .mypy_cache .ruff_cache
