@@ -64,11 +64,17 @@ def load_key(env_key: SecretStr | None, checkpoint: Path) -> bytes:
         CheckpointKeyError: the key file cannot be used.
     """
     if env_key is not None:
-        text = env_key.get_secret_value().strip()
-        if len(text) < MIN_KEY_CHARS:
-            raise ValueError(f"{ENV_VAR} must have at least {MIN_KEY_CHARS} characters")
-        return text.encode()
+        return key_from_environment(env_key, ENV_VAR)
     return key_in_file(key_file_for(checkpoint))
+
+
+def key_from_environment(env_key: SecretStr, variable: str) -> bytes:
+    """A key given in the environment variable ``variable``; ValueError if it is shorter
+    than `MIN_KEY_CHARS`."""
+    text = env_key.get_secret_value().strip()
+    if len(text) < MIN_KEY_CHARS:
+        raise ValueError(f"{variable} must have at least {MIN_KEY_CHARS} characters")
+    return text.encode()
 
 
 def key_in_file(path: Path, what: str = "checkpoint key") -> bytes:

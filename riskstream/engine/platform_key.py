@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from riskstream.engine.checkpoint_key import MIN_KEY_CHARS, NEW_KEY_BYTES, key_in_file
+from riskstream.engine.checkpoint_key import NEW_KEY_BYTES, key_from_environment, key_in_file
 
 KEY_FILE = "platform.key"
 ENV_VAR = "RISKSTREAM_PLATFORM_KEY"
@@ -41,10 +41,7 @@ def load_platform_key(env_key: SecretStr | None, checkpoint: Path | None) -> byt
         CheckpointKeyError: the key file cannot be used.
     """
     if env_key is not None:
-        text = env_key.get_secret_value().strip()
-        if len(text) < MIN_KEY_CHARS:
-            raise ValueError(f"{ENV_VAR} must have at least {MIN_KEY_CHARS} characters")
-        return text.encode()
+        return key_from_environment(env_key, ENV_VAR)
     if checkpoint is None:
         return secrets.token_hex(NEW_KEY_BYTES).encode()
     return key_in_file(platform_key_file_for(checkpoint), what="platform key")

@@ -89,6 +89,20 @@ def refuse_text_numbers(model: type[BaseModel], data: object) -> object:
     return data
 
 
+class StrictSection(BaseModel):
+    """A table of the rules file: unknown keys refused, values frozen, and text or
+    true/false refused where a number goes."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: object) -> object:
+        return refuse_text_numbers(cls, data)
+
+
 _NUMBERS: tuple[object, ...] = (int, float, int | None, float | None)
 _FIELD_NAMES = frozenset(f.strip() for f in REASON_FIELDS.split(","))
 _MAX_WIDTH = 40

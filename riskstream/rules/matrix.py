@@ -11,9 +11,9 @@ A component without data for a borrower gives its weight to the others in propor
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from riskstream.rules.custom import FieldError, refuse_text_numbers
+from riskstream.rules.custom import FieldError, StrictSection
 
 COMPONENTS: tuple[str, ...] = (
     "collateral",
@@ -31,15 +31,8 @@ BORROWER_FIELDS: tuple[str, ...] = ("id", "name", "industry", "timezone")
 SizeBand = Literal["small", "medium", "large"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, data: object) -> object:
-        return refuse_text_numbers(cls, data)
+class _Strict(StrictSection):
+    """A table of this part of the rules file."""
 
 
 class Weights(_Strict):

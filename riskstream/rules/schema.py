@@ -11,20 +11,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from riskstream.durations import parse_duration
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
-from riskstream.rules.custom import CustomRule, FieldError, refuse_text_numbers
+from riskstream.rules.custom import CustomRule, FieldError, StrictSection
 from riskstream.rules.matrix import ScoringSettings
 from riskstream.rules.overrides import Override, OverrideError, apply_override
 from riskstream.rules.series_anomaly import SeriesAnomalyRule
@@ -44,15 +41,8 @@ ClearAfter = Annotated[
 AlertSeverity = Annotated[Severity, Field(description="severity of the alerts it raises")]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, data: object) -> object:
-        return refuse_text_numbers(cls, data)
+class _Section(StrictSection):
+    """A table of this part of the rules file."""
 
 
 class InventoryRule(_Section):
