@@ -1,7 +1,7 @@
 // Credit matrix: the borrower page's card (components, weights, contributions, reasons)
 // and the names the portfolio sorts and filters by.
 
-import { el, pct } from "./format.js";
+import { cardsOnNarrow, el, pct } from "./format.js";
 
 export const COMPONENTS = ["collateral", "operations", "conduct", "behaviour", "repayment", "outcome_model"];
 
@@ -35,12 +35,12 @@ export function matrixCard(m) {
       el("td", "num", pct(c.weight, 0)),
       el("td", "num", pct(c.weight_used, 0)),
       el("td", "num", c.contribution.toFixed(1) + " points"),
-      el("td", null, undefined, reasons),
+      el("td", "reasons-cell", undefined, reasons),
     );
     body.appendChild(tr);
   }
   table.appendChild(body);
-  box.appendChild(table);
+  box.appendChild(cardsOnNarrow(table));
   for (const note of m.notes) box.appendChild(el("p", "footnote matrix-note", note));
   return box;
 }
