@@ -92,7 +92,7 @@ def combine(segment: str, weights: Weights, parts: Sequence[ComponentScore]) -> 
         used = configured[part.name] / usable if part.has_data and usable > 0 else 0.0
         if not part.has_data and share > 0:
             notes.append(
-                f"{part.name} lacks data ({'; '.join(part.reasons)}): its weight "
+                f"{part.name.replace('_', ' ')} lacks data ({'; '.join(part.reasons)}): its weight "
                 f"{share:.0%} goes to the others"
             )
         rows.append(

@@ -25,7 +25,7 @@ export function matrixCard(m) {
   table.appendChild(el("thead", null, undefined, hr));
   const body = el("tbody");
   for (const c of m.components) {
-    const tr = el("tr", c.has_data ? null : "muted");
+    const tr = el("tr", c.has_data ? null : "no-data");
     tr.dataset.component = c.component;
     const reasons = el("ul", "reasons-list");
     for (const r of c.reasons) reasons.appendChild(el("li", null, r));

@@ -139,7 +139,7 @@ async def test_pages_and_feed_resume(mosquitto: Mosquitto, tmp_path: Path) -> No
         assert await matrix.locator("tbody tr").count() == 6
         collateral = await matrix.locator("tr[data-component=collateral]").inner_text()
         assert "/ 100" in collateral and "%" in collateral and "points" in collateral
-        lacking = await matrix.locator("tbody tr.muted").count()
+        lacking = await matrix.locator("tbody tr.no-data").count()
         assert lacking == await matrix.locator("tbody tr:has-text('no data')").count()
         await page.screenshot(path=str(ARTIFACTS / "borrower.png"), full_page=True)
 
