@@ -2,8 +2,10 @@
 logged-in user calls GET /api/me: every call is answered, no 5xx but the documented 503,
 at most `SLOTS` password checks at a time, and the flood is refused with Retry-After.
 
-The latency bound here is deliberately generous (2 s per call, on a loaded 2-core
-machine); the p99 < 250 ms target is measured by ``riskstream bench login``.
+The latency bounds here only tell an answering service from a blocked one, whatever
+else loads the machine (the suite runs in two processes): nine calls in ten within 2 s,
+and none held for half the flood, as a blocked event loop would hold them. The p99 <
+250 ms target is measured by ``riskstream bench login``.
 """
 
 import threading
@@ -98,7 +100,8 @@ def assert_me_kept_answering(result: FloodResult) -> None:
     )
     assert result.me_ms, "no GET /api/me call was made during the flood"
     assert set(result.me_statuses) == {200}, result.me_statuses
-    assert max(result.me_ms) < ME_BOUND_MS
+    assert result.me_percentile_ms(0.9) < ME_BOUND_MS
+    assert max(result.me_ms) < result.flood_s * 1000.0 / 2
     assert result.refusals_without_retry_after == 0
 
 
