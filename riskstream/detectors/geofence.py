@@ -1,12 +1,12 @@
 """A vehicle outside its geofence: moved out of its permitted region."""
 
-import math
 from dataclasses import dataclass, field
 
 from devices.model import Site
 from devices.reading import Reading
 from riskstream.detectors.fence import Fence, distance_to_polygon_km
 from riskstream.detectors.findings import device_finding
+from riskstream.detectors.position_fix import FixInProgress
 from riskstream.detectors.settle import settle
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
@@ -23,9 +23,7 @@ class _Track:
     """A tracker's fence, its position being assembled, and its condition."""
 
     fence: Fence
-    ts: float = math.nan
-    lat: float | None = None
-    lon: float | None = None
+    fix: FixInProgress = field(default_factory=FixInProgress)
     condition: Condition = field(default_factory=Condition)
 
 
@@ -59,16 +57,11 @@ class GeofenceDetector:
             track = self._track(device)
         if track is None or not self.rule.enabled:
             return None
-        ts = reading.ts
-        if ts != track.ts:
-            track.ts, track.lat, track.lon = ts, None, None
-        if reading.metric == "lat_deg":
-            track.lat = reading.value
-        else:
-            track.lon = reading.value
-        lat, lon = track.lat, track.lon
-        if lat is None or lon is None:
+        fix = track.fix.take(reading)
+        if fix is None:
             return None
+        ts = reading.ts
+        lat, lon = fix
         outside = not track.fence.contains(lat, lon)
         condition = track.condition
         transition = condition.observe(ts, outside, self.rule.for_, self.rule.clear_after)

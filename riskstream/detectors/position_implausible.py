@@ -36,6 +36,7 @@ from typing import Any
 from devices.geo import distance_km
 from devices.reading import Reading
 from riskstream.detectors.findings import device_finding
+from riskstream.detectors.position_fix import FixInProgress
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
@@ -74,9 +75,7 @@ class _Track:
     """One tracker: the fix being assembled, the last fix, the last plausible leg's
     (speed m/s, duration s), and its recent implausible jumps."""
 
-    ts: float = math.nan
-    lat: float | None = None
-    lon: float | None = None
+    fix: FixInProgress = field(default_factory=FixInProgress)
     last: _Fix | None = None
     leg: tuple[float, float] | None = None
     jumps: deque[float] = field(default_factory=deque)
@@ -101,17 +100,12 @@ class PositionImplausibleDetector:
         track = self._tracks.get(reading.device_id)
         if track is None:
             track = self._tracks[reading.device_id] = _Track()
-        ts = reading.ts
-        if ts != track.ts:
-            track.ts, track.lat, track.lon = ts, None, None
-        if reading.metric == "lat_deg":
-            track.lat = reading.value
-        else:
-            track.lon = reading.value
-        lat, lon = track.lat, track.lon
-        if lat is None or lon is None:
+        fix = track.fix.take(reading)
+        if fix is None:
             return None
-        track.lat = track.lon = None  # judged once, even if a reading of this time repeats
+        track.fix.forget()  # judged once, even if a reading of this time repeats
+        ts = reading.ts
+        lat, lon = fix
         last = track.last
         if last is None:
             track.last = _Fix(ts, ts, lat, lon)
