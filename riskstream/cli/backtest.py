@@ -276,6 +276,11 @@ def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate_command)
 
 
+def _days(engine: Engine) -> str:
+    models = engine.rules.models
+    return f"{(models.horizon + models.outcome_grace) / 86_400:g} days"
+
+
 def _report_models(engine: Engine, outcomes: int) -> None:
     """The outcome models' progressive validation after the replay."""
     engine.scoring.models.expire(engine.watermark or 0.0)
@@ -285,7 +290,8 @@ def _report_models(engine: Engine, outcomes: int) -> None:
         logloss = "n/a" if m["logloss"] is None else f"{m['logloss']:.3f}"
         console.print(
             f"outcome model {tenant}: {outcomes:,} loan outcomes fed, {m['bad_outcomes']:,} "
-            f"bad learned; {m['labels']:,} labelled snapshots ({m['positive_labels']:,} "
-            f"positive); progressive ROC AUC {auc}, log loss {logloss}; weight in the "
-            f"borrower score {m['weight']:.0%}"
+            f"bad learned ({m['bad_outcomes_waiting']:,} more waiting until their snapshots "
+            f"are {_days(engine)} old); {m['labels']:,} labelled snapshots "
+            f"({m['positive_labels']:,} positive); progressive ROC AUC {auc}, "
+            f"log loss {logloss}; weight in the borrower score {m['weight']:.0%}"
         )

@@ -598,7 +598,14 @@ class ModelSettings(_Section):
     outcome_grace: Seconds = Field(86400.0, ge=0, description="how late an outcome may arrive")
     snapshot_every: Seconds = Field(86400.0, gt=0, description="feature snapshot period")
     max_snapshots: int = Field(1000, ge=1, description="pending snapshots kept per borrower")
-    learning_rate: float = Field(0.05, gt=0, le=1, description="step size of the online regression")
+    learning_rate: float = Field(0.01, gt=0, le=1, description="step size of the online regression")
+    prior_bad_rate: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="share of snapshots expected to go bad within the horizon: where the "
+        "model starts before it has learned",
+    )
     max_weight: float = Field(
         0.6,
         ge=0,

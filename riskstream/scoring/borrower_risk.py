@@ -73,7 +73,11 @@ class BorrowerScoring:
         lots = self.coverage.of_borrower(borrower_id)
         card = scorecard_score(self.rules.scorecard, alerts, lots)
         model = self.models.of(tenant)
-        p = model.predict(card.features)
+        features = {
+            **card.features,
+            **self.matrix_inputs.repayment.of(borrower_id).features(now),
+        }
+        p = model.predict(features)
         w = model.weight
         total = round((1.0 - w) * card.total + w * 100.0 * p, 1)
         reasons = [f"scorecard {card.total:g} points", *card.reasons]
@@ -91,12 +95,12 @@ class BorrowerScoring:
             "scorecard": card.total,
             "model_probability": round(p, 4),
             "model_weight": round(w, 4),
-            **{f"feature.{k}": v for k, v in card.features.items()},
+            **{f"feature.{k}": v for k, v in features.items()},
         }
         risk = BorrowerRisk(borrower_id, tenant, total, reasons, components, now, matrix.to_dict())
         if not record:
             return risk
-        if model.snapshot(borrower_id, now, card.features) and self.snapshot_log is not None:
+        if model.snapshot(borrower_id, now, features) and self.snapshot_log is not None:
             self.snapshot_log.append(
                 MatrixSnapshot.of(borrower_id, now, matrix, card.total, risk.score)
             )

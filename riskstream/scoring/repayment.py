@@ -44,6 +44,15 @@ class RepaymentRecord:
             self.streak = 0
             self.defaulted = False
 
+    def features(self, now: float) -> dict[str, float]:
+        """The record as the outcome model's features: its points, the missed payments
+        in a row and whether a default stands."""
+        return {
+            "repayment_points": self.score(now)[0],
+            "missed_in_a_row": float(self.streak),
+            "in_default": float(self.defaulted),
+        }
+
     def score(self, now: float) -> tuple[float, list[str]]:
         """Points 0–100 (high = risky) as of event time ``now``, with reasons."""
         if self.defaulted:

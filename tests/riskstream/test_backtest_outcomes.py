@@ -37,7 +37,7 @@ def outcomes_jsonl(path: Path, lines: list[dict[str, object]]) -> Path:
     return path
 
 
-def test_outcomes_are_learned_at_their_event_time(tmp_path: Path) -> None:
+def test_outcomes_label_snapshots_at_their_event_time(tmp_path: Path) -> None:
     telemetry = read_telemetry(telemetry_csv(tmp_path / "t.csv"))
     fleet = generic_fleet(telemetry)
     missed_at = START + 20 * DAY
@@ -53,13 +53,15 @@ def test_outcomes_are_learned_at_their_event_time(tmp_path: Path) -> None:
     assert [o.event for o in outcomes] == ["payment_missed", "default"], "sorted by time"
     engine = Engine([fleet], RuleSet(), wall_clock=lambda: 0.0)
     replay(engine, telemetry, fleet.tenant.id, outcomes=outcomes)
+    engine.scoring.models.expire(engine.watermark or 0.0)  # as the report does at the end
     model = engine.scoring.models.of(fleet.tenant.id).summary()
     assert model["outcomes"] == 2
-    assert model["bad_outcomes"] == 2
     # a snapshot a day (at days 0..20) up to the missed payment, all within the 30-day
-    # horizon; the default a day later labels the one snapshot taken since
-    assert model["positive_labels"] == 22
-    assert model["labels"] == 22, "no snapshot is old enough yet to count as good"
+    # horizon; the default a day later labels the one snapshot taken since; each is
+    # learned 31 days after it was taken, so days 0..8 were learned by the end (day 40)
+    assert model["bad_outcomes_waiting"] == 2
+    assert model["labels"] == model["positive_labels"] == 9
+    assert len(engine.scoring.models.of(fleet.tenant.id).labelled_bad) == 22 - 9
 
 
 def test_backtest_command_reports_the_outcome_model(tmp_path: Path) -> None:
@@ -75,7 +77,10 @@ def test_backtest_command_reports_the_outcome_model(tmp_path: Path) -> None:
     result = runner.invoke(cli(), [*args, "--out", str(tmp_path / "a.jsonl")])
     assert result.exit_code == 0, result.output
     assert "1 loan outcomes of borrowers not in the fleet ignored" in result.output
-    assert "outcome model default: 1 loan outcomes fed, 1 bad learned" in result.output
+    assert (
+        "outcome model default: 1 loan outcomes fed, 0 bad learned (1 more waiting until "
+        "their snapshots are 31 days old)" in result.output
+    )
     assert "progressive ROC AUC" in result.output
 
 

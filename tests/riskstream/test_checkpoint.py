@@ -73,7 +73,7 @@ def test_restored_engine_gives_the_same_next_alerts_as_an_uninterrupted_one(
     assert restored.scoring.history_of("b1") == uninterrupted.scoring.history_of("b1")
     model = restored.scoring.models.of("bank-a")
     assert model.summary() == uninterrupted.scoring.models.of("bank-a").summary()
-    assert model.bad_outcomes == 1
+    assert model.bad_outcomes_seen == 1 and model.labelled_bad
     assert restored.readings_processed == uninterrupted.readings_processed
 
 
@@ -119,7 +119,7 @@ def test_engine_rebuilt_for_new_fleets_keeps_outcome_models_and_histories() -> N
     old.record_outcome("b1", "default", T0 + 29 * 60)
     rebuilt = new_engine()
     rebuilt.keep_learning_of(old)
-    assert rebuilt.scoring.models.of("bank-a").bad_outcomes == 1
+    assert rebuilt.scoring.models.of("bank-a").bad_outcomes_seen == 1
     assert rebuilt.scoring.history_of("b1") == old.scoring.history_of("b1") != []
 
 
