@@ -368,3 +368,21 @@ def test_a_lender_added_to_a_running_cluster_gets_its_device_user_without_a_rest
         time.sleep(0.2)
     messages = sequenced_payloads("bank-late", ("gw-1",), per_device=2, start_ts=1.7e9)
     assert publish_all(nats_cluster.ports[2].mqtt, messages, 100.0, "bank-late-ok", login) == 2
+
+
+def test_a_worker_whose_login_is_refused_says_so_in_one_line(
+    nats_cluster: NatsCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(ENV_VAR, "k" * 40)
+    path = tmp_path / "risk.json"
+    write_login(path, NatsLogin("risk", "not-the-password"))
+    urls = ",".join(nats_cluster.nats_urls)
+    result = CliRunner().invoke(
+        build_app(), ["worker", "risk", "--nats", urls, "--nats-login", str(path)]
+    )
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    assert "refused user 'risk' (Authorization Violation)" in errors[0]
+    assert "not-the-password" not in result.output and "Traceback" not in result.output
