@@ -41,9 +41,11 @@ class PahoLink:
         client_id: str,
         subscriptions: Sequence[str] = (),
         on_message: Callable[[str, bytes], None] | None = None,
+        login: tuple[str, str] | None = None,
     ) -> None:
-        """Prepare a link to ``host:port`` as MQTT client ``client_id``; once connected,
-        subscribe to ``subscriptions`` and hand each message to ``on_message``."""
+        """Prepare a link to ``host:port`` as MQTT client ``client_id`` (logging in with
+        ``login``, a user name and password, when given); once connected, subscribe to
+        ``subscriptions`` and hand each message to ``on_message``."""
         self.host = host
         self.port = port
         self._subscriptions = list(subscriptions)
@@ -51,6 +53,8 @@ class PahoLink:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         client.max_inflight_messages_set(0)  # no limit in paho: the publisher keeps a window
         client.max_queued_messages_set(0)
+        if login is not None:
+            client.username_pw_set(*login)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish

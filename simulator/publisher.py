@@ -110,6 +110,7 @@ async def publish(
     secrets: Mapping[str, str] | None = None,
     give_up_after: float | None = None,
     sparkplug: SparkplugMap | None = None,
+    login: tuple[str, str] | None = None,
 ) -> int:
     """Publish ``messages`` as device telemetry; return how many were acknowledged.
 
@@ -134,6 +135,7 @@ async def publish(
         sparkplug: publish as Sparkplug B edge nodes bound by this map
             (`simulator.sparkplug_wire`) instead of JSON; ``prefix``, ``batch`` and
             ``secrets`` then do not apply.
+        login: MQTT user name and password, when the broker wants them.
 
     Returns:
         The number of telemetry publishes the broker acknowledged (status messages
@@ -152,7 +154,7 @@ async def publish(
         packets = sparkplug_packer.packets(messages)
     else:
         packets = Packer(tenant, prefix, batch, secrets).packets(messages)
-    link = _Link(host, port, client_id, client_factory, commands)
+    link = _Link(host, port, client_id, client_factory, commands, login)
     if wills and client_factory is None:
         try:
             async with edge_node_wills(host, port, wills):
@@ -176,12 +178,13 @@ class _Link:
     client_id: str
     factory: ClientFactory | None
     commands: tuple[list[str], Callable[[str, bytes], None]] | None
+    login: tuple[str, str] | None = None
 
     def open(self) -> AbstractAsyncContextManager[Link]:
         if self.factory is not None:
             return self.factory()
         topics, take = self.commands or ([], None)
-        return PahoLink(self.host, self.port, self.client_id, topics, take)
+        return PahoLink(self.host, self.port, self.client_id, topics, take, self.login)
 
 
 async def _publish_packets(

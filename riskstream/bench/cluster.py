@@ -46,7 +46,9 @@ from devices.registry import Registry
 from riskstream.bench.latency import FENCE, OUTSIDE, RULES, TENANT, follow_feed, publish_load
 from riskstream.cli.terminal import command_console
 from riskstream.cluster.layout import LEASES_BUCKET
+from riskstream.cluster.logins import NatsLogin
 from riskstream.cluster.nats_servers import NatsCluster
+from riskstream.cluster.permissions import ADMIN, API, INGEST, RISK, device_user
 from riskstream.cluster.topology import prepare_cluster
 from riskstream.engine.checkpoint_key import ENV_VAR
 from riskstream.service.database import open_service_database
@@ -157,10 +159,16 @@ def _processes() -> Iterator[list[Any]]:
                 child.kill()
 
 
-def _connected(port: int, client_id: str) -> paho.Client:
+Login = tuple[str, str] | None
+"""MQTT user name and password of the devices (the cluster's ``devices-{tenant}``)."""
+
+
+def _connected(port: int, client_id: str, login: Login) -> paho.Client:
     """A started MQTT client whose CONNECT the broker accepted."""
     accepted = threading.Event()
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    if login is not None:
+        client.username_pw_set(*login)
     client.max_inflight_messages_set(2000)
     client.max_queued_messages_set(0)
 
@@ -177,9 +185,11 @@ def _connected(port: int, client_id: str) -> paho.Client:
     return client
 
 
-def _burst(port: int, devices: int, readings: int, first_seq: int, began: Any) -> None:
+def _burst(
+    port: int, devices: int, readings: int, first_seq: int, began: Any, login: Login
+) -> None:
     """Child process: ``readings`` readings per device, as fast as QoS 1 takes them."""
-    client = _connected(port, "bench-burst")
+    client = _connected(port, "bench-burst", login)
     topics = [f"rs/v1/{TENANT}/d{i:06d}/telemetry" for i in range(devices)]
     began.value = time.time()
     last = None
@@ -194,10 +204,10 @@ def _burst(port: int, devices: int, readings: int, first_seq: int, began: Any) -
     client.loop_stop()
 
 
-def _probe(port: int, vehicles: list[str], gap_s: float) -> dict[str, float]:
+def _probe(port: int, vehicles: list[str], gap_s: float, login: Login) -> dict[str, float]:
     """Move each vehicle out of its fence, one every ``gap_s``; return the publish times."""
     # NATS refuses MQTT client ids with a dot
-    client = _connected(port, f"bench-probe-{round(gap_s * 1000)}ms")
+    client = _connected(port, f"bench-probe-{round(gap_s * 1000)}ms", login)
     published: dict[str, float] = {}
     for device in vehicles:
         body = {
@@ -230,9 +240,16 @@ async def _login(base: str) -> str:
 
 
 async def _measure(
-    name: str, mqtt_port: int, base: str, fleet: Fleet, devices: int, probes: int, burst: int
+    name: str,
+    mqtt: tuple[int, Login],
+    base: str,
+    fleet: Fleet,
+    devices: int,
+    probes: int,
+    burst: int,
 ) -> Figures:
     """Latency under load, then a burst; the service is up and owns its partitions."""
+    mqtt_port, login = mqtt
     token = await _login(base)
     arrivals: dict[str, float] = {}
     stop = threading.Event()
@@ -245,23 +262,25 @@ async def _measure(
     warmup = 5.0
     duration = warmup + probes * PROBE_GAP_S + 5
     sent = spawn.Value("q", 0)
-    load = spawn.Process(target=publish_load, args=(mqtt_port, devices, duration, sent, 1))
+    load = spawn.Process(target=publish_load, args=(mqtt_port, devices, duration, sent, 1, login))
     load.start()
     with console.status(f"{name}: {devices:,} devices at 1 Hz, then {probes} probes"):
         await asyncio.sleep(warmup)
         vehicles = [f"{b.id}-gps-a" for b in fleet.borrowers]
-        published = await asyncio.to_thread(_probe, mqtt_port, vehicles, PROBE_GAP_S)
+        published = await asyncio.to_thread(_probe, mqtt_port, vehicles, PROBE_GAP_S, login)
         load.join(duration + 30)
         await _wait_for(arrivals, published, 30.0)
     latencies = sorted((arrivals[d] - t) * 1000 for d, t in published.items() if d in arrivals)
     began = spawn.Value("d", 0.0)
     first_seq = int(duration) + 10
-    burster = spawn.Process(target=_burst, args=(mqtt_port, devices, burst, first_seq, began))
+    burster = spawn.Process(
+        target=_burst, args=(mqtt_port, devices, burst, first_seq, began, login)
+    )
     with console.status(f"{name}: a burst of {burst * devices:,} readings"):
         burster.start()
         await asyncio.to_thread(burster.join, 600)
         vehicles = [f"{b.id}-gps-b" for b in fleet.borrowers]
-        last_probes = await asyncio.to_thread(_probe, mqtt_port, vehicles, BURST_PROBE_GAP_S)
+        last_probes = await asyncio.to_thread(_probe, mqtt_port, vehicles, BURST_PROBE_GAP_S, login)
         await _wait_for(arrivals, last_probes, 300.0)
     stop.set()
     done = [arrivals[d] for d in last_probes if d in arrivals]
@@ -315,13 +334,21 @@ async def _single(work: Path, fleet: Fleet, devices: int, probes: int, burst: in
             )
         )
         return await _measure(
-            "serve", mqtt_port, f"http://127.0.0.1:{http_port}", fleet, devices, probes, burst
+            "serve",
+            (mqtt_port, None),
+            f"http://127.0.0.1:{http_port}",
+            fleet,
+            devices,
+            probes,
+            burst,
         )
 
 
-async def _owned(urls: list[str], partitions: int, roles: tuple[str, ...]) -> None:
+async def _owned(
+    urls: list[str], partitions: int, roles: tuple[str, ...], admin: NatsLogin
+) -> None:
     """Wait until every partition of each role has an owner."""
-    nc = await nats.connect(servers=urls)
+    nc = await nats.connect(servers=urls, **admin.connect_options())
     try:
         kv = await nc.jetstream().key_value(LEASES_BUCKET)
         deadline = time.monotonic() + READY_S
@@ -344,10 +371,12 @@ async def _clustered(
 ) -> Figures:
     db = _prepare(work, fleet)
     cluster = NatsCluster.plan(work / "nats", 3, 0)
+    cluster.add_tenants([TENANT])
     cluster.start()
     try:
         urls = cluster.nats_urls
-        partitions = await prepare_cluster(urls, cluster.replicas)
+        admin = cluster.login(ADMIN)
+        partitions = await prepare_cluster(urls, cluster.replicas, login=admin)
         nats_arg = ",".join(urls)
         http_port = free_port()
         key = {ENV_VAR: os.urandom(24).hex()}
@@ -362,6 +391,7 @@ async def _clustered(
                             f"--db={db}",
                             f"--store=duckdb:///{work}/t{k}.duckdb",
                             f"--deadletter={work}/dead{k}.jsonl",
+                            f"--nats-login={cluster.login_file(INGEST)}",
                         ],
                         work / f"ingest{k}.log",
                     )
@@ -375,6 +405,7 @@ async def _clustered(
                             f"--nats={nats_arg}",
                             f"--db={db}",
                             f"--rules={work / 'rules.toml'}",
+                            f"--nats-login={cluster.login_file(RISK)}",
                         ],
                         work / f"risk{k}.log",
                         key,
@@ -382,16 +413,23 @@ async def _clustered(
                 )
             children.append(
                 _riskstream(
-                    ["serve", f"--nats={nats_arg}", f"--db={db}", f"--port={http_port}"],
+                    [
+                        "serve",
+                        f"--nats={nats_arg}",
+                        f"--db={db}",
+                        f"--port={http_port}",
+                        f"--nats-login={cluster.login_file(API)}",
+                    ],
                     work / "serve.log",
                 )
             )
             with console.status(f"cluster: {risk} risk worker(s) taking partitions"):
-                await _owned(urls, partitions, ("ingest", "risk"))
-            mqtt_port = cluster.ports[0].mqtt
+                await _owned(urls, partitions, ("ingest", "risk"), admin)
+            device = cluster.login(device_user(TENANT))
+            mqtt: tuple[int, Login] = (cluster.ports[0].mqtt, (device.user, device.password))
             name = f"cluster, {ingest} ingest + {risk} risk worker{'s' if risk > 1 else ''}"
             return await _measure(
-                name, mqtt_port, f"http://127.0.0.1:{http_port}", fleet, devices, probes, burst
+                name, mqtt, f"http://127.0.0.1:{http_port}", fleet, devices, probes, burst
             )
     finally:
         cluster.stop()

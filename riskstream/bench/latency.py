@@ -114,9 +114,19 @@ def bench_fleet(devices: int, probes: int) -> Fleet:
     return Fleet.model_validate({"tenant": {"id": TENANT}, "borrowers": borrowers})
 
 
-def publish_load(port: int, devices: int, seconds: float, sent: Any, batch: int) -> None:
-    """Child process: every device takes one reading per second, sent every ``batch`` s."""
+def publish_load(
+    port: int,
+    devices: int,
+    seconds: float,
+    sent: Any,
+    batch: int,
+    login: tuple[str, str] | None = None,
+) -> None:
+    """Child process: every device takes one reading per second, sent every ``batch`` s
+    (logging in with ``login``, user name and password, when given)."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-load")
+    if login is not None:
+        client.username_pw_set(*login)
     client.max_inflight_messages_set(2000)
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)

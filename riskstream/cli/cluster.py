@@ -20,7 +20,9 @@ from riskstream.cluster.layout import (
     SETTINGS_BUCKET,
     TELEMETRY_STREAM,
 )
+from riskstream.cluster.logins import LOGINS_DIR
 from riskstream.cluster.nats_servers import LAYOUT_FILE, MAX_NODES, NatsCluster
+from riskstream.cluster.permissions import ADMIN, ROLES
 from riskstream.cluster.topology import MAX_PARTITIONS, prepare_cluster
 
 console = command_console()
@@ -131,6 +133,15 @@ def up(
             help=f"first port (default {DEFAULT_BASE_PORT}; 0: any free ports)",
         ),
     ] = None,
+    tenants: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tenant",
+            show_default=False,
+            help="a lender whose devices may publish over MQTT: gives it the device user "
+            "devices-TENANT (repeat for several; users once made are kept)",
+        ),
+    ] = None,
 ) -> None:
     """Start the nodes; create the streams and buckets.
 
@@ -140,15 +151,29 @@ def up(
 
     Node K listens on base port + 10 (K - 1) for NATS clients, the next port for
     routes, the next for HTTP monitoring and the next for MQTT devices. Running it
-    again starts the nodes that are not running and changes nothing else.
+    again starts the nodes that are not running, adds the device users of new
+    --tenant lenders (running nodes reload their config) and changes nothing else.
+
+    Every NATS and MQTT client must log in. The passwords are generated into
+    DIR/logins/USER.json (mode 0600) and never printed: admin (streams and buckets),
+    ingest, risk and api (give each process its file with --nats-login), and
+    devices-TENANT for each lender's devices (MQTT user name and password; they may
+    publish only rs/v1/TENANT/+/telemetry and rs/v1/TENANT/+/status).
 
     \b
     Examples:
-      riskstream cluster up --nodes 3 --dir riskstream-data/nats-cluster
+      riskstream cluster up --nodes 3 --dir riskstream-data/nats-cluster \\
+        --tenant demo-bank
       riskstream cluster up --base-port 0 --partitions 32 --dir /tmp/rs
     """
     cluster = _the_cluster(directory, nodes, base_port)
     _check_ports(cluster)
+    try:
+        cluster.add_tenants(tenants or [])
+    except ValueError as exc:
+        raise _fail(f"--tenant: {exc}") from None
+    except ClusterError as exc:
+        raise _fail(str(exc)) from None
     began = time.monotonic()
     try:
         with console.status(f"starting {cluster.nodes} nats-server nodes…"):
@@ -158,7 +183,10 @@ def up(
         raise _fail(f"{exc}; every node is stopped again") from None
     ready_s = time.monotonic() - began
     try:
-        in_force = asyncio.run(prepare_cluster(cluster.nats_urls, cluster.replicas, partitions))
+        admin = cluster.login(ADMIN)
+        in_force = asyncio.run(
+            prepare_cluster(cluster.nats_urls, cluster.replicas, partitions, login=admin)
+        )
     except ClusterError as exc:
         raise _fail(str(exc)) from None
     except (OSError, nats.errors.Error) as exc:
@@ -176,6 +204,11 @@ def up(
     )
     _say(f"NATS: {','.join(cluster.nats_urls)}")
     _say(f"MQTT: {' '.join(cluster.mqtt_urls)}")
+    devices = cluster.device_users
+    _say(
+        f"logins in {cluster.directory / LOGINS_DIR}: {', '.join(ROLES)}"
+        + (f"; devices: {', '.join(devices)}" if devices else "; no device user (--tenant)")
+    )
     _say(f"stop with: riskstream cluster down --dir {directory}")
 
 

@@ -10,6 +10,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.live import Live
+from rich.markup import escape
 
 from devices.registry import shown_url
 from ingest.errors import IngestStalledError
@@ -27,6 +28,7 @@ from riskstream.cli.demo import (
 from riskstream.cli.ports import port_problem
 from riskstream.cli.summary import render_summary, status_line
 from riskstream.cli.terminal import command_console
+from riskstream.cluster.errors import ClusterLoginFileError
 from riskstream.durations import parse_duration
 from riskstream.engine.checkpoint_key import CheckpointKeyError, load_key
 from riskstream.engine.platform_key import load_platform_key
@@ -34,7 +36,7 @@ from riskstream.errors import RulesFileError
 from riskstream.rules.schema import load_rules
 from riskstream.service.alert_store import AlertFilter
 from riskstream.service.database import DatabaseSchemaError, open_service_database
-from riskstream.service.runtime import Runtime
+from riskstream.service.runtime import Runtime, cluster_login
 from riskstream.service.settings import ServiceSettings
 from simulator import FleetError, generate_fleet
 
@@ -88,6 +90,14 @@ def serve(
             "the alerts of the cluster's workers (no ingest, no engine here)"
         ),
     ] = None,
+    nats_login: Annotated[
+        Path | None,
+        typer.Option(
+            "--nats-login",
+            help="NATS login file of the cluster's api user (DIR/logins/api.json); default: "
+            "RISKSTREAM_NATS_USER and RISKSTREAM_NATS_PASSWORD, else no user",
+        ),
+    ] = None,
 ) -> None:
     """Run ingest, the risk engine and the HTTP service against a broker.
 
@@ -111,6 +121,7 @@ def serve(
             port=port,
             retention_s=parse_duration(retention) if retention else None,
             nats=nats,
+            nats_login=nats_login,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -132,6 +143,12 @@ def serve(
         except (CheckpointKeyError, ValueError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
+    try:  # a login file that cannot be used stops the start: say so in one line
+        cluster_login(settings)
+    except ClusterLoginFileError as exc:
+        where = "--nats-login " if settings.nats_login is not None else ""
+        err.print(f"[red]error:[/red] {where}{escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
     _check_port(host, port)
     source = f"NATS {nats}" if nats else f"broker {broker}"
     console.print(f"riskstream serving on http://{host}:{port}/ ({source})")

@@ -2,6 +2,7 @@
 
 import asyncio
 import math
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -38,6 +39,8 @@ from simulator.errors import BrokerUnavailableError
 from simulator.fleetgen import parse_load_cells
 from simulator.run import file_format, run_lenders_to_file
 from simulator.wire import MAX_BATCH
+
+PASSWORD_ENV = "RISKSTREAM_MQTT_PASSWORD"  # noqa: S105 (a variable's name)
 
 console = command_console()
 err = command_console(stderr=True)
@@ -197,6 +200,13 @@ def run(
     retry_for: Annotated[
         float, typer.Option(min=0.0, help="give up after the broker is unreachable this long (s)")
     ] = 300.0,
+    username: Annotated[
+        str | None,
+        typer.Option(
+            help="MQTT user (e.g. devices-TENANT on a NATS cluster); password from "
+            "RISKSTREAM_MQTT_PASSWORD"
+        ),
+    ] = None,
     sparkplug: Annotated[
         bool,
         typer.Option(
@@ -246,6 +256,10 @@ def run(
         return
     assert target is not None
     secrets = {d.id: d.secret for d in loaded.devices() if d.secret} if sign else None
+    login = (username, os.environ.get(PASSWORD_ENV, "")) if username else None
+    if login is not None and not login[1]:
+        err.print(f"[red]error:[/red] --username {username}: set {PASSWORD_ENV} to its password")
+        raise typer.Exit(2)
     try:
         _to_broker(
             messages,
@@ -256,6 +270,7 @@ def run(
             secrets,
             retry_for,
             mapping,
+            login,
         )
     except BrokerUnavailableError as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -287,6 +302,7 @@ def _to_broker(
     secrets: dict[str, str] | None,
     retry_for: float,
     sparkplug: SparkplugMap | None = None,
+    login: tuple[str, str] | None = None,
 ) -> None:
     speed, begin, end = pace  # event s per wall s, first and last event time
     readings = 0
@@ -317,6 +333,7 @@ def _to_broker(
                 secrets=secrets,
                 give_up_after=retry_for,
                 sparkplug=sparkplug,
+                login=login,
             )
         )
     elapsed = time.perf_counter() - began

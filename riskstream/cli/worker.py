@@ -17,7 +17,15 @@ from ingest.deadletter import DeadLetterStore
 from ingest.metrics import IngestMetrics
 from ingest.stores import open_store
 from riskstream.cli.terminal import command_console
+from riskstream.cluster.errors import ClusterLoginFileError
 from riskstream.cluster.ingest_worker import IngestWorker, IngestWorkerConfig
+from riskstream.cluster.logins import (
+    PASSWORD_ENV,
+    USER_ENV,
+    NatsLogin,
+    login_from_environment,
+    read_login,
+)
 from riskstream.cluster.risk_worker import RiskWorker, RiskWorkerConfig
 from riskstream.engine.checkpoint_key import ENV_VAR, MIN_KEY_CHARS
 from riskstream.errors import RulesFileError
@@ -37,6 +45,14 @@ worker_app = typer.Typer(
 Nats = Annotated[str, typer.Option("--nats", help="NATS URL(s) of the cluster, comma-separated")]
 Database = Annotated[
     str, typer.Option("--db", help="registry database (the API tier's, e.g. PostgreSQL)")
+]
+NatsLoginFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--nats-login",
+        help=f"NATS login file (riskstream cluster up writes DIR/logins/ROLE.json); "
+        f"default: {USER_ENV} and {PASSWORD_ENV}, else no user",
+    ),
 ]
 WorkerId = Annotated[
     str | None, typer.Option(help="this worker's name in the leases (default: random)")
@@ -58,6 +74,15 @@ def _servers(nats: str) -> list[str]:
 def _fail(message: str) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     return typer.Exit(2)
+
+
+def nats_login(path: Path | None) -> NatsLogin | None:
+    """The login of ``--nats-login``, else of the environment, else None; one line and
+    exit 2 when it cannot be used."""
+    try:
+        return read_login(path) if path is not None else login_from_environment()
+    except ClusterLoginFileError as exc:
+        raise _fail(f"--nats-login {exc}" if path is not None else str(exc)) from None
 
 
 async def _run_until_signal(worker: IngestWorker | RiskWorker, status: Callable[[], str]) -> None:
@@ -84,6 +109,7 @@ def ingest(
         "riskstream-data/deadletter.jsonl"
     ),
     worker_id: WorkerId = None,
+    login_file: NatsLoginFile = None,
 ) -> None:
     """Validate and store device messages of the ingest partitions this worker owns,
     and hand the readings to the risk workers.
@@ -94,12 +120,14 @@ def ingest(
         --db postgresql+psycopg://rs@127.0.0.1/rs --store victoriametrics://...
     """
     _log_partitions()
+    login = nats_login(login_file)
     fleets = Registry(open_service_database(db)).fleets()
     config = IngestWorkerConfig(
         fleets=fleets,
         store=open_store(store),
         deadletter=DeadLetterStore(deadletter),
         metrics=IngestMetrics.create(CollectorRegistry()),
+        login=login,
     )
     if worker_id:
         config.worker_id = worker_id
@@ -148,6 +176,7 @@ def risk(
         float, typer.Option(help="seconds between checkpoints of each partition")
     ] = 30.0,
     worker_id: WorkerId = None,
+    login_file: NatsLoginFile = None,
 ) -> None:
     """Run the risk engine over the partitions this worker owns; alert changes go to
     the cluster's alerts stream. The checkpoint key comes from RISKSTREAM_CHECKPOINT_KEY.
@@ -158,6 +187,7 @@ def risk(
         --nats nats://127.0.0.1:4222 --db postgresql+psycopg://rs@127.0.0.1/rs
     """
     _log_partitions()
+    login = nats_login(login_file)
     key = _checkpoint_key()
     ruleset = _rules(rules)
     engine = open_service_database(db)
@@ -169,6 +199,7 @@ def risk(
         own_rules=dict(lender_rules.rulesets),
         checkpoint_key=key,
         checkpoint_every_s=checkpoint_every,
+        login=login,
     )
     if worker_id:
         config.worker_id = worker_id

@@ -32,6 +32,7 @@ from riskstream.cluster.layout import (
     partition_of,
     risk_subject,
 )
+from riskstream.cluster.logins import NatsLogin
 from riskstream.cluster.messages import decode_alert, encode_action
 from riskstream.cluster.topology import read_partitions
 from riskstream.engine.alerts import Alert
@@ -67,8 +68,9 @@ def merge(incoming: Alert, stored: dict[str, Any] | None) -> Alert | None:
 class ClusterLink:
     """Alert changes from the cluster into the service's store; actions back to it."""
 
-    def __init__(self, servers: list[str]) -> None:
+    def __init__(self, servers: list[str], login: NatsLogin | None = None) -> None:
         self.servers = servers
+        self.login = login
         self.changes_stored = 0
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
@@ -78,7 +80,7 @@ class ClusterLink:
 
     async def run(self, stop: asyncio.Event, stored: Stored, save: Save) -> None:
         """Store the alert changes of the alerts stream until ``stop``."""
-        nc = await connect_cluster(self.servers, "riskstream-api")
+        nc = await connect_cluster(self.servers, "riskstream-api", login=self.login)
         self._nc, self._js, self._loop = nc, nc.jetstream(), asyncio.get_running_loop()
         try:
             self._partitions = await read_partitions(self._js)

@@ -9,7 +9,8 @@ import nats
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
-from riskstream.cluster.errors import ClusterUnreachableError
+from riskstream.cluster.errors import ClusterLoginRefusedError, ClusterUnreachableError
+from riskstream.cluster.logins import NatsLogin
 
 log = logging.getLogger("riskstream.cluster.nats")
 
@@ -17,6 +18,8 @@ CONNECT_TIMEOUT_S = 2.0
 RECONNECT_WAIT_S = 1.0
 FIRST_CONNECT_ATTEMPTS = 5
 """Rounds over the server list before a starting process gives up: about 5 s."""
+AUTHORIZATION_VIOLATION = "authorization violation"
+"""What nats-server answers to a login it refuses."""
 SAME_ERROR_EVERY_S = 30.0
 """A repeated error (a node down while the others serve) is logged once per this."""
 
@@ -54,11 +57,25 @@ class _Events:
 
 
 async def connect_cluster(
-    servers: list[str], name: str, *, first_attempts: int = FIRST_CONNECT_ATTEMPTS
+    servers: list[str],
+    name: str,
+    *,
+    first_attempts: int = FIRST_CONNECT_ATTEMPTS,
+    login: NatsLogin | None = None,
 ) -> Client:
-    """A NATS connection named ``name``; ClusterUnreachableError when no server in
-    ``servers`` answers within ``first_attempts`` rounds."""
+    """A NATS connection named ``name``, as ``login`` when given; ClusterUnreachableError
+    when no server in ``servers`` answers within ``first_attempts`` rounds,
+    ClusterLoginRefusedError when they answer but refuse the login."""
     events = _Events(name)
+    credentials = login.connect_options() if login is not None else {}
+    quiet = quiet_errors(name)
+    refused = False
+
+    async def on_error(exc: Exception) -> None:
+        nonlocal refused  # nats-py ends a refused first connect with "no servers available"
+        refused = refused or AUTHORIZATION_VIOLATION in str(exc).lower()
+        await quiet(exc)
+
     try:
         nc = await nats.connect(
             servers=servers,
@@ -66,11 +83,14 @@ async def connect_cluster(
             connect_timeout=CONNECT_TIMEOUT_S,
             reconnect_time_wait=RECONNECT_WAIT_S,
             max_reconnect_attempts=first_attempts,
-            error_cb=quiet_errors(name),
+            error_cb=on_error,
             disconnected_cb=events.disconnected,
             reconnected_cb=events.reconnected,
+            **credentials,
         )
     except (NatsError, OSError, TimeoutError) as exc:
+        if refused or AUTHORIZATION_VIOLATION in str(exc).lower():
+            raise ClusterLoginRefusedError(servers, login.user if login else None) from None
         raise ClusterUnreachableError(servers, exc) from None
     events.client = nc
     # Once in, a worker outlives any one node: reconnect without limit.

@@ -41,3 +41,28 @@ class ClusterUnreachableError(ClusterError):
             "up? (riskstream cluster status --dir DIR shows its URLs)"
         )
         self.servers = servers
+
+
+class ClusterLoginFileError(ClusterError):
+    """A NATS login file (or the environment's login) cannot be used; ``path`` is None
+    for the environment."""
+
+    def __init__(self, path: Path | None, reason: str) -> None:
+        super().__init__(f"{path}: {reason}" if path is not None else reason)
+        self.path = path
+        self.reason = reason
+
+
+class ClusterLoginRefusedError(ClusterError):
+    """The cluster's NATS servers refused this process's login (no such user, wrong
+    password, or a user not allowed this kind of connection)."""
+
+    def __init__(self, servers: list[str], user: str | None) -> None:
+        who = f"user {user!r}" if user else "a connection without a user"
+        super().__init__(
+            f"the NATS servers at {', '.join(servers)} refused {who} (Authorization "
+            "Violation); give the login file riskstream cluster up wrote "
+            "(--nats-login DIR/logins/ROLE.json)"
+        )
+        self.servers = servers
+        self.user = user

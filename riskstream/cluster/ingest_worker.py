@@ -54,6 +54,7 @@ from riskstream.cluster.layout import (
     risk_subject,
 )
 from riskstream.cluster.leases import PartitionLeases
+from riskstream.cluster.logins import NatsLogin
 from riskstream.cluster.messages import encode_heartbeat, encode_risk, risk_message_id
 from riskstream.cluster.supervisor import CLUSTER_ERRORS, PartitionSupervisor, close_quietly
 from riskstream.cluster.topology import read_partitions
@@ -82,6 +83,8 @@ class IngestWorkerConfig:
     metrics: IngestMetrics
     prefix: str = "rs/v1"
     worker_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    login: NatsLogin | None = None
+    """The NATS user ``ingest`` of a cluster with users (`riskstream.cluster.permissions`)."""
 
 
 def position_key(partition: int) -> str:
@@ -123,7 +126,9 @@ class IngestWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Own ingest partitions and work them until ``stop``; then hand them back."""
-        nc = await connect_cluster(self.servers, f"ingest-{self.worker_id}")
+        nc = await connect_cluster(
+            self.servers, f"ingest-{self.worker_id}", login=self.config.login
+        )
         self._js = nc.jetstream()
         try:
             partitions = await read_partitions(self._js)

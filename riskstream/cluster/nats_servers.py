@@ -8,6 +8,12 @@ command that started them; `NatsCluster.load` finds them again from the director
 With a base port, node K listens on base + 10 (K - 1) for NATS clients, the next port
 for routes, the next for HTTP monitoring and the next for MQTT; base port 0 takes any
 free ports (and ``cluster.json`` remembers them).
+
+The servers have users (`riskstream.cluster.permissions`): ``admin``, ``ingest``,
+``risk``, ``api`` and one ``devices-{tenant}`` per lender given to `add_tenants`, their
+passwords generated into ``logins/`` (`riskstream.cluster.logins`); no login, no
+connection. The nodes' routes have a user of their own. The configs hold the passwords
+and are written with mode 0600.
 """
 
 import contextlib
@@ -25,6 +31,20 @@ from typing import Any
 import httpx
 
 from riskstream.cluster.errors import ClusterLayoutError, ClusterNotFoundError, ClusterStartError
+from riskstream.cluster.logins import (
+    NatsLogin,
+    ensure_logins,
+    known_users,
+    login_path,
+    read_login,
+)
+from riskstream.cluster.permissions import (
+    DEVICE_USER_PREFIX,
+    ROLES,
+    check_tenant,
+    device_user,
+)
+from riskstream.cluster.server_users import ROUTE_USER, users_config
 from riskstream.service.local_broker import free_port
 
 CLUSTER_NAME = "riskstream"
@@ -102,6 +122,7 @@ class NatsCluster:
         self.ports = list(ports)
         self.base_port = base_port
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._logins: dict[str, NatsLogin] = {}
 
     # -- where things are ---------------------------------------------------------------
 
@@ -128,14 +149,53 @@ class NatsCluster:
             raise ClusterLayoutError(f"{path} is not a cluster layout: {exc}") from None
         return cls(directory, ports, base_port)
 
-    def save(self) -> None:
-        """Write ``cluster.json`` and every node's config."""
+    def save(self) -> list[int]:
+        """Write ``cluster.json``, the logins that are missing and every node's config;
+        the nodes whose config changed."""
         self.directory.mkdir(parents=True, exist_ok=True)
         layout = {"base_port": self.base_port, "nodes": [asdict(p) for p in self.ports]}
         (self.directory / LAYOUT_FILE).write_text(json.dumps(layout, indent=2) + "\n")
+        self.load_logins()
+        changed = []
         for node in self.node_numbers:
             self.node_dir(node).mkdir(exist_ok=True)
-            self.config_path(node).write_text(self.config(node))
+            path, text = self.config_path(node), self.config(node)
+            if not path.exists() or path.read_text() != text:
+                changed.append(node)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                os.fchmod(file.fileno(), 0o600)  # it holds every user's password
+                file.write(text)
+        return changed
+
+    # -- users --------------------------------------------------------------------------
+
+    def load_logins(self) -> dict[str, NatsLogin]:
+        """Every user's login, the roles' and routes' made when missing."""
+        users = [*ROLES, ROUTE_USER, *known_users(self.directory)]
+        self._logins = ensure_logins(self.directory, sorted(set(users)))
+        return self._logins
+
+    def add_tenants(self, tenants: list[str]) -> list[str]:
+        """Give each lender in ``tenants`` a device user (ValueError for a tenant id that
+        cannot be one); the users made now (the others existed)."""
+        for tenant in tenants:
+            check_tenant(tenant)
+        made = [device_user(t) for t in tenants if not self.login_file(device_user(t)).exists()]
+        ensure_logins(self.directory, made)
+        return made
+
+    def login_file(self, user: str) -> Path:
+        return login_path(self.directory, user)
+
+    def login(self, user: str) -> NatsLogin:
+        """The login of ``user`` (``admin``, ``ingest``, ``risk``, ``api`` or
+        ``devices-{tenant}``) from its file."""
+        return read_login(self.login_file(user))
+
+    @property
+    def device_users(self) -> list[str]:
+        return [u for u in known_users(self.directory) if u.startswith(DEVICE_USER_PREFIX)]
 
     @property
     def nodes(self) -> int:
@@ -175,8 +235,14 @@ class NatsCluster:
     def config(self, node: int) -> str:
         """The nats-server config of one node."""
         ports = self.ports[node - 1]
-        routes = "\n".join(f"    {_quoted(f'nats://127.0.0.1:{p.cluster}')}" for p in self.ports)
+        logins = self._logins or self.load_logins()
+        route = logins[ROUTE_USER]
+        routes = "\n".join(
+            f"    {_quoted(f'nats://{route.user}:{route.password}@127.0.0.1:{p.cluster}')}"
+            for p in self.ports
+        )
         store = _quoted(str(self.node_dir(node) / "jetstream"))
+        users = users_config(logins)
         return (
             f"server_name: {_quoted(f'node-{node}')}\n"
             f'listen: "127.0.0.1:{ports.client}"\n'
@@ -184,8 +250,11 @@ class NatsCluster:
             "cluster {\n"
             f"  name: {_quoted(CLUSTER_NAME)}\n"
             f'  listen: "127.0.0.1:{ports.cluster}"\n'
+            f"  authorization {{\n    user: {_quoted(route.user)}\n"
+            f"    password: {_quoted(route.password)}\n  }}\n"
             f"  routes: [\n{routes}\n  ]\n"
             "}\n"
+            f"{users}"
             f"jetstream {{\n  store_dir: {store}\n}}\n"
             "mqtt {\n"
             f'  listen: "127.0.0.1:{ports.mqtt}"\n'
@@ -213,8 +282,11 @@ class NatsCluster:
     def start(self, timeout: float = READY_TIMEOUT_S) -> list[int]:
         """Write the configs, start every node that is not running and wait until each
         answers healthy with JetStream meta leader known. Returns the nodes started."""
-        self.save()
+        changed = self.save()
         started = [node for node in self.node_numbers if not self.running(node)]
+        for node in changed:
+            if node not in started and (pid := self.pid(node)) is not None:
+                _signal(pid, signal.SIGHUP)  # nats-server reloads its config: new users
         for node in started:
             self._spawn(node)
         self.wait_ready(timeout=timeout)

@@ -41,6 +41,7 @@ from riskstream.cluster.layout import (
     risk_subject,
 )
 from riskstream.cluster.leases import PartitionLeases
+from riskstream.cluster.logins import NatsLogin
 from riskstream.cluster.messages import alert_message_id, decode_risk, encode_alert
 from riskstream.cluster.partition_engine import PartitionEngine
 from riskstream.cluster.supervisor import PartitionSupervisor, close_quietly
@@ -68,6 +69,8 @@ class RiskWorkerConfig:
     checkpoint_key: bytes
     worker_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     checkpoint_every_s: float = 30.0
+    login: NatsLogin | None = None
+    """The NATS user ``risk`` of a cluster with users (`riskstream.cluster.permissions`)."""
 
 
 def checkpoint_name(partition: int) -> str:
@@ -99,7 +102,7 @@ class RiskWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Own partitions and run their engines until ``stop``; then checkpoint and hand
         every partition back."""
-        nc = await connect_cluster(self.servers, f"risk-{self.worker_id}")
+        nc = await connect_cluster(self.servers, f"risk-{self.worker_id}", login=self.config.login)
         self._nc, self._js = nc, nc.jetstream()
         try:
             self._partitions = await read_partitions(self._js)

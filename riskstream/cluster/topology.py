@@ -59,6 +59,7 @@ from riskstream.cluster.layout import (
     TELEMETRY_SUBJECT,
     telemetry_transform,
 )
+from riskstream.cluster.logins import NatsLogin
 
 PARTITIONS_KEY = "partitions"
 MAX_PARTITIONS = 4096
@@ -188,10 +189,12 @@ async def ensure_topology(
     return wanted
 
 
-async def prepare_cluster(urls: list[str], replicas: int, partitions: int | None = None) -> int:
-    """Connect to the cluster at ``urls``, `ensure_topology`, disconnect; the cluster's
-    partition count."""
-    nc = await connect_cluster(urls, "riskstream-cluster-setup", first_attempts=10)
+async def prepare_cluster(
+    urls: list[str], replicas: int, partitions: int | None = None, login: NatsLogin | None = None
+) -> int:
+    """Connect to the cluster at ``urls`` (as ``login``, the ``admin`` user of a cluster
+    with users), `ensure_topology`, disconnect; the cluster's partition count."""
+    nc = await connect_cluster(urls, "riskstream-cluster-setup", first_attempts=10, login=login)
     try:
         return await ensure_topology(nc, replicas, partitions)
     finally:

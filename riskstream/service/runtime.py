@@ -30,6 +30,7 @@ from ingest.pipeline import IngestPipeline
 from ingest.stores import TelemetryStore, open_resilient_store
 from ingest.subscriber import BrokerAddress, IngestRunner
 from riskstream.cluster.api_link import ClusterLink
+from riskstream.cluster.logins import NatsLogin, chosen_login
 from riskstream.engine.alerts import Alert
 from riskstream.engine.checkpoint_key import load_key
 from riskstream.engine.clock import StreamClock
@@ -58,6 +59,12 @@ log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 1.0
 RATE_WINDOW_S = 5.0
+
+
+def cluster_login(settings: ServiceSettings) -> NatsLogin | None:
+    """The NATS login of ``serve --nats``: the login file, else user and password."""
+    password = settings.nats_password.get_secret_value() if settings.nats_password else None
+    return chosen_login(settings.nats_login, settings.nats_user, password)
 
 
 @dataclass
@@ -149,7 +156,9 @@ class Runtime:
         self.store: TelemetryStore | None = None
         self.ingest: IngestRunner | None = None
         self.cluster: ClusterLink | None = (
-            ClusterLink([u.strip() for u in settings.nats.split(",")]) if settings.nats else None
+            ClusterLink([u.strip() for u in settings.nats.split(",")], cluster_login(settings))
+            if settings.nats
+            else None
         )
         self.stop = asyncio.Event()
         self.failed = asyncio.Event()

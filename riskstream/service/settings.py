@@ -30,6 +30,13 @@ class ServiceSettings(BaseSettings):
         description="NATS cluster (nats://HOST:PORT, several separated by commas): serve the "
         "API over the cluster's alerts; its workers run ingest and the engine",
     )
+    nats_login: Path | None = Field(
+        None,
+        description="NATS login file of the cluster's api user (riskstream cluster up "
+        "writes DIR/logins/api.json); unset: nats_user and nats_password",
+    )
+    nats_user: str | None = Field(None, description="NATS user, when nats_login is unset")
+    nats_password: SecretStr | None = Field(None, description="password of nats_user")
     store: str = Field(
         "duckdb:///riskstream-data/telemetry.duckdb", description="telemetry store URL"
     )

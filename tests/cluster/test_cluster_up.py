@@ -45,6 +45,7 @@ from riskstream.cluster.layout import (
 from riskstream.cluster.nats_servers import NatsCluster, NodePorts, plan_ports
 from riskstream.cluster.topology import ensure_topology, read_partitions, stream_configs
 from tests.paho_publisher import publish_all, sequenced_payloads
+from tests.servers import admin_options, device_login
 
 # -- without servers ---------------------------------------------------------------------
 
@@ -65,7 +66,7 @@ def test_each_node_routes_to_all_and_keeps_its_own_store(tmp_path: Path) -> None
     assert 'server_name: "node-2"' in config
     assert 'listen: "127.0.0.1:4232"' in config and 'http: "127.0.0.1:4234"' in config
     for route in (4223, 4233, 4243):
-        assert f'"nats://127.0.0.1:{route}"' in config
+        assert f'@127.0.0.1:{route}"' in config  # with the routes' user and password
     assert f'store_dir: "{tmp_path.resolve()}/node-2/jetstream"' in config
     assert 'mqtt {\n  listen: "127.0.0.1:4235"\n  stream_replicas: 3\n}' in config
 
@@ -109,11 +110,19 @@ def test_up_status_down(tmp_path: Path) -> None:
     app, runner = build_app(), CliRunner()
     try:
         up = runner.invoke(
-            app, ["cluster", "up", "--nodes", "3", "--dir", str(directory), "--base-port", "0"]
-        )
+            app,
+            ["cluster", "up", "--nodes", "3", "--dir", str(directory), "--base-port", "0",
+             "--tenant", "bank-a", "--tenant", "bank-b"],
+        )  # fmt: skip
         assert up.exit_code == 0, up.output
         cluster = NatsCluster.load(directory)
         lines = up.output.splitlines()
+        assert (
+            f"logins in {directory / 'logins'}: admin, ingest, risk, api; "
+            "devices: devices-bank-a, devices-bank-b"
+        ) in lines
+        for user in ("admin", "ingest", "risk", "api", "route", "devices-bank-a"):
+            assert cluster.login(user).password not in up.output  # never printed
         assert lines[0].startswith(f"3 nodes up in {directory} (JetStream ready in ")
         assert "3 replicas, 16 partitions" in lines[1]
         assert f"NATS: {','.join(cluster.nats_urls)}" in lines
@@ -153,7 +162,7 @@ def test_up_status_down(tmp_path: Path) -> None:
 
 async def _connect(cluster: NatsCluster, without: int | None = None) -> Client:
     urls = [url for node, url in enumerate(cluster.nats_urls, 1) if node != without]
-    return await nats.connect(urls, connect_timeout=2)
+    return await nats.connect(urls, connect_timeout=2, **admin_options(cluster))
 
 
 WAIT_S = 30.0
@@ -213,18 +222,22 @@ async def _stored(nc: Client, tenant: str) -> list[tuple[str, bytes]]:
         seq = msg.seq + 1
 
 
-async def _publish_over(ports: list[int], messages: list[tuple[str, bytes]], tag: str) -> None:
-    """Publish at QoS 1, the messages dealt round-robin over the MQTT ``ports``."""
+async def _publish_over(
+    cluster: NatsCluster, ports: list[int], messages: list[tuple[str, bytes]], tag: str
+) -> None:
+    """Publish at QoS 1 as the lender's devices, the messages dealt round-robin over the
+    MQTT ``ports``."""
+    login = device_login(cluster, messages[0][0].split("/")[2])
     for k, port in enumerate(ports):
         share = messages[k :: len(ports)]
-        await asyncio.to_thread(publish_all, port, share, 100_000.0, f"{tag}-{k}")
+        await asyncio.to_thread(publish_all, port, share, 100_000.0, f"{tag}-{k}", login)
 
 
 async def test_mqtt_on_every_node_lands_in_the_telemetry_stream(nats_cluster: NatsCluster) -> None:
     devices = tuple(f"dev-{n}" for n in range(1, 11))
     messages = sequenced_payloads("bank-a", devices, per_device=30, start_ts=1.7e9)
     assert len(messages) == 300
-    await _publish_over([p.mqtt for p in nats_cluster.ports], messages, "spread")
+    await _publish_over(nats_cluster, [p.mqtt for p in nats_cluster.ports], messages, "spread")
     nc = await _connect(nats_cluster)
     try:
         assert await _count(nc, "bank-a", 300) == 300
@@ -296,9 +309,15 @@ async def _lead_on(nc: Client, node: str, stream: str, consumer: str | None = No
 
 
 def _published_while(
-    port: int, messages: list[tuple[str, bytes]], client_id: str, done: threading.Event
+    port: int,
+    messages: list[tuple[str, bytes]],
+    client_id: str,
+    done: threading.Event,
+    login: tuple[str, str],
 ) -> None:
-    publish_all(port, messages, 100.0, client_id)  # returns once every message is acknowledged
+    publish_all(
+        port, messages, 100.0, client_id, login
+    )  # returns once every message is acknowledged
     done.set()
 
 
@@ -342,6 +361,7 @@ async def test_a_node_killed_mid_publish_loses_no_acknowledged_reading(
                 messages[k :: len(survivors)],
                 f"{tenant}-{k}",
                 done[k],
+                device_login(nats_cluster, tenant),
             )
         )
         for k, node in enumerate(survivors)
@@ -430,7 +450,7 @@ async def test_a_telemetry_stream_of_an_older_cluster_up_is_updated_in_place(
         await js.update_stream(OLD_TELEMETRY)
         port = nats_cluster.ports[0].mqtt
         messages = sequenced_payloads("bank-m", ("dev-1", "dev-2"), 20, start_ts=1.7e9)
-        await _publish_over([port], messages[:20], "old")
+        await _publish_over(nats_cluster, [port], messages[:20], "old")
         assert await _count(nc, "bank-m", 20) == 20
         before = (await js.stream_info(TELEMETRY_STREAM)).state.last_seq
 
@@ -439,7 +459,7 @@ async def test_a_telemetry_stream_of_an_older_cluster_up_is_updated_in_place(
         assert not info.config.subjects and info.config.subject_transform is None
         assert info.config.sources == stream_configs(3, DEFAULT_PARTITIONS)[0].sources
         assert info.state.last_seq == before  # the same stream: its messages stay
-        await _publish_over([port], messages[20:], "new")
+        await _publish_over(nats_cluster, [port], messages[20:], "new")
         assert await _count(nc, "bank-m", 40) == 40
         stored = await _stored(nc, "bank-m")
         assert sorted(_as_published(stored)) == sorted(messages)

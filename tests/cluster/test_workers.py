@@ -40,6 +40,7 @@ from riskstream.cluster.risk_worker import RiskWorker, RiskWorkerConfig
 from riskstream.cluster.topology import prepare_cluster
 from riskstream.rules.schema import RuleSet
 from riskstream.service.local_broker import free_port
+from tests.servers import admin_options, device_login
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +67,7 @@ def riskstream(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
 
 async def _fresh_topology(cluster: NatsCluster) -> None:
     """Streams, consumers and buckets as `cluster up` makes them, with nothing in them."""
-    nc = await nats.connect(servers=cluster.nats_urls)
+    nc = await nats.connect(servers=cluster.nats_urls, **admin_options(cluster))
     js = nc.jetstream()
     for stream in (TELEMETRY_STREAM, RISK_STREAM, ALERTS_STREAM):
         try:
@@ -83,14 +84,14 @@ async def _fresh_topology(cluster: NatsCluster) -> None:
     except nats.js.errors.NotFoundError:
         pass
     await nc.close()
-    await prepare_cluster(cluster.nats_urls, cluster.replicas)
+    await prepare_cluster(cluster.nats_urls, cluster.replicas, login=cluster.login("admin"))
 
 
 async def _cluster_state(
     cluster: NatsCluster,
 ) -> tuple[dict[str, int], list[dict[str, Any]], dict[str, str]]:
     """(messages per stream, every alert change in order, lease key -> owner)."""
-    nc = await nats.connect(servers=cluster.nats_urls)
+    nc = await nats.connect(servers=cluster.nats_urls, **admin_options(cluster))
     js = nc.jetstream()
     counts = {
         s: (await js.stream_info(s)).state.messages
@@ -170,13 +171,15 @@ def workers(
         started[name] = subprocess.Popen(
             [sys.executable, "-m", "riskstream", "worker", "ingest", "--nats", nats_url,
              "--db", "rs.db", "--store", f"duckdb:///{tmp_path}/{name}.duckdb",
-             "--deadletter", f"{name}-dead.jsonl", "--worker-id", name],
+             "--deadletter", f"{name}-dead.jsonl", "--worker-id", name,
+             "--nats-login", str(nats_cluster.login_file("ingest"))],
             cwd=tmp_path, env=env, stdout=(tmp_path / f"{name}.log").open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
     for name in ("r1", "r2", "r3"):
         started[name] = subprocess.Popen(
             [sys.executable, "-m", "riskstream", "worker", "risk", "--nats", nats_url,
-             "--db", "rs.db", "--worker-id", name, "--checkpoint-every", "2"],
+             "--db", "rs.db", "--worker-id", name, "--checkpoint-every", "2",
+             "--nats-login", str(nats_cluster.login_file("risk"))],
             cwd=tmp_path, env=env, stdout=(tmp_path / f"{name}.log").open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
@@ -200,7 +203,7 @@ def api_tier(nats_cluster: NatsCluster, tmp_path: Path) -> Iterator[str]:
                "--db", "rs.db", cwd=tmp_path, env={"RISKSTREAM_NEW_PASSWORD": PASSWORD})  # fmt: skip
     api = subprocess.Popen(
         [sys.executable, "-m", "riskstream", "serve", "--nats", ",".join(nats_cluster.nats_urls),
-         "--db", "rs.db", "--port", str(port)],
+         "--db", "rs.db", "--port", str(port), "--nats-login", str(nats_cluster.login_file("api"))],
         cwd=tmp_path, stdout=(tmp_path / "api.log").open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -223,10 +226,12 @@ def test_workers_raise_the_alerts_of_backtest_and_a_killed_risk_worker_loses_non
     kinds = {kind for kind, *_ in expected if kind != "double_pledge"}
     assert len(kinds) >= 4, f"the day's scenarios must raise several kinds: {kinds}"
     play = ["--fleet", "fleet.yaml", "--days", "1", "--start", str(START), "--seed", str(SEED)]
+    user, password = device_login(nats_cluster, "demo-bank")
     publisher = subprocess.Popen(
         [sys.executable, "-m", "riskstream", "simulate", "run", *play, "--scenario-rate", "0.6",
-         "--broker", nats_cluster.mqtt_urls[1], "--truth", "truth-live.jsonl"],
+         "--broker", nats_cluster.mqtt_urls[1], "--truth", "truth-live.jsonl", "--username", user],
         cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "RISKSTREAM_MQTT_PASSWORD": password},
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while cluster_state(nats_cluster)[0][RISK_STREAM] < 8_000:
@@ -308,7 +313,7 @@ def _acknowledge(client: httpx.Client, headers: dict[str, str], alert_id: str) -
 
 async def _actions_after(cluster: NatsCluster, subject: str, act: Any) -> set[tuple[str, ...]]:
     """The people's actions put on a risk partition's subject after ``act()``."""
-    nc = await nats.connect(servers=cluster.nats_urls)
+    nc = await nats.connect(servers=cluster.nats_urls, **admin_options(cluster))
     try:
         js = nc.jetstream()
         config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW, inactive_threshold=30.0)
@@ -339,7 +344,13 @@ async def _rebalance(cluster: NatsCluster) -> tuple[int, float]:
     """One risk worker owns every partition; a second joins. (partitions the second
     owns, seconds it took)."""
     await _fresh_topology(cluster)
-    config = {"fleets": [], "rules": RuleSet(), "own_rules": {}, "checkpoint_key": KEY.encode()}
+    config = {
+        "fleets": [],
+        "rules": RuleSet(),
+        "own_rules": {},
+        "checkpoint_key": KEY.encode(),
+        "login": cluster.login("risk"),
+    }
     first = RiskWorker(cluster.nats_urls, RiskWorkerConfig(**config, worker_id="first"))
     second = RiskWorker(cluster.nats_urls, RiskWorkerConfig(**config, worker_id="second"))
     stop = asyncio.Event()
