@@ -50,6 +50,7 @@ from riskstream.service.loan_events import LoanEventStore
 from riskstream.service.login_guard import LoginGuard
 from riskstream.service.notifier import ChangeNotifier
 from riskstream.service.notify.channels import Notifications
+from riskstream.service.notify.secret_box import configured_webhook_key
 from riskstream.service.password_slots import PasswordSlots
 from riskstream.service.settings import ServiceSettings
 from riskstream.service.users import UserStore
@@ -101,7 +102,9 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.metrics_registry = registry or CollectorRegistry()
-        self.db = open_service_database(settings.database)
+        self.db = open_service_database(
+            settings.database, configured_webhook_key(settings.webhook_key)
+        )
         self.registry = Registry(self.db)
         self.alerts = AlertStore(self.db)
         self.users = UserStore(self.db, token_lifetime_s=settings.token_lifetime_s)

@@ -15,6 +15,7 @@ from ingest.deadletter import (
 )
 from ingest.pipeline import OLDEST_ACCEPTED_TS
 from riskstream.engine.checkpoint_key import MIN_KEY_CHARS
+from riskstream.service.notify.secret_box import webhook_key_file
 
 HOST_OR_NETWORK = re.compile(r"[A-Za-z0-9.:-]{1,253}(/[0-9]{1,3})?")
 
@@ -89,6 +90,13 @@ class ServiceSettings(BaseSettings):
         "(pledged_elsewhere; at least 32 characters); default: platform.key next to the "
         "checkpoint, made with a random key at the first start (checkpoints off: a random "
         "key per process)",
+    )
+    webhook_key: SecretStr | None = Field(
+        None,
+        min_length=MIN_KEY_CHARS,
+        description="key that seals webhook signing secrets in the database (AES-GCM; at "
+        "least 32 characters); default: webhook.key next to the SQLite database (in "
+        "riskstream-data/ for a database server), made with a random key at the first start",
     )
     max_body_bytes: int = Field(
         2 * 1024 * 1024,
@@ -185,6 +193,11 @@ class ServiceSettings(BaseSettings):
         if "://" in self.database:
             return Path("riskstream-data/engine.ckpt")
         return Path(self.database).parent / "engine.ckpt"
+
+    @property
+    def webhook_key_file(self) -> Path:
+        """The key file of webhook secrets, used when ``webhook_key`` is not set."""
+        return webhook_key_file(self.database)
 
     @field_validator("broker")
     @classmethod
