@@ -14,6 +14,13 @@ when riskstream runs ingest), then sends the PUBACKs. When the buffer holds
 `BUFFER_LIMIT_READINGS` the network thread waits, so a slow store slows the broker's
 delivery instead of growing memory.
 
+Sparkplug B: ingest is a Primary Host Application. Unless it shares its subscriptions
+(``share_group``) or has no host id, it registers the will ``{"online": false, ...}`` on
+``spBv1.0/STATE/{host_id}`` and publishes ``{"online": true, ...}`` there once connected
+(`devices.sparkplug.host_state`), and offline again when it stops. The edge nodes'
+sessions are saved with each stored batch (`ingest.sparkplug.session_store`) and read
+back at start, so what the broker redelivers after a restart is decoded, not refused.
+
 Nothing a message does can stop the loop: the pipeline refuses what it cannot handle,
 every callback contains its own faults, and a batch the store refuses on data is split
 to isolate the rows at fault (`ingest.isolate`). Should paho's network loop stop all the
@@ -39,12 +46,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from devices.reading import Reading
+from devices.sparkplug.host_state import HostState, parse_state, state_topic
 from devices.sparkplug.topic import sparkplug_subscriptions
 from devices.topics import DEFAULT_PREFIX, subscription
 from ingest.errors import IngestStalledError
 from ingest.integrity import IntegritySignal
 from ingest.isolate import write_isolating
 from ingest.pipeline import IngestPipeline
+from ingest.sparkplug.session_store import SessionChange, SessionStore
 from ingest.spool import SpoolingStore
 from ingest.stores.base import RetainingStore, TelemetryStore
 
@@ -63,6 +72,7 @@ MAX_LOOP_RESTARTS = 5
 LOOP_RESTART_WINDOW_S = 600.0
 WRITER_STALL_S = 10.0
 SINK_ERROR_LOG_EVERY_S = 60.0
+STATE_PUBLISH_WAIT_S = 2.0
 
 BatchSink = Callable[[list[Reading]], None]
 SignalSink = Callable[[list[IntegritySignal]], None]
@@ -104,6 +114,8 @@ class MqttOptions:
     password: str | None = None
     tls_ca: str | None = None
     qos: int = 1
+    sparkplug_host_id: str | None = "riskstream"
+    """Primary Host Application id of the Sparkplug STATE topic (None: no STATE)."""
 
 
 class IngestRunner:
@@ -121,8 +133,13 @@ class IngestRunner:
         prefix: str = DEFAULT_PREFIX,
         options: MqttOptions | None = None,
         retention_s: float | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.sessions = sessions
+        if sessions is not None:
+            handler = pipeline.sparkplug
+            handler.restore(sessions.load(handler.bound_edges, handler.map.bindings))
         self.retention_s = retention_s
         self.readings_expired = 0
         self._next_retention = 0.0
@@ -131,6 +148,9 @@ class IngestRunner:
         self.sink = sink
         self.signal_sink = signal_sink
         self.options = options or MqttOptions(client_id=client_id, prefix=prefix)
+        host_id = None if self.options.share_group else self.options.sparkplug_host_id
+        self.state_topic = None if host_id is None else state_topic(host_id)
+        self._state_ts = 0
         self.readings_written = 0
         self.connected = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -195,10 +215,13 @@ class IngestRunner:
         else:
             for topic in sparkplug_subscriptions():
                 client.subscribe(topic, qos=self.options.qos)
+        if self.state_topic is not None:
+            client.subscribe(self.state_topic, qos=1)  # to answer a false "offline"
+            self._publish_state(client, online=True)
         log.info("ingest connected to %s:%d", self.broker.host, self.broker.port)
         self._signal(connected=True)
 
-    def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_disconnect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if not self._stopping:
             log.warning(
                 "MQTT broker %s:%d lost (%s); reconnecting with back-off up to %d s",
@@ -207,7 +230,22 @@ class IngestRunner:
                 reason,
                 RECONNECT_MAX_S,
             )
+        if self.state_topic is not None and not self._stopping:
+            self._set_will(client)  # the next connection's will, with its own timestamp
         self._signal(connected=False)
+
+    def _set_will(self, client: paho.Client) -> None:
+        """Register the offline STATE as the will of the next CONNECT, timestamped now."""
+        assert self.state_topic is not None
+        self._state_ts = int(time.time() * 1000)
+        offline = HostState(online=False, timestamp_ms=self._state_ts).payload()
+        client.will_set(self.state_topic, offline, qos=1, retain=True)
+
+    def _publish_state(self, client: paho.Client, *, online: bool) -> paho.MQTTMessageInfo:
+        """Publish this connection's STATE (the will's timestamp), retained, QoS 1."""
+        assert self.state_topic is not None
+        payload = HostState(online=online, timestamp_ms=self._state_ts).payload()
+        return client.publish(self.state_topic, payload, qos=1, retain=True)
 
     def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
         try:
@@ -224,7 +262,10 @@ class IngestRunner:
                 topic = message.topic
             except UnicodeDecodeError:  # paho decodes the topic lazily; not UTF-8
                 topic = message._topic.decode("utf-8", "replace")
-            self.pipeline.handle(topic, bytes(message.payload), now)
+            if topic == self.state_topic:
+                self._own_state(client, bytes(message.payload))
+            else:
+                self.pipeline.handle(topic, bytes(message.payload), now)
             for command_topic, command in self.pipeline.drain_commands():
                 client.publish(command_topic, command, qos=0)  # Sparkplug rebirth requests
             if message.qos > 0:
@@ -234,6 +275,14 @@ class IngestRunner:
         if full and self._loop is not None:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._wake_flusher.set)
+
+    def _own_state(self, client: paho.Client, payload: bytes) -> None:
+        """Someone said this host is offline while it is connected: say online again
+        (an older will, from an earlier connection, is let be)."""
+        said = parse_state(payload)
+        stale = said is None or said.online or said.timestamp_ms < self._state_ts
+        if not stale and not self._stopping:
+            self._publish_state(client, online=True)
 
     def _signal(self, *, connected: bool) -> None:
         if self._loop is None:
@@ -257,6 +306,8 @@ class IngestRunner:
             client.username_pw_set(self.options.username, self.options.password)
         if self.broker.tls or self.options.tls_ca:
             client.tls_set(ca_certs=self.options.tls_ca, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        if self.state_topic is not None:
+            self._set_will(client)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -331,6 +382,10 @@ class IngestRunner:
             with self._room:
                 self._room.notify_all()
             await self.flush()
+            if self.state_topic is not None and client.is_connected():
+                offline = self._publish_state(client, online=False)
+                with contextlib.suppress(RuntimeError, ValueError):
+                    await asyncio.to_thread(offline.wait_for_publish, STATE_PUBLISH_WAIT_S)
             client.disconnect()
             await asyncio.to_thread(client.loop_stop)
 
@@ -352,6 +407,14 @@ class IngestRunner:
             raise
         self.write_failed = None
         return kept, refused
+
+    def _save_sessions(self, changes: list[SessionChange]) -> None:
+        """Save the Sparkplug sessions as of the batch just stored, before its PUBACKs."""
+        assert self.sessions is not None
+        try:
+            self.sessions.save(changes)
+        except Exception:  # a full disk must not stop ingest; a restart then asks rebirths
+            log.exception("Sparkplug sessions could not be saved to %s", self.sessions.path)
 
     def _contained(self, sink: Callable[[Any], None], items: Any) -> None:
         """Hand stored readings (or signals) on; a fault there is logged, never ingest's end."""
@@ -379,6 +442,7 @@ class IngestRunner:
         """Write buffered readings, pass them to the sink, then acknowledge their messages."""
         with self._room:
             batch = self.pipeline.drain()
+            sessions = self.pipeline.sparkplug.changes() if self.sessions is not None else []
             signals = self.pipeline.drain_signals()
             acks, self._pending_acks = self._pending_acks, []
             self._room.notify_all()
@@ -398,6 +462,8 @@ class IngestRunner:
                 self._contained(self.sink, batch)
         elif isinstance(self.store, SpoolingStore) and self.store.spooled_batches:
             await asyncio.to_thread(self.store.drain)
+        if sessions:
+            await asyncio.to_thread(self._save_sessions, sessions)
         if signals and self.signal_sink is not None:
             self._contained(self.signal_sink, signals)
         if isinstance(self.store, SpoolingStore):

@@ -122,6 +122,19 @@ class ServiceSettings(BaseSettings):
     client_id: str = Field(
         "riskstream-ingest", description="MQTT client id of ingest; stable, for its session"
     )
+    sparkplug_host_id: str | None = Field(
+        "riskstream",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[^/+#]+$",
+        description="Sparkplug Primary Host Application id: ingest publishes its STATE on "
+        "spBv1.0/STATE/{id} (retained; the offline one is its MQTT will); null: none",
+    )
+    sparkplug_sessions: Path | None = Field(
+        None,
+        description="file keeping Sparkplug edge nodes' sessions (aliases, bdSeq, seq) across "
+        "restarts; default: sparkplug-sessions.sqlite beside spool_dir",
+    )
     webhook_allowed_destinations: list[str] = Field(
         default_factory=list,
         description="networks (10.1.2.0/24) or host names webhooks may be sent to; empty: "

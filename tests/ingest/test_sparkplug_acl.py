@@ -90,6 +90,7 @@ async def test_edge_node_publishes_only_under_its_group_and_edge_id(tmp_path: Pa
             IngestSettings(
                 broker=broker.url,
                 store=f"duckdb:///{store}",
+                spool_dir=tmp_path / "spool",
                 mqtt=MqttOptions(
                     client_id="acl-ingest", username="riskstream-ingest", password="ingest-pw"
                 ),
