@@ -46,13 +46,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from devices.reading import Reading
-from devices.sparkplug.host_state import HostState, parse_state, state_topic
 from devices.sparkplug.topic import sparkplug_subscriptions
 from devices.topics import DEFAULT_PREFIX, subscription
 from ingest.errors import IngestStalledError
 from ingest.integrity import IntegritySignal
 from ingest.isolate import write_isolating
 from ingest.pipeline import IngestPipeline
+from ingest.sparkplug.primary_host import PrimaryHost
 from ingest.sparkplug.session_store import SessionChange, SessionStore
 from ingest.spool import SpoolingStore
 from ingest.stores.base import RetainingStore, TelemetryStore
@@ -149,8 +149,7 @@ class IngestRunner:
         self.signal_sink = signal_sink
         self.options = options or MqttOptions(client_id=client_id, prefix=prefix)
         host_id = None if self.options.share_group else self.options.sparkplug_host_id
-        self.state_topic = None if host_id is None else state_topic(host_id)
-        self._state_ts = 0
+        self.host = None if host_id is None else PrimaryHost(host_id)
         self.readings_written = 0
         self.connected = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -215,9 +214,9 @@ class IngestRunner:
         else:
             for topic in sparkplug_subscriptions():
                 client.subscribe(topic, qos=self.options.qos)
-        if self.state_topic is not None:
-            client.subscribe(self.state_topic, qos=1)  # to answer a false "offline"
-            self._publish_state(client, online=True)
+        if self.host is not None:
+            client.subscribe(self.host.topic, qos=1)  # to answer a false "offline"
+            self.host.announce(client, online=True)
         log.info("ingest connected to %s:%d", self.broker.host, self.broker.port)
         self._signal(connected=True)
 
@@ -230,22 +229,9 @@ class IngestRunner:
                 reason,
                 RECONNECT_MAX_S,
             )
-        if self.state_topic is not None and not self._stopping:
-            self._set_will(client)  # the next connection's will, with its own timestamp
+        if self.host is not None and not self._stopping:
+            self.host.register_will(client)  # the next connection's, with its timestamp
         self._signal(connected=False)
-
-    def _set_will(self, client: paho.Client) -> None:
-        """Register the offline STATE as the will of the next CONNECT, timestamped now."""
-        assert self.state_topic is not None
-        self._state_ts = int(time.time() * 1000)
-        offline = HostState(online=False, timestamp_ms=self._state_ts).payload()
-        client.will_set(self.state_topic, offline, qos=1, retain=True)
-
-    def _publish_state(self, client: paho.Client, *, online: bool) -> paho.MQTTMessageInfo:
-        """Publish this connection's STATE (the will's timestamp), retained, QoS 1."""
-        assert self.state_topic is not None
-        payload = HostState(online=online, timestamp_ms=self._state_ts).payload()
-        return client.publish(self.state_topic, payload, qos=1, retain=True)
 
     def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
         try:
@@ -262,8 +248,9 @@ class IngestRunner:
                 topic = message.topic
             except UnicodeDecodeError:  # paho decodes the topic lazily; not UTF-8
                 topic = message._topic.decode("utf-8", "replace")
-            if topic == self.state_topic:
-                self._own_state(client, bytes(message.payload))
+            if self.host is not None and topic == self.host.topic:
+                if not self._stopping:
+                    self.host.answer(client, bytes(message.payload))
             else:
                 self.pipeline.handle(topic, bytes(message.payload), now)
             for command_topic, command in self.pipeline.drain_commands():
@@ -275,14 +262,6 @@ class IngestRunner:
         if full and self._loop is not None:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._wake_flusher.set)
-
-    def _own_state(self, client: paho.Client, payload: bytes) -> None:
-        """Someone said this host is offline while it is connected: say online again
-        (an older will, from an earlier connection, is let be)."""
-        said = parse_state(payload)
-        stale = said is None or said.online or said.timestamp_ms < self._state_ts
-        if not stale and not self._stopping:
-            self._publish_state(client, online=True)
 
     def _signal(self, *, connected: bool) -> None:
         if self._loop is None:
@@ -306,8 +285,8 @@ class IngestRunner:
             client.username_pw_set(self.options.username, self.options.password)
         if self.broker.tls or self.options.tls_ca:
             client.tls_set(ca_certs=self.options.tls_ca, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        if self.state_topic is not None:
-            self._set_will(client)
+        if self.host is not None:
+            self.host.register_will(client)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -382,8 +361,8 @@ class IngestRunner:
             with self._room:
                 self._room.notify_all()
             await self.flush()
-            if self.state_topic is not None and client.is_connected():
-                offline = self._publish_state(client, online=False)
+            if self.host is not None and client.is_connected():
+                offline = self.host.announce(client, online=False)
                 with contextlib.suppress(RuntimeError, ValueError):
                     await asyncio.to_thread(offline.wait_for_publish, STATE_PUBLISH_WAIT_S)
             client.disconnect()
