@@ -161,23 +161,28 @@ class SessionStore:
         if not changes:
             return
         db = self._db
+        counters = [
+            (c.bd_seq, c.seq, int(c.alive), c.group, c.edge) for c in changes if c.devices is None
+        ]
+        births = [
+            (c.group, c.edge, c.bd_seq, c.seq, int(c.alive), c.devices.decode())
+            for c in changes
+            if c.devices is not None
+        ]
         db.execute("BEGIN")
         try:
-            for c in changes:
-                if c.devices is None:
-                    db.execute(
-                        "UPDATE sparkplug_sessions SET bd_seq = ?, seq = ?, alive = ? "
-                        "WHERE grp = ? AND edge = ?",
-                        (c.bd_seq, c.seq, int(c.alive), c.group, c.edge),
-                    )
-                else:
-                    db.execute(
-                        "INSERT INTO sparkplug_sessions (grp, edge, bd_seq, seq, alive, devices) "
-                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (grp, edge) DO UPDATE SET "
-                        "bd_seq = excluded.bd_seq, seq = excluded.seq, alive = excluded.alive, "
-                        "devices = excluded.devices",
-                        (c.group, c.edge, c.bd_seq, c.seq, int(c.alive), c.devices.decode()),
-                    )
+            db.executemany(
+                "UPDATE sparkplug_sessions SET bd_seq = ?, seq = ?, alive = ? "
+                "WHERE grp = ? AND edge = ?",
+                counters,
+            )
+            db.executemany(
+                "INSERT INTO sparkplug_sessions (grp, edge, bd_seq, seq, alive, devices) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (grp, edge) DO UPDATE SET "
+                "bd_seq = excluded.bd_seq, seq = excluded.seq, alive = excluded.alive, "
+                "devices = excluded.devices",
+                births,
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
