@@ -48,6 +48,7 @@ from paho.mqtt.properties import Properties
 from devices.reading import Reading
 from devices.sparkplug.topic import sparkplug_subscriptions
 from devices.topics import DEFAULT_PREFIX, subscription
+from ingest.device_table import seed_recent_readings
 from ingest.errors import IngestStalledError
 from ingest.integrity import IntegritySignal
 from ingest.isolate import write_isolating
@@ -138,8 +139,7 @@ class IngestRunner:
         self.pipeline = pipeline
         self.sessions = sessions
         if sessions is not None:
-            handler = pipeline.sparkplug
-            handler.restore(sessions.load(handler.bound_edges, handler.map.bindings))
+            self._restore_sessions(sessions, store)
         self.retention_s = retention_s
         self.readings_expired = 0
         self._next_retention = 0.0
@@ -170,6 +170,16 @@ class IngestRunner:
         self._sink_error_logged_at = -float("inf")
         pipeline.metrics.loop_alive.set_function(lambda: 1.0 if self.loop_alive else 0.0)
         pipeline.metrics.last_message_age.set_function(self.last_message_age)
+
+    def _restore_sessions(self, sessions: SessionStore, store: TelemetryStore) -> None:
+        """Read the Sparkplug sessions back, and what the store holds of their devices'
+        newest readings (a batch stored just before a crash comes again)."""
+        handler = self.pipeline.sparkplug
+        handler.restore(sessions.load(handler.bound_edges, handler.map.bindings))
+        try:
+            seed_recent_readings(self.pipeline, store, handler.restored_devices())
+        except Exception:  # a store server down at start: duplicates possible, not loss
+            log.exception("ingest: the newest readings of Sparkplug devices cannot be read")
 
     # -- liveness ----------------------------------------------------------------
     @property

@@ -91,6 +91,18 @@ class SparkplugHandler:
             if key in self._edges:
                 self.sessions[key] = session
 
+    def restored_devices(self) -> list[tuple[str, str]]:
+        """(tenant, device id) of every bound device in the sessions read back from disk."""
+        found = []
+        for (group, edge), session in self.sessions.items():
+            if not session.restored:
+                continue
+            for device in session.devices:
+                binding = self.map.bindings.get((group, edge, device or None))
+                if binding is not None:
+                    found.append((binding.tenant, binding.device_id))
+        return found
+
     def changes(self) -> list[SessionChange]:
         """What changed in the sessions since the last call, to save with the readings."""
         changes = []

@@ -5,8 +5,10 @@ refused (``sparkplug_no_birth``) until each node was born again: their aliases a
 ``seq`` lived only in memory. The file is SQLite (one row per edge node: group, edge
 node, ``bdSeq``, last ``seq``, whether alive, and its devices' aliases and datatypes as
 JSON), mode 0600, beside the ingest spool. The runner saves what changed after each batch
-is stored and before it is acknowledged, so the stored ``seq`` covers exactly the
-readings stored; a crash between the two leaves at most that batch to be stored again.
+is stored and before it is acknowledged, so the stored ``seq`` covers the readings
+stored. A crash between the two has the broker redeliver that batch; its readings are
+then known by the store's newest readings of each device
+(`ingest.device_table.seed_recent_readings`) and dropped as duplicates.
 The file is made at the first save: a deployment without Sparkplug never has one.
 
 Nothing read back is trusted blindly: rows of edge nodes or devices no fleet binds any

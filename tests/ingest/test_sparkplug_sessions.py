@@ -9,10 +9,11 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from ingest.deadletter import DeadLetterStore
-from ingest.device_table import device_table
+from ingest.device_table import device_table, seed_recent_readings
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline
 from ingest.sparkplug.session_store import SessionStore
+from ingest.stores import open_store
 from tests.ingest.sparkplug_messages import (
     NOW,
     T0,
@@ -152,3 +153,34 @@ def test_devices_no_fleet_binds_any_more_are_not_restored(tmp_path: Path) -> Non
     assert list(devices) == [""]  # the node's own aliases; b1-d1 is bound no more
     raw = sqlite3.connect(path).execute("SELECT devices FROM sparkplug_sessions").fetchone()[0]
     assert orjson.loads(raw)["b1-d1"]["aliases"] == {"1": "weight_kg"}
+
+
+def test_a_batch_stored_before_its_session_was_saved_is_not_stored_twice(
+    tmp_path: Path,
+) -> None:
+    """The crash window: readings of seq 3 and 4 stored, ingest killed before it saved the
+    sessions; the broker redelivers them, and the store's newest readings tell them."""
+    path = tmp_path / "sessions.sqlite"
+    sessions = SessionStore(path)
+    first = born_and_saved(tmp_path, sessions)  # saved as of seq 2
+    store = open_store(f"duckdb:///{tmp_path / 't.duckdb'}")
+    try:
+        store.write(first.drain())
+        for seq in (3, 4):
+            first.handle(topic("DDATA"), ddata(seq, {1: float(seq)}, ts=T0 + seq), NOW)
+        store.write(first.drain())  # ... and killed here: the sessions still say seq 2
+        again = restarted(tmp_path, SessionStore(path), "dead-2.jsonl")
+        seeded = seed_recent_readings(again, store, again.sparkplug.restored_devices())
+        assert seeded == 4  # the birth's reading and seq 2-4
+        for seq in (3, 4):
+            redelivered = again.handle(
+                topic("DDATA"), ddata(seq, {1: float(seq)}, ts=T0 + seq), NOW
+            )
+            assert (redelivered.accepted, redelivered.duplicates) == (0, 1)
+        new = again.handle(topic("DDATA"), ddata(5, {1: 5.0}, ts=T0 + 5), NOW)
+        assert new.accepted == 1
+        store.write(again.drain())
+        values = sorted(v for _, v in store.query("b1-d1", "weight_kg", T0 - 10, T0 + 10))
+        assert values == [1.0, 3.0, 4.0, 5.0, 118_000.0]
+    finally:
+        store.close()
