@@ -32,6 +32,20 @@ class TopicError(ValueError):
         super().__init__(f"topic {topic!r}: {reason}")
 
 
+class ReservedDeviceIdError(ValueError):
+    """A fleet names a device with an id riskstream's own topics use (``alerts``).
+
+    Attributes:
+        tenant: the lender whose fleet it is.
+        device_id: the refused id.
+    """
+
+    def __init__(self, tenant: str, device_id: str, reason: str) -> None:
+        self.tenant = tenant
+        self.device_id = device_id
+        super().__init__(f"fleet of {tenant!r}: {reason}")
+
+
 class UnknownEntityError(LookupError):
     """A registry lookup named an id that is not registered."""
 

@@ -8,7 +8,9 @@ check themselves when built (ids, references between them, value ranges), so a
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from devices.topics import reserved_device_id_reason
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
 Serial = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}$")]
@@ -154,6 +156,14 @@ class Device(_Strict):
         description="the maker's serial number; the platform compares it, hashed, with "
         "other lenders' devices",
     )
+
+    @field_validator("id")
+    @classmethod
+    def _id_not_reserved(cls, value: str) -> str:
+        reason = reserved_device_id_reason(value)
+        if reason is not None:
+            raise ValueError(reason)
+        return value
 
 
 class Borrower(_Strict):

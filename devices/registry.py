@@ -25,10 +25,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from devices.errors import UnknownEntityError
+from devices.errors import ReservedDeviceIdError, UnknownEntityError
 from devices.model import Fleet
 from devices.private_files import create_private, make_private_dirs
 from devices.sparkplug.mapping import sparkplug_map
+from devices.topics import reserved_device_id_reason
 
 
 class Base(DeclarativeBase):
@@ -148,6 +149,10 @@ class Registry(SqlStore):
     def import_fleet(self, fleet: Fleet) -> None:
         """Store ``fleet``, replacing whatever was registered for its tenant."""
         tenant = fleet.tenant.id
+        for device in fleet.devices():  # a Fleet built without validation is checked too
+            reason = reserved_device_id_reason(device.id)
+            if reason is not None:
+                raise ReservedDeviceIdError(tenant, device.id, reason)
         if fleet.sparkplug is not None:  # a group is one lender's: refuse a clash
             sparkplug_map([*(f for f in self.fleets() if f.tenant.id != tenant), fleet])
         with self._session() as s:

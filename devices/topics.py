@@ -5,6 +5,14 @@
 The prefix may have several levels (default ``rs/v1``); tenant and device ids are
 single levels of letters, digits, ``-``, ``_`` and ``.``.
 
+riskstream itself publishes a lender's alerts under the same prefix, at
+``{prefix}/{tenant}/alerts`` and ``{prefix}/{tenant}/alerts/{alert_id}``
+(`alerts_topic`, `alert_topic`). So that no device topic can be one of those, the
+device ids in `RESERVED_DEVICE_IDS` (in any letter case) are refused here, at
+registration and in ingest: a device ``alerts`` would otherwise publish
+``{prefix}/{tenant}/alerts/telemetry``, which a plant system subscribed to
+``{prefix}/{tenant}/alerts/+`` reads as an alert.
+
 It lives in ``devices`` rather than ``ingest`` because the simulator, which may only
 import ``devices``, must publish under the same grammar that ingest parses.
 """
@@ -19,6 +27,20 @@ DEFAULT_PREFIX = "rs/v1"
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 TopicKind = Literal["telemetry", "status"]
 KINDS: tuple[TopicKind, ...] = ("telemetry", "status")
+ALERTS_LEVEL = "alerts"
+RESERVED_DEVICE_IDS = frozenset({ALERTS_LEVEL})
+"""Device ids that would collide with riskstream's own topics (compared casefolded)."""
+
+
+def reserved_device_id_reason(device_id: str) -> str | None:
+    """Why ``device_id`` may not be registered, or None when it may."""
+    if device_id.casefold() in RESERVED_DEVICE_IDS:
+        return (
+            f"device id {device_id!r} is reserved: riskstream publishes a lender's alerts "
+            f"on {{prefix}}/{{tenant}}/{ALERTS_LEVEL}/..., and a device with this id would "
+            "publish on topics that plant systems read as alerts; choose another id"
+        )
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +57,9 @@ class DeviceTopic:
             value = getattr(self, name)
             if not ID_PATTERN.match(value):
                 raise TopicError(str(self), f"{name} {value!r} is not a valid id")
+        reserved = reserved_device_id_reason(self.device_id)
+        if reserved is not None:
+            raise TopicError(str(self), reserved)
         if self.kind not in KINDS:
             raise TopicError(str(self), f"kind must be one of {', '.join(KINDS)}")
         check_prefix(self.prefix)
@@ -78,3 +103,13 @@ def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> DeviceTopic:
 def subscription(prefix: str = DEFAULT_PREFIX, kind: TopicKind = "telemetry") -> str:
     """The wildcard subscription that matches every device's ``kind`` topic."""
     return f"{check_prefix(prefix)}/+/+/{kind}"
+
+
+def alerts_topic(prefix: str, tenant: str) -> str:
+    """The stream of a lender's alert changes, which riskstream publishes."""
+    return f"{check_prefix(prefix)}/{tenant}/{ALERTS_LEVEL}"
+
+
+def alert_topic(prefix: str, tenant: str, alert_id: str) -> str:
+    """The retained latest state of one alert, which riskstream publishes."""
+    return f"{alerts_topic(prefix, tenant)}/{alert_id}"

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 
 from devices.model import Fleet
 from ingest.pipeline import DeviceAuth, IngestPipeline, sequence_key
+from ingest.sequence import TS_MEMORY
 from ingest.stores.base import SequencedStore, TelemetryStore
 
 
@@ -25,3 +26,32 @@ def seed_sequences(pipeline: IngestPipeline, store: TelemetryStore) -> int:
     for (tenant, device_id), (seq, ts) in marks.items():
         pipeline.sequences.seed(sequence_key(tenant, device_id), seq, ts)
     return len(marks)
+
+
+RECENT_S = 300.0
+"""How far back in event time the newest stored readings of a device are looked up."""
+
+
+def seed_recent_readings(
+    pipeline: IngestPipeline, store: TelemetryStore, devices: Iterable[tuple[str, str]]
+) -> int:
+    """Start the de-duplication of readings without ``seq`` (Sparkplug B) from the newest
+    ones the store holds of ``devices`` (tenant, device id); return how many were seeded.
+
+    The Sparkplug sessions are saved after a batch is stored: if ingest died in between,
+    the broker redelivers that batch, and its readings, already in the store, are then
+    recognised by (event time, metric) and dropped as duplicates.
+    """
+    seeded = 0
+    for tenant, device_id in devices:
+        recent: list[tuple[float, str]] = []
+        for metric, (newest, _) in store.latest(device_id, tenant=tenant).items():
+            series = store.query(
+                device_id, metric, newest - RECENT_S, newest + 0.001, tenant=tenant
+            )
+            recent += [(ts, metric) for ts, _ in series[-TS_MEMORY:]]
+        key = sequence_key(tenant, device_id)
+        for ts, metric in sorted(recent)[-TS_MEMORY:]:
+            pipeline.sequences.check_unsequenced(key, ts, metric)
+            seeded += 1
+    return seeded

@@ -18,6 +18,7 @@ from ingest.deadletter import DeadLetterLimits, DeadLetterStore
 from ingest.device_table import seed_sequences
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import OLDEST_ACCEPTED_TS, DeviceAuth, IngestPipeline
+from ingest.sparkplug.session_store import SessionStore, sessions_file_beside
 from ingest.stores import open_resilient_store
 from ingest.subscriber import BrokerAddress, IngestRunner, MqttOptions
 
@@ -37,6 +38,13 @@ class IngestSettings:
     spool_max_bytes: int = 1 << 30
     retention_s: float | None = None
     mqtt: MqttOptions = field(default_factory=MqttOptions)
+    sparkplug_sessions: Path | None = None
+    """Where Sparkplug sessions are kept; default: beside the spool directory."""
+
+    @property
+    def sparkplug_sessions_path(self) -> Path:
+        """The Sparkplug sessions file (`ingest.sparkplug.session_store`)."""
+        return self.sparkplug_sessions or sessions_file_beside(self.spool_dir)
 
 
 async def run_ingest(
@@ -60,6 +68,7 @@ async def run_ingest(
         sparkplug=sparkplug,
     )
     store = open_resilient_store(settings.store, settings.spool_dir, settings.spool_max_bytes)
+    sessions = SessionStore(settings.sparkplug_sessions_path)
     try:
         seeded = seed_sequences(pipeline, store)
         log.info("ingest: %d devices registered, %d resumed from the store", len(devices), seeded)
@@ -69,11 +78,13 @@ async def run_ingest(
             BrokerAddress.parse(settings.broker),
             options=settings.mqtt,
             retention_s=settings.retention_s,
+            sessions=sessions,
         )
         if on_ready is not None:
             on_ready(runner)
         await runner.run(stop)
     finally:
         await asyncio.to_thread(store.close)
+        sessions.close()
         deadletter.close()
     return runner

@@ -14,6 +14,13 @@ when riskstream runs ingest), then sends the PUBACKs. When the buffer holds
 `BUFFER_LIMIT_READINGS` the network thread waits, so a slow store slows the broker's
 delivery instead of growing memory.
 
+Sparkplug B: ingest is a Primary Host Application. Unless it shares its subscriptions
+(``share_group``) or has no host id, it registers the will ``{"online": false, ...}`` on
+``spBv1.0/STATE/{host_id}`` and publishes ``{"online": true, ...}`` there once connected
+(`devices.sparkplug.host_state`), and offline again when it stops. The edge nodes'
+sessions are saved with each stored batch (`ingest.sparkplug.session_store`) and read
+back at start, so what the broker redelivers after a restart is decoded, not refused.
+
 Nothing a message does can stop the loop: the pipeline refuses what it cannot handle,
 every callback contains its own faults, and a batch the store refuses on data is split
 to isolate the rows at fault (`ingest.isolate`). Should paho's network loop stop all the
@@ -41,10 +48,13 @@ from paho.mqtt.properties import Properties
 from devices.reading import Reading
 from devices.sparkplug.topic import sparkplug_subscriptions
 from devices.topics import DEFAULT_PREFIX, subscription
+from ingest.device_table import seed_recent_readings
 from ingest.errors import IngestStalledError
 from ingest.integrity import IntegritySignal
 from ingest.isolate import write_isolating
 from ingest.pipeline import IngestPipeline
+from ingest.sparkplug.primary_host import PrimaryHost
+from ingest.sparkplug.session_store import SessionChange, SessionStore
 from ingest.spool import SpoolingStore
 from ingest.stores.base import RetainingStore, TelemetryStore
 
@@ -63,6 +73,7 @@ MAX_LOOP_RESTARTS = 5
 LOOP_RESTART_WINDOW_S = 600.0
 WRITER_STALL_S = 10.0
 SINK_ERROR_LOG_EVERY_S = 60.0
+STATE_PUBLISH_WAIT_S = 2.0
 
 BatchSink = Callable[[list[Reading]], None]
 SignalSink = Callable[[list[IntegritySignal]], None]
@@ -104,6 +115,8 @@ class MqttOptions:
     password: str | None = None
     tls_ca: str | None = None
     qos: int = 1
+    sparkplug_host_id: str | None = "riskstream"
+    """Primary Host Application id of the Sparkplug STATE topic (None: no STATE)."""
 
 
 class IngestRunner:
@@ -121,8 +134,12 @@ class IngestRunner:
         prefix: str = DEFAULT_PREFIX,
         options: MqttOptions | None = None,
         retention_s: float | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.sessions = sessions
+        if sessions is not None:
+            self._restore_sessions(sessions, store)
         self.retention_s = retention_s
         self.readings_expired = 0
         self._next_retention = 0.0
@@ -131,6 +148,8 @@ class IngestRunner:
         self.sink = sink
         self.signal_sink = signal_sink
         self.options = options or MqttOptions(client_id=client_id, prefix=prefix)
+        host_id = None if self.options.share_group else self.options.sparkplug_host_id
+        self.host = None if host_id is None else PrimaryHost(host_id)
         self.readings_written = 0
         self.connected = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,6 +170,16 @@ class IngestRunner:
         self._sink_error_logged_at = -float("inf")
         pipeline.metrics.loop_alive.set_function(lambda: 1.0 if self.loop_alive else 0.0)
         pipeline.metrics.last_message_age.set_function(self.last_message_age)
+
+    def _restore_sessions(self, sessions: SessionStore, store: TelemetryStore) -> None:
+        """Read the Sparkplug sessions back, and what the store holds of their devices'
+        newest readings (a batch stored just before a crash comes again)."""
+        handler = self.pipeline.sparkplug
+        handler.restore(sessions.load(handler.bound_edges, handler.map.bindings))
+        try:
+            seed_recent_readings(self.pipeline, store, handler.restored_devices())
+        except Exception:  # a store server down at start: duplicates possible, not loss
+            log.exception("ingest: the newest readings of Sparkplug devices cannot be read")
 
     # -- liveness ----------------------------------------------------------------
     @property
@@ -195,10 +224,13 @@ class IngestRunner:
         else:
             for topic in sparkplug_subscriptions():
                 client.subscribe(topic, qos=self.options.qos)
+        if self.host is not None:
+            client.subscribe(self.host.topic, qos=1)  # to answer a false "offline"
+            self.host.announce(client, online=True)
         log.info("ingest connected to %s:%d", self.broker.host, self.broker.port)
         self._signal(connected=True)
 
-    def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_disconnect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if not self._stopping:
             log.warning(
                 "MQTT broker %s:%d lost (%s); reconnecting with back-off up to %d s",
@@ -207,6 +239,8 @@ class IngestRunner:
                 reason,
                 RECONNECT_MAX_S,
             )
+        if self.host is not None and not self._stopping:
+            self.host.register_will(client)  # the next connection's, with its timestamp
         self._signal(connected=False)
 
     def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
@@ -224,7 +258,11 @@ class IngestRunner:
                 topic = message.topic
             except UnicodeDecodeError:  # paho decodes the topic lazily; not UTF-8
                 topic = message._topic.decode("utf-8", "replace")
-            self.pipeline.handle(topic, bytes(message.payload), now)
+            if self.host is not None and topic == self.host.topic:
+                if not self._stopping:
+                    self.host.answer(client, bytes(message.payload))
+            else:
+                self.pipeline.handle(topic, bytes(message.payload), now)
             for command_topic, command in self.pipeline.drain_commands():
                 client.publish(command_topic, command, qos=0)  # Sparkplug rebirth requests
             if message.qos > 0:
@@ -257,6 +295,8 @@ class IngestRunner:
             client.username_pw_set(self.options.username, self.options.password)
         if self.broker.tls or self.options.tls_ca:
             client.tls_set(ca_certs=self.options.tls_ca, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        if self.host is not None:
+            self.host.register_will(client)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -331,6 +371,10 @@ class IngestRunner:
             with self._room:
                 self._room.notify_all()
             await self.flush()
+            if self.host is not None and client.is_connected():
+                offline = self.host.announce(client, online=False)
+                with contextlib.suppress(RuntimeError, ValueError):
+                    await asyncio.to_thread(offline.wait_for_publish, STATE_PUBLISH_WAIT_S)
             client.disconnect()
             await asyncio.to_thread(client.loop_stop)
 
@@ -352,6 +396,14 @@ class IngestRunner:
             raise
         self.write_failed = None
         return kept, refused
+
+    def _save_sessions(self, changes: list[SessionChange]) -> None:
+        """Save the Sparkplug sessions as of the batch just stored, before its PUBACKs."""
+        assert self.sessions is not None
+        try:
+            self.sessions.save(changes)
+        except Exception:  # a full disk must not stop ingest; a restart then asks rebirths
+            log.exception("Sparkplug sessions could not be saved to %s", self.sessions.path)
 
     def _contained(self, sink: Callable[[Any], None], items: Any) -> None:
         """Hand stored readings (or signals) on; a fault there is logged, never ingest's end."""
@@ -379,6 +431,7 @@ class IngestRunner:
         """Write buffered readings, pass them to the sink, then acknowledge their messages."""
         with self._room:
             batch = self.pipeline.drain()
+            sessions = self.pipeline.sparkplug.changes() if self.sessions is not None else []
             signals = self.pipeline.drain_signals()
             acks, self._pending_acks = self._pending_acks, []
             self._room.notify_all()
@@ -398,6 +451,8 @@ class IngestRunner:
                 self._contained(self.sink, batch)
         elif isinstance(self.store, SpoolingStore) and self.store.spooled_batches:
             await asyncio.to_thread(self.store.drain)
+        if sessions:
+            await asyncio.to_thread(self._save_sessions, sessions)
         if signals and self.signal_sink is not None:
             self._contained(self.signal_sink, signals)
         if isinstance(self.store, SpoolingStore):

@@ -135,6 +135,8 @@ class PahoLink:
         rc = self._client.loop_read()
         if rc != mqtt.MQTT_ERR_SUCCESS:
             self._fail(f"connection lost ({mqtt.error_string(rc)})")
+            return
+        self._kick()  # what reading queued (SUBSCRIBE after CONNACK, PUBACKs) goes out now
 
     def _writable(self) -> None:
         rc = self._client.loop_write()

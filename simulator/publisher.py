@@ -25,6 +25,7 @@ from devices.topics import DEFAULT_PREFIX, check_prefix
 from simulator.errors import BrokerUnavailableError, BrokerUrlError
 from simulator.message import Message
 from simulator.mqtt_link import LinkError, PahoLink
+from simulator.sparkplug_host import HostGate
 from simulator.sparkplug_wills import edge_node_wills
 from simulator.sparkplug_wire import SparkplugPacker
 from simulator.wire import Packer, Packet
@@ -111,6 +112,7 @@ async def publish(
     give_up_after: float | None = None,
     sparkplug: SparkplugMap | None = None,
     login: tuple[str, str] | None = None,
+    sparkplug_host_id: str | None = None,
 ) -> int:
     """Publish ``messages`` as device telemetry; return how many were acknowledged.
 
@@ -136,6 +138,9 @@ async def publish(
             (`simulator.sparkplug_wire`) instead of JSON; ``prefix``, ``batch`` and
             ``secrets`` then do not apply.
         login: MQTT user name and password, when the broker wants them.
+        sparkplug_host_id: the edge nodes' Primary Host Application: publish nothing
+            until its STATE says online, wait while it says offline, and be born again
+            when it comes back online (`simulator.sparkplug_host`).
 
     Returns:
         The number of telemetry publishes the broker acknowledged (status messages
@@ -147,10 +152,21 @@ async def publish(
     check_prefix(prefix)
     wills: list[tuple[str, str, bytes]] = []
     commands: tuple[list[str], Callable[[str, bytes], None]] | None = None
+    gate: HostGate | None = None
     if sparkplug is not None:
         sparkplug_packer = SparkplugPacker(tenant, sparkplug)
         wills = sparkplug_packer.wills(start_ts)
-        commands = (sparkplug_packer.command_topics(), sparkplug_packer.take_command)
+        topics, take = sparkplug_packer.command_topics(), sparkplug_packer.take_command
+        if sparkplug_host_id is not None:
+            watched = gate = HostGate(sparkplug_host_id, sparkplug_packer.rebirth_all)
+            topics = [*topics, watched.topic]
+
+            def take_command_or_state(topic: str, payload: bytes) -> None:
+                if not watched.take(topic, payload):
+                    sparkplug_packer.take_command(topic, payload)
+
+            take = take_command_or_state
+        commands = (topics, take)
         packets = sparkplug_packer.packets(messages)
     else:
         packets = Packer(tenant, prefix, batch, secrets).packets(messages)
@@ -159,12 +175,12 @@ async def publish(
         try:
             async with edge_node_wills(host, port, wills):
                 return await _publish_packets(
-                    packets, link, qos, speed, start_ts, stop, on_progress, give_up_after
+                    packets, link, qos, speed, start_ts, stop, on_progress, give_up_after, gate
                 )
         except LinkError as exc:
             raise BrokerUnavailableError(host, port, 0.0, str(exc)) from None
     return await _publish_packets(
-        packets, link, qos, speed, start_ts, stop, on_progress, give_up_after
+        packets, link, qos, speed, start_ts, stop, on_progress, give_up_after, gate
     )
 
 
@@ -196,6 +212,7 @@ async def _publish_packets(
     stop: asyncio.Event | None,
     on_progress: Callable[[int, float], None] | None,
     give_up_after: float | None,
+    gate: HostGate | None = None,
 ) -> int:
     host, port = link.host, link.port
     state = _State(packets)
@@ -216,7 +233,7 @@ async def _publish_packets(
                     )
                 failures = 0
                 backoff = RECONNECT_MIN_S
-                await _pump(client, state, qos, speed, start_ts, wall0, stop, on_progress)
+                await _pump(client, state, qos, speed, start_ts, wall0, stop, on_progress, gate)
                 break
         except LinkError as exc:
             if not failures:
@@ -259,8 +276,11 @@ async def _pump(
     wall0: float,
     stop: asyncio.Event | None,
     on_progress: Callable[[int, float], None] | None,
+    gate: HostGate | None = None,
 ) -> None:
-    """Publish from ``state`` until the source ends or ``stop``; `LinkError` when broken."""
+    """Publish from ``state`` until the source ends or ``stop``; `LinkError` when broken.
+    With a ``gate``, each packet is taken from the source only while the host is online
+    (so a rebirth the host's return asks for comes before the next data)."""
     loop = asyncio.get_running_loop()
     unacked = state.unacked
 
@@ -274,7 +294,12 @@ async def _pump(
             if on_progress is not None and state.published % PROGRESS_EVERY == 0:
                 on_progress(state.published, entry[1].send_ts)
 
-    for packet in state.source:
+    while True:
+        if gate is not None and not await gate.wait_online(stop):
+            break
+        packet = next(state.source, None)
+        if packet is None:
+            break
         if stop is not None and stop.is_set():
             state.source = chain([packet], state.source)
             break

@@ -11,7 +11,8 @@ and its devices; a DDEATH when a device goes offline and an NDEATH (with the ses
 node's MQTT will before its birth. Forged messages are not sent: Sparkplug carries no signature.
 Metrics a device sends that its birth did not name go by name. An NCMD
 ``Node Control/Rebirth`` request (`SparkplugPacker.take_command`, fed by the publisher's
-subscription) makes the node born again before its next message.
+subscription) makes the node born again before its next message, and so does the
+primary host's STATE coming back online (`simulator.sparkplug_host`).
 """
 
 from collections.abc import Iterable, Iterator
@@ -72,6 +73,10 @@ class SparkplugPacker:
         self._rebirths: set[tuple[str, str]] = set()
         self.rebirths = 0
         """Rebirths sent on request."""
+
+    def rebirth_all(self) -> None:
+        """Every edge node born so far is born again before its next message."""
+        self._rebirths.update(self._nodes)
 
     def command_topics(self) -> list[str]:
         """The NCMD topics of this lender's edge nodes (to subscribe to)."""

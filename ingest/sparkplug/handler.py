@@ -26,6 +26,7 @@ from ingest.codec import DecodedObject
 from ingest.errors import RejectedInputError
 from ingest.sparkplug.codec import Metric, decode_sparkplug, metric_value, rebirth_request
 from ingest.sparkplug.session import NODE, DeviceState, EdgeSession, Verdict
+from ingest.sparkplug.session_store import SessionChange, devices_json
 
 REBIRTH_EVERY_S = 5.0
 """Ask one edge node for a rebirth at most this often (wall seconds)."""
@@ -81,6 +82,46 @@ class SparkplugHandler:
         self.commands: list[tuple[str, bytes]] = []
         self.commands_dropped = 0
         self._topics: dict[str, SparkplugTopic | TopicError] = {}
+        self._changed: set[tuple[str, str]] = set()
+        self._reborn: set[tuple[str, str]] = set()
+
+    def restore(self, sessions: dict[tuple[str, str], EdgeSession]) -> None:
+        """Take sessions read back from disk (`ingest.sparkplug.session_store`)."""
+        for key, session in sessions.items():
+            if key in self._edges:
+                self.sessions[key] = session
+
+    def restored_devices(self) -> list[tuple[str, str]]:
+        """(tenant, device id) of every bound device in the sessions read back from disk."""
+        found = []
+        for (group, edge), session in self.sessions.items():
+            if not session.restored:
+                continue
+            for device in session.devices:
+                binding = self.map.bindings.get((group, edge, device or None))
+                if binding is not None:
+                    found.append((binding.tenant, binding.device_id))
+        return found
+
+    def changes(self) -> list[SessionChange]:
+        """What changed in the sessions since the last call, to save with the readings."""
+        changes = []
+        for key in self._changed:
+            session = self.sessions.get(key)
+            if session is None:
+                continue
+            devices = devices_json(session) if key in self._reborn else None
+            changes.append(
+                SessionChange(key[0], key[1], session.bd_seq, session.seq, session.alive, devices)
+            )
+        self._changed.clear()
+        self._reborn.clear()
+        return changes
+
+    @property
+    def bound_edges(self) -> frozenset[tuple[str, str]]:
+        """The (group, edge node) pairs the fleets bind."""
+        return self._edges
 
     def set_map(self, mapping: SparkplugMap) -> None:
         """Replace the bindings (the registry changed); sessions go on."""
@@ -149,6 +190,9 @@ class SparkplugHandler:
             )
         message = decode_sparkplug(payload, self.max_payload_bytes)
         session = self._session(group, edge)
+        self._changed.add((group, edge))
+        if kind not in ("NDATA", "DDATA"):
+            self._reborn.add((group, edge))
         seq = message.seq if message.HasField("seq") else None
         if kind == "NBIRTH":
             if seq is None:
@@ -173,6 +217,7 @@ class SparkplugHandler:
             result.duplicate = True
             return result
         if verdict is Verdict.REBIRTH:
+            self._reborn.add((group, edge))
             self._ask_rebirth(session, group, edge, now)
             if not was_alive:
                 raise RejectedInputError(

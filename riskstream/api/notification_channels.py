@@ -19,12 +19,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from devices.topics import alert_topic, alerts_topic
 from riskstream.api.auth import CurrentUser, runtime_of
 from riskstream.api.notifications import FiltersModel, admin_only, log_reader
 from riskstream.api.views import CONFLICT
 from riskstream.service.notify import MqttAlerts, Recipient
 from riskstream.service.notify.errors import UnknownEndpointError
-from riskstream.service.notify.mqtt_publisher import alert_topic, alerts_topic
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 

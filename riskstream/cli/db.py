@@ -13,6 +13,7 @@ from riskstream.service.database import (
     head_revision,
     upgrade,
 )
+from riskstream.service.notify.errors import WebhookKeyError
 
 console = command_console()
 err = command_console(stderr=True)
@@ -45,12 +46,16 @@ def status(db: DatabaseOpt = DEFAULT_DB) -> None:
 def upgrade_command(db: DatabaseOpt = DEFAULT_DB) -> None:
     """Upgrade the database to the newest schema (the service also does at start).
 
+    Webhook secrets stored in clear by an older riskstream are sealed with the webhook
+    key: RISKSTREAM_WEBHOOK_KEY, else webhook.key next to the SQLite database (made if
+    there is none), else riskstream-data/webhook.key for a database server.
+
     \b
     Example: riskstream db upgrade --db riskstream-data/riskstream.db
     """
     try:
         before, after = upgrade(connect(db))
-    except DatabaseSchemaError as exc:
+    except (DatabaseSchemaError, WebhookKeyError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     said = "already at" if before == after else f"upgraded from {before or 'empty'} to"

@@ -12,9 +12,10 @@ from typing import Annotated
 import typer
 from prometheus_client import CollectorRegistry
 
-from devices.errors import FleetFileError, SparkplugGroupError
+from devices.errors import FleetFileError, SparkplugGroupError, TopicError
 from devices.fleet_file import load_fleet
 from devices.registry import Registry
+from devices.sparkplug.host_state import state_topic
 from devices.sparkplug.mapping import SparkplugMap, sparkplug_map
 from ingest.codec import event_time
 from ingest.deadletter import (
@@ -83,6 +84,20 @@ def ingest(
         str,
         typer.Option(help="refuse readings older than this: RFC 3339 time or epoch seconds"),
     ] = "2000-01-01T00:00:00Z",
+    sparkplug_host_id: Annotated[
+        str,
+        typer.Option(
+            help="Sparkplug Primary Host id: STATE on spBv1.0/STATE/ID (online retained, "
+            "offline as the MQTT will); '' for none"
+        ),
+    ] = "riskstream",
+    sparkplug_sessions: Annotated[
+        Path | None,
+        typer.Option(
+            help="file keeping Sparkplug sessions across restarts "
+            "[default: sparkplug-sessions.sqlite beside --spool-dir]"
+        ),
+    ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(help="serve Prometheus /metrics and /healthz, /readyz on 127.0.0.1:PORT"),
@@ -116,6 +131,12 @@ def ingest(
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    if sparkplug_host_id:
+        try:
+            state_topic(sparkplug_host_id)
+        except TopicError as exc:
+            console.print(f"[red]error:[/red] --sparkplug-host-id: {exc}")
+            raise typer.Exit(2) from None
     devices = device_table(fleets)
     try:
         sparkplug = sparkplug_map(fleets)
@@ -132,6 +153,7 @@ def ingest(
         deadletter_limits=limits,
         oldest_ts=oldest_ts,
         spool_dir=spool_dir,
+        sparkplug_sessions=sparkplug_sessions,
         retention_s=_seconds(retention),
         mqtt=MqttOptions(
             client_id=client_id,
@@ -140,6 +162,7 @@ def ingest(
             username=username,
             password=os.environ.get("RISKSTREAM_MQTT_PASSWORD"),
             tls_ca=str(tls_ca) if tls_ca else None,
+            sparkplug_host_id=sparkplug_host_id or None,
         ),
     )
     registry = CollectorRegistry()

@@ -36,6 +36,9 @@ from riskstream.errors import RulesFileError
 from riskstream.rules.schema import load_rules
 from riskstream.service.alert_store import AlertFilter
 from riskstream.service.database import DatabaseSchemaError, open_service_database
+from riskstream.service.notify.channels import open_webhook_store
+from riskstream.service.notify.errors import WebhookKeyError
+from riskstream.service.notify.secret_box import configured_webhook_key
 from riskstream.service.runtime import Runtime, cluster_login
 from riskstream.service.settings import ServiceSettings
 from simulator import FleetError, generate_fleet
@@ -130,9 +133,15 @@ def serve(
     except ValueError as exc:
         err.print(f"[red]error:[/red] --retention: {exc}")
         raise typer.Exit(2) from None
-    try:  # a database of a newer riskstream stops the start in one line
-        open_service_database(settings.database).dispose()
-    except DatabaseSchemaError as exc:
+    try:  # a database of a newer riskstream, or a wrong webhook key, stops the start
+        engine = open_service_database(
+            settings.database, configured_webhook_key(settings.webhook_key)
+        )
+        try:
+            open_webhook_store(engine, settings)
+        finally:
+            engine.dispose()
+    except (DatabaseSchemaError, WebhookKeyError) as exc:
         err.print(f"[red]error:[/red] {shown_url(settings.database)}: {exc}")
         raise typer.Exit(2) from None
     checkpoint = settings.checkpoint_path

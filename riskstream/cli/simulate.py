@@ -12,9 +12,10 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from devices.errors import FleetFileError
+from devices.errors import FleetFileError, TopicError
 from devices.fleet_file import load_fleet, save_fleet
 from devices.model import Fleet
+from devices.sparkplug.host_state import state_topic
 from devices.sparkplug.mapping import SparkplugMap, sparkplug_map
 from devices.topics import ID_PATTERN
 from riskstream.cli.terminal import command_console
@@ -135,6 +136,17 @@ def _load(fleet_file: Path) -> Fleet:
         raise _UsageError(f"--fleet: {exc}") from None
 
 
+def _check_host_id(host_id: str | None, sparkplug: bool) -> None:
+    if host_id is None:
+        return
+    if not sparkplug:
+        raise _UsageError("--sparkplug-host-id is for --sparkplug")
+    try:
+        state_topic(host_id)
+    except TopicError as exc:
+        raise _UsageError(f"--sparkplug-host-id: {exc}") from None
+
+
 def _sparkplug(
     fleet: Fleet, fleet_file: Path, out: Path | None, batch: int, sign: bool
 ) -> SparkplugMap:
@@ -215,6 +227,14 @@ def run(
             "file's 'sparkplug' section binds the devices",
         ),
     ] = False,
+    sparkplug_host_id: Annotated[
+        str | None,
+        typer.Option(
+            help="with --sparkplug: the edge nodes' Primary Host (ingest's "
+            "--sparkplug-host-id): births only once its STATE is online, a pause while it "
+            "is offline, births again when it is back"
+        ),
+    ] = None,
 ) -> None:
     """Play a fleet's telemetry with injected risk scenarios, to a broker or a file.
 
@@ -234,6 +254,7 @@ def run(
         loaded = _load(fleet_file)
         kinds = _kinds(scenarios)
         mapping = _sparkplug(loaded, fleet_file, out, batch, sign) if sparkplug else None
+        _check_host_id(sparkplug_host_id, sparkplug)
     except _UsageError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -271,6 +292,7 @@ def run(
             retry_for,
             mapping,
             login,
+            sparkplug_host_id,
         )
     except BrokerUnavailableError as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -303,6 +325,7 @@ def _to_broker(
     retry_for: float,
     sparkplug: SparkplugMap | None = None,
     login: tuple[str, str] | None = None,
+    sparkplug_host_id: str | None = None,
 ) -> None:
     speed, begin, end = pace  # event s per wall s, first and last event time
     readings = 0
@@ -334,6 +357,7 @@ def _to_broker(
                 give_up_after=retry_for,
                 sparkplug=sparkplug,
                 login=login,
+                sparkplug_host_id=sparkplug_host_id,
             )
         )
     elapsed = time.perf_counter() - began

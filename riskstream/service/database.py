@@ -111,8 +111,13 @@ def _tables_are_the_models(connection: Connection) -> bool:
     return all(isinstance(d, tuple) and d[0] == "add_table" for d in differences)
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Bring the database to the newest schema; return (revision before, revision after)."""
+def upgrade(engine: Engine, webhook_key: bytes | None = None) -> tuple[str | None, str]:
+    """Bring the database to the newest schema; return (revision before, revision after).
+
+    ``webhook_key`` seals webhook secrets stored in clear by a riskstream before 0005;
+    without it the migration takes ``RISKSTREAM_WEBHOOK_KEY`` or the key file next to the
+    database (`riskstream.service.notify.secret_box`), and only if there is one to seal.
+    """
     stored, has_tables = _stored_revision(engine)
     before = BASELINE if stored is None and has_tables else stored
     head = head_revision()
@@ -128,6 +133,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     with engine.begin() as connection:
         config = _config()
         config.attributes["connection"] = connection
+        config.attributes["webhook_key"] = webhook_key
         if stored is None and has_tables:
             if _tables_are_the_models(connection):  # made by create_all of this code
                 service_metadata().create_all(connection)
@@ -140,9 +146,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     return before, head
 
 
-def open_service_database(path_or_url: str | Path) -> Engine:
+def open_service_database(path_or_url: str | Path, webhook_key: bytes | None = None) -> Engine:
     """Open the service's database (creating a SQLite file 0600 if needed) at the newest
     schema; `DatabaseSchemaError` when it is a newer riskstream's."""
     engine = connect(path_or_url)
-    upgrade(engine)
+    upgrade(engine, webhook_key)
     return engine

@@ -27,8 +27,9 @@ from ingest.device_table import device_table, seed_sequences
 from ingest.integrity import IntegritySignal
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline
+from ingest.sparkplug.session_store import SessionStore, sessions_file_beside
 from ingest.stores import TelemetryStore, open_resilient_store
-from ingest.subscriber import BrokerAddress, IngestRunner
+from ingest.subscriber import BrokerAddress, IngestRunner, MqttOptions
 from riskstream.cluster.api_link import ClusterLink
 from riskstream.cluster.logins import NatsLogin, chosen_login
 from riskstream.engine.alerts import Alert
@@ -51,6 +52,7 @@ from riskstream.service.loan_events import LoanEventStore
 from riskstream.service.login_guard import LoginGuard
 from riskstream.service.notifier import ChangeNotifier
 from riskstream.service.notify.channels import Notifications
+from riskstream.service.notify.secret_box import configured_webhook_key
 from riskstream.service.password_slots import PasswordSlots
 from riskstream.service.settings import ServiceSettings
 from riskstream.service.users import UserStore
@@ -108,7 +110,9 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.metrics_registry = registry or CollectorRegistry()
-        self.db = open_service_database(settings.database)
+        self.db = open_service_database(
+            settings.database, configured_webhook_key(settings.webhook_key)
+        )
         self.registry = Registry(self.db)
         self.alerts = AlertStore(self.db)
         self.users = UserStore(self.db, token_lifetime_s=settings.token_lifetime_s)
@@ -310,6 +314,9 @@ class Runtime:
             self.settings.store, self.settings.spool_dir, self.settings.spool_max_bytes
         )
         seed_sequences(self.pipeline, self.store)
+        self.sparkplug_sessions = SessionStore(
+            self.settings.sparkplug_sessions or sessions_file_beside(self.settings.spool_dir)
+        )
         settle_heap()
         self.ingest = IngestRunner(
             self.pipeline,
@@ -318,8 +325,12 @@ class Runtime:
             sink=self.on_batch,
             signal_sink=self.on_signals,
             retention_s=self.settings.retention_s,
-            client_id=self.settings.client_id,
-            prefix=self.settings.prefix,
+            options=MqttOptions(
+                client_id=self.settings.client_id,
+                prefix=self.settings.prefix,
+                sparkplug_host_id=self.settings.sparkplug_host_id,
+            ),
+            sessions=self.sparkplug_sessions,
         )
         ingest_task = asyncio.create_task(self.ingest.run(self.stop), name="ingest")
         ingest_task.add_done_callback(self._ingest_ended)
@@ -336,6 +347,7 @@ class Runtime:
             await asyncio.gather(ingest_task, tick_task, *helpers, return_exceptions=True)
             self.save_checkpoint()
             await asyncio.to_thread(self.store.close)
+            self.sparkplug_sessions.close()
             self.deadletter.close()
             self.db.dispose()
             gc.unfreeze()

@@ -15,6 +15,7 @@ from ingest.deadletter import (
 )
 from ingest.pipeline import OLDEST_ACCEPTED_TS
 from riskstream.engine.checkpoint_key import MIN_KEY_CHARS
+from riskstream.service.notify.secret_box import webhook_key_file
 
 HOST_OR_NETWORK = re.compile(r"[A-Za-z0-9.:-]{1,253}(/[0-9]{1,3})?")
 
@@ -97,6 +98,13 @@ class ServiceSettings(BaseSettings):
         "checkpoint, made with a random key at the first start (checkpoints off: a random "
         "key per process)",
     )
+    webhook_key: SecretStr | None = Field(
+        None,
+        min_length=MIN_KEY_CHARS,
+        description="key that seals webhook signing secrets in the database (AES-GCM; at "
+        "least 32 characters); default: webhook.key next to the SQLite database (in "
+        "riskstream-data/ for a database server), made with a random key at the first start",
+    )
     max_body_bytes: int = Field(
         2 * 1024 * 1024,
         gt=0,
@@ -120,6 +128,19 @@ class ServiceSettings(BaseSettings):
     )
     client_id: str = Field(
         "riskstream-ingest", description="MQTT client id of ingest; stable, for its session"
+    )
+    sparkplug_host_id: str | None = Field(
+        "riskstream",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[^/+#]+$",
+        description="Sparkplug Primary Host Application id: ingest publishes its STATE on "
+        "spBv1.0/STATE/{id} (retained; the offline one is its MQTT will); null: none",
+    )
+    sparkplug_sessions: Path | None = Field(
+        None,
+        description="file keeping Sparkplug edge nodes' sessions (aliases, bdSeq, seq) across "
+        "restarts; default: sparkplug-sessions.sqlite beside spool_dir",
     )
     webhook_allowed_destinations: list[str] = Field(
         default_factory=list,
@@ -192,6 +213,11 @@ class ServiceSettings(BaseSettings):
         if "://" in self.database:
             return Path("riskstream-data/engine.ckpt")
         return Path(self.database).parent / "engine.ckpt"
+
+    @property
+    def webhook_key_file(self) -> Path:
+        """The key file of webhook secrets, used when ``webhook_key`` is not set."""
+        return webhook_key_file(self.database)
 
     @field_validator("broker")
     @classmethod

@@ -3,9 +3,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devices.errors import TopicError
-from devices.topics import DeviceTopic, format_topic, parse_topic, subscription
+from devices.topics import (
+    RESERVED_DEVICE_IDS,
+    DeviceTopic,
+    format_topic,
+    parse_topic,
+    subscription,
+)
 
-ids = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.\-]{0,20}\Z")
+ids = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.\-]{0,20}\Z").filter(
+    lambda i: i.casefold() not in RESERVED_DEVICE_IDS
+)
 prefixes = st.lists(st.from_regex(r"\A[a-z0-9]{1,6}\Z"), min_size=1, max_size=3).map("/".join)
 
 

@@ -62,6 +62,7 @@ async def alerts_of_a_run(
         ServiceSettings(
             broker=mosquitto.url,
             store=f"duckdb:///{workdir}/t.duckdb",
+            spool_dir=workdir / "spool",
             database=db,
             deadletter=workdir / "dead.jsonl",
             client_id=f"e2e-{fleet.tenant.id}-{time.time_ns()}",
@@ -144,6 +145,7 @@ async def test_seq_gap_is_answered_by_a_rebirth_request(
             IngestSettings(
                 broker=mosquitto.url,
                 store=f"duckdb:///{tmp_path}/t.duckdb",
+                spool_dir=tmp_path / "spool",
                 mqtt=MqttOptions(client_id=f"rebirth-{time.time_ns()}"),
             ),
             device_table([fleet]),
@@ -205,6 +207,7 @@ async def test_simulated_edge_node_is_born_again_when_ingest_asks(
             IngestSettings(
                 broker=mosquitto.url,
                 store=f"duckdb:///{tmp_path}/t.duckdb",
+                spool_dir=tmp_path / "spool",
                 deadletter=tmp_path / "dead.jsonl",
                 mqtt=MqttOptions(client_id=f"rebirth-ingest-{time.time_ns()}"),
             ),

@@ -13,6 +13,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.sparkplug import sparkplug_map
+from devices.sparkplug.host_state import HostState, parse_state, state_topic
 from ingest.device_table import device_table
 from ingest.service import IngestSettings, run_ingest
 from ingest.subscriber import IngestRunner, MqttOptions
@@ -59,6 +60,28 @@ def publish_as(
         client.loop_stop()
 
 
+def retained_state_as(port: int, user: str, password: str) -> HostState | None:
+    """The retained STATE of the host ``riskstream`` as a client logged in as ``user``
+    receives it (None: nothing within 5 s)."""
+    got: list[HostState | None] = []
+    done = threading.Event()
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"state-{time.time_ns()}")
+    client.username_pw_set(user, password)
+
+    def on_message(_c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
+        got.append(parse_state(bytes(message.payload)))
+        done.set()
+
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: c.subscribe(state_topic("riskstream"), qos=1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    done.wait(5)
+    client.loop_stop()
+    client.disconnect()
+    return got[0] if got else None
+
+
 def session(group: str, edge: str, device: str, value: float) -> list[tuple[str, bytes]]:
     ts = time.time() - 30
     base = f"spBv1.0/{group}"
@@ -90,6 +113,7 @@ async def test_edge_node_publishes_only_under_its_group_and_edge_id(tmp_path: Pa
             IngestSettings(
                 broker=broker.url,
                 store=f"duckdb:///{store}",
+                spool_dir=tmp_path / "spool",
                 mqtt=MqttOptions(
                     client_id="acl-ingest", username="riskstream-ingest", password="ingest-pw"
                 ),
@@ -104,6 +128,9 @@ async def test_edge_node_publishes_only_under_its_group_and_edge_id(tmp_path: Pa
         assert not task.done()
         await asyncio.sleep(0.05)
     port = broker.port
+    # the shipped ACL lets ingest publish its STATE and a gateway read it
+    state = await asyncio.to_thread(retained_state_as, port, "bank-a", "gateway-pw")
+    assert state is not None and state.online
     # bank-a's gateway b1-w1: its own edge node, then another edge node of its lender,
     # then bank-b's group; only the first arrives
     own = session("bank-a", "b1-w1", "b1-d1", 100.0)

@@ -205,6 +205,7 @@ async def test_hostile_sparkplug_through_mosquitto_never_stops_ingest(
             IngestSettings(
                 broker=mosquitto.url,
                 store=f"duckdb:///{tmp_path}/t.duckdb",
+                spool_dir=tmp_path / "spool",
                 deadletter=dead,
                 mqtt=MqttOptions(client_id=f"hostile-spb-{time.time_ns()}"),
             ),

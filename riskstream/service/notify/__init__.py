@@ -4,6 +4,8 @@ Webhooks: each lender's risk admins register endpoints (`webhook_store`); the ou
 (`outbox.WebhookOutbox`, a task of the `Runtime`) fans every stored alert change out to
 the matching endpoints and POSTs it, signed (`signing`), to destinations the operator
 allows (`destinations`), retrying with back-off (`backoff`) until delivered or dead.
+Their signing secrets are sealed in the database under a key kept outside it
+(`secret_box`).
 
 E-mail: each lender's recipients (`mail_store`) get a mail per change or a digest per
 period (`mail_outbox.MailOutbox`, `mail_message`), sent over SMTP (`smtp_sender`).

@@ -14,8 +14,9 @@ from riskstream.service.notify.mail_store import MailStore
 from riskstream.service.notify.mqtt_publisher import MqttAlertPublisher
 from riskstream.service.notify.mqtt_store import MqttAlertStore
 from riskstream.service.notify.outbox import RetryPolicy, WebhookOutbox
+from riskstream.service.notify.secret_box import SecretBox, load_webhook_key
 from riskstream.service.notify.smtp_sender import smtp_server
-from riskstream.service.notify.webhook_store import WebhookStore
+from riskstream.service.notify.webhook_store import WebhookStore, stored_secrets
 from riskstream.service.settings import ServiceSettings
 
 
@@ -29,7 +30,7 @@ class Notifications:
             cap_s=settings.webhook_backoff_cap_s,
             timeout_s=settings.webhook_timeout_s,
         )
-        self.webhooks = WebhookStore(db)
+        self.webhooks = open_webhook_store(db, settings)
         self.destinations = DestinationPolicy(tuple(settings.webhook_allowed_destinations))
         self.outbox = WebhookOutbox(self.webhooks, alerts, self.destinations, retry)
         self.mail = MailStore(db)
@@ -66,3 +67,17 @@ class Notifications:
                 asyncio.create_task(self.mqtt_publisher.run(stop, notifier), name="mqtt-alerts")
             )
         return tasks
+
+
+def open_webhook_store(db: Engine, settings: ServiceSettings) -> WebhookStore:
+    """The webhook store with its key, checked by opening every stored secret.
+
+    Raises:
+        WebhookKeyError: the key is missing or does not open the stored secrets.
+    """
+    key = load_webhook_key(
+        settings.webhook_key, settings.webhook_key_file, may_create=stored_secrets(db) == 0
+    )
+    store = WebhookStore(db, SecretBox(key))
+    store.check_key()
+    return store

@@ -25,3 +25,16 @@ class UnknownEndpointError(LookupError):
     def __init__(self, endpoint_id: str) -> None:
         self.endpoint_id = endpoint_id
         super().__init__(f"no webhook endpoint with id {endpoint_id[:64]!r}")
+
+
+class WebhookKeyError(RuntimeError):
+    """The key that seals webhook secrets in the database is missing or not the one they
+    were sealed with; the service does not start without it.
+
+    Attributes:
+        reason: what is wrong and what to do.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"webhook secrets: {reason}")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import aiomqtt
 
+from devices.topics import alert_topic, alerts_topic
 from ingest.subscriber import BrokerAddress
 from riskstream.service.alert_store import AlertStore
 from riskstream.service.notifier import ChangeNotifier
@@ -28,16 +29,6 @@ CURSOR = "mqtt"
 PAGE = 500
 RECONNECT_S = 2.0
 POLL_S = 1.0
-
-
-def alerts_topic(prefix: str, tenant: str) -> str:
-    """The stream of a lender's alert changes."""
-    return f"{prefix}/{tenant}/alerts"
-
-
-def alert_topic(prefix: str, tenant: str, alert_id: str) -> str:
-    """The retained latest state of one alert."""
-    return f"{prefix}/{tenant}/alerts/{alert_id}"
 
 
 class MqttAlertPublisher:

@@ -1,6 +1,7 @@
 """Webhook endpoints, their durable outbox and delivery log, in the service's SQL database.
 
-- ``webhook_endpoints``: a lender's endpoints (URL, secret, filters).
+- ``webhook_endpoints``: a lender's endpoints (URL, filters, and the signing secret
+  sealed with AES-GCM under a key kept outside the database, `secret_box`).
 - ``webhook_deliveries``: the outbox: one row per (endpoint, alert change) to send, with
   its state (``pending``, ``delivered``, ``dead``), attempts so far and when to try next.
   A row is written before anything is sent, so a restart loses no pending delivery.
@@ -16,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Boolean, Float, Integer, String, Text, func, select
+from sqlalchemy import Boolean, Engine, Float, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from devices.registry import Base, SqlStore
 from riskstream.service.notify.errors import UnknownEndpointError
 from riskstream.service.notify.filters import Filters
+from riskstream.service.notify.secret_box import SecretBox
 
 MAX_ERROR_CHARS = 500
 LEASE_S = 120.0
@@ -33,7 +35,8 @@ class WebhookEndpointRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(128), index=True)
     url: Mapped[str] = mapped_column(Text)
-    secret: Mapped[str] = mapped_column(String(128))
+    secret: Mapped[str] = mapped_column(Text)
+    """The signing secret sealed by `SecretBox` for this row's id."""
     description: Mapped[str] = mapped_column(String(256), default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     filters: Mapped[str] = mapped_column(Text, default="{}")
@@ -148,19 +151,41 @@ def delivery_dict(row: WebhookDeliveryRow) -> dict[str, Any]:
     }
 
 
+def stored_secrets(engine: Engine) -> int:
+    """How many endpoints (each with a sealed secret) the database holds."""
+    with engine.connect() as connection:
+        count = connection.scalar(select(func.count()).select_from(WebhookEndpointRow))
+    return int(count or 0)
+
+
 class WebhookStore(SqlStore):
-    """Endpoints, outbox and delivery log of every lender, always read per lender."""
+    """Endpoints, outbox and delivery log of every lender, always read per lender; the
+    endpoints' secrets sealed by ``box``."""
+
+    def __init__(self, engine: Engine, box: SecretBox) -> None:
+        super().__init__(engine)
+        self._box = box
+
+    def check_key(self) -> int:
+        """Open every stored secret; return how many. `WebhookKeyError` at the first that
+        does not open (a wrong key, or a row altered or moved)."""
+        with self._session() as s:
+            rows = s.execute(select(WebhookEndpointRow.id, WebhookEndpointRow.secret)).all()
+        for endpoint_id, sealed in rows:
+            self._box.open(endpoint_id, sealed)
+        return len(rows)
 
     def create(
         self, tenant: str, url: str, description: str, filters: Filters, actor: str, now: float
     ) -> tuple[Endpoint, str]:
         """A new endpoint and its secret (returned this once)."""
         secret = "whsec_" + secrets.token_urlsafe(32)
+        endpoint_id = secrets.token_hex(8)
         row = WebhookEndpointRow(
-            id=secrets.token_hex(8),
+            id=endpoint_id,
             tenant=tenant,
             url=url,
-            secret=secret,
+            secret=self._box.seal(endpoint_id, secret),
             description=description,
             enabled=True,
             filters=orjson.dumps(filters.to_dict()).decode(),
@@ -245,7 +270,8 @@ class WebhookStore(SqlStore):
     def secret_of(self, tenant: str, endpoint_id: str) -> str:
         """The endpoint's signing secret (for sending only; the API never shows it again)."""
         with self._session() as s:
-            return self._own(s, tenant, endpoint_id).secret
+            sealed = self._own(s, tenant, endpoint_id).secret
+        return self._box.open(endpoint_id, sealed)
 
     def add_test(self, endpoint: Endpoint, body: bytes, now: float) -> int:
         """A ``test`` delivery to ``endpoint``, leased for the caller to attempt; its id."""
@@ -269,7 +295,7 @@ class WebhookStore(SqlStore):
         """Every enabled endpoint of every lender, with its secret (for the outbox)."""
         with self._session() as s:
             rows = s.scalars(select(WebhookEndpointRow).where(WebhookEndpointRow.enabled))
-            return [(_endpoint(r), r.secret) for r in rows]
+            return [(_endpoint(r), self._box.open(r.id, r.secret)) for r in rows]
 
     def cursor(self, name: str) -> int | None:
         """How far ``name`` has read the alert changes (None: never started)."""
@@ -337,7 +363,7 @@ class WebhookStore(SqlStore):
                         endpoint_id=endpoint.id,
                         tenant=delivery.tenant,
                         url=endpoint.url,
-                        secret=endpoint.secret,
+                        secret=self._box.open(endpoint.id, endpoint.secret),
                         event=delivery.event,
                         body=delivery.body.encode(),
                         attempts=delivery.attempts,

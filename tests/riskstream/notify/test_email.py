@@ -9,7 +9,7 @@ from riskstream.service.local_broker import free_port
 from riskstream.service.runtime import Runtime
 from riskstream.service.settings import ServiceSettings
 from tests.riskstream.notify.smtp_server import self_signed, smtp_server
-from tests.riskstream.notify.test_webhooks import T0, FakeClock, as_user, warning
+from tests.riskstream.notify.test_webhooks import T0, WEBHOOK_KEY, FakeClock, as_user, warning
 from tests.riskstream.people import register_people
 from tests.riskstream.rules_service import client_of
 from tests.riskstream.test_api_access import alert
@@ -27,6 +27,7 @@ def mail_runtime(
             database=db,
             deadletter=None,
             checkpoint_enabled=False,
+            webhook_key=WEBHOOK_KEY,  # a database server has no directory for the key file
             spool_dir=tmp_path / "spool",
             smtp_host="127.0.0.1",
             smtp_port=port,

@@ -16,7 +16,7 @@ from riskstream.service.runtime import Runtime
 from riskstream.service.settings import ServiceSettings
 from tests.ingest.test_broker_security import SHIPPED_ACL, password_file
 from tests.mosquitto_control import ControlledMosquitto
-from tests.riskstream.notify.test_webhooks import as_user
+from tests.riskstream.notify.test_webhooks import WEBHOOK_KEY, as_user
 from tests.riskstream.people import register_people
 from tests.riskstream.rules_service import client_of
 from tests.riskstream.test_api_access import alert
@@ -75,6 +75,7 @@ async def test_a_lenders_alerts_reach_its_plant_system_and_no_one_else(tmp_path:
             database=db,
             deadletter=None,
             checkpoint_enabled=False,
+            webhook_key=WEBHOOK_KEY,  # a database server has no directory for the key file
             broker=broker.url,
             alerts_mqtt_username="riskstream-alerts",
             alerts_mqtt_password="alerts-pw",  # type: ignore[arg-type]

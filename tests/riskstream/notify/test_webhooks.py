@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from riskstream.engine.alerts import Alert
 from riskstream.service.notify import DestinationRefusedError
@@ -26,6 +27,7 @@ from tests.riskstream.test_api_access import alert
 PASSWORDS = {"rita": "rita-password", "anna": "anna-password", "otto": "otto-password"}
 PASSWORDS["bob"] = "bob-password!"
 T0 = 1_800_000_000.0
+WEBHOOK_KEY = SecretStr("test-webhook-key-" + "0" * 32)
 
 
 class FakeClock:
@@ -44,6 +46,7 @@ def service(
         database=db,
         deadletter=None,
         checkpoint_enabled=False,
+        webhook_key=WEBHOOK_KEY,  # a database server has no directory for the key file
         spool_dir=tmp_path / "spool",
         webhook_allowed_destinations=["127.0.0.1/32"],
         webhook_max_attempts=attempts,
