@@ -8,6 +8,10 @@
   de-duplication id names the alert and the change (status and event time), not the
   wall-clock time it was detected, so the same change found again by the worker that took
   over a partition is stored once.
+- On the moves stream: one candidate lot move of a partition (`MoveMessage`, msgpack),
+  for the partitions of the lender's other borrowers to pair (double pledge). Its
+  de-duplication id names the lot and the move's event times, so the same move found
+  again by the partition's next owner is stored once.
 """
 
 import math
@@ -108,3 +112,49 @@ def decode_alert(data: bytes) -> Alert:
 
 def alert_message_id(alert: Alert) -> str:
     return f"{alert.id}:{alert.status}:{alert.severity}:{alert.updated_at!r}"
+
+
+MAX_ID_CHARS = 128
+
+
+class MoveMessage(msgspec.Struct, array_like=True, frozen=True):
+    """A lot move (`riskstream.detectors.lot_moves.Move`) one risk partition found and
+    the others may pair: what double pledge needs of it."""
+
+    tenant: str
+    borrower_id: str
+    collateral_id: str
+    delta_kg: float
+    start: float
+    end: float
+    seen_at: float
+    quiet: bool
+    partition: int
+    """The risk partition that found it (its borrower's)."""
+
+
+_move_decoder = msgspec.msgpack.Decoder(MoveMessage)
+
+
+def encode_move(move: MoveMessage) -> bytes:
+    return _risk_encoder.encode(move)
+
+
+def decode_move(data: bytes) -> MoveMessage:
+    """One move message; ValueError if it is not one, or its times and weight are not
+    finite, out of order or zero, or an id is empty or too long."""
+    move = _move_decoder.decode(data)
+    numbers = (move.delta_kg, move.start, move.end, move.seen_at)
+    if not all(math.isfinite(n) for n in numbers):
+        raise ValueError(f"move of lot {move.collateral_id[:MAX_ID_CHARS]!r} is not finite")
+    if move.delta_kg == 0 or not move.start <= move.end <= move.seen_at:
+        raise ValueError(f"move of lot {move.collateral_id[:MAX_ID_CHARS]!r} is not a move")
+    if not all(
+        0 < len(t) <= MAX_ID_CHARS for t in (move.tenant, move.borrower_id, move.collateral_id)
+    ):
+        raise ValueError("move with an empty or over-long id")
+    return move
+
+
+def move_message_id(move: MoveMessage) -> str:
+    return f"m:{move.tenant}:{move.collateral_id}:{move.start!r}:{move.seen_at!r}"

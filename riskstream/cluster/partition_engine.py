@@ -18,10 +18,17 @@ the load; readings are fed in event-time order and the timers run at every `STEP
 boundary, as `riskstream backtest` does. An ingest partition not heard of for
 `SOURCE_TIMEOUT_S` (no worker owns it) no longer holds the others.
 
+Double pledge pairs a lot's loss with a gain at another borrower's lot, which may sit in
+another partition: each partition hands the candidate moves of its own lots on
+(`take_moves`, sent on the moves stream) and takes those of the lender's other
+partitions (`apply_moves`); the alert is raised by the origin's partition (see
+`riskstream.detectors.double_pledge`).
+
 Its checkpoint is the service's authenticated checkpoint, tied to those borrowers and
-to the partition, with the risk-stream sequence number of the last message taken and
-the readings still held back: the owner that takes the partition over restores it and
-reads on from the next message.
+to the partition, with the risk-stream sequence number of the last message taken, the
+moves-stream sequence number of the last move taken and the readings still held back:
+the owner that takes the partition over restores it and reads on from the next message
+of each.
 """
 
 import base64
@@ -32,7 +39,7 @@ import math
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import msgspec
@@ -40,10 +47,14 @@ import msgspec
 from devices.model import Fleet
 from devices.reading import Reading
 from riskstream.cluster.layout import partition_of
-from riskstream.cluster.messages import RiskMessage
+from riskstream.cluster.messages import MoveMessage, RiskMessage
+from riskstream.detectors.double_pledge import DoublePledgeDetector
+from riskstream.detectors.lot_moves import Move
 from riskstream.engine.alerts import Alert
 from riskstream.engine.checkpoint import read_state
 from riskstream.engine.clock import StreamClock
+from riskstream.engine.core import Engine
+from riskstream.engine.fleet_index import CollateralContext, FleetIndex
 from riskstream.engine.lenders import LenderEngines
 from riskstream.engine.resume import fleets_digest
 from riskstream.rules.schema import RuleSet
@@ -73,6 +84,15 @@ def fleets_of_partition(fleets: Iterable[Fleet], partition: int, partitions: int
     ]
 
 
+LenderLots = dict[str, Mapping[str, CollateralContext]]
+"""tenant -> every lot of that lender, by collateral id."""
+
+
+def lender_lots(fleets: Iterable[Fleet]) -> LenderLots:
+    """Every lender's lots (a worker builds them once for all its partitions)."""
+    return {fleet.tenant.id: FleetIndex([fleet]).collateral for fleet in fleets}
+
+
 class PartitionEngine:
     """The engines of one partition, the stream position they cover, and their clock."""
 
@@ -85,17 +105,29 @@ class PartitionEngine:
         own_rules: dict[str, RuleSet] | None = None,
         wall_clock: Callable[[], float] = time.monotonic,
         sources: int | None = None,
+        lots: LenderLots | None = None,
     ) -> None:
-        """``sources``: the number of ingest partitions (the cluster's ``partitions``)."""
+        """``sources``: the number of ingest partitions (the cluster's ``partitions``);
+        ``lots``: `lender_lots` of ``fleets`` (built here if None)."""
+        fleets = list(fleets)
         self.partition = partition
+        self.partitions = partitions
         mine = fleets_of_partition(fleets, partition, partitions)
         self.digest = fleets_digest(mine)
         # a partition sees only some lenders' borrowers: no cross-lender match here
         self.engines = LenderEngines(mine, rules, own_rules, match_across_lenders=False)
+        self._lots = lots if lots is not None else lender_lots(fleets)
+        for tenant, engine in self.engines.by_tenant.items():
+            pledges = _pledges(engine)
+            pledges.lender_lots = self._lots.get(tenant, engine.index.collateral)
+            pledges.shared = []
         self.clock = StreamClock(wall_clock)
         self._wall = wall_clock
         self.covered_seq = 0
         """Risk-stream sequence number of the last message taken (0: none)."""
+        self.moves_seq = 0
+        """Moves-stream sequence number of the last move taken (0: none)."""
+        self.moves_refused = 0
         self._held: list[tuple[float, int, int, Reading]] = []
         """(event time, arrival order, telemetry sequence number, reading)."""
         self._order = itertools.count()
@@ -132,6 +164,71 @@ class PartitionEngine:
         self.covered_seq = stream_seq
         changed.extend(self._feed(self._fed_through(now)))
         return changed
+
+    def take_moves(self) -> list[MoveMessage]:
+        """The candidate moves this partition's lots made since the last call, for the
+        other partitions."""
+        found: list[MoveMessage] = []
+        for tenant, engine in self.engines.by_tenant.items():
+            for move in _pledges(engine).take_shared():
+                lot = engine.index.collateral[move.collateral_id]
+                found.append(
+                    MoveMessage(
+                        tenant,
+                        lot.borrower_id,
+                        move.collateral_id,
+                        move.delta_kg,
+                        move.start,
+                        move.end,
+                        move.seen_at,
+                        move.quiet,
+                        self.partition,
+                    )
+                )
+        return found
+
+    def apply_moves(self, moves: list[tuple[MoveMessage, int]]) -> list[Alert]:
+        """Take (move, moves-stream sequence number) of other partitions; the alert
+        changes. A move of this partition, or one whose lender, lot, borrower and
+        partition do not agree with the fleets, is refused (counted in
+        ``moves_refused``)."""
+        changed: list[Alert] = []
+        by_tenant: dict[str, list[Move]] = {}
+        for message, seq in moves:
+            self.moves_seq = max(self.moves_seq, seq)
+            if message.partition == self.partition:
+                continue  # our own, back from the stream
+            if not self._plausible(message):
+                self.moves_refused += 1
+                continue
+            by_tenant.setdefault(message.tenant, []).append(
+                Move(
+                    message.collateral_id,
+                    message.delta_kg,
+                    message.start,
+                    message.end,
+                    message.seen_at,
+                    message.quiet,
+                )
+            )
+        for tenant, told in by_tenant.items():
+            engine = self.engines.by_tenant[tenant]
+            alerts = _pledges(engine).observe_remote(
+                told, engine.movement, engine.book, engine.wall_clock()
+            )
+            if alerts:
+                engine.settle(alerts, max(a.updated_at for a in alerts))
+                changed.extend(alerts)
+        return changed
+
+    def _plausible(self, move: MoveMessage) -> bool:
+        lot = self._lots.get(move.tenant, {}).get(move.collateral_id)
+        return (
+            move.tenant in self.engines.by_tenant
+            and lot is not None
+            and lot.borrower_id == move.borrower_id
+            and partition_of(move.tenant, move.borrower_id, self.partitions) == move.partition
+        )
 
     def _heard(self, source: int, through: int, now: float) -> None:
         before, _ = self._sources.get(source, (0, now))
@@ -199,6 +296,7 @@ class PartitionEngine:
         meta = {
             **self._meta(),
             "seq": str(self.covered_seq),
+            "moves_seq": str(self.moves_seq),
             "held": base64.b64encode(_held_encoder.encode(held)).decode(),
             "ticked_step": "" if self._ticked_step is None else str(self._ticked_step),
             "sources": json.dumps({str(k): through for k, (through, _) in self._sources.items()}),
@@ -221,6 +319,7 @@ class PartitionEngine:
             saved = read_state(path, key=key).get("meta", {})
             self.engines.restore(path, self._meta(), key=key)
         self.covered_seq = int(saved.get("seq", 0))
+        self.moves_seq = int(saved.get("moves_seq", 0))
         now = self._wall()
         for seq, reading in _held_decoder.decode(base64.b64decode(saved.get("held", "kA=="))):
             heapq.heappush(self._held, (reading.ts, next(self._order), seq, reading))
@@ -229,3 +328,8 @@ class PartitionEngine:
         ticked = saved.get("ticked_step", "")
         self._ticked_step = int(ticked) if ticked else None
         self.clock.advance(self.engines.watermark)
+
+
+def _pledges(engine: Engine) -> DoublePledgeDetector:
+    detector: DoublePledgeDetector = engine.detector("double_pledge")
+    return detector
