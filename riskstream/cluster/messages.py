@@ -47,6 +47,9 @@ class RiskMessage(msgspec.Struct, array_like=True):
     up to this telemetry sequence number."""
     throughs: dict[int, int] = {}
     """On a heartbeat of an ingest worker: ``through`` of each ingest partition it works."""
+    rules: list[tuple[str, int, str]] = []
+    """Rules the API tier put in force: ``(lender, version, rules text)``, lender "" for
+    the service's rules; applied at this place among the partition's readings."""
 
     def integrity_signals(self) -> list[IntegritySignal]:
         return [IntegritySignal(t, d, k, at, ts, n) for t, d, k, at, ts, n in self.signals]  # type: ignore[arg-type]
@@ -80,6 +83,15 @@ def risk_message_id(telemetry_seq: int) -> str:
 def encode_heartbeat(throughs: dict[int, int]) -> bytes:
     """How far each of a worker's ingest partitions has come, in one message."""
     return _risk_encoder.encode(RiskMessage([], [], [], throughs=throughs))
+
+
+def encode_rules(scope: str, version: int, text: str) -> bytes:
+    """Rules of a lender (``scope``; "" for the service's) for every risk partition."""
+    return _risk_encoder.encode(RiskMessage([], rules=[(scope, version, text)]))
+
+
+def rules_message_id(scope: str, version: int, sha256: str) -> str:
+    return f"rules:{scope}:{version}:{sha256[:16]}"
 
 
 def encode_action(action: str, tenant: str, alert_id: str) -> bytes:
@@ -158,3 +170,20 @@ def decode_move(data: bytes) -> MoveMessage:
 
 def move_message_id(move: MoveMessage) -> str:
     return f"m:{move.tenant}:{move.collateral_id}:{move.start!r}:{move.seen_at!r}"
+
+
+def encode_rules_entry(version: int, sha256: str, text: str) -> bytes:
+    """A rules text as the rules bucket keeps it."""
+    return orjson.dumps({"version": version, "sha256": sha256, "text": text})
+
+
+def decode_rules_entry(data: bytes) -> tuple[int, str, str]:
+    """(version, sha256, text) of a rules bucket entry; ValueError if it is not one."""
+    try:
+        entry = orjson.loads(data)
+        version, sha256, text = entry["version"], entry["sha256"], entry["text"]
+    except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
+        raise ValueError(f"not a rules entry: {exc}") from None
+    if not (isinstance(version, int) and isinstance(sha256, str) and isinstance(text, str)):
+        raise ValueError("not a rules entry: a field of the wrong type")
+    return version, sha256, text

@@ -35,6 +35,7 @@ import base64
 import heapq
 import itertools
 import json
+import logging
 import math
 import sys
 import tempfile
@@ -57,7 +58,12 @@ from riskstream.engine.core import Engine
 from riskstream.engine.fleet_index import CollateralContext, FleetIndex
 from riskstream.engine.lenders import LenderEngines
 from riskstream.engine.resume import fleets_digest
-from riskstream.rules.schema import RuleSet
+from riskstream.errors import RulesFileError
+from riskstream.rules.lender import source_name
+from riskstream.rules.schema import RuleSet, parse_rules
+from riskstream.rules.tenancy import LenderScopeError, check_own_rules
+
+log = logging.getLogger(__name__)
 
 STEP_S = 60.0
 SOURCE_TIMEOUT_S = 30.0
@@ -117,6 +123,10 @@ class PartitionEngine:
         # a partition sees only some lenders' borrowers: no cross-lender match here
         self.engines = LenderEngines(mine, rules, own_rules, match_across_lenders=False)
         self._lots = lots if lots is not None else lender_lots(fleets)
+        self._loans = {
+            fleet.tenant.id: {loan.id for b in fleet.borrowers for loan in b.loans}
+            for fleet in fleets
+        }
         for tenant, engine in self.engines.by_tenant.items():
             pledges = _pledges(engine)
             pledges.lender_lots = self._lots.get(tenant, engine.index.collateral)
@@ -128,6 +138,9 @@ class PartitionEngine:
         self.moves_seq = 0
         """Moves-stream sequence number of the last move taken (0: none)."""
         self.moves_refused = 0
+        self.rules_in_force: dict[str, tuple[int, str]] = {}
+        """lender ("" for the service's) -> (version, text) of the rules the stream put in
+        force; kept in the checkpoint, so the next owner replays under them."""
         self._held: list[tuple[float, int, int, Reading]] = []
         """(event time, arrival order, telemetry sequence number, reading)."""
         self._order = itertools.count()
@@ -147,6 +160,8 @@ class PartitionEngine:
         """Take one message; the alert changes of what could be fed so far."""
         now = self._wall()
         changed: list[Alert] = []
+        for scope, version, text in message.rules:
+            self.use_rules(scope, version, text)
         for action, tenant, alert_id in message.actions:
             book = self.engines.of(tenant).book
             if action == "acknowledge":
@@ -164,6 +179,31 @@ class PartitionEngine:
         self.covered_seq = stream_seq
         changed.extend(self._feed(self._fed_through(now)))
         return changed
+
+    def use_rules(self, scope: str, version: int, text: str) -> bool:
+        """Put a lender's rules (``scope``; "" for the service's) in force for its
+        engine, keeping what it learned; False (logged) if the text is refused."""
+        try:
+            if scope:
+                ruleset = parse_rules(text, source_name(scope))
+                check_own_rules(ruleset, scope, self._loans.get(scope, set()))
+            else:
+                ruleset = parse_rules(text, "<rules of the service>")
+        except (RulesFileError, LenderScopeError) as exc:
+            log.error("partition %d: rules version %d refused: %s", self.partition, version, exc)
+            return False
+        if scope:
+            self.engines.set_own_rules(scope, ruleset)
+        else:
+            self.engines.set_default_rules(ruleset)
+        self.rules_in_force[scope] = (version, text)
+        log.info(
+            "partition %d: rules version %d of %s in force",
+            self.partition,
+            version,
+            f"lender {scope}" if scope else "the service",
+        )
+        return True
 
     def take_moves(self) -> list[MoveMessage]:
         """The candidate moves this partition's lots made since the last call, for the
@@ -297,6 +337,7 @@ class PartitionEngine:
             **self._meta(),
             "seq": str(self.covered_seq),
             "moves_seq": str(self.moves_seq),
+            "rules": json.dumps(self.rules_in_force),
             "held": base64.b64encode(_held_encoder.encode(held)).decode(),
             "ticked_step": "" if self._ticked_step is None else str(self._ticked_step),
             "sources": json.dumps({str(k): through for k, (through, _) in self._sources.items()}),
@@ -320,6 +361,8 @@ class PartitionEngine:
             self.engines.restore(path, self._meta(), key=key)
         self.covered_seq = int(saved.get("seq", 0))
         self.moves_seq = int(saved.get("moves_seq", 0))
+        for scope, (version, text) in json.loads(saved.get("rules", "{}")).items():
+            self.use_rules(scope, int(version), text)
         now = self._wall()
         for seq, reading in _held_decoder.decode(base64.b64decode(saved.get("held", "kA=="))):
             heapq.heappush(self._held, (reading.ts, next(self._order), seq, reading))

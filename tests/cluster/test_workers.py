@@ -2,11 +2,12 @@
 backtest` for the same telemetry, none lost or repeated when a risk worker is killed
 with -9 mid-stream, its partitions taken over within 30 s; the API tier stores them.
 
-An API process (`riskstream serve --nats`) lists the same alerts from its database, and a
-person's acknowledgement through it reaches the alert's partition.
+The day's double pledge takes goods from a lot of b004 (partition 1) to one of b006
+(partition 5): the partitions pair it through the moves stream, and the worker killed is
+the one owning the origin's partition, as soon as that partition has told the loss.
 
-Known gap, asserted as such: `double_pledge` pairs lots of two borrowers, which may sit
-in different partitions; the workers do not raise it yet."""
+An API process (`riskstream serve --nats`) lists the same alerts from its database, and a
+person's acknowledgement through it reaches the alert's partition."""
 
 import asyncio
 import json
@@ -29,12 +30,14 @@ from riskstream.cluster.layout import (
     CHECKPOINTS_BUCKET,
     DEFAULT_PARTITIONS,
     LEASES_BUCKET,
+    MOVES_STREAM,
     RISK_STREAM,
+    RULES_BUCKET,
     TELEMETRY_STREAM,
     partition_of,
     risk_subject,
 )
-from riskstream.cluster.messages import decode_risk
+from riskstream.cluster.messages import decode_move, decode_risk
 from riskstream.cluster.nats_servers import NatsCluster
 from riskstream.cluster.risk_worker import RiskWorker, RiskWorkerConfig
 from riskstream.cluster.topology import prepare_cluster
@@ -68,12 +71,12 @@ async def _fresh_topology(cluster: NatsCluster) -> None:
     """Streams, consumers and buckets as `cluster up` makes them, with nothing in them."""
     nc = await nats.connect(servers=cluster.nats_urls)
     js = nc.jetstream()
-    for stream in (TELEMETRY_STREAM, RISK_STREAM, ALERTS_STREAM):
+    for stream in (TELEMETRY_STREAM, RISK_STREAM, ALERTS_STREAM, MOVES_STREAM):
         try:
             await js.delete_stream(stream)
         except nats.js.errors.NotFoundError:
             pass
-    for bucket in (LEASES_BUCKET,):
+    for bucket in (LEASES_BUCKET, RULES_BUCKET):
         try:
             await js.delete_key_value(bucket)
         except nats.js.errors.NotFoundError:
@@ -122,6 +125,23 @@ async def _cluster_state(
         pass
     await nc.close()
     return counts, changes, leases
+
+
+async def _losses_told(cluster: NatsCluster, collateral_id: str) -> int:
+    """Losses of lot ``collateral_id`` on the moves stream."""
+    nc = await nats.connect(servers=cluster.nats_urls)
+    try:
+        js = nc.jetstream()
+        state = (await js.stream_info(MOVES_STREAM)).state
+        found = 0
+        for seq in range(max(state.first_seq, 1), state.last_seq + 1) if state.messages else ():
+            message = await js.get_msg(MOVES_STREAM, seq)
+            assert message.data is not None
+            move = decode_move(message.data)
+            found += move.collateral_id == collateral_id and move.delta_kg < 0
+        return found
+    finally:
+        await nc.close()
 
 
 def cluster_state(
@@ -220,24 +240,29 @@ def test_workers_raise_the_alerts_of_backtest_and_a_killed_risk_worker_loses_non
     api_tier: str,
 ) -> None:
     folder, expected = fleet_and_backtest
-    kinds = {kind for kind, *_ in expected if kind != "double_pledge"}
+    kinds = {kind for kind, *_ in expected}
     assert len(kinds) >= 4, f"the day's scenarios must raise several kinds: {kinds}"
+    pledge = next(e for e in expected if e[0] == "double_pledge")
+    origin = partition_of("demo-bank", pledge[1], DEFAULT_PARTITIONS)
+    assert (pledge[1], origin) == ("b004", 1)
+    assert partition_of("demo-bank", "b006", DEFAULT_PARTITIONS) != origin
     play = ["--fleet", "fleet.yaml", "--days", "1", "--start", str(START), "--seed", str(SEED)]
     publisher = subprocess.Popen(
         [sys.executable, "-m", "riskstream", "simulate", "run", *play, "--scenario-rate", "0.6",
          "--broker", nats_cluster.mqtt_urls[1], "--truth", "truth-live.jsonl"],
         cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while cluster_state(nats_cluster)[0][RISK_STREAM] < 8_000:
-        assert time.monotonic() < deadline, "no readings reached the risk stream"
-        time.sleep(0.5)
-    workers["r1"].kill()  # -9, mid-stream: its partitions have readings held and unsaved
+    deadline = time.monotonic() + 240
+    while asyncio.run(_losses_told(nats_cluster, pledge[2])) == 0:
+        assert time.monotonic() < deadline, "the origin's partition told no loss"
+        time.sleep(0.2)
+    victim = cluster_state(nats_cluster)[2][f"risk.p{origin}"]
+    workers[victim].kill()  # -9, mid-stream: its partitions have readings held and unsaved
     killed_at = time.monotonic()
     while True:  # its partitions are taken over while the devices go on publishing
         leases = cluster_state(nats_cluster)[2]
         risk = {k: v for k, v in leases.items() if k.startswith("risk.p")}
-        if len(risk) == DEFAULT_PARTITIONS and "r1" not in risk.values():
+        if len(risk) == DEFAULT_PARTITIONS and victim not in risk.values():
             break
         assert time.monotonic() - killed_at < TAKEOVER_S, f"not taken over: {sorted(risk.items())}"
         time.sleep(0.5)
@@ -246,7 +271,7 @@ def test_workers_raise_the_alerts_of_backtest_and_a_killed_risk_worker_loses_non
     assert publisher.returncode == 0, out
     published = int(out.split("published ")[1].split(" messages")[0].replace(",", ""))
 
-    wanted = {e for e in expected if e[0] != "double_pledge"}
+    wanted = expected
     deadline = time.monotonic() + 240
     while True:
         counts, changes, _ = cluster_state(nats_cluster)
@@ -269,7 +294,7 @@ def test_workers_raise_the_alerts_of_backtest_and_a_killed_risk_worker_loses_non
         if n > 1
     ]
     assert repeated == [], f"alert changes stored twice: {repeated[:3]}"
-    assert workers["r2"].poll() is None and workers["r3"].poll() is None
+    assert all(w.poll() is None for name, w in workers.items() if name != victim)
     _the_api_tier_lists_them_and_passes_an_acknowledgement_on(
         nats_cluster, api_tier, final_alerts(changes)
     )
