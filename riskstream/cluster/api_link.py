@@ -8,8 +8,9 @@ worker applies it among the readings.
 
 Rules the service puts in force (its file, or a risk admin's change through the API, the
 service's or a lender's own) go to the cluster too (`offer_rules`): as a message on every
-risk partition, where each owner applies them at that place among the readings, and
-then into the rules bucket, where a worker that starts finds them.
+risk partition, with the telemetry stream's last sequence number at that moment (each
+owner judges the readings of device messages up to it under the rules before, the rest
+under these), and then into the rules bucket, where a worker that starts finds them.
 
 Storing is idempotent: a change already stored (the same status, severity and event
 time; found again by a risk worker that took a partition over after the dedup window)
@@ -38,6 +39,7 @@ from riskstream.cluster.layout import (
     ALERTS_SUBJECT_PREFIX,
     RULES_BUCKET,
     SERVICE_RULES_KEY,
+    TELEMETRY_STREAM,
     lender_rules_key,
     partition_of,
     risk_subject,
@@ -118,7 +120,8 @@ class ClusterLink:
                         continue
                 except (KeyNotFoundError, ValueError):
                     pass
-                data = encode_rules(scope, version.version, version.text)
+                after = (await self._js.stream_info(TELEMETRY_STREAM)).state.last_seq
+                data = encode_rules(scope, version.version, version.text, after)
                 msg_id = rules_message_id(scope, version.version, version.sha256)
                 await asyncio.gather(
                     *(
@@ -129,7 +132,13 @@ class ClusterLink:
                 entry = encode_rules_entry(version.version, version.sha256, version.text)
                 await bucket.put(key, entry)
             except CLUSTER_ERRORS as exc:
-                log.warning("rules %s version %d not sent yet: %r", key, version.version, exc)
+                log.warning(
+                    "rules %s version %d not sent yet: %s %s",
+                    key,
+                    version.version,
+                    type(exc).__name__,
+                    getattr(exc, "description", None) or exc,
+                )
                 self._rules.put((scope, version))
                 return
             self.rules_published += 1

@@ -49,7 +49,10 @@ class RiskMessage(msgspec.Struct, array_like=True):
     """On a heartbeat of an ingest worker: ``through`` of each ingest partition it works."""
     rules: list[tuple[str, int, str]] = []
     """Rules the API tier put in force: ``(lender, version, rules text)``, lender "" for
-    the service's rules; applied at this place among the partition's readings."""
+    the service's rules."""
+    rules_after: int = 0
+    """With ``rules``: the telemetry stream's last sequence number when they were put in
+    force; the readings of device messages up to it are judged under the rules before."""
 
     def integrity_signals(self) -> list[IntegritySignal]:
         return [IntegritySignal(t, d, k, at, ts, n) for t, d, k, at, ts, n in self.signals]  # type: ignore[arg-type]
@@ -85,9 +88,10 @@ def encode_heartbeat(throughs: dict[int, int]) -> bytes:
     return _risk_encoder.encode(RiskMessage([], [], [], throughs=throughs))
 
 
-def encode_rules(scope: str, version: int, text: str) -> bytes:
-    """Rules of a lender (``scope``; "" for the service's) for every risk partition."""
-    return _risk_encoder.encode(RiskMessage([], rules=[(scope, version, text)]))
+def encode_rules(scope: str, version: int, text: str, after: int) -> bytes:
+    """Rules of a lender (``scope``; "" for the service's) for every risk partition, in
+    force after telemetry sequence number ``after``."""
+    return _risk_encoder.encode(RiskMessage([], rules=[(scope, version, text)], rules_after=after))
 
 
 def rules_message_id(scope: str, version: int, sha256: str) -> str:

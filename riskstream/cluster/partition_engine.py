@@ -138,6 +138,9 @@ class PartitionEngine:
         self.moves_seq = 0
         """Moves-stream sequence number of the last move taken (0: none)."""
         self.moves_refused = 0
+        self._pending_rules: list[tuple[int, str, int, str]] = []
+        """(telemetry sequence number they follow, lender, version, text) of rules not
+        yet in force, in the order they came."""
         self.rules_in_force: dict[str, tuple[int, str]] = {}
         """lender ("" for the service's) -> (version, text) of the rules the stream put in
         force; kept in the checkpoint, so the next owner replays under them."""
@@ -161,7 +164,7 @@ class PartitionEngine:
         now = self._wall()
         changed: list[Alert] = []
         for scope, version, text in message.rules:
-            self.use_rules(scope, version, text)
+            self._pending_rules.append((message.rules_after, scope, version, text))
         for action, tenant, alert_id in message.actions:
             book = self.engines.of(tenant).book
             if action == "acknowledge":
@@ -281,6 +284,17 @@ class PartitionEngine:
         return min(heard) if heard else sys.maxsize
 
     def _feed(self, through: int) -> list[Alert]:
+        """Feed what can be fed up to ``through``, putting rules in force on the way once
+        every reading they follow has been fed."""
+        changed: list[Alert] = []
+        while self._pending_rules and self._pending_rules[0][0] <= through:
+            after, scope, version, text = self._pending_rules.pop(0)
+            changed.extend(self._feed_upto(after))
+            self.use_rules(scope, version, text)
+        changed.extend(self._feed_upto(through))
+        return changed
+
+    def _feed_upto(self, through: int) -> list[Alert]:
         """Feed, in event-time order, the held readings that nothing can overtake any
         more (telemetry sequence number up to ``through``), running the timers at each
         step boundary on the way."""
@@ -338,6 +352,7 @@ class PartitionEngine:
             "seq": str(self.covered_seq),
             "moves_seq": str(self.moves_seq),
             "rules": json.dumps(self.rules_in_force),
+            "pending_rules": json.dumps(self._pending_rules),
             "held": base64.b64encode(_held_encoder.encode(held)).decode(),
             "ticked_step": "" if self._ticked_step is None else str(self._ticked_step),
             "sources": json.dumps({str(k): through for k, (through, _) in self._sources.items()}),
@@ -363,6 +378,8 @@ class PartitionEngine:
         self.moves_seq = int(saved.get("moves_seq", 0))
         for scope, (version, text) in json.loads(saved.get("rules", "{}")).items():
             self.use_rules(scope, int(version), text)
+        for after, scope, version, text in json.loads(saved.get("pending_rules", "[]")):
+            self._pending_rules.append((int(after), scope, int(version), text))
         now = self._wall()
         for seq, reading in _held_decoder.decode(base64.b64decode(saved.get("held", "kA=="))):
             heapq.heappush(self._held, (reading.ts, next(self._order), seq, reading))

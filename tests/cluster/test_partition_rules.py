@@ -1,6 +1,8 @@
-"""Rules that travel in a risk partition's stream, without a server: applied at their place
-among the readings, kept by the partition's checkpoint, and refused (the rules before
-staying in force) when the text is not valid or a lender's rules name another lender."""
+"""Rules that travel in a risk partition's stream, without a server: in force from the
+first device message after the telemetry sequence number they name, wherever they land
+among the readings; kept by the partition's checkpoint (in force or still waiting); and
+refused (the rules before staying in force) when the text is not valid or a lender's
+rules name another lender."""
 
 import pytest
 
@@ -20,10 +22,12 @@ TIGHT = ("coverage_below = 0.9", "clear_above = 0.95")
 
 
 def rules_text(bounds: tuple[str, str]) -> str:
-    text = built_in_text()
+    """The built-in rules with the inventory table's bounds ``bounds``."""
+    head, table = built_in_text().split("[rules.inventory_below_pledge]\n", 1)
     for line, wanted in zip(TIGHT, bounds, strict=True):
-        text = text.replace(line, wanted)
-    return text
+        assert line in table
+        table = table.replace(line, wanted, 1)
+    return f"{head}[rules.inventory_below_pledge]\n{table}"
 
 
 @pytest.fixture(scope="module")
@@ -72,18 +76,27 @@ def fresh(fleet: Fleet) -> PartitionEngine:
     return PartitionEngine(0, 1, [fleet], parse_rules(rules_text(LOOSE)), sources=1)
 
 
-def tight_message(scope: str = "", text: str | None = None) -> RiskMessage:
-    return decode_risk(encode_rules(scope, 2, rules_text(TIGHT) if text is None else text))
+def tight_message(scope: str = "", text: str | None = None, after: int = 0) -> RiskMessage:
+    return decode_risk(encode_rules(scope, 2, rules_text(TIGHT) if text is None else text, after))
 
 
 def test_rules_in_the_stream_apply_from_their_place_on(fleet: Fleet) -> None:
     engine = fresh(fleet)
     assert inventory(feed(engine, readings(fleet, 0, 90), 1)) == []
-    feed(engine, [tight_message()], 91)
+    feed(engine, [tight_message(after=90)], 91)
     assert engine.rules_in_force == {"": (2, rules_text(TIGHT))}
     raised = inventory(feed(engine, readings(fleet, 90, 60), 92))
     assert raised, "the tight rules raise on 85 %"
     assert raised[0].opened_at == START + 60.0 * 90, "from the first reading after them"
+
+
+def test_rules_that_overtake_readings_wait_for_the_messages_they_follow(fleet: Fleet) -> None:
+    """The API tier's rules reach the risk stream before the last device messages sent
+    before the change: those are still judged under the rules before."""
+    engine = fresh(fleet)
+    early = [*readings(fleet, 0, 60), tight_message(after=90), *readings(fleet, 60, 90)]
+    raised = inventory(feed(engine, early, 1))
+    assert raised and raised[0].opened_at == START + 60.0 * 90
 
 
 def test_a_lenders_rules_apply_to_its_engine(fleet: Fleet) -> None:
@@ -97,13 +110,23 @@ def test_a_lenders_rules_apply_to_its_engine(fleet: Fleet) -> None:
 
 def test_the_next_owner_starts_on_the_rules_the_stream_put_in_force(fleet: Fleet) -> None:
     first = fresh(fleet)
-    feed(first, [*readings(fleet, 0, 10), tight_message()], 1)
+    feed(first, [*readings(fleet, 0, 10), tight_message(after=10)], 1)
     saved = first.checkpoint(KEY)
     second = fresh(fleet)
     second.restore(saved, KEY)
     assert second.rules_in_force == first.rules_in_force
     raised = inventory(feed(second, readings(fleet, 10, 60), 12))
     assert raised and raised[0].opened_at == START + 600.0
+
+
+def test_rules_still_waiting_survive_a_checkpoint(fleet: Fleet) -> None:
+    first = fresh(fleet)
+    feed(first, [*readings(fleet, 0, 10), tight_message(after=20)], 1)
+    assert first.rules_in_force == {}
+    second = fresh(fleet)
+    second.restore(first.checkpoint(KEY), KEY)
+    raised = inventory(feed(second, readings(fleet, 10, 70), 12))
+    assert raised and raised[0].opened_at == START + 60.0 * 20
 
 
 @pytest.mark.parametrize(

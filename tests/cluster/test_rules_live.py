@@ -3,8 +3,9 @@
 One lot reports 85 % of its pledge throughout. Under the rules the service starts on
 (coverage below 80 % raises, above 82 % clears) that raises nothing; a risk admin then
 lowers the bar to 90 % through the API, and the running worker raises
-`inventory_below_pledge` from the first reading after the change on; the admin puts the
-first rules back, and the same worker resolves it after an hour of event time above 82 %.
+`inventory_below_pledge` from the first device message after the change on (those in
+the telemetry stream before it stay under the rules before); the admin puts the first
+rules back, and the same worker resolves it after an hour of event time above 82 %.
 """
 
 import asyncio
@@ -24,7 +25,7 @@ import pytest
 
 from devices.fleet_file import load_fleet
 from devices.model import KG_PER_UNIT, DeviceKind
-from riskstream.cluster.layout import RULES_BUCKET, SERVICE_RULES_KEY
+from riskstream.cluster.layout import RULES_BUCKET, SERVICE_RULES_KEY, TELEMETRY_STREAM
 from riskstream.cluster.messages import decode_rules_entry
 from riskstream.cluster.nats_servers import NatsCluster
 from riskstream.rules.keeper import built_in_text
@@ -43,11 +44,12 @@ TIGHT = ("coverage_below = 0.9", "clear_above = 0.95")
 
 
 def rules_text(bounds: tuple[str, str]) -> str:
-    text = built_in_text()
+    """The built-in rules with the inventory table's bounds ``bounds``."""
+    head, table = built_in_text().split("[rules.inventory_below_pledge]\n", 1)
     for line, wanted in zip(TIGHT, bounds, strict=True):
-        assert text.count(line) == 1
-        text = text.replace(line, wanted)
-    return text
+        assert line in table
+        table = table.replace(line, wanted, 1)
+    return f"{head}[rules.inventory_below_pledge]\n{table}"
 
 
 @pytest.fixture
@@ -110,6 +112,14 @@ def cluster_processes(
                 process.kill()
 
 
+async def _device_messages(cluster: NatsCluster) -> int:
+    nc = await nats.connect(servers=cluster.nats_urls)
+    try:
+        return (await nc.jetstream().stream_info(TELEMETRY_STREAM)).state.messages
+    finally:
+        await nc.close()
+
+
 async def _service_rules_version(cluster: NatsCluster) -> int | None:
     nc = await nats.connect(servers=cluster.nats_urls)
     try:
@@ -170,7 +180,11 @@ def test_a_threshold_changed_through_the_api_raises_and_clears_in_a_running_work
             items = client.get(f"/api/alerts?borrower={borrower}&limit=100", headers=headers)
             return [a for a in items.json()["items"] if a["kind"] == "inventory_below_pledge"]
 
+        def stored(n: int) -> bool:
+            return asyncio.run(_device_messages(nats_cluster)) >= n
+
         cell_lot.report(90)  # 1.5 h at 85 %: nothing under the loose rules
+        wait_for("the device's messages in the telemetry stream", lambda: stored(90))
         changed = client.put("/api/rules", headers=headers, json={"text": rules_text(TIGHT)})
         assert changed.status_code == 200, changed.text
         tight = wait_for("the tight rules in the bucket", lambda: (
@@ -181,6 +195,7 @@ def test_a_threshold_changed_through_the_api_raises_and_clears_in_a_running_work
         # raised on the tight rules, from the first reading after the change: not before
         assert first_tight <= raised[0]["opened_at"] < first_tight + 600
 
+        wait_for("the device's messages in the telemetry stream", lambda: stored(150))
         back = client.put("/api/rules", headers=headers, json={"text": rules_text(LOOSE)})
         assert back.status_code == 200, back.text
         wait_for("the loose rules again in the bucket", lambda: (
