@@ -122,10 +122,17 @@ class ClusterLink:
                     pass
                 after = (await self._js.stream_info(TELEMETRY_STREAM)).state.last_seq
                 data = encode_rules(scope, version.version, version.text, after)
-                msg_id = rules_message_id(scope, version.version, version.sha256)
                 await asyncio.gather(
                     *(
-                        self._js.publish(risk_subject(p), data, headers={"Nats-Msg-Id": msg_id})
+                        self._js.publish(
+                            risk_subject(p),
+                            data,
+                            headers={
+                                "Nats-Msg-Id": rules_message_id(
+                                    scope, version.version, version.sha256, p
+                                )
+                            },
+                        )
                         for p in range(self._partitions)
                     )
                 )

@@ -94,8 +94,9 @@ def encode_rules(scope: str, version: int, text: str, after: int) -> bytes:
     return _risk_encoder.encode(RiskMessage([], rules=[(scope, version, text)], rules_after=after))
 
 
-def rules_message_id(scope: str, version: int, sha256: str) -> str:
-    return f"rules:{scope}:{version}:{sha256[:16]}"
+def rules_message_id(scope: str, version: int, sha256: str, partition: int) -> str:
+    """One per partition: the risk stream's de-duplication spans its subjects."""
+    return f"rules:{scope}:{version}:{sha256[:16]}:p{partition}"
 
 
 def encode_action(action: str, tenant: str, alert_id: str) -> bytes:
