@@ -393,3 +393,33 @@ def test_a_worker_that_joins_gets_its_share_of_partitions(nats_cluster: NatsClus
     owned, took = asyncio.run(_rebalance(nats_cluster))
     assert owned == DEFAULT_PARTITIONS // 2
     print(f"a joining risk worker owned {owned} partitions after {took:.1f} s")
+
+
+async def _without_moves_stream(cluster: NatsCluster) -> None:
+    await _fresh_topology(cluster)
+    nc = await nats.connect(servers=cluster.nats_urls)
+    try:
+        await nc.jetstream().delete_stream(MOVES_STREAM)
+    finally:
+        await nc.close()
+
+
+def test_a_risk_worker_on_a_cluster_without_the_moves_stream_says_what_to_do(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """A cluster made by an older `cluster up`: one line, exit code 2, and running
+    `cluster up` again (here: the same `prepare_cluster`) adds the stream."""
+    asyncio.run(_without_moves_stream(nats_cluster))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "riskstream", "worker", "risk", "--nats",
+             ",".join(nats_cluster.nats_urls), "--db", "rs.db"],
+            cwd=tmp_path, env={**os.environ, "RISKSTREAM_CHECKPOINT_KEY": KEY},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert f"no stream {MOVES_STREAM}" in done.stderr
+        assert "cluster up" in done.stderr
+        assert "Traceback" not in done.stderr
+    finally:
+        asyncio.run(prepare_cluster(nats_cluster.nats_urls, nats_cluster.replicas))
