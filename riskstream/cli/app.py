@@ -14,7 +14,11 @@ from devices.errors import FleetFileError, SparkplugGroupError
 from devices.fleet_file import load_fleet
 from devices.registry import Registry, shown_url
 from riskstream.cli.terminal import command_console
-from riskstream.cluster.errors import ClusterLoginRefusedError, ClusterUnreachableError
+from riskstream.cluster.errors import (
+    ClusterLoginRefusedError,
+    ClusterSettingsError,
+    ClusterUnreachableError,
+)
 from riskstream.errors import RulesFileError
 from riskstream.rules.schema import load_rules
 from riskstream.service.database import DatabaseUnavailableError, open_service_database
@@ -22,8 +26,8 @@ from riskstream.service.database import DatabaseUnavailableError, open_service_d
 
 class _Commands(TyperGroup):
     """The root command: a database that cannot be opened, or a NATS cluster that does not
-    answer or refuses the login, is one line and exit code 2, whichever subcommand met
-    it."""
+    answer, refuses the login or lacks what riskstream needs, is one line and exit code 2,
+    whichever subcommand met it."""
 
     def invoke(self, ctx: Any) -> Any:  # click's Context, vendored by newer typer
         try:
@@ -32,6 +36,7 @@ class _Commands(TyperGroup):
             DatabaseUnavailableError,
             ClusterUnreachableError,
             ClusterLoginRefusedError,
+            ClusterSettingsError,
         ) as exc:
             command_console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from None

@@ -6,6 +6,12 @@ is stored by one of them in the shared database, and it sends a person's acknowl
 resolve to the risk stream's partition of the alert's borrower, where the owning risk
 worker applies it among the readings.
 
+Rules the service puts in force (its file, or a risk admin's change through the API, the
+service's or a lender's own) go to the cluster too (`offer_rules`): as a message on every
+risk partition, with the telemetry stream's last sequence number at that moment (each
+owner judges the readings of device messages up to it under the rules before, the rest
+under these), and then into the rules bucket, where a worker that starts finds them.
+
 Storing is idempotent: a change already stored (the same status, severity and event
 time; found again by a risk worker that took a partition over after the dedup window)
 is skipped, and a change the engine made before it learnt of a person's action never
@@ -16,6 +22,7 @@ is not reopened by it).
 import asyncio
 import contextlib
 import logging
+import queue
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -24,18 +31,32 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import KeyNotFoundError
 
 from riskstream.cluster.connection import connect_cluster
 from riskstream.cluster.layout import (
     ALERTS_STREAM,
     ALERTS_SUBJECT_PREFIX,
+    RULES_BUCKET,
+    SERVICE_RULES_KEY,
+    TELEMETRY_STREAM,
+    lender_rules_key,
     partition_of,
     risk_subject,
 )
 from riskstream.cluster.logins import NatsLogin
-from riskstream.cluster.messages import decode_alert, encode_action
+from riskstream.cluster.messages import (
+    decode_alert,
+    decode_rules_entry,
+    encode_action,
+    encode_rules,
+    encode_rules_entry,
+    rules_message_id,
+)
+from riskstream.cluster.supervisor import CLUSTER_ERRORS
 from riskstream.cluster.topology import read_partitions
 from riskstream.engine.alerts import Alert
+from riskstream.rules.history import RulesVersion
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +98,60 @@ class ClusterLink:
         self._partitions = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ready = asyncio.Event()
+        self.rules_published = 0
+        self._rules: queue.SimpleQueue[tuple[str, RulesVersion]] = queue.SimpleQueue()
+
+    def offer_rules(self, scope: str, version: RulesVersion) -> None:
+        """From any thread: send rules put in force (``scope`` a lender, "" for the
+        service's) to the risk workers; sent within a fetch wait, again until the
+        cluster takes them."""
+        self._rules.put((scope, version))
+
+    async def _publish_rules(self) -> None:
+        """Send the rules offered so far: a message on every risk partition, then the
+        rules bucket; what the bucket holds already is not sent again."""
+        assert self._js is not None
+        bucket = await self._js.key_value(RULES_BUCKET)
+        while not self._rules.empty():
+            scope, version = self._rules.get()
+            key = lender_rules_key(scope) if scope else SERVICE_RULES_KEY
+            try:
+                try:
+                    held = await bucket.get(key)
+                    if decode_rules_entry(held.value or b"")[1] == version.sha256:
+                        continue
+                except (KeyNotFoundError, ValueError):
+                    pass
+                after = (await self._js.stream_info(TELEMETRY_STREAM)).state.last_seq
+                data = encode_rules(scope, version.version, version.text, after)
+                await asyncio.gather(
+                    *(
+                        self._js.publish(
+                            risk_subject(p),
+                            data,
+                            headers={
+                                "Nats-Msg-Id": rules_message_id(
+                                    scope, version.version, version.sha256, p
+                                )
+                            },
+                        )
+                        for p in range(self._partitions)
+                    )
+                )
+                entry = encode_rules_entry(version.version, version.sha256, version.text)
+                await bucket.put(key, entry)
+            except CLUSTER_ERRORS as exc:
+                log.warning(
+                    "rules %s version %d not sent yet: %s %s",
+                    key,
+                    version.version,
+                    type(exc).__name__,
+                    getattr(exc, "description", None) or exc,
+                )
+                self._rules.put((scope, version))
+                return
+            self.rules_published += 1
+            log.info("rules %s version %d sent to the risk workers", key, version.version)
 
     async def run(self, stop: asyncio.Event, stored: Stored, save: Save) -> None:
         """Store the alert changes of the alerts stream until ``stop``."""
@@ -99,6 +174,8 @@ class ClusterLink:
             )
             self.ready.set()
             while not stop.is_set():
+                with contextlib.suppress(*CLUSTER_ERRORS):
+                    await self._publish_rules()
                 try:
                     messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
                 except (nats.errors.TimeoutError, TimeoutError):

@@ -17,6 +17,12 @@ under ``$MQTT.msgs.rs.v1.{tenant}.{device}.telemetry``.
   readings always meet in one risk worker. Each message carries a de-duplication id, so a
   retried publish is stored once.
 - `ALERTS_STREAM` holds alert changes (``rs.alerts.{tenant}``) for the API tier.
+- `MOVES_STREAM` holds the lot moves each risk partition found that the lender's other
+  partitions may pair (double pledge), one subject per partition that found them
+  (``rs.moves.{partition}``), each with a de-duplication id; every risk partition reads
+  all of them.
+- `RULES_BUCKET` (key-value) holds the rules in force, as the API tier stored them: the
+  service's (`SERVICE_RULES_KEY`) and each lender's own (`lender_rules_key`).
 - `LEASES_BUCKET` (key-value, entries expire after `LEASE_TTL_S`) says which risk worker
   owns which partition; `CHECKPOINTS_BUCKET` (object store) keeps each partition's engine
   checkpoint with the risk-stream sequence it covers.
@@ -46,6 +52,12 @@ RISK_SUBJECT_PREFIX = "rs.risk"
 
 ALERTS_STREAM = "RS_ALERTS"
 ALERTS_SUBJECT_PREFIX = "rs.alerts"
+
+MOVES_STREAM = "RS_MOVES"
+MOVES_SUBJECT_PREFIX = "rs.moves"
+
+RULES_BUCKET = "rs_rules"
+SERVICE_RULES_KEY = "service"
 
 LEASES_BUCKET = "rs_leases"
 LEASE_TTL_S = 15.0
@@ -89,6 +101,16 @@ def risk_subject(partition: int) -> str:
 
 def alerts_subject(tenant: str) -> str:
     return f"{ALERTS_SUBJECT_PREFIX}.{tenant}"
+
+
+def moves_subject(partition: int) -> str:
+    return f"{MOVES_SUBJECT_PREFIX}.{partition}"
+
+
+def lender_rules_key(tenant: str) -> str:
+    """Key of a lender's own rules in `RULES_BUCKET` (a lender id's characters are all
+    allowed in a key)."""
+    return f"lender.{tenant}"
 
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (

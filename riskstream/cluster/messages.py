@@ -8,6 +8,10 @@
   de-duplication id names the alert and the change (status and event time), not the
   wall-clock time it was detected, so the same change found again by the worker that took
   over a partition is stored once.
+- On the moves stream: one candidate lot move of a partition (`MoveMessage`, msgpack),
+  for the partitions of the lender's other borrowers to pair (double pledge). Its
+  de-duplication id names the lot and the move's event times, so the same move found
+  again by the partition's next owner is stored once.
 """
 
 import math
@@ -43,6 +47,12 @@ class RiskMessage(msgspec.Struct, array_like=True):
     up to this telemetry sequence number."""
     throughs: dict[int, int] = {}
     """On a heartbeat of an ingest worker: ``through`` of each ingest partition it works."""
+    rules: list[tuple[str, int, str]] = []
+    """Rules the API tier put in force: ``(lender, version, rules text)``, lender "" for
+    the service's rules."""
+    rules_after: int = 0
+    """With ``rules``: the telemetry stream's last sequence number when they were put in
+    force; the readings of device messages up to it are judged under the rules before."""
 
     def integrity_signals(self) -> list[IntegritySignal]:
         return [IntegritySignal(t, d, k, at, ts, n) for t, d, k, at, ts, n in self.signals]  # type: ignore[arg-type]
@@ -78,6 +88,17 @@ def encode_heartbeat(throughs: dict[int, int]) -> bytes:
     return _risk_encoder.encode(RiskMessage([], [], [], throughs=throughs))
 
 
+def encode_rules(scope: str, version: int, text: str, after: int) -> bytes:
+    """Rules of a lender (``scope``; "" for the service's) for every risk partition, in
+    force after telemetry sequence number ``after``."""
+    return _risk_encoder.encode(RiskMessage([], rules=[(scope, version, text)], rules_after=after))
+
+
+def rules_message_id(scope: str, version: int, sha256: str, partition: int) -> str:
+    """One per partition: the risk stream's de-duplication spans its subjects."""
+    return f"rules:{scope}:{version}:{sha256[:16]}:p{partition}"
+
+
 def encode_action(action: str, tenant: str, alert_id: str) -> bytes:
     return _risk_encoder.encode(RiskMessage([], [], [(action, tenant, alert_id)]))
 
@@ -108,3 +129,66 @@ def decode_alert(data: bytes) -> Alert:
 
 def alert_message_id(alert: Alert) -> str:
     return f"{alert.id}:{alert.status}:{alert.severity}:{alert.updated_at!r}"
+
+
+MAX_ID_CHARS = 128
+
+
+class MoveMessage(msgspec.Struct, array_like=True, frozen=True):
+    """A lot move (`riskstream.detectors.lot_moves.Move`) one risk partition found and
+    the others may pair: what double pledge needs of it."""
+
+    tenant: str
+    borrower_id: str
+    collateral_id: str
+    delta_kg: float
+    start: float
+    end: float
+    seen_at: float
+    quiet: bool
+    partition: int
+    """The risk partition that found it (its borrower's)."""
+
+
+_move_decoder = msgspec.msgpack.Decoder(MoveMessage)
+
+
+def encode_move(move: MoveMessage) -> bytes:
+    return _risk_encoder.encode(move)
+
+
+def decode_move(data: bytes) -> MoveMessage:
+    """One move message; ValueError if it is not one, or its times and weight are not
+    finite, out of order or zero, or an id is empty or too long."""
+    move = _move_decoder.decode(data)
+    numbers = (move.delta_kg, move.start, move.end, move.seen_at)
+    if not all(math.isfinite(n) for n in numbers):
+        raise ValueError(f"move of lot {move.collateral_id[:MAX_ID_CHARS]!r} is not finite")
+    if move.delta_kg == 0 or not move.start <= move.end <= move.seen_at:
+        raise ValueError(f"move of lot {move.collateral_id[:MAX_ID_CHARS]!r} is not a move")
+    if not all(
+        0 < len(t) <= MAX_ID_CHARS for t in (move.tenant, move.borrower_id, move.collateral_id)
+    ):
+        raise ValueError("move with an empty or over-long id")
+    return move
+
+
+def move_message_id(move: MoveMessage) -> str:
+    return f"m:{move.tenant}:{move.collateral_id}:{move.start!r}:{move.seen_at!r}"
+
+
+def encode_rules_entry(version: int, sha256: str, text: str) -> bytes:
+    """A rules text as the rules bucket keeps it."""
+    return orjson.dumps({"version": version, "sha256": sha256, "text": text})
+
+
+def decode_rules_entry(data: bytes) -> tuple[int, str, str]:
+    """(version, sha256, text) of a rules bucket entry; ValueError if it is not one."""
+    try:
+        entry = orjson.loads(data)
+        version, sha256, text = entry["version"], entry["sha256"], entry["text"]
+    except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
+        raise ValueError(f"not a rules entry: {exc}") from None
+    if not (isinstance(version, int) and isinstance(sha256, str) and isinstance(text, str)):
+        raise ValueError("not a rules entry: a field of the wrong type")
+    return version, sha256, text

@@ -25,7 +25,9 @@ from riskstream.cluster.layout import (
     ALERTS_STREAM,
     CHECKPOINTS_BUCKET,
     LEASES_BUCKET,
+    MOVES_STREAM,
     RISK_STREAM,
+    RULES_BUCKET,
     SETTINGS_BUCKET,
     TELEMETRY_SOURCE_DELIVER,
     TELEMETRY_STREAM,
@@ -73,11 +75,15 @@ ROLE_RESOURCES: dict[str, list[Resource]] = {
         Resource("kv", LEASES_BUCKET, writes=True),
         Resource("kv", SETTINGS_BUCKET),
         Resource("object", CHECKPOINTS_BUCKET, writes=True),
+        Resource("stream", MOVES_STREAM),  # the lender's lot moves of other partitions
+        Resource("kv", RULES_BUCKET),  # the rules in force, at start
     ],
     API: [
         Resource("stream", ALERTS_STREAM),
         Resource("stream", RISK_STREAM),
         Resource("kv", SETTINGS_BUCKET),
+        Resource("kv", RULES_BUCKET, writes=True),  # the rules it puts in force
+        Resource("stream", TELEMETRY_STREAM),  # its last sequence stamps a rules change
     ],
 }
 

@@ -8,6 +8,10 @@ changes go to the alerts stream with a de-duplication id. Each partition is chec
 every ``checkpoint_every_s`` and when it is handed back; a partition lost (another
 worker took it: this one was too slow) is dropped without a checkpoint.
 
+Each partition also reads the moves stream (every partition's candidate lot moves, for
+double pledge) from the move after the one its checkpoint covers, every `TICK_EVERY_S`,
+and publishes the moves of its own lots there, before its checkpoint moves on.
+
 A worker killed without warning loses nothing: its leases expire, another worker
 restores the last checkpoint and reads on from there; the alert changes it finds again
 are the same changes with the same de-duplication ids, which the alerts stream keeps once
@@ -27,32 +31,56 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import ObjectNotFoundError
+from nats.js.errors import (
+    BucketNotFoundError,
+    KeyNotFoundError,
+    NoKeysError,
+    NotFoundError,
+    ObjectNotFoundError,
+)
 from nats.js.object_store import ObjectStore
 
 from devices.model import Fleet
 from riskstream.cluster.connection import connect_cluster
+from riskstream.cluster.errors import ClusterSettingsError
 from riskstream.cluster.layout import (
     CHECKPOINTS_BUCKET,
     LEASES_BUCKET,
+    MOVES_STREAM,
+    MOVES_SUBJECT_PREFIX,
     RISK_STREAM,
+    RULES_BUCKET,
+    SERVICE_RULES_KEY,
     TRANSIENT_ERRORS,
     alerts_subject,
+    moves_subject,
     risk_subject,
 )
 from riskstream.cluster.leases import PartitionLeases
 from riskstream.cluster.logins import NatsLogin
-from riskstream.cluster.messages import alert_message_id, decode_risk, encode_alert
-from riskstream.cluster.partition_engine import PartitionEngine
+from riskstream.cluster.messages import (
+    MoveMessage,
+    alert_message_id,
+    decode_move,
+    decode_risk,
+    decode_rules_entry,
+    encode_alert,
+    encode_move,
+    move_message_id,
+)
+from riskstream.cluster.partition_engine import LenderLots, PartitionEngine, lender_lots
 from riskstream.cluster.supervisor import PartitionSupervisor, close_quietly
 from riskstream.cluster.topology import read_partitions
 from riskstream.engine.alerts import Alert
-from riskstream.rules.schema import RuleSet
+from riskstream.rules.lender import source_name
+from riskstream.rules.schema import RuleSet, parse_rules
 
 log = logging.getLogger(__name__)
 
 FETCH_BATCH = 256
 FETCH_WAIT_S = 0.5
+MOVES_FETCH_BATCH = 256
+MOVES_WAIT_S = 0.05
 STALE_WAIT_S = 0.2
 TICK_EVERY_S = 0.5
 HAND_BACK_WAIT_S = 60.0
@@ -91,6 +119,7 @@ class RiskWorker:
         self._leases: PartitionLeases | None = None
         self._checkpoints: ObjectStore | None = None
         self._partitions = 0
+        self._lots: LenderLots = lender_lots(config.fleets)
         self._work = ThreadPoolExecutor(1, thread_name_prefix="risk-work")
         """The one thread the engines run in, so that the event loop stays free to
         renew leases while they work."""
@@ -106,6 +135,14 @@ class RiskWorker:
         self._nc, self._js = nc, nc.jetstream()
         try:
             self._partitions = await read_partitions(self._js)
+            try:
+                await self._js.stream_info(MOVES_STREAM)
+            except NotFoundError:
+                raise ClusterSettingsError(
+                    f"the cluster has no stream {MOVES_STREAM}, made by a newer riskstream "
+                    "cluster up: run it again on this cluster (nothing in it is lost)"
+                ) from None
+            await self._rules_from_bucket()
             self._checkpoints = await self._js.object_store(CHECKPOINTS_BUCKET)
             self._leases = leases = PartitionLeases(
                 await self._js.key_value(LEASES_BUCKET), "risk", self.worker_id, self._partitions
@@ -119,6 +156,34 @@ class RiskWorker:
             await close_quietly(nc)
             self._work.shutdown(wait=True)
 
+    async def _rules_from_bucket(self) -> None:
+        """Take the rules the API tier put in the rules bucket over those this worker
+        was started with (they are the ones the API shows and edits)."""
+        assert self._js is not None
+        try:
+            bucket = await self._js.key_value(RULES_BUCKET)
+            keys = await bucket.keys()
+        except (BucketNotFoundError, NoKeysError):
+            return
+        for key in keys:
+            scope = "" if key == SERVICE_RULES_KEY else key.removeprefix("lender.")
+            try:
+                entry = await bucket.get(key)
+                version, _, text = decode_rules_entry(entry.value or b"")
+                ruleset = parse_rules(
+                    text, source_name(scope) if scope else "<rules of the service>"
+                )
+            except (KeyNotFoundError, ValueError) as exc:  # a RulesFileError is a ValueError
+                log.error("rules %s in bucket %s not used: %s", key, RULES_BUCKET, exc)
+                continue
+            if scope:
+                self.config.own_rules[scope] = ruleset
+            else:
+                self.config.rules = ruleset
+            log.info(
+                "worker %s: rules %s version %d from the cluster", self.worker_id, key, version
+            )
+
     @property
     def owned(self) -> dict[int, asyncio.Task[None]]:
         """The partitions this worker works now, and their tasks."""
@@ -127,7 +192,12 @@ class RiskWorker:
     def _fresh(self, partition: int) -> PartitionEngine:
         config = self.config
         return PartitionEngine(
-            partition, self._partitions, config.fleets, config.rules, config.own_rules
+            partition,
+            self._partitions,
+            config.fleets,
+            config.rules,
+            config.own_rules,
+            lots=self._lots,
         )
 
     async def _take(self, partition: int, hand_back: asyncio.Event) -> asyncio.Task[None]:
@@ -163,6 +233,9 @@ class RiskWorker:
                 stream.first_seq - 1,
                 stream.first_seq,
             )
+        moves = (await self._js.stream_info(MOVES_STREAM)).state
+        if engine.moves_seq > moves.last_seq:
+            engine.moves_seq = 0  # the moves stream was made anew: read it all
         log.info(
             "worker %s took partition %d from stream sequence %d",
             self.worker_id,
@@ -183,6 +256,16 @@ class RiskWorker:
         subscription = await self._js.pull_subscribe(
             risk_subject(engine.partition), stream=RISK_STREAM, config=config
         )
+        moves_config = ConsumerConfig(
+            filter_subject=f"{MOVES_SUBJECT_PREFIX}.>",
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=engine.moves_seq + 1,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=60.0,
+        )
+        told = await self._js.pull_subscribe(
+            f"{MOVES_SUBJECT_PREFIX}.>", stream=MOVES_STREAM, config=moves_config
+        )
         last_checkpoint = time.monotonic()
         last_tick = time.monotonic()
         try:
@@ -197,20 +280,33 @@ class RiskWorker:
                     if not isinstance(exc, TimeoutError | nats.errors.TimeoutError):
                         await asyncio.sleep(STALE_WAIT_S)  # a leader is being elected
                 tick = time.monotonic() - last_tick >= TICK_EVERY_S
+                moves: list[Msg] = []
                 if tick:
                     last_tick = time.monotonic()
-                changed = await asyncio.get_running_loop().run_in_executor(
-                    self._work, _apply, engine, messages, tick
+                    moves = await _fetch_moves(told)
+                changed, found = await asyncio.get_running_loop().run_in_executor(
+                    self._work, _apply, engine, messages, moves, tick
                 )
                 self.messages_applied += len(messages)
                 await self._publish(changed)
+                await self._publish_moves(engine.partition, found)
                 if time.monotonic() - last_checkpoint >= self.config.checkpoint_every_s:
                     await self._checkpoint(engine)
                     last_checkpoint = time.monotonic()
             await self._checkpoint(engine)
         finally:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+            for sub in (subscription, told):
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    async def _publish_moves(self, partition: int, moves: list[MoveMessage]) -> None:
+        assert self._js is not None
+        for move in moves:
+            await self._js.publish(
+                moves_subject(partition),
+                encode_move(move),
+                headers={"Nats-Msg-Id": move_message_id(move)},
+            )
 
     async def _publish(self, changed: list[Alert]) -> None:
         assert self._js is not None
@@ -235,9 +331,21 @@ class RiskWorker:
             log.error("partition %d: checkpoint not saved: %r", engine.partition, exc)
 
 
-def _apply(engine: PartitionEngine, messages: list[Msg], tick: bool) -> list[Alert]:
-    """Run fetched messages (and the timers, when due) through a partition's engine; a
-    message that is not a risk message is logged and passed over."""
+async def _fetch_moves(told: JetStreamContext.PullSubscription) -> list[Msg]:
+    """The moves other partitions told since the last fetch (none while a leader is
+    elected: they wait in the stream)."""
+    try:
+        return await told.fetch(MOVES_FETCH_BATCH, timeout=MOVES_WAIT_S)
+    except TRANSIENT_ERRORS:
+        return []
+
+
+def _apply(
+    engine: PartitionEngine, messages: list[Msg], moves: list[Msg], tick: bool
+) -> tuple[list[Alert], list[MoveMessage]]:
+    """Run fetched messages and moves (and the timers, when due) through a partition's
+    engine: its alert changes and the moves of its lots to tell the others. A message
+    that is not a risk message or a move is logged and passed over."""
     changed: list[Alert] = []
     for message in messages:
         try:
@@ -253,4 +361,13 @@ def _apply(engine: PartitionEngine, messages: list[Msg], tick: bool) -> list[Ale
         changed.extend(engine.apply(decoded, message.metadata.sequence.stream))
     if tick:
         changed.extend(engine.tick())
-    return changed
+    told: list[tuple[MoveMessage, int]] = []
+    for message in moves:
+        seq = message.metadata.sequence.stream
+        try:
+            told.append((decode_move(message.data), seq))
+        except ValueError as exc:
+            log.warning("partition %d: move %d refused: %s", engine.partition, seq, str(exc)[:200])
+            engine.moves_seq = max(engine.moves_seq, seq)
+    changed.extend(engine.apply_moves(told))
+    return changed, engine.take_moves()

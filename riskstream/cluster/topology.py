@@ -48,10 +48,13 @@ from riskstream.cluster.layout import (
     DUPLICATE_WINDOW_S,
     LEASE_TTL_S,
     LEASES_BUCKET,
+    MOVES_STREAM,
+    MOVES_SUBJECT_PREFIX,
     MQTT_STREAM,
     MQTT_SUBJECT_PREFIX,
     RISK_STREAM,
     RISK_SUBJECT_PREFIX,
+    RULES_BUCKET,
     SETTINGS_BUCKET,
     TELEMETRY_SOURCE_CONSUMER,
     TELEMETRY_SOURCE_DELIVER,
@@ -123,7 +126,7 @@ def source_consumer_config() -> ConsumerConfig:
 
 
 def stream_configs(replicas: int, partitions: int) -> list[StreamConfig]:
-    """The three streams, file-backed with ``replicas`` replicas; the telemetry stream
+    """The four streams, file-backed with ``replicas`` replicas; the telemetry stream
     sources from `MQTT_STREAM` and files each device's messages under its ingest
     partition (`telemetry_transform`)."""
 
@@ -148,6 +151,7 @@ def stream_configs(replicas: int, partitions: int) -> list[StreamConfig]:
         telemetry,
         stream(RISK_STREAM, [f"{RISK_SUBJECT_PREFIX}.>"], DUPLICATE_WINDOW_S),
         stream(ALERTS_STREAM, [f"{ALERTS_SUBJECT_PREFIX}.>"], DUPLICATE_WINDOW_S),
+        stream(MOVES_STREAM, [f"{MOVES_SUBJECT_PREFIX}.>"], DUPLICATE_WINDOW_S),
     ]
 
 
@@ -179,6 +183,7 @@ async def ensure_topology(
         await _settled(functools.partial(_ensure_stream, js, config))
     await _settled(lambda: _ensure_key_value(js, LEASES_BUCKET, replicas, ttl=LEASE_TTL_S))
     await _settled(lambda: _ensure_object_store(js, CHECKPOINTS_BUCKET, replicas))
+    await _settled(lambda: _ensure_key_value(js, RULES_BUCKET, replicas))
     settings = await _settled(lambda: _ensure_key_value(js, SETTINGS_BUCKET, replicas))
     try:
         await _settled(lambda: settings.create(PARTITIONS_KEY, str(wanted).encode()))

@@ -109,6 +109,9 @@ class RulesKeeper:
         self._apply = apply
         self._tenants = tenants
         self.last_error: RulesRejection | None = None
+        self.on_applied: Callable[[RulesVersion], None] | None = None
+        """Told of every version put in force after the first (a cluster's API tier
+        sends it to the risk workers)."""
         text = path.read_text(encoding="utf-8") if path is not None else built_in_text()
         self.ruleset = parse_rules(text, path or BUILT_IN)
         self.warnings: list[str] = []
@@ -161,6 +164,8 @@ class RulesKeeper:
         previous = self.current
         self.current = self.history.record(text, source, actor, self._path_text())
         self._audit(actor or "system", "rules_applied", self._detail(self.current, previous))
+        if self.on_applied is not None:
+            self.on_applied(self.current)
         log.info(
             "rules version %d applied (%s%s)",
             self.current.version,

@@ -164,6 +164,8 @@ class Runtime:
             if settings.nats
             else None
         )
+        if self.cluster is not None:
+            self.rules_keeper.on_applied = functools.partial(self.cluster.offer_rules, "")
         self.stop = asyncio.Event()
         self.failed = asyncio.Event()
         self.ingest_failed: str | None = None
@@ -207,6 +209,8 @@ class Runtime:
         )
         version, ruleset = self.lender_rules.save(tenant, text, actor, own_loans)
         self.engines.set_own_rules(tenant, ruleset)
+        if self.cluster is not None:
+            self.cluster.offer_rules(tenant, version)
         return version
 
     @functools.cached_property
@@ -354,6 +358,10 @@ class Runtime:
 
     @contextlib.asynccontextmanager
     async def _serving_cluster(self, cluster: ClusterLink) -> AsyncIterator[None]:
+        # the rules in force are the cluster's: sent unless the rules bucket has them
+        cluster.offer_rules("", self.rules_keeper.current)
+        for tenant, version in self.lender_rules.current.items():
+            cluster.offer_rules(tenant, version)
         link = asyncio.create_task(
             cluster.run(self.stop, self.alerts.get, self.publish), name="cluster-alerts"
         )
