@@ -8,41 +8,56 @@ See ``config/rules.toml`` for the documented sample.
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from pydantic import (
-    BeforeValidator,
     Field,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
 
-from riskstream.durations import parse_duration
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
-from riskstream.rules.custom import CustomRule, FieldError, StrictSection
+from riskstream.rules.custom import CustomRule, FieldError
+from riskstream.rules.fields import (
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    HoldFor,
+    RuleTable,
+    Seconds,
+    Severity,
+)
 from riskstream.rules.matrix import ScoringSettings
 from riskstream.rules.overrides import Override, OverrideError, apply_override
 from riskstream.rules.series_anomaly import SeriesAnomalyRule
+from riskstream.rules.settings import (
+    AlertSettings,
+    BaselineSettings,
+    ModelSettings,
+    ScorecardSettings,
+    SeverityPoints,
+)
 from riskstream.rules.toml_guard import TomlLimitError, load_toml
 
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
-Severity = Literal["info", "warning", "critical"]
+_Section = RuleTable
 
-# The keys most [rules.*] tables share, described once (the reference is generated from it).
-Enabled = Annotated[bool, Field(description="false turns the rule off")]
-HoldFor = Annotated[
-    Seconds, Field(description="how long the condition holds before the alert opens")
+__all__ = [
+    "EXTRA_ALERT_KINDS",
+    "AlertSettings",
+    "BaselineSettings",
+    "ModelSettings",
+    "RuleSet",
+    "Rules",
+    "ScorecardSettings",
+    "Seconds",
+    "Severity",
+    "SeverityPoints",
+    "load_rules",
+    "locate",
+    "parse_rules",
 ]
-ClearAfter = Annotated[
-    Seconds, Field(description="how long the condition stays clear before the alert resolves")
-]
-AlertSeverity = Annotated[Severity, Field(description="severity of the alerts it raises")]
-
-
-class _Section(StrictSection):
-    """A table of this part of the rules file."""
 
 
 class InventoryRule(_Section):
@@ -478,140 +493,6 @@ EXTRA_ALERT_KINDS: frozenset[str] = frozenset()
 """Alert kinds not named after a ``[rules.*]`` table that ``[alerts]`` tables may name."""
 
 
-def _per_kind(value: object) -> object:
-    """One duration for every kind, or a table of kind → duration (``default``: the rest)."""
-    return {"default": value} if isinstance(value, str | int | float) else value
-
-
-PerKind = Annotated[dict[str, Seconds], BeforeValidator(_per_kind)]
-
-
-class AlertSettings(_Section):
-    """The ``[alerts]`` table: updates, cooldowns and escalation of alerts."""
-
-    update_every: Seconds = Field(300.0, description="event time between updates of an open alert")
-    cooldown: PerKind = Field(
-        default_factory=lambda: {"default": 0.0},
-        description="after an alert resolved itself, a recurrence of its kind and subject "
-        "within this time opens no new alert (0: off)",
-    )
-    escalate_after: PerKind = Field(
-        default_factory=lambda: {"default": 0.0},
-        description="an open alert nobody acknowledged for this long goes up one severity "
-        "(0: never)",
-    )
-
-    @field_validator("cooldown", "escalate_after")
-    @classmethod
-    def _kinds_known(cls, table: dict[str, float], info: ValidationInfo) -> dict[str, float]:
-        custom = (info.context or {}).get("custom_kinds", ())
-        known = (set(Rules.model_fields) - {"custom"}) | EXTRA_ALERT_KINDS | set(custom)
-        unknown = sorted(set(table) - known - {"default"})
-        if unknown:
-            raise ValueError(
-                f"unknown alert kind {unknown[0]!r}; use `default` or one of "
-                f"{', '.join(sorted(known))}"
-            )
-        return table
-
-    def cooldown_of(self, kind: str) -> float:
-        """Cooldown of ``kind`` in seconds (0: none)."""
-        return self.cooldown.get(kind, self.cooldown.get("default", 0.0))
-
-    def escalate_after_of(self, kind: str) -> float:
-        """Unacknowledged time after which an alert of ``kind`` escalates (0: never)."""
-        return self.escalate_after.get(kind, self.escalate_after.get("default", 0.0))
-
-
-class SeverityPoints(_Section):
-    """Scorecard points of one open alert, by its severity."""
-
-    info: float = Field(5.0, ge=0, le=100, description="points of an open info alert")
-    warning: float = Field(15.0, ge=0, le=100, description="points of an open warning")
-    critical: float = Field(30.0, ge=0, le=100, description="points of an open critical alert")
-
-
-def _default_alert_points() -> dict[str, SeverityPoints]:
-    # as the packaged rules file says (a test holds the two equal)
-    return {
-        "default": SeverityPoints(),
-        "inventory_below_pledge": SeverityPoints(info=10.0, warning=20.0, critical=30.0),
-        "geofence_exit": SeverityPoints(info=5.0, warning=20.0, critical=35.0),
-    }
-
-
-class ScorecardSettings(_Section):
-    """The ``[scorecard]`` table: points per feature band, summed and capped to 0–100."""
-
-    alert_points: dict[str, SeverityPoints] = Field(
-        default_factory=_default_alert_points,
-        description="points per open alert by kind (``default`` for kinds not named)",
-    )
-    alert_points_max: float = Field(
-        60.0, ge=0, le=100, description="cap on the points of open alerts (silent devices aside)"
-    )
-    coverage: list[tuple[float, float]] = Field(
-        default_factory=lambda: [(1.1, 0.0), (1.0, 10.0), (0.9, 30.0), (0.0, 60.0)],
-        description="[threshold, points]: worst lot coverage ≥ threshold gives points",
-    )
-    silent_device_points: float = Field(5.0, ge=0, le=100, description="points per silent device")
-    data_quality_max: float = Field(
-        20.0, ge=0, le=100, description="cap on the silent devices' points"
-    )
-
-    @field_validator("coverage")
-    @classmethod
-    def _bands_descend(cls, bands: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        if not bands:
-            raise ValueError("needs at least one [threshold, points] band")
-        thresholds = [t for t, _ in bands]
-        if thresholds != sorted(thresholds, reverse=True) or len(set(thresholds)) != len(bands):
-            raise ValueError("band thresholds must strictly decrease")
-        if any(t < 0 or not 0 <= p <= 100 for t, p in bands):
-            raise ValueError("thresholds must be ≥ 0 and points within 0..100")
-        return bands
-
-
-class BaselineSettings(_Section):
-    """The ``[baseline]`` table: how production devices learn their usual hour-of-week level."""
-
-    learn_rate: float = Field(
-        0.3, gt=0, le=1, description="weight of a new hour in the usual level of its hour of week"
-    )
-    learn_above: float = Field(
-        0.85, ge=0, le=1, description="running hours below this share of usual are not learned"
-    )
-    running_above: float = Field(
-        0.5, gt=0, lt=1, description="usual level of a running hour / that of the busiest hour"
-    )
-    min_coverage: float = Field(
-        0.5, gt=0, le=1, description="share of an hour's expected readings needed to use it"
-    )
-
-
-class ModelSettings(_Section):
-    """The ``[models]`` table: the online default model learning from loan outcomes."""
-
-    horizon: Seconds = Field(
-        30 * 86400.0, gt=0, description="snapshots this long before a bad outcome are labelled 1"
-    )
-    outcome_grace: Seconds = Field(86400.0, ge=0, description="how late an outcome may arrive")
-    snapshot_every: Seconds = Field(86400.0, gt=0, description="feature snapshot period")
-    max_snapshots: int = Field(1000, ge=1, description="pending snapshots kept per borrower")
-    learning_rate: float = Field(0.05, gt=0, le=1, description="step size of the online regression")
-    max_weight: float = Field(
-        0.6,
-        ge=0,
-        le=1,
-        description="the model's largest weight in the score (the scorecard keeps the rest)",
-    )
-    outcomes_for_full_weight: int = Field(
-        30,
-        ge=1,
-        description="bad outcomes learned for `max_weight`: min(max_weight, learned / this)",
-    )
-
-
 class RuleSet(_Section):
     """A whole rules file."""
 
@@ -662,7 +543,8 @@ def parse_rules(text: str, path: Path | str = "<rules>") -> RuleSet:
         line = exc.line if exc.line is not None else locate(text, exc.keys)
         raise RulesFileError(path, exc.reason, line, ".".join(exc.keys) or None) from exc
     try:
-        return RuleSet.model_validate(raw, context={"custom_kinds": _custom_names(raw)})
+        context = {"alert_kinds": alert_kinds(), "custom_kinds": _custom_names(raw)}
+        return RuleSet.model_validate(raw, context=context)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [str(p) for p in first["loc"] if p != "[key]"]  # a bad key: its own line
@@ -674,6 +556,11 @@ def parse_rules(text: str, path: Path | str = "<rules>") -> RuleSet:
             loc, reason = [*loc, *cause.field.split(".")], cause.reason
         field = ".".join(loc)
         raise RulesFileError(path, reason, locate(text, loc), field) from exc
+
+
+def alert_kinds() -> frozenset[str]:
+    """The alert kinds of the built-in rules, which ``[alerts]`` tables may name."""
+    return (frozenset(Rules.model_fields) - {"custom"}) | EXTRA_ALERT_KINDS
 
 
 def _custom_names(raw: dict[str, Any]) -> list[str]:
