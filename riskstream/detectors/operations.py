@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import TYPE_CHECKING
 
 from river import drift, stats
 
@@ -48,8 +49,10 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition, Transition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import Rules, RuleSet
 from riskstream.rules.scope import RuleScope
+
+if TYPE_CHECKING:
+    from riskstream.rules.schema import Rules, RuleSet
 
 NOTHING: tuple[Alert, ...] = ()
 
@@ -65,7 +68,7 @@ class _Closing:
     device: DeviceContext
     book: AlertBook
     wall: float
-    rules: Rules  # the device's loan's
+    rules: "Rules"  # the device's loan's
 
     def settle(
         self,
@@ -86,7 +89,7 @@ class _Closing:
 class OperationsDetector:
     """Slowdown, idle, drift and anomaly alerts of production lines."""
 
-    def __init__(self, index: FleetIndex, rules: RuleSet) -> None:
+    def __init__(self, index: FleetIndex, rules: "RuleSet") -> None:
         self.index = index
         self.rules = rules
         self.scope = RuleScope(rules, index)
@@ -94,7 +97,7 @@ class OperationsDetector:
         self.latest: dict[str, ClosedHour] = {}
         self.anomaly = CohortAnomaly()
 
-    def set_rules(self, rules: RuleSet, scope: RuleScope | None = None) -> None:
+    def set_rules(self, rules: "RuleSet", scope: RuleScope | None = None) -> None:
         """Apply a new rule set; baselines, conditions and models are kept.
 
         Args:
@@ -133,7 +136,7 @@ class OperationsDetector:
         hour.begin(reading.ts, line.zone, value)
         return alerts
 
-    def _judge(self, device_id: str, hour: HourStats, rules: Rules) -> ClosedHour:
+    def _judge(self, device_id: str, hour: HourStats, rules: "Rules") -> ClosedHour:
         base = self.rules.baseline
         rate = hour.total / hour.count * hour.per_hour
         usual = hour.baseline.usual(hour.slot)

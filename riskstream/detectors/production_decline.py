@@ -49,10 +49,12 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import BaselineSettings, ProductionDeclineRule, RuleSet
+from riskstream.rules.schema import ProductionDeclineRule
+from riskstream.rules.settings import BaselineSettings
 
 if TYPE_CHECKING:
     from riskstream.detectors.operations import OperationsDetector
+    from riskstream.rules.schema import RuleSet
 
 DAY = 86_400.0
 MIN_HOURS = 4  # running hours of its own a day needs to be judged
@@ -176,7 +178,7 @@ def theil_sen(points: list[tuple[float, float]]) -> float:
 class DeclineDetector:
     """``production_decline`` alerts of production lines."""
 
-    def __init__(self, index: FleetIndex, rules: RuleSet) -> None:
+    def __init__(self, index: FleetIndex, rules: "RuleSet") -> None:
         self.index = index
         self.rule = rules.rules.production_decline
         self.settings: BaselineSettings = rules.baseline
@@ -184,7 +186,7 @@ class DeclineDetector:
         self.lead_kinds = frozenset(leads.values())  # which readings to take at all
         self.lines: dict[str, LineDecline] = {lead: LineDecline() for lead in leads}
 
-    def use_rules(self, rules: RuleSet) -> None:
+    def use_rules(self, rules: "RuleSet") -> None:
         """Apply a new rule set; daily levels, references and conditions are kept."""
         self.rule = rules.rules.production_decline
         self.settings = rules.baseline

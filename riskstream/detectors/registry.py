@@ -14,7 +14,7 @@ detector judges the hours the operations detector closed on it.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devices.model import DeviceKind
 from devices.reading import Reading
@@ -47,7 +47,9 @@ from riskstream.detectors.slow_loss import SlowLossDetector
 from riskstream.detectors.stuck_values import StuckValuesDetector
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import RuleSet
+
+if TYPE_CHECKING:
+    from riskstream.rules.schema import RuleSet
 
 Changed = dict[str, Alert]
 
@@ -107,8 +109,8 @@ class DetectorSpec:
 
     name: str
     kinds: tuple[str, ...]
-    make: Callable[[FleetIndex, RuleSet], Any]
-    use_rules: Callable[[Any, RuleSet], None]
+    make: Callable[[FleetIndex, "RuleSet"], Any]
+    use_rules: Callable[[Any, "RuleSet"], None]
     scoped: str | None = None
     routes: tuple[Route, ...] = ()
     tick: Callable[[Any, float, AlertBook, float], Sequence[Alert]] | None = None
@@ -239,26 +241,26 @@ def _decline_step(
     _one(c, d.observe(host.detector("operations"), device, host.book, wall))
 
 
-def _set(attribute: str, table: str) -> Callable[[Any, RuleSet], None]:
-    def use(detector: Any, rules: RuleSet) -> None:
+def _set(attribute: str, table: str) -> Callable[[Any, "RuleSet"], None]:
+    def use(detector: Any, rules: "RuleSet") -> None:
         setattr(detector, attribute, getattr(rules.rules, table))
 
     return use
 
 
-def _set_whole(attribute: str) -> Callable[[Any, RuleSet], None]:
-    def use(detector: Any, rules: RuleSet) -> None:
+def _set_whole(attribute: str) -> Callable[[Any, "RuleSet"], None]:
+    def use(detector: Any, rules: "RuleSet") -> None:
         setattr(detector, attribute, rules)
 
     return use
 
 
-def _use_movement(d: MovementDetector, rules: RuleSet) -> None:
+def _use_movement(d: MovementDetector, rules: "RuleSet") -> None:
     d.rule = rules.rules.collateral_moved_out_of_hours
     d.calendar = rules.calendar
 
 
-def _use_integrity(d: DataIntegrityDetector, rules: RuleSet) -> None:
+def _use_integrity(d: DataIntegrityDetector, rules: "RuleSet") -> None:
     d.rule = rules.rules.data_integrity
     d.lost_rule = rules.rules.messages_lost
 
