@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from riskstream.detectors.inventory import InventoryRule
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
 from riskstream.rules.custom import CustomRule, FieldError
@@ -58,28 +59,6 @@ __all__ = [
     "locate",
     "parse_rules",
 ]
-
-
-class InventoryRule(_Section):
-    """Inventory on hand below the pledged quantity."""
-
-    enabled: Enabled = True
-    coverage_below: float = Field(0.9, gt=0, le=2, description="on hand / pledged quantity")
-    clear_above: float = Field(0.95, gt=0, le=2, description="coverage that clears the alert")
-    for_: HoldFor = Field(1800.0, alias="for")
-    clear_after: ClearAfter = 3600.0
-    severity: AlertSeverity = "critical"
-
-    @field_validator("clear_above")
-    @classmethod
-    def _clears_above_the_threshold(cls, value: float, info: ValidationInfo) -> float:
-        below = info.data.get("coverage_below")
-        if isinstance(below, float) and value <= below:
-            raise ValueError(
-                f"must be above coverage_below ({below:g}): an alert that clears where it "
-                "opens would flap"
-            )
-        return value
 
 
 class GeofenceRule(_Section):
