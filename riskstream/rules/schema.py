@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from riskstream.detectors.geofence import GeofenceRule
 from riskstream.detectors.inventory import InventoryRule
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
@@ -59,15 +60,6 @@ __all__ = [
     "locate",
     "parse_rules",
 ]
-
-
-class GeofenceRule(_Section):
-    """A vehicle (or yard stock) outside its geofence."""
-
-    enabled: Enabled = True
-    for_: HoldFor = Field(300.0, alias="for")
-    clear_after: ClearAfter = 1800.0
-    severity: AlertSeverity = "warning"
 
 
 class DeadmanRule(_Section):
