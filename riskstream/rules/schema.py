@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from riskstream.detectors.deadman import DeadmanRule
 from riskstream.detectors.geofence import GeofenceRule
 from riskstream.detectors.inventory import InventoryRule
 from riskstream.errors import RulesFileError
@@ -60,17 +61,6 @@ __all__ = [
     "locate",
     "parse_rules",
 ]
-
-
-class DeadmanRule(_Section):
-    """A device silent for longer than its expected reporting allows."""
-
-    enabled: Enabled = True
-    missed_intervals: float = Field(5.0, ge=1, description="silent for this many intervals")
-    min_silence: Seconds = Field(
-        600.0, description="silent at least this long, however short the interval"
-    )
-    severity: AlertSeverity = "warning"
 
 
 class ColdChainRule(_Section):
