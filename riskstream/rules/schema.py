@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from riskstream.detectors.cold_chain import ColdChainRule
 from riskstream.detectors.deadman import DeadmanRule
 from riskstream.detectors.geofence import GeofenceRule
 from riskstream.detectors.inventory import InventoryRule
@@ -61,16 +62,6 @@ __all__ = [
     "locate",
     "parse_rules",
 ]
-
-
-class ColdChainRule(_Section):
-    """Perishable collateral outside its storage temperature band."""
-
-    enabled: Enabled = True
-    tolerance_c: float = Field(0.5, ge=0, description="allowed overshoot of the band, °C")
-    for_: HoldFor = Field(900.0, alias="for")
-    clear_after: ClearAfter = 1800.0
-    severity: AlertSeverity = "critical"
 
 
 class ParkedMovingRule(_Section):
