@@ -21,6 +21,7 @@ from riskstream.detectors.cold_chain import ColdChainRule
 from riskstream.detectors.deadman import DeadmanRule
 from riskstream.detectors.geofence import GeofenceRule
 from riskstream.detectors.inventory import InventoryRule
+from riskstream.detectors.parked_moving import ParkedMovingRule
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
 from riskstream.rules.custom import CustomRule, FieldError
@@ -62,20 +63,6 @@ __all__ = [
     "locate",
     "parse_rules",
 ]
-
-
-class ParkedMovingRule(_Section):
-    """A vehicle moving during the hours it should be parked (local time of its site)."""
-
-    enabled: Enabled = True
-    night_start_hour: int = Field(22, ge=0, le=23, description="parked from this local hour")
-    night_end_hour: int = Field(5, ge=0, le=23, description="parked until this local hour")
-    speed_above_kmh: float = Field(
-        3.0, ge=0, description="faster than this is moving (a parked GPS drifts below ~2 km/h)"
-    )
-    for_: HoldFor = Field(600.0, alias="for")
-    clear_after: ClearAfter = 1800.0
-    severity: AlertSeverity = "warning"
 
 
 class PositionImplausibleRule(_Section):
