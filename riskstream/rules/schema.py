@@ -23,6 +23,7 @@ from riskstream.detectors.geofence import GeofenceRule
 from riskstream.detectors.inventory import InventoryRule
 from riskstream.detectors.parked_moving import ParkedMovingRule
 from riskstream.detectors.position_implausible import PositionImplausibleRule
+from riskstream.detectors.stuck_values import StuckValuesRule
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
 from riskstream.rules.custom import CustomRule, FieldError
@@ -64,30 +65,6 @@ __all__ = [
     "locate",
     "parse_rules",
 ]
-
-
-class StuckValuesRule(_Section):
-    """A sensor repeating exactly the same value (frozen, or replaced by a fake)."""
-
-    enabled: Enabled = True
-    metrics: list[str] = Field(
-        default_factory=lambda: [
-            "weight_kg",
-            "temperature_c",
-            "humidity_pct",
-            "power_kw",
-            "lat_deg",
-            "lon_deg",
-            "current_a",
-            "vibration_mms",
-        ],
-        description="metrics that always carry noise when the sensor is alive",
-    )
-    min_repeats: int = Field(
-        10, ge=2, description="exact repeats of one value, over `for`, that make it stuck"
-    )
-    for_: HoldFor = Field(3600.0, alias="for")
-    severity: AlertSeverity = "warning"
 
 
 class LoadCellFaultRule(_Section):
