@@ -21,6 +21,7 @@ from riskstream.detectors.cold_chain import ColdChainRule
 from riskstream.detectors.deadman import DeadmanRule
 from riskstream.detectors.geofence import GeofenceRule
 from riskstream.detectors.inventory import InventoryRule
+from riskstream.detectors.lot_weight import LoadCellFaultRule
 from riskstream.detectors.parked_moving import ParkedMovingRule
 from riskstream.detectors.position_implausible import PositionImplausibleRule
 from riskstream.detectors.stuck_values import StuckValuesRule
@@ -65,24 +66,6 @@ __all__ = [
     "locate",
     "parse_rules",
 ]
-
-
-class LoadCellFaultRule(_Section):
-    """A load cell of a multi-cell lot set aside: stuck, off its siblings, or silent."""
-
-    enabled: Enabled = True
-    tolerance: float = Field(
-        0.3,
-        gt=0,
-        le=1,
-        description="how far off what its siblings imply a cell may read, as a share of that",
-    )
-    stale_intervals: float = Field(
-        5.0, ge=2, description="intervals without a report, while its siblings report, to be silent"
-    )
-    for_: HoldFor = Field(900.0, alias="for")
-    clear_after: ClearAfter = 1800.0
-    severity: AlertSeverity = "warning"
 
 
 class ProductionSlowdownRule(_Section):
