@@ -22,6 +22,7 @@ from riskstream.detectors.deadman import DeadmanRule
 from riskstream.detectors.geofence import GeofenceRule
 from riskstream.detectors.inventory import InventoryRule
 from riskstream.detectors.lot_weight import LoadCellFaultRule
+from riskstream.detectors.movement import OutOfHoursRule
 from riskstream.detectors.parked_moving import ParkedMovingRule
 from riskstream.detectors.position_implausible import PositionImplausibleRule
 from riskstream.detectors.stuck_values import StuckValuesRule
@@ -196,37 +197,6 @@ class MessagesLostRule(_Section):
     within: Seconds = Field(3600.0, description="the window `min_lost` are counted in")
     clear_after: ClearAfter = 7200.0
     severity: AlertSeverity = "warning"
-
-
-class OutOfHoursRule(_Section):
-    """Stock leaving a lot in hours when this lot's stock does not normally move."""
-
-    enabled: Enabled = True
-    drop_share: float = Field(
-        0.03, gt=0, le=1, description="fall since the quiet hours began, share of the pledge"
-    )
-    for_: HoldFor = Field(300.0, alias="for")
-    clear_after: ClearAfter = 3600.0
-    moved_share: float = Field(
-        0.005, gt=0, le=1, description="an hour whose stock ranged this much (of the pledge) moved"
-    )
-    learn_weeks: int = Field(
-        4, ge=1, le=8, description="weeks of an hour of week remembered to learn its movement"
-    )
-    min_weeks: int = Field(
-        2, ge=1, le=8, description="weeks seen before an hour of week is judged on what it learned"
-    )
-    night_start_hour: int = Field(22, ge=0, le=23, description="cold start: quiet from")
-    night_end_hour: int = Field(5, ge=0, le=23, description="cold start: quiet until")
-    severity: AlertSeverity = "critical"
-
-    @field_validator("min_weeks")
-    @classmethod
-    def _within_memory(cls, value: int, info: ValidationInfo) -> int:
-        weeks = info.data.get("learn_weeks")
-        if isinstance(weeks, int) and value > weeks:
-            raise ValueError(f"must be at most learn_weeks ({weeks})")
-        return value
 
 
 class SlowLossRule(_Section):
