@@ -25,6 +25,7 @@ from riskstream.detectors.lot_weight import LoadCellFaultRule
 from riskstream.detectors.movement import OutOfHoursRule
 from riskstream.detectors.parked_moving import ParkedMovingRule
 from riskstream.detectors.position_implausible import PositionImplausibleRule
+from riskstream.detectors.slow_loss import SlowLossRule
 from riskstream.detectors.stuck_values import StuckValuesRule
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
@@ -197,24 +198,6 @@ class MessagesLostRule(_Section):
     within: Seconds = Field(3600.0, description="the window `min_lost` are counted in")
     clear_after: ClearAfter = 7200.0
     severity: AlertSeverity = "warning"
-
-
-class SlowLossRule(_Section):
-    """Stock lost a little in every quiet stretch (a CUSUM over the lot's quiet stretches)."""
-
-    enabled: Enabled = True
-    allowance: float = Field(
-        0.004,
-        gt=0,
-        le=0.5,
-        description="loss a quiet stretch may have without counting, share of the pledge",
-    )
-    threshold: float = Field(
-        0.015, gt=0, le=1, description="sum of losses beyond the allowance that alerts"
-    )
-    for_: HoldFor = Field(600.0, alias="for")
-    clear_after: ClearAfter = 3600.0
-    severity: AlertSeverity = "critical"
 
 
 class DoublePledgeRule(_Section):
