@@ -19,6 +19,7 @@ from pydantic import (
 
 from riskstream.detectors.cold_chain import ColdChainRule
 from riskstream.detectors.deadman import DeadmanRule
+from riskstream.detectors.double_pledge import DoublePledgeRule
 from riskstream.detectors.geofence import GeofenceRule
 from riskstream.detectors.inventory import InventoryRule
 from riskstream.detectors.lot_weight import LoadCellFaultRule
@@ -198,18 +199,6 @@ class MessagesLostRule(_Section):
     within: Seconds = Field(3600.0, description="the window `min_lost` are counted in")
     clear_after: ClearAfter = 7200.0
     severity: AlertSeverity = "warning"
-
-
-class DoublePledgeRule(_Section):
-    """The same goods at two sites: one lot loses what a lot of another borrower gains."""
-
-    enabled: Enabled = True
-    min_share: float = Field(
-        0.05, gt=0, le=1, description="smallest block that counts, share of the origin's pledge"
-    )
-    tolerance: float = Field(0.03, gt=0, lt=1, description="gain within ± this of the loss")
-    max_transit: Seconds = Field(14 * 3600.0, gt=0, description="loss to gain, at most")
-    severity: AlertSeverity = "critical"
 
 
 class PledgedElsewhereRule(_Section):
