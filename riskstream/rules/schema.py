@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from riskstream.detectors.cold_chain import ColdChainRule
+from riskstream.detectors.data_integrity import DataIntegrityRule, MessagesLostRule
 from riskstream.detectors.deadman import DeadmanRule
 from riskstream.detectors.double_pledge import DoublePledgeRule
 from riskstream.detectors.geofence import GeofenceRule
@@ -179,26 +180,6 @@ class AnomalyRule(_Section):
         default_factory=SeriesAnomalyRule,
         description="anomaly detection on any series (`riskstream.rules.series_anomaly`)",
     )
-
-
-class DataIntegrityRule(_Section):
-    """Messages a device did not send: replayed, a taken seq, a failed signature."""
-
-    enabled: Enabled = True
-    min_messages: int = Field(3, ge=1, description="doubtful messages within `within`")
-    within: Seconds = Field(3600.0, description="the window `min_messages` are counted in")
-    clear_after: ClearAfter = 7200.0
-    severity: AlertSeverity = "critical"
-
-
-class MessagesLostRule(_Section):
-    """Messages missing from a device's seq sequence (lost by the network or a broker)."""
-
-    enabled: Enabled = True
-    min_lost: int = Field(10, ge=1, description="missing messages within `within`")
-    within: Seconds = Field(3600.0, description="the window `min_lost` are counted in")
-    clear_after: ClearAfter = 7200.0
-    severity: AlertSeverity = "warning"
 
 
 class PledgedElsewhereRule(_Section):
