@@ -28,6 +28,7 @@ from riskstream.detectors.movement import OutOfHoursRule
 from riskstream.detectors.parked_moving import ParkedMovingRule
 from riskstream.detectors.pledged_elsewhere import PledgedElsewhereRule
 from riskstream.detectors.position_implausible import PositionImplausibleRule
+from riskstream.detectors.production_decline import ProductionDeclineRule
 from riskstream.detectors.slow_loss import SlowLossRule
 from riskstream.detectors.stuck_values import StuckValuesRule
 from riskstream.errors import RulesFileError
@@ -117,47 +118,6 @@ class ProductionDriftRule(_Section):
     recover_above: float = Field(0.9, gt=0, le=2, description="recent index that ends it")
     clear_after: ClearAfter = 12 * 3600.0
     severity: AlertSeverity = "info"
-
-
-class ProductionDeclineRule(_Section):
-    """A line's daily level falling steadily below its own level before the fall."""
-
-    enabled: Enabled = True
-    drop_share: float = Field(
-        0.07, gt=0, lt=1, description="fall of the recent days' level, share of the reference"
-    )
-    slope_per_week: float = Field(
-        0.05, ge=0, lt=1, description="fall per week of the recent days, share of the reference"
-    )
-    clear_below: float = Field(
-        0.035, ge=0, lt=1, description="an open alert clears once the fall is under this"
-    )
-    window: Seconds = Field(
-        7 * 86400.0, ge=3 * 86400.0, le=14 * 86400.0, description="the recent days judged"
-    )
-    reference: Seconds = Field(
-        21 * 86400.0,
-        ge=7 * 86400.0,
-        le=42 * 86400.0,
-        description="the days before the window whose mean level is the reference",
-    )
-    min_days: int = Field(
-        3, ge=2, le=14, description="days with production needed in the window and reference"
-    )
-    for_: HoldFor = Field(0.0, alias="for")
-    clear_after: ClearAfter = 3 * 86400.0
-    severity: AlertSeverity = "warning"
-
-    @field_validator("clear_below")
-    @classmethod
-    def _clears_below_the_threshold(cls, value: float, info: ValidationInfo) -> float:
-        drop = info.data.get("drop_share")
-        if isinstance(drop, float) and value >= drop:
-            raise ValueError(
-                f"must be below drop_share ({drop:g}): an alert that clears where it opens "
-                "would flap"
-            )
-        return value
 
 
 class AnomalyRule(_Section):
