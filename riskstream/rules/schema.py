@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from riskstream.detectors.cohort_anomaly import AnomalyRule
 from riskstream.detectors.cold_chain import ColdChainRule
 from riskstream.detectors.data_integrity import DataIntegrityRule, MessagesLostRule
 from riskstream.detectors.deadman import DeadmanRule
@@ -45,7 +46,6 @@ from riskstream.rules.fields import (
 )
 from riskstream.rules.matrix import ScoringSettings
 from riskstream.rules.overrides import Override, OverrideError, apply_override
-from riskstream.rules.series_anomaly import SeriesAnomalyRule
 from riskstream.rules.settings import (
     AlertSettings,
     BaselineSettings,
@@ -118,29 +118,6 @@ class ProductionDriftRule(_Section):
     recover_above: float = Field(0.9, gt=0, le=2, description="recent index that ends it")
     clear_after: ClearAfter = 12 * 3600.0
     severity: AlertSeverity = "info"
-
-
-class AnomalyRule(_Section):
-    """Unusual hours of production devices (river HalfSpaceTrees shared per device kind)."""
-
-    enabled: Enabled = False
-    score_above: float = Field(0.9, gt=0, lt=1, description="anomaly score that counts")
-    for_: HoldFor = Field(3 * 3600.0, alias="for")
-    clear_after: ClearAfter = 3 * 3600.0
-    n_trees: int = Field(10, ge=1, le=50, description="trees of each cohort's HalfSpaceTrees model")
-    height: int = Field(8, ge=2, le=12, description="height of each tree")
-    window_size: int = Field(
-        250,
-        ge=10,
-        le=10_000,
-        description="device-hours a cohort model learns before it refreshes its trees",
-    )
-    seed: int = Field(42, description="random seed of the trees")
-    severity: AlertSeverity = "info"
-    series: SeriesAnomalyRule = Field(
-        default_factory=SeriesAnomalyRule,
-        description="anomaly detection on any series (`riskstream.rules.series_anomaly`)",
-    )
 
 
 class Rules(_Section):
