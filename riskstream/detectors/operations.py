@@ -31,6 +31,7 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
+from pydantic import Field, ValidationInfo, field_validator
 from river import drift, stats
 
 from devices.reading import Reading
@@ -49,6 +50,7 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition, Transition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
 from riskstream.rules.scope import RuleScope
 
 if TYPE_CHECKING:
@@ -57,6 +59,52 @@ if TYPE_CHECKING:
 NOTHING: tuple[Alert, ...] = ()
 
 __all__ = ["METRICS", "OperationsDetector"]
+
+
+class ProductionSlowdownRule(RuleTable):
+    """A production line's output (else power) below its usual level for the hour of week."""
+
+    enabled: Enabled = True
+    index_below: float = Field(0.7, gt=0, lt=1, description="actual / usual of the hour")
+    clear_above: float = Field(0.85, gt=0, le=2, description="index that clears the alert")
+    for_: HoldFor = Field(6 * 3600.0, alias="for")
+    clear_after: ClearAfter = 12 * 3600.0
+    severity: AlertSeverity = "warning"
+
+    @field_validator("clear_above")
+    @classmethod
+    def _clears_above_the_threshold(cls, value: float, info: ValidationInfo) -> float:
+        below = info.data.get("index_below")
+        if isinstance(below, float) and value <= below:
+            raise ValueError(
+                f"must be above index_below ({below:g}): an alert that clears where it "
+                "opens would flap"
+            )
+        return value
+
+
+class MachineIdleRule(RuleTable):
+    """A production line standing still in hours it usually runs."""
+
+    enabled: Enabled = True
+    idle_below: float = Field(
+        0.1, gt=0, lt=1, description="level / usual under which the line stands still"
+    )
+    for_: HoldFor = Field(25 * 3600.0, alias="for")
+    clear_after: ClearAfter = 3600.0
+    severity: AlertSeverity = "warning"
+
+
+class ProductionDriftRule(RuleTable):
+    """A downward change of a line's production index (Page-Hinkley test): early warning."""
+
+    enabled: Enabled = True
+    threshold: float = Field(4.0, gt=0, description="Page-Hinkley lambda, in index-hours")
+    delta: float = Field(0.05, ge=0, description="fall of the index per hour tolerated")
+    min_hours: int = Field(24, ge=1, description="running hours seen before it may alert")
+    recover_above: float = Field(0.9, gt=0, le=2, description="recent index that ends it")
+    clear_after: ClearAfter = 12 * 3600.0
+    severity: AlertSeverity = "info"
 
 
 @dataclass(frozen=True, slots=True)

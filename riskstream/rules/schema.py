@@ -26,6 +26,11 @@ from riskstream.detectors.geofence import GeofenceRule
 from riskstream.detectors.inventory import InventoryRule
 from riskstream.detectors.lot_weight import LoadCellFaultRule
 from riskstream.detectors.movement import OutOfHoursRule
+from riskstream.detectors.operations import (
+    MachineIdleRule,
+    ProductionDriftRule,
+    ProductionSlowdownRule,
+)
 from riskstream.detectors.parked_moving import ParkedMovingRule
 from riskstream.detectors.pledged_elsewhere import PledgedElsewhereRule
 from riskstream.detectors.position_implausible import PositionImplausibleRule
@@ -36,10 +41,6 @@ from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
 from riskstream.rules.custom import CustomRule, FieldError
 from riskstream.rules.fields import (
-    AlertSeverity,
-    ClearAfter,
-    Enabled,
-    HoldFor,
     RuleTable,
     Seconds,
     Severity,
@@ -72,52 +73,6 @@ __all__ = [
     "locate",
     "parse_rules",
 ]
-
-
-class ProductionSlowdownRule(_Section):
-    """A production line's output (else power) below its usual level for the hour of week."""
-
-    enabled: Enabled = True
-    index_below: float = Field(0.7, gt=0, lt=1, description="actual / usual of the hour")
-    clear_above: float = Field(0.85, gt=0, le=2, description="index that clears the alert")
-    for_: HoldFor = Field(6 * 3600.0, alias="for")
-    clear_after: ClearAfter = 12 * 3600.0
-    severity: AlertSeverity = "warning"
-
-    @field_validator("clear_above")
-    @classmethod
-    def _clears_above_the_threshold(cls, value: float, info: ValidationInfo) -> float:
-        below = info.data.get("index_below")
-        if isinstance(below, float) and value <= below:
-            raise ValueError(
-                f"must be above index_below ({below:g}): an alert that clears where it "
-                "opens would flap"
-            )
-        return value
-
-
-class MachineIdleRule(_Section):
-    """A production line standing still in hours it usually runs."""
-
-    enabled: Enabled = True
-    idle_below: float = Field(
-        0.1, gt=0, lt=1, description="level / usual under which the line stands still"
-    )
-    for_: HoldFor = Field(25 * 3600.0, alias="for")
-    clear_after: ClearAfter = 3600.0
-    severity: AlertSeverity = "warning"
-
-
-class ProductionDriftRule(_Section):
-    """A downward change of a line's production index (Page-Hinkley test): early warning."""
-
-    enabled: Enabled = True
-    threshold: float = Field(4.0, gt=0, description="Page-Hinkley lambda, in index-hours")
-    delta: float = Field(0.05, ge=0, description="fall of the index per hour tolerated")
-    min_hours: int = Field(24, ge=1, description="running hours seen before it may alert")
-    recover_above: float = Field(0.9, gt=0, le=2, description="recent index that ends it")
-    clear_after: ClearAfter = 12 * 3600.0
-    severity: AlertSeverity = "info"
 
 
 class Rules(_Section):
