@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from devices.model import KG_PER_UNIT
 from devices.units import unit_of
+from riskstream.detectors.parked_moving import ParkedMovingRule
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def parked_charts(
     """The vehicle's speed, with the speed that counts as moving."""
     if device is None:
         return []
-    limit = rules.rules.vehicle_moving_when_parked.speed_above_kmh
+    limit = rules.rules.table(ParkedMovingRule).speed_above_kmh
     return [
         chart(device.device_id, "speed_kmh", "speed", [(limit, f"moving above {limit:g} km/h")])
     ]

@@ -36,7 +36,7 @@ from river import drift, stats
 
 from devices.reading import Reading
 from riskstream.detectors import operations_findings as findings
-from riskstream.detectors.cohort_anomaly import CohortAnomaly
+from riskstream.detectors.cohort_anomaly import AnomalyRule, CohortAnomaly
 from riskstream.detectors.production_line import (
     METRICS,
     RECENT_FADING,
@@ -191,7 +191,7 @@ class OperationsDetector:
         busiest = hour.baseline.busiest()
         index = rate / usual if usual is not None and usual > 0 else None
         running = usual is not None and busiest > 0 and usual >= base.running_above * busiest
-        idle_below = rules.machine_idle.idle_below
+        idle_below = rules.table(MachineIdleRule).idle_below
         still = running and index is not None and index < idle_below
         scale = hour.per_hour
         return ClosedHour(
@@ -228,7 +228,11 @@ class OperationsDetector:
         if device.device_id == line.slowdown_lead:
             _keep(alerts, self._slowdown(closing))
             _keep(alerts, self._drift(closing))
-        if rules.anomaly.enabled and hour.running and not (hour.still or self.line_still(line)):
+        if (
+            rules.table(AnomalyRule).enabled
+            and hour.running
+            and not (hour.still or self.line_still(line))
+        ):
             # only hours the line usually runs: in a cohort of mostly round-the-clock lines
             # a shift line's every night would look unusual; a line standing still is
             # machine_idle's to say, not an unnamed anomaly
@@ -250,7 +254,7 @@ class OperationsDetector:
 
     def _idle(self, closing: _Closing) -> Alert | None:
         hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules
-        rule = rules.machine_idle
+        rule = rules.table(MachineIdleRule)
         if not rule.enabled or not hour.running:
             return None  # hours the line usually stands still neither count nor clear
         transition = line.idle.observe(hour.end, hour.still, rule.for_, rule.clear_after)
@@ -277,7 +281,7 @@ class OperationsDetector:
 
     def _slowdown(self, closing: _Closing) -> Alert | None:
         hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules
-        rule = rules.production_slowdown
+        rule = rules.table(ProductionSlowdownRule)
         if not rule.enabled or not hour.running or hour.index is None:
             return None
         if hour.still or self.line_still(line):
@@ -309,7 +313,7 @@ class OperationsDetector:
 
     def _drift(self, closing: _Closing) -> Alert | None:
         hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules
-        rule = rules.production_drift
+        rule = rules.table(ProductionDriftRule)
         if not rule.enabled or not hour.running or hour.index is None or hour.still:
             return None
         if line.page_hinkley is None or line.recent is None:
@@ -352,7 +356,7 @@ class OperationsDetector:
 
     def _anomaly(self, closing: _Closing) -> Alert | None:
         hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules
-        rule = rules.anomaly
+        rule = rules.table(AnomalyRule)
         score = self.anomaly.score(hour, rule, learn=not line.flagged)
         if score is None:
             return None

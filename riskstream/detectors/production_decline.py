@@ -223,7 +223,7 @@ class DeclineDetector:
 
     def __init__(self, index: FleetIndex, rules: "RuleSet") -> None:
         self.index = index
-        self.rule = rules.rules.production_decline
+        self.rule = rules.rules.table(ProductionDeclineRule)
         self.settings: BaselineSettings = rules.baseline
         leads = slowdown_leads(index)
         self.lead_kinds = frozenset(leads.values())  # which readings to take at all
@@ -231,7 +231,7 @@ class DeclineDetector:
 
     def use_rules(self, rules: "RuleSet") -> None:
         """Apply a new rule set; daily levels, references and conditions are kept."""
-        self.rule = rules.rules.production_decline
+        self.rule = rules.rules.table(ProductionDeclineRule)
         self.settings = rules.baseline
 
     def observe(

@@ -8,35 +8,17 @@ See ``config/rules.toml`` for the documented sample.
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
 )
 
-from riskstream.detectors.cohort_anomaly import AnomalyRule
-from riskstream.detectors.cold_chain import ColdChainRule
-from riskstream.detectors.data_integrity import DataIntegrityRule, MessagesLostRule
-from riskstream.detectors.deadman import DeadmanRule
-from riskstream.detectors.double_pledge import DoublePledgeRule
-from riskstream.detectors.geofence import GeofenceRule
-from riskstream.detectors.inventory import InventoryRule
-from riskstream.detectors.lot_weight import LoadCellFaultRule
-from riskstream.detectors.movement import OutOfHoursRule
-from riskstream.detectors.operations import (
-    MachineIdleRule,
-    ProductionDriftRule,
-    ProductionSlowdownRule,
-)
-from riskstream.detectors.parked_moving import ParkedMovingRule
-from riskstream.detectors.pledged_elsewhere import PledgedElsewhereRule
-from riskstream.detectors.position_implausible import PositionImplausibleRule
-from riskstream.detectors.production_decline import ProductionDeclineRule
-from riskstream.detectors.slow_loss import SlowLossRule
-from riskstream.detectors.stuck_values import StuckValuesRule
+from riskstream.detectors.registry import REGISTRY
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
 from riskstream.rules.custom import CustomRule, FieldError
@@ -57,9 +39,11 @@ from riskstream.rules.settings import (
 from riskstream.rules.toml_guard import TomlLimitError, load_toml
 
 _Section = RuleTable
+T = TypeVar("T", bound=RuleTable)
 
 __all__ = [
     "EXTRA_ALERT_KINDS",
+    "TABLES",
     "AlertSettings",
     "BaselineSettings",
     "ModelSettings",
@@ -75,28 +59,36 @@ __all__ = [
 ]
 
 
-class Rules(_Section):
-    """The ``[rules.*]`` tables."""
+def _tables() -> dict[str, type[RuleTable]]:
+    """Each registered detector's ``[rules.<kind>]`` tables, in registry order."""
+    tables: dict[str, type[RuleTable]] = {}
+    for spec in REGISTRY:
+        for kind, model in spec.tables.items():
+            if kind in tables or model in tables.values():
+                raise RuntimeError(f"[rules.{kind}] or its model {model.__name__} registered twice")
+            tables[kind] = model
+    return tables
 
-    inventory_below_pledge: InventoryRule = InventoryRule()
-    geofence_exit: GeofenceRule = GeofenceRule()
-    device_silent: DeadmanRule = DeadmanRule()
-    cold_chain_excursion: ColdChainRule = ColdChainRule()
-    vehicle_moving_when_parked: ParkedMovingRule = ParkedMovingRule()
-    position_implausible: PositionImplausibleRule = PositionImplausibleRule()
-    values_stuck: StuckValuesRule = StuckValuesRule()
-    load_cell_fault: LoadCellFaultRule = LoadCellFaultRule()
-    production_slowdown: ProductionSlowdownRule = ProductionSlowdownRule()
-    machine_idle: MachineIdleRule = MachineIdleRule()
-    production_drift: ProductionDriftRule = ProductionDriftRule()
-    production_decline: ProductionDeclineRule = ProductionDeclineRule()
-    anomaly: AnomalyRule = AnomalyRule()
-    data_integrity: DataIntegrityRule = DataIntegrityRule()
-    messages_lost: MessagesLostRule = MessagesLostRule()
-    collateral_moved_out_of_hours: OutOfHoursRule = OutOfHoursRule()
-    inventory_slow_loss: SlowLossRule = SlowLossRule()
-    double_pledge: DoublePledgeRule = DoublePledgeRule()
-    pledged_elsewhere: PledgedElsewhereRule = PledgedElsewhereRule()
+
+TABLES = _tables()
+"""Table name (the alert kind) → the rule model of that ``[rules.*]`` table."""
+_TABLE_OF = {model: kind for kind, model in TABLES.items()}
+
+if TYPE_CHECKING:
+    _Tables = _Section  # the tables themselves are read with `Rules.table`
+else:
+    _Tables = create_model(
+        "_Tables",
+        __base__=_Section,
+        __module__=__name__,
+        **{kind: (model, model()) for kind, model in TABLES.items()},
+    )
+
+
+class Rules(_Tables):
+    """The ``[rules.*]`` tables: one per alert kind of a registered detector
+    (`riskstream.detectors.registry`), and the user's ``[[rules.custom]]``."""
+
     custom: list[CustomRule] = Field(
         default_factory=list, description="user-defined rules (`riskstream.rules.custom`)"
     )
@@ -112,6 +104,13 @@ class Rules(_Section):
                 raise FieldError(f"{i}.name", f"{rule.name!r} is used by two custom rules")
             seen.add(rule.name)
         return rules
+
+    def table(self, model: type[T]) -> T:
+        """The ``[rules.*]`` table whose model is ``model`` (e.g. ``table(InventoryRule)``)."""
+        value = getattr(self, _TABLE_OF[model])
+        if not isinstance(value, model):
+            raise TypeError(f"[rules.{_TABLE_OF[model]}] is not a {model.__name__}")
+        return value
 
 
 EXTRA_ALERT_KINDS: frozenset[str] = frozenset()
