@@ -9,6 +9,7 @@ is flagged does not become normal.
 """
 
 from collections.abc import Hashable
+from typing import ClassVar
 
 from pydantic import Field
 from river.anomaly import HalfSpaceTrees
@@ -28,6 +29,11 @@ LIMITS: dict[Hashable, tuple[float, float]] = {
 
 class AnomalyRule(RuleTable):
     """Unusual hours of production devices (river HalfSpaceTrees shared per device kind)."""
+
+    # the settings of the anomaly model, which a cohort of devices shares across loans
+    service_wide: ClassVar[frozenset[str]] = frozenset(
+        {"n_trees", "height", "window_size", "seed", "series"}
+    )
 
     enabled: Enabled = False
     score_above: float = Field(0.9, gt=0, lt=1, description="anomaly score that counts")

@@ -16,7 +16,7 @@ Weight changes are followed only while the platform serves several lenders
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -42,6 +42,24 @@ class PledgedElsewhereRule(RuleTable):
     lender's own rules; the matching thresholds are the platform's: only the service's
     rules file sets them (a lender cannot weaken them to probe for others' goods).
     """
+
+    # judged by the platform across lenders, per lot, not per device or loan
+    service_wide: ClassVar[frozenset[str]] = frozenset(
+        {
+            "enabled",
+            "severity",
+            "score",
+            "min_facts",
+            "min_shared_tags",
+            "min_tag_share",
+            "min_comoving_changes",
+            "min_comoving_share",
+            "change_bucket",
+            "min_change_kg",
+            "change_tolerance",
+            "window",
+        }
+    )
 
     enabled: Enabled = True
     severity: AlertSeverity = "critical"

@@ -12,6 +12,7 @@ firmware holds a parked position still ("static hold") needs them taken out of t
 """
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -28,6 +29,8 @@ KIND = "values_stuck"
 
 class StuckValuesRule(RuleTable):
     """A sensor repeating exactly the same value (frozen, or replaced by a fake)."""
+
+    service_wide: ClassVar[frozenset[str]] = frozenset({"metrics"})
 
     enabled: Enabled = True
     metrics: list[str] = Field(

@@ -1,7 +1,7 @@
 """What the detectors' ``[rules.*]`` tables share: their base class and the keys most
 of them have, described once (the rules file reference is generated from them)."""
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field
 
@@ -24,3 +24,6 @@ AlertSeverity = Annotated[Severity, Field(description="severity of the alerts it
 class RuleTable(StrictSection):
     """A detector's ``[rules.<kind>]`` table: documented next to its detector, and put in
     the rules file's schema by its registry entry (`riskstream.detectors.registry`)."""
+
+    service_wide: ClassVar[frozenset[str]] = frozenset()
+    """Keys that apply to the whole service: an ``[[overrides]]`` entry may not set them."""
