@@ -7,6 +7,7 @@ See ``config/rules.toml`` for the documented sample.
 
 import re
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from riskstream.detectors.registry import REGISTRY
+from riskstream.detectors.registry import REGISTRY, DetectorSpec
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
 from riskstream.rules.custom import CustomRule, FieldError
@@ -59,18 +60,22 @@ __all__ = [
 ]
 
 
-def _tables() -> dict[str, type[RuleTable]]:
-    """Each registered detector's ``[rules.<kind>]`` tables, in registry order."""
+def tables_of(specs: Iterable[DetectorSpec]) -> dict[str, type[RuleTable]]:
+    """Each detector's ``[rules.<kind>]`` tables, in the order of ``specs``."""
     tables: dict[str, type[RuleTable]] = {}
-    for spec in REGISTRY:
+    for spec in specs:
         for kind, model in spec.tables.items():
             if kind in tables or model in tables.values():
                 raise RuntimeError(f"[rules.{kind}] or its model {model.__name__} registered twice")
+            if kind in _RESERVED:
+                raise RuntimeError(f"[rules.{kind}] is taken by the rules file itself")
             tables[kind] = model
     return tables
 
 
-TABLES = _tables()
+_RESERVED = frozenset({"custom", "table"})  # Rules' own field and method
+
+TABLES = tables_of(REGISTRY)
 """Table name (the alert kind) → the rule model of that ``[rules.*]`` table."""
 _TABLE_OF = {model: kind for kind, model in TABLES.items()}
 
