@@ -22,7 +22,7 @@ from pydantic import (
 from riskstream.detectors.registry import REGISTRY, DetectorSpec
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
-from riskstream.rules.custom import CustomRule, FieldError
+from riskstream.rules.custom import CustomRule, FieldError, StrictSection
 from riskstream.rules.fields import (
     RuleTable,
     Seconds,
@@ -39,7 +39,6 @@ from riskstream.rules.settings import (
 )
 from riskstream.rules.toml_guard import TomlLimitError, load_toml
 
-_Section = RuleTable
 T = TypeVar("T", bound=RuleTable)
 
 __all__ = [
@@ -60,6 +59,13 @@ __all__ = [
 ]
 
 
+class _Section(StrictSection):
+    """A table of this part of the rules file."""
+
+
+_RESERVED = frozenset({"custom", "table"})  # Rules' own field and method
+
+
 def tables_of(specs: Iterable[DetectorSpec]) -> dict[str, type[RuleTable]]:
     """Each detector's ``[rules.<kind>]`` tables, in the order of ``specs``."""
     tables: dict[str, type[RuleTable]] = {}
@@ -72,8 +78,6 @@ def tables_of(specs: Iterable[DetectorSpec]) -> dict[str, type[RuleTable]]:
             tables[kind] = model
     return tables
 
-
-_RESERVED = frozenset({"custom", "table"})  # Rules' own field and method
 
 TABLES = tables_of(REGISTRY)
 """Table name (the alert kind) → the rule model of that ``[rules.*]`` table."""
