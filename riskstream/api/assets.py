@@ -32,6 +32,7 @@ from riskstream.api.views import (
     Track,
     bad_query,
 )
+from riskstream.detectors.parked_moving import ParkedMovingRule
 from riskstream.engine.fleet_index import DeviceContext
 from riskstream.scoring.exposure import lot_values
 from riskstream.service.runtime import Runtime
@@ -197,7 +198,7 @@ async def site_map(
                 trackers = [index.devices[d.id] for d in b.devices if d.site == site.id]
                 wanted.append((b.id, site, kept, trackers))
     store = runtime.store
-    moving_above = engine.rules.rules.vehicle_moving_when_parked.speed_above_kmh
+    moving_above = engine.rules.rules.table(ParkedMovingRule).speed_above_kmh
 
     def read() -> dict[str, Any]:
         sites: list[dict[str, Any]] = []

@@ -21,6 +21,7 @@ from riskstream.api.asset_views import borrower_model, collateral_out, device_ou
 from riskstream.api.auth import CurrentUser, runtime_of
 from riskstream.api.telemetry import coverage_series
 from riskstream.api.views import ERRORS, MAX_OFFSET, BorrowerDetail, PortfolioPage, bad_query
+from riskstream.detectors.inventory import InventoryRule
 from riskstream.engine.alerts import Alert
 from riskstream.engine.core import Engine
 from riskstream.scoring.exposure import (
@@ -275,7 +276,7 @@ async def borrower_detail(
         "matrix": risk.matrix,
         "score_history": [{"ts": ts, "value": s} for ts, s in history],
         "coverage_history": found["coverage"],
-        "coverage_alert_below": engine.rules.rules.inventory_below_pledge.coverage_below,
+        "coverage_alert_below": engine.rules.rules.table(InventoryRule).coverage_below,
         "window_start": start,
         "window_end": end,
         "exposure": [e.rounded() for e in borrower_exposure(borrower, lots)],

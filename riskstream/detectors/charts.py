@@ -7,15 +7,18 @@ on each load cell's chart.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devices.model import KG_PER_UNIT
 from devices.units import unit_of
+from riskstream.detectors.parked_moving import ParkedMovingRule
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import RuleSet
+
+if TYPE_CHECKING:
+    from riskstream.rules.schema import RuleSet
 
 Chart = dict[str, Any]
-ChartMaker = Callable[[dict[str, Any], DeviceContext | None, FleetIndex, RuleSet], list[Chart]]
+ChartMaker = Callable[[dict[str, Any], DeviceContext | None, FleetIndex, "RuleSet"], list[Chart]]
 """(the alert as stored, its device if any, the lender's fleet lookups, the rules) → charts."""
 
 
@@ -37,7 +40,7 @@ def chart(device_id: str, metric: str, title: str, lines: list[tuple[float, str]
 
 
 def inventory_charts(
-    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: RuleSet
+    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: "RuleSet"
 ) -> list[Chart]:
     """Each load cell of the lot, with its share of the pledge and the alert level."""
     evidence = alert.get("evidence") or {}
@@ -61,7 +64,7 @@ def inventory_charts(
 
 
 def cold_chain_charts(
-    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: RuleSet
+    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: "RuleSet"
 ) -> list[Chart]:
     """The thermometer, with the lot's band and its tolerance."""
     if device is None:
@@ -78,26 +81,26 @@ def cold_chain_charts(
 
 
 def parked_charts(
-    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: RuleSet
+    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: "RuleSet"
 ) -> list[Chart]:
     """The vehicle's speed, with the speed that counts as moving."""
     if device is None:
         return []
-    limit = rules.rules.vehicle_moving_when_parked.speed_above_kmh
+    limit = rules.rules.table(ParkedMovingRule).speed_above_kmh
     return [
         chart(device.device_id, "speed_kmh", "speed", [(limit, f"moving above {limit:g} km/h")])
     ]
 
 
 def geofence_charts(
-    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: RuleSet
+    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: "RuleSet"
 ) -> list[Chart]:
     """The vehicle's speed (its track is drawn on the map)."""
     return [] if device is None else [chart(device.device_id, "speed_kmh", "speed", [])]
 
 
 def position_charts(
-    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: RuleSet
+    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: "RuleSet"
 ) -> list[Chart]:
     """The tracker's latitude and longitude, with the two fixes of the last implausible
     jump (its track is drawn on the map)."""
@@ -117,7 +120,7 @@ def position_charts(
 
 
 def lines_charts(
-    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: RuleSet
+    alert: dict[str, Any], device: DeviceContext | None, index: FleetIndex, rules: "RuleSet"
 ) -> list[Chart]:
     """The metric the evidence names, with the lines it lists (custom rules, anomalies on
     any series)."""

@@ -9,12 +9,15 @@ is flagged does not become normal.
 """
 
 from collections.abc import Hashable
+from typing import ClassVar
 
+from pydantic import Field
 from river.anomaly import HalfSpaceTrees
 
 from riskstream.detectors.production_line import ClosedHour
 from riskstream.engine.conditions import Condition
-from riskstream.rules.schema import AnomalyRule
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
+from riskstream.rules.series_anomaly import SeriesAnomalyRule
 
 CAP = 1.5  # levels above 1.5 × the busiest hour are all "very high"
 LIMITS: dict[Hashable, tuple[float, float]] = {
@@ -22,6 +25,34 @@ LIMITS: dict[Hashable, tuple[float, float]] = {
     "usual": (0.0, 1.0),
     "spread": (0.0, 1.0),
 }
+
+
+class AnomalyRule(RuleTable):
+    """Unusual hours of production devices (river HalfSpaceTrees shared per device kind)."""
+
+    # the settings of the anomaly model, which a cohort of devices shares across loans
+    service_wide: ClassVar[frozenset[str]] = frozenset(
+        {"n_trees", "height", "window_size", "seed", "series"}
+    )
+
+    enabled: Enabled = False
+    score_above: float = Field(0.9, gt=0, lt=1, description="anomaly score that counts")
+    for_: HoldFor = Field(3 * 3600.0, alias="for")
+    clear_after: ClearAfter = 3 * 3600.0
+    n_trees: int = Field(10, ge=1, le=50, description="trees of each cohort's HalfSpaceTrees model")
+    height: int = Field(8, ge=2, le=12, description="height of each tree")
+    window_size: int = Field(
+        250,
+        ge=10,
+        le=10_000,
+        description="device-hours a cohort model learns before it refreshes its trees",
+    )
+    seed: int = Field(42, description="random seed of the trees")
+    severity: AlertSeverity = "info"
+    series: SeriesAnomalyRule = Field(
+        default_factory=SeriesAnomalyRule,
+        description="anomaly detection on any series (`riskstream.rules.series_anomaly`)",
+    )
 
 
 def features(hour: ClosedHour) -> dict[str, float] | None:

@@ -4,6 +4,8 @@ A thermometer watches the band of the lot it is bound to, or else of a perishabl
 kept at its site (`Collateral.temperature_band_c`).
 """
 
+from pydantic import Field
+
 from devices.model import DeviceKind
 from devices.reading import Reading
 from riskstream.detectors.settle import settle
@@ -12,9 +14,19 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import CollateralContext, DeviceContext, FleetIndex
-from riskstream.rules.schema import ColdChainRule
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
 
 KIND = "cold_chain_excursion"
+
+
+class ColdChainRule(RuleTable):
+    """Perishable collateral outside its storage temperature band."""
+
+    enabled: Enabled = True
+    tolerance_c: float = Field(0.5, ge=0, description="allowed overshoot of the band, °C")
+    for_: HoldFor = Field(900.0, alias="for")
+    clear_after: ClearAfter = 1800.0
+    severity: AlertSeverity = "critical"
 
 
 def _watched_lots(index: FleetIndex) -> dict[str, CollateralContext]:

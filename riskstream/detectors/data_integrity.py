@@ -17,13 +17,15 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from pydantic import Field
+
 from ingest.integrity import SUSPICIOUS, IntegritySignal
 from riskstream.detectors.findings import device_finding
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import DataIntegrityRule, MessagesLostRule
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, RuleTable, Seconds
 
 INTEGRITY = "data_integrity"
 LOST = "messages_lost"
@@ -34,6 +36,26 @@ _WHAT = {
     "bad_signature": "signed with a key that is not the device's",
     "missing_signature": "unsigned although the tenant requires signatures",
 }
+
+
+class DataIntegrityRule(RuleTable):
+    """Messages a device did not send: replayed, a taken seq, a failed signature."""
+
+    enabled: Enabled = True
+    min_messages: int = Field(3, ge=1, description="doubtful messages within `within`")
+    within: Seconds = Field(3600.0, description="the window `min_messages` are counted in")
+    clear_after: ClearAfter = 7200.0
+    severity: AlertSeverity = "critical"
+
+
+class MessagesLostRule(RuleTable):
+    """Messages missing from a device's seq sequence (lost by the network or a broker)."""
+
+    enabled: Enabled = True
+    min_lost: int = Field(10, ge=1, description="missing messages within `within`")
+    within: Seconds = Field(3600.0, description="the window `min_lost` are counted in")
+    clear_after: ClearAfter = 7200.0
+    severity: AlertSeverity = "warning"
 
 
 @dataclass(slots=True)

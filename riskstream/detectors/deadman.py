@@ -8,15 +8,28 @@ its alert at once.
 import heapq
 import math
 
+from pydantic import Field
+
 from devices.reading import Reading
 from riskstream.detectors.findings import device_finding
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import DeadmanRule
+from riskstream.rules.fields import AlertSeverity, Enabled, RuleTable, Seconds
 
 KIND = "device_silent"
+
+
+class DeadmanRule(RuleTable):
+    """A device silent for longer than its expected reporting allows."""
+
+    enabled: Enabled = True
+    missed_intervals: float = Field(5.0, ge=1, description="silent for this many intervals")
+    min_silence: Seconds = Field(
+        600.0, description="silent at least this long, however short the interval"
+    )
+    severity: AlertSeverity = "warning"
 
 
 class DeadmanDetector:

@@ -21,17 +21,31 @@ lot's partition only notes the goods it hosts (`MovementDetector.expect_return`)
 
 from collections.abc import Mapping
 
+from pydantic import Field
+
 from riskstream.detectors.findings import lot_finding
 from riskstream.detectors.lot_moves import Move
 from riskstream.detectors.movement import MovementDetector
 from riskstream.detectors.timefmt import clock
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.fleet_index import CollateralContext, FleetIndex
-from riskstream.rules.schema import DoublePledgeRule
+from riskstream.rules.fields import AlertSeverity, Enabled, RuleTable, Seconds
 
 KIND = "double_pledge"
 HOLD_S = 30 * 86_400.0  # how long received goods may stay before leaving again unflagged
 BUSY_GAIN_SHARE = 0.1
+
+
+class DoublePledgeRule(RuleTable):
+    """The same goods at two sites: one lot loses what a lot of another borrower gains."""
+
+    enabled: Enabled = True
+    min_share: float = Field(
+        0.05, gt=0, le=1, description="smallest block that counts, share of the origin's pledge"
+    )
+    tolerance: float = Field(0.03, gt=0, lt=1, description="gain within ± this of the loss")
+    max_transit: Seconds = Field(14 * 3600.0, gt=0, description="loss to gain, at most")
+    severity: AlertSeverity = "critical"
 
 
 class DoublePledgeDetector:

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from pydantic import Field
+
 from devices.model import Site
 from devices.reading import Reading
 from riskstream.detectors.fence import Fence, distance_to_polygon_km
@@ -13,9 +15,18 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import GeofenceRule
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
 
 KIND = "geofence_exit"
+
+
+class GeofenceRule(RuleTable):
+    """A vehicle (or yard stock) outside its geofence."""
+
+    enabled: Enabled = True
+    for_: HoldFor = Field(300.0, alias="for")
+    clear_after: ClearAfter = 1800.0
+    severity: AlertSeverity = "warning"
 
 
 @dataclass(slots=True)

@@ -6,6 +6,8 @@ on hand / pledged quantity (equal to value on hand / pledged value at the lot's 
 value).
 """
 
+from pydantic import Field, ValidationInfo, field_validator
+
 from devices.reading import Reading
 from riskstream.detectors.findings import lot_finding
 from riskstream.detectors.settle import settle
@@ -14,9 +16,31 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import CollateralContext, FleetIndex
-from riskstream.rules.schema import InventoryRule
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
 
 KIND = "inventory_below_pledge"
+
+
+class InventoryRule(RuleTable):
+    """Inventory on hand below the pledged quantity."""
+
+    enabled: Enabled = True
+    coverage_below: float = Field(0.9, gt=0, le=2, description="on hand / pledged quantity")
+    clear_above: float = Field(0.95, gt=0, le=2, description="coverage that clears the alert")
+    for_: HoldFor = Field(1800.0, alias="for")
+    clear_after: ClearAfter = 3600.0
+    severity: AlertSeverity = "critical"
+
+    @field_validator("clear_above")
+    @classmethod
+    def _clears_above_the_threshold(cls, value: float, info: ValidationInfo) -> float:
+        below = info.data.get("coverage_below")
+        if isinstance(below, float) and value <= below:
+            raise ValueError(
+                f"must be above coverage_below ({below:g}): an alert that clears where it "
+                "opens would flap"
+            )
+        return value
 
 
 class _Lot:

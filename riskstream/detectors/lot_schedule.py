@@ -17,9 +17,12 @@ per lot, in the spirit of `hour_of_week.HourOfWeekBaseline`.
 """
 
 from array import array
+from typing import TYPE_CHECKING
 
 from riskstream.detectors.hour_of_week import HOURS_PER_WEEK
-from riskstream.rules.schema import OutOfHoursRule
+
+if TYPE_CHECKING:
+    from riskstream.detectors.movement import OutOfHoursRule
 
 
 class MovementSchedule:
@@ -36,12 +39,12 @@ class MovementSchedule:
         self._seen[slot] = ((self._seen[slot] << 1) | 1) & 0xFF
         self._moved[slot] = ((self._moved[slot] << 1) | int(moved)) & 0xFF
 
-    def weeks(self, slot: int, rule: OutOfHoursRule) -> tuple[int, int]:
+    def weeks(self, slot: int, rule: "OutOfHoursRule") -> tuple[int, int]:
         """(weeks seen, weeks moved) of ``slot`` within the rule's memory."""
         mask = (1 << rule.learn_weeks) - 1
         return (self._seen[slot] & mask).bit_count(), (self._moved[slot] & mask).bit_count()
 
-    def working_hours(self, rule: OutOfHoursRule) -> tuple[frozenset[int], int, int] | None:
+    def working_hours(self, rule: "OutOfHoursRule") -> tuple[frozenset[int], int, int] | None:
         """(working days, first hour, last hour) learned; None before any movement."""
         mask = (1 << rule.learn_weeks) - 1
         days: set[int] = set()
@@ -55,7 +58,7 @@ class MovementSchedule:
             return None
         return frozenset(days), max(0, first - 1), min(23, last + 1)
 
-    def quiet(self, slot: int, rule: OutOfHoursRule) -> bool:
+    def quiet(self, slot: int, rule: "OutOfHoursRule") -> bool:
         """Whether stock leaving in ``slot`` is out of this lot's usual hours."""
         seen, moved = self.weeks(slot, rule)
         if moved:
@@ -68,7 +71,7 @@ class MovementSchedule:
         return default_quiet(slot, rule) and not in_hours
 
 
-def default_quiet(slot: int, rule: OutOfHoursRule) -> bool:
+def default_quiet(slot: int, rule: "OutOfHoursRule") -> bool:
     """Cold start: the rule's night hours."""
     hour = slot % 24
     start, end = rule.night_start_hour, rule.night_end_hour

@@ -26,6 +26,8 @@ as it reads (the movement detector filters it, `lot_moves.LotState.take`).
 
 import math
 
+from pydantic import Field
+
 from devices.reading import Reading
 from riskstream.detectors.findings import device_finding
 from riskstream.detectors.settle import settle
@@ -34,7 +36,7 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import LoadCellFaultRule
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
 
 KIND = "load_cell_fault"
 FROZEN_REPEATS = 3
@@ -49,6 +51,24 @@ MIN_WORKING_SHARE = 0.2
 PLAUSIBLE_PLEDGES = 10.0
 
 Fault = str  # "" (working), "stuck", "off", "silent"
+
+
+class LoadCellFaultRule(RuleTable):
+    """A load cell of a multi-cell lot set aside: stuck, off its siblings, or silent."""
+
+    enabled: Enabled = True
+    tolerance: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="how far off what its siblings imply a cell may read, as a share of that",
+    )
+    stale_intervals: float = Field(
+        5.0, ge=2, description="intervals without a report, while its siblings report, to be silent"
+    )
+    for_: HoldFor = Field(900.0, alias="for")
+    clear_after: ClearAfter = 1800.0
+    severity: AlertSeverity = "warning"
 
 
 class Cells:

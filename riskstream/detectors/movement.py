@@ -21,6 +21,8 @@ double-pledge detector (`take_moves`).
 import math
 from datetime import datetime
 
+from pydantic import Field, ValidationInfo, field_validator
+
 from devices.reading import Reading
 from riskstream.detectors import movement_findings
 from riskstream.detectors.lot_moves import LotState, Move
@@ -29,13 +31,44 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import CollateralContext, DeviceContext, FleetIndex
 from riskstream.rules.calendar import CalendarSettings
-from riskstream.rules.schema import OutOfHoursRule
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
 
 KIND = "collateral_moved_out_of_hours"
 EVAL_S = 60.0
 MIN_HOUR_EVALS = 20  # evaluations an hour needs before it is learned
 RETURN_TOLERANCE = 0.05  # double-pledged goods leaving again: their weight within ± this
 NOTHING: tuple[Alert, ...] = ()
+
+
+class OutOfHoursRule(RuleTable):
+    """Stock leaving a lot in hours when this lot's stock does not normally move."""
+
+    enabled: Enabled = True
+    drop_share: float = Field(
+        0.03, gt=0, le=1, description="fall since the quiet hours began, share of the pledge"
+    )
+    for_: HoldFor = Field(300.0, alias="for")
+    clear_after: ClearAfter = 3600.0
+    moved_share: float = Field(
+        0.005, gt=0, le=1, description="an hour whose stock ranged this much (of the pledge) moved"
+    )
+    learn_weeks: int = Field(
+        4, ge=1, le=8, description="weeks of an hour of week remembered to learn its movement"
+    )
+    min_weeks: int = Field(
+        2, ge=1, le=8, description="weeks seen before an hour of week is judged on what it learned"
+    )
+    night_start_hour: int = Field(22, ge=0, le=23, description="cold start: quiet from")
+    night_end_hour: int = Field(5, ge=0, le=23, description="cold start: quiet until")
+    severity: AlertSeverity = "critical"
+
+    @field_validator("min_weeks")
+    @classmethod
+    def _within_memory(cls, value: int, info: ValidationInfo) -> int:
+        weeks = info.data.get("learn_weeks")
+        if isinstance(weeks, int) and value > weeks:
+            raise ValueError(f"must be at most learn_weeks ({weeks})")
+        return value
 
 
 class MovementDetector:

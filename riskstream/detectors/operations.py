@@ -29,12 +29,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import TYPE_CHECKING
 
+from pydantic import Field, ValidationInfo, field_validator
 from river import drift, stats
 
 from devices.reading import Reading
 from riskstream.detectors import operations_findings as findings
-from riskstream.detectors.cohort_anomaly import CohortAnomaly
+from riskstream.detectors.cohort_anomaly import AnomalyRule, CohortAnomaly
 from riskstream.detectors.production_line import (
     METRICS,
     RECENT_FADING,
@@ -48,12 +50,61 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition, Transition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import Rules, RuleSet
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
 from riskstream.rules.scope import RuleScope
+
+if TYPE_CHECKING:
+    from riskstream.rules.schema import Rules, RuleSet
 
 NOTHING: tuple[Alert, ...] = ()
 
 __all__ = ["METRICS", "OperationsDetector"]
+
+
+class ProductionSlowdownRule(RuleTable):
+    """A production line's output (else power) below its usual level for the hour of week."""
+
+    enabled: Enabled = True
+    index_below: float = Field(0.7, gt=0, lt=1, description="actual / usual of the hour")
+    clear_above: float = Field(0.85, gt=0, le=2, description="index that clears the alert")
+    for_: HoldFor = Field(6 * 3600.0, alias="for")
+    clear_after: ClearAfter = 12 * 3600.0
+    severity: AlertSeverity = "warning"
+
+    @field_validator("clear_above")
+    @classmethod
+    def _clears_above_the_threshold(cls, value: float, info: ValidationInfo) -> float:
+        below = info.data.get("index_below")
+        if isinstance(below, float) and value <= below:
+            raise ValueError(
+                f"must be above index_below ({below:g}): an alert that clears where it "
+                "opens would flap"
+            )
+        return value
+
+
+class MachineIdleRule(RuleTable):
+    """A production line standing still in hours it usually runs."""
+
+    enabled: Enabled = True
+    idle_below: float = Field(
+        0.1, gt=0, lt=1, description="level / usual under which the line stands still"
+    )
+    for_: HoldFor = Field(25 * 3600.0, alias="for")
+    clear_after: ClearAfter = 3600.0
+    severity: AlertSeverity = "warning"
+
+
+class ProductionDriftRule(RuleTable):
+    """A downward change of a line's production index (Page-Hinkley test): early warning."""
+
+    enabled: Enabled = True
+    threshold: float = Field(4.0, gt=0, description="Page-Hinkley lambda, in index-hours")
+    delta: float = Field(0.05, ge=0, description="fall of the index per hour tolerated")
+    min_hours: int = Field(24, ge=1, description="running hours seen before it may alert")
+    recover_above: float = Field(0.9, gt=0, le=2, description="recent index that ends it")
+    clear_after: ClearAfter = 12 * 3600.0
+    severity: AlertSeverity = "info"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +116,7 @@ class _Closing:
     device: DeviceContext
     book: AlertBook
     wall: float
-    rules: Rules  # the device's loan's
+    rules: "Rules"  # the device's loan's
 
     def settle(
         self,
@@ -86,7 +137,7 @@ class _Closing:
 class OperationsDetector:
     """Slowdown, idle, drift and anomaly alerts of production lines."""
 
-    def __init__(self, index: FleetIndex, rules: RuleSet) -> None:
+    def __init__(self, index: FleetIndex, rules: "RuleSet") -> None:
         self.index = index
         self.rules = rules
         self.scope = RuleScope(rules, index)
@@ -94,7 +145,7 @@ class OperationsDetector:
         self.latest: dict[str, ClosedHour] = {}
         self.anomaly = CohortAnomaly()
 
-    def set_rules(self, rules: RuleSet, scope: RuleScope | None = None) -> None:
+    def set_rules(self, rules: "RuleSet", scope: RuleScope | None = None) -> None:
         """Apply a new rule set; baselines, conditions and models are kept.
 
         Args:
@@ -133,14 +184,14 @@ class OperationsDetector:
         hour.begin(reading.ts, line.zone, value)
         return alerts
 
-    def _judge(self, device_id: str, hour: HourStats, rules: Rules) -> ClosedHour:
+    def _judge(self, device_id: str, hour: HourStats, rules: "Rules") -> ClosedHour:
         base = self.rules.baseline
         rate = hour.total / hour.count * hour.per_hour
         usual = hour.baseline.usual(hour.slot)
         busiest = hour.baseline.busiest()
         index = rate / usual if usual is not None and usual > 0 else None
         running = usual is not None and busiest > 0 and usual >= base.running_above * busiest
-        idle_below = rules.machine_idle.idle_below
+        idle_below = rules.table(MachineIdleRule).idle_below
         still = running and index is not None and index < idle_below
         scale = hour.per_hour
         return ClosedHour(
@@ -177,7 +228,11 @@ class OperationsDetector:
         if device.device_id == line.slowdown_lead:
             _keep(alerts, self._slowdown(closing))
             _keep(alerts, self._drift(closing))
-        if rules.anomaly.enabled and hour.running and not (hour.still or self.line_still(line)):
+        if (
+            rules.table(AnomalyRule).enabled
+            and hour.running
+            and not (hour.still or self.line_still(line))
+        ):
             # only hours the line usually runs: in a cohort of mostly round-the-clock lines
             # a shift line's every night would look unusual; a line standing still is
             # machine_idle's to say, not an unnamed anomaly
@@ -199,7 +254,7 @@ class OperationsDetector:
 
     def _idle(self, closing: _Closing) -> Alert | None:
         hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules
-        rule = rules.machine_idle
+        rule = rules.table(MachineIdleRule)
         if not rule.enabled or not hour.running:
             return None  # hours the line usually stands still neither count nor clear
         transition = line.idle.observe(hour.end, hour.still, rule.for_, rule.clear_after)
@@ -226,7 +281,7 @@ class OperationsDetector:
 
     def _slowdown(self, closing: _Closing) -> Alert | None:
         hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules
-        rule = rules.production_slowdown
+        rule = rules.table(ProductionSlowdownRule)
         if not rule.enabled or not hour.running or hour.index is None:
             return None
         if hour.still or self.line_still(line):
@@ -258,7 +313,7 @@ class OperationsDetector:
 
     def _drift(self, closing: _Closing) -> Alert | None:
         hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules
-        rule = rules.production_drift
+        rule = rules.table(ProductionDriftRule)
         if not rule.enabled or not hour.running or hour.index is None or hour.still:
             return None
         if line.page_hinkley is None or line.recent is None:
@@ -301,7 +356,7 @@ class OperationsDetector:
 
     def _anomaly(self, closing: _Closing) -> Alert | None:
         hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules
-        rule = rules.anomaly
+        rule = rules.table(AnomalyRule)
         score = self.anomaly.score(hour, rule, learn=not line.flagged)
         if score is None:
             return None

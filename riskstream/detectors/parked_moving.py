@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+from pydantic import Field
+
 from devices.reading import Reading
 from riskstream.detectors.findings import device_finding
 from riskstream.detectors.settle import settle
@@ -10,9 +12,23 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import ParkedMovingRule
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
 
 KIND = "vehicle_moving_when_parked"
+
+
+class ParkedMovingRule(RuleTable):
+    """A vehicle moving during the hours it should be parked (local time of its site)."""
+
+    enabled: Enabled = True
+    night_start_hour: int = Field(22, ge=0, le=23, description="parked from this local hour")
+    night_end_hour: int = Field(5, ge=0, le=23, description="parked until this local hour")
+    speed_above_kmh: float = Field(
+        3.0, ge=0, description="faster than this is moving (a parked GPS drifts below ~2 km/h)"
+    )
+    for_: HoldFor = Field(600.0, alias="for")
+    clear_after: ClearAfter = 1800.0
+    severity: AlertSeverity = "warning"
 
 
 class ParkedMovingDetector:

@@ -16,7 +16,9 @@ Weight changes are followed only while the platform serves several lenders
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from devices.model import SiteKind
 from devices.reading import Reading
@@ -26,10 +28,79 @@ from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.cross_lender import Match
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
 from riskstream.engine.pledge_facts import CELL_M, Token
-from riskstream.rules.schema import PledgedElsewhereRule
+from riskstream.rules.fields import AlertSeverity, Enabled, RuleTable, Seconds
 
 KIND = "pledged_elsewhere"
 MAX_SHOWN_CHANGES = 20
+
+
+class PledgedElsewhereRule(RuleTable):
+    """The same goods pledged to another lender of the platform too.
+
+    The platform compares keyed hashes of every lender's lot facts; a lender is told only
+    which of its own facts matched. ``enabled``, ``severity`` and ``score`` may differ in a
+    lender's own rules; the matching thresholds are the platform's: only the service's
+    rules file sets them (a lender cannot weaken them to probe for others' goods).
+    """
+
+    # judged by the platform across lenders, per lot, not per device or loan
+    service_wide: ClassVar[frozenset[str]] = frozenset(
+        {
+            "enabled",
+            "severity",
+            "score",
+            "min_facts",
+            "min_shared_tags",
+            "min_tag_share",
+            "min_comoving_changes",
+            "min_comoving_share",
+            "change_bucket",
+            "min_change_kg",
+            "change_tolerance",
+            "window",
+        }
+    )
+
+    enabled: Enabled = True
+    severity: AlertSeverity = "critical"
+    score: float = Field(80.0, ge=0, le=100, description="the alert's score, 0–100 points")
+    min_facts: int = Field(
+        2,
+        ge=2,
+        le=4,
+        description="facts two lots must share, at least one of them strong (device "
+        "serial, RFID tags, weight changes); the site location alone is weak",
+    )
+    min_shared_tags: int = Field(3, ge=1, description="RFID tags in common, at least")
+    min_tag_share: float = Field(
+        0.5, gt=0, le=1, description="RFID tags in common, at least this share of the smaller set"
+    )
+    min_comoving_changes: int = Field(
+        3, ge=2, description="weight changes at the same times and of the same size, at least"
+    )
+    min_comoving_share: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="and at least this share of the changes of the lot with fewer of them "
+        "(warehouses on the same shift pattern move at the same times by chance)",
+    )
+    change_bucket: Seconds = Field(
+        600.0, ge=60, le=86_400, description="weight changes are compared per bucket of event time"
+    )
+    min_change_kg: float = Field(
+        500.0, gt=0, description="smallest change of a lot's weight over one bucket that counts, kg"
+    )
+    change_tolerance: float = Field(
+        0.02,
+        gt=0,
+        le=0.5,
+        description="weight changes are compared on a scale of steps of this share of their "
+        "size; two changes match up to one step apart (2 % to 4 % at the default)",
+    )
+    window: Seconds = Field(
+        14 * 86_400.0, gt=0, description="weight changes older than this are forgotten"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import Field
+
 from devices.geo import distance_km
 from devices.reading import Reading
 from riskstream.detectors.findings import device_finding
@@ -41,9 +43,49 @@ from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.fleet_index import DeviceContext
-from riskstream.rules.schema import PositionImplausibleRule
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, RuleTable, Seconds, Severity
 
 KIND = "position_implausible"
+
+
+class PositionImplausibleRule(RuleTable):
+    """A GPS tracker's fixes that no vehicle can drive between (spoofed or relayed signals)."""
+
+    enabled: Enabled = True
+    max_speed_kmh: float = Field(
+        250.0,
+        gt=0,
+        description="a jump between two fixes faster than this, in km/h, is implausible: "
+        "above what any road vehicle reaches, let alone pledged trucks, vans and loaders",
+    )
+    max_accel_ms2: float = Field(
+        8.0,
+        gt=0,
+        description="a change of speed, in m/s², from the leg before to this jump (over "
+        "the time between the two legs' midpoints) above this is implausible: tyres grip "
+        "to about 1 g (9.8 m/s²) at best, and a sports car doing 0-100 km/h in 3.5 s "
+        "averages 8 m/s² for those seconds only; a loaded truck manages about 1",
+    )
+    min_jump_m: float = Field(
+        1000.0,
+        ge=0,
+        description="jumps shorter than this, in metres, never count: a working receiver's "
+        "fixes scatter by metres and a signal reflected off buildings puts one a few "
+        "hundred metres off, so a short jump over a short time means nothing",
+    )
+    repeat_count: int = Field(
+        3, ge=2, description="implausible jumps within `repeat_window` that make it critical"
+    )
+    repeat_window: Seconds = Field(
+        3600.0, gt=0, description="the time within which `repeat_count` jumps make it critical"
+    )
+    clear_after: ClearAfter = Field(
+        6 * 3600.0, description="resolves after this long without an implausible jump"
+    )
+    severity: AlertSeverity = "warning"
+    repeat_severity: Severity = Field(
+        "critical", description="severity once `repeat_count` jumps came within `repeat_window`"
+    )
 
 
 @dataclass(slots=True)

@@ -41,6 +41,8 @@ from statistics import median
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from pydantic import Field, ValidationInfo, field_validator
+
 from riskstream.detectors import operations_findings as findings
 from riskstream.detectors.hour_of_week import HourOfWeekBaseline
 from riskstream.detectors.production_line import NAMES, ClosedHour, slowdown_leads
@@ -49,14 +51,57 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import BaselineSettings, ProductionDeclineRule, RuleSet
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable, Seconds
+from riskstream.rules.settings import BaselineSettings
 
 if TYPE_CHECKING:
     from riskstream.detectors.operations import OperationsDetector
+    from riskstream.rules.schema import RuleSet
 
 DAY = 86_400.0
 MIN_HOURS = 4  # running hours of its own a day needs to be judged
 KEEP_S = 56 * DAY  # daily levels kept: the longest reference and window
+
+
+class ProductionDeclineRule(RuleTable):
+    """A line's daily level falling steadily below its own level before the fall."""
+
+    enabled: Enabled = True
+    drop_share: float = Field(
+        0.07, gt=0, lt=1, description="fall of the recent days' level, share of the reference"
+    )
+    slope_per_week: float = Field(
+        0.05, ge=0, lt=1, description="fall per week of the recent days, share of the reference"
+    )
+    clear_below: float = Field(
+        0.035, ge=0, lt=1, description="an open alert clears once the fall is under this"
+    )
+    window: Seconds = Field(
+        7 * 86400.0, ge=3 * 86400.0, le=14 * 86400.0, description="the recent days judged"
+    )
+    reference: Seconds = Field(
+        21 * 86400.0,
+        ge=7 * 86400.0,
+        le=42 * 86400.0,
+        description="the days before the window whose mean level is the reference",
+    )
+    min_days: int = Field(
+        3, ge=2, le=14, description="days with production needed in the window and reference"
+    )
+    for_: HoldFor = Field(0.0, alias="for")
+    clear_after: ClearAfter = 3 * 86400.0
+    severity: AlertSeverity = "warning"
+
+    @field_validator("clear_below")
+    @classmethod
+    def _clears_below_the_threshold(cls, value: float, info: ValidationInfo) -> float:
+        drop = info.data.get("drop_share")
+        if isinstance(drop, float) and value >= drop:
+            raise ValueError(
+                f"must be below drop_share ({drop:g}): an alert that clears where it opens "
+                "would flap"
+            )
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,17 +221,17 @@ def theil_sen(points: list[tuple[float, float]]) -> float:
 class DeclineDetector:
     """``production_decline`` alerts of production lines."""
 
-    def __init__(self, index: FleetIndex, rules: RuleSet) -> None:
+    def __init__(self, index: FleetIndex, rules: "RuleSet") -> None:
         self.index = index
-        self.rule = rules.rules.production_decline
+        self.rule = rules.rules.table(ProductionDeclineRule)
         self.settings: BaselineSettings = rules.baseline
         leads = slowdown_leads(index)
         self.lead_kinds = frozenset(leads.values())  # which readings to take at all
         self.lines: dict[str, LineDecline] = {lead: LineDecline() for lead in leads}
 
-    def use_rules(self, rules: RuleSet) -> None:
+    def use_rules(self, rules: "RuleSet") -> None:
         """Apply a new rule set; daily levels, references and conditions are kept."""
-        self.rule = rules.rules.production_decline
+        self.rule = rules.rules.table(ProductionDeclineRule)
         self.settings = rules.baseline
 
     def observe(

@@ -14,7 +14,7 @@ detector judges the hours the operations detector closed on it.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from devices.model import DeviceKind
 from devices.reading import Reading
@@ -27,27 +27,43 @@ from riskstream.detectors.charts import (
     parked_charts,
     position_charts,
 )
-from riskstream.detectors.cold_chain import ColdChainDetector
+from riskstream.detectors.cohort_anomaly import AnomalyRule
+from riskstream.detectors.cold_chain import ColdChainDetector, ColdChainRule
 from riskstream.detectors.custom import CustomDetector
-from riskstream.detectors.data_integrity import DataIntegrityDetector
-from riskstream.detectors.deadman import DeadmanDetector
-from riskstream.detectors.double_pledge import DoublePledgeDetector
-from riskstream.detectors.geofence import GeofenceDetector
-from riskstream.detectors.inventory import InventoryDetector
-from riskstream.detectors.lot_weight import LotWeightDetector
-from riskstream.detectors.movement import MovementDetector
+from riskstream.detectors.data_integrity import (
+    DataIntegrityDetector,
+    DataIntegrityRule,
+    MessagesLostRule,
+)
+from riskstream.detectors.deadman import DeadmanDetector, DeadmanRule
+from riskstream.detectors.double_pledge import DoublePledgeDetector, DoublePledgeRule
+from riskstream.detectors.geofence import GeofenceDetector, GeofenceRule
+from riskstream.detectors.inventory import InventoryDetector, InventoryRule
+from riskstream.detectors.lot_weight import LoadCellFaultRule, LotWeightDetector
+from riskstream.detectors.movement import MovementDetector, OutOfHoursRule
 from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
-from riskstream.detectors.operations import OperationsDetector
-from riskstream.detectors.parked_moving import ParkedMovingDetector
-from riskstream.detectors.pledged_elsewhere import PledgedElsewhereDetector
-from riskstream.detectors.position_implausible import PositionImplausibleDetector
-from riskstream.detectors.production_decline import DeclineDetector
+from riskstream.detectors.operations import (
+    MachineIdleRule,
+    OperationsDetector,
+    ProductionDriftRule,
+    ProductionSlowdownRule,
+)
+from riskstream.detectors.parked_moving import ParkedMovingDetector, ParkedMovingRule
+from riskstream.detectors.pledged_elsewhere import PledgedElsewhereDetector, PledgedElsewhereRule
+from riskstream.detectors.position_implausible import (
+    PositionImplausibleDetector,
+    PositionImplausibleRule,
+)
+from riskstream.detectors.production_decline import DeclineDetector, ProductionDeclineRule
 from riskstream.detectors.series_anomaly import SeriesAnomalyDetector
-from riskstream.detectors.slow_loss import SlowLossDetector
-from riskstream.detectors.stuck_values import StuckValuesDetector
+from riskstream.detectors.slow_loss import SlowLossDetector, SlowLossRule
+from riskstream.detectors.stuck_values import StuckValuesDetector, StuckValuesRule
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import RuleSet
+from riskstream.rules.fields import RuleTable
+
+if TYPE_CHECKING:
+    from riskstream.rules.schema import RuleSet
 
 Changed = dict[str, Alert]
 
@@ -84,13 +100,18 @@ class Detects:
     lead_s: float = 0.0
 
 
+R = TypeVar("R", bound=RuleTable)
+
+
 @dataclass(frozen=True, slots=True)
 class DetectorSpec:
     """One registered detector.
 
     Attributes:
         name: the engine's name for it, and its part of a checkpoint.
-        kinds: the alert kinds it raises (each a ``[rules.*]`` table but for custom rules).
+        tables: the alert kinds it raises, each with the model of its ``[rules.<kind>]``
+            table (`riskstream.rules.schema.Rules` is built from these); custom rules'
+            kinds are the user's.
         make: builds it for a fleet index and rule set.
         use_rules: puts a new rule set in force, keeping what it learned.
         scoped: the ``[rules.*]`` table it reads as ``rule``, swapped per device when
@@ -106,9 +127,9 @@ class DetectorSpec:
     """
 
     name: str
-    kinds: tuple[str, ...]
-    make: Callable[[FleetIndex, RuleSet], Any]
-    use_rules: Callable[[Any, RuleSet], None]
+    tables: dict[str, type[RuleTable]]
+    make: Callable[[FleetIndex, "RuleSet"], Any]
+    use_rules: Callable[[Any, "RuleSet"], None]
     scoped: str | None = None
     routes: tuple[Route, ...] = ()
     tick: Callable[[Any, float, AlertBook, float], Sequence[Alert]] | None = None
@@ -116,6 +137,48 @@ class DetectorSpec:
     detects: tuple[Detects, ...] = ()
     charts: ChartMaker | None = None
     across_lenders: bool = False
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The alert kinds it raises."""
+        return tuple(self.tables)
+
+    @classmethod
+    def one_rule(
+        cls,
+        name: str,
+        kind: str,
+        rule: type[R],
+        detector: Callable[[FleetIndex, R], Any],
+        *,
+        scoped: bool = True,
+        routes: tuple[Route, ...] = (),
+        tick: Callable[[Any, float, AlertBook, float], Sequence[Alert]] | None = None,
+        next_due: Callable[[Any, AlertBook], float] | None = None,
+        detects: tuple[Detects, ...] = (),
+        charts: ChartMaker | None = None,
+        across_lenders: bool = False,
+    ) -> "DetectorSpec":
+        """The usual shape: a detector of one alert ``kind``, built from its fleet index and
+        its ``[rules.<kind>]`` table (``rule``), which it reads as its ``rule`` attribute,
+        swapped per device under ``[[overrides]]`` unless ``scoped`` is false."""
+
+        def use(detector: Any, rules: "RuleSet") -> None:
+            detector.rule = rules.rules.table(rule)
+
+        return cls(
+            name=name,
+            tables={kind: rule},
+            make=lambda index, rules: detector(index, rules.rules.table(rule)),
+            use_rules=use,
+            scoped=kind if scoped else None,
+            routes=routes,
+            tick=tick,
+            next_due=next_due,
+            detects=detects,
+            charts=charts,
+            across_lenders=across_lenders,
+        )
 
 
 def _one(changed: Changed, alert: Alert | None) -> None:
@@ -239,38 +302,30 @@ def _decline_step(
     _one(c, d.observe(host.detector("operations"), device, host.book, wall))
 
 
-def _set(attribute: str, table: str) -> Callable[[Any, RuleSet], None]:
-    def use(detector: Any, rules: RuleSet) -> None:
-        setattr(detector, attribute, getattr(rules.rules, table))
-
-    return use
-
-
-def _set_whole(attribute: str) -> Callable[[Any, RuleSet], None]:
-    def use(detector: Any, rules: RuleSet) -> None:
+def _set_whole(attribute: str) -> Callable[[Any, "RuleSet"], None]:
+    def use(detector: Any, rules: "RuleSet") -> None:
         setattr(detector, attribute, rules)
 
     return use
 
 
-def _use_movement(d: MovementDetector, rules: RuleSet) -> None:
-    d.rule = rules.rules.collateral_moved_out_of_hours
+def _use_movement(d: MovementDetector, rules: "RuleSet") -> None:
+    d.rule = rules.rules.table(OutOfHoursRule)
     d.calendar = rules.calendar
 
 
-def _use_integrity(d: DataIntegrityDetector, rules: RuleSet) -> None:
-    d.rule = rules.rules.data_integrity
-    d.lost_rule = rules.rules.messages_lost
+def _use_integrity(d: DataIntegrityDetector, rules: "RuleSet") -> None:
+    d.rule = rules.rules.table(DataIntegrityRule)
+    d.lost_rule = rules.rules.table(MessagesLostRule)
 
 
 REGISTRY: tuple[DetectorSpec, ...] = (
     # first: the lot detectors below judge the weight it keeps
-    DetectorSpec(
-        name="lot_weight",
-        kinds=("load_cell_fault",),
-        make=lambda index, rules: LotWeightDetector(index, rules.rules.load_cell_fault),
-        use_rules=_set("rule", "load_cell_fault"),
-        scoped="load_cell_fault",
+    DetectorSpec.one_rule(
+        "lot_weight",
+        "load_cell_fault",
+        LoadCellFaultRule,
+        LotWeightDetector,
         routes=(Route(_weighs_a_lot, _lot_weight_step),),
         # a dead cell is also silent, a stuck one also stuck; and a cell of a lot of
         # several that falls silent or repeats itself is set aside as one
@@ -283,12 +338,11 @@ REGISTRY: tuple[DetectorSpec, ...] = (
             Detects("stuck_values", "load_cell_fault", "device_id"),
         ),
     ),
-    DetectorSpec(
-        name="inventory",
-        kinds=("inventory_below_pledge",),
-        make=lambda index, rules: InventoryDetector(index, rules.rules.inventory_below_pledge),
-        use_rules=_set("rule", "inventory_below_pledge"),
-        scoped="inventory_below_pledge",
+    DetectorSpec.one_rule(
+        "inventory",
+        "inventory_below_pledge",
+        InventoryRule,
+        InventoryDetector,
         routes=(Route(_weighs_a_lot, _inventory_step),),
         charts=inventory_charts,
         detects=tuple(
@@ -305,9 +359,9 @@ REGISTRY: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         name="movement",
-        kinds=("collateral_moved_out_of_hours",),
+        tables={"collateral_moved_out_of_hours": OutOfHoursRule},
         make=lambda index, rules: MovementDetector(
-            index, rules.rules.collateral_moved_out_of_hours, rules.calendar
+            index, rules.rules.table(OutOfHoursRule), rules.calendar
         ),
         use_rules=_use_movement,
         scoped="collateral_moved_out_of_hours",
@@ -331,12 +385,11 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         ),
     ),
     # after movement: it sums the quiet stretches that detector follows
-    DetectorSpec(
-        name="slow_loss",
-        kinds=("inventory_slow_loss",),
-        make=lambda index, rules: SlowLossDetector(index, rules.rules.inventory_slow_loss),
-        use_rules=_set("rule", "inventory_slow_loss"),
-        scoped="inventory_slow_loss",
+    DetectorSpec.one_rule(
+        "slow_loss",
+        "inventory_slow_loss",
+        SlowLossRule,
+        SlowLossDetector,
         routes=(Route(_weighs_a_lot, _slow_loss_step),),
         # a drain goes on day and night: each quiet stretch loses a little of it
         detects=tuple(
@@ -344,31 +397,30 @@ REGISTRY: tuple[DetectorSpec, ...] = (
             for s in ("salami_theft", "inventory_drain")
         ),
     ),
-    DetectorSpec(
-        name="double_pledge",
-        kinds=("double_pledge",),
-        make=lambda index, rules: DoublePledgeDetector(index, rules.rules.double_pledge),
-        use_rules=_set("rule", "double_pledge"),
-        scoped="double_pledge",
+    DetectorSpec.one_rule(
+        "double_pledge",
+        "double_pledge",
+        DoublePledgeRule,
+        DoublePledgeDetector,
         routes=(Route(_weighs_a_lot, _pledge_step),),
         detects=(Detects("double_pledge", "double_pledge", "collateral_id"),),
     ),
     # the lender's side of the platform's cross-lender match (`riskstream.engine.lenders`)
-    DetectorSpec(
-        name="pledged_elsewhere",
-        kinds=("pledged_elsewhere",),
-        make=lambda index, rules: PledgedElsewhereDetector(index, rules.rules.pledged_elsewhere),
-        use_rules=_set("rule", "pledged_elsewhere"),
+    DetectorSpec.one_rule(
+        "pledged_elsewhere",
+        "pledged_elsewhere",
+        PledgedElsewhereRule,
+        PledgedElsewhereDetector,
+        scoped=False,
         routes=(Route(_weighs_a_lot, _elsewhere_step),),
         detects=(Detects("cross_pledge", "pledged_elsewhere", "collateral_id"),),
         across_lenders=True,
     ),
-    DetectorSpec(
-        name="geofence",
-        kinds=("geofence_exit",),
-        make=lambda index, rules: GeofenceDetector(index, rules.rules.geofence_exit),
-        use_rules=_set("rule", "geofence_exit"),
-        scoped="geofence_exit",
+    DetectorSpec.one_rule(
+        "geofence",
+        "geofence_exit",
+        GeofenceRule,
+        GeofenceDetector,
         routes=(Route(_tracker("lat_deg", "lon_deg"), _observe_step),),
         charts=geofence_charts,
         detects=(
@@ -377,14 +429,11 @@ REGISTRY: tuple[DetectorSpec, ...] = (
             Detects("gps_spoof", "geofence_exit", "device_id"),
         ),
     ),
-    DetectorSpec(
-        name="parked_moving",
-        kinds=("vehicle_moving_when_parked",),
-        make=lambda index, rules: ParkedMovingDetector(
-            index, rules.rules.vehicle_moving_when_parked
-        ),
-        use_rules=_set("rule", "vehicle_moving_when_parked"),
-        scoped="vehicle_moving_when_parked",
+    DetectorSpec.one_rule(
+        "parked_moving",
+        "vehicle_moving_when_parked",
+        ParkedMovingRule,
+        ParkedMovingDetector,
         routes=(Route(_tracker("speed_kmh"), _parked_step),),
         charts=parked_charts,
         detects=(
@@ -394,12 +443,11 @@ REGISTRY: tuple[DetectorSpec, ...] = (
             Detects("geofence_exit", "vehicle_moving_when_parked", "device_id", 30 * 60.0),
         ),
     ),
-    DetectorSpec(
-        name="position_implausible",
-        kinds=("position_implausible",),
-        make=lambda index, rules: PositionImplausibleDetector(rules.rules.position_implausible),
-        use_rules=_set("rule", "position_implausible"),
-        scoped="position_implausible",
+    DetectorSpec.one_rule(
+        "position_implausible",
+        "position_implausible",
+        PositionImplausibleRule,
+        lambda _, rule: PositionImplausibleDetector(rule),
         routes=(Route(_tracker("lat_deg", "lon_deg"), _observe_step),),
         charts=position_charts,
         detects=(
@@ -408,12 +456,11 @@ REGISTRY: tuple[DetectorSpec, ...] = (
             Detects("spoof", "position_implausible", "device_id"),
         ),
     ),
-    DetectorSpec(
-        name="cold_chain",
-        kinds=("cold_chain_excursion",),
-        make=lambda index, rules: ColdChainDetector(index, rules.rules.cold_chain_excursion),
-        use_rules=_set("rule", "cold_chain_excursion"),
-        scoped="cold_chain_excursion",
+    DetectorSpec.one_rule(
+        "cold_chain",
+        "cold_chain_excursion",
+        ColdChainRule,
+        ColdChainDetector,
         routes=(
             Route(
                 lambda _, d, m: m == "temperature_c" and d.kind is DeviceKind.TEMPERATURE,
@@ -425,16 +472,21 @@ REGISTRY: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         name="stuck",
-        kinds=("values_stuck",),
-        make=lambda index, rules: StuckValuesDetector(rules.rules.values_stuck),
-        use_rules=lambda d, rules: d.set_rule(rules.rules.values_stuck),
+        tables={"values_stuck": StuckValuesRule},
+        make=lambda index, rules: StuckValuesDetector(rules.rules.table(StuckValuesRule)),
+        use_rules=lambda d, rules: d.set_rule(rules.rules.table(StuckValuesRule)),
         scoped="values_stuck",
         routes=(Route(lambda d, _, m: m in d.metrics, _observe_step),),
         detects=(Detects("stuck_values", "values_stuck", "device_id"),),
     ),
     DetectorSpec(
         name="operations",
-        kinds=("production_slowdown", "machine_idle", "production_drift", "anomaly"),
+        tables={
+            "production_slowdown": ProductionSlowdownRule,
+            "machine_idle": MachineIdleRule,
+            "production_drift": ProductionDriftRule,
+            "anomaly": AnomalyRule,
+        },
         make=lambda index, rules: OperationsDetector(index, rules),
         # its per-loan rules are the engine's `RuleScope`, which the engine hands it next
         use_rules=_set_whole("rules"),
@@ -451,7 +503,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         name="decline",
-        kinds=("production_decline",),
+        tables={"production_decline": ProductionDeclineRule},
         make=DeclineDetector,
         use_rules=lambda d, rules: d.use_rules(rules),
         scoped="production_decline",
@@ -468,21 +520,23 @@ REGISTRY: tuple[DetectorSpec, ...] = (
             Detects("production_slowdown", "production_decline", "device_id"),
         ),
     ),
-    DetectorSpec(
-        name="deadman",
-        kinds=("device_silent",),
-        make=lambda index, rules: DeadmanDetector(index, rules.rules.device_silent),
-        use_rules=_set("rule", "device_silent"),
-        # its readings are noted by the engine itself, inline, for speed
+    # its readings are noted by the engine itself, inline, for speed; its per-device
+    # overrides are the engine's too (`Engine._apply_scope`)
+    DetectorSpec.one_rule(
+        "deadman",
+        "device_silent",
+        DeadmanRule,
+        DeadmanDetector,
+        scoped=False,
         tick=lambda d, now, book, wall: d.tick(now, book, wall),
         next_due=lambda d, book: d.next_due(book),
         detects=(Detects("device_silent", "device_silent", "device_id"),),
     ),
     DetectorSpec(
         name="data_integrity",
-        kinds=("data_integrity", "messages_lost"),
+        tables={"data_integrity": DataIntegrityRule, "messages_lost": MessagesLostRule},
         make=lambda index, rules: DataIntegrityDetector(
-            index, rules.rules.data_integrity, rules.rules.messages_lost
+            index, rules.rules.table(DataIntegrityRule), rules.rules.table(MessagesLostRule)
         ),
         use_rules=_use_integrity,
         # fed ingest's integrity signals by `Engine.integrity`
@@ -495,15 +549,17 @@ REGISTRY: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         name="series_anomaly",
-        kinds=(),  # raises `anomaly`, the production lines' kind, on `device/metric`
-        make=lambda index, rules: SeriesAnomalyDetector(index, rules.rules.anomaly.series),
-        use_rules=lambda d, rules: d.set_rule(rules.rules.anomaly.series),
+        tables={},  # raises `anomaly`, the production lines' kind, on `device/metric`
+        make=lambda index, rules: SeriesAnomalyDetector(
+            index, rules.rules.table(AnomalyRule).series
+        ),
+        use_rules=lambda d, rules: d.set_rule(rules.rules.table(AnomalyRule).series),
         routes=(Route(lambda d, _, m: d.watches_metric(m), _observe_step),),
         charts=lines_charts,
     ),
     DetectorSpec(
         name="custom",
-        kinds=(),
+        tables={},
         make=lambda index, rules: CustomDetector(rules.rules.custom),
         use_rules=lambda d, rules: d.set_rules(rules.rules.custom),
         routes=(Route(lambda d, _, m: m in d.metrics, _observe_all_step),),

@@ -27,6 +27,8 @@ import math
 from collections import deque
 from datetime import datetime
 
+from pydantic import Field
+
 from devices.reading import Reading
 from riskstream.detectors.findings import lot_finding
 from riskstream.detectors.lot_moves import LotState
@@ -36,13 +38,31 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import CollateralContext, DeviceContext, FleetIndex
-from riskstream.rules.schema import SlowLossRule
+from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
 
 KIND = "inventory_slow_loss"
 START_EVALS = 10  # minutes of a quiet stretch whose mean level is its reference
 SMOOTHING = 0.1  # weight of a new level in the stretch's current level
 SPREAD_LEARNING = 0.1
 NIGHTS_KEPT = 7
+
+
+class SlowLossRule(RuleTable):
+    """Stock lost a little in every quiet stretch (a CUSUM over the lot's quiet stretches)."""
+
+    enabled: Enabled = True
+    allowance: float = Field(
+        0.004,
+        gt=0,
+        le=0.5,
+        description="loss a quiet stretch may have without counting, share of the pledge",
+    )
+    threshold: float = Field(
+        0.015, gt=0, le=1, description="sum of losses beyond the allowance that alerts"
+    )
+    for_: HoldFor = Field(600.0, alias="for")
+    clear_after: ClearAfter = 3600.0
+    severity: AlertSeverity = "critical"
 
 
 class LotLoss:

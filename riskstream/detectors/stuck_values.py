@@ -12,6 +12,9 @@ firmware holds a parked position still ("static hold") needs them taken out of t
 """
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import Field
 
 from devices.reading import Reading
 from riskstream.detectors.findings import device_finding
@@ -19,9 +22,35 @@ from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import DeviceContext
-from riskstream.rules.schema import StuckValuesRule
+from riskstream.rules.fields import AlertSeverity, Enabled, HoldFor, RuleTable
 
 KIND = "values_stuck"
+
+
+class StuckValuesRule(RuleTable):
+    """A sensor repeating exactly the same value (frozen, or replaced by a fake)."""
+
+    service_wide: ClassVar[frozenset[str]] = frozenset({"metrics"})
+
+    enabled: Enabled = True
+    metrics: list[str] = Field(
+        default_factory=lambda: [
+            "weight_kg",
+            "temperature_c",
+            "humidity_pct",
+            "power_kw",
+            "lat_deg",
+            "lon_deg",
+            "current_a",
+            "vibration_mms",
+        ],
+        description="metrics that always carry noise when the sensor is alive",
+    )
+    min_repeats: int = Field(
+        10, ge=2, description="exact repeats of one value, over `for`, that make it stuck"
+    )
+    for_: HoldFor = Field(3600.0, alias="for")
+    severity: AlertSeverity = "warning"
 
 
 @dataclass(slots=True)

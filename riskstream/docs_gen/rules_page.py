@@ -5,8 +5,7 @@ from riskstream.detectors.registry import BY_NAME, REGISTRY, DetectorSpec, detec
 from riskstream.docs_gen.fields import model_sections
 from riskstream.docs_gen.markdown import banner, code, table
 from riskstream.rules.custom import DEFAULT_REASONS, REASON_FIELDS
-from riskstream.rules.overrides import FIXED_KEYS
-from riskstream.rules.schema import RuleSet
+from riskstream.rules.schema import TABLES, RuleSet
 
 PATH = "docs/reference/rules-file.md"
 _NOT_IN_REGISTRY_KINDS = {"anomaly.series": "series_anomaly"}
@@ -58,10 +57,10 @@ def _notes(path: str) -> list[str]:
     specs = _specs_of(key)
     if specs:
         notes.append("Detector " + ", ".join(code(s.name) for s in specs) + ".")
-    fixed = sorted(FIXED_KEYS.get(key, ()))
+    fixed = sorted(TABLES[key].service_wide if key in TABLES else ())
     if key == "custom":
         notes.append("Not overridable: select with `tenants`, `devices` and `sites`.")
-    elif parent and leaf in FIXED_KEYS.get(parent, ()):
+    elif parent in TABLES and leaf in TABLES[parent].service_wide:
         notes.append("Not overridable per lender or loan: it applies to the whole service.")
     elif fixed:
         keys = ", ".join(code(k) for k in fixed)

@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from riskstream.rules.schema import AlertSettings
+from riskstream.rules.settings import AlertSettings
 
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["open", "acknowledged", "resolved"]

@@ -19,8 +19,12 @@ from typing import Any
 from devices.model import DeviceKind, Fleet
 from devices.reading import Reading
 from ingest.integrity import OFFLINE, IntegritySignal
-from riskstream.detectors.data_integrity import DataIntegrityDetector
-from riskstream.detectors.deadman import DeadmanDetector
+from riskstream.detectors.data_integrity import (
+    DataIntegrityDetector,
+    DataIntegrityRule,
+    MessagesLostRule,
+)
+from riskstream.detectors.deadman import DeadmanDetector, DeadmanRule
 from riskstream.detectors.registry import REGISTRY, DetectorSpec
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.checkpoint import apply_state, read_state, state_of, write_state
@@ -139,15 +143,15 @@ class Engine:
         deadman (timers) and data integrity (ingest's signals)."""
         base = self.scope.base
         self.deadman.overrides = {
-            device_id: rules.device_silent
+            device_id: rules.table(DeadmanRule)
             for device_id, rules in self.scope.by_device.items()
-            if rules.device_silent != base.device_silent
+            if rules.table(DeadmanRule) != base.table(DeadmanRule)
         }
         self.integrity_detector.overrides = {
-            device_id: (rules.data_integrity, rules.messages_lost)
+            device_id: (rules.table(DataIntegrityRule), rules.table(MessagesLostRule))
             for device_id, rules in self.scope.by_device.items()
-            if (rules.data_integrity, rules.messages_lost)
-            != (base.data_integrity, base.messages_lost)
+            if (rules.table(DataIntegrityRule), rules.table(MessagesLostRule))
+            != (base.table(DataIntegrityRule), base.table(MessagesLostRule))
         }
 
     def process(self, batch: Sequence[Reading]) -> list[Alert]:

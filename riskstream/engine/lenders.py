@@ -22,6 +22,7 @@ from typing import Any
 from devices.model import Fleet
 from devices.reading import Reading
 from ingest.integrity import IntegritySignal
+from riskstream.detectors.pledged_elsewhere import PledgedElsewhereRule
 from riskstream.engine.alerts import Alert
 from riskstream.engine.checkpoint import read_state, write_state
 from riskstream.engine.core import Engine, check_meta
@@ -59,7 +60,7 @@ class LenderEngines:
         self.platform = PlatformMatch(
             self.by_tenant if match_across_lenders else {},
             self.platform_key,
-            default_rules.rules.pledged_elsewhere,
+            default_rules.rules.table(PledgedElsewhereRule),
         )
 
     def rules_of(self, tenant: str) -> RuleSet:
@@ -150,7 +151,7 @@ class LenderEngines:
     def set_default_rules(self, rules: RuleSet) -> None:
         """Put the service's rules in force for every lender without rules of its own."""
         self.default_rules = rules
-        self.platform.set_rule(rules.rules.pledged_elsewhere)
+        self.platform.set_rule(rules.rules.table(PledgedElsewhereRule))
         for tenant, engine in self.by_tenant.items():
             if tenant not in self.own_rules:
                 engine.set_rules(rules)

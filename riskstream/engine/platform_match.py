@@ -11,12 +11,15 @@ detector; the matcher sees hashes and handles only.
 import math
 from typing import Any
 
-from riskstream.detectors.pledged_elsewhere import KIND, PledgedElsewhereDetector
+from riskstream.detectors.pledged_elsewhere import (
+    KIND,
+    PledgedElsewhereDetector,
+    PledgedElsewhereRule,
+)
 from riskstream.engine.alerts import Alert
 from riskstream.engine.core import Engine
 from riskstream.engine.cross_lender import CrossLenderMatcher, LotPrint, MatchSettings
 from riskstream.engine.pledge_facts import FactHasher
-from riskstream.rules.schema import PledgedElsewhereRule
 
 
 def match_settings(rule: PledgedElsewhereRule) -> MatchSettings:

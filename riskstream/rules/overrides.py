@@ -17,30 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 M = TypeVar("M", bound=BaseModel)
 
-FIXED_KEYS: dict[str, frozenset[str]] = {
-    "values_stuck": frozenset({"metrics"}),
-    # the settings of the anomaly model, which a cohort of devices shares across loans
-    "anomaly": frozenset({"n_trees", "height", "window_size", "seed", "series"}),
-    # judged by the platform across lenders, per lot, not per device or loan
-    "pledged_elsewhere": frozenset(
-        {
-            "enabled",
-            "severity",
-            "score",
-            "min_facts",
-            "min_shared_tags",
-            "min_tag_share",
-            "min_comoving_changes",
-            "min_comoving_share",
-            "change_bucket",
-            "min_change_kg",
-            "change_tolerance",
-            "window",
-        }
-    ),
-}
-"""Keys that apply to the whole service and cannot be overridden per scope."""
-
 
 class OverrideError(ValueError):
     """An override that does not fit the rules it overrides.
@@ -111,7 +87,9 @@ def apply_override(base: M, patch: dict[str, dict[str, Any]], index: int) -> M:
             raise OverrideError(
                 [*where, section], "unknown rule (check the spelling against config/rules.toml)"
             )
-        fixed = sorted(FIXED_KEYS.get(section, frozenset()) & values.keys())
+        # keys a table's model marks as the whole service's (`RuleTable.service_wide`)
+        service_wide: frozenset[str] = getattr(getattr(base, section), "service_wide", frozenset())
+        fixed = sorted(service_wide & values.keys())
         if fixed:
             raise OverrideError(
                 [*where, section, fixed[0]], "applies to the whole service; set it in [rules.*]"

@@ -6,16 +6,20 @@ of every registered device whose tenant or loan an override covers. Loans sharin
 same overrides share one rules object.
 """
 
+from typing import TYPE_CHECKING
+
 from devices.reading import Reading
 from riskstream.engine.fleet_index import FleetIndex
 from riskstream.rules.overrides import apply_override
-from riskstream.rules.schema import Rules, RuleSet
+
+if TYPE_CHECKING:
+    from riskstream.rules.schema import Rules, RuleSet
 
 
 class RuleScope:
     """Effective rules per (tenant, loan) and per device, precomputed."""
 
-    def __init__(self, ruleset: RuleSet, index: FleetIndex) -> None:
+    def __init__(self, ruleset: "RuleSet", index: FleetIndex) -> None:
         self.base: Rules = ruleset.rules
         self.by_loan: dict[tuple[str, str | None], Rules] = {}
         self.by_device: dict[str, Rules] = {}
@@ -57,12 +61,12 @@ class RuleScope:
                 )
                 self.warnings.append(f"overrides.{i} ({scope}) matches no registered loan")
 
-    def of(self, tenant: str, loan_id: str | None) -> Rules:
+    def of(self, tenant: str, loan_id: str | None) -> "Rules":
         """The rules in force for ``loan_id`` of ``tenant``."""
         if not self.by_loan:
             return self.base
         return self.by_loan.get((tenant, loan_id), self.base)
 
-    def of_reading(self, reading: Reading) -> Rules:
+    def of_reading(self, reading: Reading) -> "Rules":
         """The rules in force for the device of ``reading``."""
         return self.by_device.get(reading.device_id, self.base)

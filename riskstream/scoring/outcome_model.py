@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from river import linear_model, metrics, optim, preprocessing
 
-from riskstream.rules.schema import ModelSettings
+from riskstream.rules.settings import ModelSettings
 from riskstream.scoring.binned_auc import BinnedROCAUC
 
 LoanEvent = Literal["payment_missed", "default", "cured"]

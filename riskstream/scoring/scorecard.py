@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from riskstream.engine.alerts import Alert
 from riskstream.engine.coverage import LotCoverage
-from riskstream.rules.schema import ScorecardSettings, SeverityPoints
+from riskstream.rules.settings import ScorecardSettings, SeverityPoints
 
 SILENT_KIND = "device_silent"
 

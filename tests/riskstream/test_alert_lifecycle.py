@@ -120,6 +120,8 @@ for = "1m"
         ("[overrides.rules.inventory]\nenabled = false", 4, "inventory", "unknown rule"),
         ("[overrides.rules.values_stuck]\nmetrics = []", 5, "metrics", "whole service"),
         ("[overrides.rules.anomaly]\nn_trees = 5", 5, "n_trees", "whole service"),
+        ("[overrides.rules.anomaly.series]\nmethod = 'hst'", 4, "series", "whole service"),
+        ("[overrides.rules.pledged_elsewhere]\nmin_facts = 4", 5, "min_facts", "whole service"),
     ],
 )
 def test_override_errors_name_line_and_field(

@@ -11,9 +11,10 @@ from devices.model import Fleet
 from devices.reading import Reading
 from riskstream.detectors.lot_moves import LotState
 from riskstream.detectors.lot_schedule import MovementSchedule, default_quiet
+from riskstream.detectors.movement import OutOfHoursRule
 from riskstream.engine.alerts import Alert
 from riskstream.engine.core import Engine
-from riskstream.rules.schema import OutOfHoursRule, RuleSet
+from riskstream.rules.schema import RuleSet
 from simulator import TruthRecord, generate, generate_fleet, plan_scenarios, truth_records
 from simulator.telemetry import Message
 

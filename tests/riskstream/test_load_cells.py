@@ -14,11 +14,11 @@ from devices.model import Fleet
 from devices.reading import Reading
 from riskstream.backtest import read_telemetry
 from riskstream.backtest.replay import replay
-from riskstream.detectors.lot_weight import LotWeightDetector
+from riskstream.detectors.lot_weight import LoadCellFaultRule, LotWeightDetector
 from riskstream.engine.alerts import AlertBook
 from riskstream.engine.core import Engine
 from riskstream.engine.fleet_index import FleetIndex
-from riskstream.rules.schema import LoadCellFaultRule, RuleSet
+from riskstream.rules.schema import RuleSet
 from simulator import generate_fleet, plan_scenarios
 from simulator.injection import Injection
 from simulator.planning import CELL_FAULT_MODES
