@@ -29,12 +29,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from statistics import median
 
 from river import drift, stats
 
 from devices.reading import Reading
 from riskstream.detectors import operations_findings as findings
 from riskstream.detectors.cohort_anomaly import CohortAnomaly
+from riskstream.detectors.line_cohorts import peers_of
 from riskstream.detectors.production_line import (
     METRICS,
     RECENT_FADING,
@@ -91,6 +93,12 @@ class OperationsDetector:
         self.rules = rules
         self.scope = RuleScope(rules, index)
         self.hours, self.lines = build_lines(index)
+        leads = {line.slowdown_lead: site for site, line in self.lines.items()}
+        self.peer_lines: dict[str, tuple[str, ...]] = {
+            leads[lead]: tuple(leads[p] for p in peers)
+            for lead, peers in peers_of(index, (d for d in leads if d is not None)).items()
+            if lead is not None
+        }
         self.latest: dict[str, ClosedHour] = {}
         self.anomaly = CohortAnomaly()
 
@@ -276,9 +284,11 @@ class OperationsDetector:
         line.page_hinkley.update(index)  # type: ignore[no-untyped-call]
         line.recent.update(index)
         recent = float(line.recent.get())
-        if line.page_hinkley.drift_detected and recent < rule.recover_above:
+        cohort = self._cohort_index(line) if rule.net_of_cohort else None
+        net = recent / cohort if cohort else recent
+        if line.page_hinkley.drift_detected and net < rule.recover_above:
             line.drifting = True
-        elif line.drifting and recent >= rule.recover_above:
+        elif line.drifting and net >= rule.recover_above:
             line.drifting = False
         transition = line.trend.observe(hour.end, line.drifting, 0.0, rule.clear_after)
         return closing.settle(
@@ -290,6 +300,7 @@ class OperationsDetector:
                 device,
                 hour,
                 recent=recent,
+                cohort=cohort,
                 threshold=rule.threshold,
                 severity=rule.severity,
             ),
@@ -298,6 +309,16 @@ class OperationsDetector:
                 f"for {format_duration(rule.clear_after)}"
             ),
         )
+
+    def _cohort_index(self, line: Line) -> float | None:
+        """The median recent index of the line's peers (`line_cohorts`), None without any:
+        a season shared by the cohort moves it too, a borrower's own trouble does not."""
+        recents = [
+            float(peer.recent.get())
+            for site in self.peer_lines.get(line.site_id, ())
+            if (peer := self.lines[site]).recent is not None
+        ]
+        return median(recents) if recents else None
 
     def _anomaly(self, closing: _Closing) -> Alert | None:
         hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules

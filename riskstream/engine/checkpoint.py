@@ -51,6 +51,8 @@ SHARED = frozenset(
         "_heap_rules",
         "matching",
         "platform_view",
+        "peers",  # a line's cohort peers, derived from the fleets
+        "peer_lines",
     }
 )
 

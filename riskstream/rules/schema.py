@@ -235,6 +235,11 @@ class ProductionDriftRule(_Section):
     delta: float = Field(0.05, ge=0, description="fall of the index per hour tolerated")
     min_hours: int = Field(24, ge=1, description="running hours seen before it may alert")
     recover_above: float = Field(0.9, gt=0, le=2, description="recent index that ends it")
+    net_of_cohort: bool = Field(
+        True,
+        description="judge the recent index against the median recent index of the lender's "
+        "other lines of the same industry and hemisphere (their shared season)",
+    )
     clear_after: ClearAfter = 12 * 3600.0
     severity: AlertSeverity = "info"
 
@@ -263,6 +268,26 @@ class ProductionDeclineRule(_Section):
     )
     min_days: int = Field(
         3, ge=2, le=14, description="days with production needed in the window and reference"
+    )
+    cusum_allowance: float = Field(
+        1.0,
+        ge=0,
+        le=5,
+        description="daily fall below the reference (net of the peers) that adds no "
+        "evidence, in the line's own day-to-day spreads: each day adds its fall less this "
+        "to the CUSUM",
+    )
+    cusum_threshold: float = Field(
+        4.0,
+        gt=0,
+        le=50,
+        description="CUSUM of the daily falls (in day-to-day spreads) from which the line "
+        "may be in decline",
+    )
+    net_of_cohort: bool = Field(
+        True,
+        description="judge the line net of the concurrent movement of the lender's other "
+        "lines of the same industry and hemisphere (their shared season)",
     )
     for_: HoldFor = Field(0.0, alias="for")
     clear_after: ClearAfter = 3 * 86400.0
