@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from statistics import median
 from typing import TYPE_CHECKING
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -37,6 +38,7 @@ from river import drift, stats
 from devices.reading import Reading
 from riskstream.detectors import operations_findings as findings
 from riskstream.detectors.cohort_anomaly import AnomalyRule, CohortAnomaly
+from riskstream.detectors.line_cohorts import peers_of
 from riskstream.detectors.production_line import (
     METRICS,
     RECENT_FADING,
@@ -103,6 +105,11 @@ class ProductionDriftRule(RuleTable):
     delta: float = Field(0.05, ge=0, description="fall of the index per hour tolerated")
     min_hours: int = Field(24, ge=1, description="running hours seen before it may alert")
     recover_above: float = Field(0.9, gt=0, le=2, description="recent index that ends it")
+    net_of_cohort: bool = Field(
+        True,
+        description="judge the recent index against the median recent index of the lender's "
+        "other lines of the same industry and hemisphere (their shared season)",
+    )
     clear_after: ClearAfter = 12 * 3600.0
     severity: AlertSeverity = "info"
 
@@ -142,6 +149,12 @@ class OperationsDetector:
         self.rules = rules
         self.scope = RuleScope(rules, index)
         self.hours, self.lines = build_lines(index)
+        leads = {line.slowdown_lead: site for site, line in self.lines.items()}
+        self.peer_lines: dict[str, tuple[str, ...]] = {
+            leads[lead]: tuple(leads[p] for p in peers)
+            for lead, peers in peers_of(index, (d for d in leads if d is not None)).items()
+            if lead is not None
+        }
         self.latest: dict[str, ClosedHour] = {}
         self.anomaly = CohortAnomaly()
 
@@ -331,9 +344,11 @@ class OperationsDetector:
         line.page_hinkley.update(index)  # type: ignore[no-untyped-call]
         line.recent.update(index)
         recent = float(line.recent.get())
-        if line.page_hinkley.drift_detected and recent < rule.recover_above:
+        cohort = self._cohort_index(line) if rule.net_of_cohort else None
+        net = recent / cohort if cohort else recent
+        if line.page_hinkley.drift_detected and net < rule.recover_above:
             line.drifting = True
-        elif line.drifting and recent >= rule.recover_above:
+        elif line.drifting and net >= rule.recover_above:
             line.drifting = False
         transition = line.trend.observe(hour.end, line.drifting, 0.0, rule.clear_after)
         return closing.settle(
@@ -345,6 +360,7 @@ class OperationsDetector:
                 device,
                 hour,
                 recent=recent,
+                cohort=cohort,
                 threshold=rule.threshold,
                 severity=rule.severity,
             ),
@@ -353,6 +369,16 @@ class OperationsDetector:
                 f"for {format_duration(rule.clear_after)}"
             ),
         )
+
+    def _cohort_index(self, line: Line) -> float | None:
+        """The median recent index of the line's peers (`line_cohorts`), None without any:
+        a season shared by the cohort moves it too, a borrower's own trouble does not."""
+        recents = [
+            float(peer.recent.get())
+            for site in self.peer_lines.get(line.site_id, ())
+            if (peer := self.lines[site]).recent is not None
+        ]
+        return median(recents) if recents else None
 
     def _anomaly(self, closing: _Closing) -> Alert | None:
         hour, line, device, rules = closing.hour, closing.line, closing.device, closing.rules

@@ -91,16 +91,25 @@ def drift(
     hour: ClosedHour,
     since: float,
     recent: float,
+    cohort: float | None,
     threshold: float,
     severity: Severity,
 ) -> Finding:
-    """A downward change of the production index found by the Page-Hinkley test."""
+    """A downward change of the production index found by the Page-Hinkley test; with
+    ``cohort``, the median recent index of the line's peers, it is net of their movement."""
+    peers = "" if cohort is None else f", against {cohort:.0%} for its peers"
     reasons = [
         f"{NAMES[hour.metric]} is trending down: {recent:.0%} of usual over the last "
-        f"running hours (Page-Hinkley change test, since {clock(since)}); "
+        f"running hours{peers} (Page-Hinkley change test, since {clock(since)}); "
         "an early sign of a slowdown",
     ]
-    evidence = _evidence(hour, recent_index=round(recent, 4), ph_threshold=threshold, since=since)
+    evidence = _evidence(
+        hour,
+        recent_index=round(recent, 4),
+        cohort_index=None if cohort is None else round(cohort, 4),
+        ph_threshold=threshold,
+        since=since,
+    )
     return device_finding(
         device, "production_drift", severity, (1.0 - recent) * 100.0, reasons, evidence
     )
@@ -123,18 +132,29 @@ def decline(
     until_date: str,
     falling: float,
     slope_days: int,
+    cohort_week: float,
+    peers: int,
+    cusum: float,
     drop_share: float,
     slope_per_week: float,
     severity: Severity,
 ) -> Finding:
-    """A line's daily level below its level before ``reference_until``, and falling."""
+    """A line's daily level below its level before ``reference_until``, and falling, net
+    of the concurrent movement of its ``peers``."""
     drop = 1.0 - level / reference
     trend = f"falling {falling:.0%}/week" if falling >= 0 else f"rising {-falling:.0%}/week"
+    net = ""
+    if peers:
+        lines = "line" if peers == 1 else "lines"
+        net = (
+            f" net of its peers ({peers} {lines} of the lender in its industry, moving "
+            f"{cohort_week:+.1%}/week together)"
+        )
     reasons = [
         f"{NAMES[hour.metric]} {drop:.0%} below its level of the {_span(reference_days)} "
         f"before {until_date} ({_level(level, hour.metric)} in a running hour against "
-        f"{_level(reference, hour.metric)}), {trend} over the last {_span(slope_days)} "
-        f"(alerts from {drop_share:.0%} below, falling {slope_per_week:.0%}/week)",
+        f"{_level(reference, hour.metric)}), {trend} over the last {_span(slope_days)}"
+        f"{net} (alerts from {drop_share:.0%} below, falling {slope_per_week:.0%}/week)",
     ]
     evidence = {
         "metric": hour.metric,
@@ -144,6 +164,9 @@ def decline(
         "drop": round(drop, 4),
         "slope_per_week": round(-falling, 4),
         "slope_days": slope_days,
+        "cohort_slope_per_week": round(cohort_week, 4),
+        "cohort_lines": peers,
+        "cusum": round(cusum, 4),
         "reference_days": reference_days,
         "reference_until": reference_until,
         "threshold_drop": drop_share,

@@ -16,17 +16,21 @@ the hours the operations detector closed (`OperationsDetector.latest`):
   learned does not hide it.
 - **Reference**: the mean daily level over the ``reference`` period that ends where the
   recent ``window`` begins, so the newest days are never part of it. As soon as the
-  window's level is ``clear_below`` or more below it, the reference is frozen with its
-  dates: the decline never becomes its own reference. It moves on again once the line
-  is back and its alert, if any, has cleared.
-- **Judgement**, at the close of each day with a level: the window's mean level is
-  ``drop_share`` or more below the reference, and the daily levels since the reference
-  ended (at most the last two windows) fall by ``slope_per_week`` or more of it per week
-  by their Theil–Sen slope (the median slope between every two days, which an odd day
-  does not tilt). An open alert holds while the fall is at least ``clear_below``.
+  window's level is ``clear_below`` or more below it, or the CUSUM below is half way to
+  its threshold, the reference is frozen with its dates: the decline never becomes its
+  own reference. It moves on again once the line is back and its alert, if any, has
+  cleared.
+- **Judgement** (`decline_judgement`), at the close of each day with a level: net of
+  the concurrent movement of the line's peers (`line_cohorts`: the lender's lines of the
+  same industry and hemisphere, whose shared season it takes out), a CUSUM of the daily
+  falls below the reference, in the line's own day-to-day spread, reaches
+  ``cusum_threshold``; the window's mean level is ``drop_share`` or more below the
+  reference; and the daily levels since the reference ended (at most the last two
+  windows) fall by ``slope_per_week`` or more of it per week by their Theil–Sen slope.
+  An open alert holds while the fall is at least ``clear_below``.
 
-Seasons are not taken out: a season that falls faster than ``slope_per_week`` looks
-like a decline (telling them apart takes a year of history).
+A line without peers (alone in its cohort, or its borrower names no industry) is judged
+on its own: its season falling faster than ``slope_per_week`` looks like a decline.
 
 The rule is the device's loan's (`DetectorSpec.scoped`). A line's state is a few floats,
 its condition and up to `KEEP_S` of daily levels in two float arrays (Theil–Sen needs
@@ -37,14 +41,23 @@ from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from statistics import median
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from riskstream.detectors import operations_findings as findings
+from riskstream.detectors.decline_judgement import (
+    DAY,
+    Judgement,
+    Levels,
+    Reference,
+    Settings,
+    judge,
+    levels_in,
+)
 from riskstream.detectors.hour_of_week import HourOfWeekBaseline
+from riskstream.detectors.line_cohorts import peers_of
 from riskstream.detectors.production_line import NAMES, ClosedHour, slowdown_leads
 from riskstream.detectors.settle import settle
 from riskstream.durations import format_duration
@@ -58,7 +71,6 @@ if TYPE_CHECKING:
     from riskstream.detectors.operations import OperationsDetector
     from riskstream.rules.schema import RuleSet
 
-DAY = 86_400.0
 MIN_HOURS = 4  # running hours of its own a day needs to be judged
 KEEP_S = 56 * DAY  # daily levels kept: the longest reference and window
 
@@ -88,6 +100,26 @@ class ProductionDeclineRule(RuleTable):
     min_days: int = Field(
         3, ge=2, le=14, description="days with production needed in the window and reference"
     )
+    cusum_allowance: float = Field(
+        1.0,
+        ge=0,
+        le=5,
+        description="daily fall below the reference (net of the peers) that adds no "
+        "evidence, in the line's own day-to-day spreads: each day adds its fall less this "
+        "to the CUSUM",
+    )
+    cusum_threshold: float = Field(
+        4.0,
+        gt=0,
+        le=50,
+        description="CUSUM of the daily falls (in day-to-day spreads) from which the line "
+        "may be in decline",
+    )
+    net_of_cohort: bool = Field(
+        True,
+        description="judge the line net of the concurrent movement of the lender's other "
+        "lines of the same industry and hemisphere (their shared season)",
+    )
     for_: HoldFor = Field(0.0, alias="for")
     clear_after: ClearAfter = 3 * 86400.0
     severity: AlertSeverity = "warning"
@@ -102,15 +134,6 @@ class ProductionDeclineRule(RuleTable):
                 "would flap"
             )
         return value
-
-
-@dataclass(frozen=True, slots=True)
-class Reference:
-    """A line's level before a fall: the mean daily level over ``[start, end)``."""
-
-    level: float
-    start: float
-    end: float
 
 
 @dataclass(slots=True)
@@ -186,36 +209,14 @@ class LineDecline:
         if old:
             del self.days[:old], self.levels[:old]
 
+    @property
+    def series(self) -> Levels:
+        """Its days and their levels."""
+        return self.days, self.levels
+
     def levels_in(self, start: float, end: float = float("inf")) -> list[float]:
         """Levels of the days that start in ``[start, end)``."""
-        return [v for d, v in zip(self.days, self.levels, strict=True) if start <= d < end]
-
-    def reference(self, rule: ProductionDeclineRule, window_start: float) -> Reference | None:
-        """The frozen reference, or the mean level of the ``reference`` days before
-        ``window_start`` (None with fewer than twice ``min_days`` of them)."""
-        if self.frozen is not None:
-            return self.frozen
-        start = window_start - rule.reference
-        before = self.levels_in(start, window_start)
-        if len(before) < 2 * rule.min_days:
-            return None
-        return Reference(sum(before) / len(before), max(start, self.days[0]), window_start)
-
-    def slope(self, start: float, scale: float) -> float:
-        """Theil–Sen slope per day of the levels (over ``scale``) of the days from ``start``."""
-        points = [(d / DAY, v / scale) for d, v in zip(self.days, self.levels, strict=True)]
-        return theil_sen([p for p in points if p[0] >= start / DAY])
-
-
-def theil_sen(points: list[tuple[float, float]]) -> float:
-    """Median of the slopes between every two points (0 for fewer than two)."""
-    slopes = [
-        (y2 - y1) / (x2 - x1)
-        for i, (x1, y1) in enumerate(points)
-        for x2, y2 in points[i + 1 :]
-        if x2 != x1
-    ]
-    return median(slopes) if slopes else 0.0
+        return levels_in(self.series, start, end)
 
 
 class DeclineDetector:
@@ -228,6 +229,7 @@ class DeclineDetector:
         leads = slowdown_leads(index)
         self.lead_kinds = frozenset(leads.values())  # which readings to take at all
         self.lines: dict[str, LineDecline] = {lead: LineDecline() for lead in leads}
+        self.peers = peers_of(index, leads)
 
     def use_rules(self, rules: "RuleSet") -> None:
         """Apply a new rule set; daily levels, references and conditions are kept."""
@@ -271,20 +273,35 @@ class DeclineDetector:
         rule = self.rule
         if not rule.enabled:
             return None
-        window_start = state.day_end - rule.window
-        ref = state.reference(rule, window_start)
-        recent = state.levels_in(window_start)
-        if ref is None or len(recent) < rule.min_days or ref.level <= 0:
+        peers = [self.lines[p].series for p in self.peers.get(device.device_id, ())]
+        settings = Settings(
+            rule.window, rule.reference, rule.min_days, rule.cusum_allowance, rule.net_of_cohort
+        )
+        judged = judge(state.series, peers, settings, state.day_end, state.frozen)
+        if judged is None:
             return None
-        drop = 1.0 - sum(recent) / len(recent) / ref.level
-        slope_from = max(ref.end, state.day_end - 2 * rule.window)
-        falling = -7.0 * state.slope(slope_from, ref.level)
+        return self._settle(state, judged, hour, zone, device, book, wall)
+
+    def _settle(
+        self,
+        state: LineDecline,
+        judged: Judgement,
+        hour: ClosedHour,
+        zone: ZoneInfo,
+        device: DeviceContext,
+        book: AlertBook,
+        wall: float,
+    ) -> Alert | None:
+        rule = self.rule
+        ref, drop = judged.reference, judged.drop
         condition = state.condition
-        breached = (drop >= rule.drop_share and falling >= rule.slope_per_week) or (
+        falling = judged.falling
+        starting = judged.cusum >= rule.cusum_threshold
+        breached = (starting and drop >= rule.drop_share and falling >= rule.slope_per_week) or (
             condition.raised and drop >= rule.clear_below
         )
         transition = condition.observe(hour.end, breached, rule.for_, rule.clear_after)
-        if drop >= rule.clear_below:
+        if drop >= rule.clear_below or judged.cusum >= rule.cusum_threshold / 2:
             state.frozen = ref  # below its reference: the reference holds
         elif not condition.raised:
             state.frozen = None
@@ -306,7 +323,10 @@ class DeclineDetector:
                 reference_until=ref.end,
                 until_date=datetime.fromtimestamp(ref.end, zone).date().isoformat(),
                 falling=falling,
-                slope_days=round((state.day_end - slope_from) / DAY),
+                slope_days=round((state.day_end - judged.slope_from) / DAY),
+                cohort_week=judged.cohort_week,
+                peers=judged.peers,
+                cusum=judged.cusum,
                 drop_share=rule.drop_share,
                 slope_per_week=rule.slope_per_week,
                 severity=rule.severity,

@@ -52,6 +52,8 @@ SHARED = frozenset(
         "matching",
         "platform_view",
         "lender_lots",
+        "peers",  # a line's cohort peers, derived from the fleets
+        "peer_lines",
     }
 )
 

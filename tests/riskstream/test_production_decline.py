@@ -1,10 +1,14 @@
 """Production decline: a business winding down over weeks, judged on whole days against the
-line's own level before the fall.
+line's own level before the fall, net of its peers' concurrent movement.
 
 The simulated plants vary their output ±8 % from day to day (a standard deviation of
-about 5 % of a day's level), so a fall of 1 % a day shows only after some days: on 134
-simulated lines (25 seeds) a fall of 15 % over two weeks was caught after 10 days at the
-median and 15 days at the 90th percentile, and 13 % of them within 7 days.
+about 5 % of a day's level), so a fall of 1 % a day shows only after some days. Here a
+fall of 15 % over two weeks is caught after 6.6 to 15.3 days (10.6 at the median), not
+within the week issue 14 asks for: at day 7 such a fall has taken 7 % off the newest day
+and about 4 % off the week, under one day's spread, and a test that fires on that fires
+on clean lines too (a Monte Carlo of the judgement on lines with the simulator's noise:
+thresholds that caught 38-62 % of such falls within 7 days raised a false alert on 15-30 %
+of the clean line-months).
 """
 
 from zoneinfo import ZoneInfo
@@ -12,11 +16,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from devices.model import DeviceKind, Fleet
+from devices.reading import Reading
+from riskstream.detectors.decline_judgement import Settings, judge, theil_sen
 from riskstream.detectors.hour_of_week import HourOfWeekBaseline
-from riskstream.detectors.production_decline import LineDecline, theil_sen
-from riskstream.detectors.production_line import ClosedHour
+from riskstream.detectors.line_cohorts import cohort_of, peers_of
+from riskstream.detectors.production_decline import LineDecline
+from riskstream.detectors.production_line import ClosedHour, slowdown_leads
 from riskstream.engine.alerts import Alert
 from riskstream.engine.core import Engine
+from riskstream.engine.fleet_index import FleetIndex
+from riskstream.rules.schema import parse_rules
 from simulator import Injection
 from simulator.business import business_profile
 from simulator.clock import LocalDay
@@ -26,10 +35,24 @@ from tests.riskstream.test_operations_detectors import DAY, START, engine_for, f
 FALL_START = START + 14 * DAY + 9 * 3600.0  # a Monday morning, two weeks into the run
 
 
-def declining(fleet: Fleet, ramp_days: float, fall: float) -> list[Injection]:
-    """The same business decline on every line of ``fleet``, from `FALL_START`."""
+def one_per_cohort(fleet: Fleet) -> set[str]:
+    """One borrower of each cohort of ``fleet`` (the first by its line's lead id): the
+    others of the cohort go on as usual, as a borrower's peers do."""
+    index = FleetIndex([fleet])
+    first: dict[object, str] = {}
+    for lead in sorted(slowdown_leads(index)):
+        first.setdefault(cohort_of(index, lead), index.devices[lead].borrower_id)
+    return set(first.values())
+
+
+def declining(
+    fleet: Fleet, ramp_days: float, fall: float, borrowers: set[str] | None = None
+) -> list[Injection]:
+    """The same business decline on the lines of ``borrowers`` (all), from `FALL_START`."""
     plan = []
     for b in fleet.borrowers:
+        if borrowers is not None and b.id not in borrowers:
+            continue
         counter = next(d for d in b.devices if d.kind is DeviceKind.OUTPUT_COUNTER)
         params = (("ramp_s", ramp_days * DAY), ("floor", 1.0 - fall))
         plan.append(
@@ -69,9 +92,10 @@ def days_to_detect(plan: list[Injection], alerts: list[Alert]) -> list[float]:
 
 @pytest.fixture(scope="module")
 def fifteen_percent() -> tuple[list[Injection], Engine, list[Alert]]:
-    """15 % over two weeks on the 6 lines of seed 11, then 3 weeks at that level."""
-    fleet = production_lines(8, seed=11)
-    plan = declining(fleet, 14, 0.15)
+    """15 % over two weeks on one line of each cohort of seed 11's 11 lines (5 cohorts),
+    then 3 weeks at that level; the other 6 lines go on as usual."""
+    fleet = production_lines(16, seed=11)
+    plan = declining(fleet, 14, 0.15, one_per_cohort(fleet))
     engine = engine_for(fleet)
     alerts = feed(engine, readings(fleet, plan, 14 + 14 + 23, seed=11))
     return plan, engine, alerts
@@ -82,10 +106,16 @@ def test_a_fall_of_15_percent_over_two_weeks_is_caught_with_its_size_and_slope(
 ) -> None:
     plan, _, alerts = fifteen_percent
     days = days_to_detect(plan, alerts)
-    assert len(plan) == 6
-    # by the end of the fall, give or take; these lines' seasons rise 0.8–1.6 %/week, which
-    # hides a little of it: 8.6 to 15.3 days, 14.1 at the median
+    assert len(plan) == 5
+    assert (
+        sum(declines(alerts)[i.device_id or ""][0].evidence["cohort_lines"] > 0 for i in plan) >= 3
+    )
+    # by the end of the fall, give or take: 6.6 to 15.3 days, 10.6 at the median (not
+    # within a week: see the module's docstring)
     assert all(0 < d <= 16 for d in days), days
+    assert sorted(days)[2] <= 11, days
+    # and only they: their peers, whose concurrent movement takes their seasons out, do not
+    assert set(declines(alerts)) == {inj.device_id for inj in plan}
     for inj in plan:
         first = declines(alerts)[inj.device_id or ""][0]
         evidence = first.evidence
@@ -95,6 +125,8 @@ def test_a_fall_of_15_percent_over_two_weeks_is_caught_with_its_size_and_slope(
         reason = first.reasons[0]
         assert reason.startswith(f"output {drop}% below its level of the "), reason
         assert f"falling {falling}%/week over the last " in reason
+        peers = evidence["cohort_lines"]  # a line alone in its cohort is judged on its own
+        assert (f" net of its peers ({peers} line" in reason) == (peers > 0), reason
         assert evidence["level"] < evidence["reference_level"]
         assert evidence["reference_until"] <= first.opened_at
 
@@ -117,7 +149,8 @@ def test_the_decline_is_not_learned_its_alert_holds_three_weeks_after_the_fall(
         before = line.levels_in(FALL_START - 14 * DAY, FALL_START)
         assert last["reference_until"] < FALL_START + 7 * DAY
         assert last["reference_level"] == pytest.approx(sum(before) / len(before), rel=0.03)
-        assert 0.05 < last["drop"] < 0.20, last
+        # 15 % less or more what the peers' seasons did meanwhile
+        assert 0.05 < last["drop"] < 0.30, last
     # meanwhile the hour-of-week baseline learned part of it: the production index of
     # the slowdown and drift tests is back near 100 % of "usual"
     index = [engine.operations.latest[inj.device_id or ""].index for inj in plan]
@@ -126,11 +159,11 @@ def test_the_decline_is_not_learned_its_alert_holds_three_weeks_after_the_fall(
 
 def test_a_fall_of_25_percent_over_three_weeks_is_caught_during_the_fall() -> None:
     fleet = production_lines(8, seed=21)
-    plan = declining(fleet, 21, 0.25)
+    plan = declining(fleet, 21, 0.25, one_per_cohort(fleet))
     alerts = feed(engine_for(fleet), readings(fleet, plan, 14 + 21, seed=21))
     days = days_to_detect(plan, alerts)
-    assert len(plan) == 4
-    assert all(0 < d <= 14 for d in days), days
+    assert len(plan) == 3
+    assert all(0 < d <= 16 for d in days), days  # 12.6 to 15.6 days
     for inj in plan:
         first = declines(alerts)[inj.device_id or ""][0]
         assert "%/week over the last" in first.reasons[0]
@@ -194,3 +227,121 @@ def test_theil_sen_is_not_tilted_by_an_odd_day() -> None:
     points[4] = (4.0, 0.5)  # a day at half its level
     assert theil_sen(points) == pytest.approx(-0.01)
     assert theil_sen(points[:1]) == 0.0
+
+
+def _one_industry(fleet: Fleet, industry: str) -> Fleet:
+    """``fleet`` with every borrower of ``industry``, every site north of the equator."""
+    borrowers = []
+    for b in fleet.borrowers:
+        sites = [
+            s.model_copy(update={"location": (abs(s.location[0]), s.location[1])})
+            if s.location is not None
+            else s
+            for s in b.sites
+        ]
+        borrowers.append(b.model_copy(update={"industry": industry, "sites": sites}))
+    return fleet.model_copy(update={"borrowers": borrowers})
+
+
+@pytest.fixture(scope="module")
+def harvest_falling() -> tuple[Fleet, list[Reading]]:
+    """Agribusiness lines in January: their shared season falls 2–4 %/week."""
+    fleet = _one_industry(production_lines(12, seed=31), "agribusiness")
+    return fleet, readings(fleet, [], 35, seed=31)
+
+
+def test_a_season_shared_by_the_cohort_raises_no_decline(
+    harvest_falling: tuple[Fleet, list[Reading]],
+) -> None:
+    fleet, stream = harvest_falling
+    falls = _season_fall(fleet, 31, 35)
+    assert len(falls) >= 5 and sorted(falls.values())[len(falls) // 2] > 0.08  # a real fall
+    alerts = feed(engine_for(fleet), stream)
+    assert [a.subject for a in alerts if a.kind in {"production_decline", "production_drift"}] == []
+
+
+def test_judged_on_its_own_the_same_season_looks_like_a_decline(
+    harvest_falling: tuple[Fleet, list[Reading]],
+) -> None:
+    fleet, stream = harvest_falling
+    own = parse_rules(
+        "[rules.production_decline]\nnet_of_cohort = false\n"
+        "[rules.production_drift]\nnet_of_cohort = false\n"
+    )
+    alerts = feed(engine_for(fleet, own), stream)
+    assert {a.kind for a in alerts} & {"production_decline", "production_drift"}
+
+
+def _days(levels: list[float], start_day: int = 0) -> tuple[list[float], list[float]]:
+    return [(start_day + i) * DAY for i in range(len(levels))], levels
+
+
+WOBBLE = [1.0, 0.97, 1.03, 0.99, 1.01, 0.98, 1.02]  # a plant's ±3 % from day to day
+
+
+def _series(days: int, per_week: float, fall_from: int | None = None) -> list[float]:
+    """A week's wobble repeated, on a trend of ``per_week``; from day ``fall_from`` 1 %
+    more lost every day."""
+    out = []
+    for d in range(days):
+        level = 100.0 * WOBBLE[d % 7] * (1.0 + per_week * d / 7.0)
+        if fall_from is not None and d >= fall_from:
+            level *= 1.0 - 0.01 * (d - fall_from + 1)
+        out.append(level)
+    return out
+
+
+SETTINGS = Settings(7 * DAY, 21 * DAY, 3, 1.0, net_of_cohort=True)
+
+
+def test_a_fall_the_peers_share_is_no_fall_one_they_do_not_share_is() -> None:
+    season = _series(35, -0.03)  # 3 %/week down: a harvest ending
+    peers = [_days(_series(35, -0.03 * f)) for f in (0.8, 1.0, 1.2)]
+    end = 35 * DAY
+    shared = judge(_days(season), peers, SETTINGS, end, None)
+    assert shared is not None and shared.peers == 3
+    assert shared.cohort_week == pytest.approx(-0.03, abs=0.005)
+    assert abs(shared.drop) < 0.01 and shared.cusum < SETTINGS.allowance
+    alone = judge(_days(season), [], SETTINGS, end, None)
+    assert alone is not None and alone.peers == 0 and alone.drop > 0.03  # on its own: a fall
+    own = judge(_days(_series(35, -0.03, fall_from=25)), peers, SETTINGS, end, None)
+    assert own is not None and own.drop > 0.04 and own.cusum > 4.0 and own.falling > 0.03
+
+
+def test_a_peer_in_decline_is_outvoted_and_a_silent_peer_is_not_counted() -> None:
+    line = _days(_series(35, 0.0, fall_from=25))
+    steady = [_days(_series(35, 0.0)) for _ in range(2)]
+    sinking = _days(_series(35, -0.10))
+    silent = _days(_series(3, 0.0))  # three days in five weeks: too few to say
+    judged = judge(line, [*steady, sinking, silent], SETTINGS, 35 * DAY, None)
+    assert judged is not None and judged.peers == 3
+    assert abs(judged.cohort_week) < 0.005
+
+
+def test_the_cusum_is_in_the_lines_own_spread() -> None:
+    calm = [100.0 + 0.5 * (-1) ** d for d in range(28)] + [98.0] * 4  # 2 % down, 0.5 % noise
+    rough = [100.0 * WOBBLE[d % 7] for d in range(28)] + [98.0] * 4  # the same, 3 % noise
+    end = 32 * DAY
+    steady = judge(_days(calm), [], SETTINGS, end, None)
+    erratic = judge(_days(rough), [], SETTINGS, end, None)
+    assert steady is not None and erratic is not None
+    assert steady.cusum > 4.0 > erratic.cusum
+
+
+def test_peers_are_the_lenders_other_borrowers_of_one_industry_and_hemisphere() -> None:
+    fleet = production_lines(16, seed=11)
+    index = FleetIndex([fleet])
+    leads = sorted(slowdown_leads(index))
+    peers = peers_of(index, leads)
+    for lead in leads:
+        key = cohort_of(index, lead)
+        mine = index.devices[lead].borrower_id
+        assert all(cohort_of(index, p) == key for p in peers[lead])
+        assert all(index.devices[p].borrower_id != mine for p in peers[lead])
+        same = [d for d in leads if cohort_of(index, d) == key and d != lead]
+        assert set(peers[lead]) == set(same)
+    assert sum(bool(p) for p in peers.values()) >= 7
+    nameless = fleet.model_copy(
+        update={"borrowers": [b.model_copy(update={"industry": " "}) for b in fleet.borrowers]}
+    )
+    assert peers_of(FleetIndex([nameless]), leads) == {}
