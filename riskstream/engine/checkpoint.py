@@ -51,6 +51,7 @@ SHARED = frozenset(
         "_heap_rules",
         "matching",
         "platform_view",
+        "alarm",
     }
 )
 
