@@ -121,9 +121,12 @@ class LenderEngines:
         quiet_until: Sequence[float],
         first: int = 0,
     ) -> tuple[list[Alert], int]:
-        """Feed step ``first`` of ``batch`` (see `Engine.process_steps`); the platform's
-        match runs after every step, so steps are not merged here."""
-        del quiet_until
+        """Feed steps of ``batch`` (see `Engine.process_steps`): one lender's engine takes
+        them as it would alone; with several, the platform's match runs after every
+        step, so one step per call."""
+        if len(self.by_tenant) == 1:
+            engine = next(iter(self.by_tenant.values()))
+            return engine.process_steps(batch, ends, quiet_until, first)
         start = ends[first - 1] if first else 0
         return self.process(batch[start : ends[first]]), first + 1
 

@@ -26,6 +26,7 @@ from riskstream.backtest.generic_fleet import median_intervals
 from riskstream.backtest.replay import AlertLog, Ticks, batches, integrity_signals, readings
 from riskstream.cli import backtest as cli_backtest
 from riskstream.engine.core import Engine
+from riskstream.engine.lenders import LenderEngines
 from riskstream.rules.schema import RuleSet, parse_rules
 from tests.riskstream.backtest_data import ASSIGN, DAY, START, SimulatedRun, simulate
 
@@ -460,3 +461,13 @@ def test_process_steps_goes_on_until_a_timer_is_due_or_an_alert_changed(tmp_path
     # a step marked quiet until inf (a signal is handed over after it) ends the call
     marked = [*quiet[:30], math.inf, *quiet[31:]]
     assert engine.process_steps(batch, ends, marked, 25)[1] == 31
+
+
+def test_one_lender_behind_lender_engines_merges_steps_as_its_engine_does(tmp_path: Path) -> None:
+    run = simulate(tmp_path, 3, 1.0, 11, ASSIGN)
+    telemetry = read_telemetry(run.telemetry)
+    engines = LenderEngines([run.fleet], parse_rules(TIMERS), wall_clock=lambda: 0.0)
+    merged = replay(engines, telemetry, run.fleet.tenant.id).alerts
+    stepped = Engine([run.fleet], parse_rules(TIMERS), wall_clock=lambda: 0.0)
+    assert merged == step_by_step(stepped, telemetry, run.fleet.tenant.id)
+    assert engines.of(run.fleet.tenant.id).scoring.history == stepped.scoring.history
