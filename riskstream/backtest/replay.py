@@ -18,28 +18,48 @@ for rules with a duration is earlier by that duration).
 """
 
 import gc
-import itertools
 import math
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
-
-import numpy as np
-import numpy.typing as npt
 
 from devices.reading import Reading
 from ingest.integrity import IntegritySignal
 from riskstream.backtest.outcomes_file import LoanOutcome
+from riskstream.backtest.steps import (
+    CHUNK,
+    STEP_S,
+    Batch,
+    Group,
+    Ticks,
+    batch_groups,
+    batches,
+    readings,
+    step_groups,
+)
 from riskstream.backtest.telemetry_file import Telemetry
 from riskstream.engine.alerts import Alert
 from riskstream.scoring.outcome_model import LoanEvent
 
-STEP_S = 60.0
-CHUNK = 65_536
 PROGRESS_ROWS = 200_000
+__all__ = [
+    "CHUNK",
+    "STEP_S",
+    "AlertLog",
+    "ReplayResult",
+    "Steps",
+    "Ticks",
+    "batches",
+    "feed",
+    "feed_groups",
+    "integrity_signals",
+    "readings",
+    "replay",
+    "run_ticks",
+    "step_groups",
+]
 
 
 class Steps(Protocol):
@@ -52,13 +72,22 @@ class Steps(Protocol):
     def process(self, batch: Sequence[Reading]) -> list[Alert]:
         """Feed readings; return changed alerts."""
 
+    def process_steps(
+        self,
+        batch: Sequence[Reading],
+        ends: Sequence[int],
+        quiet_until: Sequence[float],
+        first: int = 0,
+    ) -> tuple[list[Alert], int]:
+        """Feed steps of readings while nothing falls due (`Engine.process_steps`)."""
+
     def integrity(self, signals: Sequence[IntegritySignal]) -> list[Alert]:
         """Take integrity signals; return changed alerts."""
 
     def tick(self, now: float) -> list[Alert]:
         """Run timers as of ``now``; return changed alerts."""
 
-    def next_due(self) -> float:
+    def next_due(self, *, recheck: bool = False) -> float:
         """The earliest clock time a tick may change anything."""
 
     def record_outcome(self, borrower_id: str, event: LoanEvent, ts: float) -> int:
@@ -68,127 +97,7 @@ class Steps(Protocol):
         """Alerts open or acknowledged."""
 
 
-@dataclass(frozen=True, slots=True)
-class Ticks:
-    """Clock times ``origin + k * step_s`` for k in ``[first, last]``, or just ``at``."""
-
-    origin: float = 0.0
-    step_s: float = STEP_S
-    first: int = 0
-    last: int = -1
-    at: float | None = None
-
-    def __iter__(self) -> Iterator[float]:
-        """The times, in order."""
-        if self.at is not None:
-            yield self.at
-        for k in range(self.first, self.last + 1):
-            yield self.origin + k * self.step_s
-
-
-NO_TICKS = Ticks()
-Batch = tuple[list[Reading], Ticks]
 Progress = Callable[[int, float], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Words:
-    """A telemetry file's ids, metric names and tenants as arrays, to look up in bulk."""
-
-    device_ids: npt.NDArray[np.object_]
-    metrics: npt.NDArray[np.object_]
-    tenants: npt.NDArray[np.object_]
-
-    @classmethod
-    def of(cls, telemetry: Telemetry) -> "Words":
-        """The words of ``telemetry``."""
-        return cls(
-            _objects(telemetry.device_ids), _objects(telemetry.metrics), _objects(telemetry.tenants)
-        )
-
-
-def _objects(words: list[str]) -> npt.NDArray[np.object_]:
-    out = np.empty(len(words), dtype=object)
-    # interned, as the fleet index's keys are: a lookup then matches by identity
-    out[:] = [sys.intern(word) for word in words]
-    return out
-
-
-def readings(
-    telemetry: Telemetry, start: int, stop: int, tenant: str | None, words: Words | None = None
-) -> list[Reading]:
-    """Rows ``[start, stop)`` of ``telemetry`` as readings.
-
-    Args:
-        telemetry: the columns.
-        start: first row.
-        stop: row to stop before.
-        tenant: the tenant of every reading; None to take the file's ``tenant`` column.
-        words: ``Words.of(telemetry)``, when called for many ranges.
-    """
-    words = words if words is not None else Words.of(telemetry)
-    rows = slice(start, stop)
-    tenants: Iterable[str] = itertools.repeat(tenant or "default")
-    if tenant is None and telemetry.tenant is not None:
-        tenants = words.tenants[telemetry.tenant[rows]].tolist()
-    columns: list[Iterable[Any]] = [
-        tenants,
-        words.device_ids[telemetry.device[rows]].tolist(),
-        telemetry.ts[rows].tolist(),
-        words.metrics[telemetry.metric[rows]].tolist(),
-        telemetry.value[rows].tolist(),
-    ]
-    if telemetry.seq is not None:
-        seq = telemetry.seq[rows]
-        if seq.size and seq.min() < 0:  # rows without a seq
-            some = seq.astype(object)
-            some[seq < 0] = None
-            columns.append(some.tolist())
-        else:
-            columns.append(seq.tolist())
-    return list(map(Reading, *columns))
-
-
-def batches(
-    telemetry: Telemetry, tenant: str | None, step_s: float = STEP_S, chunk: int = CHUNK
-) -> Iterator[Batch]:
-    """Readings in event-time batches, each with the clock times to tick after it.
-
-    Args:
-        telemetry: the columns, sorted by event time.
-        tenant: the tenant of every reading; None to take the file's ``tenant`` column.
-        step_s: event time between timer runs.
-        chunk: at most this many readings per batch.
-
-    Yields:
-        (readings, tick times): no tick inside a step; after a step's last batch every
-        step boundary up to the start of the next step that has readings; after the
-        last batch the last reading's time.
-    """
-    n = len(telemetry)
-    if n == 0:
-        return
-    words = Words.of(telemetry)
-    origin = float(np.floor(telemetry.ts[0] / step_s) * step_s)
-    step = np.floor((telemetry.ts - origin) / step_s).astype(np.int64)
-    cuts = (np.flatnonzero(np.diff(step)) + 1).tolist()
-    bounds = [0, *cuts, n]
-    # rows become readings a chunk at a time (sparse files have a step per row or two)
-    made_from: int = 0
-    made: list[Reading] = []
-    for first, stop in itertools.pairwise(bounds):
-        k = int(step[first])
-        for lo in range(first, stop, chunk):
-            hi = min(lo + chunk, stop)
-            if hi < stop:
-                ticks = NO_TICKS
-            elif stop == n:
-                ticks = Ticks(at=telemetry.end)
-            else:
-                ticks = Ticks(origin, step_s, k + 1, int(step[stop]))
-            if hi > made_from + len(made):
-                made_from, made = lo, readings(telemetry, lo, min(lo + chunk, n), tenant, words)
-            yield made[lo - made_from : hi - made_from], ticks
 
 
 @dataclass
@@ -232,19 +141,33 @@ def feed(
     reading is at or after their arrival time, as ingest hands them over live; loan
     ``outcomes`` (in time order) go to `Engine.record_outcome` the same way.
     """
+    groups = batch_groups(work, signals, outcomes)
+    return feed_groups(engine, groups, log, on_progress, signals, outcomes)
+
+
+def feed_groups(
+    engine: Steps,
+    groups: Iterable[Group],
+    log: AlertLog,
+    on_progress: Progress | None = None,
+    signals: Sequence[IntegritySignal] = (),
+    outcomes: Sequence[LoanOutcome] = (),
+) -> int:
+    """`feed` over groups of steps (`step_groups`, marked for these signals and
+    outcomes): the steps between which nothing falls due go to the engine in one call."""
     # What exists now (the fleets, the engine's lookups, the telemetry) lives as long
     # as the replay: frozen, the cycle collector no longer walks it on every full
     # collection (a fifth of the time with 100,000 devices). Refcounting still frees it.
     gc.freeze()
     try:
-        return _feed(engine, work, log, on_progress, signals, outcomes)
+        return _feed(engine, groups, log, on_progress, signals, outcomes)
     finally:
         gc.unfreeze()
 
 
 def _feed(
     engine: Steps,
-    work: Iterable[Batch],
+    groups: Iterable[Group],
     log: AlertLog,
     on_progress: Progress | None,
     signals: Sequence[IntegritySignal],
@@ -254,24 +177,30 @@ def _feed(
     next_report = PROGRESS_ROWS
     pending = 0
     learned = 0
-    for batch, ticks in work:
-        log.add(engine.process(batch))
-        while learned < len(outcomes) and batch and outcomes[learned].ts <= batch[-1].ts:
-            outcome = outcomes[learned]
-            engine.record_outcome(outcome.borrower_id, outcome.event, outcome.ts)
-            learned += 1
-        if pending < len(signals) and batch:
-            until = batch[-1].ts
-            first = pending
-            while pending < len(signals) and signals[pending].at <= until:
-                pending += 1
-            if pending > first:
-                log.add(engine.integrity(signals[first:pending]))
-        run_ticks(engine, ticks, log)
-        done += len(batch)
-        if on_progress is not None and done >= next_report and batch:
-            on_progress(done, batch[-1].ts)
-            next_report = done + PROGRESS_ROWS
+    for group in groups:
+        step = 0
+        while step < len(group.ends):
+            start = group.ends[step - 1] if step else 0
+            changed, step = engine.process_steps(group.readings, group.ends, group.quiet, step)
+            log.add(changed)
+            end = group.ends[step - 1]
+            done += end - start
+            if end > start:
+                until = group.readings[end - 1].ts
+                while learned < len(outcomes) and outcomes[learned].ts <= until:
+                    outcome = outcomes[learned]
+                    engine.record_outcome(outcome.borrower_id, outcome.event, outcome.ts)
+                    learned += 1
+                if pending < len(signals):
+                    first = pending
+                    while pending < len(signals) and signals[pending].at <= until:
+                        pending += 1
+                    if pending > first:
+                        log.add(engine.integrity(signals[first:pending]))
+                if on_progress is not None and done >= next_report:
+                    on_progress(done, until)
+                    next_report = done + PROGRESS_ROWS
+            run_ticks(engine, group.ticks(step - 1), log)
     if pending < len(signals):
         log.add(engine.integrity(signals[pending:]))
     for outcome in outcomes[learned:]:
@@ -289,6 +218,8 @@ def run_ticks(engine: Steps, ticks: Ticks, log: AlertLog) -> None:
     while k <= ticks.last:
         now = ticks.origin + k * ticks.step_s
         due = engine.next_due()
+        if due <= now:  # kept from before the readings since, which may have put it later
+            due = engine.next_due(recheck=True)
         if due > now:
             if due == math.inf:
                 return
@@ -361,9 +292,10 @@ def replay(
     began = time.perf_counter()
     unmatched_before = engine.readings_unmatched
     log = AlertLog()
-    work = batches(telemetry, tenant, step_s, chunk)
     signals = integrity_signals(telemetry, tenant)
-    fed = feed(engine, work, log, on_progress, signals, outcomes)
+    handed = sorted([s.at for s in signals] + [o.ts for o in outcomes])
+    groups = step_groups(telemetry, tenant, step_s, chunk, handed)
+    fed = feed_groups(engine, groups, log, on_progress, signals, outcomes)
     return ReplayResult(
         alerts=log.final(engine.open_alerts()),
         readings=fed,

@@ -45,8 +45,9 @@ from rich.table import Table
 
 from devices.model import KG_PER_UNIT, METRICS, DeviceKind, Fleet
 from devices.reading import Reading
-from riskstream.backtest.replay import STEP_S, AlertLog, batches, feed, replay
+from riskstream.backtest.replay import STEP_S, AlertLog, feed_groups, replay, step_groups
 from riskstream.backtest.telemetry_file import read_telemetry
+from riskstream.bench.long_file import YEARS, LongRun, measure_long_file, write_long_file
 from riskstream.cli.terminal import command_console
 from riskstream.engine.core import Engine
 from riskstream.rules.schema import RuleSet
@@ -212,12 +213,12 @@ def measure_throughput(fleet: Fleet, path: Path) -> Throughput:
     result = replay(engine, telemetry, tenant, step_s=STEP_S)
     backtest_s, backtest_cpu_s = time.perf_counter() - began, time.process_time() - cpu
     began = time.perf_counter()
-    work = list(batches(telemetry, tenant, STEP_S))
+    work = list(step_groups(telemetry, tenant, STEP_S))
     build_s = time.perf_counter() - began
     engine = Engine([fleet], RuleSet())
     gc.collect()
     began, cpu = time.perf_counter(), time.process_time()
-    fed = feed(engine, work, AlertLog())
+    fed = feed_groups(engine, work, AlertLog())
     engine_s, engine_cpu_s = time.perf_counter() - began, time.process_time() - cpu
     return Throughput(
         fed, len(result.alerts), read_s, build_s, engine_s, backtest_s, engine_cpu_s, backtest_cpu_s
@@ -249,6 +250,14 @@ def engine(
             help="load cells per warehouse lot, N or FEWEST-MOST (1-8), as simulate fleet"
         ),
     ] = "1",
+    long_file: Annotated[
+        bool,
+        typer.Option(
+            "--long-file",
+            help="also backtest four years of one gauge's hourly readings after each run, "
+            "against the run's backtest rate",
+        ),
+    ] = False,
 ) -> None:
     """Backtest readings/s (engine alone, and with reading the CSV) and KiB per device.
 
@@ -259,6 +268,7 @@ def engine(
     Examples:
       riskstream bench engine --devices 100000 --hours 0.25 --repeat 1
       riskstream bench engine --load-cells 1-8
+      riskstream bench engine --long-file
     """
     cells = parse_load_cells(load_cells)
     if cells is None:
@@ -272,9 +282,13 @@ def engine(
     table = Table("measure", "value", "per CPU-s", "target", "ratio", title="riskstream engine")
     if hours > 0:
         runs: list[Throughput] = []
+        long_runs: list[LongRun] = []
         with tempfile.TemporaryDirectory(prefix="rs-bench-engine-") as tmp:
             began = time.perf_counter()
             path = write_telemetry(fleet, hours, seed, Path(tmp))
+            long_path = Path(tmp) / "hourly-years.csv"
+            if long_file:
+                write_long_file(long_path)
             console.print(f"telemetry written in {time.perf_counter() - began:.1f} s")
             for n in range(repeat):
                 t = measure_throughput(fleet, path)
@@ -286,6 +300,15 @@ def engine(
                     f"{t.build_s:.2f} s), engine alone {t.readings / t.engine_s:,.0f} "
                     f"readings/s; load average {_load()}"
                 )
+                if long_file:
+                    lr = measure_long_file(long_path)
+                    long_runs.append(lr)
+                    console.print(
+                        f"run {n + 1}/{repeat}, long file: {lr.readings:,} hourly readings "
+                        f"over {YEARS} years ({lr.alerts} alerts): backtest "
+                        f"{lr.readings / lr.seconds:,.0f} readings/s "
+                        f"({lr.seconds:.2f} s); load average {_load()}"
+                    )
         rows: list[tuple[str, Callable[[Throughput], float], Callable[[Throughput], float]]] = [
             (
                 "engine only (process + tick), readings/s",
@@ -306,6 +329,20 @@ def engine(
                 f"{_median_rate(runs, cpu_s):,.0f}",
                 f"≥ {TARGET_READINGS_PER_S:,.0f}",
                 _ratio(rate, TARGET_READINGS_PER_S, True),
+            )
+        if long_runs:
+            standard = _median_rate(runs, lambda t: t.backtest_s)
+            standard_cpu = _median_rate(runs, lambda t: t.backtest_cpu_s)
+            rate = statistics.median(r.readings / r.seconds for r in long_runs)
+            rate_cpu = statistics.median(r.readings / r.cpu_seconds for r in long_runs)
+            table.add_row(
+                f"{YEARS} years of one gauge's hourly readings, backtest from CSV, readings/s"
+                + (f", median of {repeat}" if repeat > 1 else ""),
+                f"{rate:,.0f}",
+                f"{rate_cpu:,.0f}",
+                f"≥ {standard:,.0f} (the file above)",
+                _ratio(rate, standard, True).replace("target", "the file above")
+                + f" ({rate_cpu / standard_cpu:.2f}× per CPU-s)",
             )
     size = measure_state(fleet)
     table.add_row(

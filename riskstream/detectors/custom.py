@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from devices.reading import Reading
 from riskstream.detectors.settle import settle
 from riskstream.durations import format_duration
+from riskstream.engine.alarm import Alarm
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext
@@ -93,6 +94,7 @@ class CustomDetector:
         self.metrics = frozenset(r.metric for r in rules if r.enabled)
         self.series: dict[tuple[str, str], Series] = {}
         self._selected: dict[tuple[str, str], list[CustomRule]] = {}
+        self.alarm = Alarm()  # the engine's, once it is in one
 
     def set_rules(self, rules: list[CustomRule]) -> None:
         """New tables; the state of a table whose definition changed starts over."""
@@ -138,6 +140,10 @@ class CustomDetector:
         series = self.series.get(key)
         if series is None:
             series = self.series[key] = Series(device)
+            if rule.condition == "missing_for":
+                assert rule.duration is not None
+                # a new series `tick` will judge: its due time is news to the engine
+                self.alarm.ring_by(reading.ts + rule.duration)
         ts, value = reading.ts, reading.value
         if ts < series.last_ts:
             return None  # late reading: the series has moved on
@@ -149,6 +155,10 @@ class CustomDetector:
             return None
         condition = series.condition
         if rule.condition == "missing_for":
+            assert rule.duration is not None
+            if condition.raised:
+                # once cleared, `tick` judges it again from this reading on
+                self.alarm.ring_by(ts + rule.duration)
             breached = False  # a reading arrived: the series is not missing
         elif rule.condition == "unchanged_for":
             assert rule.duration is not None

@@ -14,6 +14,7 @@ from devices.reading import Reading
 from riskstream.detectors.findings import device_finding
 from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
+from riskstream.engine.alarm import Alarm
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
 from riskstream.rules.fields import AlertSeverity, Enabled, RuleTable, Seconds
@@ -56,6 +57,7 @@ class DeadmanDetector:
         self._started = False
         self._due: list[tuple[float, str]] = []
         self._heap_rules: tuple[DeadmanRule, dict[str, DeadmanRule]] | None = None
+        self.alarm = Alarm()  # the engine's, once it is in one
 
     def seen(self, reading: Reading, device: DeviceContext, book: AlertBook) -> Alert | None:
         """Note a reading; resolve the device's silence alert if it had one."""
@@ -66,6 +68,9 @@ class DeadmanDetector:
             self.silent.discard(reading.device_id)
             self.declared.discard(reading.device_id)
             self._file(reading.device_id, reading.ts)
+            limit = self._limit(reading.device_id)
+            if limit is not None:
+                self.alarm.ring_by(reading.ts + limit)
             reason = f"cleared: reporting again since {clock(reading.ts)}"
             return book.clear(
                 device.tenant, device.borrower_id, KIND, device.device_id, reading.ts, reason

@@ -22,6 +22,7 @@ from riskstream.detectors.anomaly_methods import (
     SeriesScorer,
     Verdict,
 )
+from riskstream.detectors.cohort_series import CohortMember, CohortModel
 from riskstream.detectors.settle import settle
 from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
@@ -73,13 +74,15 @@ class SeriesAnomalyDetector:
         self.index = index
         self.rule = rule
         self.series: dict[tuple[str, str], Series] = {}
+        self.cohorts: dict[tuple[str, ...], CohortModel] = {}
         self._selected: dict[str, bool] = {}
 
     def set_rule(self, rule: SeriesAnomalyRule) -> None:
-        """A new table; models of series it still watches are kept (a new method or
-        warm-up starts them over)."""
-        if (rule.method, rule.warmup) != (self.rule.method, self.rule.warmup):
+        """A new table; models of series it still watches are kept (a new method,
+        warm-up or choice of model starts them over)."""
+        if _model_of(rule) != _model_of(self.rule):
             self.series = {}
+            self.cohorts = {}
         self.rule = rule
         self._selected = {}
         self.series = {k: s for k, s in self.series.items() if self._watches(s.device, k[1])}
@@ -108,8 +111,7 @@ class SeriesAnomalyDetector:
         key = (device.device_id, reading.metric)
         series = self.series.get(key)
         if series is None:
-            offset = self._offset(device, reading.ts)
-            series = self.series[key] = Series(device, make_scorer(rule, offset))
+            series = self.series[key] = Series(device, self._scorer(device, reading))
         ts = reading.ts
         if ts < series.last_ts:
             return None  # late: the model has moved on
@@ -140,6 +142,19 @@ class SeriesAnomalyDetector:
         if transition == "clear":
             series.worst = None
         return alert
+
+    def _scorer(self, device: DeviceContext, reading: Reading) -> SeriesScorer:
+        """A new series' model: its own, or a member of its cohort's."""
+        rule = self.rule
+        if rule.model == "series":
+            return make_scorer(rule, self._offset(device, reading.ts))
+        cohort_key: tuple[str, ...] = (device.tenant, device.kind.value, reading.metric)
+        if "site" in rule.cohort_by:
+            cohort_key += (device.site_id,)
+        cohort = self.cohorts.get(cohort_key)
+        if cohort is None:
+            cohort = self.cohorts[cohort_key] = CohortModel()
+        return CohortMember(cohort, rule.cohort_warmup, rule.warmup)
 
     def _offset(self, device: DeviceContext, ts: float) -> float:
         """The site's offset from UTC at the series' first reading (the models keep it:
@@ -179,7 +194,7 @@ class SeriesAnomalyDetector:
             score=min(100.0, 10.0 * _past(worst)),
             reasons=reasons,
             evidence={
-                "method": self.rule.method,
+                "method": self.rule.method if self.rule.model == "series" else "cohort",
                 "metric": metric,
                 "unit": unit,
                 "value": worst.value,
@@ -194,6 +209,11 @@ class SeriesAnomalyDetector:
             },
             rule="rules.anomaly.series",
         )
+
+
+def _model_of(rule: SeriesAnomalyRule) -> tuple[object, ...]:
+    """What the models are built from: a change starts them over."""
+    return (rule.method, rule.warmup, rule.model, tuple(rule.cohort_by), rule.cohort_warmup)
 
 
 def _past(verdict: Verdict) -> float:

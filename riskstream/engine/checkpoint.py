@@ -54,6 +54,7 @@ SHARED = frozenset(
         "lender_lots",
         "peers",  # a line's cohort peers, derived from the fleets
         "peer_lines",
+        "alarm",
     }
 )
 

@@ -26,6 +26,7 @@ from riskstream.detectors.data_integrity import (
 )
 from riskstream.detectors.deadman import DeadmanDetector, DeadmanRule
 from riskstream.detectors.registry import REGISTRY, DetectorSpec
+from riskstream.engine.alarm import Alarm
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.checkpoint import apply_state, read_state, state_of, write_state
 from riskstream.engine.coverage import LatestCoverage
@@ -99,6 +100,14 @@ class Engine:
         self.movement = self.detectors["movement"]
         self.operations = self.detectors["operations"]
         self.custom = self.detectors["custom"]
+        # the next due time of the timers, kept between ticks (`next_due`); detectors
+        # that bring a due time earlier on a reading ring the alarm
+        self._due: float | None = None
+        self._dues: list[float] = []  # of each part (`_due_of`) when last asked
+        self.alarm = Alarm()
+        for detector in self.detectors.values():
+            if hasattr(detector, "alarm"):
+                detector.alarm = self.alarm
         self._timed: list[tuple[DetectorSpec, Any]] = [
             (spec, self.detectors[spec.name]) for spec in REGISTRY if spec.tick is not None
         ]
@@ -127,6 +136,7 @@ class Engine:
         self.operations.set_scope(self.scope)
         self._apply_scope()
         self._routes, self._tables = {}, {}  # the watched metrics may differ
+        self._due = None
 
     def detector(self, name: str) -> Any:
         """The detector registered as ``name`` (`riskstream.detectors.registry`)."""
@@ -156,8 +166,50 @@ class Engine:
 
     def process(self, batch: Sequence[Reading]) -> list[Alert]:
         """Feed readings (in event-time order per device); return changed alerts."""
+        return self.process_steps(batch, (len(batch),), (math.inf,))[0]
+
+    def process_steps(
+        self,
+        batch: Sequence[Reading],
+        ends: Sequence[int],
+        quiet_until: Sequence[float],
+        first: int = 0,
+    ) -> tuple[list[Alert], int]:
+        """Feed consecutive steps of readings in one call while nothing falls due between
+        them; return the changed alerts and the index of the first step not fed.
+
+        Step ``i`` is ``batch[ends[i - 1]:ends[i]]`` (from 0 for the first), fed from
+        step ``first`` on. Between step ``i`` and the next, no timer would run before
+        ``quiet_until[i]`` (the last tick time between them; inf: stop there). After
+        each step but the last the call stops when an alert changed or a timer is due by
+        ``quiet_until[i]``, so the caller can run its ticks. What the engine does is then
+        what one `process` per step would do: the same readings in the same order, the
+        same alerts emitted, the end-of-step scoring at the same event time.
+        """
         changed: dict[str, Alert] = {}
         wall = self.wall_clock()
+        start = ends[first - 1] if first else 0
+        began = start
+        last = len(ends) - 1
+        i = first
+        while True:
+            end = ends[i]
+            self._feed(batch[start:end] if start or end < len(batch) else batch, changed, wall)
+            start = end
+            i += 1
+            if i > last or changed or self.due_by(quiet_until[i - 1]):
+                break
+        self.readings_processed += start - began
+        alerts = list(changed.values())
+        if alerts:
+            self._due = None  # open, resolved, cooling or escalating alerts move timers
+        if self.watermark is not None:
+            self._rescore(alerts, self.watermark)
+        self._price(alerts)
+        return alerts, i
+
+    def _feed(self, batch: Sequence[Reading], changed: dict[str, Alert], wall: float) -> None:
+        """Route readings to their handlers, noting alert changes in ``changed``."""
         routes = self._routes
         watermark = -math.inf if self.watermark is None else self.watermark
         scoped = self.scope.by_device
@@ -201,12 +253,6 @@ class Engine:
             self._use_rules(base_rules)
         if watermark > -math.inf:
             self.watermark = watermark
-        self.readings_processed += len(batch)
-        alerts = list(changed.values())
-        if self.watermark is not None:
-            self._rescore(alerts, self.watermark)
-        self._price(alerts)
-        return alerts
 
     def _route(self, device_id: str) -> Route:
         device = self.index.devices.get(device_id)
@@ -249,23 +295,54 @@ class Engine:
             for signal in offline:
                 self.deadman.declared_offline(signal.tenant, signal.device_id)
             signals = [s for s in signals if s.kind != OFFLINE]
+        self._due = None  # windows filled, devices declared offline
         alerts = self.integrity_detector.observe(signals, self.book, self.wall_clock())
         if alerts:
             self._rescore(alerts, max(s.at for s in signals))
             self._price(alerts)
         return alerts
 
-    def next_due(self) -> float:
+    def next_due(self, *, recheck: bool = False) -> float:
         """The earliest clock time a `tick` may change anything (timers, alert updates
         and escalations, the periodic scoring); ticks before it change nothing, so a
-        replay skips them. A lower bound: -inf when it cannot tell."""
-        scoring = -math.inf if self._next_scoring is None else self._next_scoring
-        due = min(scoring, self.book.next_due())
-        for spec, detector in self._timed:
-            if spec.next_due is None:
-                return -math.inf
-            due = min(due, spec.next_due(detector, self.book))
-        return due
+        replay skips them. A lower bound: -inf when it cannot tell.
+
+        The value is kept between calls and worked out anew after something that may
+        bring it earlier (a tick, an alert change, ingest's signals, new rules). Readings
+        since may have put it later (a device that reported is due later), never earlier
+        (`riskstream.engine.alarm`); ``recheck`` asks again the timers kept as due by
+        then.
+        """
+        if self._due is None:
+            self._dues = [self._due_of(part) for part in range(len(self._timed) + 2)]
+        elif recheck:
+            by = min(self._due, self.alarm.at)
+            rang = self.alarm.at < math.inf
+            dues = self._dues
+            for part, due in enumerate(dues):
+                if rang or due <= by:
+                    dues[part] = self._due_of(part)
+        else:
+            return min(self._due, self.alarm.at)
+        self.alarm.reset()
+        self._due = min(self._dues)
+        return self._due
+
+    def due_by(self, at: float) -> bool:
+        """Whether a tick at or before clock time ``at`` may change anything."""
+        if at == math.inf:
+            return True
+        return self.next_due() <= at and self.next_due(recheck=True) <= at
+
+    def _due_of(self, part: int) -> float:
+        """The next due time of the periodic scoring (0), the alert book (1) or a timed
+        detector (2 on)."""
+        if part == 0:
+            return -math.inf if self._next_scoring is None else self._next_scoring
+        if part == 1:
+            return self.book.next_due()
+        spec, detector = self._timed[part - 2]
+        return -math.inf if spec.next_due is None else spec.next_due(detector, self.book)
 
     def tick(self, now: float) -> list[Alert]:
         """Run timers as of clock time ``now`` (event time while data flows)."""
@@ -277,6 +354,7 @@ class Engine:
         alerts += self.book.escalate(now, wall)
         self._rescore(alerts, now)
         self._price(alerts)
+        self._due = None
         return alerts
 
     def settle(self, alerts: list[Alert], now: float) -> None:
@@ -296,6 +374,7 @@ class Engine:
         """Score borrowers whose alerts changed; everyone once per ``snapshot_every``."""
         if self._next_scoring is None or now >= self._next_scoring:
             self._next_scoring = now + self.rules.models.snapshot_every
+            self._due = None
             self.scoring.models.expire(now)
             self.score_all(now)
             return
@@ -331,6 +410,7 @@ class Engine:
     def record_outcome(self, borrower_id: str, event: LoanEvent, ts: float) -> int:
         """Feed a loan outcome to the tenant's model; return the snapshots it labelled."""
         tenant = self.index.borrowers[borrower_id]
+        self._due = None
         return self.scoring.outcome(tenant, borrower_id, event, ts)
 
     def open_alerts(self) -> list[Alert]:
@@ -385,6 +465,7 @@ class Engine:
         self._next_scoring = engine["next_scoring"]
         self.readings_processed = engine["readings_processed"]
         self.readings_unmatched = engine["readings_unmatched"]
+        self._due = None
 
     def checkpoint(
         self, path: Path | str, meta: dict[str, str] | None = None, *, key: bytes

@@ -115,6 +115,22 @@ class LenderEngines:
             changed += self.platform.step(watermark)
         return changed
 
+    def process_steps(
+        self,
+        batch: Sequence[Reading],
+        ends: Sequence[int],
+        quiet_until: Sequence[float],
+        first: int = 0,
+    ) -> tuple[list[Alert], int]:
+        """Feed steps of ``batch`` (see `Engine.process_steps`): one lender's engine takes
+        them as it would alone; with several, the platform's match runs after every
+        step, so one step per call."""
+        if len(self.by_tenant) == 1:
+            engine = next(iter(self.by_tenant.values()))
+            return engine.process_steps(batch, ends, quiet_until, first)
+        start = ends[first - 1] if first else 0
+        return self.process(batch[start : ends[first]]), first + 1
+
     def integrity(self, signals: Sequence[IntegritySignal]) -> list[Alert]:
         """Ingest's data-integrity signals, each to its lender's engine."""
         changed: list[Alert] = []
@@ -132,9 +148,10 @@ class LenderEngines:
         changed += self.platform.step(now)
         return changed
 
-    def next_due(self) -> float:
+    def next_due(self, *, recheck: bool = False) -> float:
         """The earliest clock time a `tick` may change anything (see `Engine.next_due`)."""
-        return min([self.platform.next_due(), *(e.next_due() for e in self.by_tenant.values())])
+        engines = self.by_tenant.values()
+        return min([self.platform.next_due(), *(e.next_due(recheck=recheck) for e in engines)])
 
     def record_outcome(self, borrower_id: str, event: LoanEvent, ts: float) -> int:
         """Feed a loan outcome to the lender that has ``borrower_id``; KeyError if none

@@ -11,7 +11,11 @@
     clear_after = "30m"
     cooldown = "6h"
 
-Each selected series (a device's metric) gets its own online model
+With ``model = "cohort"`` the series of one metric of one device kind within one lender
+(``cohort_by = ["site"]``: and one site) share one model
+(`riskstream.detectors.cohort_series`), and a new device is judged after
+``cohort_warmup`` rather than ``warmup``. Otherwise each selected series (a device's
+metric) gets its own online model
 (`riskstream.detectors.anomaly_methods`), which learns its daily and weekly profile on any
 cadence, judges each reading before learning it, and does not learn what it judged
 anomalous (until a change has lasted long enough to be the new normal). ``method``
@@ -26,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from devices.model import DeviceKind
 from riskstream.rules.custom import FieldError, Seconds
 
+Model = Literal["series", "cohort"]
 Method = Literal[
     "residual+dispersion", "seasonal_residual", "robust_seasonal", "dispersion", "half_space_trees"
 ]
@@ -59,6 +64,21 @@ class SeriesAnomalyRule(BaseModel):
         6 * 3600.0, description="after an alert cleared, no new one on the series this long"
     )
     warmup: Seconds = Field(86400.0, description="event time a series is learned before judged")
+    model: Model = Field(
+        "series",
+        description='"series": a model per series (its own profile, after warmup); '
+        '"cohort": one model per cohort (a lender\'s devices of one kind and metric), each '
+        "series judged by its own level and scale after cohort_warmup",
+    )
+    cohort_by: list[Literal["site"]] = Field(
+        default_factory=list, description='["site"]: a cohort per site too (model = "cohort")'
+    )
+    cohort_warmup: Seconds = Field(
+        3 * 3600.0,
+        gt=0,
+        description="event time a new series learns its level and scale before its cohort "
+        'judges it (model = "cohort")',
+    )
     severity: Severity = Field("info", description="severity of its alerts")
 
     @model_validator(mode="after")

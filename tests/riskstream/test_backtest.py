@@ -1,5 +1,6 @@
 """`riskstream backtest`: event-time replay of telemetry files through the engine."""
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,18 @@ import typer
 from typer.testing import CliRunner
 
 from devices.fleet_file import load_fleet
-from riskstream.backtest import TelemetryFileError, generic_fleet, read_telemetry, replay
+from riskstream.backtest import (
+    Telemetry,
+    TelemetryFileError,
+    generic_fleet,
+    read_telemetry,
+    replay,
+)
 from riskstream.backtest.generic_fleet import median_intervals
-from riskstream.backtest.replay import AlertLog, Ticks, batches
+from riskstream.backtest.replay import AlertLog, Ticks, batches, integrity_signals, readings
 from riskstream.cli import backtest as cli_backtest
 from riskstream.engine.core import Engine
+from riskstream.engine.lenders import LenderEngines
 from riskstream.rules.schema import RuleSet, parse_rules
 from tests.riskstream.backtest_data import ASSIGN, DAY, START, SimulatedRun, simulate
 
@@ -323,6 +331,73 @@ def every_tick(engine: Engine, ticks: Ticks, log: AlertLog) -> None:
         log.add(engine.tick(now))
 
 
+def step_by_step(engine: Engine, telemetry: Telemetry, tenant: str) -> list[dict[str, Any]]:
+    """The replay as it was first written: one `process` per step, every tick after it,
+    signals after the step that reaches them."""
+    log = AlertLog()
+    signals = integrity_signals(telemetry, tenant)
+    pending = 0
+    for batch, ticks in batches(telemetry, tenant):
+        log.add(engine.process(batch))
+        first = pending
+        while pending < len(signals) and signals[pending].at <= batch[-1].ts:
+            pending += 1
+        if pending > first:
+            log.add(engine.integrity(signals[first:pending]))
+        every_tick(engine, ticks, log)
+    log.add(engine.integrity(signals[pending:]))
+    return log.final(engine.open_alerts())
+
+
+@pytest.mark.parametrize("seed", [11, 23])
+def test_merged_steps_give_what_one_step_at_a_time_gives(tmp_path: Path, seed: int) -> None:
+    run = simulate(tmp_path, 3, 1.0, seed, ASSIGN)
+    telemetry = read_telemetry(run.telemetry)
+    merged = Engine([run.fleet], parse_rules(TIMERS), wall_clock=lambda: 0.0)
+    alerts = replay(merged, telemetry, run.fleet.tenant.id).alerts
+    stepped = Engine([run.fleet], parse_rules(TIMERS), wall_clock=lambda: 0.0)
+    assert alerts == step_by_step(stepped, telemetry, run.fleet.tenant.id)
+    # the borrowers were scored at the same event times too
+    assert merged.scoring.history == stepped.scoring.history
+    assert merged.readings_processed == stepped.readings_processed == len(telemetry)
+
+
+SPARSE_RULES = """
+[rules.device_silent]
+enabled = false
+[[rules.custom]]
+name = "gauge_gone"
+metric = "level_m"
+devices = ["meter-2"]
+condition = "missing_for"
+duration = "2h"
+"""
+
+
+def test_a_series_first_seen_inside_merged_steps_is_timed_from_its_own_reading(
+    tmp_path: Path,
+) -> None:
+    # meter-1 reports hourly for 20 days; meter-2 only from hour 100 to 103 (4 readings),
+    # and once more at hour 300: its missing_for due time appears in the middle of a
+    # stretch the engine feeds in one call
+    rows = [(h, "meter-1") for h in range(24 * 20)]
+    rows += [(h, "meter-2") for h in (100, 101, 102, 103, 300)]
+    lines = [f"{START + h * 3600 + 7},{d},level_m,5.0" for h, d in sorted(rows)]
+    telemetry = read_telemetry(write_rows(tmp_path / "s.csv", "ts,device_id,metric,value", lines))
+    fleet = generic_fleet(telemetry)
+    merged = Engine([fleet], parse_rules(SPARSE_RULES), wall_clock=lambda: 0.0)
+    alerts = replay(merged, telemetry, fleet.tenant.id).alerts
+    stepped = Engine([fleet], parse_rules(SPARSE_RULES), wall_clock=lambda: 0.0)
+    assert alerts == step_by_step(stepped, telemetry, fleet.tenant.id)
+    gone = [a for a in alerts if a["kind"] == "gauge_gone"]
+    assert [(a["subject"], a["opened_at"]) for a in gone] == [
+        ("meter-2", START + 103 * 3600 + 7 + 7200),
+        ("meter-2", START + 300 * 3600 + 7 + 7200),
+    ]
+    # raised at the first minute boundary after its due time, as ticking every step would
+    assert [a["raised_at"] - a["opened_at"] for a in gone] == [53.0, 53.0]
+
+
 @pytest.mark.parametrize("seed", [11, 23, 37])
 def test_skipping_ticks_where_nothing_is_due_changes_no_alert(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
@@ -362,3 +437,37 @@ def test_years_of_hourly_readings_tick_only_where_something_is_due(tmp_path: Pat
     assert [a["kind"] for a in result.alerts] == ["device_silent"]
     # one tick per step would be 60 per hour of data; what is due is far less
     assert ticked < len(rows) / 2
+
+
+def test_process_steps_goes_on_until_a_timer_is_due_or_an_alert_changed(tmp_path: Path) -> None:
+    lines = [f"{START + h * 3600 + 7},meter-1,level_m,5.0" for h in range(48)]
+    telemetry = read_telemetry(write_rows(tmp_path / "m.csv", "ts,device_id,metric,value", lines))
+    fleet = generic_fleet(telemetry)
+    engine = Engine([fleet], RuleSet(), wall_clock=lambda: 0.0)
+    batch = readings(telemetry, 0, len(telemetry), fleet.tenant.id)
+    ends = list(range(1, 49))
+    quiet = [START + h * 3600 for h in range(1, 49)]  # the last tick before the next hour
+    # nothing ticked yet: when the deadman is due is unknown, so one step only
+    assert engine.process_steps(batch, ends, quiet) == ([], 1)
+    assert engine.tick(quiet[0]) == []
+    # the deadman is due 5 intervals after the last reading; each hour's reading moves it
+    # on, so the hours go in one call up to the one that reaches the daily scoring
+    # (a day after the first reading), which is scored at the end of the call
+    assert engine.next_due() == START + 7 + 5 * 3600
+    alerts, stop = engine.process_steps(batch, ends, quiet, 1)
+    assert alerts == [] and stop == 25 and batch[stop - 1].ts == START + 7 + 86_400
+    assert engine.readings_processed == 25
+    assert engine.next_due() == batch[stop - 1].ts + 5 * 3600  # scored: next in a day
+    # a step marked quiet until inf (a signal is handed over after it) ends the call
+    marked = [*quiet[:30], math.inf, *quiet[31:]]
+    assert engine.process_steps(batch, ends, marked, 25)[1] == 31
+
+
+def test_one_lender_behind_lender_engines_merges_steps_as_its_engine_does(tmp_path: Path) -> None:
+    run = simulate(tmp_path, 3, 1.0, 11, ASSIGN)
+    telemetry = read_telemetry(run.telemetry)
+    engines = LenderEngines([run.fleet], parse_rules(TIMERS), wall_clock=lambda: 0.0)
+    merged = replay(engines, telemetry, run.fleet.tenant.id).alerts
+    stepped = Engine([run.fleet], parse_rules(TIMERS), wall_clock=lambda: 0.0)
+    assert merged == step_by_step(stepped, telemetry, run.fleet.tenant.id)
+    assert engines.of(run.fleet.tenant.id).scoring.history == stepped.scoring.history

@@ -57,3 +57,27 @@ def test_bench_engine_weighs_lots_on_several_cells_when_asked(
     assert "expected none" not in result.output, "the steady feed of 4-cell lots raised alerts"
     refused = CliRunner().invoke(app, ["bench", "engine", "--load-cells", "0-9"])
     assert refused.exit_code == 2 and "--load-cells" in refused.output
+
+
+def test_bench_engine_long_file_sets_years_of_hourly_readings_against_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bench_engine, "console", Console(width=240))
+    app = typer.Typer()
+    bench = typer.Typer()
+    bench_engine.register(bench)
+    app.add_typer(bench, name="bench")
+    result = CliRunner().invoke(
+        app,
+        ["bench", "engine", "--devices", "60", "--hours", "0.1", "--repeat", "1", "--long-file"],
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    # four years of hourly readings less the 10-hour gap, which the deadman finds
+    assert "long file: 35,054 hourly readings over 4 years (1 alerts)" in text
+    standard = re.search(r"backtest from CSV [^│]* │ ([\d,]+)", text)
+    row = re.search(
+        r"4 years of one gauge's hourly readings[^│]* │ ([\d,]+) │ ([\d,]+) │ ≥ ([\d,]+)", text
+    )
+    assert standard is not None and row is not None
+    assert row.group(3) == standard.group(1)  # compared with the same run's backtest
