@@ -25,6 +25,7 @@ as it reads (the movement detector filters it, `lot_moves.LotState.take`).
 """
 
 import math
+from collections.abc import Sequence
 
 from pydantic import Field
 
@@ -51,6 +52,7 @@ MIN_WORKING_SHARE = 0.2
 PLAUSIBLE_PLEDGES = 10.0
 
 Fault = str  # "" (working), "stuck", "off", "silent"
+NOTHING: tuple[Alert, ...] = ()
 
 
 class LoadCellFaultRule(RuleTable):
@@ -84,6 +86,7 @@ class Cells:
         "intervals",
         "last_ts",
         "n_faulty",
+        "n_in_use",
         "next_silence",
         "pledge_kg",
         "r1",
@@ -111,6 +114,7 @@ class Cells:
         self.faults: list[Fault] = [""] * n
         self.conditions = [Condition() for _ in range(n)]
         self.n_faulty = 0
+        self.n_in_use = 0  # cells in the healthy sums
         self.next_silence = -math.inf
         self.watch: set[int] = set()  # cells whose condition is not at rest
         self.seen = 0
@@ -157,7 +161,8 @@ class Cells:
         self.healthy_sum -= self.values[i]
         if self.shares[i] == self.shares[i]:
             self.healthy_share -= self.shares[i]
-        if not any(self.in_use(j) for j in range(len(self.values)) if j != i):
+        self.n_in_use -= 1
+        if not self.n_in_use:
             self.healthy_sum = self.healthy_share = 0.0  # no rounding residue left
 
     def add(self, i: int) -> None:
@@ -165,6 +170,7 @@ class Cells:
         self.healthy_sum += self.values[i]
         if self.shares[i] == self.shares[i]:
             self.healthy_share += self.shares[i]
+        self.n_in_use += 1
 
 
 class LotWeightDetector:
@@ -193,7 +199,7 @@ class LotWeightDetector:
 
     def observe(
         self, reading: Reading, device: DeviceContext, book: AlertBook, wall: float
-    ) -> list[Alert]:
+    ) -> Sequence[Alert]:
         """Feed a ``weight_kg`` reading of a load cell bound to a lot."""
         cid = device.collateral_id
         assert cid is not None
@@ -202,10 +208,10 @@ class LotWeightDetector:
         except KeyError:
             cells = self._cells(cid)
         if cells is None:
-            return []
+            return NOTHING
         i = cells.index.get(reading.device_id)
         if i is None or reading.ts < cells.last_ts[i]:
-            return []  # a cell the lot does not know, or a late reading
+            return NOTHING  # a cell the lot does not know, or a late reading
         ts = reading.ts
         cells.last_ts[i] = ts
         value = cells.filtered(i, reading.value)
@@ -215,14 +221,13 @@ class LotWeightDetector:
         if ts >= cells.next_silence:
             self._find_silent(cells, ts)
         self._update_total(cells)
-        if not self.rule.enabled:
-            return []
+        if not (cells.faults[i] or cells.watch) or not self.rule.enabled:
+            return NOTHING
         changed: list[Alert] = []
-        if cells.faults[i] or cells.watch:
-            for j in sorted({i, *cells.watch}):
-                alert = self._settle(cells, j, ts, book, wall)
-                if alert is not None:
-                    changed.append(alert)
+        for j in sorted({i, *cells.watch}):
+            alert = self._settle(cells, j, ts, book, wall)
+            if alert is not None:
+                changed.append(alert)
         return changed
 
     def _find_silent(self, cells: Cells, ts: float) -> None:
@@ -241,15 +246,30 @@ class LotWeightDetector:
         cells.next_silence = soonest
 
     def _judge(self, cells: Cells, i: int, value: float) -> None:
-        """Put cell ``i``'s new value in use, or set the cell aside; learn its share."""
-        expected = cells.expected(i)
-        if cells.in_use(i):
+        """Put cell ``i``'s new value in use, or set the cell aside; learn its share.
+
+        The hot path of a multi-cell lot: `Cells.expected`, `remove` and `add` written
+        out, with the same arithmetic in the same order.
+        """
+        old, share = cells.values[i], cells.shares[i]
+        in_use = not cells.faults[i] and old == old
+        if in_use:
+            others_sum = cells.healthy_sum - old
+            others_share = cells.healthy_share - (share if share == share else 0.0)
+        else:
+            others_sum, others_share = cells.healthy_sum, cells.healthy_share
+        if others_share < MIN_WORKING_SHARE or share != share:
+            expected = math.nan
+        else:
+            expected = others_sum * share / others_share
+        if in_use:
             cells.remove(i)
         cells.values[i] = value
         total = cells.total
-        level_known = total is not None and total >= MIN_LEVEL_SHARE * cells.pledge_kg
+        pledge_kg = cells.pledge_kg
+        level_known = total is not None and total >= MIN_LEVEL_SHARE * pledge_kg
         fault: Fault = ""
-        if not -0.1 * cells.pledge_kg <= value <= PLAUSIBLE_PLEDGES * cells.pledge_kg:
+        if not -0.1 * pledge_kg <= value <= PLAUSIBLE_PLEDGES * pledge_kg:
             fault = "off"
         elif level_known and cells.repeats[i] >= FROZEN_REPEATS:
             fault = "stuck"
@@ -259,13 +279,16 @@ class LotWeightDetector:
             and abs(value - expected) > self.rule.tolerance * max(expected, 1.0)
         ):
             fault = "off"
-        cells.set_fault(i, fault)
+        if fault or cells.faults[i]:
+            cells.set_fault(i, fault)
         if fault:
             return
-        previous = cells.shares[i]
-        if level_known and total is not None and previous == previous:
-            cells.shares[i] = previous + SHARE_LEARNING * (value / total - previous)
-        cells.add(i)
+        if level_known and total is not None and share == share:
+            share = cells.shares[i] = share + SHARE_LEARNING * (value / total - share)
+        cells.healthy_sum += value
+        if share == share:
+            cells.healthy_share += share
+        cells.n_in_use += 1
 
     def _set_aside(self, cells: Cells, j: int, fault: Fault) -> None:
         if cells.in_use(j):

@@ -9,7 +9,9 @@ rule model) and one entry here.
 
 Order matters only where one detector builds on another in the same reading: the
 double-pledge detector pairs the moves the movement detector found in it, the decline
-detector judges the hours the operations detector closed on it.
+detector judges the hours the operations detector closed on it. A lot's weight readings
+take one route (`_lot_step`) through the lot detectors in a fixed order, each called only
+when it has work.
 """
 
 from collections.abc import Callable, Sequence
@@ -195,17 +197,6 @@ def _weighs_a_lot(_: object, device: DeviceContext, metric: str) -> bool:
     return metric == "weight_kg" and device.collateral_id is not None
 
 
-def _elsewhere_step(
-    d: PledgedElsewhereDetector,
-    host: Host,
-    r: Reading,
-    device: DeviceContext,
-    wall: float,
-    c: Changed,
-) -> None:
-    d.observe(r, device)
-
-
 def _tracker(*metrics: str) -> Callable[[object, DeviceContext, str], bool]:
     def watches(_: object, device: DeviceContext, metric: str) -> bool:
         return metric in metrics and device.kind is DeviceKind.GPS_TRACKER
@@ -213,43 +204,41 @@ def _tracker(*metrics: str) -> Callable[[object, DeviceContext, str], bool]:
     return watches
 
 
-def _lot_weight_step(
+def _lot_step(
     d: LotWeightDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
 ) -> None:
-    _all(c, d.observe(r, device, host.book, wall))
+    """A lot's weight reading through every lot detector, each only when it has work.
 
-
-def _lot_total(host: Host, r: Reading, collateral_id: str) -> float | None:
-    """The weight of the lot ``r`` weighs, after it (see `lot_weight`)."""
-    lots: LotWeightDetector = host.detector("lot_weight")
-    return lots.total(collateral_id, r)
-
-
-def _inventory_step(
-    d: InventoryDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
-) -> None:
-    assert device.collateral_id is not None
-    total = _lot_total(host, r, device.collateral_id)
+    One route for the chain rather than one per detector: the lot's weight is worked out
+    once, and slow loss, double pledge and the cross-lender facts are called only at the
+    readings they use (a minute's judgement, a finished move, several lenders), which
+    halves the cost of a multi-cell lot's reading.
+    """
+    cid = device.collateral_id
+    assert cid is not None
+    alerts = d.observe(r, device, host.book, wall)
+    if alerts:
+        _all(c, alerts)
+    total = d.total(cid, r)
     if total is not None:
-        _one(c, d.observe(r, device.collateral_id, total, host.book, wall))
-
-
-def _movement_step(
-    d: MovementDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
-) -> None:
-    assert device.collateral_id is not None
-    total = _lot_total(host, r, device.collateral_id)
-    if total is not None:
-        _all(c, d.observe(r, device.collateral_id, total, host.book, wall))
-
-
-def _slow_loss_step(
-    d: SlowLossDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
-) -> None:
+        inventory: InventoryDetector = host.detector("inventory")
+        _one(c, inventory.observe(r, cid, total, host.book, wall))
     movement: MovementDetector = host.detector("movement")
-    state = movement.lots.get(device.collateral_id or "")
-    raised = state is not None and state.condition.raised
-    _one(c, d.observe(r, device, state, raised, host.book, wall))
+    if total is not None:
+        moved = movement.observe(r, cid, total, host.book, wall)
+        if moved:
+            _all(c, moved)
+    state = movement.lots.get(cid)
+    if state is not None and state.level_ts == r.ts:  # judged at this reading
+        slow_loss: SlowLossDetector = host.detector("slow_loss")
+        raised = state.condition.raised
+        _one(c, slow_loss.observe(r, device, state, raised, host.book, wall))
+    if movement.moves:
+        pledges: DoublePledgeDetector = host.detector("double_pledge")
+        _all(c, pledges.observe(movement.take_moves(), movement, host.book, wall))
+    elsewhere: PledgedElsewhereDetector = host.detector("pledged_elsewhere")
+    if elsewhere.tracking:
+        elsewhere.observe(r, device)
 
 
 def _door_step(
@@ -263,14 +252,6 @@ def _gate_step(
 ) -> None:
     assert device.collateral_id is not None
     d.gate(r, device.collateral_id)
-
-
-def _pledge_step(
-    d: DoublePledgeDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
-) -> None:
-    movement: MovementDetector = host.detector("movement")
-    if movement.moves:
-        _all(c, d.observe(movement.take_moves(), movement, host.book, wall))
 
 
 def _observe_step(
@@ -320,13 +301,15 @@ def _use_integrity(d: DataIntegrityDetector, rules: "RuleSet") -> None:
 
 
 REGISTRY: tuple[DetectorSpec, ...] = (
-    # first: the lot detectors below judge the weight it keeps
+    # first: its route takes a lot's weight readings through the lot detectors below
+    # (inventory, movement, slow loss, double pledge, pledged elsewhere), which judge the
+    # weight it keeps (`_lot_step`)
     DetectorSpec.one_rule(
         "lot_weight",
         "load_cell_fault",
         LoadCellFaultRule,
         LotWeightDetector,
-        routes=(Route(_weighs_a_lot, _lot_weight_step),),
+        routes=(Route(_weighs_a_lot, _lot_step),),
         # a dead cell is also silent, a stuck one also stuck; and a cell of a lot of
         # several that falls silent or repeats itself is set aside as one
         detects=(
@@ -343,7 +326,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         "inventory_below_pledge",
         InventoryRule,
         InventoryDetector,
-        routes=(Route(_weighs_a_lot, _inventory_step),),
+        # fed a lot's weight by `_lot_step`
         charts=inventory_charts,
         detects=tuple(
             Detects(s, "inventory_below_pledge", "collateral_id")
@@ -365,8 +348,8 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         ),
         use_rules=_use_movement,
         scoped="collateral_moved_out_of_hours",
+        # fed a lot's weight by `_lot_step`; its doors and gates by these routes
         routes=(
-            Route(_weighs_a_lot, _movement_step),
             Route(lambda _, d, m: m == "door_open" and d.kind is DeviceKind.DOOR, _door_step),
             Route(
                 lambda _, d, m: m == "units_out_count" and d.collateral_id is not None, _gate_step
@@ -390,7 +373,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         "inventory_slow_loss",
         SlowLossRule,
         SlowLossDetector,
-        routes=(Route(_weighs_a_lot, _slow_loss_step),),
+        # fed by `_lot_step` at the readings the movement detector judged the lot
         # a drain goes on day and night: each quiet stretch loses a little of it
         detects=tuple(
             Detects(s, "inventory_slow_loss", "collateral_id")
@@ -402,7 +385,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         "double_pledge",
         DoublePledgeRule,
         DoublePledgeDetector,
-        routes=(Route(_weighs_a_lot, _pledge_step),),
+        # fed by `_lot_step` the moves the movement detector finished
         detects=(Detects("double_pledge", "double_pledge", "collateral_id"),),
     ),
     # the lender's side of the platform's cross-lender match (`riskstream.engine.lenders`)
@@ -412,7 +395,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         PledgedElsewhereRule,
         PledgedElsewhereDetector,
         scoped=False,
-        routes=(Route(_weighs_a_lot, _elsewhere_step),),
+        # fed a lot's cell readings by `_lot_step` while it is `tracking`
         detects=(Detects("cross_pledge", "pledged_elsewhere", "collateral_id"),),
         across_lenders=True,
     ),
