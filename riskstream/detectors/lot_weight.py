@@ -10,11 +10,21 @@ its usual share over theirs, is what it should read. Per lot the detector keeps:
 - the sum of the cells in use, updated by difference on each reading (O(1), however
   many cells);
 - each cell's usual share of the lot, learned slowly while the cell agrees with the
-  others and the lot is not near empty.
+  others and the lot is not near empty, and never more than half of ``offset_tolerance``
+  from the share it was first seen with (so a cell drifting slowly away from its
+  siblings ends up judged as offset, not followed for ever).
+
+A cell reading more than ``offset_tolerance`` off its siblings is held out of the lot's
+weight at once (so one cell's offset never moves the lot), and is an offset once each of
+its siblings has reported again with the lot's weight unchanged; when the siblings follow
+it (goods put on or taken off the platform), it agrees with them again and is back in use.
 
 A cell is set aside when it repeats one exact value (`FROZEN_REPEATS` times: a working
 cell's noise makes that all but impossible), when it reads more than ``tolerance`` off
-what its siblings imply (an offset, a broken cable reading near zero), when it reads what
+what its siblings imply (a broken cable reading near zero, a crushed cell), when it reads
+more than ``offset_tolerance`` off them while they stay put (an offset: a cell knocked, a
+mount shifted; a real load change moves every cell of a platform or silo, an offset moves
+one), when it reads what
 no scale carries (beyond `PLAUSIBLE_PLEDGES` times the pledge, or below minus a tenth of
 it: a hostile or garbled message), or when it has not reported for ``stale_intervals`` of
 its interval while a sibling does (dead). The
@@ -51,12 +61,13 @@ MIN_WORKING_SHARE = 0.2
 # few such values would overflow them for good)
 PLAUSIBLE_PLEDGES = 10.0
 
-Fault = str  # "" (working), "stuck", "off", "silent"
+Fault = str  # "" (working), "stuck", "off", "offset", "silent", or "held" (suspected offset)
+HELD = "held"  # out of the lot's weight, not (yet) a fault
 NOTHING: tuple[Alert, ...] = ()
 
 
 class LoadCellFaultRule(RuleTable):
-    """A load cell of a multi-cell lot set aside: stuck, off its siblings, or silent."""
+    """A load cell of a multi-cell lot set aside: stuck, off its siblings, offset, or silent."""
 
     enabled: Enabled = True
     tolerance: float = Field(
@@ -64,6 +75,16 @@ class LoadCellFaultRule(RuleTable):
         gt=0,
         le=1,
         description="how far off what its siblings imply a cell may read, as a share of that",
+    )
+    offset_tolerance: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description=(
+            "a cell off what its siblings imply by more than this share, once each sibling "
+            "has reported again and the lot stayed put, is offset (knocked, mount shifted); "
+            "it is held out of the lot's weight from its first such reading"
+        ),
     )
     stale_intervals: float = Field(
         5.0, ge=2, description="intervals without a report, while its siblings report, to be silent"
@@ -77,6 +98,7 @@ class Cells:
     """The cells of one lot: what each reads, its usual share, whether it is in use."""
 
     __slots__ = (
+        "base_shares",
         "conditions",
         "faults",
         "healthy_share",
@@ -85,6 +107,7 @@ class Cells:
         "index",
         "intervals",
         "last_ts",
+        "lot_ref",
         "n_faulty",
         "n_in_use",
         "next_silence",
@@ -94,6 +117,7 @@ class Cells:
         "repeats",
         "seen",
         "shares",
+        "suspect_since",
         "total",
         "values",
         "watch",
@@ -111,6 +135,9 @@ class Cells:
         self.repeats = [0] * n
         self.last_ts = [-math.inf] * n
         self.shares = [math.nan] * n
+        self.base_shares = [math.nan] * n  # the shares first learned: drift is bounded by them
+        self.suspect_since = [math.nan] * n  # a held cell's first reading off its siblings
+        self.lot_ref = [math.nan] * n  # the lot's weight then
         self.faults: list[Fault] = [""] * n
         self.conditions = [Condition() for _ in range(n)]
         self.n_faulty = 0
@@ -121,6 +148,16 @@ class Cells:
         self.healthy_sum = 0.0
         self.healthy_share = 0.0
         self.total: float | None = None
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        """Restore a checkpoint; one written before offsets were followed has no offset
+        state: start it empty."""
+        slots = state[1]
+        n = len(slots["values"])  # type: ignore[arg-type]
+        for name in ("base_shares", "suspect_since", "lot_ref"):
+            setattr(self, name, [math.nan] * n)
+        for name, value in slots.items():
+            setattr(self, name, value)
 
     def filtered(self, i: int, value: float) -> float:
         """The median of the cell's last three readings (fewer at first); counts repeats."""
@@ -217,7 +254,7 @@ class LotWeightDetector:
         value = cells.filtered(i, reading.value)
         if cells.values[i] != cells.values[i]:
             cells.seen += 1
-        self._judge(cells, i, value)
+        self._judge(cells, i, value, ts)
         if ts >= cells.next_silence:
             self._find_silent(cells, ts)
         self._update_total(cells)
@@ -245,7 +282,7 @@ class LotWeightDetector:
                 soonest = min(soonest, limit)
         cells.next_silence = soonest
 
-    def _judge(self, cells: Cells, i: int, value: float) -> None:
+    def _judge(self, cells: Cells, i: int, value: float, ts: float) -> None:
         """Put cell ``i``'s new value in use, or set the cell aside; learn its share.
 
         The hot path of a multi-cell lot: `Cells.expected`, `remove` and `add` written
@@ -273,22 +310,50 @@ class LotWeightDetector:
             fault = "off"
         elif level_known and cells.repeats[i] >= FROZEN_REPEATS:
             fault = "stuck"
-        elif (
-            level_known
-            and expected == expected
-            and abs(value - expected) > self.rule.tolerance * max(expected, 1.0)
-        ):
-            fault = "off"
+        elif level_known and expected == expected:
+            off_by = abs(value - expected)
+            if off_by > self.rule.tolerance * max(expected, 1.0):
+                fault = "off"
+            elif off_by > self.rule.offset_tolerance * max(expected, 1.0):
+                fault = self._offset(cells, i, ts)
         if fault or cells.faults[i]:
             cells.set_fault(i, fault)
         if fault:
             return
+        if cells.suspect_since[i] == cells.suspect_since[i]:
+            cells.suspect_since[i] = math.nan
         if level_known and total is not None and share == share:
-            share = cells.shares[i] = share + SHARE_LEARNING * (value / total - share)
+            share = share + SHARE_LEARNING * (value / total - share)
+            # a slow drift is followed only so far from the cell's first share: beyond
+            # half the offset tolerance the cell reads off its siblings, and is judged
+            base = cells.base_shares[i]
+            if base == base:
+                bound = 0.5 * self.rule.offset_tolerance * base
+                share = min(base + bound, max(base - bound, share))
+            cells.shares[i] = share
         cells.healthy_sum += value
         if share == share:
             cells.healthy_share += share
         cells.n_in_use += 1
+
+    def _offset(self, cells: Cells, i: int, ts: float) -> Fault:
+        """Cell ``i`` reads more than ``offset_tolerance`` off its siblings at ``ts``: held
+        out of the lot's weight, and an offset once every sibling has reported since with
+        the lot's weight unchanged (siblings following it, a real load change, bring it
+        back in line instead). A move of the lot's weight meanwhile starts the wait again."""
+        total = cells.total
+        since, ref = cells.suspect_since[i], cells.lot_ref[i]
+        moved = total is None or abs(total - ref) > 0.5 * self.rule.offset_tolerance * ref
+        if since != since or moved:
+            cells.suspect_since[i], cells.lot_ref[i] = ts, math.nan if total is None else total
+            return HELD
+        if cells.faults[i] == "offset":
+            return "offset"
+        faults, last_ts = cells.faults, cells.last_ts
+        for j in range(len(last_ts)):
+            if j != i and faults[j] != "silent" and last_ts[j] <= since:
+                return HELD
+        return "offset"
 
     def _set_aside(self, cells: Cells, j: int, fault: Fault) -> None:
         if cells.in_use(j):
@@ -316,6 +381,7 @@ class LotWeightDetector:
         if total < MIN_LEVEL_SHARE * cells.pledge_kg:
             return
         cells.shares = [v / total for v in cells.values]
+        cells.base_shares = list(cells.shares)
         cells.healthy_share = sum(cells.shares)
 
     def _settle(
@@ -327,7 +393,9 @@ class LotWeightDetector:
             return None
         rule = self.rule
         condition = cells.conditions[j]
-        transition = condition.observe(ts, bool(cells.faults[j]), rule.for_, rule.clear_after)
+        fault = cells.faults[j]
+        breached = bool(fault) and fault != HELD
+        transition = condition.observe(ts, breached, rule.for_, rule.clear_after)
         if condition.raised or condition.breach_since is not None:
             cells.watch.add(j)
         else:
@@ -355,7 +423,12 @@ class LotWeightDetector:
             "stuck": f"repeats {value:,.1f} kg exactly",
             "silent": f"has not reported since {clock(cells.last_ts[j])}",
             "off": f"reads {value:,.1f} kg where its siblings imply {expected:,.1f} kg",
-        }[fault]
+            "offset": (
+                f"reads {value:,.1f} kg where its siblings imply {expected:,.1f} kg "
+                f"(beyond {self.rule.offset_tolerance:.0%}) while they stayed put: an offset "
+                "(knocked, or its mount shifted)"
+            ),
+        }.get(fault, f"reads {value:,.1f} kg")
         reasons = [
             f"load cell {device.device_id} {what} (usual share {share:.0%} of the lot) "
             f"since {clock(since)}",
@@ -375,6 +448,7 @@ class LotWeightDetector:
                 "expected_kg": None if expected != expected else round(expected, 1),
                 "usual_share": None if share != share else round(share, 4),
                 "tolerance": self.rule.tolerance,
+                "offset_tolerance": self.rule.offset_tolerance,
                 "working_cells": working,
                 "cells": n,
                 "collateral_id": device.collateral_id,
