@@ -151,13 +151,15 @@ class Cells:
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         """Restore a checkpoint; one written before offsets were followed has no offset
-        state: start it empty."""
+        state (start it empty) nor count of cells in use (count them)."""
         slots = state[1]
         n = len(slots["values"])  # type: ignore[arg-type]
         for name in ("base_shares", "suspect_since", "lot_ref"):
             setattr(self, name, [math.nan] * n)
         for name, value in slots.items():
             setattr(self, name, value)
+        if "n_in_use" not in slots:
+            self.n_in_use = sum(1 for i in range(n) if self.in_use(i))
 
     def filtered(self, i: int, value: float) -> float:
         """The median of the cell's last three readings (fewer at first); counts repeats."""

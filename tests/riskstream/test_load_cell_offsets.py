@@ -6,13 +6,15 @@ Lots of two and four cells are fed cell by cell, at different phases within the 
 as separate transmitters report.
 """
 
+import math
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
 from devices.reading import Reading
-from riskstream.detectors.lot_weight import LotWeightDetector
+from riskstream.detectors.lot_weight import Cells, LotWeightDetector
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import FleetIndex
 from riskstream.rules.schema import LoadCellFaultRule
@@ -175,3 +177,17 @@ def test_a_larger_offset_tolerance_lets_a_small_offset_through() -> None:
     run = feed(4, 70, value_of, LoadCellFaultRule(offset_tolerance=0.1))
     assert run.alerts == [] and run.faults == [""] * 4
     assert run.totals[-1][1] == pytest.approx(run.true_kg * (1 + 0.08 / 4), rel=0.002)
+
+
+def test_a_lots_cells_from_a_checkpoint_of_before_offsets_restore_with_their_count() -> None:
+    cells = Cells(("a", "b", "c"), [60.0] * 3, 1000.0)
+    cells.values, cells.faults = [100.0, 110.0, math.nan], ["", "stuck", ""]
+    state: tuple[None, dict[str, object]] = cells.__getstate__()  # type: ignore[assignment]
+    slots = state[1]
+    for name in ("n_in_use", "base_shares", "suspect_since", "lot_ref"):
+        del slots[name]
+    restored = Cells.__new__(Cells)
+    restored.__setstate__((None, slots))
+    assert restored.n_in_use == 1
+    assert all(math.isnan(x) for x in restored.suspect_since + restored.lot_ref)
+    assert pickle.loads(pickle.dumps(restored)).n_in_use == 1
