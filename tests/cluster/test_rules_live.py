@@ -32,6 +32,7 @@ from riskstream.rules.keeper import built_in_text
 from riskstream.service.local_broker import free_port
 from tests.cluster.test_workers import KEY, _fresh_topology, riskstream
 from tests.paho_publisher import publish_all
+from tests.servers import admin_options, device_login
 
 pytestmark = pytest.mark.slow
 
@@ -85,10 +86,12 @@ def cluster_processes(
     env = {**os.environ, "RISKSTREAM_CHECKPOINT_KEY": KEY}
     commands = {
         "ingest": ["worker", "ingest", "--nats", nats_url, "--db", "rs.db", "--store",
-                   f"duckdb:///{tmp_path}/i.duckdb", "--deadletter", "dead.jsonl"],
-        "risk": ["worker", "risk", "--nats", nats_url, "--db", "rs.db", "--worker-id", "r1"],
+                   f"duckdb:///{tmp_path}/i.duckdb", "--deadletter", "dead.jsonl",
+                   "--nats-login", str(nats_cluster.login_file("ingest"))],
+        "risk": ["worker", "risk", "--nats", nats_url, "--db", "rs.db", "--worker-id", "r1",
+                 "--nats-login", str(nats_cluster.login_file("risk"))],
         "api": ["serve", "--nats", nats_url, "--db", "rs.db", "--rules", "rules.toml",
-                "--port", str(port)],
+                "--port", str(port), "--nats-login", str(nats_cluster.login_file("api"))],
     }  # fmt: skip
     started = [
         subprocess.Popen(
@@ -113,7 +116,7 @@ def cluster_processes(
 
 
 async def _device_messages(cluster: NatsCluster) -> int:
-    nc = await nats.connect(servers=cluster.nats_urls)
+    nc = await nats.connect(servers=cluster.nats_urls, **admin_options(cluster))
     try:
         return (await nc.jetstream().stream_info(TELEMETRY_STREAM)).state.messages
     finally:
@@ -121,7 +124,7 @@ async def _device_messages(cluster: NatsCluster) -> int:
 
 
 async def _service_rules_version(cluster: NatsCluster) -> int | None:
-    nc = await nats.connect(servers=cluster.nats_urls)
+    nc = await nats.connect(servers=cluster.nats_urls, **admin_options(cluster))
     try:
         bucket = await nc.jetstream().key_value(RULES_BUCKET)
         entry = await bucket.get(SERVICE_RULES_KEY)
@@ -145,8 +148,8 @@ def wait_for(what: str, found: Any, timeout_s: float = 90.0) -> Any:
 class Lot:
     """Publishes the load cell's readings, one a minute of event time, over MQTT."""
 
-    def __init__(self, port: int, cell: str, kg: float) -> None:
-        self.port, self.cell, self.kg = port, cell, kg
+    def __init__(self, port: int, cell: str, kg: float, login: tuple[str, str]) -> None:
+        self.port, self.cell, self.kg, self.login = port, cell, kg, login
         self.n = 0
 
     def report(self, minutes: int) -> tuple[float, float]:
@@ -158,7 +161,7 @@ class Lot:
             payload = {"ts": ts, "seq": self.n + 1, "values": {"weight_kg": self.kg}}
             messages.append((f"rs/v1/demo-bank/{self.cell}/telemetry", orjson.dumps(payload)))
             self.n += 1
-        publish_all(self.port, messages, 500.0, f"cell-{self.cell}")
+        publish_all(self.port, messages, 500.0, f"cell-{self.cell}", login=self.login)
         return first, START + (self.n - 1) * EVERY_S
 
 
@@ -167,7 +170,7 @@ def test_a_threshold_changed_through_the_api_raises_and_clears_in_a_running_work
 ) -> None:
     borrower, cell, kg = lot
     mqtt_port = int(nats_cluster.mqtt_urls[0].rsplit(":", 1)[1])
-    cell_lot = Lot(mqtt_port, cell, kg)
+    cell_lot = Lot(mqtt_port, cell, kg, device_login(nats_cluster, "demo-bank"))
     with httpx.Client(base_url=cluster_processes, timeout=10.0) as client:
         wait_for("the API answers", lambda: _answers(client))
         token = client.post("/api/token", data={"username": "ria", "password": PASSWORD})

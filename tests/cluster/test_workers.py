@@ -130,7 +130,7 @@ async def _cluster_state(
 
 async def _losses_told(cluster: NatsCluster, collateral_id: str) -> int:
     """Losses of lot ``collateral_id`` on the moves stream."""
-    nc = await nats.connect(servers=cluster.nats_urls)
+    nc = await nats.connect(servers=cluster.nats_urls, **admin_options(cluster))
     try:
         js = nc.jetstream()
         state = (await js.stream_info(MOVES_STREAM)).state
@@ -408,7 +408,7 @@ def test_a_worker_that_joins_gets_its_share_of_partitions(nats_cluster: NatsClus
 
 async def _without_moves_stream(cluster: NatsCluster) -> None:
     await _fresh_topology(cluster)
-    nc = await nats.connect(servers=cluster.nats_urls)
+    nc = await nats.connect(servers=cluster.nats_urls, **admin_options(cluster))
     try:
         await nc.jetstream().delete_stream(MOVES_STREAM)
     finally:
@@ -424,7 +424,8 @@ def test_a_risk_worker_on_a_cluster_without_the_moves_stream_says_what_to_do(
     try:
         done = subprocess.run(
             [sys.executable, "-m", "riskstream", "worker", "risk", "--nats",
-             ",".join(nats_cluster.nats_urls), "--db", "rs.db"],
+             ",".join(nats_cluster.nats_urls), "--db", "rs.db",
+             "--nats-login", str(nats_cluster.login_file("risk"))],
             cwd=tmp_path, env={**os.environ, "RISKSTREAM_CHECKPOINT_KEY": KEY},
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
@@ -433,4 +434,8 @@ def test_a_risk_worker_on_a_cluster_without_the_moves_stream_says_what_to_do(
         assert "cluster up" in done.stderr
         assert "Traceback" not in done.stderr
     finally:
-        asyncio.run(prepare_cluster(nats_cluster.nats_urls, nats_cluster.replicas))
+        asyncio.run(
+            prepare_cluster(
+                nats_cluster.nats_urls, nats_cluster.replicas, login=nats_cluster.login("admin")
+            )
+        )
