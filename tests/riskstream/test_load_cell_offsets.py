@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import pytest
 
 from devices.reading import Reading
-from riskstream.detectors.lot_weight import Cells, LotWeightDetector
+from riskstream.detectors.lot_weight import Cells, LoadCellFaultRule, LotWeightDetector
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import FleetIndex
-from riskstream.rules.schema import LoadCellFaultRule
 from simulator import generate_fleet
 from tests.riskstream.backtest_data import START
 
