@@ -75,7 +75,7 @@ def test_healthy_borrower_scores_zero_with_readable_reasons() -> None:
     assert risk.score == 0.0 and risk.tenant == "bank-a"
     assert risk.computed_at == T0 + 9 * 60  # event time, not wall time
     assert "coverage 120% of pledge on lot b1-c1 (1,200.0 of 1,000.0 t): +0 points" in risk.reasons
-    assert risk.reasons[-1] == "model: p(default)=0.50 (weight 0.00, 0 bad outcomes learned)"
+    assert risk.reasons[-1] == "model: p(default)=0.05 (weight 0.00, 0 bad outcomes learned)"
 
 
 def test_low_coverage_and_alerts_add_points_capped_at_100() -> None:
