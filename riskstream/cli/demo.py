@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -188,11 +190,12 @@ async def run_demo(
         settings = settings.model_copy(update={"broker": broker_url})
         runtime = Runtime(settings)
         app = create_app(runtime)
-        server = uvicorn.Server(
+        server = _DemoServer(
             uvicorn.Config(
                 app, host=options.host, port=options.port, log_level="warning", lifespan="on"
             )
         )
+        stop = asyncio.Event()
         async with runtime.running():
             serve_task = asyncio.create_task(server.serve(), name="http")
             while not server.started:
@@ -217,12 +220,18 @@ async def run_demo(
                 sims.append(asyncio.create_task(echo, name="simulator-2"))
             began = time.monotonic()
             try:
-                while options.duration_s is None or time.monotonic() - began < options.duration_s:
-                    if runtime.failed.is_set():
-                        raise IngestStalledError(runtime.ingest_failed or "ingest stopped")
-                    if on_frame is not None:
-                        on_frame(runtime, state, url)
-                    await asyncio.sleep(0.5)
+                with _stop_on_signals(stop):
+                    while not stop.is_set() and (
+                        options.duration_s is None or time.monotonic() - began < options.duration_s
+                    ):
+                        if runtime.failed.is_set():
+                            raise IngestStalledError(runtime.ingest_failed or "ingest stopped")
+                        if serve_task.done():
+                            break  # the HTTP server stopped (it says why in its log)
+                        if on_frame is not None:
+                            on_frame(runtime, state, url)
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), 0.5)
             finally:
                 runtime.stop.set()
                 for sim in sims:
@@ -231,6 +240,37 @@ async def run_demo(
                 server.should_exit = True
                 await serve_task
     return runtime
+
+
+class _DemoServer(uvicorn.Server):
+    """The HTTP server without uvicorn's own SIGINT/SIGTERM handlers: the demo takes them
+    (`_stop_on_signals`) and stops the simulator, ingest and engine too, not the HTTP
+    server alone. uvicorn would also re-raise the signal after its shutdown, which
+    SIGTERM's default action turns into an exit with nothing flushed."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """Set ``stop`` on SIGINT or SIGTERM while the demo runs, even where the demo was
+    started with SIGINT ignored (a background job of a non-interactive shell)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach only the main thread; whoever runs this elsewhere stops it
+        return
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    before = {sig: signal.getsignal(sig) for sig in signals}
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, before[sig])
 
 
 def _bound_port(server: uvicorn.Server, fallback: int) -> int:
