@@ -15,9 +15,9 @@ from pydantic import Field
 from river.anomaly import HalfSpaceTrees
 
 from riskstream.detectors.production_line import ClosedHour
+from riskstream.detectors.series_anomaly import SeriesAnomalyRule
 from riskstream.engine.conditions import Condition
 from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
-from riskstream.rules.series_anomaly import SeriesAnomalyRule
 
 CAP = 1.5  # levels above 1.5 × the busiest hour are all "very high"
 LIMITS: dict[Hashable, tuple[float, float]] = {
@@ -51,7 +51,7 @@ class AnomalyRule(RuleTable):
     severity: AlertSeverity = "info"
     series: SeriesAnomalyRule = Field(
         default_factory=SeriesAnomalyRule,
-        description="anomaly detection on any series (`riskstream.rules.series_anomaly`)",
+        description="anomaly detection on any series (`riskstream.detectors.series_anomaly`)",
     )
 
 

@@ -19,14 +19,16 @@ from pydantic import (
     field_validator,
 )
 
+from riskstream.detectors.custom_rule import CustomRule
 from riskstream.detectors.registry import REGISTRY, DetectorSpec
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
-from riskstream.rules.custom import CustomRule, FieldError, StrictSection
 from riskstream.rules.fields import (
+    FieldError,
     RuleTable,
     Seconds,
     Severity,
+    StrictSection,
 )
 from riskstream.rules.matrix import ScoringSettings
 from riskstream.rules.overrides import Override, OverrideError, apply_override
@@ -99,7 +101,7 @@ class Rules(_Tables):
     (`riskstream.detectors.registry`), and the user's ``[[rules.custom]]``."""
 
     custom: list[CustomRule] = Field(
-        default_factory=list, description="user-defined rules (`riskstream.rules.custom`)"
+        default_factory=list, description="user-defined rules (`riskstream.detectors.custom_rule`)"
     )
 
     @field_validator("custom")
