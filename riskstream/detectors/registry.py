@@ -4,7 +4,8 @@ The engine builds its detectors from `REGISTRY` and derives from it which readin
 to which detector (`Route`), which detectors run timers (`tick`, `next_due`), what a
 checkpoint holds (`DetectorSpec.name`), which ``[rules.*]`` tables take per-scope
 overrides (`DetectorSpec.scoped`), and which simulator scenarios each alert kind detects
-(`DETECTS`, the evaluation's table). Adding a detector is one module (its class and
+(`DETECTS`, the evaluation's table). Each rule model names the credit matrix component
+its alerts count in (`matrix_components`). Adding a detector is one module (its class and
 rule model) and one entry here.
 
 Order matters only where one detector builds on another in the same reading: the
@@ -62,7 +63,7 @@ from riskstream.detectors.slow_loss import SlowLossDetector, SlowLossRule
 from riskstream.detectors.stuck_values import StuckValuesDetector, StuckValuesRule
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.fields import RuleTable
+from riskstream.rules.fields import AlertComponent, RuleTable
 
 if TYPE_CHECKING:
     from riskstream.rules.schema import RuleSet
@@ -568,6 +569,12 @@ def detects() -> dict[str, tuple[Detects, ...]]:
 def charts_by_kind() -> dict[str, ChartMaker]:
     """The chart maker of each built-in alert kind that has one."""
     return {kind: spec.charts for spec in REGISTRY if spec.charts for kind in spec.kinds}
+
+
+def matrix_components(specs: Sequence[DetectorSpec] = REGISTRY) -> dict[str, AlertComponent]:
+    """The credit matrix component each alert kind of ``specs`` counts in, as its
+    ``[rules.<kind>]`` table declares (`RuleTable.matrix_component`)."""
+    return {kind: model.matrix_component for spec in specs for kind, model in spec.tables.items()}
 
 
 def alert_kinds() -> frozenset[str]:

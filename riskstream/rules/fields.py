@@ -10,6 +10,8 @@ from riskstream.durations import parse_duration
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Severity = Literal["info", "warning", "critical"]
+AlertComponent = Literal["collateral", "operations", "conduct", "behaviour"]
+"""The credit matrix components open alerts count in (`riskstream.scoring.components`)."""
 
 Enabled = Annotated[bool, Field(description="false turns the rule off")]
 HoldFor = Annotated[
@@ -66,6 +68,9 @@ class StrictSection(BaseModel):
 class RuleTable(StrictSection):
     """A detector's ``[rules.<kind>]`` table: documented next to its detector, and put in
     the rules file's schema by its registry entry (`riskstream.detectors.registry`)."""
+
+    matrix_component: ClassVar[AlertComponent]
+    """The credit matrix component its alerts count in; every table names its own."""
 
     service_wide: ClassVar[frozenset[str]] = frozenset()
     """Keys that apply to the whole service: an ``[[overrides]]`` entry may not set them."""
