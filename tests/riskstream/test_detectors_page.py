@@ -54,10 +54,10 @@ def test_each_detector_has_its_section_under_its_area_in_registry_order() -> Non
 
 def test_a_registered_detector_without_a_guide_is_refused_naming_the_file() -> None:
     spec = DetectorSpec.one_rule(
-        "tank_level", "inventory_below_pledge", InventoryRule, InventoryDetector
+        "no_guide_here", "inventory_below_pledge", InventoryRule, InventoryDetector
     )
     with pytest.raises(
-        detectors_page.GuideError, match=r"'tank_level' has no guide: write .*tank_level\.md"
+        detectors_page.GuideError, match=r"'no_guide_here' has no guide: write .*no_guide_here\.md"
     ):
         detectors_page.guide(spec)
 
