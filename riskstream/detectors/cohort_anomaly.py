@@ -15,9 +15,16 @@ from pydantic import Field
 from river.anomaly import HalfSpaceTrees
 
 from riskstream.detectors.production_line import ClosedHour
+from riskstream.detectors.series_anomaly import SeriesAnomalyRule
 from riskstream.engine.conditions import Condition
-from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
-from riskstream.rules.series_anomaly import SeriesAnomalyRule
+from riskstream.rules.fields import (
+    AlertComponent,
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    HoldFor,
+    RuleTable,
+)
 
 CAP = 1.5  # levels above 1.5 × the busiest hour are all "very high"
 LIMITS: dict[Hashable, tuple[float, float]] = {
@@ -29,6 +36,8 @@ LIMITS: dict[Hashable, tuple[float, float]] = {
 
 class AnomalyRule(RuleTable):
     """Unusual hours of production devices (river HalfSpaceTrees shared per device kind)."""
+
+    matrix_component: ClassVar[AlertComponent] = "behaviour"
 
     # the settings of the anomaly model, which a cohort of devices shares across loans
     service_wide: ClassVar[frozenset[str]] = frozenset(
@@ -51,7 +60,7 @@ class AnomalyRule(RuleTable):
     severity: AlertSeverity = "info"
     series: SeriesAnomalyRule = Field(
         default_factory=SeriesAnomalyRule,
-        description="anomaly detection on any series (`riskstream.rules.series_anomaly`)",
+        description="anomaly detection on any series (`riskstream.detectors.series_anomaly`)",
     )
 
 

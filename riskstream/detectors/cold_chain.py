@@ -4,6 +4,8 @@ A thermometer watches the band of the lot it is bound to, or else of a perishabl
 kept at its site (`Collateral.temperature_band_c`).
 """
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from devices.model import DeviceKind
@@ -14,13 +16,22 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import CollateralContext, DeviceContext, FleetIndex
-from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
+from riskstream.rules.fields import (
+    AlertComponent,
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    HoldFor,
+    RuleTable,
+)
 
 KIND = "cold_chain_excursion"
 
 
 class ColdChainRule(RuleTable):
     """Perishable collateral outside its storage temperature band."""
+
+    matrix_component: ClassVar[AlertComponent] = "collateral"
 
     enabled: Enabled = True
     tolerance_c: float = Field(0.5, ge=0, description="allowed overshoot of the band, °C")

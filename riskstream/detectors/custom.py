@@ -1,4 +1,4 @@
-"""The detector of user-defined rules (`riskstream.rules.custom`): any metric, any device.
+"""The detector of user-defined rules (`CustomRule`): any metric, any device.
 
 Per (rule, device) it keeps the window of recent values the rule aggregates, the last
 value and when it last changed, and a `Condition` for ``for``/``clear_after``. While an
@@ -12,13 +12,13 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from devices.reading import Reading
+from riskstream.detectors.custom_rule import CustomRule
 from riskstream.detectors.settle import settle
 from riskstream.durations import format_duration
 from riskstream.engine.alarm import Alarm
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext
-from riskstream.rules.custom import CustomRule
 
 MAX_WINDOW_VALUES = 10_000
 """Values a window keeps at most: a fast sensor under a long window keeps its newest."""

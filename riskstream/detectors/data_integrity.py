@@ -16,6 +16,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -25,7 +26,14 @@ from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, RuleTable, Seconds
+from riskstream.rules.fields import (
+    AlertComponent,
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    RuleTable,
+    Seconds,
+)
 
 INTEGRITY = "data_integrity"
 LOST = "messages_lost"
@@ -41,6 +49,8 @@ _WHAT = {
 class DataIntegrityRule(RuleTable):
     """Messages a device did not send: replayed, a taken seq, a failed signature."""
 
+    matrix_component: ClassVar[AlertComponent] = "conduct"
+
     enabled: Enabled = True
     min_messages: int = Field(3, ge=1, description="doubtful messages within `within`")
     within: Seconds = Field(3600.0, description="the window `min_messages` are counted in")
@@ -50,6 +60,8 @@ class DataIntegrityRule(RuleTable):
 
 class MessagesLostRule(RuleTable):
     """Messages missing from a device's seq sequence (lost by the network or a broker)."""
+
+    matrix_component: ClassVar[AlertComponent] = "conduct"
 
     enabled: Enabled = True
     min_lost: int = Field(10, ge=1, description="missing messages within `within`")

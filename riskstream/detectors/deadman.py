@@ -7,6 +7,7 @@ its alert at once.
 
 import heapq
 import math
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -17,13 +18,15 @@ from riskstream.durations import format_duration
 from riskstream.engine.alarm import Alarm
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.fields import AlertSeverity, Enabled, RuleTable, Seconds
+from riskstream.rules.fields import AlertComponent, AlertSeverity, Enabled, RuleTable, Seconds
 
 KIND = "device_silent"
 
 
 class DeadmanRule(RuleTable):
     """A device silent for longer than its expected reporting allows."""
+
+    matrix_component: ClassVar[AlertComponent] = "conduct"
 
     enabled: Enabled = True
     missed_intervals: float = Field(5.0, ge=1, description="silent for this many intervals")

@@ -20,6 +20,7 @@ lot's partition only notes the goods it hosts (`MovementDetector.expect_return`)
 """
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -29,7 +30,7 @@ from riskstream.detectors.movement import MovementDetector
 from riskstream.detectors.timefmt import clock
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.fleet_index import CollateralContext, FleetIndex
-from riskstream.rules.fields import AlertSeverity, Enabled, RuleTable, Seconds
+from riskstream.rules.fields import AlertComponent, AlertSeverity, Enabled, RuleTable, Seconds
 
 KIND = "double_pledge"
 HOLD_S = 30 * 86_400.0  # how long received goods may stay before leaving again unflagged
@@ -38,6 +39,8 @@ BUSY_GAIN_SHARE = 0.1
 
 class DoublePledgeRule(RuleTable):
     """The same goods at two sites: one lot loses what a lot of another borrower gains."""
+
+    matrix_component: ClassVar[AlertComponent] = "collateral"
 
     enabled: Enabled = True
     min_share: float = Field(

@@ -1,6 +1,7 @@
 """A vehicle outside its geofence: moved out of its permitted region."""
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -15,13 +16,22 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
+from riskstream.rules.fields import (
+    AlertComponent,
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    HoldFor,
+    RuleTable,
+)
 
 KIND = "geofence_exit"
 
 
 class GeofenceRule(RuleTable):
     """A vehicle (or yard stock) outside its geofence."""
+
+    matrix_component: ClassVar[AlertComponent] = "collateral"
 
     enabled: Enabled = True
     for_: HoldFor = Field(300.0, alias="for")

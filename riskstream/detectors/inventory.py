@@ -6,6 +6,8 @@ on hand / pledged quantity (equal to value on hand / pledged value at the lot's 
 value).
 """
 
+from typing import ClassVar
+
 from pydantic import Field, ValidationInfo, field_validator
 
 from devices.reading import Reading
@@ -16,13 +18,22 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import CollateralContext, FleetIndex
-from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
+from riskstream.rules.fields import (
+    AlertComponent,
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    HoldFor,
+    RuleTable,
+)
 
 KIND = "inventory_below_pledge"
 
 
 class InventoryRule(RuleTable):
     """Inventory on hand below the pledged quantity."""
+
+    matrix_component: ClassVar[AlertComponent] = "collateral"
 
     enabled: Enabled = True
     coverage_below: float = Field(0.9, gt=0, le=2, description="on hand / pledged quantity")

@@ -36,6 +36,7 @@ as it reads (the movement detector filters it, `lot_moves.LotState.take`).
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -47,7 +48,14 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
+from riskstream.rules.fields import (
+    AlertComponent,
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    HoldFor,
+    RuleTable,
+)
 
 KIND = "load_cell_fault"
 FROZEN_REPEATS = 3
@@ -68,6 +76,8 @@ NOTHING: tuple[Alert, ...] = ()
 
 class LoadCellFaultRule(RuleTable):
     """A load cell of a multi-cell lot set aside: stuck, off its siblings, offset, or silent."""
+
+    matrix_component: ClassVar[AlertComponent] = "conduct"
 
     enabled: Enabled = True
     tolerance: float = Field(

@@ -20,6 +20,7 @@ double-pledge detector (`take_moves`).
 
 import math
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -31,7 +32,14 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import CollateralContext, DeviceContext, FleetIndex
 from riskstream.rules.calendar import CalendarSettings
-from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
+from riskstream.rules.fields import (
+    AlertComponent,
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    HoldFor,
+    RuleTable,
+)
 
 KIND = "collateral_moved_out_of_hours"
 EVAL_S = 60.0
@@ -42,6 +50,8 @@ NOTHING: tuple[Alert, ...] = ()
 
 class OutOfHoursRule(RuleTable):
     """Stock leaving a lot in hours when this lot's stock does not normally move."""
+
+    matrix_component: ClassVar[AlertComponent] = "conduct"
 
     enabled: Enabled = True
     drop_share: float = Field(

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from statistics import median
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 from river import drift, stats
@@ -52,7 +52,14 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition, Transition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
+from riskstream.rules.fields import (
+    AlertComponent,
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    HoldFor,
+    RuleTable,
+)
 from riskstream.rules.scope import RuleScope
 
 if TYPE_CHECKING:
@@ -65,6 +72,8 @@ __all__ = ["METRICS", "OperationsDetector"]
 
 class ProductionSlowdownRule(RuleTable):
     """A production line's output (else power) below its usual level for the hour of week."""
+
+    matrix_component: ClassVar[AlertComponent] = "operations"
 
     enabled: Enabled = True
     index_below: float = Field(0.7, gt=0, lt=1, description="actual / usual of the hour")
@@ -88,6 +97,8 @@ class ProductionSlowdownRule(RuleTable):
 class MachineIdleRule(RuleTable):
     """A production line standing still in hours it usually runs."""
 
+    matrix_component: ClassVar[AlertComponent] = "operations"
+
     enabled: Enabled = True
     idle_below: float = Field(
         0.1, gt=0, lt=1, description="level / usual under which the line stands still"
@@ -99,6 +110,8 @@ class MachineIdleRule(RuleTable):
 
 class ProductionDriftRule(RuleTable):
     """A downward change of a line's production index (Page-Hinkley test): early warning."""
+
+    matrix_component: ClassVar[AlertComponent] = "operations"
 
     enabled: Enabled = True
     threshold: float = Field(4.0, gt=0, description="Page-Hinkley lambda, in index-hours")

@@ -1,6 +1,7 @@
 """A vehicle moving at night, when it should be parked (local time of its site)."""
 
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -12,13 +13,22 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
+from riskstream.rules.fields import (
+    AlertComponent,
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    HoldFor,
+    RuleTable,
+)
 
 KIND = "vehicle_moving_when_parked"
 
 
 class ParkedMovingRule(RuleTable):
     """A vehicle moving during the hours it should be parked (local time of its site)."""
+
+    matrix_component: ClassVar[AlertComponent] = "conduct"
 
     enabled: Enabled = True
     night_start_hour: int = Field(22, ge=0, le=23, description="parked from this local hour")

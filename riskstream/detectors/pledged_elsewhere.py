@@ -28,7 +28,7 @@ from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.cross_lender import Match
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
 from riskstream.engine.pledge_facts import CELL_M, Token
-from riskstream.rules.fields import AlertSeverity, Enabled, RuleTable, Seconds
+from riskstream.rules.fields import AlertComponent, AlertSeverity, Enabled, RuleTable, Seconds
 
 KIND = "pledged_elsewhere"
 MAX_SHOWN_CHANGES = 20
@@ -42,6 +42,8 @@ class PledgedElsewhereRule(RuleTable):
     lender's own rules; the matching thresholds are the platform's: only the service's
     rules file sets them (a lender cannot weaken them to probe for others' goods).
     """
+
+    matrix_component: ClassVar[AlertComponent] = "behaviour"
 
     # judged by the platform across lenders, per lot, not per device or loan
     service_wide: ClassVar[frozenset[str]] = frozenset(

@@ -31,7 +31,7 @@ last implausible jump, at the next fix.
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -43,13 +43,23 @@ from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.fleet_index import DeviceContext
-from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, RuleTable, Seconds, Severity
+from riskstream.rules.fields import (
+    AlertComponent,
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    RuleTable,
+    Seconds,
+    Severity,
+)
 
 KIND = "position_implausible"
 
 
 class PositionImplausibleRule(RuleTable):
     """A GPS tracker's fixes that no vehicle can drive between (spoofed or relayed signals)."""
+
+    matrix_component: ClassVar[AlertComponent] = "conduct"
 
     enabled: Enabled = True
     max_speed_kmh: float = Field(

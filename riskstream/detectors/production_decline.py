@@ -41,7 +41,7 @@ from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -64,7 +64,15 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable, Seconds
+from riskstream.rules.fields import (
+    AlertComponent,
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    HoldFor,
+    RuleTable,
+    Seconds,
+)
 from riskstream.rules.settings import BaselineSettings
 
 if TYPE_CHECKING:
@@ -77,6 +85,8 @@ KEEP_S = 56 * DAY  # daily levels kept: the longest reference and window
 
 class ProductionDeclineRule(RuleTable):
     """A line's daily level falling steadily below its own level before the fall."""
+
+    matrix_component: ClassVar[AlertComponent] = "operations"
 
     enabled: Enabled = True
     drop_share: float = Field(

@@ -26,6 +26,7 @@ runs after it, on the readings at which that detector judged the lot.
 import math
 from collections import deque
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -38,7 +39,14 @@ from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import CollateralContext, DeviceContext, FleetIndex
-from riskstream.rules.fields import AlertSeverity, ClearAfter, Enabled, HoldFor, RuleTable
+from riskstream.rules.fields import (
+    AlertComponent,
+    AlertSeverity,
+    ClearAfter,
+    Enabled,
+    HoldFor,
+    RuleTable,
+)
 
 KIND = "inventory_slow_loss"
 START_EVALS = 10  # minutes of a quiet stretch whose mean level is its reference
@@ -49,6 +57,8 @@ NIGHTS_KEPT = 7
 
 class SlowLossRule(RuleTable):
     """Stock lost a little in every quiet stretch (a CUSUM over the lot's quiet stretches)."""
+
+    matrix_component: ClassVar[AlertComponent] = "collateral"
 
     enabled: Enabled = True
     allowance: float = Field(

@@ -22,13 +22,15 @@ from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.fleet_index import DeviceContext
-from riskstream.rules.fields import AlertSeverity, Enabled, HoldFor, RuleTable
+from riskstream.rules.fields import AlertComponent, AlertSeverity, Enabled, HoldFor, RuleTable
 
 KIND = "values_stuck"
 
 
 class StuckValuesRule(RuleTable):
     """A sensor repeating exactly the same value (frozen, or replaced by a fake)."""
+
+    matrix_component: ClassVar[AlertComponent] = "conduct"
 
     service_wide: ClassVar[frozenset[str]] = frozenset({"metrics"})
 

@@ -4,7 +4,8 @@
 reference from the pydantic models of `riskstream.rules` and the detector registry, the
 command reference from the `riskstream` command tree, the HTTP API reference from the
 service's OpenAPI document, the service settings from their pydantic-settings class,
-and the fleet file reference from `devices.model`.
+the fleet file reference from `devices.model`, and the user guide's "What the rules
+watch" from the detector registry and each detector's guide.
 ``python -m riskstream.docs_gen`` (``make docs-gen``) writes them; ``--check`` names the
 pages that differ from what the code gives now.
 
@@ -14,7 +15,14 @@ import-linter contract holds it).
 
 from pathlib import Path
 
-from riskstream.docs_gen import cli_page, fleet_page, http_page, rules_page, settings_page
+from riskstream.docs_gen import (
+    cli_page,
+    detectors_page,
+    fleet_page,
+    http_page,
+    rules_page,
+    settings_page,
+)
 
 __all__ = ["REGENERATE", "pages", "stale", "write"]
 
@@ -30,6 +38,7 @@ def pages() -> dict[str, str]:
         http_page.PATH: http_page.render(),
         settings_page.PATH: settings_page.render(),
         fleet_page.PATH: fleet_page.render(),
+        detectors_page.PATH: detectors_page.render(),
     }
 
 

@@ -1,10 +1,10 @@
 """The rules file reference, from the pydantic models of `riskstream.rules` and the
 detector registry (`riskstream.detectors.registry`)."""
 
+from riskstream.detectors.custom_rule import DEFAULT_REASONS, REASON_FIELDS
 from riskstream.detectors.registry import BY_NAME, REGISTRY, DetectorSpec, detects
 from riskstream.docs_gen.fields import model_sections
 from riskstream.docs_gen.markdown import banner, code, table
-from riskstream.rules.custom import DEFAULT_REASONS, REASON_FIELDS
 from riskstream.rules.schema import TABLES, RuleSet
 
 PATH = "docs/reference/rules-file.md"

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from riskstream.rules.custom import FieldError, StrictSection
+from riskstream.rules.fields import FieldError, StrictSection
 
 COMPONENTS: tuple[str, ...] = (
     "collateral",

@@ -9,7 +9,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 from pydantic import (
     Field,
@@ -19,14 +19,17 @@ from pydantic import (
     field_validator,
 )
 
+from riskstream.detectors.custom_rule import CustomRule
 from riskstream.detectors.registry import REGISTRY, DetectorSpec
 from riskstream.errors import RulesFileError
 from riskstream.rules.calendar import CalendarSettings
-from riskstream.rules.custom import CustomRule, FieldError, StrictSection
 from riskstream.rules.fields import (
+    AlertComponent,
+    FieldError,
     RuleTable,
     Seconds,
     Severity,
+    StrictSection,
 )
 from riskstream.rules.matrix import ScoringSettings
 from riskstream.rules.overrides import Override, OverrideError, apply_override
@@ -75,6 +78,11 @@ def tables_of(specs: Iterable[DetectorSpec]) -> dict[str, type[RuleTable]]:
                 raise RuntimeError(f"[rules.{kind}] or its model {model.__name__} registered twice")
             if kind in _RESERVED:
                 raise RuntimeError(f"[rules.{kind}] is taken by the rules file itself")
+            if getattr(model, "matrix_component", None) not in get_args(AlertComponent):
+                raise RuntimeError(
+                    f"{model.__name__} names no credit matrix component: set its "
+                    f"matrix_component to one of {', '.join(get_args(AlertComponent))}"
+                )
             tables[kind] = model
     return tables
 
@@ -99,7 +107,7 @@ class Rules(_Tables):
     (`riskstream.detectors.registry`), and the user's ``[[rules.custom]]``."""
 
     custom: list[CustomRule] = Field(
-        default_factory=list, description="user-defined rules (`riskstream.rules.custom`)"
+        default_factory=list, description="user-defined rules (`riskstream.detectors.custom_rule`)"
     )
 
     @field_validator("custom")

@@ -10,8 +10,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
-from riskstream.rules.custom import StrictSection
-from riskstream.rules.fields import Seconds
+from riskstream.rules.fields import Seconds, StrictSection
 
 
 def _per_kind(value: object) -> object:

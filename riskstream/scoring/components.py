@@ -1,5 +1,8 @@
 """The credit matrix's component scores: each 0–100 (high = risky) with its reasons.
 
+Which component an open alert counts in is declared by its kind's rule model, next to its
+detector (`RuleTable.matrix_component`, collected by the detector registry).
+
 - ``collateral``: coverage of the worst weighed lot (the scorecard's bands, scaled to
   100), the value short of the pledge, the volatility of stock (standard deviation of
   the daily change of coverage) and open collateral alerts;
@@ -18,37 +21,19 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from riskstream.detectors.registry import matrix_components
 from riskstream.engine.alerts import Alert
 from riskstream.engine.coverage import LotCoverage
+from riskstream.rules.fields import AlertComponent
 from riskstream.scoring.repayment import RepaymentRecord
 
 SEVERITY_POINTS: dict[str, float] = {"info": 15.0, "warning": 40.0, "critical": 70.0}
 """Points of one open alert in the component of its kind."""
 
-COLLATERAL_KINDS = frozenset(
-    {
-        "inventory_below_pledge",
-        "inventory_slow_loss",
-        "double_pledge",
-        "cold_chain_excursion",
-        "geofence_exit",
-    }
-)
-OPERATIONS_KINDS = frozenset(
-    {"production_slowdown", "machine_idle", "production_drift", "production_decline"}
-)
-CONDUCT_KINDS = frozenset(
-    {
-        "collateral_moved_out_of_hours",
-        "vehicle_moving_when_parked",
-        "position_implausible",
-        "data_integrity",
-        "messages_lost",
-        "values_stuck",
-        "load_cell_fault",
-        "device_silent",
-    }
-)
+COMPONENT_OF_KIND: dict[str, AlertComponent] = matrix_components()
+"""The component each built-in alert kind counts in, as its detector's rule model declares."""
+UNNAMED_KIND_COMPONENT: AlertComponent = "behaviour"
+"""The component of kinds no built-in rule names: custom rules' kinds."""
 VOLATILITY_FULL = 0.10
 """A daily change of coverage with this standard deviation gives `VOLATILITY_POINTS`."""
 VOLATILITY_POINTS = 30.0
@@ -56,13 +41,7 @@ VOLATILITY_POINTS = 30.0
 
 def component_of_kind(kind: str) -> str:
     """The component an alert kind counts in (kinds no rule names: ``behaviour``)."""
-    if kind in COLLATERAL_KINDS:
-        return "collateral"
-    if kind in OPERATIONS_KINDS:
-        return "operations"
-    if kind in CONDUCT_KINDS:
-        return "conduct"
-    return "behaviour"
+    return COMPONENT_OF_KIND.get(kind, UNNAMED_KIND_COMPONENT)
 
 
 @dataclass(frozen=True)

@@ -27,19 +27,18 @@ import fnmatch
 import math
 import re
 import string
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from devices.model import DeviceKind
 from devices.units import unit_of
-from riskstream.durations import parse_duration
+from riskstream.rules.fields import FieldError, Seconds, Severity, refuse_text_numbers
 
 Condition = Literal[
     "above", "below", "outside", "rate_above", "rate_below", "unchanged_for", "missing_for"
 ]
 Aggregate = Literal["mean", "min", "max", "sum", "last"]
-Severity = Literal["info", "warning", "critical"]
 
 THRESHOLD_CONDITIONS = frozenset({"above", "below", "rate_above", "rate_below"})
 TIME_CONDITIONS = frozenset({"unchanged_for", "missing_for"})
@@ -61,49 +60,6 @@ REASON_FIELDS = (
 )
 
 
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
-
-
-class FieldError(ValueError):
-    """A value that does not fit the rest of its table; names the field at fault."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
-
-
-def refuse_text_numbers(model: type[BaseModel], data: object) -> object:
-    """``data`` unchanged, or `FieldError` where a number field was given text or true/false
-    (``coverage_below = "0.9"`` is a typo to point at, not a number to guess)."""
-    if not isinstance(data, dict):
-        return data
-    for name, field in model.model_fields.items():
-        key = field.alias or name
-        value = data.get(key, data.get(name))
-        if not isinstance(value, str | bool):
-            continue
-        parsed_otherwise = any(isinstance(m, BeforeValidator) for m in field.metadata)
-        if field.annotation in _NUMBERS and not parsed_otherwise:
-            raise FieldError(key, f"write a number, not {type(value).__name__} ({value!r})")
-    return data
-
-
-class StrictSection(BaseModel):
-    """A table of the rules file: unknown keys refused, values frozen, and text or
-    true/false refused where a number goes."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, data: object) -> object:
-        return refuse_text_numbers(cls, data)
-
-
-_NUMBERS: tuple[object, ...] = (int, float, int | None, float | None)
 _FIELD_NAMES = frozenset(f.strip() for f in REASON_FIELDS.split(","))
 _MAX_WIDTH = 40
 
