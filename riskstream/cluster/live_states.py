@@ -7,7 +7,8 @@ borrowers (`riskstream.engine.live_state.BorrowerState`) to the key-value bucket
 the bucket into memory (`LiveStateCache`).
 
 A partition sends (`LiveStateSender`) every `SEND_EVERY_S` at most, only the borrowers
-whose state changed (times aside), and every borrower again after `REFRESH_S` even
+whose state changed (times aside; only those it fed readings of or whose alerts changed
+are scored again to find out), and every borrower again after `REFRESH_S` even
 unchanged, so the age of a state says whether its owner still runs. While a partition
 catches up on a backlog (a worker that took it over replays from its checkpoint) it
 sends nothing but the refreshes, so the bucket does not step back through old states.
@@ -57,22 +58,29 @@ class LiveStateSender:
         wait = REFRESH_S if behind else SEND_EVERY_S
         return self._wall() - self._last_pick >= wait
 
-    def pick(self, engines: dict[str, Engine]) -> list[BorrowerState]:
-        """The states to send (of lenders whose engine has seen data): changed, or not
-        sent for `REFRESH_S`. Runs beside the engine, in its thread."""
+    def pick(
+        self, engines: dict[str, Engine], touched: set[tuple[str, str]]
+    ) -> list[BorrowerState]:
+        """The states to send (of lenders whose engine has seen data): of the borrowers
+        ``touched`` (readings fed or alerts changed; emptied here) whose figures changed,
+        and of every borrower not sent for `REFRESH_S`. Runs in the engine's thread."""
         now = self._last_pick = self._wall()
         chosen: list[BorrowerState] = []
-        for engine in engines.values():
+        for tenant, engine in engines.items():
             if engine.watermark is None:
                 continue
             for borrower_id in engine.index.borrowers:
+                sent = self._sent.get(live_state_key(tenant, borrower_id))
+                due = sent is None or now - sent[1] >= REFRESH_S
+                if not due and (tenant, borrower_id) not in touched:
+                    continue
                 state = borrower_state(engine, borrower_id)
-                sent = self._sent.get(live_state_key(state.tenant, borrower_id))
-                if sent is not None and sent[0] == state.content() and now - sent[1] < REFRESH_S:
+                if not due and sent is not None and sent[0] == state.content():
                     continue
                 chosen.append(
                     msgspec.structs.replace(state, published_at=now, worker=self.worker_id)
                 )
+        touched.clear()
         return chosen
 
     def sent(self, state: BorrowerState) -> None:

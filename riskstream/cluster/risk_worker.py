@@ -311,7 +311,7 @@ class RiskWorker:
                 await self._publish_moves(engine.partition, found)
                 if self._live is not None and sender.due(behind=len(messages) >= FETCH_BATCH):
                     states = await asyncio.get_running_loop().run_in_executor(
-                        self._work, sender.pick, engine.engines.by_tenant
+                        self._work, sender.pick, engine.engines.by_tenant, engine.touched
                     )
                     await self._send_states(self._live, sender, states)
                 if time.monotonic() - last_checkpoint >= self.config.checkpoint_every_s:

@@ -10,8 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devices.reading import Reading
-from riskstream.cluster.layout import live_state_key
+from riskstream.cluster.layout import live_state_key, partition_of
 from riskstream.cluster.live_states import REFRESH_S, SEND_EVERY_S, LiveStateCache, LiveStateSender
+from riskstream.cluster.messages import RiskMessage
+from riskstream.cluster.partition_engine import PartitionEngine
 from riskstream.engine.core import Engine
 from riskstream.engine.live_state import (
     MAX_STATE_BYTES,
@@ -20,6 +22,7 @@ from riskstream.engine.live_state import (
     decode_state,
     encode_state,
 )
+from riskstream.rules.keeper import built_in_text
 from riskstream.rules.schema import RuleSet
 from tests.fleets import small_fleet
 
@@ -71,7 +74,7 @@ def test_a_partition_sends_what_changed_and_everything_again_after_the_refresh()
     engine = _engine()
     engines = {"bank-a": engine, "bank-b": idle}
     assert sender.due(behind=False)
-    first = sender.pick(engines)
+    first = sender.pick(engines, set())  # never sent: every borrower
     assert {(s.tenant, s.borrower_id) for s in first} == {("bank-a", "b1"), ("bank-a", "b2")}
     assert {(s.worker, s.published_at) for s in first} == {("r1", T0 + 5)}
     for state in first:
@@ -80,19 +83,22 @@ def test_a_partition_sends_what_changed_and_everything_again_after_the_refresh()
     clock.now += SEND_EVERY_S
     assert sender.due(behind=False) and not sender.due(behind=True)
     engine.process([Reading("bank-a", "b1-d1", T0 + 60, "weight_kg", 500_000.0, 2)])
-    changed = sender.pick(engines)
+    assert sender.pick(engines, set()) == []  # told of nothing touched: nothing scored
+    touched = {("bank-a", "b1"), ("bank-a", "b2")}
+    changed = sender.pick(engines, touched)
     assert [s.borrower_id for s in changed] == ["b1"]  # b2's score and lots did not change
+    assert touched == set()
     sender.sent(changed[0])
     clock.now += REFRESH_S
     assert sender.due(behind=True)
-    assert {s.borrower_id for s in sender.pick(engines)} == {"b1", "b2"}
+    assert {s.borrower_id for s in sender.pick(engines, set())} == {"b1", "b2"}
 
 
 def test_a_state_not_taken_by_the_bucket_is_sent_again() -> None:
     sender = LiveStateSender("r1", wall_clock=Clock(T0))
     engines = {"bank-a": _engine()}
-    assert len(sender.pick(engines)) == 2
-    assert len(sender.pick(engines)) == 2  # neither marked sent
+    assert len(sender.pick(engines, set())) == 2
+    assert len(sender.pick(engines, set())) == 2  # neither marked sent
 
 
 def _state(tenant: str, borrower_id: str, score: float) -> BorrowerState:
@@ -154,3 +160,19 @@ def test_two_borrowers_never_share_a_key_and_every_key_is_a_valid_one(x: str, y:
     assert (kx == ky) == (x == y)
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.")
     assert set(kx) <= allowed and kx.count(".") == 1
+
+
+def test_a_partition_notes_the_borrowers_it_fed_readings_of() -> None:
+    """Only what a partition fed (not what it holds back for a slower ingest partition)
+    marks a borrower for a new look; a rules change marks them all."""
+    mine = partition_of("bank-a", "b1", 2)
+    partition = PartitionEngine(mine, 2, [small_fleet()], RuleSet(), wall_clock=Clock(1000.0))
+    reading = Reading("bank-a", "b1-d1", T0, "weight_kg", 850_000.0, 1)
+    partition.apply(RiskMessage([reading], source=0, seq=5), 1)
+    assert partition.touched == set()  # held: ingest partition 1 has said nothing yet
+    partition.apply(RiskMessage([], source=1, through=5), 2)
+    assert partition.touched == {("bank-a", "b1")}
+    partition.touched.clear()
+    partition.use_rules("", 2, built_in_text())
+    borrowers = partition.engines.of("bank-a").index.borrowers
+    assert partition.touched == {("bank-a", b) for b in borrowers}
