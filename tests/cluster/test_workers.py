@@ -36,6 +36,7 @@ from riskstream.cluster.layout import (
     CHECKPOINTS_BUCKET,
     DEFAULT_PARTITIONS,
     LEASES_BUCKET,
+    LIVE_BUCKET,
     MOVES_STREAM,
     RISK_STREAM,
     RULES_BUCKET,
@@ -85,7 +86,7 @@ async def _fresh_topology(cluster: NatsCluster) -> None:
             await js.delete_stream(stream)
         except nats.js.errors.NotFoundError:
             pass
-    for bucket in (LEASES_BUCKET, RULES_BUCKET):
+    for bucket in (LEASES_BUCKET, RULES_BUCKET, LIVE_BUCKET):
         try:
             await js.delete_key_value(bucket)
         except nats.js.errors.NotFoundError:
