@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.pipeline import OLDEST_ACCEPTED_TS
 from riskstream.api.auth import CurrentUser, runtime_of
+from riskstream.api.live_view import live_view, open_severities
 from riskstream.engine.core import Engine
+from riskstream.service.alert_store import AlertFilter
 from riskstream.service.runtime import Runtime
 from riskstream.service.users import User
 
@@ -71,22 +73,22 @@ def _visible_borrower(runtime: Runtime, user: User, borrower_id: str) -> str:
 @router.get("/borrowers")
 async def list_borrowers(request: Request, user: CurrentUser) -> list[dict[str, Any]]:
     """Borrowers of the user's scope ranked by risk score (highest first)."""
-    engine = runtime_of(request).engines.of(user.tenant)
-    open_count: dict[str, int] = {}
-    for alert in engine.open_alerts():
-        open_count[alert.borrower_id] = open_count.get(alert.borrower_id, 0) + 1
+    runtime = runtime_of(request)
+    engine = runtime.engines.of(user.tenant)
+    open_alerts = open_severities(runtime, user.tenant)
     rows: list[dict[str, Any]] = []
     for borrower_id, tenant in engine.index.borrowers.items():
         if not user.may_see(tenant, borrower_id):
             continue
-        risk = engine.borrower_risk(borrower_id)
+        view = live_view(runtime, tenant, borrower_id)
         rows.append(
             {
                 "borrower_id": borrower_id,
-                "score": risk.score,
-                "computed_at": risk.computed_at,
-                "open_alerts": open_count.get(borrower_id, 0),
-                "reasons": risk.reasons,
+                "score": view.risk.score,
+                "computed_at": view.risk.computed_at,
+                "open_alerts": len(open_alerts.get(borrower_id, [])),
+                "reasons": view.risk.reasons,
+                "live_state": view.freshness,
             }
         )
     rows.sort(key=lambda r: (-r["score"], r["borrower_id"]))
@@ -98,8 +100,19 @@ async def borrower_risk(request: Request, borrower_id: str, user: CurrentUser) -
     """Current score with its reasons and components, score history and open alerts."""
     runtime = runtime_of(request)
     tenant = _visible_borrower(runtime, user, borrower_id)
-    engine = runtime.engines.of(tenant)
-    risk = engine.borrower_risk(borrower_id)
+    view = live_view(runtime, tenant, borrower_id)
+    risk = view.risk
+    if runtime.cluster is not None:
+        _, stored = runtime.alerts.query(
+            AlertFilter(tenant=tenant, borrower_id=borrower_id, status="open"), 1000, 0
+        )
+        _, acknowledged = runtime.alerts.query(
+            AlertFilter(tenant=tenant, borrower_id=borrower_id, status="acknowledged"), 1000, 0
+        )
+        open_alerts = stored + acknowledged
+    else:
+        engine = runtime.engines.of(tenant)
+        open_alerts = [a.to_dict() for a in engine.open_alerts() if a.borrower_id == borrower_id]
     return {
         "borrower_id": borrower_id,
         "score": risk.score,
@@ -107,10 +120,9 @@ async def borrower_risk(request: Request, borrower_id: str, user: CurrentUser) -
         "reasons": risk.reasons,
         "components": risk.components,
         "matrix": risk.matrix,
-        "history": [
-            {"ts": ts, "score": score} for ts, score in engine.scoring.history_of(borrower_id)
-        ],
-        "open_alerts": [a.to_dict() for a in engine.open_alerts() if a.borrower_id == borrower_id],
+        "history": [{"ts": ts, "score": score} for ts, score in view.history],
+        "open_alerts": open_alerts,
+        "live_state": view.freshness,
     }
 
 

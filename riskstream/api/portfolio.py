@@ -19,11 +19,10 @@ from devices.model import Borrower
 from riskstream.api.alert_views import all_scored_now
 from riskstream.api.asset_views import borrower_model, collateral_out, device_out, site_out
 from riskstream.api.auth import CurrentUser, runtime_of
+from riskstream.api.live_view import event_time, live_view, open_severities
 from riskstream.api.telemetry import coverage_series
 from riskstream.api.views import ERRORS, MAX_OFFSET, BorrowerDetail, PortfolioPage, bad_query
 from riskstream.detectors.inventory import InventoryRule
-from riskstream.engine.alerts import Alert
-from riskstream.engine.core import Engine
 from riskstream.scoring.exposure import (
     ExposureSum,
     borrower_exposure,
@@ -69,7 +68,7 @@ def time_range(
     """[start, end) defaulting to the ``span`` seconds before the event time ``tenant``'s
     telemetry reached."""
     if end is None:
-        watermark = runtime.engines.of(tenant).watermark
+        watermark = event_time(runtime, tenant)
         end = (watermark if watermark is not None else time.time()) + 1.0
     if start is None:
         start = end - span
@@ -78,16 +77,17 @@ def time_range(
     return start, end
 
 
-def _counts(alerts: list[Alert]) -> dict[str, int]:
+def _counts(severities: list[str]) -> dict[str, int]:
     counts = {"critical": 0, "warning": 0, "info": 0}
-    for alert in alerts:
-        counts[alert.severity] += 1
-    return {**counts, "total": len(alerts)}
+    for severity in severities:
+        counts[severity] += 1
+    return {**counts, "total": len(severities)}
 
 
-def _row(engine: Engine, borrower: Borrower, alerts: list[Alert]) -> dict[str, Any]:
-    risk = engine.borrower_risk(borrower.id)
-    lots = lot_values(borrower, engine.coverage)
+def _row(runtime: Runtime, borrower: Borrower, tenant: str, alerts: list[str]) -> dict[str, Any]:
+    view = live_view(runtime, tenant, borrower.id)
+    risk = view.risk
+    lots = lot_values(borrower, view.coverage)
     exposure = borrower_exposure(borrower, lots)
     return {
         "borrower_id": borrower.id,
@@ -106,6 +106,7 @@ def _row(engine: Engine, borrower: Borrower, alerts: list[Alert]) -> dict[str, A
         "component_scores": {
             c["component"]: c["score"] if c["has_data"] else None for c in risk.matrix["components"]
         },
+        "live_state": view.freshness,
     }
 
 
@@ -170,9 +171,7 @@ async def portfolio(
     """
     runtime = runtime_of(request)
     engine = runtime.engines.of(user.tenant)
-    open_by: dict[str, list[Alert]] = {}
-    for alert in engine.open_alerts():
-        open_by.setdefault(alert.borrower_id, []).append(alert)
+    open_by = open_severities(runtime, user.tenant)
     rows = []
     for borrower in runtime.registry.fleet(user.tenant).borrowers:
         if borrower.id not in engine.index.borrowers:
@@ -183,9 +182,9 @@ async def portfolio(
         if text and text not in borrower.id.lower() and text not in borrower.name.lower():
             continue
         alerts = open_by.get(borrower.id, [])
-        if severity and not any(a.severity == severity for a in alerts):
+        if severity and severity not in alerts:
             continue
-        row = _row(engine, borrower, alerts)
+        row = _row(runtime, borrower, user.tenant, alerts)
         if component is not None:
             part = row["component_scores"][component]
             if part is None or part < component_min:
@@ -208,7 +207,7 @@ async def portfolio(
         "items": rows[offset : offset + limit],
         "totals": [totals[c].rounded() for c in sorted(totals)],
         "open_alerts": counts,
-        "event_time": engine.watermark,
+        "event_time": event_time(runtime, user.tenant),
     }
 
 
@@ -231,9 +230,10 @@ async def borrower_detail(
     borrower = _visible(runtime, user, borrower_id)
     start, end = time_range(start, end, runtime, DEFAULT_WINDOW_S, user.tenant)
     engine = runtime.engines.of(user.tenant)
-    risk = engine.borrower_risk(borrower_id)
-    lots = lot_values(borrower, engine.coverage)
-    history = engine.scoring.history_of(borrower_id)
+    view = live_view(runtime, user.tenant, borrower_id)
+    risk = view.risk
+    lots = lot_values(borrower, view.coverage)
+    history = view.history
     store = runtime.store
     index = engine.index
 
@@ -293,4 +293,5 @@ async def borrower_detail(
         "sites": found["sites"],
         "alerts": all_scored_now(runtime, found["alerts"]),
         "alerts_total": found["alerts_total"],
+        "live_state": view.freshness,
     }

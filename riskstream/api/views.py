@@ -64,6 +64,22 @@ class AlertCounts(BaseModel):
     total: int = 0
 
 
+class LiveStateOut(BaseModel):
+    """Where the engine figures of a borrower (score, matrix, coverage) come from."""
+
+    source: Literal["engine", "risk_worker", "none"] = Field(
+        description="engine: this process's engine (`serve`); risk_worker: the state the "
+        "borrower's risk worker last sent (`serve --nats`); none: no risk worker has sent "
+        "it yet (the figures are those of a borrower without data)"
+    )
+    worker: str | None = Field(description="the risk worker that sent it")
+    published_at: float | None = Field(description="wall time it was sent, epoch s")
+    age_s: float | None = Field(
+        description="seconds since it was sent, by this process's clock; a risk worker "
+        "sends every borrower again at least every 30 s while it runs"
+    )
+
+
 class PortfolioRow(BaseModel):
     """One borrower in the ranked portfolio."""
 
@@ -83,6 +99,7 @@ class PortfolioRow(BaseModel):
     component_scores: dict[str, float | None] = Field(
         description="credit matrix component → score 0–100 (null: the component lacks data)"
     )
+    live_state: LiveStateOut
 
 
 class PortfolioPage(BaseModel):
@@ -223,6 +240,7 @@ class BorrowerDetail(BaseModel):
     sites: list[SitePage]
     alerts: list[dict[str, Any]] = Field(description="newest first, resolved ones included")
     alerts_total: int
+    live_state: LiveStateOut
 
 
 class Telemetry(BaseModel):

@@ -12,6 +12,10 @@ risk partition, with the telemetry stream's last sequence number at that moment 
 owner judges the readings of device messages up to it under the rules before, the rest
 under these), and then into the rules bucket, where a worker that starts finds them.
 
+The borrowers' live engine state (scores, matrix, lots' coverage), which the risk
+workers send to the bucket `LIVE_BUCKET`, is followed into memory (`live`,
+`riskstream.cluster.live_states.LiveStateCache`) for the borrower pages.
+
 Storing is idempotent: a change already stored (the same status, severity and event
 time; found again by a risk worker that took a partition over after the dedup window)
 is skipped, and a change the engine made before it learnt of a person's action never
@@ -31,12 +35,13 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 
 from riskstream.cluster.connection import connect_cluster
 from riskstream.cluster.layout import (
     ALERTS_STREAM,
     ALERTS_SUBJECT_PREFIX,
+    LIVE_BUCKET,
     RULES_BUCKET,
     SERVICE_RULES_KEY,
     TELEMETRY_STREAM,
@@ -44,6 +49,7 @@ from riskstream.cluster.layout import (
     partition_of,
     risk_subject,
 )
+from riskstream.cluster.live_states import LiveStateCache
 from riskstream.cluster.logins import NatsLogin
 from riskstream.cluster.messages import (
     decode_alert,
@@ -100,6 +106,7 @@ class ClusterLink:
         self.ready = asyncio.Event()
         self.rules_published = 0
         self._rules: queue.SimpleQueue[tuple[str, RulesVersion]] = queue.SimpleQueue()
+        self.live = LiveStateCache()
 
     def offer_rules(self, scope: str, version: RulesVersion) -> None:
         """From any thread: send rules put in force (``scope`` a lender, "" for the
@@ -157,7 +164,17 @@ class ClusterLink:
         """Store the alert changes of the alerts stream until ``stop``."""
         nc = await connect_cluster(self.servers, "riskstream-api", login=self.login)
         self._nc, self._js, self._loop = nc, nc.jetstream(), asyncio.get_running_loop()
+        following: asyncio.Task[None] | None = None
         try:
+            try:
+                bucket = await self._js.key_value(LIVE_BUCKET)
+                following = asyncio.create_task(self.live.follow(bucket, stop), name="live-states")
+            except BucketNotFoundError:
+                log.error(
+                    "the cluster has no bucket %s (made by a newer riskstream cluster up): "
+                    "borrower pages show no live state until it runs again",
+                    LIVE_BUCKET,
+                )
             self._partitions = await read_partitions(self._js)
             config = ConsumerConfig(
                 durable_name=API_CONSUMER,
@@ -201,6 +218,10 @@ class ClusterLink:
                     self.changes_stored += len(keep)
                 await messages[-1].ack()
         finally:
+            if following is not None:
+                following.cancel()
+                with contextlib.suppress(BaseException):
+                    await following
             with contextlib.suppress(Exception):
                 await nc.close()
 

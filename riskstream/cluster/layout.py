@@ -23,6 +23,9 @@ under ``$MQTT.msgs.rs.v1.{tenant}.{device}.telemetry``.
   all of them.
 - `RULES_BUCKET` (key-value) holds the rules in force, as the API tier stored them: the
   service's (`SERVICE_RULES_KEY`) and each lender's own (`lender_rules_key`).
+- `LIVE_BUCKET` (key-value, one entry per borrower, `live_state_key`) holds each
+  borrower's live engine state (score, matrix, lots' coverage) as its risk partition's
+  owner last sent it, for the API tier's borrower pages.
 - `LEASES_BUCKET` (key-value, entries expire after `LEASE_TTL_S`) says which risk worker
   owns which partition; `CHECKPOINTS_BUCKET` (object store) keeps each partition's engine
   checkpoint with the risk-stream sequence it covers.
@@ -58,6 +61,12 @@ MOVES_SUBJECT_PREFIX = "rs.moves"
 
 RULES_BUCKET = "rs_rules"
 SERVICE_RULES_KEY = "service"
+
+LIVE_BUCKET = "rs_borrowers"
+LIVE_MAX_VALUE_BYTES = 256 * 1024
+LIVE_MAX_BYTES = 1024**3
+"""Size limits of `LIVE_BUCKET`: one state, and the bucket (past it the oldest entries
+go, and come back with their borrower's next send)."""
 
 LEASES_BUCKET = "rs_leases"
 LEASE_TTL_S = 15.0
@@ -111,6 +120,18 @@ def lender_rules_key(tenant: str) -> str:
     """Key of a lender's own rules in `RULES_BUCKET` (a lender id's characters are all
     allowed in a key)."""
     return f"lender.{tenant}"
+
+
+_KEY_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def live_state_key(tenant: str, borrower_id: str) -> str:
+    """Key of a borrower's live state in `LIVE_BUCKET`: ``{tenant}.{borrower}``. A
+    borrower id with characters a key cannot hold (or a ``.``) is written as ``=`` and
+    its UTF-8 in hex, which no plain id starts with, so two borrowers never share a key."""
+    if borrower_id and all(c in _KEY_SAFE for c in borrower_id):
+        return f"{tenant}.{borrower_id}"
+    return f"{tenant}.={borrower_id.encode().hex()}"
 
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (

@@ -153,6 +153,20 @@ class PartitionEngine:
         to, wall time last heard); each holds readings back from its first heartbeat on
         or, if it has none, for `SOURCE_TIMEOUT_S`."""
         self._ticked_step: int | None = None
+        self.touched: set[tuple[str, str]] = set()
+        """(tenant, borrower) whose readings were fed or whose alerts changed since the
+        live states were last looked at (`riskstream.cluster.live_states`)."""
+
+    def _touch(self, readings: Iterable[Reading] = (), alerts: Iterable[Alert] = ()) -> None:
+        for reading in readings:
+            device = self.engines.of(reading.tenant).index.devices.get(reading.device_id)
+            if device is not None:
+                self.touched.add((reading.tenant, device.borrower_id))
+        self.touched.update((a.tenant, a.borrower_id) for a in alerts)
+
+    def _touch_all(self) -> None:
+        for tenant, engine in self.engines.by_tenant.items():
+            self.touched.update((tenant, b) for b in engine.index.borrowers)
 
     @property
     def held(self) -> int:
@@ -181,6 +195,7 @@ class PartitionEngine:
             heapq.heappush(self._held, (reading.ts, next(self._order), message.seq, reading))
         self.covered_seq = stream_seq
         changed.extend(self._feed(self._fed_through(now)))
+        self._touch(alerts=changed)
         return changed
 
     def use_rules(self, scope: str, version: int, text: str) -> bool:
@@ -199,6 +214,7 @@ class PartitionEngine:
             self.engines.set_own_rules(scope, ruleset)
         else:
             self.engines.set_default_rules(ruleset)
+        self._touch_all()
         self.rules_in_force[scope] = (version, text)
         log.info(
             "partition %d: rules version %d of %s in force",
@@ -262,6 +278,7 @@ class PartitionEngine:
             if alerts:
                 engine.settle(alerts, max(a.updated_at for a in alerts))
                 changed.extend(alerts)
+        self._touch(alerts=changed)
         return changed
 
     def _plausible(self, move: MoveMessage) -> bool:
@@ -306,12 +323,14 @@ class PartitionEngine:
             if self._ticked_step is None:
                 self._ticked_step = step - 1
             if step > self._ticked_step + 1 and batch:
+                self._touch(batch)
                 changed.extend(self.engines.process(batch))
                 batch = []
             if step > self._ticked_step + 1:
                 changed.extend(self._ticks_until(step))
             batch.append(reading)
         if batch:
+            self._touch(batch)
             changed.extend(self.engines.process(batch))
         self.clock.advance(self.engines.watermark)
         return changed
@@ -338,6 +357,7 @@ class PartitionEngine:
         now = self.clock.now()
         if now is not None and not self._held:
             changed.extend(self.engines.tick(now))
+        self._touch(alerts=changed)
         return changed
 
     def _meta(self) -> dict[str, str]:

@@ -25,6 +25,7 @@ from riskstream.cluster.layout import (
     ALERTS_STREAM,
     CHECKPOINTS_BUCKET,
     LEASES_BUCKET,
+    LIVE_BUCKET,
     MOVES_STREAM,
     RISK_STREAM,
     RULES_BUCKET,
@@ -77,6 +78,7 @@ ROLE_RESOURCES: dict[str, list[Resource]] = {
         Resource("object", CHECKPOINTS_BUCKET, writes=True),
         Resource("stream", MOVES_STREAM),  # the lender's lot moves of other partitions
         Resource("kv", RULES_BUCKET),  # the rules in force, at start
+        Resource("kv", LIVE_BUCKET, writes=True),  # its borrowers' live state
     ],
     API: [
         Resource("stream", ALERTS_STREAM),
@@ -84,6 +86,7 @@ ROLE_RESOURCES: dict[str, list[Resource]] = {
         Resource("kv", SETTINGS_BUCKET),
         Resource("kv", RULES_BUCKET, writes=True),  # the rules it puts in force
         Resource("stream", TELEMETRY_STREAM),  # its last sequence stamps a rules change
+        Resource("kv", LIVE_BUCKET),  # the borrowers' live state, for the borrower pages
     ],
 }
 

@@ -12,6 +12,9 @@ Each partition also reads the moves stream (every partition's candidate lot move
 double pledge) from the move after the one its checkpoint covers, every `TICK_EVERY_S`,
 and publishes the moves of its own lots there, before its checkpoint moves on.
 
+Each partition sends its borrowers' live state (score, matrix, lots' coverage) to the
+bucket `LIVE_BUCKET` for the API tier's borrower pages (`riskstream.cluster.live_states`).
+
 A worker killed without warning loses nothing: its leases expire, another worker
 restores the last checkpoint and reads on from there; the alert changes it finds again
 are the same changes with the same de-duplication ids, which the alerts stream keeps once
@@ -38,6 +41,7 @@ from nats.js.errors import (
     NotFoundError,
     ObjectNotFoundError,
 )
+from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from devices.model import Fleet
@@ -46,6 +50,7 @@ from riskstream.cluster.errors import ClusterSettingsError
 from riskstream.cluster.layout import (
     CHECKPOINTS_BUCKET,
     LEASES_BUCKET,
+    LIVE_BUCKET,
     MOVES_STREAM,
     MOVES_SUBJECT_PREFIX,
     RISK_STREAM,
@@ -53,10 +58,12 @@ from riskstream.cluster.layout import (
     SERVICE_RULES_KEY,
     TRANSIENT_ERRORS,
     alerts_subject,
+    live_state_key,
     moves_subject,
     risk_subject,
 )
 from riskstream.cluster.leases import PartitionLeases
+from riskstream.cluster.live_states import LiveStateSender
 from riskstream.cluster.logins import NatsLogin
 from riskstream.cluster.messages import (
     MoveMessage,
@@ -72,6 +79,7 @@ from riskstream.cluster.partition_engine import LenderLots, PartitionEngine, len
 from riskstream.cluster.supervisor import PartitionSupervisor, close_quietly
 from riskstream.cluster.topology import read_partitions
 from riskstream.engine.alerts import Alert
+from riskstream.engine.live_state import BorrowerState, encode_state
 from riskstream.rules.lender import source_name
 from riskstream.rules.schema import RuleSet, parse_rules
 
@@ -118,6 +126,8 @@ class RiskWorker:
         self._js: JetStreamContext | None = None
         self._leases: PartitionLeases | None = None
         self._checkpoints: ObjectStore | None = None
+        self._live: KeyValue | None = None
+        self.states_sent = 0
         self._partitions = 0
         self._lots: LenderLots = lender_lots(config.fleets)
         self._work = ThreadPoolExecutor(1, thread_name_prefix="risk-work")
@@ -144,6 +154,14 @@ class RiskWorker:
                 ) from None
             await self._rules_from_bucket()
             self._checkpoints = await self._js.object_store(CHECKPOINTS_BUCKET)
+            try:
+                self._live = await self._js.key_value(LIVE_BUCKET)
+            except BucketNotFoundError:
+                log.error(
+                    "the cluster has no bucket %s (made by a newer riskstream cluster up): "
+                    "borrower pages of the API show no live state until it runs again",
+                    LIVE_BUCKET,
+                )
             self._leases = leases = PartitionLeases(
                 await self._js.key_value(LEASES_BUCKET), "risk", self.worker_id, self._partitions
             )
@@ -268,6 +286,7 @@ class RiskWorker:
         )
         last_checkpoint = time.monotonic()
         last_tick = time.monotonic()
+        sender = LiveStateSender(self.worker_id)
         try:
             while not hand_back.is_set():
                 if self._leases is not None and not self._leases.fresh():
@@ -290,6 +309,11 @@ class RiskWorker:
                 self.messages_applied += len(messages)
                 await self._publish(changed)
                 await self._publish_moves(engine.partition, found)
+                if self._live is not None and sender.due(behind=len(messages) >= FETCH_BATCH):
+                    states = await asyncio.get_running_loop().run_in_executor(
+                        self._work, sender.pick, engine.engines.by_tenant, engine.touched
+                    )
+                    await self._send_states(self._live, sender, states)
                 if time.monotonic() - last_checkpoint >= self.config.checkpoint_every_s:
                     await self._checkpoint(engine)
                     last_checkpoint = time.monotonic()
@@ -317,6 +341,21 @@ class RiskWorker:
                 headers={"Nats-Msg-Id": alert_message_id(alert)},
             )
         self.alerts_published += len(changed)
+
+    async def _send_states(
+        self, bucket: KeyValue, sender: LiveStateSender, states: list[BorrowerState]
+    ) -> None:
+        """Put borrowers' live states in the bucket; one not taken is sent at the next
+        look (logged once per look)."""
+        for state in states:
+            try:
+                key = live_state_key(state.tenant, state.borrower_id)
+                await bucket.put(key, encode_state(state))
+            except Exception as exc:  # a timeout or a cluster without quorum: not fatal
+                log.warning("live state of %s not sent: %r", state.borrower_id, exc)
+                return
+            sender.sent(state)
+            self.states_sent += 1
 
     async def _checkpoint(self, engine: PartitionEngine) -> None:
         """Save the partition's state; on failure say so and go on (whoever takes the

@@ -48,6 +48,9 @@ from riskstream.cluster.layout import (
     DUPLICATE_WINDOW_S,
     LEASE_TTL_S,
     LEASES_BUCKET,
+    LIVE_BUCKET,
+    LIVE_MAX_BYTES,
+    LIVE_MAX_VALUE_BYTES,
     MOVES_STREAM,
     MOVES_SUBJECT_PREFIX,
     MQTT_STREAM,
@@ -184,6 +187,7 @@ async def ensure_topology(
     await _settled(lambda: _ensure_key_value(js, LEASES_BUCKET, replicas, ttl=LEASE_TTL_S))
     await _settled(lambda: _ensure_object_store(js, CHECKPOINTS_BUCKET, replicas))
     await _settled(lambda: _ensure_key_value(js, RULES_BUCKET, replicas))
+    await _settled(lambda: _ensure_live_bucket(js, replicas))
     settings = await _settled(lambda: _ensure_key_value(js, SETTINGS_BUCKET, replicas))
     try:
         await _settled(lambda: settings.create(PARTITIONS_KEY, str(wanted).encode()))
@@ -286,6 +290,19 @@ async def _ensure_key_value(
     except nats.js.errors.BucketNotFoundError:
         return await js.create_key_value(
             bucket=bucket, replicas=replicas, ttl=ttl, storage=StorageType.FILE
+        )
+
+
+async def _ensure_live_bucket(js: JetStreamContext, replicas: int) -> nats.js.kv.KeyValue:
+    try:
+        return await js.key_value(LIVE_BUCKET)
+    except nats.js.errors.BucketNotFoundError:
+        return await js.create_key_value(
+            bucket=LIVE_BUCKET,
+            replicas=replicas,
+            storage=StorageType.FILE,
+            max_value_size=LIVE_MAX_VALUE_BYTES,
+            max_bytes=LIVE_MAX_BYTES,
         )
 
 

@@ -15,9 +15,18 @@ risk shows up as alerts: geofence, silent device, …).
 """
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from devices.model import Borrower, Collateral, Loan
-from riskstream.engine.coverage import LatestCoverage
+from riskstream.engine.coverage import LotCoverage
+
+
+class CoverageSource(Protocol):
+    """Where lots' latest coverage comes from: the engine's `LatestCoverage`, or a
+    borrower's live state sent by a risk worker (`riskstream.engine.live_state`)."""
+
+    def lot(self, collateral_id: str) -> LotCoverage | None:
+        """Coverage of one lot, None when it is not weighed (yet)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ class ExposureSum:
         }
 
 
-def lot_values(borrower: Borrower, coverage: LatestCoverage) -> list[LotValue]:
+def lot_values(borrower: Borrower, coverage: CoverageSource) -> list[LotValue]:
     """Every pledged lot of a borrower with its latest on-hand quantity."""
     lots: list[LotValue] = []
     for loan in borrower.loans:

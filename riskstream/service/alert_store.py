@@ -191,6 +191,17 @@ class AlertStore(SqlStore):
             )
             return int(newest or 0)
 
+    def open_by_borrower(self, tenant: str) -> dict[str, list[str]]:
+        """borrower id -> severities of its open (or acknowledged) alerts, of one tenant."""
+        query = select(AlertRow.borrower_id, AlertRow.severity).where(
+            AlertRow.status.in_(("open", "acknowledged")), AlertRow.tenant == tenant
+        )
+        found: dict[str, list[str]] = {}
+        with self._session() as s:
+            for borrower_id, severity in s.execute(query):
+                found.setdefault(str(borrower_id), []).append(str(severity))
+        return found
+
     def counts_by_severity(
         self,
         statuses: tuple[str, ...] = ("open", "acknowledged"),

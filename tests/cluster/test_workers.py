@@ -6,8 +6,10 @@ The day's double pledge takes goods from a lot of b004 (partition 1) to one of b
 (partition 5): the partitions pair it through the moves stream, and the worker killed is
 the one owning the origin's partition, as soon as that partition has told the loss.
 
-An API process (`riskstream serve --nats`) lists the same alerts from its database, and a
-person's acknowledgement through it reaches the alert's partition."""
+An API process (`riskstream serve --nats`) lists the same alerts from its database, shows
+each borrower's live engine state as the risk workers sent it (the killed worker's
+borrowers' from their new owner) equal to the engine's of one process on the same
+telemetry, and a person's acknowledgement through it reaches the alert's partition."""
 
 import asyncio
 import json
@@ -25,11 +27,16 @@ import nats
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from devices.fleet_file import load_fleet
+from riskstream.api.asset_views import collateral_out
+from riskstream.backtest.replay import replay
+from riskstream.backtest.telemetry_file import read_telemetry
 from riskstream.cluster.layout import (
     ALERTS_STREAM,
     CHECKPOINTS_BUCKET,
     DEFAULT_PARTITIONS,
     LEASES_BUCKET,
+    LIVE_BUCKET,
     MOVES_STREAM,
     RISK_STREAM,
     RULES_BUCKET,
@@ -41,7 +48,9 @@ from riskstream.cluster.messages import decode_move, decode_risk
 from riskstream.cluster.nats_servers import NatsCluster
 from riskstream.cluster.risk_worker import RiskWorker, RiskWorkerConfig
 from riskstream.cluster.topology import prepare_cluster
+from riskstream.engine.core import Engine
 from riskstream.rules.schema import RuleSet
+from riskstream.scoring.exposure import lot_values
 from riskstream.service.local_broker import free_port
 from tests.servers import admin_options, device_login
 
@@ -77,7 +86,7 @@ async def _fresh_topology(cluster: NatsCluster) -> None:
             await js.delete_stream(stream)
         except nats.js.errors.NotFoundError:
             pass
-    for bucket in (LEASES_BUCKET, RULES_BUCKET):
+    for bucket in (LEASES_BUCKET, RULES_BUCKET, LIVE_BUCKET):
         try:
             await js.delete_key_value(bucket)
         except nats.js.errors.NotFoundError:
@@ -263,9 +272,16 @@ def test_workers_raise_the_alerts_of_backtest_and_a_killed_risk_worker_loses_non
             f"the origin's partition told no loss: {cluster_state(nats_cluster)[0]}"
         )
         time.sleep(0.2)
-    victim = cluster_state(nats_cluster)[2][f"risk.p{origin}"]
+    leases_before = cluster_state(nats_cluster)[2]
+    victim = leases_before[f"risk.p{origin}"]
+    victims_partitions = {
+        int(k.removeprefix("risk.p"))
+        for k, v in leases_before.items()
+        if v == victim and k.startswith("risk.p")
+    }
     workers[victim].kill()  # -9, mid-stream: its partitions have readings held and unsaved
     killed_at = time.monotonic()
+    killed_wall = time.time()
     while True:  # its partitions are taken over while the devices go on publishing
         leases = cluster_state(nats_cluster)[2]
         risk = {k: v for k, v in leases.items() if k.startswith("risk.p")}
@@ -302,9 +318,69 @@ def test_workers_raise_the_alerts_of_backtest_and_a_killed_risk_worker_loses_non
     ]
     assert repeated == [], f"alert changes stored twice: {repeated[:3]}"
     assert all(w.poll() is None for name, w in workers.items() if name != victim)
+    _the_api_tier_shows_the_engines_live_state(
+        api_tier, folder, victim, victims_partitions, killed_wall
+    )
     _the_api_tier_lists_them_and_passes_an_acknowledgement_on(
         nats_cluster, api_tier, final_alerts(changes)
     )
+
+
+def _engine_fields(body: dict[str, Any]) -> dict[str, Any]:
+    keys = ("score", "computed_at", "reasons", "components", "matrix", "collateral")
+    return {k: body[k] for k in keys}
+
+
+def _the_api_tier_shows_the_engines_live_state(
+    base: str, folder: Path, victim: str, victims_partitions: set[int], killed_wall: float
+) -> None:
+    """Every borrower's engine fields from `serve --nats` are those of one engine fed the
+    same telemetry, scored at the same event time; the killed worker's borrowers' state
+    comes from their new owner, sent after the kill."""
+    fleet = load_fleet(folder / "fleet.yaml")
+    engine = Engine([fleet], RuleSet())
+    replay(engine, read_telemetry(folder / "t.parquet"), fleet.tenant.id)
+
+    def expected(borrower_id: str, computed_at: float) -> dict[str, Any]:
+        borrower = next(b for b in fleet.borrowers if b.id == borrower_id)
+        alerts = [a for a in engine.open_alerts() if a.borrower_id == borrower_id]
+        risk = engine.scoring.score(fleet.tenant.id, borrower_id, alerts, computed_at, record=False)
+        lots = [collateral_out(lot) for lot in lot_values(borrower, engine.coverage)]
+        body = {**risk.to_dict(), "collateral": lots}
+        return dict(json.loads(json.dumps(_engine_fields(body))))
+
+    with httpx.Client(base_url=base, timeout=10.0) as client:
+        token = client.post("/api/token", data={"username": "ria", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        for borrower in fleet.borrowers:
+            taken_over = partition_of("demo-bank", borrower.id, DEFAULT_PARTITIONS) in (
+                victims_partitions
+            )
+            body: dict[str, Any] = {}
+            deadline = time.monotonic() + 90  # a state changes within 2 s, refreshed each 30 s
+            while time.monotonic() < deadline:
+                body = client.get(f"/api/borrowers/{borrower.id}", headers=headers).json()
+                state = body["live_state"]
+                fresh = state["source"] == "risk_worker" and (
+                    not taken_over
+                    or (state["worker"] != victim and state["published_at"] > killed_wall)
+                )
+                if fresh and _engine_fields(body) == expected(borrower.id, body["computed_at"]):
+                    break
+                time.sleep(1)
+            assert body["live_state"]["source"] == "risk_worker", body["live_state"]
+            assert 0 <= body["live_state"]["age_s"] < 120
+            if taken_over:
+                assert body["live_state"]["worker"] != victim
+                assert body["live_state"]["published_at"] > killed_wall
+            assert _engine_fields(body) == expected(borrower.id, body["computed_at"])
+        assert any(b["score"] > 0 for b in _borrower_rows(client, headers))
+
+
+def _borrower_rows(client: httpx.Client, headers: dict[str, str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = client.get("/api/borrowers", headers=headers).json()
+    assert all(r["live_state"]["source"] == "risk_worker" for r in rows)
+    return rows
 
 
 def _the_api_tier_lists_them_and_passes_an_acknowledgement_on(

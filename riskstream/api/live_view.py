@@ -1,0 +1,78 @@
+"""A borrower's live engine state, wherever the engine runs.
+
+In one process (`riskstream serve`) the borrower pages read the engine. Behind
+``serve --nats`` the engine runs in the cluster's risk workers, and the pages read the
+state the borrower's risk partition last sent (`riskstream.cluster.live_states`); the
+answer says where the state came from and how old it is (`freshness`), and the same
+JSON shapes follow from either.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from riskstream.engine.live_state import borrower_state
+from riskstream.scoring.borrower_risk import BorrowerRisk
+from riskstream.scoring.exposure import CoverageSource
+from riskstream.service.runtime import Runtime
+
+wall_clock = time.time
+"""The API process's wall clock, for a state's age (tests set it)."""
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What the borrower pages show from the engine."""
+
+    risk: BorrowerRisk
+    coverage: CoverageSource
+    history: list[tuple[float, float]]
+    freshness: dict[str, Any]
+
+
+def live_view(runtime: Runtime, tenant: str, borrower_id: str) -> LiveView:
+    """The live state of ``tenant``'s registered ``borrower_id`` (KeyError if unknown)."""
+    engine = runtime.engines.of(tenant)
+    if runtime.cluster is None:
+        risk = engine.borrower_risk(borrower_id)
+        history = engine.scoring.history_of(borrower_id)
+        return LiveView(risk, engine.coverage, history, _fresh("engine", None, None))
+    state = runtime.cluster.live.of(tenant, borrower_id)
+    if state is None:  # no risk worker sent it yet: the registry's borrower, unscored
+        state = borrower_state(engine, borrower_id)
+        risk = BorrowerRisk(
+            borrower_id, tenant, state.score, state.reasons, state.components,
+            state.computed_at, state.matrix,
+        )  # fmt: skip
+        return LiveView(risk, state, [], _fresh("none", None, None))
+    risk = BorrowerRisk(
+        borrower_id, tenant, state.score, list(state.reasons), dict(state.components),
+        state.computed_at, state.matrix,
+    )  # fmt: skip
+    history = [(ts, score) for ts, score in state.history]
+    return LiveView(risk, state, history, _fresh("risk_worker", state.worker, state.published_at))
+
+
+def _fresh(source: str, worker: str | None, published_at: float | None) -> dict[str, Any]:
+    age = None if published_at is None else round(max(0.0, wall_clock() - published_at), 3)
+    return {"source": source, "worker": worker, "published_at": published_at, "age_s": age}
+
+
+def event_time(runtime: Runtime, tenant: str) -> float | None:
+    """The event time ``tenant``'s telemetry reached: the engine's watermark, or on a
+    cluster the latest time a risk worker scored one of its borrowers at."""
+    if runtime.cluster is None:
+        return runtime.engines.of(tenant).watermark
+    times = [s.computed_at for s in runtime.cluster.live.of_tenant(tenant)]
+    return max(times) if times else None
+
+
+def open_severities(runtime: Runtime, tenant: str) -> dict[str, list[str]]:
+    """borrower id -> severities of its open (or acknowledged) alerts: the engine's, or
+    on a cluster those the API tier stored."""
+    if runtime.cluster is not None:
+        return runtime.alerts.open_by_borrower(tenant)
+    found: dict[str, list[str]] = {}
+    for alert in runtime.engines.of(tenant).open_alerts():
+        found.setdefault(alert.borrower_id, []).append(alert.severity)
+    return found

@@ -1,0 +1,130 @@
+"""The borrower answers of an API process on a cluster (`serve --nats`), from the live
+states it holds and the alerts in its database: the same shapes and figures as the
+engine they came from, with the state's age; a loan officer still sees only their
+portfolio. The states are taken by the API's own cache, as its watch of the bucket
+takes them (the watch itself runs against real servers in
+``tests/cluster/test_live_state.py``)."""
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from fastapi.testclient import TestClient
+
+from devices.reading import Reading
+from riskstream.api import live_view
+from riskstream.api.app import create_app
+from riskstream.cluster.layout import live_state_key
+from riskstream.engine.alerts import Alert
+from riskstream.engine.live_state import borrower_state, encode_state
+from riskstream.service.runtime import Runtime
+from riskstream.service.settings import ServiceSettings
+from tests.riskstream.people import register_people
+from tests.riskstream.test_api_access import login
+
+T0 = 1_795_000_000.0
+SENT = T0 + 30.0
+
+
+def _alert(borrower_id: str, severity: str, status: str = "open") -> Alert:
+    return Alert(
+        id=f"{borrower_id}-{severity}", tenant="bank-a", borrower_id=borrower_id,
+        loan_id=None, site_id=None, device_id=None, kind="inventory_below_pledge",
+        subject=f"{borrower_id}-c1", severity=severity, status=status, opened_at=T0,
+        detected_at=T0, updated_at=T0, score=50.0, reasons=["low"], evidence={},
+        rule="rules.inventory_below_pledge",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Runtime, Runtime]:
+    """(one process whose engine took the readings, an API process of a cluster that
+    holds that engine's states), on the same people and fleet."""
+    register_people(tmp_path / "one.db")
+    register_people(tmp_path / "api.db")
+    one = Runtime(ServiceSettings(database=str(tmp_path / "one.db"), deadletter=None))
+    api = Runtime(
+        ServiceSettings(
+            database=str(tmp_path / "api.db"), deadletter=None, nats="nats://127.0.0.1:9"
+        )
+    )
+    engine = one.engines.of("bank-a")
+    engine.process(
+        [
+            Reading("bank-a", "b1-d1", T0, "weight_kg", 850_000.0, 1),
+            Reading("bank-a", "b2-d1", T0, "weight_kg", 500_000.0, 1),
+        ]
+    )
+    assert api.cluster is not None
+    for borrower_id in ("b1", "b2"):
+        one.engines.of("bank-a").borrower_risk(borrower_id)  # as one process's page records
+        state = msgspec.structs.replace(
+            borrower_state(engine, borrower_id), published_at=SENT, worker="r7"
+        )
+        assert api.cluster.live.take(live_state_key("bank-a", borrower_id), encode_state(state))
+    api.alerts.save([_alert("b1", "critical"), _alert("b1", "warning", "acknowledged")])
+    api.alerts.save([_alert("b2", "info", "resolved")])
+    monkeypatch.setattr(live_view, "wall_clock", lambda: SENT + 12.5)
+    return one, api
+
+
+def _engine_fields(body: dict[str, object]) -> dict[str, object]:
+    keys = ("score", "computed_at", "reasons", "components", "matrix", "collateral", "exposure")
+    return {k: body[k] for k in keys}
+
+
+def test_the_borrower_page_of_a_cluster_shows_the_engines_figures_and_their_age(
+    both: tuple[Runtime, Runtime],
+) -> None:
+    one, api = both
+    with TestClient(create_app(one)) as single, TestClient(create_app(api)) as cluster:
+        _compare(single, cluster)
+
+
+def _compare(single: TestClient, cluster: TestClient) -> None:
+    rita_one = login(single, "rita", "rita-password")
+    rita = login(cluster, "rita", "rita-password")
+    mine = cluster.get("/api/borrowers/b1", headers=rita).json()
+    same = single.get("/api/borrowers/b1", headers=rita_one).json()
+    assert _engine_fields(mine) == _engine_fields(same)
+    assert mine["score_history"] == same["score_history"] == [{"ts": T0, "value": 60.0}]
+    assert mine["live_state"] == {
+        "source": "risk_worker", "worker": "r7", "published_at": SENT, "age_s": 12.5
+    }  # fmt: skip
+    assert same["live_state"]["source"] == "engine"
+    assert mine["window_end"] == T0 + 1.0  # the state's event time, not the wall clock
+    risk = cluster.get("/api/borrowers/b1/risk", headers=rita).json()
+    assert (risk["score"], risk["history"]) == (60.0, [{"ts": T0, "score": 60.0}])
+    assert {a["id"] for a in risk["open_alerts"]} == {"b1-critical", "b1-warning"}
+    rows = {r["borrower_id"]: r for r in cluster.get("/api/borrowers", headers=rita).json()}
+    assert (rows["b1"]["open_alerts"], rows["b2"]["open_alerts"]) == (2, 0)
+    page = cluster.get("/api/portfolio", headers=rita).json()
+    page_one = single.get("/api/portfolio", headers=rita_one).json()
+    assert page["event_time"] == T0
+    assert page["open_alerts"] == {"critical": 1, "warning": 1, "info": 0, "total": 2}
+    assert [r["borrower_id"] for r in page["items"]] == [
+        r["borrower_id"] for r in page_one["items"]
+    ]
+    assert [r["coverage"] for r in page["items"]] == [r["coverage"] for r in page_one["items"]]
+    critical = cluster.get("/api/portfolio?severity=critical", headers=rita).json()
+    assert [r["borrower_id"] for r in critical["items"]] == ["b1"]
+
+
+def test_a_loan_officer_of_a_cluster_sees_only_their_portfolio_and_no_state_is_shown_unsent(
+    both: tuple[Runtime, Runtime],
+) -> None:
+    _, api = both
+    with TestClient(create_app(api)) as cluster:
+        _officer(api, cluster)
+
+
+def _officer(api: Runtime, cluster: TestClient) -> None:
+    anna = login(cluster, "anna", "anna-password")  # officer of b1 only
+    assert cluster.get("/api/borrowers/b2", headers=anna).status_code == 404
+    assert [r["borrower_id"] for r in cluster.get("/api/borrowers", headers=anna).json()] == ["b1"]
+    bob = login(cluster, "bob", "bob-password!")  # bank-b: no such borrower
+    assert cluster.get("/api/borrowers/b1", headers=bob).status_code == 404
+    assert api.cluster is not None
+    api.cluster.live.take(live_state_key("bank-a", "b1"), None, "DEL")
+    body = cluster.get("/api/borrowers/b1", headers=anna).json()
+    assert body["live_state"]["source"] == "none" and body["collateral"][0]["on_hand"] is None
