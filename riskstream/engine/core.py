@@ -187,19 +187,9 @@ class Engine:
         same alerts emitted, the end-of-step scoring at the same event time.
         """
         changed: dict[str, Alert] = {}
-        wall = self.wall_clock()
-        start = ends[first - 1] if first else 0
-        began = start
-        last = len(ends) - 1
-        i = first
-        while True:
-            end = ends[i]
-            self._feed(batch[start:end] if start or end < len(batch) else batch, changed, wall)
-            start = end
-            i += 1
-            if i > last or changed or self.due_by(quiet_until[i - 1]):
-                break
-        self.readings_processed += start - began
+        began = ends[first - 1] if first else 0
+        i = self._feed(batch, ends, quiet_until, first, changed, self.wall_clock())
+        self.readings_processed += ends[i - 1] - began
         alerts = list(changed.values())
         if alerts:
             self._due = None  # open, resolved, cooling or escalating alerts move timers
@@ -208,8 +198,17 @@ class Engine:
         self._price(alerts)
         return alerts, i
 
-    def _feed(self, batch: Sequence[Reading], changed: dict[str, Alert], wall: float) -> None:
-        """Route readings to their handlers, noting alert changes in ``changed``."""
+    def _feed(
+        self,
+        batch: Sequence[Reading],
+        ends: Sequence[int],
+        quiet_until: Sequence[float],
+        i: int,
+        changed: dict[str, Alert],
+        wall: float,
+    ) -> int:
+        """Route the readings of steps ``i`` on to their handlers, noting alert changes in
+        ``changed``, until `process_steps` says stop; return the first step not fed."""
         routes = self._routes
         watermark = -math.inf if self.watermark is None else self.watermark
         scoped = self.scope.by_device
@@ -217,42 +216,61 @@ class Engine:
         in_force: Rules | None = None
         last_seen, silent = self.deadman.last_seen, self.deadman.silent
         never = -math.inf
-        for reading in batch:
-            device_id = reading.device_id
-            route = routes.get(device_id)
-            if route is None:
-                route = self._route(device_id)
-            device = route.device
-            if device is None or device.tenant != reading.tenant:
-                self.readings_unmatched += 1
-                continue
-            if scoped:
-                effective = scoped.get(device_id, base_rules)
-                if effective is not in_force:
-                    self._use_rules(effective)
-                    in_force = effective
-            ts = reading.ts
-            if ts > watermark:
-                watermark = ts
-            # the deadman's bookkeeping, inline; a device's readings often share a time
-            if ts > route.last_seen:
-                route.last_seen = ts
-                if ts > last_seen.get(device_id, never):
-                    last_seen[device_id] = ts
-            if device_id in silent:
-                alert = self.deadman.seen(reading, device, self.book)
-                if alert is not None:
-                    changed[alert.id] = alert
-            try:
-                handler = route.handlers[reading.metric]
-            except KeyError:
-                handler = route.handlers[reading.metric] = self._handler(device, reading.metric)
-            if handler is not None:
-                handler(reading, device, wall, changed)
+        alarm = self.alarm
+        start = ends[i - 1] if i else 0
+        last = len(ends) - 1
+        while True:
+            end = ends[i]
+            for reading in batch[start:end] if start or end < len(batch) else batch:
+                device_id = reading.device_id
+                route = routes.get(device_id)
+                if route is None:
+                    route = self._route(device_id)
+                device = route.device
+                if device is None or device.tenant != reading.tenant:
+                    self.readings_unmatched += 1
+                    continue
+                if scoped:
+                    effective = scoped.get(device_id, base_rules)
+                    if effective is not in_force:
+                        self._use_rules(effective)
+                        in_force = effective
+                ts = reading.ts
+                if ts > watermark:
+                    watermark = ts
+                # the deadman's bookkeeping, inline; a device's readings often share a time
+                if ts > route.last_seen:
+                    route.last_seen = ts
+                    if ts > last_seen.get(device_id, never):
+                        last_seen[device_id] = ts
+                if device_id in silent:
+                    alert = self.deadman.seen(reading, device, self.book)
+                    if alert is not None:
+                        changed[alert.id] = alert
+                try:
+                    handler = route.handlers[reading.metric]
+                except KeyError:
+                    handler = route.handlers[reading.metric] = self._handler(device, reading.metric)
+                if handler is not None:
+                    handler(reading, device, wall, changed)
+            start = end
+            i += 1
+            if i > last or changed:
+                break
+            quiet = quiet_until[i - 1]
+            # `due_by` in short: nothing is due before the kept due time and the alarm
+            due = self._due
+            if due is None or quiet >= due or quiet >= alarm.at:
+                if in_force is not None and in_force is not base_rules:
+                    self._use_rules(base_rules)  # the timers read the service's rules
+                    in_force = base_rules
+                if self.due_by(quiet):
+                    break
         if in_force is not None and in_force is not base_rules:
             self._use_rules(base_rules)
         if watermark > -math.inf:
             self.watermark = watermark
+        return i
 
     def _route(self, device_id: str) -> Route:
         device = self.index.devices.get(device_id)
@@ -376,20 +394,21 @@ class Engine:
             self._next_scoring = now + self.rules.models.snapshot_every
             self._due = None
             self.scoring.models.expire(now)
-            self.score_all(now)
+            grouped = self._open_by_borrower()
+            for borrower_id, tenant in self.index.borrowers.items():
+                self.scoring.rescore(tenant, borrower_id, grouped.get(borrower_id, ()), now)
             return
-        for borrower_id in {(a.tenant, a.borrower_id) for a in changed}:
-            self._score(*borrower_id, now)
+        if not changed:
+            return
+        grouped = self._open_by_borrower()
+        for tenant, borrower_id in {(a.tenant, a.borrower_id) for a in changed}:
+            self.scoring.rescore(tenant, borrower_id, grouped.get(borrower_id, ()), now)
 
     def _open_by_borrower(self) -> dict[str, list[Alert]]:
         grouped: dict[str, list[Alert]] = {}
         for alert in self.book.open_alerts():
             grouped.setdefault(alert.borrower_id, []).append(alert)
         return grouped
-
-    def _score(self, tenant: str, borrower_id: str, now: float) -> BorrowerRisk:
-        alerts = [a for a in self.book.open_alerts() if a.borrower_id == borrower_id]
-        return self.scoring.score(tenant, borrower_id, alerts, now)
 
     def score_all(self, now: float) -> list[BorrowerRisk]:
         """Score every registered borrower as of event time ``now``."""
@@ -453,7 +472,10 @@ class Engine:
         for name, component in self._components().items():
             if name in self.detectors and name not in parts:
                 continue
-            apply_state(component, parts[name])
+            state = parts[name]
+            if name == "scoring":  # checkpoints of before scorings went unexplained
+                state = {k: v for k, v in state.items() if k != "latest"}
+            apply_state(component, state)
         self._routes, self._tables = {}, {}  # they cache what the detectors held before
         self.book.update_every_s = self.rules.alerts.update_every
         self.custom.set_rules(self.rules.rules.custom)  # its caches follow the rules in force
