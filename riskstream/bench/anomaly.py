@@ -5,7 +5,8 @@ harmonics, random phase), a weekly pattern (lower and flatter at weekends), a sl
 wander and noise, rounded to 0.01, sampled every 1-10 min with gaps of 0.5-6 h about
 once a day. Each series of an anomaly kind carries that kind in its second half (spikes
 three times); clean series carry none. Every scorer of `riskstream.detectors.anomaly_methods`
-reads every series once, in time order, scoring then learning each reading.
+reads every series once, in time order, scoring then learning each reading; the cohort
+model reads all series together as one cohort (`riskstream.bench.anomaly_cohort`).
 
 How it is counted: an event is found when an alert falls between its start and
 `GRACE_S` after its end (the delay is to the first such alert). Alerts less than
@@ -29,6 +30,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from riskstream.bench.anomaly_cohort import COHORT, run_cohort
 from riskstream.cli.terminal import command_console
 from riskstream.detectors.anomaly_methods import (
     DAY,
@@ -271,7 +273,8 @@ def tally(series: Series, alerts: list[float], seconds: float) -> Tally:
 
 
 def measure(cases: list[Series], progress: Progress | None = None) -> dict[str, dict[str, Tally]]:
-    """Tallies per scorer and per kind of series, and over all series (`ALL`)."""
+    """Tallies per scorer and per kind of series, and over all series (`ALL`); the
+    cohort model's (`COHORT`) from one run over all series as one cohort."""
     task = progress.add_task("scoring", total=len(METHODS) * len(cases)) if progress else None
     found: dict[str, dict[str, Tally]] = {}
     for name, make in METHODS.items():
@@ -285,6 +288,14 @@ def measure(cases: list[Series], progress: Progress | None = None) -> dict[str, 
             by_kind[ALL].add(one)
             if progress is not None and task is not None:
                 progress.advance(task)
+    by_kind = found[COHORT] = {ALL: Tally()}
+    run = run_cohort([(c.ts, c.values) for c in cases])
+    readings = sum(len(c.ts) for c in cases) or 1
+    for k, series in enumerate(cases):
+        one = tally(series, run.alerts[k], run.seconds * len(series.ts) / readings)
+        one.state_bytes = run.state_bytes[k]
+        by_kind.setdefault(series.kind, Tally()).add(one)
+        by_kind[ALL].add(one)
     return found
 
 

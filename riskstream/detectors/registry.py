@@ -526,7 +526,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         area="Production lines",
     ),
     # its readings are noted by the engine itself, inline, for speed; its per-device
-    # overrides are the engine's too (`Engine._apply_scope`)
+    # overrides are the engine's too (`Scoping.refresh`)
     DetectorSpec.one_rule(
         "deadman",
         "device_silent",

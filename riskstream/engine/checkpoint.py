@@ -55,6 +55,7 @@ SHARED = frozenset(
         "peers",  # a line's cohort peers, derived from the fleets
         "peer_lines",
         "alarm",
+        "derived",  # what scoring keeps of the fleets and of unchanged inputs
     }
 )
 

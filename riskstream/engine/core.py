@@ -4,77 +4,43 @@
 Both return the alerts that were opened, updated or resolved by that step. No I/O
 happens here; the only outside input is ``wall_clock``, used for ``detected_at``.
 
-Borrowers are scored (`borrower_risk`) when their alerts change, every
-``models.snapshot_every`` of event time, and when asked; loan outcomes
-(`record_outcome`) train the tenant's outcome model.
+`Engine` assembles the parts, each in its own module: the detectors of the registry,
+the routes of readings to them (`riskstream.engine.routing`), the rules in force per
+device (`riskstream.engine.scoping`), the clock-driven work and when it is next due
+(`riskstream.engine.timers`), and which borrowers are scored when
+(`riskstream.engine.rescoring`): borrowers are scored (`borrower_risk`) when their
+alerts change, every ``models.snapshot_every`` of event time, and when asked; loan
+outcomes (`record_outcome`) train the tenant's outcome model. It keeps what they
+learned in one state for checkpoints.
 """
 
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from devices.model import DeviceKind, Fleet
+from devices.model import Fleet
 from devices.reading import Reading
 from ingest.integrity import OFFLINE, IntegritySignal
-from riskstream.detectors.data_integrity import (
-    DataIntegrityDetector,
-    DataIntegrityRule,
-    MessagesLostRule,
-)
-from riskstream.detectors.deadman import DeadmanDetector, DeadmanRule
-from riskstream.detectors.registry import REGISTRY, DetectorSpec
+from riskstream.detectors.data_integrity import DataIntegrityDetector
+from riskstream.detectors.deadman import DeadmanDetector
+from riskstream.detectors.registry import REGISTRY
 from riskstream.engine.alarm import Alarm
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.checkpoint import apply_state, read_state, state_of, write_state
 from riskstream.engine.coverage import LatestCoverage
-from riskstream.engine.fleet_index import DeviceContext, FleetIndex
-from riskstream.rules.schema import Rules, RuleSet
+from riskstream.engine.fleet_index import FleetIndex
+from riskstream.engine.rescoring import Rescoring
+from riskstream.engine.routing import Router
+from riskstream.engine.scoping import Scoping
+from riskstream.engine.timers import Timers
+from riskstream.rules.schema import RuleSet
 from riskstream.rules.scope import RuleScope
-from riskstream.scoring import alert_score
 from riskstream.scoring.borrower_risk import BorrowerRisk, BorrowerScoring
 from riskstream.scoring.outcome_model import LoanEvent
 
-Handler = Callable[[Reading, DeviceContext, float, dict[str, Alert]], None]
-"""What one reading goes through: (reading, its device, wall time, changed alerts by id)."""
-
-
-class Route:
-    """A device as the engine sees it, and the handler of each metric it has sent."""
-
-    __slots__ = ("device", "handlers", "last_seen")
-
-    def __init__(self, device: DeviceContext | None, handlers: dict[str, Handler | None]) -> None:
-        self.device = device
-        self.handlers = handlers
-        # the latest event time of its readings this engine saw (the deadman's own
-        # `last_seen` is the authority: its first tick dates devices never heard from)
-        self.last_seen = -math.inf
-
-
-def _run_two(
-    first: Handler,
-    second: Handler,
-    reading: Reading,
-    device: DeviceContext,
-    wall: float,
-    changed: dict[str, Alert],
-) -> None:
-    first(reading, device, wall, changed)
-    second(reading, device, wall, changed)
-
-
-def _run_steps(
-    steps: tuple[Handler, ...],
-    reading: Reading,
-    device: DeviceContext,
-    wall: float,
-    changed: dict[str, Alert],
-) -> None:
-    for step in steps:
-        step(reading, device, wall, changed)
+__all__ = ["Engine", "check_meta"]
 
 
 class Engine:
@@ -100,29 +66,27 @@ class Engine:
         self.movement = self.detectors["movement"]
         self.operations = self.detectors["operations"]
         self.custom = self.detectors["custom"]
-        # the next due time of the timers, kept between ticks (`next_due`); detectors
-        # that bring a due time earlier on a reading ring the alarm
-        self._due: float | None = None
-        self._dues: list[float] = []  # of each part (`_due_of`) when last asked
-        self.alarm = Alarm()
-        for detector in self.detectors.values():
-            if hasattr(detector, "alarm"):
-                detector.alarm = self.alarm
-        self._timed: list[tuple[DetectorSpec, Any]] = [
-            (spec, self.detectors[spec.name]) for spec in REGISTRY if spec.tick is not None
-        ]
         self.coverage = LatestCoverage(self.index)
         self.scoring = BorrowerScoring(self.coverage, rules)
-        self._next_scoring: float | None = None
+        self.rescoring = Rescoring(self.index, self.book, self.scoring, rules)
+        self.timers = Timers(self.detectors, self.book, self.rescoring.due)
+        self.alarm: Alarm = self.timers.alarm
+        self.scoping = Scoping(rules, self.index, self.detectors)
+        self.router = Router(
+            self.index, self.detectors, self, self.book, self.coverage, self.scoping, self.timers
+        )
         self.watermark: float | None = None
         self.readings_processed = 0
-        self.readings_unmatched = 0
-        self.scope = RuleScope(rules, self.index)
-        self.operations.set_scope(self.scope)
-        self._apply_scope()
-        # each device's handlers, built on its first reading of each metric
-        self._routes: dict[str, Route] = {}
-        self._tables: dict[tuple[DeviceKind, bool] | None, dict[str, Handler | None]] = {}
+
+    @property
+    def scope(self) -> RuleScope:
+        """The effective rules per device of the rule set in force."""
+        return self.scoping.scope
+
+    @property
+    def readings_unmatched(self) -> int:
+        """Readings of devices (or tenants) not in the fleets, ignored."""
+        return self.router.unmatched
 
     def set_rules(self, rules: RuleSet) -> None:
         """Apply a new rule set; open alerts and detector state are kept."""
@@ -131,38 +95,15 @@ class Engine:
         for spec in REGISTRY:
             spec.use_rules(self.detectors[spec.name], rules)
         self.scoring.set_rules(rules)
+        self.rescoring.rules = rules
         self.book.settings = rules.alerts
-        self.scope = RuleScope(rules, self.index)
-        self.operations.set_scope(self.scope)
-        self._apply_scope()
-        self._routes, self._tables = {}, {}  # the watched metrics may differ
-        self._due = None
+        self.scoping.apply(rules)
+        self.router.reset()  # the watched metrics may differ
+        self.timers.invalidate()
 
     def detector(self, name: str) -> Any:
         """The detector registered as ``name`` (`riskstream.detectors.registry`)."""
         return self.detectors[name]
-
-    def _use_rules(self, rules: Rules) -> None:
-        """Point the detectors that take per-scope rules at ``rules`` (a scope's)."""
-        for spec in REGISTRY:
-            if spec.scoped is not None:
-                self.detectors[spec.name].rule = getattr(rules, spec.scoped)
-
-    def _apply_scope(self) -> None:
-        """Precomputed per-device overrides for the detectors not driven by readings: the
-        deadman (timers) and data integrity (ingest's signals)."""
-        base = self.scope.base
-        self.deadman.overrides = {
-            device_id: rules.table(DeadmanRule)
-            for device_id, rules in self.scope.by_device.items()
-            if rules.table(DeadmanRule) != base.table(DeadmanRule)
-        }
-        self.integrity_detector.overrides = {
-            device_id: (rules.table(DataIntegrityRule), rules.table(MessagesLostRule))
-            for device_id, rules in self.scope.by_device.items()
-            if (rules.table(DataIntegrityRule), rules.table(MessagesLostRule))
-            != (base.table(DataIntegrityRule), base.table(MessagesLostRule))
-        }
 
     def process(self, batch: Sequence[Reading]) -> list[Alert]:
         """Feed readings (in event-time order per device); return changed alerts."""
@@ -187,105 +128,21 @@ class Engine:
         same alerts emitted, the end-of-step scoring at the same event time.
         """
         changed: dict[str, Alert] = {}
-        wall = self.wall_clock()
-        start = ends[first - 1] if first else 0
-        began = start
-        last = len(ends) - 1
-        i = first
-        while True:
-            end = ends[i]
-            self._feed(batch[start:end] if start or end < len(batch) else batch, changed, wall)
-            start = end
-            i += 1
-            if i > last or changed or self.due_by(quiet_until[i - 1]):
-                break
-        self.readings_processed += start - began
+        began = ends[first - 1] if first else 0
+        seen = -math.inf if self.watermark is None else self.watermark
+        i, seen = self.router.feed(
+            batch, ends, quiet_until, first, changed, self.wall_clock(), seen
+        )
+        if seen > -math.inf:
+            self.watermark = seen
+        self.readings_processed += ends[i - 1] - began
         alerts = list(changed.values())
         if alerts:
-            self._due = None  # open, resolved, cooling or escalating alerts move timers
-        if self.watermark is not None:
-            self._rescore(alerts, self.watermark)
-        self._price(alerts)
+            self.timers.invalidate()  # open, resolved, cooling or escalating alerts move timers
+        if self.watermark is not None and self.rescoring.rescore(alerts, self.watermark):
+            self.timers.invalidate()  # the periodic scoring moved on
+        self.rescoring.price(alerts)
         return alerts, i
-
-    def _feed(self, batch: Sequence[Reading], changed: dict[str, Alert], wall: float) -> None:
-        """Route readings to their handlers, noting alert changes in ``changed``."""
-        routes = self._routes
-        watermark = -math.inf if self.watermark is None else self.watermark
-        scoped = self.scope.by_device
-        base_rules = self.scope.base
-        in_force: Rules | None = None
-        last_seen, silent = self.deadman.last_seen, self.deadman.silent
-        never = -math.inf
-        for reading in batch:
-            device_id = reading.device_id
-            route = routes.get(device_id)
-            if route is None:
-                route = self._route(device_id)
-            device = route.device
-            if device is None or device.tenant != reading.tenant:
-                self.readings_unmatched += 1
-                continue
-            if scoped:
-                effective = scoped.get(device_id, base_rules)
-                if effective is not in_force:
-                    self._use_rules(effective)
-                    in_force = effective
-            ts = reading.ts
-            if ts > watermark:
-                watermark = ts
-            # the deadman's bookkeeping, inline; a device's readings often share a time
-            if ts > route.last_seen:
-                route.last_seen = ts
-                if ts > last_seen.get(device_id, never):
-                    last_seen[device_id] = ts
-            if device_id in silent:
-                alert = self.deadman.seen(reading, device, self.book)
-                if alert is not None:
-                    changed[alert.id] = alert
-            try:
-                handler = route.handlers[reading.metric]
-            except KeyError:
-                handler = route.handlers[reading.metric] = self._handler(device, reading.metric)
-            if handler is not None:
-                handler(reading, device, wall, changed)
-        if in_force is not None and in_force is not base_rules:
-            self._use_rules(base_rules)
-        if watermark > -math.inf:
-            self.watermark = watermark
-
-    def _route(self, device_id: str) -> Route:
-        device = self.index.devices.get(device_id)
-        # a handler depends only on the device's kind and whether it weighs a lot: devices
-        # alike share one table
-        profile = None if device is None else (device.kind, device.collateral_id is not None)
-        handlers = self._tables.setdefault(profile, {})
-        route = self._routes[device_id] = Route(device, handlers)
-        return route
-
-    def _handler(self, device: DeviceContext, metric: str) -> Handler | None:
-        """What a reading of ``metric`` from ``device`` goes through, in registry order."""
-        steps: list[Handler] = []
-        if metric == "weight_kg" and device.collateral_id is not None:
-            steps.append(self._on_weight)
-        for spec in REGISTRY:
-            detector = self.detectors[spec.name]
-            for route in spec.routes:
-                if route.watches(detector, device, metric):
-                    steps.append(partial(route.step, detector, self))
-        if not steps:
-            return None
-        if len(steps) == 1:
-            return steps[0]
-        if len(steps) == 2:
-            return partial(_run_two, steps[0], steps[1])
-        return partial(_run_steps, tuple(steps))
-
-    def _on_weight(
-        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
-    ) -> None:
-        """The lot's latest weight, for coverage and the borrower score."""
-        self.coverage.observe(reading.device_id, reading.value)
 
     def integrity(self, signals: Sequence[IntegritySignal]) -> list[Alert]:
         """Take ingest's data-integrity signals (replays, seq conflicts, bad signatures,
@@ -295,11 +152,10 @@ class Engine:
             for signal in offline:
                 self.deadman.declared_offline(signal.tenant, signal.device_id)
             signals = [s for s in signals if s.kind != OFFLINE]
-        self._due = None  # windows filled, devices declared offline
+        self.timers.invalidate()  # windows filled, devices declared offline
         alerts = self.integrity_detector.observe(signals, self.book, self.wall_clock())
         if alerts:
-            self._rescore(alerts, max(s.at for s in signals))
-            self._price(alerts)
+            self._settle(alerts, max(s.at for s in signals))
         return alerts
 
     def next_due(self, *, recheck: bool = False) -> float:
@@ -313,104 +169,41 @@ class Engine:
         (`riskstream.engine.alarm`); ``recheck`` asks again the timers kept as due by
         then.
         """
-        if self._due is None:
-            self._dues = [self._due_of(part) for part in range(len(self._timed) + 2)]
-        elif recheck:
-            by = min(self._due, self.alarm.at)
-            rang = self.alarm.at < math.inf
-            dues = self._dues
-            for part, due in enumerate(dues):
-                if rang or due <= by:
-                    dues[part] = self._due_of(part)
-        else:
-            return min(self._due, self.alarm.at)
-        self.alarm.reset()
-        self._due = min(self._dues)
-        return self._due
+        return self.timers.next_due(recheck=recheck)
 
     def due_by(self, at: float) -> bool:
         """Whether a tick at or before clock time ``at`` may change anything."""
-        if at == math.inf:
-            return True
-        return self.next_due() <= at and self.next_due(recheck=True) <= at
-
-    def _due_of(self, part: int) -> float:
-        """The next due time of the periodic scoring (0), the alert book (1) or a timed
-        detector (2 on)."""
-        if part == 0:
-            return -math.inf if self._next_scoring is None else self._next_scoring
-        if part == 1:
-            return self.book.next_due()
-        spec, detector = self._timed[part - 2]
-        return -math.inf if spec.next_due is None else spec.next_due(detector, self.book)
+        return self.timers.due_by(at)
 
     def tick(self, now: float) -> list[Alert]:
         """Run timers as of clock time ``now`` (event time while data flows)."""
-        wall = self.wall_clock()
-        alerts: list[Alert] = []
-        for spec, detector in self._timed:
-            assert spec.tick is not None
-            alerts += spec.tick(detector, now, self.book, wall)
-        alerts += self.book.escalate(now, wall)
-        self._rescore(alerts, now)
-        self._price(alerts)
-        self._due = None
+        alerts = self.timers.tick(now, self.wall_clock())
+        self._settle(alerts, now)
+        self.timers.invalidate()
         return alerts
 
     def settle(self, alerts: list[Alert], now: float) -> None:
         """Score and price alerts changed outside `process` and `tick` (the platform's
         cross-lender match) as those steps do."""
-        self._rescore(alerts, now)
-        self._price(alerts)
+        self._settle(alerts, now)
 
-    def _price(self, alerts: list[Alert]) -> None:
-        """Give each emitted alert its money at risk and alert score as of its own last
-        change (so a replay gives the same scores however its readings are batched; the
-        API ages them to the event time it serves them at)."""
-        for alert in alerts:
-            alert_score.apply(alert, self.index, alert.updated_at)
-
-    def _rescore(self, changed: list[Alert], now: float) -> None:
-        """Score borrowers whose alerts changed; everyone once per ``snapshot_every``."""
-        if self._next_scoring is None or now >= self._next_scoring:
-            self._next_scoring = now + self.rules.models.snapshot_every
-            self._due = None
-            self.scoring.models.expire(now)
-            self.score_all(now)
-            return
-        for borrower_id in {(a.tenant, a.borrower_id) for a in changed}:
-            self._score(*borrower_id, now)
-
-    def _open_by_borrower(self) -> dict[str, list[Alert]]:
-        grouped: dict[str, list[Alert]] = {}
-        for alert in self.book.open_alerts():
-            grouped.setdefault(alert.borrower_id, []).append(alert)
-        return grouped
-
-    def _score(self, tenant: str, borrower_id: str, now: float) -> BorrowerRisk:
-        alerts = [a for a in self.book.open_alerts() if a.borrower_id == borrower_id]
-        return self.scoring.score(tenant, borrower_id, alerts, now)
+    def _settle(self, alerts: list[Alert], now: float) -> None:
+        if self.rescoring.rescore(alerts, now):
+            self.timers.invalidate()  # the periodic scoring moved on
+        self.rescoring.price(alerts)
 
     def score_all(self, now: float) -> list[BorrowerRisk]:
         """Score every registered borrower as of event time ``now``."""
-        grouped = self._open_by_borrower()
-        return [
-            self.scoring.score(tenant, borrower_id, grouped.get(borrower_id, []), now)
-            for borrower_id, tenant in self.index.borrowers.items()
-        ]
+        return self.rescoring.score_all(now)
 
     def borrower_risk(self, borrower_id: str) -> BorrowerRisk:
         """Score one borrower now (event time: the watermark); KeyError if unknown."""
-        tenant = self.index.borrowers[borrower_id]
-        alerts = [a for a in self.book.open_alerts() if a.borrower_id == borrower_id]
-        if self.watermark is None:  # no data yet: a wall-clock point would not fit the history
-            return self.scoring.score(tenant, borrower_id, alerts, self.wall_clock(), record=False)
-        return self.scoring.score(tenant, borrower_id, alerts, self.watermark)
+        return self.rescoring.borrower_risk(borrower_id, self.watermark, self.wall_clock)
 
     def record_outcome(self, borrower_id: str, event: LoanEvent, ts: float) -> int:
         """Feed a loan outcome to the tenant's model; return the snapshots it labelled."""
         tenant = self.index.borrowers[borrower_id]
-        self._due = None
+        self.timers.invalidate()
         return self.scoring.outcome(tenant, borrower_id, event, ts)
 
     def open_alerts(self) -> list[Alert]:
@@ -440,7 +233,7 @@ class Engine:
         parts["scoring"].pop("models")
         parts["engine"] = {
             "watermark": self.watermark,
-            "next_scoring": self._next_scoring,
+            "next_scoring": self.rescoring.next_scoring,
             "readings_processed": self.readings_processed,
             "readings_unmatched": self.readings_unmatched,
         }
@@ -453,19 +246,22 @@ class Engine:
         for name, component in self._components().items():
             if name in self.detectors and name not in parts:
                 continue
-            apply_state(component, parts[name])
-        self._routes, self._tables = {}, {}  # they cache what the detectors held before
+            state = parts[name]
+            if name == "scoring":  # checkpoints of before scorings went unexplained
+                state = {k: v for k, v in state.items() if k != "latest"}
+            apply_state(component, state)
+        self.router.reset()  # routes cache what the detectors held before
         self.book.update_every_s = self.rules.alerts.update_every
         self.custom.set_rules(self.rules.rules.custom)  # its caches follow the rules in force
-        self._apply_scope()
+        self.scoping.refresh()
         for model in self.scoring.models.by_tenant.values():
             model.settings = self.rules.models
         engine = parts["engine"]
         self.watermark = engine["watermark"]
-        self._next_scoring = engine["next_scoring"]
+        self.rescoring.next_scoring = engine["next_scoring"]
         self.readings_processed = engine["readings_processed"]
-        self.readings_unmatched = engine["readings_unmatched"]
-        self._due = None
+        self.router.unmatched = engine["readings_unmatched"]
+        self.timers.invalidate()
 
     def checkpoint(
         self, path: Path | str, meta: dict[str, str] | None = None, *, key: bytes

@@ -10,16 +10,17 @@ history when it changed.
 """
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from riskstream.engine.alerts import Alert
 from riskstream.engine.coverage import LatestCoverage
 from riskstream.rules.schema import RuleSet
+from riskstream.scoring.derived import ScoringCache
+from riskstream.scoring.matrix import MatrixScore
 from riskstream.scoring.matrix_input import MatrixInputs, MatrixSnapshot
 from riskstream.scoring.outcome_model import LoanEvent, OutcomeModels
-from riskstream.scoring.scorecard import score as scorecard_score
 
 HISTORY_LEN = 256
 
@@ -49,9 +50,9 @@ class BorrowerScoring:
         self.rules = rules
         self.models = OutcomeModels(rules.models)
         self.history: dict[str, deque[tuple[float, float]]] = {}
-        self.latest: dict[str, BorrowerRisk] = {}
         self.matrix_inputs = MatrixInputs()
         self.snapshot_log: list[MatrixSnapshot] | None = None  # a backtest sets a list
+        self.derived = ScoringCache()
 
     def set_rules(self, rules: RuleSet) -> None:
         """Use new scorecard points and model settings from now on."""
@@ -67,11 +68,31 @@ class BorrowerScoring:
         *,
         record: bool = True,
     ) -> BorrowerRisk:
-        """Score a borrower from its open alerts and lot coverage; record it unless
-        ``record`` is False (a read, e.g. a page asking: no snapshot, no history point)."""
-        alerts = list(alerts)
+        """Score a borrower from its open alerts and lot coverage, with its reasons;
+        record it unless ``record`` is False (a read, e.g. a page asking: no snapshot, no
+        history point)."""
+        risk = self._score(tenant, borrower_id, list(alerts), now, record=record, explain=True)
+        assert risk is not None
+        return risk
+
+    def rescore(self, tenant: str, borrower_id: str, alerts: Sequence[Alert], now: float) -> None:
+        """Record a scoring as `score` does (history point, outcome-model snapshot,
+        matrix inputs) without explaining it: the engine's own scorings, which nobody
+        reads until a page asks (`score` then)."""
+        self._score(tenant, borrower_id, alerts, now, record=True, explain=False)
+
+    def _score(
+        self,
+        tenant: str,
+        borrower_id: str,
+        alerts: Sequence[Alert],
+        now: float,
+        *,
+        record: bool,
+        explain: bool,
+    ) -> BorrowerRisk | None:
         lots = self.coverage.of_borrower(borrower_id)
-        card = scorecard_score(self.rules.scorecard, alerts, lots)
+        card = self.derived.card(self.rules.scorecard, borrower_id, alerts, lots)
         model = self.models.of(tenant)
         features = {
             **card.features,
@@ -80,16 +101,42 @@ class BorrowerScoring:
         p = model.predict(features)
         w = model.weight
         total = round((1.0 - w) * card.total + w * 100.0 * p, 1)
+        from_matrix = self.rules.scoring.score_from == "matrix"
+        snapshot = record and model.snapshot_due(borrower_id, now)
+        matrix: MatrixScore | None = None
+        if explain or from_matrix or (snapshot and self.snapshot_log is not None):
+            profile = self.derived.profile(
+                borrower_id, self.coverage.index.borrower_records[borrower_id]
+            )
+            matrix = self.matrix_inputs.matrix_score(
+                profile, lots, self.rules, model, p, borrower_id, alerts, now, record=record
+            )
+            if from_matrix:
+                total = matrix.score
+        elif record:
+            self.matrix_inputs.note(borrower_id, lots, now)
+        if record:
+            if snapshot:
+                model.snapshot(borrower_id, now, features, p)
+                if self.snapshot_log is not None:
+                    assert matrix is not None
+                    self.snapshot_log.append(
+                        MatrixSnapshot.of(borrower_id, now, matrix, card.total, total)
+                    )
+            history = self.history.get(borrower_id)
+            if history is None:
+                history = self.history[borrower_id] = deque(maxlen=HISTORY_LEN)
+            if not history or (history[-1][1] != total and now >= history[-1][0]):
+                history.append((now, total))
+        if not explain:
+            return None
+        assert matrix is not None
         reasons = [f"scorecard {card.total:g} points", *card.reasons]
         reasons.append(
             f"model: p(default)={p:.2f} (weight {w:.2f}, {model.bad_outcomes} bad outcomes learned)"
         )
-        matrix = self.matrix_inputs.matrix_score(
-            self.coverage.index, lots, self.rules, model, p, borrower_id, alerts, now, record=record
-        )
-        if self.rules.scoring.score_from == "matrix":
+        if from_matrix:
             reasons = [f"credit matrix {matrix.score:g} (segment {matrix.segment})", *reasons]
-            total = matrix.score
         components = {
             **card.points,
             "scorecard": card.total,
@@ -97,20 +144,7 @@ class BorrowerScoring:
             "model_weight": round(w, 4),
             **{f"feature.{k}": v for k, v in features.items()},
         }
-        risk = BorrowerRisk(borrower_id, tenant, total, reasons, components, now, matrix.to_dict())
-        if not record:
-            return risk
-        if model.snapshot(borrower_id, now, features) and self.snapshot_log is not None:
-            self.snapshot_log.append(
-                MatrixSnapshot.of(borrower_id, now, matrix, card.total, risk.score)
-            )
-        history = self.history.get(borrower_id)
-        if history is None:
-            history = self.history[borrower_id] = deque(maxlen=HISTORY_LEN)
-        if not history or (history[-1][1] != total and now >= history[-1][0]):
-            history.append((now, total))
-        self.latest[borrower_id] = risk
-        return risk
+        return BorrowerRisk(borrower_id, tenant, total, reasons, components, now, matrix.to_dict())
 
     def outcome(self, tenant: str, borrower_id: str, event: LoanEvent, ts: float) -> int:
         """Take a loan event: the repayment record and the tenant's outcome model; return

@@ -11,17 +11,15 @@ from dataclasses import dataclass, field
 
 from river import stats
 
-from devices.model import DeviceKind, SiteKind
 from riskstream.engine.alerts import Alert
 from riskstream.engine.coverage import LotCoverage
-from riskstream.engine.fleet_index import FleetIndex
 from riskstream.rules.schema import RuleSet
 from riskstream.scoring.components import BorrowerFacts, components
+from riskstream.scoring.derived import BorrowerProfile
 from riskstream.scoring.matrix import DAY_S, MatrixScore, combine, segment_of
 from riskstream.scoring.outcome_model import OutcomeModel
 from riskstream.scoring.repayment import RepaymentBook
 
-PRODUCTION_DEVICES = frozenset({DeviceKind.POWER_METER, DeviceKind.OUTPUT_COUNTER})
 MIN_CHANGES_FOR_VOLATILITY = 3
 
 
@@ -76,9 +74,17 @@ class MatrixInputs:
         variance: float = vol.var.get()
         return float(variance**0.5)
 
+    def note(self, borrower_id: str, lots: list[LotCoverage], now: float) -> None:
+        """Record a scoring: on the first, the start of the borrower's data history; on
+        each, the day's worst coverage (for the volatility of stock)."""
+        if borrower_id not in self.first_scored:
+            self.first_scored[borrower_id] = now
+        if lots:
+            self._note_coverage(borrower_id, min(lot.coverage for lot in lots), now)
+
     def matrix_score(
         self,
-        index: FleetIndex,
+        profile: BorrowerProfile,
         lots: list[LotCoverage],
         rules: RuleSet,
         model: OutcomeModel,
@@ -89,25 +95,20 @@ class MatrixInputs:
         *,
         record: bool,
     ) -> MatrixScore:
-        """The borrower's matrix score as of ``now``; ``record`` notes the day's coverage
-        and, on the first scoring, the start of the borrower's data history."""
-        borrower = index.borrower_records[borrower_id]
+        """The borrower's matrix score as of ``now``; ``record`` first `note`s the
+        scoring."""
+        if record:
+            self.note(borrower_id, lots, now)
         first = self.first_scored.get(borrower_id)
-        if first is None and record:
-            first = self.first_scored[borrower_id] = now
         history_days = max(0.0, now - first) / DAY_S if first is not None else 0.0
-        if record and lots:
-            self._note_coverage(borrower_id, min(lot.coverage for lot in lots), now)
         settings = rules.scoring.matrix
-        loans = borrower.loans
         facts = BorrowerFacts(
             alerts=list(alerts),
             lots=lots,
-            unit_values={c.id: c.unit_value for loan in loans for c in loan.collateral},
-            currency=loans[0].currency if loans else "",
-            has_collateral=any(loan.collateral for loan in loans),
-            has_production=any(d.kind in PRODUCTION_DEVICES for d in borrower.devices)
-            or any(s.kind is SiteKind.PRODUCTION_LINE for s in borrower.sites),
+            unit_values=profile.unit_values,
+            currency=profile.currency,
+            has_collateral=profile.has_collateral,
+            has_production=profile.has_production,
             coverage_volatility=self._volatility_of(borrower_id),
             history_days=history_days,
             min_history_days=settings.min_history_days,
@@ -117,5 +118,5 @@ class MatrixInputs:
             model_bad_outcomes=model.bad_outcomes,
             coverage_bands=rules.scorecard.coverage,
         )
-        name, weights = segment_of(settings, borrower, history_days)
+        name, weights = segment_of(settings, profile.borrower, history_days)
         return combine(name, weights, components(facts, now))

@@ -109,8 +109,17 @@ class OutcomeModel:
         s = self.settings
         return min(s.max_weight, self.bad_outcomes / s.outcomes_for_full_weight)
 
-    def snapshot(self, borrower_id: str, ts: float, features: dict[str, float]) -> bool:
-        """Keep the features of a scoring; False when the last one is too recent."""
+    def snapshot_due(self, borrower_id: str, ts: float) -> bool:
+        """Whether a scoring at ``ts`` is kept (`snapshot`): the borrower's last snapshot
+        is at least ``snapshot_every`` older."""
+        queue = self.pending.get(borrower_id)
+        return not queue or ts >= queue[-1].ts + self.settings.snapshot_every
+
+    def snapshot(
+        self, borrower_id: str, ts: float, features: dict[str, float], p: float | None = None
+    ) -> bool:
+        """Keep the features of a scoring with the prediction made for them (``p``,
+        `predict` when not given); False when the last one is too recent."""
         queue = self.pending.get(borrower_id)
         if queue is None:
             queue = self.pending[borrower_id] = deque(maxlen=self.settings.max_snapshots)
@@ -118,7 +127,8 @@ class OutcomeModel:
             return False
         names = tuple(features)
         names = self._names.setdefault(names, names)
-        queue.append(Snapshot(ts, names, tuple(features.values()), self.predict(features)))
+        prediction = self.predict(features) if p is None else p
+        queue.append(Snapshot(ts, names, tuple(features.values()), prediction))
         return True
 
     def outcome(self, borrower_id: str, ts: float, event: LoanEvent) -> int:

@@ -1,0 +1,96 @@
+"""The engine's clock-driven work, and when it is next due.
+
+The parts that act on the clock rather than on readings are the periodic scoring, the
+alert book (ends of cooldowns, escalations) and every detector registered with a
+``tick`` (`riskstream.detectors.registry`). `Timers` runs the ticks of the book and the
+detectors, and keeps the earliest time any part may change anything (`next_due`), so a
+replay skips the ticks before it and a tick costs what is due, not the time elapsed.
+
+Working that time out asks every part, so it is kept between calls: readings only push
+due times later (a device that reported is due later), which leaves the kept value a
+safe lower bound; the few changes a reading makes that bring a due time earlier ring
+the `Alarm`; anything else that may (a tick, an alert change, ingest's signals, new
+rules, loan outcomes) calls `invalidate`.
+"""
+
+import math
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from riskstream.detectors.registry import REGISTRY, DetectorSpec
+from riskstream.engine.alarm import Alarm
+from riskstream.engine.alerts import Alert, AlertBook
+
+__all__ = ["Timers"]
+
+
+def _never_known() -> float:
+    return -math.inf
+
+
+class Timers:
+    """Ticks of the alert book and the timed detectors, and the next due time of every
+    clock-driven part (``scoring_due``: the periodic scoring's, given by the engine)."""
+
+    def __init__(
+        self,
+        detectors: Mapping[str, Any],
+        book: AlertBook,
+        scoring_due: Callable[[], float],
+    ) -> None:
+        self.book = book
+        self.alarm = Alarm()
+        for detector in detectors.values():
+            if hasattr(detector, "alarm"):
+                detector.alarm = self.alarm
+        self.timed: list[tuple[DetectorSpec, Any]] = [
+            (spec, detectors[spec.name]) for spec in REGISTRY if spec.tick is not None
+        ]
+        # each part's next due time, asked afresh: the scoring, the book, the detectors
+        self._parts: list[Callable[[], float]] = [scoring_due, book.next_due]
+        for spec, detector in self.timed:
+            due = spec.next_due
+            self._parts.append(_never_known if due is None else partial(due, detector, book))
+        self.kept: float | None = None
+        """The next due time worked out last (None: to work out anew)."""
+        self._dues: list[float] = []  # of each part when last asked
+
+    def invalidate(self) -> None:
+        """Work the next due time out anew: something may have brought it earlier."""
+        self.kept = None
+
+    def next_due(self, *, recheck: bool = False) -> float:
+        """The earliest clock time a tick may change anything; a lower bound, -inf when
+        it cannot tell. ``recheck`` asks again the parts kept as due by then (readings
+        since may have put them later)."""
+        if self.kept is None:
+            self._dues = [part() for part in self._parts]
+        elif recheck:
+            by = min(self.kept, self.alarm.at)
+            rang = self.alarm.at < math.inf
+            dues, parts = self._dues, self._parts
+            for i, due in enumerate(dues):
+                if rang or due <= by:
+                    dues[i] = parts[i]()
+        else:
+            return min(self.kept, self.alarm.at)
+        self.alarm.reset()
+        self.kept = min(self._dues)
+        return self.kept
+
+    def due_by(self, at: float) -> bool:
+        """Whether a tick at or before clock time ``at`` may change anything."""
+        if at == math.inf:
+            return True
+        return self.next_due() <= at and self.next_due(recheck=True) <= at
+
+    def tick(self, now: float, wall: float) -> list[Alert]:
+        """Run the detectors' timers and the book's escalations as of clock time ``now``;
+        return the alerts they changed."""
+        alerts: list[Alert] = []
+        for spec, detector in self.timed:
+            assert spec.tick is not None
+            alerts += spec.tick(detector, now, self.book, wall)
+        alerts += self.book.escalate(now, wall)
+        return alerts
