@@ -216,10 +216,7 @@ def _lot_step(
     """
     cid = device.collateral_id
     assert cid is not None
-    alerts = d.observe(r, device, host.book, wall)
-    if alerts:
-        _all(c, alerts)
-    total = d.total(cid, r)
+    total = d.weigh(r, device, host.book, wall, c)
     if total is not None:
         inventory: InventoryDetector = host.detector("inventory")
         _one(c, inventory.observe(r, cid, total, host.book, wall))
