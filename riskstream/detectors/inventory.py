@@ -112,6 +112,10 @@ class InventoryDetector:
         )
         if not breached:
             state.last_ok_ts, state.last_ok_on_hand = reading.ts, on_hand
+            if not condition.raised:
+                # what `Condition.observe` does then, without a call on most readings
+                condition.breach_since = None
+                return None
         transition = condition.observe(reading.ts, breached, rule.for_, rule.clear_after)
         if transition == "none":
             return None

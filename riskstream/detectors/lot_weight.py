@@ -249,7 +249,26 @@ class LotWeightDetector:
     def observe(
         self, reading: Reading, device: DeviceContext, book: AlertBook, wall: float
     ) -> Sequence[Alert]:
-        """Feed a ``weight_kg`` reading of a load cell bound to a lot."""
+        """Feed a ``weight_kg`` reading of a load cell bound to a lot; return the alerts
+        it changed."""
+        changed: dict[str, Alert] = {}
+        self.weigh(reading, device, book, wall, changed)
+        return list(changed.values())
+
+    def weigh(
+        self,
+        reading: Reading,
+        device: DeviceContext,
+        book: AlertBook,
+        wall: float,
+        changed: dict[str, Alert],
+    ) -> float | None:
+        """`observe`, noting the alerts it changed in ``changed`` by id; return the lot's
+        weight after ``reading`` (`total`), None until known.
+
+        The hot path of every lot's reading: `Cells.filtered` and the usual case of
+        `_update_total` written out, with the same arithmetic in the same order.
+        """
         cid = device.collateral_id
         assert cid is not None
         try:
@@ -257,27 +276,45 @@ class LotWeightDetector:
         except KeyError:
             cells = self._cells(cid)
         if cells is None:
-            return NOTHING
+            return reading.value  # one cell: the lot's weight as it reads
         i = cells.index.get(reading.device_id)
-        if i is None or reading.ts < cells.last_ts[i]:
-            return NOTHING  # a cell the lot does not know, or a late reading
         ts = reading.ts
-        cells.last_ts[i] = ts
-        value = cells.filtered(i, reading.value)
-        if cells.values[i] != cells.values[i]:
+        last_ts = cells.last_ts
+        if i is None or ts < last_ts[i]:
+            return cells.total  # a cell the lot does not know, or a late reading
+        last_ts[i] = ts
+        # the median of the cell's last three readings (fewer at first); counts repeats
+        value = reading.value
+        r1, r2 = cells.r1, cells.r2
+        a, b = r1[i], r2[i]
+        if value == a:
+            cells.repeats[i] += 1
+        else:
+            cells.repeats[i] = 0
+        r2[i], r1[i] = a, value
+        if b == b:
+            low, high = (value, a) if value < a else (a, value)
+            value = low if b < low else high if b > high else b
+        old = cells.values[i]
+        if old != old:
             cells.seen += 1
-        self._judge(cells, i, value, ts)
+        self._judge(cells, i, old, value, ts)
         if ts >= cells.next_silence:
             self._find_silent(cells, ts)
-        self._update_total(cells)
+        if cells.n_faulty or cells.seen < len(last_ts):
+            self._update_total(cells)
+        else:
+            # every cell in use: the sum of their values (shares may not be learned yet)
+            cells.total = cells.healthy_sum
+            if cells.healthy_share <= 0.0:
+                self._learn_first_shares(cells)
         if not (cells.faults[i] or cells.watch) or not self.rule.enabled:
-            return NOTHING
-        changed: list[Alert] = []
+            return cells.total
         for j in sorted({i, *cells.watch}):
             alert = self._settle(cells, j, ts, book, wall)
             if alert is not None:
-                changed.append(alert)
-        return changed
+                changed[alert.id] = alert
+        return cells.total
 
     def _find_silent(self, cells: Cells, ts: float) -> None:
         """Set aside the cells silent for ``stale_intervals`` of their interval at ``ts``;
@@ -294,25 +331,31 @@ class LotWeightDetector:
                 soonest = min(soonest, limit)
         cells.next_silence = soonest
 
-    def _judge(self, cells: Cells, i: int, value: float, ts: float) -> None:
-        """Put cell ``i``'s new value in use, or set the cell aside; learn its share.
+    def _judge(self, cells: Cells, i: int, old: float, value: float, ts: float) -> None:
+        """Put cell ``i``'s new value in use (its previous one: ``old``), or set the cell
+        aside; learn its share.
 
-        The hot path of a multi-cell lot: `Cells.expected`, `remove` and `add` written
-        out, with the same arithmetic in the same order.
+        The hot path of a multi-cell lot: `Cells.expected`, `remove`, `add` and the
+        ``max``/``min`` bounds written out, with the same arithmetic in the same order.
         """
-        old, share = cells.values[i], cells.shares[i]
-        in_use = not cells.faults[i] and old == old
+        share = cells.shares[i]
+        in_use = old == old and not cells.faults[i]
         if in_use:
             others_sum = cells.healthy_sum - old
             others_share = cells.healthy_share - (share if share == share else 0.0)
+            # `Cells.remove`: the healthy sums without cell i are the others' sums
+            cells.healthy_sum = others_sum
+            if share == share:
+                cells.healthy_share = others_share
+            cells.n_in_use -= 1
+            if not cells.n_in_use:
+                cells.healthy_sum = cells.healthy_share = 0.0  # no rounding residue left
         else:
             others_sum, others_share = cells.healthy_sum, cells.healthy_share
         if others_share < MIN_WORKING_SHARE or share != share:
             expected = math.nan
         else:
             expected = others_sum * share / others_share
-        if in_use:
-            cells.remove(i)
         cells.values[i] = value
         total = cells.total
         pledge_kg = cells.pledge_kg
@@ -324,9 +367,11 @@ class LotWeightDetector:
             fault = "stuck"
         elif level_known and expected == expected:
             off_by = abs(value - expected)
-            if off_by > self.rule.tolerance * max(expected, 1.0):
+            scale = expected if expected > 1.0 else 1.0
+            rule = self.rule
+            if off_by > rule.tolerance * scale:
                 fault = "off"
-            elif off_by > self.rule.offset_tolerance * max(expected, 1.0):
+            elif off_by > rule.offset_tolerance * scale:
                 fault = self._offset(cells, i, ts)
         if fault or cells.faults[i]:
             cells.set_fault(i, fault)
@@ -341,7 +386,9 @@ class LotWeightDetector:
             base = cells.base_shares[i]
             if base == base:
                 bound = 0.5 * self.rule.offset_tolerance * base
-                share = min(base + bound, max(base - bound, share))
+                low, high = base - bound, base + bound
+                share = share if share > low else low
+                share = share if share < high else high
             cells.shares[i] = share
         cells.healthy_sum += value
         if share == share:

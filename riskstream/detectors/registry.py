@@ -225,26 +225,24 @@ def _lot_step(
     """
     cid = device.collateral_id
     assert cid is not None
-    alerts = d.observe(r, device, host.book, wall)
-    if alerts:
-        _all(c, alerts)
-    total = d.total(cid, r)
-    if total is not None:
-        inventory: InventoryDetector = host.detector("inventory")
-        _one(c, inventory.observe(r, cid, total, host.book, wall))
+    book = host.book
+    total = d.weigh(r, device, book, wall, c)
     movement: MovementDetector = host.detector("movement")
     if total is not None:
-        moved = movement.observe(r, cid, total, host.book, wall)
+        inventory: InventoryDetector = host.detector("inventory")
+        alert = inventory.observe(r, cid, total, book, wall)
+        if alert is not None:
+            c[alert.id] = alert
+        moved = movement.observe(r, cid, total, book, wall)
         if moved:
             _all(c, moved)
     state = movement.lots.get(cid)
     if state is not None and state.level_ts == r.ts:  # judged at this reading
         slow_loss: SlowLossDetector = host.detector("slow_loss")
-        raised = state.condition.raised
-        _one(c, slow_loss.observe(r, device, state, raised, host.book, wall))
+        _one(c, slow_loss.observe(r, device, state, state.condition.raised, book, wall))
     if movement.moves:
         pledges: DoublePledgeDetector = host.detector("double_pledge")
-        _all(c, pledges.observe(movement.take_moves(), movement, host.book, wall))
+        _all(c, pledges.observe(movement.take_moves(), movement, book, wall))
     elsewhere: PledgedElsewhereDetector = host.detector("pledged_elsewhere")
     if elsewhere.tracking:
         elsewhere.observe(r, device)
