@@ -417,6 +417,9 @@ async def _clustered(
                         "serve",
                         f"--nats={nats_arg}",
                         f"--db={db}",
+                        # the API tier's rules are the cluster's: it puts them in force in
+                        # every risk partition, over the workers' own --rules
+                        f"--rules={work / 'rules.toml'}",
                         f"--port={http_port}",
                         f"--nats-login={cluster.login_file(API)}",
                     ],
