@@ -23,17 +23,17 @@ metric's suffix (``_pct`` → %, ``_bar`` → bar). Checked like the rest of the
 table fails naming ``rules.custom.N.field`` and its line.
 """
 
-import fnmatch
 import math
 import re
 import string
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from devices.model import DeviceKind
 from devices.units import unit_of
-from riskstream.rules.fields import FieldError, Seconds, Severity, refuse_text_numbers
+from riskstream.rules.fields import FieldError, Seconds, Severity
+from riskstream.rules.selection import DeviceSelection
 
 Condition = Literal[
     "above", "below", "outside", "rate_above", "rate_below", "unchanged_for", "missing_for"
@@ -84,22 +84,12 @@ def _template_problem(template: str) -> str | None:
     return None
 
 
-class CustomRule(BaseModel):
+class CustomRule(DeviceSelection):
     """One ``[[rules.custom]]`` table: an alert on one metric of the devices it selects."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
-    )
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{2,63}$", description="the alert kind it raises")
     enabled: bool = Field(True, description="false turns the rule off")
     metric: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="e.g. level_pct")
-    tenants: list[str] = Field(default_factory=list, description="only these lenders")
-    device_kinds: list[DeviceKind] = Field(
-        default_factory=list, description="only these device kinds"
-    )
-    devices: list[str] = Field(default_factory=list, description="device ids or globs (silo-*)")
-    sites: list[str] = Field(default_factory=list, description="only devices at these sites")
     condition: Condition = Field(description="when a series is in breach")
     threshold: float | None = Field(
         None, description="above/below: the level; rate_above/rate_below: change per hour"
@@ -118,11 +108,6 @@ class CustomRule(BaseModel):
     reason: str | None = Field(
         None, max_length=500, description=f"template; fields: {REASON_FIELDS}"
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, data: object) -> object:
-        return refuse_text_numbers(cls, data)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -189,12 +174,4 @@ class CustomRule(BaseModel):
 
     def selects(self, tenant: str, kind: DeviceKind, device_id: str, site_id: str) -> bool:
         """Whether this rule watches ``device_id``'s series of its metric."""
-        if not self.enabled:
-            return False
-        if self.tenants and tenant not in self.tenants:
-            return False
-        if self.device_kinds and kind not in self.device_kinds:
-            return False
-        if self.sites and site_id not in self.sites:
-            return False
-        return not self.devices or any(fnmatch.fnmatchcase(device_id, p) for p in self.devices)
+        return self.enabled and self.selects_device(tenant, kind, device_id, site_id)

@@ -31,14 +31,12 @@ anomalous (until a change has lasted long enough to be the new normal). ``method
 was chosen by `riskstream bench anomaly` (README, "Anomaly detection on any series").
 """
 
-import fnmatch
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from devices.model import DeviceKind
 from devices.reading import Reading
 from devices.units import unit_of
 from riskstream.detectors.anomaly_methods import (
@@ -57,6 +55,7 @@ from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
 from riskstream.rules.fields import FieldError, Seconds, Severity
+from riskstream.rules.selection import DeviceSelection
 
 KIND = "anomaly"
 
@@ -66,24 +65,14 @@ Method = Literal[
 ]
 
 
-class SeriesAnomalyRule(BaseModel):
+class SeriesAnomalyRule(DeviceSelection):
     """The ``[rules.anomaly.series]`` table: an online anomaly model for each series (device
     metric) it selects, judged before learned."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
-    )
 
     enabled: bool = Field(False, description="true turns it on")
     metrics: list[str] = Field(
         default_factory=list, description='metric names, or ["*"] for every metric'
     )
-    tenants: list[str] = Field(default_factory=list, description="only these lenders")
-    device_kinds: list[DeviceKind] = Field(
-        default_factory=list, description="only these device kinds"
-    )
-    devices: list[str] = Field(default_factory=list, description="device ids or globs")
-    sites: list[str] = Field(default_factory=list, description="only devices at these sites")
     method: Method = Field(
         "residual+dispersion", description="the online model (chosen by `riskstream bench anomaly`)"
     )
@@ -119,16 +108,6 @@ class SeriesAnomalyRule(BaseModel):
     def watches_metric(self, metric: str) -> bool:
         """Whether ``metric`` is one this table watches (of some device)."""
         return self.enabled and ("*" in self.metrics or metric in self.metrics)
-
-    def selects(self, tenant: str, kind: DeviceKind, device_id: str, site_id: str) -> bool:
-        """Whether this table watches ``device_id``'s series."""
-        if self.tenants and tenant not in self.tenants:
-            return False
-        if self.device_kinds and kind not in self.device_kinds:
-            return False
-        if self.sites and site_id not in self.sites:
-            return False
-        return not self.devices or any(fnmatch.fnmatchcase(device_id, p) for p in self.devices)
 
 
 def make_scorer(rule: SeriesAnomalyRule, utc_offset_s: float) -> SeriesScorer:
@@ -194,7 +173,7 @@ class SeriesAnomalyDetector:
             return False
         selected = self._selected.get(device.device_id)
         if selected is None:
-            selected = self._selected[device.device_id] = self.rule.selects(
+            selected = self._selected[device.device_id] = self.rule.selects_device(
                 device.tenant, device.kind, device.device_id, device.site_id
             )
         return selected
