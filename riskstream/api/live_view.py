@@ -18,6 +18,10 @@ from riskstream.service.runtime import Runtime
 
 wall_clock = time.time
 """The API process's wall clock, for a state's age (tests set it)."""
+STALE_AFTER_S = 120.0
+"""A state older than this is stale: its risk worker sends every borrower again at least
+every `riskstream.cluster.live_states.REFRESH_S` (30 s) while it runs, so the borrower's
+partition has most likely no working owner (four refreshes missed)."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,14 @@ def live_view(runtime: Runtime, tenant: str, borrower_id: str) -> LiveView:
 
 def _fresh(source: str, worker: str | None, published_at: float | None) -> dict[str, Any]:
     age = None if published_at is None else round(max(0.0, wall_clock() - published_at), 3)
-    return {"source": source, "worker": worker, "published_at": published_at, "age_s": age}
+    return {
+        "source": source,
+        "worker": worker,
+        "published_at": published_at,
+        "age_s": age,
+        "stale_after_s": None if source == "engine" else STALE_AFTER_S,
+        "stale": source == "none" or (age is not None and age > STALE_AFTER_S),
+    }
 
 
 def event_time(runtime: Runtime, tenant: str) -> float | None:

@@ -9,6 +9,7 @@ import {
 import { refreshOnAlerts, updatedNote } from "./live.js";
 import { siteMap } from "./map.js";
 import { matrixCard } from "./matrix.js";
+import { stateAgeNote } from "./state-age.js";
 
 const METRIC_UNITS = {
   kg: "kg", t: "t", c: "°C", kw: "kW", count: "count", deg: "°", kmh: "km/h", km: "km", pct: "%", mms: "mm/s", a: "A",
@@ -317,6 +318,11 @@ function showing(borrowerId) {
   return location.hash === prefix || location.hash.startsWith(prefix + "?");
 }
 
+// one process's own engine (`serve`, `demo`): the figures are live
+function fromEngine(d) {
+  return !d.live_state || d.live_state.source === "engine";
+}
+
 // live: a refresh of the page on screen, built off screen and swapped in when ready.
 export async function renderBorrower(section, borrowerId, params, live = false) {
   const { api } = window.riskstream;
@@ -332,7 +338,7 @@ export async function renderBorrower(section, borrowerId, params, live = false) 
   crumbs.append(back, el("span", null, " › " + (d.name || d.borrower_id)));
   const head = el("div", "page-head", undefined, el("h2", null, d.name || d.borrower_id),
     el("span", "sub", d.borrower_id + (d.industry ? " · " + d.industry : "") + " · lender " + d.tenant),
-    el("span", "live-note", "live · " + updatedNote()));
+    el("span", "live-note", (fromEngine(d) ? "live · " : "page ") + updatedNote()));
   const mapLink = el("a", "button-link", "Vehicles and yards on the map");
   mapLink.href = "#/map?borrower=" + encodeURIComponent(d.borrower_id);
   if (d.sites.some((s) => s.site.geofence || s.site.kind === "vehicle" || s.site.kind === "yard")) head.appendChild(mapLink);
@@ -340,8 +346,8 @@ export async function renderBorrower(section, borrowerId, params, live = false) 
   const sites = card("Collateral, sites and devices", ...d.sites.map((s) => siteBlock(s, lots, d.computed_at, d.massUnit)));
   sites.id = "collateral";
   const alerts = alertsSection(d, params.get("alert"));
-  const parts = [crumbs, head, el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)), matrixCard(d.matrix),
-    historyCharts(d), alerts, sites];
+  const parts = [crumbs, head, stateAgeNote(d.live_state), el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)), matrixCard(d.matrix),
+    historyCharts(d), alerts, sites].filter(Boolean);
   if (!live) {
     section.replaceChildren(...parts);
     return;

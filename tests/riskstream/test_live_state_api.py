@@ -89,7 +89,8 @@ def _compare(single: TestClient, cluster: TestClient) -> None:
     assert _engine_fields(mine) == _engine_fields(same)
     assert mine["score_history"] == same["score_history"] == [{"ts": T0, "value": 60.0}]
     assert mine["live_state"] == {
-        "source": "risk_worker", "worker": "r7", "published_at": SENT, "age_s": 12.5
+        "source": "risk_worker", "worker": "r7", "published_at": SENT, "age_s": 12.5,
+        "stale_after_s": 120.0, "stale": False,
     }  # fmt: skip
     assert same["live_state"]["source"] == "engine"
     assert mine["window_end"] == T0 + 1.0  # the state's event time, not the wall clock
@@ -128,3 +129,24 @@ def _officer(api: Runtime, cluster: TestClient) -> None:
     api.cluster.live.take(live_state_key("bank-a", "b1"), None, "DEL")
     body = cluster.get("/api/borrowers/b1", headers=anna).json()
     assert body["live_state"]["source"] == "none" and body["collateral"][0]["on_hand"] is None
+    assert body["live_state"]["stale"] is True
+
+
+def test_a_state_older_than_two_minutes_is_stale(
+    both: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, api = both
+    with TestClient(create_app(api)) as cluster:
+        rita = login(cluster, "rita", "rita-password")
+        seen = []
+        for age in (0.0, live_view.STALE_AFTER_S, live_view.STALE_AFTER_S + 0.001, 86_400.0):
+            monkeypatch.setattr(live_view, "wall_clock", lambda age=age: SENT + age)
+            state = cluster.get("/api/borrowers/b1", headers=rita).json()["live_state"]
+            seen.append((state["age_s"], state["stale"]))
+            row = cluster.get("/api/portfolio", headers=rita).json()["items"][0]["live_state"]
+            assert row["stale"] is state["stale"]
+        assert seen == [(0.0, False), (120.0, False), (120.001, True), (86_400.0, True)]
+        # a worker whose clock runs ahead: age 0, never negative
+        monkeypatch.setattr(live_view, "wall_clock", lambda: SENT - 50.0)
+        state = cluster.get("/api/borrowers/b1", headers=rita).json()["live_state"]
+        assert (state["age_s"], state["stale"]) == (0.0, False)
