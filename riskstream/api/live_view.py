@@ -4,14 +4,18 @@ In one process (`riskstream serve`) the borrower pages read the engine. Behind
 ``serve --nats`` the engine runs in the cluster's risk workers, and the pages read the
 state the borrower's risk partition last sent (`riskstream.cluster.live_states`); the
 answer says where the state came from and how old it is (`freshness`), and the same
-JSON shapes follow from either.
+JSON shapes follow from either. The coverage chart of one process reads its telemetry
+store; behind ``serve --nats`` it is drawn from the coverage history in the state
+(`coverage_points`).
 """
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from riskstream.engine.live_state import borrower_state
+from riskstream.engine.coverage_history import LotHistory
+from riskstream.engine.live_state import BorrowerState, borrower_state
 from riskstream.scoring.borrower_risk import BorrowerRisk
 from riskstream.scoring.exposure import CoverageSource
 from riskstream.service.runtime import Runtime
@@ -32,6 +36,12 @@ class LiveView:
     coverage: CoverageSource
     history: list[tuple[float, float]]
     freshness: dict[str, Any]
+    state: BorrowerState | None = None
+    """The state a risk worker sent (`serve --nats`), None in one process."""
+
+    def coverage_history(self, collateral_id: str) -> LotHistory | None:
+        """The lot's coverage history sent with the state (None: none, or one process)."""
+        return None if self.state is None else self.state.coverage_of(collateral_id)
 
 
 def live_view(runtime: Runtime, tenant: str, borrower_id: str) -> LiveView:
@@ -48,13 +58,14 @@ def live_view(runtime: Runtime, tenant: str, borrower_id: str) -> LiveView:
             borrower_id, tenant, state.score, state.reasons, state.components,
             state.computed_at, state.matrix,
         )  # fmt: skip
-        return LiveView(risk, state, [], _fresh("none", None, None))
+        return LiveView(risk, state, [], _fresh("none", None, None), state)
     risk = BorrowerRisk(
         borrower_id, tenant, state.score, list(state.reasons), dict(state.components),
         state.computed_at, state.matrix,
     )  # fmt: skip
     history = [(ts, score) for ts, score in state.history]
-    return LiveView(risk, state, history, _fresh("risk_worker", state.worker, state.published_at))
+    freshness = _fresh("risk_worker", state.worker, state.published_at)
+    return LiveView(risk, state, history, freshness, state)
 
 
 def _fresh(source: str, worker: str | None, published_at: float | None) -> dict[str, Any]:
@@ -67,6 +78,20 @@ def _fresh(source: str, worker: str | None, published_at: float | None) -> dict[
         "stale_after_s": None if source == "engine" else STALE_AFTER_S,
         "stale": source == "none" or (age is not None and age > STALE_AFTER_S),
     }
+
+
+def coverage_points(
+    history: LotHistory | None, start: float, end: float, points: int
+) -> list[tuple[float, float]]:
+    """(bucket start, coverage) of a lot's history inside [start, end), at most ``points``
+    of them: when there are more, each group of consecutive buckets gives its last."""
+    inside = [p for p in history.points() if start <= p[0] < end] if history else []
+    if len(inside) <= points:
+        return inside
+    k = math.ceil(len(inside) / points)
+    ends = range(len(inside) - 1, -1, -k)  # groups counted back from the latest
+    groups = [inside[max(0, i - k + 1) : i + 1] for i in reversed(ends)]
+    return [(group[0][0], group[-1][1]) for group in groups]
 
 
 def event_time(runtime: Runtime, tenant: str) -> float | None:
