@@ -332,6 +332,7 @@ export async function renderBorrower(section, borrowerId, params, live = false) 
   }
   const d = await api("/api/borrowers/" + encodeURIComponent(borrowerId));
   d.massUnit = pageMassUnit(d);
+  section.dataset.fromCluster = fromEngine(d) ? "" : "1";
   const crumbs = el("nav", "crumbs");
   const back = el("a", null, "Portfolio");
   back.href = "#/portfolio";
@@ -360,7 +361,7 @@ export async function renderBorrower(section, borrowerId, params, live = false) 
 }
 
 // an alert of the borrower on screen refreshes the page (at most every 2 s)
-refreshOnAlerts(
+const refreshBorrower = refreshOnAlerts(
   "page-borrower",
   (alert) => alert.borrower_id === document.getElementById("page-borrower").dataset.borrower,
   (section) => {
@@ -370,3 +371,11 @@ refreshOnAlerts(
     return renderBorrower(section, id, new URLSearchParams(query), true);
   },
 );
+
+// Behind `serve --nats` the figures are a risk worker's state, sent again when they
+// change and at least every 30 s: the page fetches them again every STATE_REFRESH_MS,
+// so a page left open stays as live as the worker is (its age shows if it is not).
+const STATE_REFRESH_MS = 10000;
+setInterval(() => {
+  if (document.getElementById("page-borrower")?.dataset.fromCluster === "1") refreshBorrower();
+}, STATE_REFRESH_MS);

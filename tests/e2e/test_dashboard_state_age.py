@@ -20,6 +20,7 @@ from playwright.async_api import Page, async_playwright
 from riskstream.api import live_view
 from riskstream.api.app import create_app
 from riskstream.cluster.layout import live_state_key
+from riskstream.engine.coverage_history import BUCKET_S, LotHistory
 from riskstream.engine.live_state import borrower_state, encode_state
 from riskstream.service.local_broker import free_port
 from riskstream.service.runtime import Runtime
@@ -43,14 +44,30 @@ def _api_of_cluster(db: str, tenant: str) -> Runtime:
     api = Runtime(
         ServiceSettings(database=db, deadletter=None, nats=f"nats://127.0.0.1:{free_port()}")
     )
-    assert api.cluster is not None
-    engine = api.engines.of(tenant)
     for borrower_id, sent, score in (("b001", SENT, 42.0), ("b002", SENT - 288.0, 73.0)):
-        state = msgspec.structs.replace(
-            borrower_state(engine, borrower_id), score=score, published_at=sent, worker="r7"
-        )
-        assert api.cluster.live.take(live_state_key(tenant, borrower_id), encode_state(state))
+        send(api, tenant, borrower_id, sent, score)
     return api
+
+
+def send(api: Runtime, tenant: str, borrower_id: str, sent: float, score: float) -> None:
+    """A state of ``borrower_id`` as risk worker r7 sends it: the registry's borrower with
+    ``score``, and for b001 a coverage chart of its lot b001-c1 falling 0.95 → 0.80."""
+    assert api.cluster is not None
+    state = borrower_state(api.engines.of(tenant), borrower_id)
+    history = (
+        [LotHistory("b001-c1", SENT - 4 * BUCKET_S, BUCKET_S, [0.95, 0.9, 0.85, 0.8])]
+        if borrower_id == "b001"
+        else []
+    )
+    state = msgspec.structs.replace(
+        state,
+        score=score,
+        computed_at=SENT,  # the event time: the chart's window ends there
+        published_at=sent,
+        worker="r7",
+        coverage_history=history,
+    )
+    assert api.cluster.live.take(live_state_key(tenant, borrower_id), encode_state(state))
 
 
 async def _open_borrower(page: Page, borrower_id: str) -> str:
@@ -96,6 +113,16 @@ async def test_borrower_page_says_where_its_figures_come_from_and_flags_a_stale_
                 note, stale = await _note(page)
                 assert 12 <= _age(note) < 12 + TEST_TIMEOUT_S and stale == "false", note
                 assert "STALE" not in text and "42.0" in text
+                # the coverage chart is drawn from the state's history
+                chart = await page.inner_text("#coverage-chart")
+                assert "lot b001-c1" in chart and "No weighed collateral" not in chart
+                titles = await page.eval_on_selector_all(
+                    "#coverage-chart circle.pt title", "ts => ts.map(t => t.textContent)"
+                )
+                assert len(titles) == 4, titles
+                assert titles[0].endswith(": 95 % of pledge") and titles[-1].endswith(
+                    ": 80 % of pledge"
+                )
                 # the age grows on screen while the page stays open
                 await wait_until(
                     page,
@@ -104,6 +131,15 @@ async def test_borrower_page_says_where_its_figures_come_from_and_flags_a_stale_
                     timeout_s=20,
                 )
                 await page.screenshot(path=str(ARTIFACTS / "borrower-state-fresh.png"))
+                # a new state reaches a page left open, with no alert to refresh it
+                send(api, fleet.tenant.id, "b001", NOW - 3.0, 55.0)
+                await wait_until(
+                    page,
+                    "document.querySelector('#page-borrower .score-value').textContent"
+                    " === '55.0' && /r7, [3-9] s ago/.test("
+                    "document.querySelector('#state-age').textContent)",
+                    timeout_s=30,
+                )
 
                 await _open_borrower(page, "b002")
                 note, stale = await _note(page)
