@@ -1,7 +1,8 @@
 """The borrower page of an API process on a cluster (`serve --nats`) in a real headless
 Chromium: it says which risk worker the figures come from and how old they are, flags a
-stale state (its worker may be down) and a borrower no worker has sent yet; one
-process's page shows its engine's figures as live, with no such note.
+stale state (its worker may be down) and a borrower no worker has sent yet, draws the
+coverage chart from the state and takes a new state with no alert; the portfolio marks
+the stale scores. One process's page shows its engine's figures as live, with no note.
 
 The states are taken by the API's own cache, as its watch of the bucket takes them (the
 watch runs against real servers in ``tests/cluster/test_live_state.py``). Ages come from
@@ -154,6 +155,23 @@ async def test_borrower_page_says_where_its_figures_come_from_and_flags_a_stale_
                 note, _ = await _note(page)
                 assert note.startswith("NOT LIVE · no risk worker has sent"), note
                 assert "live ·" not in await page.inner_text("#page-borrower .page-head")
+
+                # the portfolio marks the scores that may not be current
+                await page.evaluate("location.hash = '#/portfolio'")
+                await wait_until(
+                    page, "document.querySelectorAll('#portfolio-table tbody tr').length === 3"
+                )
+                marks = await page.eval_on_selector_all(
+                    "#portfolio-table tbody tr",
+                    "rows => Object.fromEntries(rows.map(r => [r.dataset.borrowerRow, "
+                    "r.querySelector('.stale-mark')?.textContent ?? null]))",
+                )
+                assert marks == {
+                    "b001": None,
+                    "b002": "STALE · sent 5 min ago",
+                    "b003": "NOT LIVE · no state sent yet",
+                }, marks
+                await page.screenshot(path=str(ARTIFACTS / "portfolio-state-stale.png"))
             finally:
                 await browser.close()
 
