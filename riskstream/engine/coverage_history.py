@@ -35,7 +35,8 @@ MAX_LOTS = 256
 MIN_POINTS_PER_LOT = 16
 """Fewest values a lot's history is thinned to."""
 MAX_COVERAGE = 1000.0
-"""Largest coverage a history value may claim (1000 × the pledge)."""
+"""Largest coverage a history value may claim, either sign (1000 × the pledge; load cells
+off their tare read below zero on an empty platform)."""
 
 __all__ = [
     "BUCKETS",
@@ -73,7 +74,7 @@ class LotHistory(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if len(self.values) > BUCKETS:
             return f"{len(self.values)} values, over {BUCKETS}"
         if any(
-            v is not None and not (math.isfinite(v) and 0 <= v <= MAX_COVERAGE) for v in self.values
+            v is not None and not (math.isfinite(v) and abs(v) <= MAX_COVERAGE) for v in self.values
         ):
             return "a coverage out of range"
         return None
@@ -131,8 +132,16 @@ class CoverageHistory:
         while sums and sums[0] is None:
             sums.pop(0)
             start += 1
-        values = [None if s is None else round(s / pledged_kg, 4) for s in sums]
+        values = [None if s is None else _coverage(s / pledged_kg) for s in sums]
         return LotHistory(lot.collateral.id, start * BUCKET_S, BUCKET_S, values)
+
+
+def _coverage(ratio: float) -> float | None:
+    """A bucket's coverage as sent: rounded, within ±`MAX_COVERAGE` (a device reporting
+    an absurd weight cannot make its borrower's state one the API refuses)."""
+    if math.isnan(ratio):
+        return None
+    return round(max(-MAX_COVERAGE, min(MAX_COVERAGE, ratio)), 4)
 
 
 def _carried(cell: "tuple[int, array[float]] | None", start: int, end: int) -> list[float | None]:

@@ -105,6 +105,20 @@ def test_a_lots_coverage_per_bucket_is_its_cells_last_weights_over_the_pledge() 
     assert lot is not None and round(lot.coverage, 4) == history.points()[-1][1]
 
 
+def test_a_cell_below_tare_or_reporting_absurd_weights_still_gives_a_state_taken() -> None:
+    engine = _keeping(warehouse(1, 1))
+    engine.process(
+        [
+            _weight("c0000-d0", T0, -2_000.0),  # empty, the cell 2 t off its tare
+            _weight("c0000-d0", T0 + BUCKET_S, 1e39),  # beyond a 4-byte float
+            _weight("c0000-d0", T0 + 2 * BUCKET_S, 1e300),
+        ]
+    )
+    state = decode_state(encode_state(borrower_state(engine, "b1")))
+    [history] = state.coverage_history
+    assert [v for _, v in history.points()] == [-0.002, 1000.0, 1000.0]
+
+
 def test_an_engine_keeps_no_history_unless_asked() -> None:
     engine = Engine([warehouse(1, 1)], RuleSet())
     engine.process([_weight("c0000-d0", T0, 400_000.0)])
@@ -231,7 +245,7 @@ GOOD_LOT = {"collateral_id": "c0000", "start": B0, "every_s": BUCKET_S, "values"
     [
         [{**GOOD_LOT, "values": [0.4] * (BUCKETS + 1)}],
         [{**GOOD_LOT, "values": [1e300]}],
-        [{**GOOD_LOT, "values": [-0.1]}],
+        [{**GOOD_LOT, "values": [-1000.5]}],
         [{**GOOD_LOT, "every_s": 0.0}],
         [{**GOOD_LOT, "every_s": -900.0}],
         [{**GOOD_LOT, "every_s": 1e9}],
