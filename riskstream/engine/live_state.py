@@ -99,9 +99,12 @@ class BorrowerState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return None
 
 
-def borrower_state(engine: Engine, borrower_id: str) -> BorrowerState:
+def borrower_state(
+    engine: Engine, borrower_id: str, coverage_history: list[LotHistory] | None = None
+) -> BorrowerState:
     """The engine's state of one registered borrower (KeyError if unknown), scored at
-    its watermark without changing the engine."""
+    its watermark without changing the engine; with ``coverage_history`` (one computed
+    before) instead of the engine's own, which costs about 35 µs per load cell."""
     tenant = engine.index.borrowers[borrower_id]
     alerts = [a for a in engine.book.open_alerts() if a.borrower_id == borrower_id]
     now = engine.watermark if engine.watermark is not None else engine.wall_clock()
@@ -120,7 +123,11 @@ def borrower_state(engine: Engine, borrower_id: str) -> BorrowerState:
         matrix=risk.matrix,
         history=engine.scoring.history_of(borrower_id)[-MAX_HISTORY:],
         lots=lots,
-        coverage_history=engine.coverage.history_of_borrower(borrower_id),
+        coverage_history=(
+            engine.coverage.history_of_borrower(borrower_id)
+            if coverage_history is None
+            else coverage_history
+        ),
     )
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from devices.model import Fleet
 from devices.reading import Reading
 from riskstream.cluster.layout import live_state_key, partition_of
-from riskstream.cluster.live_states import LiveStateCache
+from riskstream.cluster.live_states import HISTORY_EVERY_S, LiveStateCache, LiveStateSender
 from riskstream.cluster.messages import RiskMessage
 from riskstream.cluster.partition_engine import PartitionEngine
 from riskstream.engine.checkpoint import read_state, write_state
@@ -38,6 +38,7 @@ from riskstream.engine.live_state import (
 )
 from riskstream.rules.schema import RuleSet
 from tests.fleets import small_fleet
+from tests.riskstream.test_live_state import Clock
 
 T0 = 1_795_000_500.0  # inside a bucket, 500 s after its start
 B0 = (T0 // BUCKET_S) * BUCKET_S
@@ -278,3 +279,27 @@ def test_a_good_coverage_history_is_taken_and_an_old_state_without_one_still_is(
     old = msgspec.json.decode(_state_with([]))
     del old["coverage_history"]  # sent by a worker of the version before
     assert decode_state(msgspec.json.encode(old)).coverage_history == []
+
+
+def test_a_partition_sends_the_coverage_history_computed_at_most_every_30_s() -> None:
+    """Computing it costs about 35 µs per load cell: a state sent for a changed weight
+    within `HISTORY_EVERY_S` carries the history computed before."""
+    clock = Clock(1000.0)
+    sender = LiveStateSender("r1", wall_clock=clock)
+    engine = _keeping(warehouse(1, 1))
+    engines = {"bank-a": engine}
+    engine.process([_weight("c0000-d0", T0, 400_000.0)])
+    [first] = sender.pick(engines, {("bank-a", "b1")})
+    sender.sent(first)
+    assert [v for _, v in first.coverage_history[0].points()] == [0.4]
+    engine.process([_weight("c0000-d0", T0 + BUCKET_S, 300_000.0)])
+    clock.now += HISTORY_EVERY_S - 1
+    [second] = sender.pick(engines, {("bank-a", "b1")})  # the lot's weight changed
+    sender.sent(second)
+    lot = second.lot("c0000")
+    assert lot is not None and lot.on_hand == 300.0
+    assert second.coverage_history == first.coverage_history
+    engine.process([_weight("c0000-d0", T0 + BUCKET_S + 60, 300_000.0)])
+    clock.now += 1
+    [third] = sender.pick(engines, {("bank-a", "b1")})
+    assert [v for _, v in third.coverage_history[0].points()] == [0.4, 0.3]
