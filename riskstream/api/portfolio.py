@@ -19,7 +19,7 @@ from devices.model import Borrower
 from riskstream.api.alert_views import all_scored_now
 from riskstream.api.asset_views import borrower_model, collateral_out, device_out, site_out
 from riskstream.api.auth import CurrentUser, runtime_of
-from riskstream.api.live_view import event_time, live_view, open_severities
+from riskstream.api.live_view import coverage_points, event_time, live_view, open_severities
 from riskstream.api.telemetry import coverage_series
 from riskstream.api.views import ERRORS, MAX_OFFSET, BorrowerDetail, PortfolioPage, bad_query
 from riskstream.detectors.inventory import InventoryRule
@@ -225,7 +225,9 @@ async def borrower_detail(
     points: Annotated[int, Query(ge=2, le=2000, description="coverage points per lot")] = 120,
     alerts_limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
-    """What the borrower page shows; coverage history from the load cells in the store."""
+    """What the borrower page shows; coverage history from the load cells in the store
+    (behind ``serve --nats``: from the history the borrower's risk worker sent, 15-minute
+    buckets over the last 24 h of event time)."""
     runtime = runtime_of(request)
     borrower = _visible(runtime, user, borrower_id)
     start, end = time_range(start, end, runtime, DEFAULT_WINDOW_S, user.tenant)
@@ -244,9 +246,16 @@ async def borrower_detail(
         coverage = []
         for lot in lots:
             ctx = index.collateral.get(lot.collateral.id)
-            if store is None or ctx is None or not ctx.load_cells:
+            if ctx is None or not ctx.load_cells:
                 continue
-            series = coverage_series(store, ctx, start, end, points)
+            if runtime.cluster is not None:  # no store here: the risk worker's history
+                series = coverage_points(
+                    view.coverage_history(ctx.collateral.id), start, end, points
+                )
+            elif store is not None:
+                series = coverage_series(store, ctx, start, end, points)
+            else:
+                continue
             coverage.append(
                 {
                     "collateral_id": lot.collateral.id,

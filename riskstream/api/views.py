@@ -78,6 +78,14 @@ class LiveStateOut(BaseModel):
         description="seconds since it was sent, by this process's clock; a risk worker "
         "sends every borrower again at least every 30 s while it runs"
     )
+    stale_after_s: float | None = Field(
+        description="a state older than this (seconds) is stale: its risk worker may be "
+        "down; null for `engine`"
+    )
+    stale: bool = Field(
+        description="true when the figures may not be current: older than `stale_after_s`, "
+        "or no risk worker has sent them yet (`none`)"
+    )
 
 
 class PortfolioRow(BaseModel):

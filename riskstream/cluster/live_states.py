@@ -9,9 +9,11 @@ the bucket into memory (`LiveStateCache`).
 A partition sends (`LiveStateSender`) every `SEND_EVERY_S` at most, only the borrowers
 whose state changed (times aside; only those it fed readings of or whose alerts changed
 are scored again to find out), and every borrower again after `REFRESH_S` even
-unchanged, so the age of a state says whether its owner still runs. While a partition
-catches up on a backlog (a worker that took it over replays from its checkpoint) it
-sends nothing but the refreshes, so the bucket does not step back through old states.
+unchanged, so the age of a state says whether its owner still runs. The lots' coverage
+history in a state is computed again every `HISTORY_EVERY_S` (and at each refresh), so
+it may be that much behind the state's other figures. While a partition catches up on a
+backlog (a worker that took it over replays from its checkpoint) it sends nothing but
+the refreshes, so the bucket does not step back through old states.
 
 The cache takes an entry only if it is a well-formed state of the borrower its key
 names: the API looks states up by the user's own lender, so no lender reads another's.
@@ -30,12 +32,17 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from riskstream.cluster.layout import live_state_key
 from riskstream.engine.core import Engine
+from riskstream.engine.coverage_history import LotHistory
 from riskstream.engine.live_state import BorrowerState, borrower_state, decode_state
 
 log = logging.getLogger(__name__)
 
 SEND_EVERY_S = 2.0
 REFRESH_S = 30.0
+HISTORY_EVERY_S = 30.0
+"""A borrower's coverage history is computed again at most this often (it costs about
+35 µs per load cell, the rest of a state about 0.1 ms); in between its state is sent
+with the history computed before."""
 WATCH_WAIT_S = 1.0
 RETRY_S = 2.0
 
@@ -51,6 +58,8 @@ class LiveStateSender:
         self._sent: dict[str, tuple[tuple[Any, ...], float]] = {}
         """key -> (content, wall time) of the last state the bucket took."""
         self._last_pick = float("-inf")
+        self._histories: dict[str, tuple[float, list[LotHistory]]] = {}
+        """key -> (wall time, the coverage history then)."""
 
     def due(self, behind: bool) -> bool:
         """Time to look again: `SEND_EVERY_S` since the last look, or only `REFRESH_S`
@@ -70,11 +79,17 @@ class LiveStateSender:
             if engine.watermark is None:
                 continue
             for borrower_id in engine.index.borrowers:
-                sent = self._sent.get(live_state_key(tenant, borrower_id))
+                key = live_state_key(tenant, borrower_id)
+                sent = self._sent.get(key)
                 due = sent is None or now - sent[1] >= REFRESH_S
                 if not due and (tenant, borrower_id) not in touched:
                     continue
-                state = borrower_state(engine, borrower_id)
+                kept = self._histories.get(key)
+                if due or kept is None or now - kept[0] >= HISTORY_EVERY_S:
+                    state = borrower_state(engine, borrower_id)
+                    self._histories[key] = (now, state.coverage_history)
+                else:
+                    state = borrower_state(engine, borrower_id, kept[1])
                 if not due and sent is not None and sent[0] == state.content():
                     continue
                 chosen.append(

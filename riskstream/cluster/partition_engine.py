@@ -131,6 +131,7 @@ class PartitionEngine:
             pledges = _pledges(engine)
             pledges.lender_lots = self._lots.get(tenant, engine.index.collateral)
             pledges.shared = []
+        self._keep_coverage_history()
         self.clock = StreamClock(wall_clock)
         self._wall = wall_clock
         self.covered_seq = 0
@@ -156,6 +157,11 @@ class PartitionEngine:
         self.touched: set[tuple[str, str]] = set()
         """(tenant, borrower) whose readings were fed or whose alerts changed since the
         live states were last looked at (`riskstream.cluster.live_states`)."""
+
+    def _keep_coverage_history(self) -> None:
+        """The API tier has no telemetry store: its coverage chart comes from the engines."""
+        for engine in self.engines.by_tenant.values():
+            engine.coverage.keep_history()
 
     def _touch(self, readings: Iterable[Reading] = (), alerts: Iterable[Alert] = ()) -> None:
         for reading in readings:
@@ -394,6 +400,7 @@ class PartitionEngine:
             path.write_bytes(data)
             saved = read_state(path, key=key).get("meta", {})
             self.engines.restore(path, self._meta(), key=key)
+        self._keep_coverage_history()  # a checkpoint from before it was kept has none
         self.covered_seq = int(saved.get("seq", 0))
         self.moves_seq = int(saved.get("moves_seq", 0))
         for scope, (version, text) in json.loads(saved.get("rules", "{}")).items():

@@ -2,11 +2,15 @@
 
 The engine notes the last weight of every load cell (one dict store per reading);
 coverage is computed when asked: on hand (sum of the lot's load cells, in the pledge's
-unit) / pledged quantity, the same figure `InventoryDetector` alerts on.
+unit) / pledged quantity, the same figure `InventoryDetector` alerts on. An engine whose
+coverage history is switched on (`keep_history`: a cluster's risk partitions, whose API
+processes have no telemetry store to draw the coverage chart from) also keeps each load
+cell's weights per bucket (`riskstream.engine.coverage_history`).
 """
 
 from dataclasses import dataclass, field
 
+from riskstream.engine.coverage_history import CoverageHistory, LotHistory, bounded
 from riskstream.engine.fleet_index import FleetIndex
 
 
@@ -28,14 +32,31 @@ class LatestCoverage:
     index: FleetIndex
     _kg: dict[str, float] = field(default_factory=dict)
     _lots: dict[str, list[str]] = field(default_factory=dict)
+    history: CoverageHistory | None = None
+    """Each load cell's weights per bucket; None (the default) keeps none."""
 
     def __post_init__(self) -> None:
         for collateral_id, lot in self.index.collateral.items():
             self._lots.setdefault(lot.borrower_id, []).append(collateral_id)
 
-    def observe(self, device_id: str, weight_kg: float) -> None:
-        """Note the latest weight of a load cell."""
+    def observe(self, device_id: str, weight_kg: float, ts: float) -> None:
+        """Note the latest weight of a load cell, read at event time ``ts``."""
         self._kg[device_id] = weight_kg
+        if self.history is not None:
+            self.history.observe(device_id, ts, weight_kg)
+
+    def keep_history(self) -> None:
+        """Keep the coverage history from now on (kept if it already is)."""
+        if self.history is None:
+            self.history = CoverageHistory()
+
+    def history_of_borrower(self, borrower_id: str) -> list[LotHistory]:
+        """The coverage history of a borrower's weighed lots, `bounded`; [] if not kept."""
+        if self.history is None:
+            return []
+        found = (self.index.collateral.get(cid) for cid in self._lots.get(borrower_id, []))
+        histories = (self.history.of_lot(lot) for lot in found if lot is not None)
+        return bounded([h for h in histories if h is not None])
 
     def lot(self, collateral_id: str) -> LotCoverage | None:
         """Coverage of one lot, or None until every one of its load cells reported."""

@@ -1,10 +1,12 @@
 """A borrower's live engine state as the borrower pages show it, apart from the engine.
 
 `borrower_state` takes from an engine what the API's borrower answers need of it: the
-score with its reasons, components and credit matrix, the score history, and the latest
-on-hand quantity and coverage of every weighed lot. In one process the API reads the
-engine directly; on a cluster each risk worker sends this state to the API tier
-(`riskstream.cluster.live_states`), which answers from it the same way.
+score with its reasons, components and credit matrix, the score history, the latest
+on-hand quantity and coverage of every weighed lot, and (where the engine keeps it) the
+lots' coverage history for the coverage chart (`riskstream.engine.coverage_history`).
+In one process the API reads the engine directly; on a cluster each risk worker sends
+this state to the API tier (`riskstream.cluster.live_states`), which answers from it the
+same way.
 
 Reading the state changes nothing in the engine (the score is computed without recording
 a snapshot or a history point), so sending it does not change the alerts.
@@ -20,9 +22,11 @@ import msgspec
 
 from riskstream.engine.core import Engine
 from riskstream.engine.coverage import LotCoverage
+from riskstream.engine.coverage_history import MAX_LOTS, MAX_POINTS, LotHistory
 
 MAX_STATE_BYTES = 256 * 1024
-"""Largest encoded state taken; a borrower's is a few KiB (history at most 256 points)."""
+"""Largest encoded state taken; a borrower's is a few KiB (score history at most 256
+points) plus its lots' coverage history (at most about 30 KiB, `coverage_history`)."""
 MAX_HISTORY = 256
 
 __all__ = [
@@ -63,6 +67,8 @@ class BorrowerState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Wall time (epoch s) the owning risk worker sent it; None when read from the engine."""
     worker: str | None = None
     """The risk worker that sent it."""
+    coverage_history: list[LotHistory] = msgspec.field(default_factory=list)
+    """Coverage per bucket of event time of the weighed lots, bounded (`bounded`)."""
 
     def lot(self, collateral_id: str) -> LotCoverage | None:
         """Coverage of one lot (as `LatestCoverage.lot`), None when not weighed."""
@@ -75,12 +81,30 @@ class BorrowerState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def content(self) -> tuple[Any, ...]:
         """What the pages show, without the times: equal contents need no new send."""
-        return (self.score, self.reasons, self.components, self.matrix, self.history, self.lots)
+        return (
+            self.score,
+            self.reasons,
+            self.components,
+            self.matrix,
+            self.history,
+            self.lots,
+            self.coverage_history,
+        )
+
+    def coverage_of(self, collateral_id: str) -> LotHistory | None:
+        """The coverage history of one lot, None if none was sent."""
+        for history in self.coverage_history:
+            if history.collateral_id == collateral_id:
+                return history
+        return None
 
 
-def borrower_state(engine: Engine, borrower_id: str) -> BorrowerState:
+def borrower_state(
+    engine: Engine, borrower_id: str, coverage_history: list[LotHistory] | None = None
+) -> BorrowerState:
     """The engine's state of one registered borrower (KeyError if unknown), scored at
-    its watermark without changing the engine."""
+    its watermark without changing the engine; with ``coverage_history`` (one computed
+    before) instead of the engine's own, which costs about 35 µs per load cell."""
     tenant = engine.index.borrowers[borrower_id]
     alerts = [a for a in engine.book.open_alerts() if a.borrower_id == borrower_id]
     now = engine.watermark if engine.watermark is not None else engine.wall_clock()
@@ -99,6 +123,11 @@ def borrower_state(engine: Engine, borrower_id: str) -> BorrowerState:
         matrix=risk.matrix,
         history=engine.scoring.history_of(borrower_id)[-MAX_HISTORY:],
         lots=lots,
+        coverage_history=(
+            engine.coverage.history_of_borrower(borrower_id)
+            if coverage_history is None
+            else coverage_history
+        ),
     )
 
 
@@ -133,4 +162,20 @@ def decode_state(data: bytes) -> BorrowerState:
         raise ValueError(f"borrower state of {state.borrower_id!r:.80}: a number out of range")
     if len(state.history) > MAX_HISTORY:
         raise ValueError(f"borrower state with {len(state.history)} history points")
+    _check_coverage_history(state)
     return state
+
+
+def _check_coverage_history(state: BorrowerState) -> None:
+    histories = state.coverage_history
+    if len(histories) > MAX_LOTS:
+        raise ValueError(f"borrower state with the coverage history of {len(histories)} lots")
+    values = sum(len(h.values) for h in histories)
+    if values > MAX_POINTS:
+        raise ValueError(f"borrower state with {values:,} coverage history values")
+    if len({h.collateral_id for h in histories}) != len(histories):
+        raise ValueError("borrower state with two coverage histories of one lot")
+    for history in histories:
+        problem = history.problem()
+        if problem is not None:
+            raise ValueError(f"coverage history of lot {history.collateral_id!r:.80}: {problem}")

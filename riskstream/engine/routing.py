@@ -208,4 +208,4 @@ class Router:
         self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
     ) -> None:
         """The lot's latest weight, for coverage and the borrower score."""
-        self.coverage.observe(reading.device_id, reading.value)
+        self.coverage.observe(reading.device_id, reading.value, reading.ts)

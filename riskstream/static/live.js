@@ -7,6 +7,7 @@ export const REFRESH_MS = 2000;
 /**
  * sectionId: the page's section; wants(alert): whether this alert concerns what the
  * page shows; refresh(section): re-renders it (errors keep the page as it was).
+ * Returns a function that asks for a refresh without an alert.
  */
 export function refreshOnAlerts(sectionId, wants, refresh) {
   let last = 0;
@@ -42,6 +43,8 @@ export function refreshOnAlerts(sectionId, wants, refresh) {
   document.addEventListener("riskstream:alert", (event) => {
     if (visible() && wants(event.detail.alert)) schedule();
   });
+  // a refresh for another reason than an alert (same limits)
+  return () => { if (visible()) schedule(); };
 }
 
 // "updated 10:01:17 UTC": when a live page last loaded its figures.

@@ -9,6 +9,7 @@ import {
 import { refreshOnAlerts, updatedNote } from "./live.js";
 import { siteMap } from "./map.js";
 import { matrixCard } from "./matrix.js";
+import { stateAgeNote } from "./state-age.js";
 
 const METRIC_UNITS = {
   kg: "kg", t: "t", c: "°C", kw: "kW", count: "count", deg: "°", kmh: "km/h", km: "km", pct: "%", mms: "mm/s", a: "A",
@@ -317,6 +318,11 @@ function showing(borrowerId) {
   return location.hash === prefix || location.hash.startsWith(prefix + "?");
 }
 
+// one process's own engine (`serve`, `demo`): the figures are live
+function fromEngine(d) {
+  return !d.live_state || d.live_state.source === "engine";
+}
+
 // live: a refresh of the page on screen, built off screen and swapped in when ready.
 export async function renderBorrower(section, borrowerId, params, live = false) {
   const { api } = window.riskstream;
@@ -326,13 +332,14 @@ export async function renderBorrower(section, borrowerId, params, live = false) 
   }
   const d = await api("/api/borrowers/" + encodeURIComponent(borrowerId));
   d.massUnit = pageMassUnit(d);
+  section.dataset.fromCluster = fromEngine(d) ? "" : "1";
   const crumbs = el("nav", "crumbs");
   const back = el("a", null, "Portfolio");
   back.href = "#/portfolio";
   crumbs.append(back, el("span", null, " › " + (d.name || d.borrower_id)));
   const head = el("div", "page-head", undefined, el("h2", null, d.name || d.borrower_id),
     el("span", "sub", d.borrower_id + (d.industry ? " · " + d.industry : "") + " · lender " + d.tenant),
-    el("span", "live-note", "live · " + updatedNote()));
+    el("span", "live-note", (fromEngine(d) ? "live · " : "page ") + updatedNote()));
   const mapLink = el("a", "button-link", "Vehicles and yards on the map");
   mapLink.href = "#/map?borrower=" + encodeURIComponent(d.borrower_id);
   if (d.sites.some((s) => s.site.geofence || s.site.kind === "vehicle" || s.site.kind === "yard")) head.appendChild(mapLink);
@@ -340,8 +347,8 @@ export async function renderBorrower(section, borrowerId, params, live = false) 
   const sites = card("Collateral, sites and devices", ...d.sites.map((s) => siteBlock(s, lots, d.computed_at, d.massUnit)));
   sites.id = "collateral";
   const alerts = alertsSection(d, params.get("alert"));
-  const parts = [crumbs, head, el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)), matrixCard(d.matrix),
-    historyCharts(d), alerts, sites];
+  const parts = [crumbs, head, stateAgeNote(d.live_state), el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)), matrixCard(d.matrix),
+    historyCharts(d), alerts, sites].filter(Boolean);
   if (!live) {
     section.replaceChildren(...parts);
     return;
@@ -354,7 +361,7 @@ export async function renderBorrower(section, borrowerId, params, live = false) 
 }
 
 // an alert of the borrower on screen refreshes the page (at most every 2 s)
-refreshOnAlerts(
+const refreshBorrower = refreshOnAlerts(
   "page-borrower",
   (alert) => alert.borrower_id === document.getElementById("page-borrower").dataset.borrower,
   (section) => {
@@ -364,3 +371,11 @@ refreshOnAlerts(
     return renderBorrower(section, id, new URLSearchParams(query), true);
   },
 );
+
+// Behind `serve --nats` the figures are a risk worker's state, sent again when they
+// change and at least every 30 s: the page fetches them again every STATE_REFRESH_MS,
+// so a page left open stays as live as the worker is (its age shows if it is not).
+const STATE_REFRESH_MS = 10000;
+setInterval(() => {
+  if (document.getElementById("page-borrower")?.dataset.fromCluster === "1") refreshBorrower();
+}, STATE_REFRESH_MS);

@@ -1,14 +1,24 @@
 // Portfolio: borrowers ranked by risk, with coverage, open alerts, exposure and
 // exposure at risk; a row opens the borrower page.
 
-import { cardsOnNarrow, el, money, moneyShort, pct, utc } from "./format.js";
+import { cardsOnNarrow, duration, el, money, moneyShort, pct, utc } from "./format.js";
 import { refreshOnAlerts, updatedNote } from "./live.js";
 import { COMPONENTS, componentLabel } from "./matrix.js";
 
 // the sort and component filter chosen, kept across live refreshes
 const view = { sort: "score", component: "", min: 0 };
 
-function scoreCell(score) {
+// Behind `serve --nats` a score is the state a risk worker sent: say so when it may not
+// be current (older than the API's `stale_after_s`, or never sent).
+function staleMark(state) {
+  if (!state || !state.stale) return null;
+  const text = state.source === "none" ? "NOT LIVE · no state sent yet" : "STALE · sent " + duration(state.age_s) + " ago";
+  const mark = el("div", "stale-mark", text);
+  mark.title = "the borrower's risk worker may be down: this score is not live";
+  return mark;
+}
+
+function scoreCell(score, state) {
   const td = el("td", "num score-cell");
   const band = score >= 60 ? "high" : score >= 30 ? "medium" : "low";
   const bar = el("span", "bar");
@@ -16,6 +26,8 @@ function scoreCell(score) {
   fill.style.width = Math.max(2, Math.min(100, score)) + "%";
   bar.appendChild(fill);
   td.append(el("span", "score-value " + band, score.toFixed(1)), el("span", "unit", " / 100"), bar);
+  const mark = staleMark(state);
+  if (mark) td.appendChild(mark);
   return td;
 }
 
@@ -141,7 +153,7 @@ function row(item) {
   tr.append(
     el("td", "num rank", String(item.rank)),
     who,
-    scoreCell(item.score),
+    scoreCell(item.score, item.live_state),
     matrixCell(item),
     coverageCell(item.coverage, item.worst_lot_coverage),
     alertsCell(item.open_alerts),
@@ -171,8 +183,9 @@ export async function renderPortfolio(section) {
   head.append(
     el("h2", null, "Portfolio"),
     el("span", "sub", page.total + " borrowers ranked by " + (view.sort === "score" ? "risk score" : componentLabel(view.sort)) + " · event time " + utc(page.event_time) + " UTC"),
-    el("span", "live-note", "live · " + updatedNote()),
+    el("span", "live-note", (fromCluster(page) ? "page " : "live · ") + updatedNote()),
   );
+  section.dataset.fromCluster = fromCluster(page) ? "1" : "";
   const tiles = el("div", "tiles");
   for (const t of page.totals) {
     tiles.append(
@@ -205,5 +218,16 @@ export async function renderPortfolio(section) {
   section.replaceChildren(head, tiles, controls(section), table, note);
 }
 
+// scores a cluster's risk workers sent (`serve --nats`), not this process's engine
+function fromCluster(page) {
+  return page.items.some((item) => item.live_state && item.live_state.source !== "engine");
+}
+
 // a new or changed alert re-ranks the portfolio (at most every 2 s, while shown)
-refreshOnAlerts("page-portfolio", () => true, (section) => renderPortfolio(section));
+const refreshPortfolio = refreshOnAlerts("page-portfolio", () => true, (section) => renderPortfolio(section));
+
+// behind `serve --nats` the scores change without alerts: fetched again every 10 s
+const STATE_REFRESH_MS = 10000;
+setInterval(() => {
+  if (document.getElementById("page-portfolio")?.dataset.fromCluster === "1") refreshPortfolio();
+}, STATE_REFRESH_MS);

@@ -1,6 +1,8 @@
 """Borrowers' live state on a real 3-node cluster: `riskstream serve --nats` shows each
-lender only the state filed under its own borrowers, says how old it is, and refuses a
-state filed under another borrower's key; only the risk workers may write the bucket.
+lender only the state filed under its own borrowers (its coverage chart too), says how
+old it is, and refuses a state filed under another borrower's key or with a coverage
+history that cannot be true; the cluster refuses one over its entry limit; only the risk
+workers may write the bucket.
 
 Two lenders use the same borrower ids (b001, b002). The states are put in the bucket as
 the `risk` user, as a risk worker does (the workers' own sending is in
@@ -23,7 +25,8 @@ import pytest
 from devices.fleet_file import load_fleet
 from riskstream.cluster.layout import LIVE_BUCKET, live_state_key
 from riskstream.cluster.nats_servers import NatsCluster
-from riskstream.engine.live_state import BorrowerState, LotState, encode_state
+from riskstream.engine.coverage_history import BUCKET_S, LotHistory
+from riskstream.engine.live_state import MAX_STATE_BYTES, BorrowerState, LotState, encode_state
 from riskstream.service.local_broker import free_port
 from tests.cluster.test_rules_live import wait_for
 from tests.cluster.test_workers import _fresh_topology, riskstream
@@ -154,3 +157,71 @@ def test_only_the_risk_workers_may_write_the_live_states(
     for role in ("api", "ingest"):
         with pytest.raises((nats.errors.Error, nats.js.errors.Error, TimeoutError)):
             asyncio.run(_put(nats_cluster, role, {live_state_key("bank-a", "b001"): state}))
+
+
+def _weighed_lot(folder: Path, tenant: str, borrower_id: str) -> str:
+    """The first lot of ``tenant``'s borrower that a load cell weighs."""
+    fleet = load_fleet(folder / f"{tenant}.yaml")
+    borrower = next(b for b in fleet.borrowers if b.id == borrower_id)
+    return next(d.collateral for d in borrower.devices if d.kind == "load_cell" and d.collateral)
+
+
+def _with_history(state: BorrowerState, lot: str, values: list[float | None]) -> BorrowerState:
+    start = T0 - len(values) * BUCKET_S
+    history = LotHistory(lot, start, BUCKET_S, values)
+    return msgspec.structs.replace(state, coverage_history=[history])
+
+
+def test_the_coverage_chart_behind_serve_nats_is_each_lenders_own_and_a_hostile_one_is_refused(
+    nats_cluster: NatsCluster, two_lenders: tuple[str, Path]
+) -> None:
+    base, folder = two_lenders
+    lot = _weighed_lot(folder, "bank-a", "b001")
+    assert lot == _weighed_lot(folder, "bank-b", "b001")  # same seed: the same lot ids
+    mine = _with_history(_state(folder, "bank-a", "b001", 11.0), lot, [None, 0.9, 0.8, 0.7])
+    theirs = _state(folder, "bank-b", "b001", 77.0)  # sent no history
+    key_a, key_b = live_state_key("bank-a", "b001"), live_state_key("bank-b", "b001")
+    asyncio.run(
+        _put(nats_cluster, "risk", {key_a: encode_state(mine), key_b: encode_state(theirs)})
+    )
+    first = T0 - 3 * BUCKET_S
+    chart = [{"ts": first + k * BUCKET_S, "value": v} for k, v in enumerate((0.9, 0.8, 0.7))]
+    with httpx.Client(base_url=base, timeout=10.0) as client:
+        anna, bob = _login(client, "anna"), _login(client, "bob")
+
+        def lot_chart(headers: dict[str, str], score: float) -> Any:
+            body = client.get("/api/borrowers/b001", headers=headers).json()
+            if body["score"] != score:
+                return None
+            return next(s["points"] for s in body["coverage_history"] if s["collateral_id"] == lot)
+
+        assert wait_for("bank-a's chart reaches the API", lambda: lot_chart(anna, 11.0)) == chart
+        assert wait_for("bank-b's state reaches the API", lambda: lot_chart(bob, 77.0) == [])
+
+        # a hostile state (coverage 5,000 × the pledge) is refused, the one before stays;
+        # a later good state of b002 shows the watch has read past it
+        hostile = _with_history(_state(folder, "bank-a", "b001", 99.0), lot, [5000.0])
+        later = _state(folder, "bank-a", "b002", 22.0)
+        asyncio.run(
+            _put(
+                nats_cluster,
+                "risk",
+                {
+                    key_a: encode_state(hostile),
+                    live_state_key("bank-a", "b002"): encode_state(later),
+                },
+            )
+        )
+
+        def b002_score() -> Any:
+            return client.get("/api/borrowers/b002", headers=anna).json()["score"] == 22.0
+
+        wait_for("bank-a's b002 reaches the API", b002_score)
+        assert lot_chart(anna, 11.0) == chart
+        # one over the bucket's entry limit is refused by the cluster itself
+        oversized = _with_history(mine, lot, [0.5] * 40)
+        data = encode_state(oversized)[:-1] + b" " * MAX_STATE_BYTES + b"}"
+        with pytest.raises((nats.errors.Error, nats.js.errors.Error)):
+            asyncio.run(_put(nats_cluster, "risk", {key_a: data}))
+        assert lot_chart(anna, 11.0) == chart
+    assert "refused" in (folder / "api.log").read_text()

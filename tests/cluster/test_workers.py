@@ -29,6 +29,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from devices.fleet_file import load_fleet
 from riskstream.api.asset_views import collateral_out
+from riskstream.api.live_view import coverage_points
 from riskstream.backtest.replay import replay
 from riskstream.backtest.telemetry_file import read_telemetry
 from riskstream.cluster.layout import (
@@ -49,6 +50,7 @@ from riskstream.cluster.nats_servers import NatsCluster
 from riskstream.cluster.risk_worker import RiskWorker, RiskWorkerConfig
 from riskstream.cluster.topology import prepare_cluster
 from riskstream.engine.core import Engine
+from riskstream.engine.live_state import borrower_state
 from riskstream.rules.schema import RuleSet
 from riskstream.scoring.exposure import lot_values
 from riskstream.service.local_broker import free_port
@@ -334,12 +336,32 @@ def _engine_fields(body: dict[str, Any]) -> dict[str, Any]:
 def _the_api_tier_shows_the_engines_live_state(
     base: str, folder: Path, victim: str, victims_partitions: set[int], killed_wall: float
 ) -> None:
-    """Every borrower's engine fields from `serve --nats` are those of one engine fed the
-    same telemetry, scored at the same event time; the killed worker's borrowers' state
-    comes from their new owner, sent after the kill."""
+    """Every borrower's engine fields and coverage chart from `serve --nats` are those of
+    one engine fed the same telemetry, scored at the same event time; the killed worker's
+    borrowers' state comes from their new owner, sent after the kill."""
     fleet = load_fleet(folder / "fleet.yaml")
     engine = Engine([fleet], RuleSet())
+    engine.coverage.keep_history()  # as a risk partition's engine does
     replay(engine, read_telemetry(folder / "t.parquet"), fleet.tenant.id)
+    charted = 0
+
+    def expected_chart(borrower_id: str, start: float, end: float) -> list[dict[str, Any]]:
+        """The coverage chart of the engine's history, in the window the API chose."""
+        state = borrower_state(engine, borrower_id)
+        borrower = next(b for b in fleet.borrowers if b.id == borrower_id)
+        chart = []
+        for lot in lot_values(borrower, engine.coverage):
+            if not engine.index.collateral[lot.collateral.id].load_cells:
+                continue
+            points = coverage_points(state.coverage_of(lot.collateral.id), start, end, 120)
+            chart.append(
+                {
+                    "collateral_id": lot.collateral.id,
+                    "unit": lot.collateral.unit,
+                    "points": [{"ts": ts, "value": v} for ts, v in points],
+                }
+            )
+        return chart
 
     def expected(borrower_id: str, computed_at: float) -> dict[str, Any]:
         borrower = next(b for b in fleet.borrowers if b.id == borrower_id)
@@ -365,7 +387,12 @@ def _the_api_tier_shows_the_engines_live_state(
                     not taken_over
                     or (state["worker"] != victim and state["published_at"] > killed_wall)
                 )
-                if fresh and _engine_fields(body) == expected(borrower.id, body["computed_at"]):
+                chart = expected_chart(borrower.id, body["window_start"], body["window_end"])
+                if (
+                    fresh
+                    and _engine_fields(body) == expected(borrower.id, body["computed_at"])
+                    and body["coverage_history"] == chart
+                ):
                     break
                 time.sleep(1)
             assert body["live_state"]["source"] == "risk_worker", body["live_state"]
@@ -374,7 +401,11 @@ def _the_api_tier_shows_the_engines_live_state(
                 assert body["live_state"]["worker"] != victim
                 assert body["live_state"]["published_at"] > killed_wall
             assert _engine_fields(body) == expected(borrower.id, body["computed_at"])
+            # the coverage chart behind serve --nats is the engine's, after the takeover too
+            assert body["coverage_history"] == chart
+            charted += sum(len(series["points"]) for series in body["coverage_history"])
         assert any(b["score"] > 0 for b in _borrower_rows(client, headers))
+    assert charted > 0, "no coverage chart to compare"
 
 
 def _borrower_rows(client: httpx.Client, headers: dict[str, str]) -> list[dict[str, Any]]:

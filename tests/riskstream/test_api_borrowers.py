@@ -52,7 +52,8 @@ def test_borrower_risk_needs_login_and_respects_scope(
         "live_state",
     }
     assert body["live_state"] == {
-        "source": "engine", "worker": None, "published_at": None, "age_s": None
+        "source": "engine", "worker": None, "published_at": None, "age_s": None,
+        "stale_after_s": None, "stale": False,
     }  # fmt: skip
     assert body["score"] == 60.0 and body["computed_at"] == T0
     assert "coverage 85% of pledge on lot b1-c1 (850.0 of 1,000.0 t): +60 points" in body["reasons"]

@@ -16,6 +16,7 @@ from riskstream.api import live_view
 from riskstream.api.app import create_app
 from riskstream.cluster.layout import live_state_key
 from riskstream.engine.alerts import Alert
+from riskstream.engine.coverage_history import BUCKET_S, LotHistory
 from riskstream.engine.live_state import borrower_state, encode_state
 from riskstream.service.runtime import Runtime
 from riskstream.service.settings import ServiceSettings
@@ -89,7 +90,8 @@ def _compare(single: TestClient, cluster: TestClient) -> None:
     assert _engine_fields(mine) == _engine_fields(same)
     assert mine["score_history"] == same["score_history"] == [{"ts": T0, "value": 60.0}]
     assert mine["live_state"] == {
-        "source": "risk_worker", "worker": "r7", "published_at": SENT, "age_s": 12.5
+        "source": "risk_worker", "worker": "r7", "published_at": SENT, "age_s": 12.5,
+        "stale_after_s": 120.0, "stale": False,
     }  # fmt: skip
     assert same["live_state"]["source"] == "engine"
     assert mine["window_end"] == T0 + 1.0  # the state's event time, not the wall clock
@@ -128,3 +130,70 @@ def _officer(api: Runtime, cluster: TestClient) -> None:
     api.cluster.live.take(live_state_key("bank-a", "b1"), None, "DEL")
     body = cluster.get("/api/borrowers/b1", headers=anna).json()
     assert body["live_state"]["source"] == "none" and body["collateral"][0]["on_hand"] is None
+    assert body["live_state"]["stale"] is True
+
+
+def test_a_state_older_than_two_minutes_is_stale(
+    both: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, api = both
+    with TestClient(create_app(api)) as cluster:
+        rita = login(cluster, "rita", "rita-password")
+        seen = []
+        for age in (0.0, live_view.STALE_AFTER_S, live_view.STALE_AFTER_S + 0.001, 86_400.0):
+            monkeypatch.setattr(live_view, "wall_clock", lambda age=age: SENT + age)
+            state = cluster.get("/api/borrowers/b1", headers=rita).json()["live_state"]
+            seen.append((state["age_s"], state["stale"]))
+            row = cluster.get("/api/portfolio", headers=rita).json()["items"][0]["live_state"]
+            assert row["stale"] is state["stale"]
+        assert seen == [(0.0, False), (120.0, False), (120.001, True), (86_400.0, True)]
+        # a worker whose clock runs ahead: age 0, never negative
+        monkeypatch.setattr(live_view, "wall_clock", lambda: SENT - 50.0)
+        state = cluster.get("/api/borrowers/b1", headers=rita).json()["live_state"]
+        assert (state["age_s"], state["stale"]) == (0.0, False)
+
+
+def test_the_coverage_chart_of_a_cluster_comes_from_the_history_its_risk_worker_sent(
+    both: tuple[Runtime, Runtime],
+) -> None:
+    one, api = both
+    engine = one.engines.of("bank-a")
+    engine.coverage.keep_history()
+    every = BUCKET_S
+    engine.process(
+        [
+            Reading("bank-a", "b1-d1", T0 + k * every, "weight_kg", 850_000.0 - 10_000 * k, 2 + k)
+            for k in range(1, 5)
+        ]
+    )
+    sent = borrower_state(engine, "b1")
+    stray = LotHistory("b2-c1", T0, every, [0.5])  # another borrower's lot: never shown
+    sent = msgspec.structs.replace(
+        sent, published_at=SENT, worker="r7", coverage_history=[*sent.coverage_history, stray]
+    )
+    assert api.cluster is not None
+    assert api.cluster.live.take(live_state_key("bank-a", "b1"), encode_state(sent))
+    first = (T0 // every + 1) * every  # the bucket of the first reading after T0
+    expected = [{"ts": first + k * every, "value": round(0.84 - 0.01 * k, 4)} for k in range(4)]
+    with TestClient(create_app(api)) as cluster:
+        rita = login(cluster, "rita", "rita-password")
+        body = cluster.get("/api/borrowers/b1", headers=rita).json()
+        assert body["coverage_history"] == [
+            {"collateral_id": "b1-c1", "unit": "t", "points": expected}
+        ]
+        # a narrower window, and fewer points: each group's last value at its first bucket
+        narrow = cluster.get(
+            "/api/borrowers/b1",
+            params={"start": first + every, "end": first + 4 * every, "points": 2},
+            headers=rita,
+        ).json()["coverage_history"][0]["points"]
+        assert narrow == [
+            {"ts": first + every, "value": 0.83},
+            {"ts": first + 2 * every, "value": 0.81},
+        ]
+        other = cluster.get("/api/borrowers/b2", headers=rita).json()
+        assert other["coverage_history"] == [
+            {"collateral_id": "b2-c1", "unit": "t", "points": []}
+        ]  # b2's own state has no history; b1's stray entry for b2-c1 is not b2's
+        bob = login(cluster, "bob", "bob-password!")
+        assert cluster.get("/api/borrowers/b1", headers=bob).status_code == 404
