@@ -100,9 +100,10 @@ def small_fleet(tenant: str = "bank-a") -> Fleet:
     )
 
 
-def production_lines(borrowers: int, seed: int) -> Fleet:
-    """A generated fleet cut down to its production lines (fast to simulate)."""
-    fleet = generate_fleet(borrowers, seed)
+def production_lines(borrowers: int, seed: int, load_cells: tuple[int, int] = (1, 1)) -> Fleet:
+    """A generated fleet cut down to its production lines (fast to simulate);
+    ``load_cells`` as `generate_fleet`'s, so that the lines are those of the full fleet."""
+    fleet = generate_fleet(borrowers, seed, load_cells=load_cells)
     kept = []
     for b in fleet.borrowers:
         lines = {s.id for s in b.sites if s.kind is SiteKind.PRODUCTION_LINE}

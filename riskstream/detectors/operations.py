@@ -123,6 +123,12 @@ class ProductionDriftRule(RuleTable):
         description="judge the recent index against the median recent index of the lender's "
         "other lines of the same industry and hemisphere (their shared season)",
     )
+    for_: HoldFor = Field(
+        24 * 3600.0,
+        alias="for",
+        description="how long the change holds (the recent index below recover_above) "
+        "before the alert opens: longer than one day's ups and downs",
+    )
     clear_after: ClearAfter = 12 * 3600.0
     severity: AlertSeverity = "info"
 
@@ -363,7 +369,7 @@ class OperationsDetector:
             line.drifting = True
         elif line.drifting and net >= rule.recover_above:
             line.drifting = False
-        transition = line.trend.observe(hour.end, line.drifting, 0.0, rule.clear_after)
+        transition = line.trend.observe(hour.end, line.drifting, rule.for_, rule.clear_after)
         return closing.settle(
             "production_drift",
             transition,

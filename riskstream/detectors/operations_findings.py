@@ -143,7 +143,7 @@ def decline(
     of the concurrent movement of its ``peers``."""
     drop = 1.0 - level / reference
     trend = f"falling {falling:.0%}/week" if falling >= 0 else f"rising {-falling:.0%}/week"
-    net = ""
+    net = " judged on its own (no peers: no other line of the lender in its industry)"
     if peers:
         lines = "line" if peers == 1 else "lines"
         net = (

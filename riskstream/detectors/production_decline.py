@@ -30,7 +30,8 @@ the hours the operations detector closed (`OperationsDetector.latest`):
   An open alert holds while the fall is at least ``clear_below``.
 
 A line without peers (alone in its cohort, or its borrower names no industry) is judged
-on its own: its season falling faster than ``slope_per_week`` looks like a decline.
+on its own, where nothing tells its season or a run of weak days from a decline: it
+needs its window ``alone_drop_share`` (9 %) below the reference, not ``drop_share``.
 
 The rule is the device's loan's (`DetectorSpec.scoped`). A line's state is a few floats,
 its condition and up to `KEEP_S` of daily levels in two float arrays (Theil–Sen needs
@@ -95,6 +96,13 @@ class ProductionDeclineRule(RuleTable):
     slope_per_week: float = Field(
         0.05, ge=0, lt=1, description="fall per week of the recent days, share of the reference"
     )
+    alone_drop_share: float = Field(
+        0.09,
+        gt=0,
+        lt=1,
+        description="drop_share for a line without peers (judged on its own, where a "
+        "season cannot be told from a decline); the larger of the two applies",
+    )
     clear_below: float = Field(
         0.035, ge=0, lt=1, description="an open alert clears once the fall is under this"
     )
@@ -111,7 +119,7 @@ class ProductionDeclineRule(RuleTable):
         3, ge=2, le=14, description="days with production needed in the window and reference"
     )
     cusum_allowance: float = Field(
-        1.0,
+        0.5,
         ge=0,
         le=5,
         description="daily fall below the reference (net of the peers) that adds no "
@@ -307,7 +315,8 @@ class DeclineDetector:
         condition = state.condition
         falling = judged.falling
         starting = judged.cusum >= rule.cusum_threshold
-        breached = (starting and drop >= rule.drop_share and falling >= rule.slope_per_week) or (
+        drop_share = _drop_share(rule, judged.peers)
+        breached = (starting and drop >= drop_share and falling >= rule.slope_per_week) or (
             condition.raised and drop >= rule.clear_below
         )
         transition = condition.observe(hour.end, breached, rule.for_, rule.clear_after)
@@ -337,7 +346,7 @@ class DeclineDetector:
                 cohort_week=judged.cohort_week,
                 peers=judged.peers,
                 cusum=judged.cusum,
-                drop_share=rule.drop_share,
+                drop_share=drop_share,
                 slope_per_week=rule.slope_per_week,
                 severity=rule.severity,
             ),
@@ -347,3 +356,9 @@ class DeclineDetector:
                 f"{format_duration(rule.clear_after)}"
             ),
         )
+
+
+def _drop_share(rule: ProductionDeclineRule, peers: int) -> float:
+    """The fall a line must show: ``alone_drop_share`` (at least ``drop_share``) without
+    peers, whose season or run of weak days nothing else shows."""
+    return rule.drop_share if peers else max(rule.drop_share, rule.alone_drop_share)
