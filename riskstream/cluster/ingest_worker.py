@@ -14,6 +14,9 @@ borrower's partition, with the telemetry stream's sequence number as de-duplicat
 The position moves on only after that, so a worker that dies loses nothing, and what it
 had published already and its successor publishes again is stored once.
 
+Devices' QoS 0 telemetry, which nats-server does not store, reaches the telemetry stream
+through each worker's `riskstream.cluster.qos0_relay.Qos0Relay`.
+
 A risk worker orders each partition's readings by event time before its engine sees
 them (`riskstream.cluster.partition_engine`).
 """
@@ -56,6 +59,7 @@ from riskstream.cluster.layout import (
 from riskstream.cluster.leases import PartitionLeases
 from riskstream.cluster.logins import NatsLogin
 from riskstream.cluster.messages import encode_heartbeat, encode_risk, risk_message_id
+from riskstream.cluster.qos0_relay import Qos0Relay
 from riskstream.cluster.supervisor import CLUSTER_ERRORS, PartitionSupervisor, close_quietly
 from riskstream.cluster.topology import read_partitions
 
@@ -119,6 +123,7 @@ class IngestWorker:
         self._js: JetStreamContext | None = None
         self._leases: PartitionLeases | None = None
         self._risk_partitions = 0
+        self.qos0 = Qos0Relay(servers, f"ingest-{config.worker_id}", config.login)
 
     @property
     def worker_id(self) -> str:
@@ -141,10 +146,14 @@ class IngestWorker:
             )
             self._supervisor = PartitionSupervisor(leases, self._start_partition, STOP_WAIT_S)
             heartbeats = asyncio.create_task(self._heartbeats(stop), name="ingest-heartbeats")
+            relay = asyncio.create_task(self.qos0.run(stop), name="ingest-qos0")
             try:
                 await self._supervisor.run(stop, nc)
             finally:
                 heartbeats.cancel()
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError, *CLUSTER_ERRORS):
+                    await relay
         finally:
             if self._supervisor is not None:
                 for task in self._supervisor.tasks.values():
