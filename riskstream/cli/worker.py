@@ -139,7 +139,8 @@ def ingest(
         return (
             f"ingest worker {worker.worker_id}: {time.monotonic() - began:,.0f} s, "
             f"partitions {sorted(worker.tasks)}, {worker.messages_handled:,} messages, "
-            f"{worker.readings_stored:,} readings stored"
+            f"{worker.readings_stored:,} readings stored; QoS 0 messages: "
+            f"{worker.qos0.relayed:,} relayed, {worker.qos0.dropped:,} dropped"
         )
 
     try:

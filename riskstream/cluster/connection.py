@@ -62,18 +62,23 @@ async def connect_cluster(
     *,
     first_attempts: int = FIRST_CONNECT_ATTEMPTS,
     login: NatsLogin | None = None,
+    on_error: Callable[[Exception], bool] | None = None,
 ) -> Client:
     """A NATS connection named ``name``, as ``login`` when given; ClusterUnreachableError
     when no server in ``servers`` answers within ``first_attempts`` rounds,
-    ClusterLoginRefusedError when they answer but refuse the login."""
+    ClusterLoginRefusedError when they answer but refuse the login. ``on_error`` is
+    told every asynchronous error first (a slow consumer's dropped message); one it
+    returns True for is not logged here."""
     events = _Events(name)
     credentials = login.connect_options() if login is not None else {}
     quiet = quiet_errors(name)
     refused = False
 
-    async def on_error(exc: Exception) -> None:
+    async def error_cb(exc: Exception) -> None:
         nonlocal refused  # nats-py ends a refused first connect with "no servers available"
         refused = refused or AUTHORIZATION_VIOLATION in str(exc).lower()
+        if on_error is not None and on_error(exc):
+            return
         await quiet(exc)
 
     try:
@@ -83,7 +88,7 @@ async def connect_cluster(
             connect_timeout=CONNECT_TIMEOUT_S,
             reconnect_time_wait=RECONNECT_WAIT_S,
             max_reconnect_attempts=first_attempts,
-            error_cb=on_error,
+            error_cb=error_cb,
             disconnected_cb=events.disconnected,
             reconnected_cb=events.reconnected,
             **credentials,

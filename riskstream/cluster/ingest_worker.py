@@ -14,6 +14,9 @@ borrower's partition, with the telemetry stream's sequence number as de-duplicat
 The position moves on only after that, so a worker that dies loses nothing, and what it
 had published already and its successor publishes again is stored once.
 
+Devices' QoS 0 telemetry, which nats-server does not store, reaches the telemetry stream
+through each worker's `riskstream.cluster.qos0_relay.Qos0Relay`.
+
 A risk worker orders each partition's readings by event time before its engine sees
 them (`riskstream.cluster.partition_engine`).
 """
@@ -56,6 +59,7 @@ from riskstream.cluster.layout import (
 from riskstream.cluster.leases import PartitionLeases
 from riskstream.cluster.logins import NatsLogin
 from riskstream.cluster.messages import encode_heartbeat, encode_risk, risk_message_id
+from riskstream.cluster.qos0_relay import Qos0Relay
 from riskstream.cluster.supervisor import CLUSTER_ERRORS, PartitionSupervisor, close_quietly
 from riskstream.cluster.topology import read_partitions
 
@@ -68,6 +72,9 @@ STOP_WAIT_S = 30.0
 PUBLISH_IN_FLIGHT = 256
 HEARTBEAT_S = 0.1
 """How often the worker looks whether its partitions came further, to say so."""
+IDLE_AFTER_S = 0.05
+"""A partition whose fetch has waited this long for a message is idle: the heartbeat
+loop asks its consumer whether it may say the partition came as far as the stream."""
 HEARTBEAT_ANYWAY_S = 5.0
 """A heartbeat even when nothing changed, so that risk partitions know the worker lives
 (well under `riskstream.cluster.partition_engine.SOURCE_TIMEOUT_S`)."""
@@ -111,6 +118,13 @@ class IngestWorker:
         self._supervisor: PartitionSupervisor | None = None
         self._through: dict[int, int] = {}
         """ingest partition -> telemetry sequence number it has handed everything on up to."""
+        self._handed: dict[int, int] = {}
+        """ingest partition -> telemetry sequence number of the last message handed on."""
+        self._waiting: dict[int, tuple[float, JetStreamContext.PullSubscription]] = {}
+        """ingest partition -> (since when, subscription) of a fetch waiting for messages."""
+        self._stream_last = 0
+        """The telemetry stream's last sequence number, read every `HEARTBEAT_S` (one
+        request for all partitions, not one per partition and fetch)."""
         self._devices_of: dict[int, set[str]] = {}
         """ingest partition -> sequence keys of the devices seen in it."""
         self._work = ThreadPoolExecutor(1, thread_name_prefix="ingest-work")
@@ -119,6 +133,7 @@ class IngestWorker:
         self._js: JetStreamContext | None = None
         self._leases: PartitionLeases | None = None
         self._risk_partitions = 0
+        self.qos0 = Qos0Relay(servers, f"ingest-{config.worker_id}", config.login)
 
     @property
     def worker_id(self) -> str:
@@ -141,10 +156,14 @@ class IngestWorker:
             )
             self._supervisor = PartitionSupervisor(leases, self._start_partition, STOP_WAIT_S)
             heartbeats = asyncio.create_task(self._heartbeats(stop), name="ingest-heartbeats")
+            relay = asyncio.create_task(self.qos0.run(stop), name="ingest-qos0")
             try:
                 await self._supervisor.run(stop, nc)
             finally:
                 heartbeats.cancel()
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError, *CLUSTER_ERRORS):
+                    await relay
         finally:
             if self._supervisor is not None:
                 for task in self._supervisor.tasks.values():
@@ -159,6 +178,8 @@ class IngestWorker:
 
     async def _start_partition(self, partition: int, stop: asyncio.Event) -> asyncio.Task[None]:
         self._through.pop(partition, None)
+        self._handed.pop(partition, None)
+        self._waiting.pop(partition, None)
         await asyncio.get_running_loop().run_in_executor(
             self._work, self._forget_devices_of, partition
         )
@@ -182,20 +203,17 @@ class IngestWorker:
         subscription = await js.pull_subscribe(
             ingest_subject(partition), stream=TELEMETRY_STREAM, config=config
         )
-        through = start - 1  # every message of this partition up to here is handed on
-        self._through[partition] = through
+        self._through[partition] = self._handed[partition] = start - 1
         try:
             while not stop.is_set():
                 if self._leases is not None and not self._leases.fresh():
                     await asyncio.sleep(STALE_WAIT_S)  # renewals are late: someone may own it now
                     continue
-                # the stream's end before the fetch: if the fetch leaves nothing pending,
-                # every message of this partition up to it has been handed on
-                try:
-                    known = (await js.stream_info(TELEMETRY_STREAM)).state.last_seq
-                except TRANSIENT_ERRORS:
-                    await asyncio.sleep(STALE_WAIT_S)  # a leader is being elected
-                    continue
+                # the stream's end before the fetch (as the heartbeat loop last read it):
+                # if the fetch leaves nothing pending, every message of this partition up
+                # to it has been handed on
+                known = self._stream_last
+                self._waiting[partition] = (time.monotonic(), subscription)
                 try:
                     messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
                 except (nats.errors.TimeoutError, TimeoutError):
@@ -203,18 +221,50 @@ class IngestWorker:
                 except TRANSIENT_ERRORS:
                     await asyncio.sleep(STALE_WAIT_S)
                     continue
+                finally:
+                    self._waiting.pop(partition, None)
                 if messages:
                     await self._handle(messages, partition)
                     last = messages[-1].metadata.sequence.stream
                     await positions.put(key, str(last).encode())
+                    self._handed[partition] = last
                     caught_up = messages[-1].metadata.num_pending == 0
-                    through = max(through, last, known if caught_up else 0)
+                    self._came_to(partition, max(last, known if caught_up else 0))
                 else:
-                    through = max(through, known)
-                self._through[partition] = through
+                    self._came_to(partition, known)
         finally:
+            self._waiting.pop(partition, None)
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    def _came_to(self, partition: int, through: int) -> None:
+        """Every message of ``partition`` up to telemetry sequence ``through`` is handed on."""
+        if partition in self._through:
+            self._through[partition] = max(self._through[partition], through)
+
+    async def _advance_idle(self) -> None:
+        """Say that idle partitions came as far as the stream: a partition whose fetch is
+        waiting has nothing pending if its consumer has none and delivered nothing past
+        what was handed on. Without this, an idle partition would say so only after its
+        fetch gave up (`FETCH_WAIT_S`), and every risk partition would wait for it."""
+        stream_last = self._stream_last  # read before the consumers: all up to it count
+        now = time.monotonic()
+        for partition, (since, subscription) in list(self._waiting.items()):
+            if now - since < IDLE_AFTER_S or self._through.get(partition, stream_last) >= (
+                stream_last
+            ):
+                continue
+            try:
+                info = await subscription.consumer_info()
+            except CLUSTER_ERRORS:
+                continue  # the partition says so itself after its fetch
+            if (
+                info.num_pending == 0
+                and not info.num_ack_pending
+                and info.delivered is not None
+                and info.delivered.stream_seq <= self._handed.get(partition, -1)
+            ):
+                self._came_to(partition, stream_last)
 
     async def _start_of(self, partition: int, positions: KeyValue) -> int:
         """The telemetry stream sequence to read a partition from: after the last one
@@ -247,7 +297,12 @@ class IngestWorker:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), HEARTBEAT_S)
+            with contextlib.suppress(*TRANSIENT_ERRORS):  # a leader is being elected
+                last = (await js.stream_info(TELEMETRY_STREAM)).state.last_seq
+                self._stream_last = max(self._stream_last, last)
             fresh = self._leases is not None and self._leases.fresh()
+            if fresh:
+                await self._advance_idle()
             now = {p: through for p, through in self._through.items() if p in self.tasks}
             if (
                 not fresh

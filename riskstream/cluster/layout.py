@@ -11,7 +11,11 @@ under ``$MQTT.msgs.rs.v1.{tenant}.{device}.telemetry``.
   `MQTT_STREAM` (interest retention) until the telemetry stream has stored it, whichever
   node dies meanwhile. The source's subject transform files each device's messages
   under one of `partitions` ingest partitions (`telemetry_transform`); each ingest worker
-  owns some of them, so a device's messages meet in one worker.
+  owns some of them, so a device's messages meet in one worker. nats-server stores only
+  QoS 1 and 2 messages in `MQTT_STREAM`; the ingest workers relay the QoS 0 ones
+  (`riskstream.cluster.qos0_relay`) to ``rs.qos0.{tenant}.{device}``, which the
+  telemetry stream captures and files under the same ingest partition
+  (`qos0_transform`), with a de-duplication id.
 - `RISK_STREAM` holds accepted readings, one subject per partition
   (``rs.risk.{partition}``); a partition is a hash of (tenant, borrower), so one borrower's
   readings always meet in one risk worker. Each message carries a de-duplication id, so a
@@ -40,6 +44,15 @@ TELEMETRY_STREAM = "RS_TELEMETRY"
 TELEMETRY_SUBJECT = "rs.v1.*.*.telemetry"
 """What devices publish (the MQTT topic ``rs/v1/+/+/telemetry``)."""
 INGEST_SUBJECT_PREFIX = "rs.ingest"
+
+QOS0_SUBJECT_PREFIX = "rs.qos0"
+"""Where ingest workers put the QoS 0 telemetry they relay; only the ``ingest`` user may
+publish there (`riskstream.cluster.permissions`)."""
+QOS0_QUEUE = "rs_ingest_qos0"
+"""The queue group of the ingest workers' QoS 0 subscribers: each message goes to one."""
+MQTT_QOS_HEADER = "Nmqtt-Pub"
+"""The header nats-server puts on the core NATS message of every MQTT publish: the QoS
+(``0``, ``1`` or ``2``); its name is nats-server's (``server/mqtt.go``)."""
 
 MQTT_STREAM = "$MQTT_msgs"
 MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
@@ -97,6 +110,23 @@ def telemetry_transform(partitions: int) -> tuple[str, str]:
         f"{INGEST_SUBJECT_PREFIX}.{{{{partition({partitions},1,2)}}}}"
         ".{{wildcard(1)}}.{{wildcard(2)}}",
     )
+
+
+def qos0_transform(partitions: int) -> tuple[str, str]:
+    """(source, destination) of the telemetry stream's own subject transform: a relayed
+    QoS 0 message ``rs.qos0.{tenant}.{device}`` is stored under the ingest partition
+    the QoS 1 path gives the same device (the same hash of the same two tokens)."""
+    return (
+        f"{QOS0_SUBJECT_PREFIX}.*.*",
+        f"{INGEST_SUBJECT_PREFIX}.{{{{partition({partitions},1,2)}}}}"
+        ".{{wildcard(1)}}.{{wildcard(2)}}",
+    )
+
+
+def qos0_subject(tenant_token: str, device_token: str) -> str:
+    """Subject a relayed QoS 0 message is published to; the tokens as NATS wrote them in
+    the device's subject (a ``.`` of the MQTT topic as ``//``)."""
+    return f"{QOS0_SUBJECT_PREFIX}.{tenant_token}.{device_token}"
 
 
 def ingest_subject(partition: int) -> str:

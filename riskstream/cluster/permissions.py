@@ -9,8 +9,10 @@ device needing any JetStream permission, so none is given.
 
 The workers and API processes speak NATS only. Each may publish on riskstream's internal
 core subjects (``rs.>`` but not the devices' ``rs.v1.>`` and not the source consumer's
-``rs.sourcing.>``), receive replies on ``_INBOX.>``, and use through the JetStream API
-only the streams and buckets of its role (`ROLE_RESOURCES`): look them up, read them
+``rs.sourcing.>``; only ``ingest`` on ``rs.qos0.>``, where it relays QoS 0 telemetry into
+the telemetry stream), receive replies on ``_INBOX.>`` (``ingest`` also the devices'
+telemetry, ``rs.v1.*.*.telemetry``, whose QoS 0 messages it relays), and use through the
+JetStream API only the streams and buckets of its role (`ROLE_RESOURCES`): look them up, read them
 through consumers of their own and, for the buckets it writes, write them. No role may
 create, change or delete a stream or a bucket: that is the ``admin`` user's, which
 `riskstream cluster up` uses.
@@ -27,11 +29,13 @@ from riskstream.cluster.layout import (
     LEASES_BUCKET,
     LIVE_BUCKET,
     MOVES_STREAM,
+    QOS0_SUBJECT_PREFIX,
     RISK_STREAM,
     RULES_BUCKET,
     SETTINGS_BUCKET,
     TELEMETRY_SOURCE_DELIVER,
     TELEMETRY_STREAM,
+    TELEMETRY_SUBJECT,
 )
 
 ADMIN = "admin"
@@ -45,6 +49,8 @@ DEVICE_USER_PREFIX = "devices-"
 INTERNAL_PUBLISH = ["rs.>"]
 INTERNAL_PUBLISH_DENIED = ["rs.v1.>", TELEMETRY_SOURCE_DELIVER.rsplit(".", 1)[0] + ".>"]
 REPLIES = "_INBOX.>"
+RELAYED_QOS0 = QOS0_SUBJECT_PREFIX + ".>"
+"""Only ``ingest`` publishes here: what it relays is stored as device telemetry."""
 
 
 @dataclass(frozen=True)
@@ -140,10 +146,16 @@ def role_permissions(role: str) -> Permissions:
     publish = list(INTERNAL_PUBLISH)
     for resource in ROLE_RESOURCES[role]:
         publish += _api_subjects(resource)
+    if role == INGEST:
+        return Permissions(
+            publish=publish,
+            subscribe=[REPLIES, TELEMETRY_SUBJECT],  # the QoS 0 relay's queue group
+            publish_denied=list(INTERNAL_PUBLISH_DENIED),
+        )
     return Permissions(
         publish=publish,
         subscribe=[REPLIES],
-        publish_denied=list(INTERNAL_PUBLISH_DENIED),
+        publish_denied=[*INTERNAL_PUBLISH_DENIED, RELAYED_QOS0],
     )
 
 

@@ -55,6 +55,7 @@ from riskstream.cluster.layout import (
     MOVES_SUBJECT_PREFIX,
     MQTT_STREAM,
     MQTT_SUBJECT_PREFIX,
+    QOS0_SUBJECT_PREFIX,
     RISK_STREAM,
     RISK_SUBJECT_PREFIX,
     RULES_BUCKET,
@@ -63,6 +64,7 @@ from riskstream.cluster.layout import (
     TELEMETRY_SOURCE_DELIVER,
     TELEMETRY_STREAM,
     TELEMETRY_SUBJECT,
+    qos0_transform,
     telemetry_transform,
 )
 from riskstream.cluster.logins import NatsLogin
@@ -131,7 +133,8 @@ def source_consumer_config() -> ConsumerConfig:
 def stream_configs(replicas: int, partitions: int) -> list[StreamConfig]:
     """The four streams, file-backed with ``replicas`` replicas; the telemetry stream
     sources from `MQTT_STREAM` and files each device's messages under its ingest
-    partition (`telemetry_transform`)."""
+    partition (`telemetry_transform`), and captures the QoS 0 messages the ingest
+    workers relay, filed under the same partition (`qos0_transform`)."""
 
     def stream(name: str, subjects: list[str], duplicate_window: float = 0) -> StreamConfig:
         return StreamConfig(
@@ -142,7 +145,8 @@ def stream_configs(replicas: int, partitions: int) -> list[StreamConfig]:
             duplicate_window=duplicate_window,
         )
 
-    telemetry = stream(TELEMETRY_STREAM, [])
+    telemetry = stream(TELEMETRY_STREAM, [f"{QOS0_SUBJECT_PREFIX}.*.*"], DUPLICATE_WINDOW_S)
+    telemetry.subject_transform = SubjectTransform(*qos0_transform(partitions))
     telemetry.sources = [
         StreamSource(
             name=MQTT_STREAM,

@@ -35,11 +35,13 @@ from riskstream.cluster.layout import (
     DUPLICATE_WINDOW_S,
     INGEST_SUBJECT_PREFIX,
     MQTT_STREAM,
+    QOS0_SUBJECT_PREFIX,
     RISK_STREAM,
     TELEMETRY_SOURCE_CONSUMER,
     TELEMETRY_SOURCE_DELIVER,
     TELEMETRY_STREAM,
     TELEMETRY_SUBJECT,
+    qos0_transform,
     telemetry_transform,
 )
 from riskstream.cluster.nats_servers import NatsCluster, NodePorts, plan_ports
@@ -245,7 +247,12 @@ async def test_mqtt_on_every_node_lands_in_the_telemetry_stream(nats_cluster: Na
         assert sorted(_as_published(stored)) == sorted(messages)
         info = await nc.jetstream().stream_info(TELEMETRY_STREAM)
         assert info.config.num_replicas == 3
-        assert not info.config.subjects  # sourced from $MQTT_msgs, not captured
+        # sourced from $MQTT_msgs, not captured: the stream's own subject is the one the
+        # ingest workers relay QoS 0 telemetry to, filed under the same partitions
+        assert info.config.subjects == [f"{QOS0_SUBJECT_PREFIX}.*.*"]
+        assert info.config.subject_transform == SubjectTransform(
+            *qos0_transform(DEFAULT_PARTITIONS)
+        )
         assert info.config.sources == [
             StreamSource(
                 name=MQTT_STREAM,
@@ -456,7 +463,10 @@ async def test_a_telemetry_stream_of_an_older_cluster_up_is_updated_in_place(
 
         assert await ensure_topology(nc, 3) == DEFAULT_PARTITIONS
         info = await js.stream_info(TELEMETRY_STREAM)
-        assert not info.config.subjects and info.config.subject_transform is None
+        assert info.config.subjects == [f"{QOS0_SUBJECT_PREFIX}.*.*"]
+        assert info.config.subject_transform == SubjectTransform(
+            *qos0_transform(DEFAULT_PARTITIONS)
+        )
         assert info.config.sources == stream_configs(3, DEFAULT_PARTITIONS)[0].sources
         assert info.state.last_seq == before  # the same stream: its messages stay
         await _publish_over(nats_cluster, [port], messages[20:], "new")

@@ -74,7 +74,11 @@ def test_devices_may_publish_only_their_lenders_topics_and_read_nothing() -> Non
         assert worker.connection_types == ("STANDARD",)
         assert "rs.v1.>" in worker.publish_denied  # no role speaks for a device
         assert f"{TELEMETRY_SOURCE_DELIVER.rsplit('.', 1)[0]}.>" in worker.publish_denied
-        assert worker.subscribe == ["_INBOX.>"]
+        # only ingest reads the devices' telemetry (its QoS 0 relay), and only it may put
+        # relayed QoS 0 telemetry into the telemetry stream
+        relay = role == "ingest"
+        assert worker.subscribe == ["_INBOX.>", *(["rs.v1.*.*.telemetry"] if relay else [])]
+        assert ("rs.qos0.>" in worker.publish_denied) is not relay
         assert not any(".STREAM.DELETE." in s or ".STREAM.UPDATE." in s for s in worker.publish)
         assert not any(".STREAM.CREATE." in s for s in worker.publish)
 
