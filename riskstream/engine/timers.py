@@ -80,10 +80,28 @@ class Timers:
         return self.kept
 
     def due_by(self, at: float) -> bool:
-        """Whether a tick at or before clock time ``at`` may change anything."""
+        """Whether a tick at or before clock time ``at`` may change anything.
+
+        Asks again only the parts kept as due by ``at`` (all of them when the alarm
+        rang): between readings that only push a deadman on, that is one part, once per
+        its limit of event time."""
         if at == math.inf:
             return True
-        return self.next_due() <= at and self.next_due(recheck=True) <= at
+        kept, alarm = self.kept, self.alarm
+        if kept is None or alarm.at < math.inf:
+            if kept is not None and kept > at and alarm.at > at:
+                return False
+            self._dues = [part() for part in self._parts]
+        elif kept > at:
+            return False
+        else:
+            dues, parts = self._dues, self._parts
+            for i, due in enumerate(dues):
+                if due <= at:
+                    dues[i] = parts[i]()
+        alarm.reset()
+        self.kept = kept = min(self._dues)
+        return kept <= at
 
     def tick(self, now: float, wall: float) -> list[Alert]:
         """Run the detectors' timers and the book's escalations as of clock time ``now``;
