@@ -179,7 +179,6 @@ class Engine:
         """Run timers as of clock time ``now`` (event time while data flows)."""
         alerts = self.timers.tick(now, self.wall_clock())
         self._settle(alerts, now)
-        self.timers.invalidate()
         return alerts
 
     def settle(self, alerts: list[Alert], now: float) -> None:
@@ -188,8 +187,10 @@ class Engine:
         self._settle(alerts, now)
 
     def _settle(self, alerts: list[Alert], now: float) -> None:
+        if alerts:
+            self.timers.invalidate()  # open, resolved, cooling or escalating alerts move timers
         if self.rescoring.rescore(alerts, now):
-            self.timers.invalidate()  # the periodic scoring moved on
+            self.timers.scoring_moved()
         self.rescoring.price(alerts)
 
     def score_all(self, now: float) -> list[BorrowerRisk]:
