@@ -93,6 +93,9 @@ class Steps(Protocol):
     def record_outcome(self, borrower_id: str, event: LoanEvent, ts: float) -> int:
         """Learn a loan outcome."""
 
+    def expect_outcomes(self, borrower_ids: Iterable[str]) -> None:
+        """Borrowers that loan outcomes will name (`Engine.expect_outcomes`)."""
+
     def open_alerts(self) -> list[Alert]:
         """Alerts open or acknowledged."""
 
@@ -154,7 +157,11 @@ def feed_groups(
     outcomes: Sequence[LoanOutcome] = (),
 ) -> int:
     """`feed` over groups of steps (`step_groups`, marked for these signals and
-    outcomes): the steps between which nothing falls due go to the engine in one call."""
+    outcomes): the steps between which nothing falls due go to the engine in one call.
+    The borrowers the outcomes name are in the outcome model's population from the
+    start (`Engine.expect_outcomes`)."""
+    if outcomes:
+        engine.expect_outcomes({o.borrower_id for o in outcomes})
     # What exists now (the fleets, the engine's lookups, the telemetry) lives as long
     # as the replay: frozen, the cycle collector no longer walks it on every full
     # collection (a fifth of the time with 100,000 devices). Refcounting still frees it.

@@ -60,6 +60,7 @@ class DeadmanDetector:
         self._started = False
         self._due: list[tuple[float, str]] = []
         self._heap_rules: tuple[DeadmanRule, dict[str, DeadmanRule]] | None = None
+        self._limits: dict[str, float | None] = {}  # `_limit` of the heap's rules
         self.alarm = Alarm()  # the engine's, once it is in one
 
     def seen(self, reading: Reading, device: DeviceContext, book: AlertBook) -> Alert | None:
@@ -88,12 +89,20 @@ class DeadmanDetector:
             self.declared.add(device_id)
 
     def _limit(self, device_id: str) -> float | None:
-        """Seconds of silence allowed to a device; None when its rule is off."""
+        """Seconds of silence allowed to a device; None when its rule is off. Kept per
+        device until the heap is built anew for other rules (`_rebuild`): `next_due`
+        asks it for every device it re-files."""
+        try:
+            return self._limits[device_id]
+        except KeyError:
+            pass
         device = self.index.devices.get(device_id)
         rule = self.overrides.get(device_id, self.rule)
-        if device is None or not rule.enabled:
-            return None
-        return max(rule.missed_intervals * device.interval_s, rule.min_silence)
+        limit = None
+        if device is not None and rule.enabled:
+            limit = max(rule.missed_intervals * device.interval_s, rule.min_silence)
+        self._limits[device_id] = limit
+        return limit
 
     def _file(self, device_id: str, last: float) -> None:
         limit = self._limit(device_id)
@@ -102,6 +111,7 @@ class DeadmanDetector:
 
     def _rebuild(self) -> None:
         self._heap_rules = (self.rule, self.overrides)
+        self._limits = {}
         self._due = []
         for device_id, last in self.last_seen.items():
             if device_id not in self.silent:
@@ -117,21 +127,21 @@ class DeadmanDetector:
             return -math.inf
         if built[1] is not self.overrides:
             return -math.inf
-        heap = self._due
+        heap, limits, last_seen, silent = self._due, self._limits, self.last_seen, self.silent
         # re-file the devices that reported since they were filed, as `tick` would when
         # it pops them; otherwise every device would need a tick per limit of silence
         while heap:
             at, device_id = heap[0]
-            limit = self._limit(device_id)
-            if limit is None or device_id in self.silent:
+            limit = limits[device_id] if device_id in limits else self._limit(device_id)
+            if limit is None or device_id in silent:
                 heapq.heappop(heap)
                 continue
-            refiled = self.last_seen[device_id] + limit
+            refiled = last_seen[device_id] + limit
             if refiled <= at:
                 break
             heapq.heapreplace(heap, (refiled, device_id))
         due = heap[0][0] if heap else math.inf
-        for device_id in self.silent:
+        for device_id in silent:
             device = self.index.devices.get(device_id)
             if device is not None:
                 key = (device.tenant, device.borrower_id, KIND, device_id)

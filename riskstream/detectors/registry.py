@@ -532,7 +532,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         DeadmanDetector,
         scoped=False,
         tick=lambda d, now, book, wall: d.tick(now, book, wall),
-        next_due=lambda d, book: d.next_due(book),
+        next_due=DeadmanDetector.next_due,
         detects=(Detects("device_silent", "device_silent", "device_id"),),
         area="Sensors and data",
     ),

@@ -49,6 +49,7 @@ SHARED = frozenset(
         "coverage",
         "settings",
         "_heap_rules",
+        "_limits",  # the deadman's limits per device, worked out from the rules
         "matching",
         "platform_view",
         "lender_lots",

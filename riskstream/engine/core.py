@@ -179,7 +179,6 @@ class Engine:
         """Run timers as of clock time ``now`` (event time while data flows)."""
         alerts = self.timers.tick(now, self.wall_clock())
         self._settle(alerts, now)
-        self.timers.invalidate()
         return alerts
 
     def settle(self, alerts: list[Alert], now: float) -> None:
@@ -188,8 +187,10 @@ class Engine:
         self._settle(alerts, now)
 
     def _settle(self, alerts: list[Alert], now: float) -> None:
+        if alerts:
+            self.timers.invalidate()  # open, resolved, cooling or escalating alerts move timers
         if self.rescoring.rescore(alerts, now):
-            self.timers.invalidate()  # the periodic scoring moved on
+            self.timers.scoring_moved()
         self.rescoring.price(alerts)
 
     def score_all(self, now: float) -> list[BorrowerRisk]:
@@ -206,6 +207,13 @@ class Engine:
         self.timers.invalidate()
         return self.scoring.outcome(tenant, borrower_id, event, ts)
 
+    def expect_outcomes(self, borrower_ids: Iterable[str]) -> None:
+        """Tell the engine which of its borrowers loan outcomes will name (a backtest's
+        outcome file), so the outcome model snapshots them from the start, with or
+        without a loan (`BorrowerScoring.learns_from`); other ids are ignored."""
+        borrowers = self.index.borrowers
+        self.scoring.expect_outcomes(b for b in borrower_ids if b in borrowers)
+
     def open_alerts(self) -> list[Alert]:
         """Alerts currently open or acknowledged."""
         return self.book.open_alerts()
@@ -217,6 +225,7 @@ class Engine:
         self.scoring.models.set_settings(self.rules.models)
         self.scoring.history = previous.scoring.history
         self.scoring.matrix_inputs = previous.scoring.matrix_inputs
+        self.scoring.outcome_borrowers = previous.scoring.outcome_borrowers
 
     def _components(self) -> dict[str, object]:
         return {

@@ -161,6 +161,12 @@ class LenderEngines:
             raise KeyError(borrower_id)
         return owners[0].record_outcome(borrower_id, event, ts)
 
+    def expect_outcomes(self, borrower_ids: Iterable[str]) -> None:
+        """`Engine.expect_outcomes` on every lender (each takes its own borrowers)."""
+        named = list(borrower_ids)
+        for engine in self.by_tenant.values():
+            engine.expect_outcomes(named)
+
     def open_alerts(self) -> list[Alert]:
         """Every lender's open (or acknowledged) alerts."""
         return [a for e in self.by_tenant.values() for a in e.open_alerts()]

@@ -9,8 +9,10 @@ replay skips the ticks before it and a tick costs what is due, not the time elap
 Working that time out asks every part, so it is kept between calls: readings only push
 due times later (a device that reported is due later), which leaves the kept value a
 safe lower bound; the few changes a reading makes that bring a due time earlier ring
-the `Alarm`; anything else that may (a tick, an alert change, ingest's signals, new
-rules, loan outcomes) calls `invalidate`.
+the `Alarm`; anything else that may (an alert change, ingest's signals, new rules, loan
+outcomes) calls `invalidate`. A tick runs only the detectors kept as due by its time
+(the others' ticks would change nothing) and has them asked again, with the book; the
+periodic scoring moving on has only itself asked again (`scoring_moved`).
 """
 
 import math
@@ -27,6 +29,10 @@ __all__ = ["Timers"]
 
 def _never_known() -> float:
     return -math.inf
+
+
+# the places in `Timers._parts` of the periodic scoring, the book and the first detector
+_SCORING, _BOOK, _DETECTORS = 0, 1, 2
 
 
 class Timers:
@@ -63,10 +69,10 @@ class Timers:
     def next_due(self, *, recheck: bool = False) -> float:
         """The earliest clock time a tick may change anything; a lower bound, -inf when
         it cannot tell. ``recheck`` asks again the parts kept as due by then (readings
-        since may have put them later)."""
+        since may have put them later); the parts a tick ran are asked again anyway."""
         if self.kept is None:
             self._dues = [part() for part in self._parts]
-        elif recheck:
+        elif recheck or self.kept == -math.inf:
             by = min(self.kept, self.alarm.at)
             rang = self.alarm.at < math.inf
             dues, parts = self._dues, self._parts
@@ -80,17 +86,52 @@ class Timers:
         return self.kept
 
     def due_by(self, at: float) -> bool:
-        """Whether a tick at or before clock time ``at`` may change anything."""
+        """Whether a tick at or before clock time ``at`` may change anything.
+
+        Asks again only the parts kept as due by ``at`` (all of them when the alarm
+        rang): between readings that only push a deadman on, that is one part, once per
+        its limit of event time."""
         if at == math.inf:
             return True
-        return self.next_due() <= at and self.next_due(recheck=True) <= at
+        kept, alarm = self.kept, self.alarm
+        if kept is None or alarm.at < math.inf:
+            if kept is not None and kept > at and alarm.at > at:
+                return False
+            self._dues = [part() for part in self._parts]
+        elif kept > at:
+            return False
+        else:
+            dues, parts = self._dues, self._parts
+            for i, due in enumerate(dues):
+                if due <= at:
+                    dues[i] = parts[i]()
+        alarm.reset()
+        self.kept = kept = min(self._dues)
+        return kept <= at
 
     def tick(self, now: float, wall: float) -> list[Alert]:
-        """Run the detectors' timers and the book's escalations as of clock time ``now``;
-        return the alerts they changed."""
+        """Run the book's escalations and the timers of the detectors that may be due by
+        clock time ``now`` (all when the due times are not known); return the alerts they
+        changed. What ran is asked again before the next due time is told; when an alert
+        changed, everything is (`invalidate`)."""
         alerts: list[Alert] = []
-        for spec, detector in self.timed:
+        known = self.kept is not None and self.alarm.at == math.inf
+        dues = self._dues
+        for part, (spec, detector) in enumerate(self.timed, start=_DETECTORS):
+            if known:
+                if dues[part] > now:
+                    continue
+                dues[part] = -math.inf
             assert spec.tick is not None
             alerts += spec.tick(detector, now, self.book, wall)
         alerts += self.book.escalate(now, wall)
+        if known and not alerts:
+            dues[_BOOK] = self.kept = -math.inf  # ask again what ran (`due_by`)
+        else:
+            self.invalidate()
         return alerts
+
+    def scoring_moved(self) -> None:
+        """The periodic scoring ran: ask its due time again, and only it."""
+        if self.kept is not None:
+            self._dues[_SCORING] = self.kept = -math.inf

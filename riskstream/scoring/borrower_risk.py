@@ -4,9 +4,15 @@
 outcome model probability and ``w`` its weight (0 until bad outcomes have been
 learned). The credit matrix (`riskstream.scoring.matrix`) combines six component scores
 by the weights of the borrower's segment; ``[scoring] score_from`` says which of the
-two is the headline score (both are always given). Each scoring snapshots the
-borrower's features for the model's delayed labels and appends the score to a bounded
-history when it changed.
+two is the headline score (both are always given). Each scoring appends the score to a
+bounded history when it changed, and snapshots the borrower's features for the model's
+delayed labels when the borrower is in the model's population (`learns_from`).
+
+The outcome model's population: the borrowers that have a loan, and those that loan
+outcomes name (a backtest names its outcome file's borrowers up front,
+`expect_outcomes`). A borrower without a loan can get no loan outcome (the API refuses
+an event of a loan the borrower does not have), so its snapshots could only be learned
+as good, a horizon later: they would teach the model about borrowers it never prices.
 """
 
 from collections import deque
@@ -53,6 +59,21 @@ class BorrowerScoring:
         self.matrix_inputs = MatrixInputs()
         self.snapshot_log: list[MatrixSnapshot] | None = None  # a backtest sets a list
         self.derived = ScoringCache()
+        self.outcome_borrowers: set[str] = set()
+        """Borrowers that loan outcomes named or (in a backtest) will name: in the outcome
+        model's population with or without a loan."""
+
+    def learns_from(self, borrower_id: str) -> bool:
+        """Whether the outcome model snapshots ``borrower_id``'s scorings: it has a loan,
+        or loan outcomes name it."""
+        return bool(self.coverage.index.loans_of.get(borrower_id)) or (
+            borrower_id in self.outcome_borrowers
+        )
+
+    def expect_outcomes(self, borrower_ids: Iterable[str]) -> None:
+        """Put borrowers that loan outcomes will name in the model's population from
+        now on (a backtest knows its outcome file up front)."""
+        self.outcome_borrowers.update(borrower_ids)
 
     def set_rules(self, rules: RuleSet) -> None:
         """Use new scorecard points and model settings from now on."""
@@ -94,17 +115,21 @@ class BorrowerScoring:
         lots = self.coverage.of_borrower(borrower_id)
         card = self.derived.card(self.rules.scorecard, borrower_id, alerts, lots)
         model = self.models.of(tenant)
-        features = {
-            **card.features,
-            **self.matrix_inputs.repayment.of(borrower_id).features(now),
-        }
-        p = model.predict(features)
         w = model.weight
-        total = round((1.0 - w) * card.total + w * 100.0 * p, 1)
         from_matrix = self.rules.scoring.score_from == "matrix"
-        snapshot = record and model.snapshot_due(borrower_id, now)
+        snapshot = record and self.learns_from(borrower_id) and model.snapshot_due(borrower_id, now)
+        with_matrix = explain or from_matrix or (snapshot and self.snapshot_log is not None)
+        features: dict[str, float] = {}
+        p = 0.0  # when nothing reads it: with no weight it does not move the score
+        if snapshot or with_matrix or w > 0.0:
+            features = {
+                **card.features,
+                **self.matrix_inputs.repayment.of(borrower_id).features(now),
+            }
+            p = model.predict(features)
+        total = round((1.0 - w) * card.total + w * 100.0 * p, 1)
         matrix: MatrixScore | None = None
-        if explain or from_matrix or (snapshot and self.snapshot_log is not None):
+        if with_matrix:
             profile = self.derived.profile(
                 borrower_id, self.coverage.index.borrower_records[borrower_id]
             )
@@ -150,6 +175,7 @@ class BorrowerScoring:
         """Take a loan event: the repayment record and the tenant's outcome model; return
         how many snapshots the model labelled."""
         self.matrix_inputs.repayment.take(borrower_id, event, ts)
+        self.outcome_borrowers.add(borrower_id)
         return self.models.of(tenant).outcome(borrower_id, ts, event)
 
     def history_of(self, borrower_id: str) -> list[tuple[float, float]]:
