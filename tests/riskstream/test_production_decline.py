@@ -330,6 +330,20 @@ def test_a_peer_in_decline_is_outvoted_and_a_silent_peer_is_not_counted() -> Non
     assert abs(judged.cohort_week) < 0.005
 
 
+def test_peers_rising_do_not_make_a_steady_line_fall_its_own_fall_is_still_caught() -> None:
+    # seed 707's clean chemicals line b040: flat while its 5 peers rose 1-5 %/week, and
+    # 7.5 % "down" net of them on day 22
+    rising = [_days(_series(35, per_week)) for per_week in (0.01, 0.03, 0.03, 0.04, 0.05)]
+    end = 35 * DAY
+    steady = judge(_days(_series(35, 0.0)), rising, SETTINGS, end, None)
+    assert steady is not None and steady.peers == 5
+    assert steady.cohort_week == pytest.approx(0.03, abs=0.005)
+    assert steady.drop > 0.04  # net of the peers: "down" as far as they rose
+    assert abs(steady.own_drop) < 0.01  # but its own level has not fallen
+    own = judge(_days(_series(35, 0.0, fall_from=25)), rising, SETTINGS, end, None)
+    assert own is not None and own.own_drop > 0.035 and own.cusum > 4.0
+
+
 def test_the_cusum_is_in_the_lines_own_spread() -> None:
     calm = [100.0 + 0.5 * (-1) ** d for d in range(28)] + [98.0] * 4  # 2 % down, 0.5 % noise
     rough = [100.0 * WOBBLE[d % 7] for d in range(28)] + [98.0] * 4  # the same, 3 % noise
