@@ -21,7 +21,7 @@ import pytest
 
 from devices.model import DeviceKind, Fleet
 from devices.reading import Reading
-from riskstream.detectors.decline_judgement import Settings, judge, theil_sen
+from riskstream.detectors.decline_judgement import Settings, cohort_slope, judge, theil_sen
 from riskstream.detectors.hour_of_week import HourOfWeekBaseline
 from riskstream.detectors.line_cohorts import cohort_of, peers_of
 from riskstream.detectors.production_decline import LineDecline
@@ -205,6 +205,22 @@ def test_clean_lines_over_30_days_raise_no_decline() -> None:
         assert raised & steady == set(), seed
         lines += len(steady)
     assert lines >= 12
+
+
+def test_a_flat_line_whose_peers_rose_raises_no_decline() -> None:
+    # seed 707's clean chemicals line b040 held its level while its 5 peers rose 1-5 %/week;
+    # net of their median it was 7.5 % "down" on day 22 and raised a decline
+    fleet = production_lines(40, seed=707, load_cells=(1, 8))
+    engine = engine_for(fleet)
+    alerts = feed(engine, readings(fleet, [], 30, seed=707))
+    index = FleetIndex([fleet])
+    lead = next(d for d in slowdown_leads(index) if index.devices[d].borrower_id == "b040")
+    decline = engine.detector("decline")
+    series = decline.lines[lead].series
+    peers = [decline.lines[p].series for p in decline.peers[lead]]
+    slope, used = cohort_slope(peers, series[0][0], series[0][-1] + DAY)
+    assert used == 5 and 7 * slope > 0.02  # the peers rose
+    assert not [a for a in alerts if a.kind == "production_decline" and a.subject == lead]
 
 
 def test_a_line_standing_still_for_days_is_machine_idle_not_a_decline() -> None:
