@@ -18,7 +18,9 @@ Pure arithmetic on the daily levels `production_decline` keeps (no state, no I/O
   a smaller fall than an erratic one.
 - **Size and slope** for the reason: the window's mean net fall, and the Theil–Sen slope
   (the median slope between every two days, which an odd day does not tilt) of the
-  level since the reference ended, less the cohort's slope.
+  level since the reference ended, less the cohort's slope; and the window's mean
+  fall on its own, not net of the cohort (`production_decline` opens only on a line
+  whose own level fell: peers that rose do not make a steady line's fall).
 """
 
 import math
@@ -63,6 +65,7 @@ class Judgement:
     Attributes:
         reference: the level before the fall it is judged against.
         drop: the window's mean fall below the reference, net of the cohort (share).
+        own_drop: the same fall, not net of the cohort.
         falling: fall per week since the reference ended, net of the cohort (share of the
             reference; negative when rising).
         cusum: the CUSUM of the net daily falls since the reference ended.
@@ -73,6 +76,7 @@ class Judgement:
 
     reference: Reference
     drop: float
+    own_drop: float
     falling: float
     cusum: float
     cohort_week: float
@@ -171,11 +175,14 @@ def judge(
     statistic = 0.0
     for _, x in net:
         statistic = max(0.0, statistic - x / noise - settings.allowance)
-    window = [x for d, x in net if d >= window_start]
-    drop = 1.0 - math.exp(sum(window) / len(window)) if window else 0.0
+    window = [(x, (d - middle) / DAY) for d, x in net if d >= window_start]
+    drop = own_drop = 0.0
+    if window:
+        drop = 1.0 - math.exp(sum(x for x, _ in window) / len(window))
+        own_drop = 1.0 - math.exp(sum(x + slope * t for x, t in window) / len(window))
     slope_from = max(ref.end, day_end - 2 * settings.window)
     points = [
         (d / DAY, v / ref.level) for d, v in zip(days, levels, strict=True) if d >= slope_from
     ]
     falling = -7.0 * (theil_sen(points) - slope)
-    return Judgement(ref, drop, falling, statistic, 7.0 * slope, used, slope_from)
+    return Judgement(ref, drop, own_drop, falling, statistic, 7.0 * slope, used, slope_from)

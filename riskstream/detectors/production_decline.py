@@ -25,8 +25,9 @@ the hours the operations detector closed (`OperationsDetector.latest`):
   same industry and hemisphere, whose shared season it takes out), a CUSUM of the daily
   falls below the reference, in the line's own day-to-day spread, reaches
   ``cusum_threshold``; the window's mean level is ``drop_share`` or more below the
-  reference; and the daily levels since the reference ended (at most the last two
-  windows) fall by ``slope_per_week`` or more of it per week by their Theil–Sen slope.
+  reference, and its own level (not net of the peers) ``clear_below`` or more; and the
+  daily levels since the reference ended (at most the last two windows) fall by
+  ``slope_per_week`` or more of it per week by their Theil–Sen slope.
   An open alert holds while the fall is at least ``clear_below``.
 
 A line without peers (alone in its cohort, or its borrower names no industry) is judged
@@ -316,9 +317,12 @@ class DeclineDetector:
         falling = judged.falling
         starting = judged.cusum >= rule.cusum_threshold
         drop_share = _drop_share(rule, judged.peers)
-        breached = (starting and drop >= drop_share and falling >= rule.slope_per_week) or (
-            condition.raised and drop >= rule.clear_below
-        )
+        # a line whose own level is not down by what clears an alert opens none, however
+        # far its peers rose: lines of one industry do not all share one season
+        fallen = judged.own_drop >= rule.clear_below
+        breached = (
+            starting and drop >= drop_share and fallen and falling >= rule.slope_per_week
+        ) or (condition.raised and drop >= rule.clear_below)
         transition = condition.observe(hour.end, breached, rule.for_, rule.clear_after)
         if drop >= rule.clear_below or judged.cusum >= rule.cusum_threshold / 2:
             state.frozen = ref  # below its reference: the reference holds

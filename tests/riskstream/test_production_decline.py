@@ -21,7 +21,7 @@ import pytest
 
 from devices.model import DeviceKind, Fleet
 from devices.reading import Reading
-from riskstream.detectors.decline_judgement import Settings, judge, theil_sen
+from riskstream.detectors.decline_judgement import Settings, cohort_slope, judge, theil_sen
 from riskstream.detectors.hour_of_week import HourOfWeekBaseline
 from riskstream.detectors.line_cohorts import cohort_of, peers_of
 from riskstream.detectors.production_decline import LineDecline
@@ -207,6 +207,22 @@ def test_clean_lines_over_30_days_raise_no_decline() -> None:
     assert lines >= 12
 
 
+def test_a_flat_line_whose_peers_rose_raises_no_decline() -> None:
+    # seed 707's clean chemicals line b040 held its level while its 5 peers rose 1-5 %/week;
+    # net of their median it was 7.5 % "down" on day 22 and raised a decline
+    fleet = production_lines(40, seed=707, load_cells=(1, 8))
+    engine = engine_for(fleet)
+    alerts = feed(engine, readings(fleet, [], 30, seed=707))
+    index = FleetIndex([fleet])
+    lead = next(d for d in slowdown_leads(index) if index.devices[d].borrower_id == "b040")
+    decline = engine.detector("decline")
+    series = decline.lines[lead].series
+    peers = [decline.lines[p].series for p in decline.peers[lead]]
+    slope, used = cohort_slope(peers, series[0][0], series[0][-1] + DAY)
+    assert used == 5 and 7 * slope > 0.02  # the peers rose
+    assert not [a for a in alerts if a.kind == "production_decline" and a.subject == lead]
+
+
 def test_a_line_standing_still_for_days_is_machine_idle_not_a_decline() -> None:
     fleet = production_lines(8, seed=11)
     fleet = fleet.model_copy(update={"borrowers": fleet.borrowers[:2]})
@@ -328,6 +344,20 @@ def test_a_peer_in_decline_is_outvoted_and_a_silent_peer_is_not_counted() -> Non
     judged = judge(line, [*steady, sinking, silent], SETTINGS, 35 * DAY, None)
     assert judged is not None and judged.peers == 3
     assert abs(judged.cohort_week) < 0.005
+
+
+def test_peers_rising_do_not_make_a_steady_line_fall_its_own_fall_is_still_caught() -> None:
+    # seed 707's clean chemicals line b040: flat while its 5 peers rose 1-5 %/week, and
+    # 7.5 % "down" net of them on day 22
+    rising = [_days(_series(35, per_week)) for per_week in (0.01, 0.03, 0.03, 0.04, 0.05)]
+    end = 35 * DAY
+    steady = judge(_days(_series(35, 0.0)), rising, SETTINGS, end, None)
+    assert steady is not None and steady.peers == 5
+    assert steady.cohort_week == pytest.approx(0.03, abs=0.005)
+    assert steady.drop > 0.04  # net of the peers: "down" as far as they rose
+    assert abs(steady.own_drop) < 0.01  # but its own level has not fallen
+    own = judge(_days(_series(35, 0.0, fall_from=25)), rising, SETTINGS, end, None)
+    assert own is not None and own.own_drop > 0.035 and own.cusum > 4.0
 
 
 def test_the_cusum_is_in_the_lines_own_spread() -> None:
