@@ -47,7 +47,12 @@ export function refreshOnAlerts(sectionId, wants, refresh) {
   return () => { if (visible()) schedule(); };
 }
 
+// "10:01:17 UTC": the browser's time now, when a page loads its figures.
+export function pageTime() {
+  return new Date().toISOString().slice(11, 19) + " UTC";
+}
+
 // "updated 10:01:17 UTC": when a live page last loaded its figures.
 export function updatedNote() {
-  return "updated " + new Date().toISOString().slice(11, 19) + " UTC";
+  return "updated " + pageTime();
 }

@@ -2,6 +2,7 @@
 // and the names the portfolio sorts and filters by.
 
 import { cardsOnNarrow, el, pct } from "./format.js";
+import { markStaleScore, NO_SCORE, noState } from "./state-age.js";
 
 export const COMPONENTS = ["collateral", "operations", "conduct", "behaviour", "repayment", "outcome_model"];
 
@@ -9,12 +10,21 @@ export function componentLabel(name) {
   return name.replaceAll("_", " ");
 }
 
-export function matrixCard(m) {
+// state: the borrower's `live_state`. With none sent yet (`serve --nats`) only the
+// segment and the weights are known; the scores, weights used and reasons are not.
+export function matrixCard(m, state) {
   const box = el("section", "card");
   box.id = "credit-matrix";
   box.appendChild(el("h3", null, "Credit matrix"));
+  const unscored = noState(state);
   const big = el("div", "big-score");
-  big.append(el("span", "score-value", m.score.toFixed(1)), el("span", "unit", " / 100 · segment " + m.segment));
+  if (unscored) big.append(el("span", "score-value none", NO_SCORE), el("span", "unit", " no live score yet · segment " + m.segment));
+  else {
+    const value = el("span", "score-value", m.score.toFixed(1));
+    const age = el("span", "unit score-age");
+    big.append(value, el("span", "unit", " / 100 · segment " + m.segment), age);
+    markStaleScore(value, age, state);
+  }
   box.appendChild(big);
   const table = el("table", "data matrix");
   const hr = el("tr");
@@ -25,22 +35,23 @@ export function matrixCard(m) {
   table.appendChild(el("thead", null, undefined, hr));
   const body = el("tbody");
   for (const c of m.components) {
-    const tr = el("tr", c.has_data ? null : "no-data");
+    const tr = el("tr", c.has_data && !unscored ? null : "no-data");
     tr.dataset.component = c.component;
     const reasons = el("ul", "reasons-list");
-    for (const r of c.reasons) reasons.appendChild(el("li", null, r));
+    if (!unscored) for (const r of c.reasons) reasons.appendChild(el("li", null, r));
     tr.append(
       el("td", null, componentLabel(c.component)),
-      el("td", "num", c.has_data ? c.score.toFixed(1) + " / 100" : "no data"),
+      el("td", "num", unscored ? NO_SCORE : c.has_data ? c.score.toFixed(1) + " / 100" : "no data"),
       el("td", "num", pct(c.weight, 0)),
-      el("td", "num", pct(c.weight_used, 0)),
-      el("td", "num", c.contribution.toFixed(1) + " points"),
+      el("td", "num", unscored ? NO_SCORE : pct(c.weight_used, 0)),
+      el("td", "num", unscored ? NO_SCORE : c.contribution.toFixed(1) + " points"),
       el("td", "reasons-cell", undefined, reasons),
     );
     body.appendChild(tr);
   }
   table.appendChild(body);
   box.appendChild(cardsOnNarrow(table));
-  for (const note of m.notes) box.appendChild(el("p", "footnote matrix-note", note));
+  if (unscored) box.appendChild(el("p", "footnote matrix-note", "The components are scored by the borrower's risk worker: " + NO_SCORE + " until it sends its first state."));
+  else for (const note of m.notes) box.appendChild(el("p", "footnote matrix-note", note));
   return box;
 }

@@ -6,10 +6,11 @@ import {
   cardsOnNarrow, COORDINATE_DIGITS, DEGREES, duration, el, inMassUnit, isBinary, isMass, kindLabel,
   massUnitFor, measured, money, pct, qty, severityBadge, STATES, stateText, utc,
 } from "./format.js";
-import { refreshOnAlerts, updatedNote } from "./live.js";
+import { refreshOnAlerts } from "./live.js";
 import { siteMap } from "./map.js";
 import { matrixCard } from "./matrix.js";
-import { stateAgeNote } from "./state-age.js";
+import { fromEngine, markStaleScore, NO_SCORE, noState, pageMarker, stateAgeNote } from "./state-age.js";
+import { noHistoryYet, noScoreFigures, unknownExposure } from "./unscored.js";
 
 const METRIC_UNITS = {
   kg: "kg", t: "t", c: "°C", kw: "kW", count: "count", deg: "°", kmh: "km/h", km: "km", pct: "%", mms: "mm/s", a: "A",
@@ -45,12 +46,19 @@ function steps(points, end) {
 }
 
 function scoreCard(d) {
-  const band = d.score >= 60 ? "high" : d.score >= 30 ? "medium" : "low";
-  const big = el("div", "big-score");
-  big.append(el("span", "score-value " + band, d.score.toFixed(1)), el("span", "unit", " / 100 borrower risk score"));
   const reasons = el("ul", "reasons-list");
-  for (const r of d.reasons) reasons.appendChild(el("li", null, r));
-  const box = card("Borrower risk score", big, el("div", "sub-figure", "as of " + utc(d.computed_at) + " UTC (event time)"), reasons);
+  let shown;
+  if (noState(d.live_state)) shown = noScoreFigures(); // its reasons are placeholders too
+  else {
+    const band = d.score >= 60 ? "high" : d.score >= 30 ? "medium" : "low";
+    const value = el("span", "score-value " + band, d.score.toFixed(1));
+    const big = el("div", "big-score", undefined, value, el("span", "unit", " / 100 borrower risk score"));
+    const age = el("span", "score-age");
+    markStaleScore(value, age, d.live_state);
+    shown = [big, el("div", "sub-figure", "as of " + utc(d.computed_at) + " UTC (event time)", age)];
+    for (const r of d.reasons) reasons.appendChild(el("li", null, r));
+  }
+  const box = card("Borrower risk score", ...shown, reasons);
   // the one explanation of both scores, as on the live feed
   const legend = document.getElementById("score-legend");
   if (legend) {
@@ -65,6 +73,7 @@ function scoreCard(d) {
 function exposureCard(d) {
   const dl = el("dl", "figures");
   const add = (label, value, cls) => dl.append(el("dt", null, label), el("dd", cls || null, value));
+  if (noState(d.live_state)) return card("Exposure", ...unknownExposure(d));
   for (const e of d.exposure) {
     add("exposure (" + e.currency + ")", money(e.principal, e.currency));
     add("pledged value, weighed lots", money(e.pledged_value, e.currency));
@@ -87,6 +96,7 @@ function withCurrent(d) {
 }
 
 function historyCharts(d) {
+  const unscored = noState(d.live_state);
   // from the first figure on record (or the window start), not a day of empty axis
   const times = [...withCurrent(d).map((p) => p.ts), ...d.coverage_history.flatMap((s) => s.points.map((p) => p.ts))];
   const start = times.length ? Math.max(d.window_start, Math.min(...times)) : d.window_start;
@@ -101,11 +111,11 @@ function historyCharts(d) {
     title: "coverage", unit: "% of pledge", start, end: d.window_end, series, width: chartWidth(),
     thresholds: [{ value: 100, label: "pledged" }, { value: d.coverage_alert_below * 100, label: "alert below" }],
   });
-  const coverageCard = series.length
-    ? card("Coverage over time", coverage, legend(series))
-    : card("Coverage over time", el("p", "muted", "No weighed collateral: coverage is not measured for this borrower."));
+  const coverageCard = unscored ? card("Coverage over time", noHistoryYet("coverage history"))
+    : series.length ? card("Coverage over time", coverage, legend(series))
+      : card("Coverage over time", el("p", "muted", "No weighed collateral: coverage is not measured for this borrower."));
   coverageCard.id = "coverage-chart";
-  const scoreBox = card("Borrower risk score over time", score);
+  const scoreBox = card("Borrower risk score over time", unscored ? noHistoryYet("live score") : score);
   scoreBox.id = "score-chart";
   return el("div", "grid-2", undefined, scoreBox, coverageCard);
 }
@@ -263,7 +273,7 @@ function readingsText(device, massUnit) {
     : metricLabel(r.metric) + " " + figure(r.value, unitOf(r.metric), massUnit))).join(" · ");
 }
 
-function siteBlock(s, lots, eventTime, massUnit) {
+function siteBlock(s, lots, eventTime, massUnit, unscored) {
   const kindName = s.site.kind.replaceAll("_", " ");
   const head = el("div", "site-head", undefined, el("b", null, s.site.name || s.site.id),
     el("span", "muted", " · " + kindName + " · " + s.site.id + (s.site.timezone !== "UTC" ? " · " + s.site.timezone : "")));
@@ -273,12 +283,13 @@ function siteBlock(s, lots, eventTime, massUnit) {
   const lotBody = el("tbody");
   for (const id of s.collateral_ids) {
     const c = lots.get(id);
-    const cov = c.coverage === null ? "not weighed" : pct(c.coverage, 1);
+    // with no state sent, "not weighed" would be a guess: nothing has weighed it yet
+    const cov = unscored ? NO_SCORE + " no live state" : c.coverage === null ? "not weighed" : pct(c.coverage, 1);
     lotBody.appendChild(el("tr", null, undefined,
       el("td", null, c.id + (c.description ? " · " + c.description : "")),
       el("td", "num", figure(c.quantity, c.unit, massUnit)),
       el("td", "num", c.on_hand === null ? "–" : figure(c.on_hand, c.unit, massUnit)),
-      el("td", "num coverage " + (c.coverage === null ? "" : c.coverage < 0.9 ? "bad" : c.coverage < 1 ? "warn" : "ok"), cov),
+      el("td", "num coverage " + (unscored ? "no-value" : c.coverage === null ? "" : c.coverage < 0.9 ? "bad" : c.coverage < 1 ? "warn" : "ok"), cov),
       el("td", "num", money(c.pledged_value, c.currency)), el("td", "num", money(c.value_on_hand, c.currency))));
   }
   lotTable.appendChild(lotBody);
@@ -318,11 +329,6 @@ function showing(borrowerId) {
   return location.hash === prefix || location.hash.startsWith(prefix + "?");
 }
 
-// one process's own engine (`serve`, `demo`): the figures are live
-function fromEngine(d) {
-  return !d.live_state || d.live_state.source === "engine";
-}
-
 // live: a refresh of the page on screen, built off screen and swapped in when ready.
 export async function renderBorrower(section, borrowerId, params, live = false) {
   const { api } = window.riskstream;
@@ -332,22 +338,23 @@ export async function renderBorrower(section, borrowerId, params, live = false) 
   }
   const d = await api("/api/borrowers/" + encodeURIComponent(borrowerId));
   d.massUnit = pageMassUnit(d);
-  section.dataset.fromCluster = fromEngine(d) ? "" : "1";
+  section.dataset.fromCluster = fromEngine(d.live_state) ? "" : "1";
   const crumbs = el("nav", "crumbs");
   const back = el("a", null, "Portfolio");
   back.href = "#/portfolio";
   crumbs.append(back, el("span", null, " › " + (d.name || d.borrower_id)));
   const head = el("div", "page-head", undefined, el("h2", null, d.name || d.borrower_id),
     el("span", "sub", d.borrower_id + (d.industry ? " · " + d.industry : "") + " · lender " + d.tenant),
-    el("span", "live-note", (fromEngine(d) ? "live · " : "page ") + updatedNote()));
+    pageMarker(d.live_state));
   const mapLink = el("a", "button-link", "Vehicles and yards on the map");
   mapLink.href = "#/map?borrower=" + encodeURIComponent(d.borrower_id);
   if (d.sites.some((s) => s.site.geofence || s.site.kind === "vehicle" || s.site.kind === "yard")) head.appendChild(mapLink);
   const lots = new Map(d.collateral.map((c) => [c.id, c]));
-  const sites = card("Collateral, sites and devices", ...d.sites.map((s) => siteBlock(s, lots, d.computed_at, d.massUnit)));
+  const unscored = noState(d.live_state);
+  const sites = card("Collateral, sites and devices", ...d.sites.map((s) => siteBlock(s, lots, unscored ? null : d.computed_at, d.massUnit, unscored)));
   sites.id = "collateral";
   const alerts = alertsSection(d, params.get("alert"));
-  const parts = [crumbs, head, stateAgeNote(d.live_state), el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)), matrixCard(d.matrix),
+  const parts = [crumbs, head, stateAgeNote(d.live_state), el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)), matrixCard(d.matrix, d.live_state),
     historyCharts(d), alerts, sites].filter(Boolean);
   if (!live) {
     section.replaceChildren(...parts);

@@ -2,8 +2,9 @@
 // exposure at risk; a row opens the borrower page.
 
 import { cardsOnNarrow, duration, el, money, moneyShort, pct, utc } from "./format.js";
-import { refreshOnAlerts, updatedNote } from "./live.js";
+import { pageTime, refreshOnAlerts, updatedNote } from "./live.js";
 import { COMPONENTS, componentLabel } from "./matrix.js";
+import { NO_SCORE, noState } from "./state-age.js";
 
 // the sort and component filter chosen, kept across live refreshes
 const view = { sort: "score", component: "", min: 0 };
@@ -18,21 +19,30 @@ function staleMark(state) {
   return mark;
 }
 
+// A stale score is shown greyed (it is real, but old); a borrower with no state sent has
+// none: the API's 0 for it is a placeholder, not a low risk.
 function scoreCell(score, state) {
   const td = el("td", "num score-cell");
-  const band = score >= 60 ? "high" : score >= 30 ? "medium" : "low";
-  const bar = el("span", "bar");
-  const fill = el("span", "fill " + band);
-  fill.style.width = Math.max(2, Math.min(100, score)) + "%";
-  bar.appendChild(fill);
-  td.append(el("span", "score-value " + band, score.toFixed(1)), el("span", "unit", " / 100"), bar);
+  if (noState(state)) td.append(el("span", "score-value none", NO_SCORE), el("span", "unit", " no live score yet"));
+  else {
+    const band = state && state.stale ? "stale" : score >= 60 ? "high" : score >= 30 ? "medium" : "low";
+    const bar = el("span", "bar");
+    const fill = el("span", "fill " + band);
+    fill.style.width = Math.max(2, Math.min(100, score)) + "%";
+    bar.appendChild(fill);
+    td.append(el("span", "score-value " + band, score.toFixed(1)), el("span", "unit", " / 100"), bar);
+  }
   const mark = staleMark(state);
   if (mark) td.appendChild(mark);
   return td;
 }
 
-function coverageCell(coverage, worst) {
+function coverageCell(coverage, worst, state) {
   const td = el("td", "num");
+  if (noState(state)) {
+    td.appendChild(el("span", "no-value", NO_SCORE + " no live state"));
+    return td;
+  }
   if (coverage === null) {
     td.appendChild(el("span", "muted", "not weighed"));
     return td;
@@ -57,9 +67,13 @@ function alertsCell(counts) {
   return td;
 }
 
-function moneyCell(exposures, field, withShare) {
+function moneyCell(exposures, field, withShare, unknown = false) {
   const td = el("td", "num money");
   if (exposures.length === 0) td.textContent = "–";
+  if (unknown) {
+    td.appendChild(el("span", "no-value", NO_SCORE + " no live state"));
+    return td;
+  }
   for (const e of exposures) {
     const line = el("div", null, money(e[field], e.currency));
     if (field === "exposure_at_risk" && e[field] > 0) line.className = "at-risk";
@@ -73,7 +87,12 @@ function moneyCell(exposures, field, withShare) {
 
 function matrixCell(item) {
   const td = el("td", "num matrix-cell");
-  td.appendChild(el("span", "score-value", item.matrix_score.toFixed(1)));
+  if (noState(item.live_state)) {
+    td.append(el("span", "score-value none", NO_SCORE), el("span", "unit", " no live score yet"));
+    td.appendChild(el("div", "sub-figure", "segment " + item.segment));
+    return td;
+  }
+  td.appendChild(el("span", "score-value" + (item.live_state && item.live_state.stale ? " stale" : ""), item.matrix_score.toFixed(1)));
   td.appendChild(el("span", "unit", " / 100"));
   const shown = view.component || (COMPONENTS.includes(view.sort) ? view.sort : "");
   if (shown) {
@@ -140,6 +159,7 @@ function query() {
 }
 
 function row(item) {
+  const unscored = noState(item.live_state);
   const tr = el("tr", "clickable");
   tr.dataset.borrowerRow = item.borrower_id;
   tr.tabIndex = 0;
@@ -155,11 +175,12 @@ function row(item) {
     who,
     scoreCell(item.score, item.live_state),
     matrixCell(item),
-    coverageCell(item.coverage, item.worst_lot_coverage),
+    coverageCell(item.coverage, item.worst_lot_coverage, item.live_state),
     alertsCell(item.open_alerts),
     moneyCell(item.exposure, "principal", false),
-    moneyCell(item.exposure, "exposure_at_risk", true),
-    el("td", "reason", readable(item.reasons.length > 1 ? item.reasons[1] : item.reasons[0] || "")),
+    moneyCell(item.exposure, "exposure_at_risk", true, unscored),
+    unscored ? el("td", "reason muted-cell", "no risk worker has scored this borrower yet")
+      : el("td", "reason", readable(item.reasons.length > 1 ? item.reasons[1] : item.reasons[0] || "")),
   );
   return tr;
 }
@@ -183,7 +204,7 @@ export async function renderPortfolio(section) {
   head.append(
     el("h2", null, "Portfolio"),
     el("span", "sub", page.total + " borrowers ranked by " + (view.sort === "score" ? "risk score" : componentLabel(view.sort)) + " · event time " + utc(page.event_time) + " UTC"),
-    el("span", "live-note", (fromCluster(page) ? "page " : "live · ") + updatedNote()),
+    portfolioMarker(page),
   );
   section.dataset.fromCluster = fromCluster(page) ? "1" : "";
   const tiles = el("div", "tiles");
@@ -191,11 +212,17 @@ export async function renderPortfolio(section) {
     tiles.append(
       tile("exposure", moneyShort(t.principal, t.currency), "sum of loan principals"),
       tile("exposure at risk", moneyShort(t.exposure_at_risk, t.currency),
-        t.principal > 0 ? pct(t.exposure_at_risk / t.principal, 1) + " of exposure" : "", t.exposure_at_risk > 0 ? "crit" : ""),
+        t.principal > 0 ? pct(t.exposure_at_risk / t.principal, 1) + " of exposure" : "", "on-hand" + (t.exposure_at_risk > 0 ? " crit" : "")),
       tile("collateral on hand", moneyShort(t.value_on_hand, t.currency),
-        "of " + moneyShort(t.pledged_value, t.currency) + " pledged (weighed lots)"),
-      tile("value shortfall", moneyShort(t.value_shortfall, t.currency), "goods missing × unit value", t.value_shortfall > 0 ? "warn" : ""),
+        "of " + moneyShort(t.pledged_value, t.currency) + " pledged (weighed lots)", "on-hand"),
+      tile("value shortfall", moneyShort(t.value_shortfall, t.currency), "goods missing × unit value", "on-hand" + (t.value_shortfall > 0 ? " warn" : "")),
     );
+  }
+  const unscored = page.items.filter((item) => noState(item.live_state)).length;
+  if (unscored) {
+    // their on-hand figures are not known: they add nothing to these sums
+    const without = "without " + unscored + (unscored === 1 ? " borrower" : " borrowers") + " not live yet";
+    for (const box of tiles.querySelectorAll(".tile.on-hand")) box.appendChild(el("span", "note no-value", without));
   }
   const c = page.open_alerts;
   tiles.append(tile("open alerts", String(c.total), c.critical + " critical · " + c.warning + " warning · " + c.info + " info", c.critical ? "crit" : ""));
@@ -221,6 +248,15 @@ export async function renderPortfolio(section) {
 // scores a cluster's risk workers sent (`serve --nats`), not this process's engine
 function fromCluster(page) {
   return page.items.some((item) => item.live_state && item.live_state.source !== "engine");
+}
+
+// When the page loaded its figures: green only while every score on it is live.
+function portfolioMarker(page) {
+  if (!fromCluster(page)) return el("span", "live-note", "live · " + updatedNote());
+  const notLive = page.items.filter((item) => item.live_state && item.live_state.stale).length;
+  if (!notLive) return el("span", "live-note", "page " + updatedNote());
+  return el("span", "live-note not-live", "page checked " + pageTime() + " · " + notLive + " of " + page.items.length
+    + (page.items.length === 1 ? " score" : " scores") + " not live");
 }
 
 // a new or changed alert re-ranks the portfolio (at most every 2 s, while shown)

@@ -2,7 +2,10 @@
 Chromium: it says which risk worker the figures come from and how old they are, flags a
 stale state (its worker may be down) and a borrower no worker has sent yet, draws the
 coverage chart from the state and takes a new state with no alert; the portfolio marks
-the stale scores. One process's page shows its engine's figures as live, with no note.
+the stale scores. A stale score stays shown, greyed, with its age; a borrower no worker
+has sent shows no score ("—"), no risk colour and no placeholder figure; the page's
+"updated" marker is green only while the state is live. One process's pages show their
+engine's figures as live, with no note.
 
 The states are taken by the API's own cache, as its watch of the bucket takes them (the
 watch runs against real servers in ``tests/cluster/test_live_state.py``). Ages come from
@@ -12,6 +15,7 @@ load. Every wait has a hard timeout."""
 
 import asyncio
 import re
+import time
 from pathlib import Path
 
 import msgspec
@@ -37,6 +41,14 @@ NOW = SENT + 12.0
 """The API's faked wall clock: b001's state is 12 s old, b002's 300 s."""
 TEST_TIMEOUT_S = 120.0
 STEP_TIMEOUT_MS = 20_000
+GREEN = "rgb(31, 138, 76)"
+"""The live colour of the page's marker and of a low score (pages.css)."""
+RISK_COLOURS = {"rgb(179, 38, 30)", "rgb(161, 92, 0)", GREEN}
+"""A score's colours by band: high, medium, low."""
+GREY = "rgb(107, 114, 128)"
+"""A stale score's colour, and that of a figure not known yet."""
+MARKER = "#page-borrower .page-head .live-note"
+COLOUR = "n => getComputedStyle(n).color"
 
 
 def _api_of_cluster(db: str, tenant: str) -> Runtime:
@@ -94,6 +106,22 @@ def _age(text: str) -> int:
     return int(found.group(1))
 
 
+async def _marker(page: Page, selector: str = MARKER) -> tuple[str, str, str]:
+    """The page-head marker's text, colour and dot."""
+    text = await page.inner_text(selector)
+    colour = await page.eval_on_selector(selector, COLOUR)
+    dot = await page.eval_on_selector(selector, "n => getComputedStyle(n, '::before').content")
+    return text, colour, dot
+
+
+async def _score(page: Page, card: str) -> tuple[str, str, str]:
+    """The big score of ``card`` (score or matrix): its text, classes and colour."""
+    selector = f"{card} .big-score .score-value"
+    text = await page.inner_text(selector)
+    classes = await page.get_attribute(selector, "class") or ""
+    return text, classes, await page.eval_on_selector(selector, COLOUR)
+
+
 async def test_borrower_page_says_where_its_figures_come_from_and_flags_a_stale_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -114,6 +142,16 @@ async def test_borrower_page_says_where_its_figures_come_from_and_flags_a_stale_
                 note, stale = await _note(page)
                 assert 12 <= _age(note) < 12 + TEST_TIMEOUT_S and stale == "false", note
                 assert "STALE" not in text and "42.0" in text
+                # live: the marker is green and the score has its risk colour
+                marker, colour, _ = await _marker(page)
+                assert re.fullmatch(r"page updated \d\d:\d\d:\d\d UTC", marker), marker
+                assert colour == GREEN
+                assert await _score(page, "#page-borrower") == (
+                    "42.0",
+                    "score-value medium",
+                    "rgb(161, 92, 0)",
+                )
+                assert await page.inner_text("#page-borrower .score-age") == ""
                 # the coverage chart is drawn from the state's history
                 chart = await page.inner_text("#coverage-chart")
                 assert "lot b001-c1" in chart and "No weighed collateral" not in chart
@@ -149,12 +187,27 @@ async def test_borrower_page_says_where_its_figures_come_from_and_flags_a_stale_
                 assert "risk worker may be down" in note and "not live" in note
                 border = "n => getComputedStyle(n).borderLeftColor"
                 assert await page.eval_on_selector("#state-age", border) == "rgb(179, 38, 30)"
+                # the score is real but old: shown, greyed, with its age in words
+                text, classes, colour = await _score(page, "#page-borrower")
+                assert text == "73.0" and "stale" in classes.split() and colour == GREY
+                age = await page.inner_text("#page-borrower .score-age")
+                assert re.fullmatch(r" · sent [5-9] min ago, not live", age), age
+                _, classes, colour = await _score(page, "#credit-matrix")
+                assert "stale" in classes.split() and colour == GREY
+                # the marker beside the STALE banner is not green and says how old the state is
+                marker, colour, dot = await _marker(page)
+                assert re.fullmatch(
+                    r"page checked \d\d:\d\d:\d\d UTC · state [5-9] min old", marker
+                )
+                assert colour not in RISK_COLOURS and dot == '"○"', (colour, dot)
                 await page.screenshot(path=str(ARTIFACTS / "borrower-state-stale.png"))
 
                 await _open_borrower(page, "b003")
                 note, _ = await _note(page)
                 assert note.startswith("NOT LIVE · no risk worker has sent"), note
                 assert "live ·" not in await page.inner_text("#page-borrower .page-head")
+                await _no_placeholder_figures(page)
+                await page.screenshot(path=str(ARTIFACTS / "borrower-state-none.png"))
 
                 # the portfolio marks the scores that may not be current
                 await page.evaluate("location.hash = '#/portfolio'")
@@ -171,7 +224,124 @@ async def test_borrower_page_says_where_its_figures_come_from_and_flags_a_stale_
                     "b002": "STALE · sent 5 min ago",
                     "b003": "NOT LIVE · no state sent yet",
                 }, marks
+                await _portfolio_scores_say_what_they_are(page)
                 await page.screenshot(path=str(ARTIFACTS / "portfolio-state-stale.png"))
+            finally:
+                await browser.close()
+
+    await asyncio.wait_for(run(), TEST_TIMEOUT_S)
+    assert problems == []
+
+
+async def _no_placeholder_figures(page: Page) -> None:
+    """b003, which no risk worker has sent: no score, matrix, coverage or chart figure."""
+    for card in ("#page-borrower", "#credit-matrix"):
+        text, classes, colour = await _score(page, card)
+        assert text == "—" and "none" in classes.split() and colour not in RISK_COLOURS, card
+    score_card = await page.inner_text("#page-borrower .grid-2 .card")
+    assert "— no live score yet" in score_card and not re.search(r"\d", score_card), score_card
+    matrix = await page.eval_on_selector_all(
+        "#credit-matrix tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+    assert len(matrix) == 6 and all(
+        row[1] == row[3] == row[4] == "—" and row[2].endswith(" %") and row[5] == ""
+        for row in matrix
+    ), matrix
+    figures = await page.eval_on_selector_all(
+        "#page-borrower .grid-2 .card:nth-child(2) dd", "dds => dds.map(d => d.textContent)"
+    )
+    assert figures == ["EUR 2,279,000", "—", "—", "—", "—", "—"], figures  # the loan is real
+    for chart in ("#score-chart", "#coverage-chart"):
+        assert await page.locator(f"{chart} svg").count() == 0
+        assert "starts with the first state a risk worker sends" in await page.inner_text(chart)
+    coverage = await page.eval_on_selector_all(
+        "#collateral td.coverage", "tds => tds.map(t => t.textContent)"
+    )
+    assert coverage and set(coverage) == {"— no live state"}, coverage
+    marker, colour, dot = await _marker(page)
+    assert re.fullmatch(r"page checked \d\d:\d\d:\d\d UTC · no state yet", marker), marker
+    assert colour not in RISK_COLOURS and dot == '"○"'
+
+
+async def _portfolio_scores_say_what_they_are(page: Page) -> None:
+    """The portfolio: b003's score is no number in no risk colour, b002's greyed."""
+    cells = await page.eval_on_selector_all(
+        "#portfolio-table tbody tr",
+        "rows => Object.fromEntries(rows.map(r => [r.dataset.borrowerRow, {"
+        "score: r.cells[2].innerText, matrix: r.cells[3].innerText,"
+        "coverage: r.cells[4].innerText, at_risk: r.cells[7].innerText,"
+        "value: r.cells[2].querySelector('.score-value').className,"
+        "colour: getComputedStyle(r.cells[2].querySelector('.score-value')).color,"
+        "fill: r.cells[2].querySelector('.fill')?.className ?? null}]))",
+    )
+    none = cells["b003"]
+    assert not re.search(r"\d", none["score"] + none["coverage"] + none["at_risk"]), none
+    assert none["score"].startswith("— no live score yet") and none["fill"] is None
+    assert none["matrix"].startswith("— no live score yet") and none["colour"] not in RISK_COLOURS
+    stale = cells["b002"]
+    assert stale["score"].startswith("73.0") and stale["value"] == "score-value stale"
+    assert stale["colour"] == GREY and stale["fill"] == "fill stale"
+    live = cells["b001"]
+    assert live["value"] == "score-value medium" and live["fill"] == "fill medium"
+    marker, colour, dot = await _marker(page, "#page-portfolio .live-note")
+    assert re.fullmatch(r"page checked \d\d:\d\d:\d\d UTC · 2 of 3 scores not live", marker)
+    assert colour not in RISK_COLOURS and dot == '"○"'
+    notes = await page.eval_on_selector_all(
+        "#page-portfolio .tile.on-hand .note.no-value", "ns => ns.map(n => n.textContent)"
+    )
+    assert notes == ["without 1 borrower not live yet"] * 3, notes
+
+
+async def test_a_state_that_ages_past_stale_on_screen_greys_score_and_marker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page left open on a live state that stops coming: the banner, the score and the
+    marker turn stale together, by the second, and stay so across the page's refresh.
+    The API's faked clock runs from NOW at the pace of the monotonic clock."""
+    fleet, db = bank_with_rita(tmp_path)
+    api = _api_of_cluster(db, fleet.tenant.id)
+    started = time.monotonic()
+    monkeypatch.setattr(live_view, "wall_clock", lambda: NOW + time.monotonic() - started)
+    send(api, fleet.tenant.id, "b001", NOW - 100.0, 42.0)  # stale 20 s after the start
+    problems: list[str] = []
+
+    async def stale_everywhere(page: Page) -> None:
+        marker, colour, _ = await _marker(page)
+        assert re.fullmatch(r"page checked \S+ UTC · state \d+ min old", marker), marker
+        assert colour not in RISK_COLOURS, colour
+        text, classes, colour = await _score(page, "#page-borrower")
+        assert text == "42.0" and "stale" in classes.split() and colour == GREY
+        assert "not live" in await page.inner_text("#page-borrower .score-age")
+
+    async def run() -> None:
+        async with app_serving(create_app(api)) as base, async_playwright() as pw:
+            browser, page = await open_page(pw, problems, width=390)
+            page.set_default_timeout(STEP_TIMEOUT_MS)
+            try:
+                await page.goto(base)
+                await log_in(page, "rita", "rita-password")
+                await _open_borrower(page, "b001")
+                # banner, marker and score agree at every moment, fresh or stale
+                agree = (
+                    "(() => { const s = document.querySelector('#state-age').dataset.stale;"
+                    "const m = document.querySelector('#page-borrower .live-note');"
+                    "const v = document.querySelector('#page-borrower .big-score .score-value');"
+                    "return (s === 'true') === m.classList.contains('not-live') &&"
+                    "(s === 'true') === v.classList.contains('stale') &&"
+                    "(s === 'true') !== m.textContent.startsWith('page updated'); })()"
+                )
+                assert await page.evaluate(agree)
+                await wait_until(
+                    page, "document.querySelector('#state-age').dataset.stale === 'true'", 40
+                )
+                await stale_everywhere(page)
+                assert await page.evaluate(agree)
+                await page.screenshot(path=str(ARTIFACTS / "borrower-state-aged-390.png"))
+                # the page's next refresh (every 10 s) keeps it so: the API's clock ran on
+                await page.evaluate("document.querySelector('#state-age').id = 'old-note'")
+                await wait_until(page, "document.querySelector('#state-age') !== null", 30)
+                assert await page.get_attribute("#state-age", "data-stale") == "true"
+                await stale_everywhere(page)
             finally:
                 await browser.close()
 
@@ -195,6 +365,26 @@ async def test_one_process_borrower_page_is_live_with_no_age_note(tmp_path: Path
                 assert await page.locator("#state-age").count() == 0
                 head = await page.inner_text("#page-borrower .page-head")
                 assert "live · updated" in head
+                # as before: a green marker, the score in its risk colour, no age, no "—"
+                marker, colour, _ = await _marker(page)
+                assert re.fullmatch(r"live · updated \d\d:\d\d:\d\d UTC", marker), marker
+                assert colour == GREEN
+                text, classes, colour = await _score(page, "#page-borrower")
+                assert (text, classes, colour) == ("0.0", "score-value low", GREEN)
+                assert await page.inner_text("#page-borrower .score-age") == ""
+                assert "—" not in await page.inner_text("#page-borrower")
+                assert await page.locator("#score-chart svg").count() == 1
+
+                await page.evaluate("location.hash = '#/portfolio'")
+                await wait_until(
+                    page, "document.querySelectorAll('#portfolio-table tbody tr').length === 3"
+                )
+                portfolio = await page.inner_text("#page-portfolio")
+                assert "STALE" not in portfolio and "NOT LIVE" not in portfolio
+                assert "—" not in portfolio and "not live" not in portfolio
+                marker, colour, _ = await _marker(page, "#page-portfolio .live-note")
+                assert re.fullmatch(r"live · updated \d\d:\d\d:\d\d UTC", marker), marker
+                assert colour == GREEN
             finally:
                 await browser.close()
 
