@@ -89,6 +89,8 @@ def _row(runtime: Runtime, borrower: Borrower, tenant: str, alerts: list[str]) -
     risk = view.risk
     lots = lot_values(borrower, view.coverage)
     exposure = borrower_exposure(borrower, lots)
+    # with no state sent (`serve --nats`) every component's 0 is a placeholder: no data
+    unscored = view.freshness["source"] == "none"
     return {
         "borrower_id": borrower.id,
         "name": borrower.name,
@@ -104,7 +106,8 @@ def _row(runtime: Runtime, borrower: Borrower, tenant: str, alerts: list[str]) -
         "matrix_score": risk.matrix["score"],
         "segment": risk.matrix["segment"],
         "component_scores": {
-            c["component"]: c["score"] if c["has_data"] else None for c in risk.matrix["components"]
+            c["component"]: c["score"] if c["has_data"] and not unscored else None
+            for c in risk.matrix["components"]
         },
         "live_state": view.freshness,
     }

@@ -105,7 +105,8 @@ class PortfolioRow(BaseModel):
     matrix_score: float = Field(description="credit matrix score, 0–100, high = risky")
     segment: str = Field(description="the credit matrix segment whose weights apply")
     component_scores: dict[str, float | None] = Field(
-        description="credit matrix component → score 0–100 (null: the component lacks data)"
+        description="credit matrix component → score 0–100 (null: the component lacks data, "
+        "or behind `serve --nats` no risk worker has sent the borrower's state yet)"
     )
     live_state: LiveStateOut
 

@@ -133,6 +133,32 @@ def _officer(api: Runtime, cluster: TestClient) -> None:
     assert body["live_state"]["stale"] is True
 
 
+def test_a_borrower_with_no_state_sent_has_no_component_score_to_rank_or_filter_by(
+    both: tuple[Runtime, Runtime],
+) -> None:
+    """Its matrix is a borrower without data's: components scored 0 "with data" would rank
+    and pass a component filter as a real 0 does."""
+    _, api = both
+    assert api.cluster is not None
+    with TestClient(create_app(api)) as cluster:
+        rita = login(cluster, "rita", "rita-password")
+        before = cluster.get("/api/portfolio?component=collateral", headers=rita).json()
+        assert [r["borrower_id"] for r in before["items"]] == ["b1", "b2"]
+        api.cluster.live.take(live_state_key("bank-a", "b2"), None, "DEL")
+        rows = {
+            r["borrower_id"]: r for r in cluster.get("/api/portfolio", headers=rita).json()["items"]
+        }
+        assert rows["b2"]["live_state"]["source"] == "none"
+        assert set(rows["b2"]["component_scores"].values()) == {None}
+        assert rows["b1"]["component_scores"]["collateral"] is not None
+        only = cluster.get(
+            "/api/portfolio?component=collateral&component_min=0", headers=rita
+        ).json()
+        assert [r["borrower_id"] for r in only["items"]] == ["b1"]
+        ranked = cluster.get("/api/portfolio?sort=collateral", headers=rita).json()
+        assert [r["borrower_id"] for r in ranked["items"]] == ["b1", "b2"]  # no data: last
+
+
 def test_a_state_older_than_two_minutes_is_stale(
     both: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
