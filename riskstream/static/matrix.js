@@ -38,20 +38,20 @@ export function matrixCard(m, state) {
     const tr = el("tr", c.has_data && !unscored ? null : "no-data");
     tr.dataset.component = c.component;
     const reasons = el("ul", "reasons-list");
-    if (!unscored) for (const r of c.reasons) reasons.appendChild(el("li", null, r));
+    for (const r of c.reasons) reasons.appendChild(el("li", null, r));
     tr.append(
       el("td", null, componentLabel(c.component)),
       el("td", "num", unscored ? NO_SCORE : c.has_data ? c.score.toFixed(1) + " / 100" : "no data"),
       el("td", "num", pct(c.weight, 0)),
       el("td", "num", unscored ? NO_SCORE : pct(c.weight_used, 0)),
       el("td", "num", unscored ? NO_SCORE : c.contribution.toFixed(1) + " points"),
-      el("td", "reasons-cell", undefined, reasons),
+      unscored ? el("td", "reasons-cell") : el("td", "reasons-cell", undefined, reasons),
     );
     body.appendChild(tr);
   }
   table.appendChild(body);
   box.appendChild(cardsOnNarrow(table));
-  if (unscored) box.appendChild(el("p", "footnote matrix-note", "The components are scored by the borrower's risk worker: " + NO_SCORE + " until it sends its first state."));
+  if (unscored) box.appendChild(el("p", "footnote matrix-note", NO_SCORE + " not known until the borrower's risk worker sends its first state; the weights are the rules file's."));
   else for (const note of m.notes) box.appendChild(el("p", "footnote matrix-note", note));
   return box;
 }

@@ -273,7 +273,10 @@ function readingsText(device, massUnit) {
     : metricLabel(r.metric) + " " + figure(r.value, unitOf(r.metric), massUnit))).join(" · ");
 }
 
-function siteBlock(s, lots, eventTime, massUnit, unscored) {
+// cluster: behind `serve --nats`, { unscored: no state sent yet }. An API process there
+// reads no telemetry store, so it does not know the devices' last readings.
+function siteBlock(s, lots, eventTime, massUnit, cluster) {
+  const unscored = cluster && cluster.unscored;
   const kindName = s.site.kind.replaceAll("_", " ");
   const head = el("div", "site-head", undefined, el("b", null, s.site.name || s.site.id),
     el("span", "muted", " · " + kindName + " · " + s.site.id + (s.site.timezone !== "UTC" ? " · " + s.site.timezone : "")));
@@ -288,9 +291,10 @@ function siteBlock(s, lots, eventTime, massUnit, unscored) {
     lotBody.appendChild(el("tr", null, undefined,
       el("td", null, c.id + (c.description ? " · " + c.description : "")),
       el("td", "num", figure(c.quantity, c.unit, massUnit)),
-      el("td", "num", c.on_hand === null ? "–" : figure(c.on_hand, c.unit, massUnit)),
+      unscored ? el("td", "num no-value", NO_SCORE) : el("td", "num", c.on_hand === null ? "–" : figure(c.on_hand, c.unit, massUnit)),
       el("td", "num coverage " + (unscored ? "no-value" : c.coverage === null ? "" : c.coverage < 0.9 ? "bad" : c.coverage < 1 ? "warn" : "ok"), cov),
-      el("td", "num", money(c.pledged_value, c.currency)), el("td", "num", money(c.value_on_hand, c.currency))));
+      el("td", "num", money(c.pledged_value, c.currency)),
+      unscored ? el("td", "num no-value", NO_SCORE) : el("td", "num", money(c.value_on_hand, c.currency))));
   }
   lotTable.appendChild(lotBody);
   cardsOnNarrow(lotTable);
@@ -303,8 +307,9 @@ function siteBlock(s, lots, eventTime, massUnit, unscored) {
     const late = age !== null && age > 5 * dv.interval_s;
     devBody.appendChild(el("tr", late ? "late" : null, undefined,
       el("td", null, dv.id), el("td", null, dv.kind.replaceAll("_", " ")), el("td", null, duration(dv.interval_s)),
-      el("td", null, dv.last_seen === null ? "never" : utc(dv.last_seen) + (age !== null ? " (" + duration(Math.max(0, age)) + " before event time)" : "")),
-      el("td", null, readingsText(dv, massUnit))));
+      cluster ? el("td", "no-value", NO_SCORE)
+        : el("td", null, dv.last_seen === null ? "never" : utc(dv.last_seen) + (age !== null ? " (" + duration(Math.max(0, age)) + " before event time)" : "")),
+      cluster ? el("td", "no-value", NO_SCORE) : el("td", null, readingsText(dv, massUnit))));
   }
   devTable.appendChild(devBody);
   cardsOnNarrow(devTable);
@@ -351,7 +356,12 @@ export async function renderBorrower(section, borrowerId, params, live = false) 
   if (d.sites.some((s) => s.site.geofence || s.site.kind === "vehicle" || s.site.kind === "yard")) head.appendChild(mapLink);
   const lots = new Map(d.collateral.map((c) => [c.id, c]));
   const unscored = noState(d.live_state);
-  const sites = card("Collateral, sites and devices", ...d.sites.map((s) => siteBlock(s, lots, unscored ? null : d.computed_at, d.massUnit, unscored)));
+  const cluster = fromEngine(d.live_state) ? null : { unscored };
+  const sites = card("Collateral, sites and devices", ...d.sites.map((s) => siteBlock(s, lots, unscored ? null : d.computed_at, d.massUnit, cluster)));
+  if (cluster && d.sites.some((s) => s.devices.length)) {
+    sites.appendChild(el("p", "sub-figure", NO_SCORE + " last seen, last readings: the API processes of a cluster do not read the "
+      + "telemetry store (the ingest workers' stores hold them)."));
+  }
   sites.id = "collateral";
   const alerts = alertsSection(d, params.get("alert"));
   const parts = [crumbs, head, stateAgeNote(d.live_state), el("div", "grid-2", undefined, scoreCard(d), exposureCard(d)), matrixCard(d.matrix, d.live_state),

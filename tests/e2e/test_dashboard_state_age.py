@@ -162,6 +162,14 @@ async def test_borrower_page_says_where_its_figures_come_from_and_flags_a_stale_
                 assert titles[0].endswith(": 95 % of pledge") and titles[-1].endswith(
                     ": 80 % of pledge"
                 )
+                # the API process reads no telemetry store: no "never" for a device's last
+                # reading, which it does not know
+                devices = await page.eval_on_selector_all(
+                    "#collateral table.devices tbody tr",
+                    "rows => rows.map(r => r.cells[3].textContent + '|' + r.cells[4].textContent)",
+                )
+                assert devices and set(devices) == {"—|—"}, devices
+                assert "do not read the telemetry store" in await page.inner_text("#collateral")
                 # the age grows on screen while the page stays open
                 await wait_until(
                     page,
@@ -258,6 +266,15 @@ async def _no_placeholder_figures(page: Page) -> None:
         "#collateral td.coverage", "tds => tds.map(t => t.textContent)"
     )
     assert coverage and set(coverage) == {"— no live state"}, coverage
+    lots = await page.eval_on_selector_all(
+        "#collateral table.data.inner:not(.devices) tbody tr",
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))",
+    )
+    # what is pledged is the fleet file's; on hand, its value and coverage are not known
+    assert lots[0] == [
+        "b003-c1 · steel sheet; handling unit 3000 kg", "2,000.0 t", "—", "— no live state",
+        "EUR 1,671,640", "—",
+    ], lots  # fmt: skip
     marker, colour, dot = await _marker(page)
     assert re.fullmatch(r"page checked \d\d:\d\d:\d\d UTC · no state yet", marker), marker
     assert colour not in RISK_COLOURS and dot == '"○"'
