@@ -8,8 +8,11 @@ evidence began; a checkpoint taken halfway and restored gives the same alerts as
 that never stopped; and the same fleet without scenarios raises none of its alerts. A
 new detector is covered by adding its registry entry. Runs are 3 days of the whole fleet,
 unless `SETUPS` gives a detector longer ones (on a fleet cut down to what it watches).
+Each run is replayed once under the default rules, and its alerts shared by the tests
+that judge them (the clean fleet's by every detector's).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +120,27 @@ def play(e: Engine, run: Run) -> list[dict[str, Any]]:
     return log.final(e.open_alerts())
 
 
+DefaultAlerts = Callable[[RunKey], list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def default_alerts(runs: dict[RunKey, Run]) -> DefaultAlerts:
+    """Every alert of a run replayed under the default rules, replayed once per run: the
+    contract's tests judge the same replays (the clean fleet's for every detector)."""
+    replayed: dict[RunKey, list[dict[str, Any]]] = {}
+
+    def alerts_of(key: RunKey) -> list[dict[str, Any]]:
+        if key not in replayed:
+            replayed[key] = play(engine(runs[key]), runs[key])
+        return replayed[key]
+
+    return alerts_of
+
+
+def key_of(spec: DetectorSpec) -> RunKey:
+    return (spec.detects[0].scenario, setup_of(spec))
+
+
 def of(spec: DetectorSpec, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [a for a in alerts if a["kind"] in spec.kinds]
 
@@ -131,16 +155,15 @@ def overridden(spec: DetectorSpec, tenant: str) -> str:
 
 
 def run_of(spec: DetectorSpec, runs: dict[RunKey, Run]) -> Run:
-    return runs[(spec.detects[0].scenario, setup_of(spec))]
+    return runs[key_of(spec)]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_it_detects_its_scenario_and_waits_for_its_for(
-    spec: DetectorSpec, runs: dict[RunKey, Run]
+    spec: DetectorSpec, runs: dict[RunKey, Run], default_alerts: DefaultAlerts
 ) -> None:
-    run = run_of(spec, runs)
-    e = engine(run)
-    alerts = of(spec, play(e, run))
+    e = engine(run_of(spec, runs))
+    alerts = of(spec, default_alerts(key_of(spec)))
     assert alerts, f"{spec.name}: no {spec.kinds} alert for scenario {spec.detects[0].scenario}"
     for alert in alerts:
         rule = getattr(e.rules.rules, alert["kind"])
@@ -169,12 +192,11 @@ def held(spec: DetectorSpec, seconds: float) -> str:
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_it_clears_no_sooner_than_clear_after_and_a_longer_one_holds_it_open(
-    spec: DetectorSpec, runs: dict[RunKey, Run]
+    spec: DetectorSpec, runs: dict[RunKey, Run], default_alerts: DefaultAlerts
 ) -> None:
     run = run_of(spec, runs)
-    e = engine(run)
-    waits = clear_after_kinds(e, spec)
-    alerts = of(spec, play(e, run))
+    waits = clear_after_kinds(engine(run), spec)
+    alerts = of(spec, default_alerts(key_of(spec)))
     for alert in alerts:
         if alert["status"] == "resolved" and alert["kind"] in waits:
             # the condition held from opened_at on, so it cleared clear_after later at least
@@ -187,10 +209,10 @@ def test_it_clears_no_sooner_than_clear_after_and_a_longer_one_holds_it_open(
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_a_checkpoint_halfway_gives_the_same_alerts(
-    spec: DetectorSpec, runs: dict[RunKey, Run], tmp_path: Path
+    spec: DetectorSpec, runs: dict[RunKey, Run], default_alerts: DefaultAlerts, tmp_path: Path
 ) -> None:
     run = run_of(spec, runs)
-    whole = play(engine(run), run)
+    whole = default_alerts(key_of(spec))
     work, signals = work_of(run)
     split = START + run.days * DAY / 2
     before = [b for b in work if not b[0] or b[0][-1].ts < split]
@@ -205,10 +227,9 @@ def test_a_checkpoint_halfway_gives_the_same_alerts(
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_a_fleet_without_scenarios_raises_none_of_its_alerts(
-    spec: DetectorSpec, runs: dict[RunKey, Run]
+    spec: DetectorSpec, default_alerts: DefaultAlerts
 ) -> None:
-    clean = runs[(None, setup_of(spec))]
-    assert of(spec, play(engine(clean), clean)) == []
+    assert of(spec, default_alerts((None, setup_of(spec)))) == []
 
 
 def test_the_registry_dates_a_fence_exit_as_the_simulator_leaves_its_round() -> None:
