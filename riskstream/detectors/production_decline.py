@@ -10,8 +10,10 @@ the hours the operations detector closed (`OperationsDetector.latest`):
   The hour-of-week profile says which hours the line runs (nights, days off and short
   shifts are not a fall); running hours without a level of their own (standing still,
   which is machine_idle's to say, or a gap) are filled in from their usual level at the
-  day's ratio to usual. A day with fewer than `MIN_HOURS` or half its running hours
-  seen is not judged, nor is a holiday (the operations detector closes no hour of it).
+  day's ratio to usual; hours that closed before their usual level was known (a line's
+  first day) are left out, and the hour repeated when the clocks go back is taken once.
+  A day with fewer than `MIN_HOURS` or half its running hours seen is not judged, nor is
+  a holiday (the operations detector closes no hour of it).
   The level does not depend on what the baseline learned, so the part of a fall it
   learned does not hide it.
 - **Reference**: the mean daily level over the ``reference`` period that ends where the
@@ -164,6 +166,9 @@ class LineDecline:
         weekday: the day's weekday (Monday 0).
         rate: summed level of its running hours so far; ``usual`` their usual level.
         counted: those hours, one bit per local hour.
+        unknown: the day's hours that closed before their usual level was known (a line's
+            first hours of each hour of week), one bit per local hour: whether they run
+            is not known, so they are neither counted nor filled in.
         seen: end of the last closed hour taken.
         days: start of each judged day (oldest first); ``levels`` its level.
         frozen: the reference held while the line is below it.
@@ -175,6 +180,7 @@ class LineDecline:
     rate: float = 0.0
     usual: float = 0.0
     counted: int = 0
+    unknown: int = 0
     seen: float = 0.0
     days: "array[float]" = field(default_factory=lambda: array("d"))
     levels: "array[float]" = field(default_factory=lambda: array("d"))
@@ -191,30 +197,43 @@ class LineDecline:
             following.year, following.month, following.day, tzinfo=zone
         ).timestamp()
         self.weekday = local.weekday()
-        self.rate, self.usual, self.counted = 0.0, 0.0, 0
+        self.rate, self.usual, self.counted, self.unknown = 0.0, 0.0, 0, 0
 
     def add(self, hour: ClosedHour, usual: float) -> None:
-        """Count a running hour of the day."""
+        """Count a running hour of the day, once per local hour: the hour that repeats when
+        the clocks go back is taken the first time (counting its rate twice under one
+        hour made that day's level 1/24 too high)."""
+        bit = 1 << (hour.slot % 24)
+        if self.counted & bit:
+            return
         self.rate += hour.rate
         self.usual += usual
-        self.counted |= 1 << (hour.slot % 24)
+        self.counted |= bit
+
+    def not_known(self, hour: ClosedHour) -> None:
+        """Note an hour that closed before its usual level was known."""
+        self.unknown |= 1 << (hour.slot % 24)
 
     def level(self, baseline: HourOfWeekBaseline, running_above: float) -> float | None:
         """The day's mean level of a running hour, its running hours without a level
-        filled in from their usual level at the day's ratio; None if too few were seen."""
+        filled in from their usual level at the day's ratio; None if too few were seen
+        (hours not known to run count against it as missing ones do)."""
         if self.usual <= 0:
             return None
         low = running_above * baseline.busiest()
         fill, missing = 0.0, 0
         for hour in range(24):
-            if self.counted >> hour & 1:
+            # an hour with a level of its own is not filled in: by the day's end its usual
+            # level may have been learned from that very hour
+            if (self.counted | self.unknown) >> hour & 1:
                 continue
             usual = baseline.usual(self.weekday * 24 + hour)
             if usual is not None and usual > 0 and usual >= low:
                 fill += usual
                 missing += 1
         counted = self.counted.bit_count()
-        if counted < max(MIN_HOURS, missing):
+        unknown = (self.unknown & ~self.counted).bit_count()
+        if counted < max(MIN_HOURS, missing + unknown):
             return None
         return (self.rate + fill * self.rate / self.usual) / (counted + missing)
 
@@ -227,6 +246,12 @@ class LineDecline:
             old += 1
         if old:
             del self.days[:old], self.levels[:old]
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        """Restore a checkpoint; one written before `unknown` existed has none noted."""
+        self.unknown = 0
+        for name, value in state[1].items():
+            setattr(self, name, value)
 
     @property
     def series(self) -> Levels:
@@ -278,6 +303,8 @@ class DeclineDetector:
         usual = hour.usual
         if hour.running and usual and not hour.still and not operations.line_still(line):
             state.add(hour, usual)
+        elif usual is None:
+            state.not_known(hour)
         return alert
 
     def _judge(

@@ -15,6 +15,8 @@ lines judged without peers alerted in 30-35 days (2 at 9 %, 1 at 10 %; the daily
 of seeds 11, 51, 61, 71, 81 here and of the evaluation's seeds 101 and 202).
 """
 
+import pickle
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,12 +32,14 @@ from riskstream.engine.alerts import Alert
 from riskstream.engine.core import Engine
 from riskstream.engine.fleet_index import FleetIndex
 from riskstream.rules.schema import parse_rules
-from simulator import Injection
+from simulator import Injection, generate
 from simulator.business import business_profile
 from simulator.clock import LocalDay
+from simulator.production import Plant
 from tests.fleets import production_lines
 from tests.riskstream.test_operations_detectors import DAY, START, engine_for, feed, readings
 
+TUESDAY = 24  # the first hour-of-week slot of a Tuesday
 FALL_START = START + 14 * DAY + 9 * 3600.0  # a Monday morning, two weeks into the run
 
 
@@ -248,6 +252,113 @@ def test_the_daily_level_fills_running_hours_without_a_level_at_the_days_ratio()
     assert day.level(baseline, 0.5) == pytest.approx(90.0)  # the night hours are no part
     day.counted = 0b11 << 8  # 2 of 8: too few to say
     assert day.level(baseline, 0.5) is None
+
+
+def _plant_levels(fleet: Fleet, seed: int, borrower_id: str, days: list[float]) -> list[float]:
+    """The simulated plant's mean level of a running hour on each local day of ``days``
+    (starts), from the simulator's own objects."""
+    borrower = next(b for b in fleet.borrowers if b.id == borrower_id)
+    site = borrower.sites[0]
+    plant = Plant(site.id, business_profile(borrower, seed), site.timezone, seed)
+    zone = ZoneInfo(site.timezone)
+    out = []
+    for start in days:
+        local = datetime.fromtimestamp(start, zone).date() + timedelta(days=1)
+        end = datetime(local.year, local.month, local.day, tzinfo=zone).timestamp()
+        hours = [
+            plant.baseline(start + (h + 0.5) * 3600.0) for h in range(round((end - start) / 3600))
+        ]
+        running = [v for v in hours if v > 0]
+        out.append(sum(running) / len(running))
+    return out
+
+
+def test_the_daily_level_is_the_simulated_plants_level_across_zones_and_dst() -> None:
+    # Lines in Rome (seed 606's b013, which raised a false decline on fresh data: its fall
+    # was its plant's), Paris, Chicago, Sao Paulo and Singapore from Monday 2026-10-12,
+    # 00:00 UTC, for 22 days. Each day's level is the plant's own mean level of a running
+    # hour, in the counter's units: on the 25-hour days the clocks go back (Rome on
+    # October 25, Chicago on November 1; the repeated hour's rate was summed twice, 4 %
+    # too high) and on a line's first day, whose early hours close before their usual
+    # level is known (Singapore's first 8 hours were filled in from a usual learned from
+    # themselves, at the day's ratio to the day before: 3.4 % too high)
+    seed, start = 606, START + 280 * DAY
+    whole = production_lines(40, seed=seed, load_cells=(1, 8))
+    names = ("b013", "b025", "b035", "b039", "b016")
+    fleet = whole.model_copy(update={"borrowers": [b for b in whole.borrowers if b.id in names]})
+    engine = engine_for(fleet)
+    feed(
+        engine,
+        (
+            Reading(fleet.tenant.id, m.device_id, m.ts, metric, value, m.seq)
+            for m in generate(fleet, [], start, start + 22 * DAY, seed)
+            for metric, value in m.values.items()
+        ),
+    )
+    decline = engine.detector("decline")
+    index = FleetIndex([fleet])
+    judged = set()
+    for lead, kind in slowdown_leads(index).items():
+        assert kind is DeviceKind.OUTPUT_COUNTER
+        borrower = index.devices[lead].borrower_id
+        zone = ZoneInfo(index.sites[index.devices[lead].site_id].timezone)
+        days, levels = decline.lines[lead].series
+        assert len(days) >= 14, borrower
+        plant = _plant_levels(fleet, seed, borrower, list(days))
+        ratios = [level / simulated for level, simulated in zip(levels, plant, strict=True)]
+        middle = sorted(ratios)[len(ratios) // 2]  # units/h of the counter at a level of 1
+        for day, ratio in zip(days, ratios, strict=True):
+            date = datetime.fromtimestamp(day, zone).date()
+            judged.add((borrower, date.isoformat()))
+            assert abs(ratio / middle - 1.0) < 0.015, (borrower, date, ratio / middle)
+    # the days that tell: the clocks going back, and Singapore's first day
+    assert {("b013", "2026-10-25"), ("b035", "2026-11-01"), ("b016", "2026-10-13")} <= judged
+
+
+def _hour(slot: int, rate: float, usual: float | None) -> ClosedHour:
+    running = usual is not None
+    return ClosedHour(
+        "d", "output_count", slot, 0, 0, rate, usual, 100.0, None, running, False, 0, 0
+    )
+
+
+def test_the_hour_repeated_when_clocks_go_back_counts_once() -> None:
+    baseline = HourOfWeekBaseline()
+    for hour in range(24):
+        baseline.learn(6 * 24 + hour, 100.0, 0.3)  # a Sunday, round the clock
+    day = LineDecline()
+    day.begin(START + 6 * DAY, ZoneInfo("UTC"))
+    for hour in [*range(3), 2, *range(3, 24)]:  # 02:00 twice: 25 hours at 90 % of usual
+        day.add(_hour(6 * 24 + hour, 90.0, 100.0), 100.0)
+    assert day.level(baseline, 0.5) == pytest.approx(90.0)  # was 93.75: 25 rates over 24
+
+
+def test_hours_that_closed_before_their_usual_was_known_are_not_filled_in() -> None:
+    baseline = HourOfWeekBaseline()
+    for hour in range(8, 24):
+        baseline.learn(hour, 100.0, 0.3)  # Monday from 08:00, where the data began
+    day = LineDecline()
+    day.begin(START + DAY, ZoneInfo("UTC"))  # the Tuesday after
+    for hour in range(8):  # its first hours: no usual level yet; learned as they close
+        day.not_known(_hour(TUESDAY + hour, 80.0, None))
+        baseline.learn(TUESDAY + hour, 80.0, 0.3)
+    for hour in range(8, 24):  # the rest at 90 % of Monday's
+        day.add(_hour(TUESDAY + hour, 90.0, 100.0), 100.0)
+    # hours 0-7 are not filled in from the usual they taught (80 at the day's 0.9 = 72)
+    assert day.level(baseline, 0.5) == pytest.approx(90.0)
+
+
+def test_a_line_checkpointed_before_unknown_hours_were_noted_restores() -> None:
+    line = LineDecline()
+    line.begin(START, ZoneInfo("Europe/Rome"))
+    line.add(_hour(9, 90.0, 100.0), 100.0)
+    line.not_known(_hour(3, 80.0, None))
+    assert pickle.loads(pickle.dumps(line)) == line
+    _, slots = line.__getstate__()
+    del slots["unknown"]  # as a checkpoint written before this field
+    old = LineDecline.__new__(LineDecline)
+    old.__setstate__((None, slots))
+    assert old.unknown == 0 and old.counted == line.counted and old.rate == 90.0
 
 
 def test_theil_sen_is_not_tilted_by_an_odd_day() -> None:
