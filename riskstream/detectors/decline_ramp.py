@@ -26,7 +26,7 @@ day (a strike, a meter reset) weighs no more than a bad day.
 What the noise allows: with days varying by 4.6 % (one standard deviation) and at most
 one false alarm in 100 line-months, even knowing the fall's first day and the level
 before it a fall of 15 % over two weeks is caught after 9 days at the median (25 % of
-them within 7 days); this test, knowing neither, after 10 (see
+them within 7 days); this test, knowing neither, after 10 (``scripts/decline_floor.py``,
 ``tests/riskstream/test_decline_ramp.py``).
 """
 

@@ -5,8 +5,8 @@ deviation of 4.6 % of its level, day to day, independent. A fall of 15 % over tw
 loses 1.07 % a day: on day 7 the newest day is 7.5 % down (1.6 spreads) and the week's
 mean 4 %. Whatever the test, a false alarm on at most one clean line-month in 100 bounds
 how soon such a fall can be seen. Measured by a Monte Carlo of the simulator's noise
-(``floor.py`` of the issue-14 notes; 6,000 clean 30-day runs, 3,000 falls, thresholds
-set so 1 % of clean runs alarm), the median day of detection after the fall began was:
+(``scripts/decline_floor.py``: 6,000 clean 30-day runs, 3,000 falls, thresholds set so
+1 % of clean runs alarm), the median day of detection after the fall began was:
 
 - knowing the day the fall began and the level before it (a Neyman-Pearson test on
   each day, which no detector has): 9 days, 25 % of falls within 7 days;
