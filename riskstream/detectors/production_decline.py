@@ -334,13 +334,10 @@ class DeclineDetector:
         held = judged.drop if judged is not None else shown.drop
         breached = by_level or by_ramp or (condition.raised and held >= rule.clear_below)
         transition = condition.observe(hour.end, breached, rule.for_, rule.clear_after)
+        # the ramp freezes no reference: it finds its own change day in the days since the
+        # reference began, so the CUSUM's reference moves and holds as it would alone
         if judged is not None:
-            suspect = (
-                judged.drop >= rule.clear_below
-                or judged.cusum >= rule.cusum_threshold / 2
-                or (ramp is not None and ramp.ramp_z >= rule.ramp_threshold / 2)
-            )
-            if suspect:
+            if judged.drop >= rule.clear_below or judged.cusum >= rule.cusum_threshold / 2:
                 state.frozen = judged.reference  # below its reference: the reference holds
             elif not condition.raised:
                 state.frozen = None
