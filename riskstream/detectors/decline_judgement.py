@@ -21,6 +21,12 @@ Pure arithmetic on the daily levels `production_decline` keeps (no state, no I/O
   level since the reference ended, less the cohort's slope; and the window's mean
   fall on its own, not net of the cohort (`production_decline` opens only on a line
   whose own level fell: peers that rose do not make a steady line's fall).
+- **Ramp** (`judge_ramp`): the same days net of the cohort, from the reference's start
+  (or the line's first day while it has no reference yet), fitted as a level followed by
+  a fall of constant slope (`decline_ramp`): the test of a slide that a CUSUM on the
+  level sees only later. Its figures (the level before the change day, the fall now, the
+  fall per week) stand in for the reference, size and slope when it is the ramp that
+  says the line is in decline.
 """
 
 import math
@@ -28,7 +34,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median, stdev
 
-__all__ = ["DAY", "Judgement", "Reference", "Settings", "cohort_slope", "judge", "theil_sen"]
+from riskstream.detectors.decline_ramp import fit_ramp
+
+__all__ = [
+    "DAY",
+    "Judgement",
+    "Reference",
+    "Settings",
+    "cohort_slope",
+    "judge",
+    "judge_ramp",
+    "theil_sen",
+]
 
 DAY = 86_400.0
 MIN_PEER_DAYS = 6  # days with a level a peer needs since the reference began to count
@@ -72,6 +89,9 @@ class Judgement:
         cohort_week: the cohort's movement per week (share; 0 without peers).
         peers: peers the cohort's movement was taken from.
         slope_from: first day of the slope (and of the CUSUM).
+        ramp_z: the ramp test's evidence of a fall (0 for a CUSUM judgement).
+        own_falling: the ramp's fall per week of the line's own level, not net of the
+            cohort (None for a CUSUM judgement).
     """
 
     reference: Reference
@@ -82,6 +102,8 @@ class Judgement:
     cohort_week: float
     peers: int
     slope_from: float
+    ramp_z: float = 0.0
+    own_falling: float | None = None
 
 
 def levels_in(line: Levels, start: float, end: float = math.inf) -> list[float]:
@@ -186,3 +208,57 @@ def judge(
     ]
     falling = -7.0 * (theil_sen(points) - slope)
     return Judgement(ref, drop, own_drop, falling, statistic, 7.0 * slope, used, slope_from)
+
+
+def judge_ramp(
+    line: Levels,
+    peers: Sequence[Levels],
+    settings: Settings,
+    day_end: float,
+    frozen: Reference | None,
+) -> Judgement | None:
+    """Judge ``line`` at ``day_end`` by the ramp test (`decline_ramp`) on its days since
+    the reference began, or since its first day; None until a change day can have
+    ``2 × min_days`` days before it and ``min_days`` from it, or when nothing falls.
+
+    The judgement's reference is the fitted level before the change day (net of the
+    cohort, at that day), its drop the fitted fall on the last day, ``falling`` the
+    fitted fall per week and ``own_falling`` the same of the line's own level (peers
+    that rose do not make a steady line fall); ``cusum`` is 0."""
+    days, levels = line
+    if not days:
+        return None
+    start = frozen.start if frozen is not None else day_end - settings.window - settings.reference
+    start = max(start, days[0])
+    kept = [(d, v) for d, v in zip(days, levels, strict=True) if start <= d < day_end and v > 0]
+    slope, used = 0.0, 0
+    if settings.net_of_cohort and peers:
+        slope, used = cohort_slope(peers, start, day_end)
+    logs = [math.log(v) for _, v in kept]
+    stamps = [d for d, _ in kept]
+    ramp = fit_ramp(
+        stamps,
+        [y - slope * (d - stamps[0]) / DAY for d, y in zip(stamps, logs, strict=True)]
+        if kept
+        else [],
+        2 * settings.min_days,
+        settings.min_days,
+    )
+    if ramp is None:
+        return None
+    # the fitted level before the fall, carried by the cohort to the change day
+    level = math.exp(ramp.base + slope * (ramp.since - stamps[0]) / DAY)
+    lasting = (stamps[-1] - ramp.since) / DAY + 0.5
+    own_drop = 1.0 - math.exp(-ramp.rate * lasting + slope * lasting)
+    return Judgement(
+        reference=Reference(level, start, ramp.since),
+        drop=ramp.fall,
+        own_drop=own_drop,
+        falling=7.0 * ramp.rate,
+        cusum=0.0,
+        cohort_week=7.0 * slope,
+        peers=used,
+        slope_from=ramp.since,
+        ramp_z=ramp.z,
+        own_falling=7.0 * (ramp.rate - slope),
+    )

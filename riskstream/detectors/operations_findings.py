@@ -138,6 +138,7 @@ def decline(
     drop_share: float,
     slope_per_week: float,
     severity: Severity,
+    ramp_z: float = 0.0,
 ) -> Finding:
     """A line's daily level below its level before ``reference_until``, and falling, net
     of the concurrent movement of its ``peers``."""
@@ -167,6 +168,7 @@ def decline(
         "cohort_slope_per_week": round(cohort_week, 4),
         "cohort_lines": peers,
         "cusum": round(cusum, 4),
+        "ramp_z": round(ramp_z, 4),
         "reference_days": reference_days,
         "reference_until": reference_until,
         "threshold_drop": drop_share,

@@ -58,6 +58,7 @@ from riskstream.detectors.decline_judgement import (
     Reference,
     Settings,
     judge,
+    judge_ramp,
     levels_in,
 )
 from riskstream.detectors.hour_of_week import HourOfWeekBaseline
@@ -135,6 +136,14 @@ class ProductionDeclineRule(RuleTable):
         le=50,
         description="CUSUM of the daily falls (in day-to-day spreads) from which the line "
         "may be in decline",
+    )
+    ramp_threshold: float = Field(
+        4.5,
+        gt=0,
+        le=50,
+        description="evidence of a fall of constant slope since a change day (the fitted "
+        "fall per day over its standard error, in the line's day-to-day spreads) from "
+        "which the line may be in decline; a slide is seen by it sooner than by the CUSUM",
     )
     net_of_cohort: bool = Field(
         True,
@@ -324,14 +333,16 @@ class DeclineDetector:
             rule.window, rule.reference, rule.min_days, rule.cusum_allowance, rule.net_of_cohort
         )
         judged = judge(state.series, peers, settings, state.day_end, state.frozen)
-        if judged is None:
+        ramp = judge_ramp(state.series, peers, settings, state.day_end, state.frozen)
+        if judged is None and ramp is None:
             return None
-        return self._settle(state, judged, hour, zone, device, book, wall)
+        return self._settle(state, judged, ramp, hour, zone, device, book, wall)
 
     def _settle(
         self,
         state: LineDecline,
-        judged: Judgement,
+        judged: Judgement | None,
+        ramp: Judgement | None,
         hour: ClosedHour,
         zone: ZoneInfo,
         device: DeviceContext,
@@ -339,22 +350,25 @@ class DeclineDetector:
         wall: float,
     ) -> Alert | None:
         rule = self.rule
-        ref, drop = judged.reference, judged.drop
         condition = state.condition
-        falling = judged.falling
-        starting = judged.cusum >= rule.cusum_threshold
-        drop_share = _drop_share(rule, judged.peers)
-        # a line whose own level is not down by what clears an alert opens none, however
-        # far its peers rose: lines of one industry do not all share one season
-        fallen = judged.own_drop >= rule.clear_below
-        breached = (
-            starting and drop >= drop_share and fallen and falling >= rule.slope_per_week
-        ) or (condition.raised and drop >= rule.clear_below)
+        by_level = judged is not None and self._falls(judged, rule.cusum_threshold, judged.cusum)
+        by_ramp = ramp is not None and self._falls(ramp, rule.ramp_threshold, ramp.ramp_z)
+        # the ramp's figures when it is the ramp that says so (or there is nothing else)
+        shown = ramp if (by_ramp and not by_level) or judged is None else judged
+        if shown is None:
+            return None
+        ref, drop = shown.reference, shown.drop
+        held = judged.drop if judged is not None else shown.drop
+        breached = by_level or by_ramp or (condition.raised and held >= rule.clear_below)
         transition = condition.observe(hour.end, breached, rule.for_, rule.clear_after)
-        if drop >= rule.clear_below or judged.cusum >= rule.cusum_threshold / 2:
-            state.frozen = ref  # below its reference: the reference holds
-        elif not condition.raised:
-            state.frozen = None
+        # the ramp freezes no reference: it finds its own change day in the days since the
+        # reference began, so the CUSUM's reference moves and holds as it would alone
+        if judged is not None:
+            if judged.drop >= rule.clear_below or judged.cusum >= rule.cusum_threshold / 2:
+                state.frozen = judged.reference  # below its reference: the reference holds
+            elif not condition.raised:
+                state.frozen = None
+        drop_share = _drop_share(rule, shown.peers)
         key = (device.tenant, device.borrower_id, "production_decline", device.device_id)
         return settle(
             book,
@@ -372,11 +386,12 @@ class DeclineDetector:
                 reference_days=round((ref.end - ref.start) / DAY),
                 reference_until=ref.end,
                 until_date=datetime.fromtimestamp(ref.end, zone).date().isoformat(),
-                falling=falling,
-                slope_days=round((state.day_end - judged.slope_from) / DAY),
-                cohort_week=judged.cohort_week,
-                peers=judged.peers,
-                cusum=judged.cusum,
+                falling=shown.falling,
+                slope_days=round((state.day_end - shown.slope_from) / DAY),
+                cohort_week=shown.cohort_week,
+                peers=shown.peers,
+                cusum=shown.cusum,
+                ramp_z=shown.ramp_z,
                 drop_share=drop_share,
                 slope_per_week=rule.slope_per_week,
                 severity=rule.severity,
@@ -386,6 +401,22 @@ class DeclineDetector:
                 f"level (less than {rule.clear_below:.0%} below it) for "
                 f"{format_duration(rule.clear_after)}"
             ),
+        )
+
+    def _falls(self, judged: Judgement, threshold: float, evidence: float) -> bool:
+        """Whether ``judged`` says the line is in decline: its ``evidence`` (the CUSUM or
+        the ramp test's) reached ``threshold``, its fall net of its peers is the rule's
+        (`_drop_share`), its own fall at least ``clear_below`` (a line that held its
+        level while its peers rose has not declined: lines of one industry do not all
+        share one season) and it falls by ``slope_per_week``, by the ramp's fit on its
+        own level too."""
+        rule = self.rule
+        return (
+            evidence >= threshold
+            and judged.drop >= _drop_share(rule, judged.peers)
+            and judged.own_drop >= rule.clear_below
+            and judged.falling >= rule.slope_per_week
+            and (judged.own_falling is None or judged.own_falling >= rule.slope_per_week)
         )
 
 
