@@ -195,7 +195,7 @@ class Router:
             detector = self.detectors[spec.name]
             for route in spec.routes:
                 if route.watches(detector, device, metric):
-                    steps.append(partial(route.step, detector, self.host))
+                    steps.append(route.bound(detector, self.host))
         if not steps:
             return None
         if len(steps) == 1:
