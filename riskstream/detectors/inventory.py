@@ -75,6 +75,11 @@ class _Lot:
         self.last_ok_on_hand = 0.0
 
 
+LotInventory = _Lot
+"""What the detector keeps of one weighed lot (`riskstream.detectors.lot_chain` holds it);
+the class keeps its private name, which checkpoints record."""
+
+
 class InventoryDetector:
     """Per collateral lot: coverage below ``coverage_below`` for ``for``."""
 
@@ -96,10 +101,26 @@ class InventoryDetector:
         self, reading: Reading, collateral_id: str, total_kg: float, book: AlertBook, wall: float
     ) -> Alert | None:
         """Judge the lot ``collateral_id`` at ``total_kg``, its weight after ``reading``."""
+        return self.judge(self.lot(collateral_id), reading, collateral_id, total_kg, book, wall)
+
+    def lot(self, collateral_id: str) -> "_Lot | None":
+        """What the detector keeps of a lot, built on its first weight; None for a lot it
+        cannot judge (no weight per unit)."""
         try:
-            state = self._lots[collateral_id]
+            return self._lots[collateral_id]
         except KeyError:
-            state = self._lot(collateral_id)
+            return self._lot(collateral_id)
+
+    def judge(
+        self,
+        state: "_Lot | None",
+        reading: Reading,
+        collateral_id: str,
+        total_kg: float,
+        book: AlertBook,
+        wall: float,
+    ) -> Alert | None:
+        """`observe` with the lot's `lot` already looked up."""
         if state is None or not self.rule.enabled:
             return None
         lot = state.context

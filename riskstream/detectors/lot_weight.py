@@ -225,6 +225,10 @@ class Cells:
 class LotWeightDetector:
     """Every multi-cell lot's weight, and ``load_cell_fault`` on the cells set aside."""
 
+    in_band_fast_path: ClassVar[bool] = True
+    """Whether `_in_band` takes the commonest readings (the tests turn it off to compare
+    with `_judge` alone)."""
+
     def __init__(self, index: FleetIndex, rule: LoadCellFaultRule) -> None:
         self.index = index
         self.rule = rule
@@ -234,6 +238,14 @@ class LotWeightDetector:
         """The lot's weight after ``reading`` (the one just observed); None until known."""
         cells = self._lots.get(collateral_id)
         return reading.value if cells is None else cells.total
+
+    def cells_of(self, collateral_id: str) -> Cells | None:
+        """The cells of a lot, built on its first reading; None for a lot of one cell (or
+        none: weighed as its reading reads)."""
+        try:
+            return self._lots[collateral_id]
+        except KeyError:
+            return self._cells(collateral_id)
 
     def _cells(self, collateral_id: str) -> Cells | None:
         lot = self.index.collateral.get(collateral_id)
@@ -277,7 +289,28 @@ class LotWeightDetector:
             cells = self._cells(cid)
         if cells is None:
             return reading.value  # one cell: the lot's weight as it reads
-        i = cells.index.get(reading.device_id)
+        return self.weigh_cell(
+            cells, cells.index.get(reading.device_id), reading, book, wall, changed
+        )
+
+    def weigh_cell(
+        self,
+        cells: Cells,
+        i: int | None,
+        reading: Reading,
+        book: AlertBook,
+        wall: float,
+        changed: dict[str, Alert],
+    ) -> float | None:
+        """`weigh` of a reading of cell ``i`` of ``cells`` (None: a cell the lot does not
+        know), both already looked up (`riskstream.detectors.lot_chain` keeps them per cell).
+
+        The commonest reading, a cell in use whose new value stays within
+        ``offset_tolerance`` of what its siblings imply on a lot whose level is known,
+        is judged here (the in-band path): what `_judge` does with it, with the same
+        arithmetic in the same order (the old value out of the healthy sums, the new one
+        in, the share learned; no fault, no count changed). Any other goes to `_judge`.
+        """
         ts = reading.ts
         last_ts = cells.last_ts
         if i is None or ts < last_ts[i]:
@@ -296,9 +329,50 @@ class LotWeightDetector:
             low, high = (value, a) if value < a else (a, value)
             value = low if b < low else high if b > high else b
         old = cells.values[i]
-        if old != old:
-            cells.seen += 1
-        self._judge(cells, i, old, value, ts)
+        share = cells.shares[i]
+        total = cells.total
+        pledge_kg = cells.pledge_kg
+        rule = self.rule
+        in_band = False
+        if (
+            old == old
+            and not cells.faults[i]
+            and cells.n_in_use > 1
+            and share == share
+            and total is not None
+            and total >= MIN_LEVEL_SHARE * pledge_kg
+            and -0.1 * pledge_kg <= value <= PLAUSIBLE_PLEDGES * pledge_kg
+            and cells.repeats[i] < FROZEN_REPEATS
+            and self.in_band_fast_path
+        ):
+            others_sum = cells.healthy_sum - old
+            others_share = cells.healthy_share - share
+            if others_share >= MIN_WORKING_SHARE:
+                expected = others_sum * share / others_share
+                off_by = abs(value - expected)
+                scale = expected if expected > 1.0 else 1.0
+                # NaN (an overflowed expectation) fails both: `_judge` takes it
+                in_band = off_by <= rule.tolerance * scale and off_by <= (
+                    rule.offset_tolerance * scale
+                )
+        if in_band:
+            cells.values[i] = value
+            if cells.suspect_since[i] == cells.suspect_since[i]:
+                cells.suspect_since[i] = math.nan
+            share = share + SHARE_LEARNING * (value / total - share)  # type: ignore[operator]
+            base = cells.base_shares[i]
+            if base == base:
+                bound = 0.5 * rule.offset_tolerance * base
+                low, high = base - bound, base + bound
+                share = share if share > low else low
+                share = share if share < high else high
+            cells.shares[i] = share
+            cells.healthy_sum = others_sum + value
+            cells.healthy_share = others_share + share if share == share else others_share
+        else:
+            if old != old:
+                cells.seen += 1
+            self._judge(cells, i, old, value, ts)
         if ts >= cells.next_silence:
             self._find_silent(cells, ts)
         if cells.n_faulty or cells.seen < len(last_ts):
@@ -308,7 +382,7 @@ class LotWeightDetector:
             cells.total = cells.healthy_sum
             if cells.healthy_share <= 0.0:
                 self._learn_first_shares(cells)
-        if not (cells.faults[i] or cells.watch) or not self.rule.enabled:
+        if not (cells.faults[i] or cells.watch) or not rule.enabled:
             return cells.total
         for j in sorted({i, *cells.watch}):
             alert = self._settle(cells, j, ts, book, wall)

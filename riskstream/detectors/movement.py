@@ -112,18 +112,47 @@ class MovementDetector:
         self, reading: Reading, collateral_id: str, total: float, book: AlertBook, wall: float
     ) -> tuple[Alert, ...]:
         """Judge the lot ``collateral_id`` at weight ``total`` (kg), after ``reading``."""
+        state = self.lot_state(collateral_id)
+        if state is None:
+            return NOTHING
+        return self.take(state, reading, collateral_id, total, book, wall)
+
+    def lot_state(self, collateral_id: str) -> LotState | None:
+        """A weighed lot's state, built on its first weight; None for a lot not weighed."""
         state = self.lots.get(collateral_id)
         if state is None:
             lot = self.index.collateral.get(collateral_id)
             if lot is None or lot.kg_per_unit is None or not lot.load_cells:
-                return NOTHING
+                return None
             state = self.lots[collateral_id] = LotState(len(lot.load_cells) == 1)
+        return state
+
+    def take(
+        self,
+        state: LotState,
+        reading: Reading,
+        collateral_id: str,
+        total: float,
+        book: AlertBook,
+        wall: float,
+    ) -> tuple[Alert, ...]:
+        """`observe` with the lot's `lot_state` already looked up."""
         ts = reading.ts
         if ts < state.last_ts:
             return NOTHING  # late (a replayed message, say)
         state.last_ts = ts
-        # NaN from a stuck scale (values_stuck's to say): it tells nothing of the stock
-        level = state.take(total)
+        a = state.r1
+        if (total != a or not state.single) and not state.repeats:
+            # `LotState.take` where no repeat is counted: written out
+            b = state.r2
+            state.r2, state.r1 = a, total
+            if b != b:
+                return NOTHING  # fewer than three weights yet
+            low, high = (total, a) if total < a else (a, total)
+            level = low if b < low else high if b > high else b
+        else:
+            # NaN from a stuck scale (values_stuck's to say): it tells nothing of the stock
+            level = state.take(total)
         if ts < state.next_eval or level != level or not self.rule.enabled:
             return NOTHING
         state.next_eval = ts + EVAL_S

@@ -11,12 +11,13 @@ rule model) and one entry here.
 Order matters only where one detector builds on another in the same reading: the
 double-pledge detector pairs the moves the movement detector found in it, the decline
 detector judges the hours the operations detector closed on it. A lot's weight readings
-take one route (`_lot_step`) through the lot detectors in a fixed order, each called only
+take one route (`lot_chain.LotChain`) through the lot detectors in a fixed order, each called only
 when it has work.
 """
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from devices.model import DeviceKind
@@ -42,6 +43,7 @@ from riskstream.detectors.deadman import DeadmanDetector, DeadmanRule
 from riskstream.detectors.double_pledge import DoublePledgeDetector, DoublePledgeRule
 from riskstream.detectors.geofence import GeofenceDetector, GeofenceRule
 from riskstream.detectors.inventory import InventoryDetector, InventoryRule
+from riskstream.detectors.lot_chain import LotChain
 from riskstream.detectors.lot_weight import LoadCellFaultRule, LotWeightDetector
 from riskstream.detectors.movement import MovementDetector, OutOfHoursRule
 from riskstream.detectors.operations import METRICS as OPERATIONS_METRICS
@@ -84,12 +86,30 @@ Step = Callable[[Any, Host, Reading, DeviceContext, float, Changed], None]
 """(the detector, the engine, a reading, its device, wall time, changed alerts by id)."""
 
 
+BoundStep = Callable[[Reading, DeviceContext, float, Changed], None]
+"""A step bound to its detector and engine: (a reading, its device, wall time, changed)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Readings a detector takes: those ``watches`` accepts go through ``step``."""
+    """Readings a detector takes: those ``watches`` accepts go through ``step``, or,
+    when ``bind`` is given, through the step it builds for the detector and the engine
+    (once per routing table: it may keep references to what it reads)."""
 
     watches: Callable[[Any, DeviceContext, str], bool]
-    step: Step
+    step: Step | None = None
+    bind: Callable[[Any, Host], BoundStep] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.step is None) == (self.bind is None):
+            raise ValueError("a Route takes a step or a bind, not both")
+
+    def bound(self, detector: Any, host: Host) -> BoundStep:
+        """The step of ``detector`` in engine ``host``."""
+        if self.bind is not None:
+            return self.bind(detector, host)
+        assert self.step is not None
+        return partial(self.step, detector, host)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,41 +233,6 @@ def _tracker(*metrics: str) -> Callable[[object, DeviceContext, str], bool]:
     return watches
 
 
-def _lot_step(
-    d: LotWeightDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
-) -> None:
-    """A lot's weight reading through every lot detector, each only when it has work.
-
-    One route for the chain rather than one per detector: the lot's weight is worked out
-    once, and slow loss, double pledge and the cross-lender facts are called only at the
-    readings they use (a minute's judgement, a finished move, several lenders), which
-    halves the cost of a multi-cell lot's reading.
-    """
-    cid = device.collateral_id
-    assert cid is not None
-    book = host.book
-    total = d.weigh(r, device, book, wall, c)
-    movement: MovementDetector = host.detector("movement")
-    if total is not None:
-        inventory: InventoryDetector = host.detector("inventory")
-        alert = inventory.observe(r, cid, total, book, wall)
-        if alert is not None:
-            c[alert.id] = alert
-        moved = movement.observe(r, cid, total, book, wall)
-        if moved:
-            _all(c, moved)
-    state = movement.lots.get(cid)
-    if state is not None and state.level_ts == r.ts:  # judged at this reading
-        slow_loss: SlowLossDetector = host.detector("slow_loss")
-        _one(c, slow_loss.observe(r, device, state, state.condition.raised, book, wall))
-    if movement.moves:
-        pledges: DoublePledgeDetector = host.detector("double_pledge")
-        _all(c, pledges.observe(movement.take_moves(), movement, book, wall))
-    elsewhere: PledgedElsewhereDetector = host.detector("pledged_elsewhere")
-    if elsewhere.tracking:
-        elsewhere.observe(r, device)
-
-
 def _door_step(
     d: MovementDetector, host: Host, r: Reading, device: DeviceContext, wall: float, c: Changed
 ) -> None:
@@ -310,13 +295,13 @@ def _use_integrity(d: DataIntegrityDetector, rules: "RuleSet") -> None:
 REGISTRY: tuple[DetectorSpec, ...] = (
     # first: its route takes a lot's weight readings through the lot detectors below
     # (inventory, movement, slow loss, double pledge, pledged elsewhere), which judge the
-    # weight it keeps (`_lot_step`)
+    # weight it keeps (`lot_chain.LotChain`)
     DetectorSpec.one_rule(
         "lot_weight",
         "load_cell_fault",
         LoadCellFaultRule,
         LotWeightDetector,
-        routes=(Route(_weighs_a_lot, _lot_step),),
+        routes=(Route(_weighs_a_lot, bind=LotChain),),
         # a dead cell is also silent, a stuck one also stuck; and a cell of a lot of
         # several that falls silent or repeats itself is set aside as one
         detects=(
@@ -334,7 +319,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         "inventory_below_pledge",
         InventoryRule,
         InventoryDetector,
-        # fed a lot's weight by `_lot_step`
+        # fed a lot's weight by `lot_chain.LotChain`
         charts=inventory_charts,
         detects=tuple(
             Detects(s, "inventory_below_pledge", "collateral_id")
@@ -357,7 +342,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         ),
         use_rules=_use_movement,
         scoped="collateral_moved_out_of_hours",
-        # fed a lot's weight by `_lot_step`; its doors and gates by these routes
+        # fed a lot's weight by `lot_chain.LotChain`; its doors and gates by these routes
         routes=(
             Route(lambda _, d, m: m == "door_open" and d.kind is DeviceKind.DOOR, _door_step),
             Route(
@@ -383,7 +368,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         "inventory_slow_loss",
         SlowLossRule,
         SlowLossDetector,
-        # fed by `_lot_step` at the readings the movement detector judged the lot
+        # fed by `lot_chain.LotChain` at the readings the movement detector judged the lot
         # a drain goes on day and night: each quiet stretch loses a little of it
         detects=tuple(
             Detects(s, "inventory_slow_loss", "collateral_id")
@@ -396,7 +381,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         "double_pledge",
         DoublePledgeRule,
         DoublePledgeDetector,
-        # fed by `_lot_step` the moves the movement detector finished
+        # fed by `lot_chain.LotChain` the moves the movement detector finished
         detects=(Detects("double_pledge", "double_pledge", "collateral_id"),),
         area="Collateral in warehouses",
     ),
@@ -407,7 +392,7 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         PledgedElsewhereRule,
         PledgedElsewhereDetector,
         scoped=False,
-        # fed a lot's cell readings by `_lot_step` while it is `tracking`
+        # fed a lot's cell readings by `lot_chain.LotChain` while it is `tracking`
         detects=(Detects("cross_pledge", "pledged_elsewhere", "collateral_id"),),
         across_lenders=True,
         area="Collateral in warehouses",

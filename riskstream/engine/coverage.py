@@ -10,8 +10,10 @@ cell's weights per bucket (`riskstream.engine.coverage_history`).
 
 from dataclasses import dataclass, field
 
+from devices.reading import Reading
+from riskstream.engine.alerts import Alert
 from riskstream.engine.coverage_history import CoverageHistory, LotHistory, bounded
-from riskstream.engine.fleet_index import FleetIndex
+from riskstream.engine.fleet_index import DeviceContext, FleetIndex
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,15 @@ class LatestCoverage:
         self._kg[device_id] = weight_kg
         if self.history is not None:
             self.history.observe(device_id, ts, weight_kg)
+
+    def take(
+        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
+    ) -> None:
+        """`observe` a load cell's ``weight_kg`` reading, as a routing handler (the first
+        step of every lot's weight reading: one call, not two)."""
+        self._kg[reading.device_id] = reading.value
+        if self.history is not None:
+            self.history.observe(reading.device_id, reading.ts, reading.value)
 
     def keep_history(self) -> None:
         """Keep the coverage history from now on (kept if it already is)."""

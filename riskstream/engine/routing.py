@@ -56,6 +56,21 @@ def _run_two(
     second(reading, device, wall, changed)
 
 
+def _run_three(
+    first: Handler,
+    second: Handler,
+    third: Handler,
+    reading: Reading,
+    device: DeviceContext,
+    wall: float,
+    changed: dict[str, Alert],
+) -> None:
+    # a lot's weight reading: its coverage, the lot detectors, stuck values
+    first(reading, device, wall, changed)
+    second(reading, device, wall, changed)
+    third(reading, device, wall, changed)
+
+
 def _run_steps(
     steps: tuple[Handler, ...],
     reading: Reading,
@@ -190,22 +205,18 @@ class Router:
         """What a reading of ``metric`` from ``device`` goes through, in registry order."""
         steps: list[Handler] = []
         if metric == "weight_kg" and device.collateral_id is not None:
-            steps.append(self._on_weight)
+            steps.append(self.coverage.take)
         for spec in REGISTRY:
             detector = self.detectors[spec.name]
             for route in spec.routes:
                 if route.watches(detector, device, metric):
-                    steps.append(partial(route.step, detector, self.host))
+                    steps.append(route.bound(detector, self.host))
         if not steps:
             return None
         if len(steps) == 1:
             return steps[0]
         if len(steps) == 2:
             return partial(_run_two, steps[0], steps[1])
+        if len(steps) == 3:
+            return partial(_run_three, steps[0], steps[1], steps[2])
         return partial(_run_steps, tuple(steps))
-
-    def _on_weight(
-        self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
-    ) -> None:
-        """The lot's latest weight, for coverage and the borrower score."""
-        self.coverage.observe(reading.device_id, reading.value, reading.ts)

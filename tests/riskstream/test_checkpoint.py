@@ -77,6 +77,29 @@ def test_restored_engine_gives_the_same_next_alerts_as_an_uninterrupted_one(
     assert restored.readings_processed == uninterrupted.readings_processed
 
 
+def test_an_engine_that_ran_before_it_restored_continues_like_the_checkpointed_one(
+    tmp_path: Path,
+) -> None:
+    """The lot route keeps each lot's detector state at hand: a restore must drop what it
+    kept, or the lots' readings would go on changing the state the checkpoint replaced."""
+    uninterrupted = new_engine()
+    for minute in range(0, 45):  # inventory breach pending
+        step(uninterrupted, minute)
+    path = tmp_path / "engine.ckpt"
+    uninterrupted.checkpoint(path, key=KEY)
+    busy = new_engine()
+    for minute in range(0, 10):  # its lots' state built and kept at hand
+        step(busy, minute)
+    busy.restore(path, key=KEY)
+
+    expected, got = [], []
+    for minute in range(45, 120):
+        expected += step(uninterrupted, minute)
+        got += step(busy, minute)
+    assert ("inventory_below_pledge", "open") in {(a["kind"], a["status"]) for a in expected}
+    assert got == expected
+
+
 def test_restore_keeps_the_current_rules_and_refuses_other_files(tmp_path: Path) -> None:
     e = new_engine()
     e.process([Reading("bank-a", "b1-d1", T0, "weight_kg", 850_000.0, 1)])
