@@ -3,9 +3,10 @@
 The telemetry stream files each device's messages under one ingest partition (a hash of
 tenant and device, computed by NATS: `riskstream.cluster.layout.telemetry_transform`).
 An ingest worker owns some ingest partitions (`riskstream.cluster.leases`) and reads each
-from the message after the last one handed on (`position_key`, written after every
-batch), through a consumer of its own: a partition taken over, after a hand-back or a
-worker's death, goes on at once from there, with no acknowledgement to time out first.
+from the message after the last one handed on in the stream
+(`riskstream.cluster.ingest_position`, written after every batch), through a consumer of
+its own: a partition taken over, after a hand-back or a worker's death, goes on at once
+from there, with no acknowledgement to time out first.
 Each message goes through the same `IngestPipeline` as in the single-process service
 (decoding, signatures, validation, de-duplication by the device's sequence number, dead
 letters); the readings it gives are written to the time-series store and then
@@ -46,6 +47,12 @@ from ingest.metrics import IngestMetrics
 from ingest.pipeline import IngestPipeline, sequence_key
 from ingest.stores import TelemetryStore
 from riskstream.cluster.connection import connect_cluster
+from riskstream.cluster.ingest_position import (
+    encode_position,
+    position_key,
+    start_after,
+    stream_identity,
+)
 from riskstream.cluster.layout import (
     INGEST_SUBJECT_PREFIX,
     LEASES_BUCKET,
@@ -92,12 +99,6 @@ class IngestWorkerConfig:
     worker_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     login: NatsLogin | None = None
     """The NATS user ``ingest`` of a cluster with users (`riskstream.cluster.permissions`)."""
-
-
-def position_key(partition: int) -> str:
-    """Key (in `SETTINGS_BUCKET`) of the last telemetry message an ingest partition has
-    handed on; whoever owns the partition next reads on from the message after it."""
-    return f"position.ingest.p{partition}"
 
 
 class IngestWorker:
@@ -192,7 +193,7 @@ class IngestWorker:
         assert js is not None
         positions = await js.key_value(SETTINGS_BUCKET)
         key = position_key(partition)
-        start = await self._start_of(partition, positions)
+        start, stream = await self._start_of(partition, positions)
         config = ConsumerConfig(
             filter_subject=ingest_subject(partition),
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -226,7 +227,7 @@ class IngestWorker:
                 if messages:
                     await self._handle(messages, partition)
                     last = messages[-1].metadata.sequence.stream
-                    await positions.put(key, str(last).encode())
+                    await positions.put(key, encode_position(last, stream))
                     self._handed[partition] = last
                     caught_up = messages[-1].metadata.num_pending == 0
                     self._came_to(partition, max(last, known if caught_up else 0))
@@ -266,26 +267,25 @@ class IngestWorker:
             ):
                 self._came_to(partition, stream_last)
 
-    async def _start_of(self, partition: int, positions: KeyValue) -> int:
-        """The telemetry stream sequence to read a partition from: after the last one
-        handed on (or from the start of the stream)."""
+    async def _start_of(self, partition: int, positions: KeyValue) -> tuple[int, str]:
+        """The telemetry stream sequence to read a partition from (after the last one
+        handed on in this stream, or from the start), and the stream's identity."""
         assert self._js is not None
         try:
-            entry = await positions.get(position_key(partition))
-            start = int((entry.value or b"0").decode()) + 1
-        except (KeyNotFoundError, ValueError):
-            return 1
-        stream = (await self._js.stream_info(TELEMETRY_STREAM)).state
-        if start > stream.last_seq + 1:
+            value = (await positions.get(position_key(partition))).value
+        except KeyNotFoundError:
+            value = None
+        # the stream after the position: it holds every message the position counts
+        info = await self._js.stream_info(TELEMETRY_STREAM)
+        stream = stream_identity(info)
+        start = start_after(value, stream, info.state.last_seq)
+        if start.reason is not None:
             log.warning(
-                "ingest partition %d was handed on up to %d, beyond the telemetry stream's "
-                "last message (%d): the stream was made anew; reading it from the start",
+                "ingest partition %d: %s; reading the stream from the start",
                 partition,
-                start - 1,
-                stream.last_seq,
+                start.reason,
             )
-            return 1
-        return start
+        return start.sequence, stream
 
     async def _heartbeats(self, stop: asyncio.Event) -> None:
         """Tell every risk partition how far each of this worker's partitions has come:

@@ -41,6 +41,7 @@ from riskstream.cluster.layout import (
     MOVES_STREAM,
     RISK_STREAM,
     RULES_BUCKET,
+    SETTINGS_BUCKET,
     TELEMETRY_STREAM,
     partition_of,
     risk_subject,
@@ -96,6 +97,13 @@ async def _fresh_topology(cluster: NatsCluster) -> None:
     try:
         await js.delete_object_store(CHECKPOINTS_BUCKET)
     except nats.js.errors.NotFoundError:
+        pass
+    try:  # the ingest partitions' positions in the old telemetry stream
+        settings = await js.key_value(SETTINGS_BUCKET)
+        for key in await settings.keys():
+            if key.startswith("position."):
+                await settings.purge(key)
+    except (nats.js.errors.BucketNotFoundError, nats.js.errors.NoKeysError):
         pass
     await nc.close()
     await prepare_cluster(cluster.nats_urls, cluster.replicas, login=cluster.login("admin"))
