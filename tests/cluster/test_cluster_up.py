@@ -205,8 +205,12 @@ def _as_published(stored: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
 
 async def _stored(nc: Client, tenant: str) -> list[tuple[str, bytes]]:
     """Every message of ``tenant`` in the telemetry stream, in order (read one by one,
-    which needs no consumer and so nothing that could still be electing its leader)."""
+    which needs no consumer and so nothing that could still be electing its leader).
+    A read the cluster answers "temporarily unavailable" (JetStream's own meta leader
+    being elected after a node was killed) or not in time is asked again, for at most
+    `WAIT_S` in all."""
     js = nc.jetstream(timeout=2.0)
+    deadline = asyncio.get_running_loop().time() + WAIT_S
     found: list[tuple[str, bytes]] = []
     seq = 1
     while True:
@@ -219,6 +223,10 @@ async def _stored(nc: Client, tenant: str) -> list[tuple[str, bytes]]:
             )
         except nats.js.errors.NotFoundError:
             return found
+        except (nats.js.errors.ServiceUnavailableError, nats.errors.TimeoutError):
+            assert asyncio.get_running_loop().time() < deadline, f"stream unreadable at {seq}"
+            await asyncio.sleep(0.25)
+            continue
         assert msg.subject is not None and msg.seq is not None
         found.append((msg.subject, msg.data or b""))
         seq = msg.seq + 1
