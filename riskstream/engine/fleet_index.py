@@ -42,7 +42,10 @@ class FleetIndex:
         self.collateral: dict[str, CollateralContext] = {}
         self.sites: dict[str, Site] = {}
         self.borrowers: dict[str, str] = {}
+        # a borrower's record without its devices (each is a `DeviceContext` here): the
+        # devices' pydantic records, secrets included, were a third of the engine's state
         self.borrower_records: dict[str, Borrower] = {}
+        self.device_kinds: dict[str, frozenset[DeviceKind]] = {}
         self.serials: dict[str, str] = {}  # device id → its maker's serial, where registered
         self.loans: dict[str, Loan] = {}
         self.loans_of: dict[str, tuple[str, ...]] = {}
@@ -52,7 +55,8 @@ class FleetIndex:
             tenant = fleet.tenant.id
             for borrower in fleet.borrowers:
                 self.borrowers[borrower.id] = tenant
-                self.borrower_records[borrower.id] = borrower
+                self.borrower_records[borrower.id] = borrower.model_copy(update={"devices": []})
+                self.device_kinds[borrower.id] = frozenset(d.kind for d in borrower.devices)
                 loan_of = {c.id: loan.id for loan in borrower.loans for c in loan.collateral}
                 first_loan = borrower.loans[0].id if borrower.loans else None
                 for site in borrower.sites:

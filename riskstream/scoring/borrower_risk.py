@@ -130,8 +130,9 @@ class BorrowerScoring:
         total = round((1.0 - w) * card.total + w * 100.0 * p, 1)
         matrix: MatrixScore | None = None
         if with_matrix:
+            index = self.coverage.index
             profile = self.derived.profile(
-                borrower_id, self.coverage.index.borrower_records[borrower_id]
+                borrower_id, index.borrower_records[borrower_id], index.device_kinds[borrower_id]
             )
             matrix = self.matrix_inputs.matrix_score(
                 profile, lots, self.rules, model, p, borrower_id, alerts, now, record=record

@@ -41,15 +41,16 @@ class BorrowerProfile:
     has_production: bool
 
     @classmethod
-    def of(cls, borrower: Borrower) -> "BorrowerProfile":
-        """The profile of a borrower's fleet record."""
+    def of(cls, borrower: Borrower, device_kinds: frozenset[DeviceKind]) -> "BorrowerProfile":
+        """The profile of a borrower's fleet record, with the kinds of its devices (the
+        engine keeps records without their devices: `FleetIndex.borrower_records`)."""
         loans = borrower.loans
         return cls(
             borrower=borrower,
             unit_values={c.id: c.unit_value for loan in loans for c in loan.collateral},
             currency=loans[0].currency if loans else "",
             has_collateral=any(loan.collateral for loan in loans),
-            has_production=any(d.kind in PRODUCTION_DEVICES for d in borrower.devices)
+            has_production=not PRODUCTION_DEVICES.isdisjoint(device_kinds)
             or any(s.kind is SiteKind.PRODUCTION_LINE for s in borrower.sites),
         )
 
@@ -68,11 +69,13 @@ class ScoringCache:
             str, tuple[ScorecardSettings, AlertKey, tuple[LotCoverage, ...], ScorecardResult]
         ] = {}
 
-    def profile(self, borrower_id: str, borrower: Borrower) -> BorrowerProfile:
+    def profile(
+        self, borrower_id: str, borrower: Borrower, device_kinds: frozenset[DeviceKind]
+    ) -> BorrowerProfile:
         """The borrower's profile (built on first use)."""
         profile = self.profiles.get(borrower_id)
         if profile is None or profile.borrower is not borrower:
-            profile = self.profiles[borrower_id] = BorrowerProfile.of(borrower)
+            profile = self.profiles[borrower_id] = BorrowerProfile.of(borrower, device_kinds)
         return profile
 
     def card(

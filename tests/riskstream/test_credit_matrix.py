@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.model import Borrower
+from devices.model import Borrower, Device, DeviceKind
 from riskstream.engine.alerts import Alert
 from riskstream.engine.core import Engine
 from riskstream.engine.coverage import LotCoverage
@@ -280,6 +280,21 @@ def test_shipped_matrix_files_load() -> None:
     assert load_rules(SAMPLE).scoring.matrix == MatrixSettings()
     segments = load_rules(ROOT / "config" / "matrix-segments.toml").scoring.matrix.segments
     assert [s.name for s in segments] == ["new", "traders", "manufacturers"]
+
+
+def test_a_power_meter_gives_operations_data_and_the_engine_keeps_no_device_records() -> None:
+    fleet = small_fleet()
+    b1 = fleet.borrowers[0]
+    meter = Device(id="b1-pm", kind=DeviceKind.POWER_METER, site="b1-w1", secret="s3cret")
+    with_meter = b1.model_copy(update={"devices": [*b1.devices, meter]})
+    fleet = fleet.model_copy(update={"borrowers": [with_meter, *fleet.borrowers[1:]]})
+    engine = Engine([fleet], parse_rules(SAMPLE.read_text()), wall_clock=lambda: 42.0)
+    run(engine, range(0, 10), 850.0, INSIDE)
+    rows = {row["component"]: row for row in engine.borrower_risk("b1").matrix["components"]}
+    assert rows["operations"]["has_data"], "a power meter is a production line's device"
+    assert engine.index.borrower_records["b1"].devices == []  # no secret kept twice
+    assert engine.index.device_kinds["b1"] >= {DeviceKind.POWER_METER}
+    assert "b1-pm" in engine.index.devices
 
 
 def test_engine_gives_every_borrower_its_matrix_and_can_make_it_the_headline() -> None:
