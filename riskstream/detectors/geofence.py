@@ -5,7 +5,6 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from devices.model import Site
 from devices.reading import Reading
 from riskstream.detectors.fence import Fence, distance_to_polygon_km
 from riskstream.detectors.findings import device_finding
@@ -15,7 +14,7 @@ from riskstream.detectors.timefmt import clock
 from riskstream.durations import format_duration
 from riskstream.engine.alerts import Alert, AlertBook, Finding
 from riskstream.engine.conditions import Condition
-from riskstream.engine.fleet_index import DeviceContext, FleetIndex
+from riskstream.engine.fleet_index import DeviceContext, FleetIndex, SiteContext
 from riskstream.rules.fields import (
     AlertComponent,
     AlertSeverity,
@@ -106,7 +105,7 @@ class GeofenceDetector:
     def _finding(
         self,
         device: DeviceContext,
-        site: Site,
+        site: SiteContext,
         ts: float,
         lat: float,
         lon: float,

@@ -5,7 +5,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from devices.model import KG_PER_UNIT, Borrower, Collateral, DeviceKind, Fleet, Loan, Site
+from devices.model import (
+    KG_PER_UNIT,
+    Borrower,
+    Collateral,
+    DeviceKind,
+    Fleet,
+    LatLon,
+    Loan,
+    SiteKind,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +29,19 @@ class DeviceContext:
     interval_s: float
     loan_id: str | None
     collateral_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SiteContext:
+    """A site as the detectors read it: its fleet record's fields, without the pydantic
+    record (whose per-object bookkeeping made sites a seventh of the engine's state)."""
+
+    id: str
+    kind: SiteKind
+    name: str
+    timezone: str
+    location: LatLon | None
+    geofence: list[LatLon] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +62,14 @@ class FleetIndex:
     def __init__(self, fleets: Iterable[Fleet]) -> None:
         self.devices: dict[str, DeviceContext] = {}
         self.collateral: dict[str, CollateralContext] = {}
-        self.sites: dict[str, Site] = {}
+        self.sites: dict[str, SiteContext] = {}
         self.borrowers: dict[str, str] = {}
-        # a borrower's record without its devices (each is a `DeviceContext` here): the
-        # devices' pydantic records, secrets included, were a third of the engine's state
+        # a borrower's record without its devices and sites (each is a `DeviceContext` or
+        # `SiteContext` here): the devices' pydantic records, secrets included, were a
+        # third of the engine's state; what the records are read for is kept instead
         self.borrower_records: dict[str, Borrower] = {}
         self.device_kinds: dict[str, frozenset[DeviceKind]] = {}
+        self.site_kinds: dict[str, frozenset[SiteKind]] = {}
         self.serials: dict[str, str] = {}  # device id → its maker's serial, where registered
         self.loans: dict[str, Loan] = {}
         self.loans_of: dict[str, tuple[str, ...]] = {}
@@ -55,12 +79,17 @@ class FleetIndex:
             tenant = fleet.tenant.id
             for borrower in fleet.borrowers:
                 self.borrowers[borrower.id] = tenant
-                self.borrower_records[borrower.id] = borrower.model_copy(update={"devices": []})
+                self.borrower_records[borrower.id] = borrower.model_copy(
+                    update={"devices": [], "sites": []}
+                )
                 self.device_kinds[borrower.id] = frozenset(d.kind for d in borrower.devices)
+                self.site_kinds[borrower.id] = frozenset(s.kind for s in borrower.sites)
                 loan_of = {c.id: loan.id for loan in borrower.loans for c in loan.collateral}
                 first_loan = borrower.loans[0].id if borrower.loans else None
                 for site in borrower.sites:
-                    self.sites[site.id] = site
+                    self.sites[site.id] = SiteContext(
+                        site.id, site.kind, site.name, site.timezone, site.location, site.geofence
+                    )
                 for device in borrower.devices:
                     loan_id = loan_of.get(device.collateral or "", first_loan)
                     # interned: readings whose ids are interned too are matched by identity

@@ -132,7 +132,10 @@ class BorrowerScoring:
         if with_matrix:
             index = self.coverage.index
             profile = self.derived.profile(
-                borrower_id, index.borrower_records[borrower_id], index.device_kinds[borrower_id]
+                borrower_id,
+                index.borrower_records[borrower_id],
+                index.device_kinds[borrower_id],
+                index.site_kinds[borrower_id],
             )
             matrix = self.matrix_inputs.matrix_score(
                 profile, lots, self.rules, model, p, borrower_id, alerts, now, record=record

@@ -41,9 +41,14 @@ class BorrowerProfile:
     has_production: bool
 
     @classmethod
-    def of(cls, borrower: Borrower, device_kinds: frozenset[DeviceKind]) -> "BorrowerProfile":
-        """The profile of a borrower's fleet record, with the kinds of its devices (the
-        engine keeps records without their devices: `FleetIndex.borrower_records`)."""
+    def of(
+        cls,
+        borrower: Borrower,
+        device_kinds: frozenset[DeviceKind],
+        site_kinds: frozenset[SiteKind],
+    ) -> "BorrowerProfile":
+        """The profile of a borrower's fleet record, with the kinds of its devices and
+        sites (the engine keeps records without them: `FleetIndex.borrower_records`)."""
         loans = borrower.loans
         return cls(
             borrower=borrower,
@@ -51,7 +56,7 @@ class BorrowerProfile:
             currency=loans[0].currency if loans else "",
             has_collateral=any(loan.collateral for loan in loans),
             has_production=not PRODUCTION_DEVICES.isdisjoint(device_kinds)
-            or any(s.kind is SiteKind.PRODUCTION_LINE for s in borrower.sites),
+            or SiteKind.PRODUCTION_LINE in site_kinds,
         )
 
 
@@ -70,12 +75,17 @@ class ScoringCache:
         ] = {}
 
     def profile(
-        self, borrower_id: str, borrower: Borrower, device_kinds: frozenset[DeviceKind]
+        self,
+        borrower_id: str,
+        borrower: Borrower,
+        device_kinds: frozenset[DeviceKind],
+        site_kinds: frozenset[SiteKind],
     ) -> BorrowerProfile:
         """The borrower's profile (built on first use)."""
         profile = self.profiles.get(borrower_id)
         if profile is None or profile.borrower is not borrower:
-            profile = self.profiles[borrower_id] = BorrowerProfile.of(borrower, device_kinds)
+            profile = BorrowerProfile.of(borrower, device_kinds, site_kinds)
+            self.profiles[borrower_id] = profile
         return profile
 
     def card(
