@@ -10,7 +10,7 @@ aiomqtt has no manual acknowledgement, and its per-message overhead halves the r
 
 A flusher on the asyncio loop writes the buffered readings every `FLUSH_INTERVAL_S`
 or when `BATCH_MAX_READINGS` are waiting, hands them to the sink (the risk engine
-when riskstream runs ingest), then sends the PUBACKs. When the buffer holds
+when riskstream runs ingest), then sends the PUBACKs (in one write: `ingest.acks`). When the buffer holds
 `BUFFER_LIMIT_READINGS` the network thread waits, so a slow store slows the broker's
 delivery instead of growing memory.
 
@@ -48,6 +48,7 @@ from paho.mqtt.properties import Properties
 from devices.reading import Reading
 from devices.sparkplug.topic import sparkplug_subscriptions
 from devices.topics import DEFAULT_PREFIX, subscription
+from ingest.acks import ack_all
 from ingest.device_table import seed_recent_readings
 from ingest.errors import IngestStalledError
 from ingest.integrity import IntegritySignal
@@ -460,6 +461,5 @@ class IngestRunner:
             metrics.spool_batches.set(self.store.spooled_batches)
         client = self._client
         if client is not None:
-            for mid in acks:
-                client.ack(mid, self.options.qos)
+            ack_all(client, acks, self.options.qos)
         return len(batch)
