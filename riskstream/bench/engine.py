@@ -47,6 +47,7 @@ from devices.model import KG_PER_UNIT, METRICS, DeviceKind, Fleet
 from devices.reading import Reading
 from riskstream.backtest.replay import STEP_S, AlertLog, feed_groups, replay, step_groups
 from riskstream.backtest.telemetry_file import read_telemetry
+from riskstream.bench.engine_kinds import KindProfile, measure_by_kind
 from riskstream.bench.long_file import YEARS, LongRun, measure_long_file, write_long_file
 from riskstream.cli.terminal import command_console
 from riskstream.engine.core import Engine
@@ -258,6 +259,14 @@ def engine(
             "against the run's backtest rate",
         ),
     ] = False,
+    by_kind: Annotated[
+        bool,
+        typer.Option(
+            "--by-kind",
+            help="also feed the file once with each detector handler timed: microseconds "
+            "per reading by device kind",
+        ),
+    ] = False,
 ) -> None:
     """Backtest readings/s (engine alone, and with reading the CSV) and KiB per device.
 
@@ -269,6 +278,7 @@ def engine(
       riskstream bench engine --devices 100000 --hours 0.25 --repeat 1
       riskstream bench engine --load-cells 1-8
       riskstream bench engine --long-file
+      riskstream bench engine --by-kind --load-cells 1-8
     """
     cells = parse_load_cells(load_cells)
     if cells is None:
@@ -280,6 +290,7 @@ def engine(
     n, built_s = len(fleet.devices()), time.perf_counter() - began
     console.print(f"fleet: {len(fleet.borrowers):,} borrowers, {n:,} devices ({built_s:.1f} s)")
     table = Table("measure", "value", "per CPU-s", "target", "ratio", title="riskstream engine")
+    kinds: KindProfile | None = None
     if hours > 0:
         runs: list[Throughput] = []
         long_runs: list[LongRun] = []
@@ -309,6 +320,11 @@ def engine(
                         f"{lr.readings / lr.seconds:,.0f} readings/s "
                         f"({lr.seconds:.2f} s); load average {_load()}"
                     )
+            if by_kind:
+                with console.status("feeding the file once more, each handler timed"):
+                    work = list(step_groups(read_telemetry(path), fleet.tenant.id, STEP_S))
+                    kinds = measure_by_kind(Engine([fleet], RuleSet()), work)
+                    del work
         rows: list[tuple[str, Callable[[Throughput], float], Callable[[Throughput], float]]] = [
             (
                 "engine only (process + tick), readings/s",
@@ -361,9 +377,43 @@ def engine(
         "",
     )
     console.print(table)
+    if kinds is not None:
+        console.print(kind_table(kinds))
     console.print(f"load average at the end: {_load()}")
     if size.alerts:
         console.print(f"note: the steady-state feed raised {size.alerts} alerts (expected none)")
+
+
+def kind_table(profile: KindProfile) -> Table:
+    """The engine's time per device kind, from `measure_by_kind`."""
+    table = Table(
+        "device kind",
+        "readings",
+        "share of readings",
+        "µs per reading in its detectors",
+        "share of the engine's time",
+        title=f"where the engine's time goes ({profile.readings:,} readings, one timed feed; "
+        f"the timer's own {profile.timer_s * 1e6:.2f} µs per reading taken off)",
+    )
+    total = profile.seconds - sum(k.readings for k in profile.kinds) * profile.timer_s
+    for k in profile.kinds:
+        inside = k.micros_per_reading(profile.timer_s) * k.readings / 1e6
+        table.add_row(
+            k.kind,
+            f"{k.readings:,}",
+            f"{k.readings / max(1, profile.readings):.1%}",
+            f"{k.micros_per_reading(profile.timer_s):.2f}",
+            f"{inside / total:.1%}" if total > 0 else "",
+        )
+    rest = profile.rest_micros_per_reading()
+    table.add_row(
+        "every reading: route lookup, deadman bookkeeping, timers, scoring",
+        f"{profile.readings:,}",
+        "100%",
+        f"{rest:.2f}",
+        f"{rest * profile.readings / 1e6 / total:.1%}" if total > 0 else "",
+    )
+    return table
 
 
 def register(bench_app: typer.Typer) -> None:

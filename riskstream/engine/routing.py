@@ -108,6 +108,10 @@ class Router:
         self.deadman: DeadmanDetector = detectors["deadman"]
         self.unmatched = 0
         """Readings of devices (or tenants) not in the fleets, ignored."""
+        self.instrument: Callable[[Handler, DeviceContext, str], Handler] | None = None
+        """Wraps each handler as it is built (``riskstream bench engine --by-kind`` times
+        them per device kind); None on the hot path. Set it before the first reading or
+        call `reset`."""
         self._routes: dict[str, Route] = {}
         self._tables: dict[tuple[DeviceKind, bool] | None, dict[str, Handler | None]] = {}
 
@@ -202,7 +206,15 @@ class Router:
         return route
 
     def _handler(self, device: DeviceContext, metric: str) -> Handler | None:
-        """What a reading of ``metric`` from ``device`` goes through, in registry order."""
+        """What a reading of ``metric`` from ``device`` goes through (wrapped by
+        `instrument` when set)."""
+        handler = self._steps(device, metric)
+        if handler is None or self.instrument is None:
+            return handler
+        return self.instrument(handler, device, metric)
+
+    def _steps(self, device: DeviceContext, metric: str) -> Handler | None:
+        """The detectors' steps of a reading of ``metric`` from ``device``, in registry order."""
         steps: list[Handler] = []
         if metric == "weight_kg" and device.collateral_id is not None:
             steps.append(self.coverage.take)
