@@ -72,7 +72,12 @@ def _visible_borrower(runtime: Runtime, user: User, borrower_id: str) -> str:
 
 @router.get("/borrowers")
 async def list_borrowers(request: Request, user: CurrentUser) -> list[dict[str, Any]]:
-    """Borrowers of the user's scope ranked by risk score (highest first)."""
+    """Borrowers of the user's scope ranked by risk score (highest first).
+
+    Behind ``serve --nats`` a borrower no risk worker has sent yet has ``score`` and
+    ``computed_at`` null and no ``reasons`` (``live_state.source`` is ``none``); such
+    borrowers come after every scored one.
+    """
     runtime = runtime_of(request)
     engine = runtime.engines.of(user.tenant)
     open_alerts = open_severities(runtime, user.tenant)
@@ -81,27 +86,32 @@ async def list_borrowers(request: Request, user: CurrentUser) -> list[dict[str, 
         if not user.may_see(tenant, borrower_id):
             continue
         view = live_view(runtime, tenant, borrower_id)
+        scores = view.score_fields()
         rows.append(
             {
                 "borrower_id": borrower_id,
-                "score": view.risk.score,
-                "computed_at": view.risk.computed_at,
+                "score": scores["score"],
+                "computed_at": scores["computed_at"],
                 "open_alerts": len(open_alerts.get(borrower_id, [])),
-                "reasons": view.risk.reasons,
+                "reasons": scores["reasons"],
                 "live_state": view.freshness,
             }
         )
-    rows.sort(key=lambda r: (-r["score"], r["borrower_id"]))
+    rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["borrower_id"]))
     return rows
 
 
 @router.get("/borrowers/{borrower_id}/risk")
 async def borrower_risk(request: Request, borrower_id: str, user: CurrentUser) -> dict[str, Any]:
-    """Current score with its reasons and components, score history and open alerts."""
+    """Current score with its reasons and components, score history and open alerts.
+
+    Behind ``serve --nats``, for a borrower no risk worker has sent yet
+    (``live_state.source`` ``none``): ``score``, ``computed_at`` and the ``matrix`` scores
+    are null, ``reasons``, ``components`` and ``history`` empty.
+    """
     runtime = runtime_of(request)
     tenant = _visible_borrower(runtime, user, borrower_id)
     view = live_view(runtime, tenant, borrower_id)
-    risk = view.risk
     if runtime.cluster is not None:
         _, stored = runtime.alerts.query(
             AlertFilter(tenant=tenant, borrower_id=borrower_id, status="open"), 1000, 0
@@ -115,11 +125,7 @@ async def borrower_risk(request: Request, borrower_id: str, user: CurrentUser) -
         open_alerts = [a.to_dict() for a in engine.open_alerts() if a.borrower_id == borrower_id]
     return {
         "borrower_id": borrower_id,
-        "score": risk.score,
-        "computed_at": risk.computed_at,
-        "reasons": risk.reasons,
-        "components": risk.components,
-        "matrix": risk.matrix,
+        **view.score_fields(),
         "history": [{"ts": ts, "score": score} for ts, score in view.history],
         "open_alerts": open_alerts,
         "live_state": view.freshness,

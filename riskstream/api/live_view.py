@@ -43,6 +43,54 @@ class LiveView:
         """The lot's coverage history sent with the state (None: none, or one process)."""
         return None if self.state is None else self.state.coverage_of(collateral_id)
 
+    @property
+    def scored(self) -> bool:
+        """False for a borrower no risk worker has sent yet (`serve --nats`): its engine
+        figures are those of a borrower without data, placeholders rather than a score."""
+        return bool(self.freshness["source"] != "none")
+
+    def score_fields(self) -> dict[str, Any]:
+        """``score``, ``computed_at``, ``reasons``, ``components`` and ``matrix`` as the API
+        answers them: for a borrower not scored yet, null scores and no reasons, so a
+        script that ranks or filters by score does not read its placeholder 0 as no risk."""
+        risk = self.risk
+        if self.scored:
+            return {
+                "score": risk.score,
+                "computed_at": risk.computed_at,
+                "reasons": risk.reasons,
+                "components": risk.components,
+                "matrix": risk.matrix,
+            }
+        return {
+            "score": None,
+            "computed_at": None,
+            "reasons": [],
+            "components": {},
+            "matrix": unscored_matrix(risk.matrix),
+        }
+
+
+def unscored_matrix(matrix: dict[str, Any]) -> dict[str, Any]:
+    """A credit matrix with no score: only its segment and the rules' weights are known."""
+    return {
+        "segment": matrix["segment"],
+        "score": None,
+        "notes": [],
+        "components": [
+            {
+                "component": c["component"],
+                "score": None,
+                "has_data": False,
+                "weight": c["weight"],
+                "weight_used": None,
+                "contribution": None,
+                "reasons": [],
+            }
+            for c in matrix["components"]
+        ],
+    }
+
 
 def live_view(runtime: Runtime, tenant: str, borrower_id: str) -> LiveView:
     """The live state of ``tenant``'s registered ``borrower_id`` (KeyError if unknown)."""

@@ -86,35 +86,45 @@ def _counts(severities: list[str]) -> dict[str, int]:
 
 def _row(runtime: Runtime, borrower: Borrower, tenant: str, alerts: list[str]) -> dict[str, Any]:
     view = live_view(runtime, tenant, borrower.id)
-    risk = view.risk
     lots = lot_values(borrower, view.coverage)
     exposure = borrower_exposure(borrower, lots)
-    # with no state sent (`serve --nats`) every component's 0 is a placeholder: no data
-    unscored = view.freshness["source"] == "none"
+    scores = view.score_fields()  # null where no state was sent (`serve --nats`)
     return {
         "borrower_id": borrower.id,
         "name": borrower.name,
         "industry": borrower.industry,
-        "score": risk.score,
-        "computed_at": risk.computed_at,
-        "reasons": risk.reasons,
+        "score": scores["score"],
+        "computed_at": scores["computed_at"],
+        "reasons": scores["reasons"],
         "coverage": value_coverage(lots),
         "worst_lot_coverage": worst_coverage(lots),
         "open_alerts": _counts(alerts),
         "exposure": [e.rounded() for e in exposure],
         "_exposure": exposure,
-        "matrix_score": risk.matrix["score"],
-        "segment": risk.matrix["segment"],
+        "_scored": view.scored,
+        "matrix_score": scores["matrix"]["score"],
+        "segment": scores["matrix"]["segment"],
         "component_scores": {
-            c["component"]: c["score"] if c["has_data"] and not unscored else None
-            for c in risk.matrix["components"]
+            c["component"]: c["score"] if c["has_data"] else None
+            for c in scores["matrix"]["components"]
         },
         "live_state": view.freshness,
     }
 
 
+def _highest_first(value: float | None) -> float:
+    return -value if value is not None else float("inf")  # no score or no data: last
+
+
 def _sort_key(sort: SortKey) -> Any:
-    def key(row: dict[str, Any]) -> tuple[float, str]:
+    """Highest risk first. A borrower no risk worker has sent yet (`serve --nats`) comes
+    after every scored one by any engine figure (ties by id): its risk is not known, not
+    low, and while a cluster starts or hands partitions over, many are for a moment, which
+    must not push the riskiest known borrowers off the first page. Open alerts are the
+    database's, known either way."""
+
+    def key(row: dict[str, Any]) -> tuple[bool, float, str]:
+        unknown = not row["_scored"] and sort != "open_alerts"
         if sort == "exposure_at_risk":
             value = -sum(e.exposure_at_risk for e in row["_exposure"])
         elif sort == "coverage":
@@ -122,13 +132,12 @@ def _sort_key(sort: SortKey) -> Any:
         elif sort == "open_alerts":
             value = -row["open_alerts"]["total"]
         elif sort == "matrix":
-            value = -row["matrix_score"]
+            value = _highest_first(row["matrix_score"])
         elif sort in row["component_scores"]:
-            part = row["component_scores"][sort]
-            value = -part if part is not None else float("inf")  # no data: last
+            value = _highest_first(row["component_scores"][sort])
         else:
-            value = -row["score"]
-        return value, row["borrower_id"]
+            value = _highest_first(row["score"])
+        return unknown, value, row["borrower_id"]
 
     return key
 
@@ -138,7 +147,14 @@ async def portfolio(
     request: Request,
     user: CurrentUser,
     min_score: Annotated[
-        float, Query(allow_inf_nan=False, ge=0, le=100, description="only scores ≥ this")
+        float,
+        Query(
+            allow_inf_nan=False,
+            ge=0,
+            le=100,
+            description="only scores ≥ this; above 0 it leaves out borrowers with no score "
+            "yet (null: behind `serve --nats`, no risk worker has sent them)",
+        ),
     ] = 0.0,
     severity: Annotated[
         Literal["info", "warning", "critical"] | None,
@@ -149,7 +165,9 @@ async def portfolio(
         SortKey,
         Query(
             description="order: the score, exposure, coverage, alerts, the credit matrix "
-            "score or one of its components (highest first; no data last)"
+            "score or one of its components (highest first; no data last; behind "
+            "`serve --nats`, borrowers no risk worker has sent yet after all others except "
+            "by open alerts)"
         ),
     ] = "score",
     component: Annotated[
@@ -192,13 +210,14 @@ async def portfolio(
             part = row["component_scores"][component]
             if part is None or part < component_min:
                 continue
-        if row["score"] >= min_score:
+        if min_score == 0 or (row["score"] is not None and row["score"] >= min_score):
             rows.append(row)
     rows.sort(key=_sort_key(sort))
     totals: dict[str, ExposureSum] = {}
     counts = {"critical": 0, "warning": 0, "info": 0, "total": 0}
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
+        del row["_scored"]
         for e in row.pop("_exposure"):
             totals.setdefault(e.currency, ExposureSum(e.currency)).add(e)
         for k in counts:
@@ -281,11 +300,7 @@ async def borrower_detail(
         "tenant": risk.tenant,
         "name": borrower.name,
         "industry": borrower.industry,
-        "score": risk.score,
-        "computed_at": risk.computed_at,
-        "reasons": risk.reasons,
-        "components": risk.components,
-        "matrix": risk.matrix,
+        **view.score_fields(),
         "score_history": [{"ts": ts, "value": s} for ts, s in history],
         "coverage_history": found["coverage"],
         "coverage_alert_below": engine.rules.rules.table(InventoryRule).coverage_below,

@@ -10,6 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 SiteKindName = Literal["warehouse", "production_line", "vehicle", "yard"]
+NOT_SENT = (
+    "null: behind `serve --nats`, no risk worker has sent the borrower's state yet "
+    "(`live_state.source` `none`), so there is no score: not 0, not low risk"
+)
 
 
 class ErrorOut(BaseModel):
@@ -70,7 +74,8 @@ class LiveStateOut(BaseModel):
     source: Literal["engine", "risk_worker", "none"] = Field(
         description="engine: this process's engine (`serve`); risk_worker: the state the "
         "borrower's risk worker last sent (`serve --nats`); none: no risk worker has sent "
-        "it yet (the figures are those of a borrower without data)"
+        "it yet (the scores are null, the reasons empty, the on-hand figures those of a "
+        "borrower without data)"
     )
     worker: str | None = Field(description="the risk worker that sent it")
     published_at: float | None = Field(description="wall time it was sent, epoch s")
@@ -95,14 +100,18 @@ class PortfolioRow(BaseModel):
     borrower_id: str
     name: str
     industry: str
-    score: float = Field(description="0–100, high = risky")
-    computed_at: float
-    reasons: list[str]
+    score: float | None = Field(description="0–100, high = risky; " + NOT_SENT)
+    computed_at: float | None = Field(
+        description="event time the score is as of, epoch s; null with the score"
+    )
+    reasons: list[str] = Field(description="why the score is what it is; empty without a score")
     coverage: float | None = Field(description="value on hand / pledged value, weighed lots")
     worst_lot_coverage: float | None
     open_alerts: AlertCounts
     exposure: list[Exposure]
-    matrix_score: float = Field(description="credit matrix score, 0–100, high = risky")
+    matrix_score: float | None = Field(
+        description="credit matrix score, 0–100, high = risky; " + NOT_SENT
+    )
     segment: str = Field(description="the credit matrix segment whose weights apply")
     component_scores: dict[str, float | None] = Field(
         description="credit matrix component → score 0–100 (null: the component lacks data, "
@@ -209,11 +218,17 @@ class MatrixComponent(BaseModel):
     """One component of a borrower's credit matrix score."""
 
     component: str
-    score: float = Field(description="0–100, high = risky")
-    has_data: bool = Field(description="false: its weight went to the other components")
+    score: float | None = Field(description="0–100, high = risky; " + NOT_SENT)
+    has_data: bool = Field(
+        description="false: its weight went to the other components (or no state was sent)"
+    )
     weight: float = Field(description="its share of the segment's weights, 0–1")
-    weight_used: float = Field(description="its share after components without data, 0–1")
-    contribution: float = Field(description="weight_used × score, points of the matrix score")
+    weight_used: float | None = Field(
+        description="its share after components without data, 0–1; null with the score"
+    )
+    contribution: float | None = Field(
+        description="weight_used × score, points of the matrix score; null with the score"
+    )
     reasons: list[str]
 
 
@@ -221,7 +236,7 @@ class MatrixOut(BaseModel):
     """A borrower's credit matrix score: segment, components, and what lacked data."""
 
     segment: str
-    score: float = Field(description="0–100, high = risky")
+    score: float | None = Field(description="0–100, high = risky; " + NOT_SENT)
     notes: list[str] = Field(description="components without data whose weight went elsewhere")
     components: list[MatrixComponent]
 
@@ -233,10 +248,14 @@ class BorrowerDetail(BaseModel):
     tenant: str
     name: str
     industry: str
-    score: float
-    computed_at: float
-    reasons: list[str]
-    components: dict[str, float]
+    score: float | None = Field(description="borrower risk score, 0–100, high = risky; " + NOT_SENT)
+    computed_at: float | None = Field(
+        description="event time the score is as of, epoch s; null with the score"
+    )
+    reasons: list[str] = Field(description="why the score is what it is; empty without a score")
+    components: dict[str, float] = Field(
+        description="the score's parts and features; empty without a score"
+    )
     matrix: MatrixOut
     score_history: list[TimePoint]
     coverage_history: list[CoverageSeries]

@@ -2,7 +2,7 @@
 // and the names the portfolio sorts and filters by.
 
 import { cardsOnNarrow, el, pct } from "./format.js";
-import { markStaleScore, NO_SCORE, noState } from "./state-age.js";
+import { markStaleScore, NO_SCORE, noScore } from "./state-age.js";
 
 export const COMPONENTS = ["collateral", "operations", "conduct", "behaviour", "repayment", "outcome_model"];
 
@@ -11,12 +11,12 @@ export function componentLabel(name) {
 }
 
 // state: the borrower's `live_state`. With none sent yet (`serve --nats`) only the
-// segment and the weights are known; the scores, weights used and reasons are not.
+// segment and the weights are known; the scores (null), weights used and reasons are not.
 export function matrixCard(m, state) {
   const box = el("section", "card");
   box.id = "credit-matrix";
   box.appendChild(el("h3", null, "Credit matrix"));
-  const unscored = noState(state);
+  const unscored = noScore(state, m.score);
   const big = el("div", "big-score");
   if (unscored) big.append(el("span", "score-value none", NO_SCORE), el("span", "unit", " no live score yet · segment " + m.segment));
   else {

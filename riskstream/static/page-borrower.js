@@ -9,7 +9,7 @@ import {
 import { refreshOnAlerts } from "./live.js";
 import { siteMap } from "./map.js";
 import { matrixCard } from "./matrix.js";
-import { fromEngine, markStaleScore, NO_SCORE, noState, pageMarker, stateAgeNote } from "./state-age.js";
+import { fromEngine, markStaleScore, NO_SCORE, noScore, noState, pageMarker, stateAgeNote } from "./state-age.js";
 import { noHistoryYet, noScoreFigures, unknownExposure } from "./unscored.js";
 
 const METRIC_UNITS = {
@@ -48,7 +48,7 @@ function steps(points, end) {
 function scoreCard(d) {
   const reasons = el("ul", "reasons-list");
   let shown;
-  if (noState(d.live_state)) shown = noScoreFigures(); // its reasons are placeholders too
+  if (noScore(d.live_state, d.score)) shown = noScoreFigures(); // the API's score is null
   else {
     const band = d.score >= 60 ? "high" : d.score >= 30 ? "medium" : "low";
     const value = el("span", "score-value " + band, d.score.toFixed(1));
@@ -91,7 +91,7 @@ function exposureCard(d) {
 function withCurrent(d) {
   const points = d.score_history.filter((p) => p.ts <= d.window_end).sort((a, b) => a.ts - b.ts);
   const last = points[points.length - 1];
-  if (d.computed_at !== null && (!last || d.computed_at >= last.ts)) points.push({ ts: d.computed_at, value: d.score });
+  if (d.score !== null && d.computed_at !== null && (!last || d.computed_at >= last.ts)) points.push({ ts: d.computed_at, value: d.score });
   return points;
 }
 

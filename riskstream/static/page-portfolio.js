@@ -4,36 +4,55 @@
 import { cardsOnNarrow, duration, el, money, moneyShort, pct, utc } from "./format.js";
 import { pageTime, refreshOnAlerts, updatedNote } from "./live.js";
 import { COMPONENTS, componentLabel } from "./matrix.js";
-import { NO_SCORE, noState } from "./state-age.js";
+import { NO_SCORE, noScore, noState, onStateAge } from "./state-age.js";
 
 // the sort and component filter chosen, kept across live refreshes
 const view = { sort: "score", component: "", min: 0 };
 
-// Behind `serve --nats` a score is the state a risk worker sent: say so when it may not
-// be current (older than the API's `stale_after_s`, or never sent).
-function staleMark(state) {
-  if (!state || !state.stale) return null;
-  const text = state.source === "none" ? "NOT LIVE · no state sent yet" : "STALE · sent " + duration(state.age_s) + " ago";
-  const mark = el("div", "stale-mark", text);
-  mark.title = "the borrower's risk worker may be down: this score is not live";
-  return mark;
+// A borrower no risk worker has sent yet (`serve --nats`) has no score: the API gives
+// null, shown as "—" in no risk colour, never as a low 0.
+function noScoreFigure(td) {
+  td.append(el("span", "score-value none", NO_SCORE), el("span", "unit", " no live score yet"));
 }
 
-// A stale score is shown greyed (it is real, but old); a borrower with no state sent has
-// none: the API's 0 for it is a placeholder, not a low risk.
-function scoreCell(score, state) {
+function band(score) {
+  return score >= 60 ? "high" : score >= 30 ? "medium" : "low";
+}
+
+// Behind `serve --nats` a score is the state a risk worker sent. Once that state is older
+// than the API's `stale_after_s` the row says so ("STALE · sent 5 min ago", its age
+// counting up from the sending while the page stays open, as the borrower page's banner
+// does) and its scores turn grey: real, but old. `greyed`: [node, its band class or null].
+function markStale(tr, scoreCell, state, greyed, notLive) {
+  const mark = el("div", "stale-mark");
+  mark.title = "the borrower's risk worker may be down: this score is not live";
+  onStateAge(tr, state, ({ stale, age }) => {
+    for (const [node, cls] of greyed) {
+      if (cls) node.classList.toggle(cls, !stale);
+      node.classList.toggle("stale", stale);
+    }
+    const text = "STALE · sent " + duration(age) + " ago";
+    if (stale && mark.textContent !== text) mark.textContent = text;
+    if (stale && mark.parentNode !== scoreCell) scoreCell.appendChild(mark);
+    if (!stale) mark.remove();
+    notLive(stale);
+  });
+}
+
+function scoreCell(item) {
   const td = el("td", "num score-cell");
-  if (noState(state)) td.append(el("span", "score-value none", NO_SCORE), el("span", "unit", " no live score yet"));
-  else {
-    const band = state && state.stale ? "stale" : score >= 60 ? "high" : score >= 30 ? "medium" : "low";
-    const bar = el("span", "bar");
-    const fill = el("span", "fill " + band);
-    fill.style.width = Math.max(2, Math.min(100, score)) + "%";
-    bar.appendChild(fill);
-    td.append(el("span", "score-value " + band, score.toFixed(1)), el("span", "unit", " / 100"), bar);
+  if (noScore(item.live_state, item.score)) {
+    noScoreFigure(td);
+    td.appendChild(el("div", "stale-mark", "NOT LIVE · no state sent yet"));
+    td.lastChild.title = "no risk worker has sent this borrower's state yet: it has no score";
+    return td;
   }
-  const mark = staleMark(state);
-  if (mark) td.appendChild(mark);
+  const cls = band(item.score);
+  const bar = el("span", "bar");
+  const fill = el("span", "fill " + cls);
+  fill.style.width = Math.max(2, Math.min(100, item.score)) + "%";
+  bar.appendChild(fill);
+  td.append(el("span", "score-value " + cls, item.score.toFixed(1)), el("span", "unit", " / 100"), bar);
   return td;
 }
 
@@ -87,12 +106,12 @@ function moneyCell(exposures, field, withShare, unknown = false) {
 
 function matrixCell(item) {
   const td = el("td", "num matrix-cell");
-  if (noState(item.live_state)) {
-    td.append(el("span", "score-value none", NO_SCORE), el("span", "unit", " no live score yet"));
+  if (noScore(item.live_state, item.matrix_score)) {
+    noScoreFigure(td);
     td.appendChild(el("div", "sub-figure", "segment " + item.segment));
     return td;
   }
-  td.appendChild(el("span", "score-value" + (item.live_state && item.live_state.stale ? " stale" : ""), item.matrix_score.toFixed(1)));
+  td.appendChild(el("span", "score-value", item.matrix_score.toFixed(1)));
   td.appendChild(el("span", "unit", " / 100"));
   const shown = view.component || (COMPONENTS.includes(view.sort) ? view.sort : "");
   if (shown) {
@@ -158,7 +177,8 @@ function query() {
   return "/api/portfolio?" + params.toString();
 }
 
-function row(item) {
+// notLive(borrowerId, stale): told at once and at every tick whether a sent state is stale
+function row(item, notLive) {
   const unscored = noState(item.live_state);
   const tr = el("tr", "clickable");
   tr.dataset.borrowerRow = item.borrower_id;
@@ -170,11 +190,13 @@ function row(item) {
   const link = el("a", "borrower-link", item.name || item.borrower_id);
   link.href = "#/borrower/" + encodeURIComponent(item.borrower_id);
   who.append(link, el("div", "sub-figure", item.borrower_id + (item.industry ? " · " + item.industry : "")));
+  const score = scoreCell(item);
+  const matrix = matrixCell(item);
   tr.append(
     el("td", "num rank", String(item.rank)),
     who,
-    scoreCell(item.score, item.live_state),
-    matrixCell(item),
+    score,
+    matrix,
     coverageCell(item.coverage, item.worst_lot_coverage, item.live_state),
     alertsCell(item.open_alerts),
     moneyCell(item.exposure, "principal", false),
@@ -182,6 +204,12 @@ function row(item) {
     unscored ? el("td", "reason muted-cell", "no risk worker has scored this borrower yet")
       : el("td", "reason", readable(item.reasons.length > 1 ? item.reasons[1] : item.reasons[0] || "")),
   );
+  if (!noScore(item.live_state, item.score)) {
+    const cls = band(item.score);
+    const greyed = [[score.querySelector(".score-value"), cls], [score.querySelector(".fill"), cls]];
+    if (!noScore(item.live_state, item.matrix_score)) greyed.push([matrix.querySelector(".score-value"), null]);
+    markStale(tr, score, item.live_state, greyed, (stale) => notLive(item.borrower_id, stale));
+  }
   return tr;
 }
 
@@ -201,10 +229,11 @@ export async function renderPortfolio(section) {
   const { api } = window.riskstream;
   const page = await api(query());
   const head = el("div", "page-head");
+  const marker = portfolioMarker(page);
   head.append(
     el("h2", null, "Portfolio"),
     el("span", "sub", page.total + " borrowers ranked by " + (view.sort === "score" ? "risk score" : componentLabel(view.sort)) + " · event time " + utc(page.event_time) + " UTC"),
-    portfolioMarker(page),
+    marker.node,
   );
   section.dataset.fromCluster = fromCluster(page) ? "1" : "";
   const tiles = el("div", "tiles");
@@ -236,7 +265,7 @@ export async function renderPortfolio(section) {
   }
   thead.appendChild(hr);
   const tbody = el("tbody");
-  tbody.append(...page.items.map(row));
+  tbody.append(...page.items.map((item) => row(item, marker.notLive)));
   table.append(thead, tbody);
   cardsOnNarrow(table);
   const note = el("p", "footnote",
@@ -250,13 +279,34 @@ function fromCluster(page) {
   return page.items.some((item) => item.live_state && item.live_state.source !== "engine");
 }
 
-// When the page loaded its figures: green only while every score on it is live.
+// When the page loaded its figures: green only while every score on it is live. The
+// count of scores not live follows the rows' ticks: a state that ages past stale on
+// screen counts at once. notLive(borrowerId, stale) is what the rows call.
 function portfolioMarker(page) {
-  if (!fromCluster(page)) return el("span", "live-note", "live · " + updatedNote());
-  const notLive = page.items.filter((item) => item.live_state && item.live_state.stale).length;
-  if (!notLive) return el("span", "live-note", "page " + updatedNote());
-  return el("span", "live-note not-live", "page checked " + pageTime() + " · " + notLive + " of " + page.items.length
-    + (page.items.length === 1 ? " score" : " scores") + " not live");
+  const node = el("span", "live-note");
+  if (!fromCluster(page)) {
+    node.textContent = "live · " + updatedNote();
+    return { node, notLive: () => {} };
+  }
+  const updated = "page " + updatedNote();
+  const checked = "page checked " + pageTime();
+  const stale = new Set(page.items.filter((item) => noState(item.live_state)).map((item) => item.borrower_id));
+  const n = page.items.length;
+  const show = () => {
+    node.classList.toggle("not-live", stale.size > 0);
+    const text = stale.size ? checked + " · " + stale.size + " of " + n + (n === 1 ? " score" : " scores") + " not live" : updated;
+    if (node.textContent !== text) node.textContent = text;
+  };
+  show();
+  return {
+    node,
+    notLive: (borrowerId, isStale) => {
+      if (isStale === stale.has(borrowerId)) return;
+      if (isStale) stale.add(borrowerId);
+      else stale.delete(borrowerId);
+      show();
+    },
+  };
 }
 
 // a new or changed alert re-ranks the portfolio (at most every 2 s, while shown)

@@ -23,10 +23,15 @@ export function fromEngine(state) {
   return !state || state.source === "engine";
 }
 
-// behind `serve --nats`, no risk worker has sent this borrower yet: its score, matrix
-// and coverage figures are placeholders, not computed values
+// behind `serve --nats`, no risk worker has sent this borrower yet: the API gives it no
+// score (null) and its coverage figures are placeholders, not computed values
 export function noState(state) {
   return !fromEngine(state) && (state.source !== "risk_worker" || state.age_s === null);
+}
+
+// no score to show: none sent yet, or the API gave none (null)
+export function noScore(state, score) {
+  return noState(state) || score === null || score === undefined;
 }
 
 // Calls show({ stale, age }) now and every second while `node` is on the page (or until
@@ -44,6 +49,14 @@ function ticking(node, state, show) {
     else if (wasShown || performance.now() - fetchedAt > DISCARDED_AFTER_MS) clearInterval(timer);
     update();
   }, TICK_MS);
+}
+
+// For a state a risk worker sent: calls show({ stale, age }) now and every second while
+// `node` is on the page, with the age counted from the state's sending as the banner
+// counts it. Nothing for one process's engine or a borrower with no state sent.
+export function onStateAge(node, state, show) {
+  if (fromEngine(state) || noState(state)) return;
+  ticking(node, state, show);
 }
 
 // The page-head note (and, when stale, a banner) for `state`; null for one process's
@@ -81,18 +94,18 @@ export function pageMarker(state) {
   if (fromEngine(state)) return el("span", "live-note", "live · " + updatedNote());
   const checked = "page checked " + pageTime();
   if (noState(state)) return el("span", "live-note not-live", checked + " · no state yet");
+  const updated = "page " + updatedNote(); // when it loaded, not the time of each tick
   const marker = el("span", "live-note");
   ticking(marker, state, ({ stale, age }) => {
     marker.classList.toggle("not-live", stale);
-    marker.textContent = stale ? checked + " · state " + duration(age) + " old" : "page " + updatedNote();
+    marker.textContent = stale ? checked + " · state " + duration(age) + " old" : updated;
   });
   return marker;
 }
 
 // Greys `value` (a score) once the state is stale and says its age in `ageNote`.
 export function markStaleScore(value, ageNote, state) {
-  if (fromEngine(state) || noState(state)) return;
-  ticking(value, state, ({ stale, age }) => {
+  onStateAge(value, state, ({ stale, age }) => {
     value.classList.toggle("stale", stale);
     ageNote.textContent = stale ? " · sent " + duration(age) + " ago, not live" : "";
   });

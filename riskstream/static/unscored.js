@@ -1,6 +1,6 @@
-// A borrower no risk worker has sent yet (`serve --nats`): the API answers it with the
-// figures of a borrower without data (score 0, nothing on hand). They are placeholders,
-// not computed values, so the borrower page shows "—" and says why instead.
+// A borrower no risk worker has sent yet (`serve --nats`): the API gives it no score
+// (null) and the on-hand figures of a borrower without data (nothing on hand). Those are
+// placeholders, not computed values, so the borrower page shows "—" and says why instead.
 
 import { el, money } from "./format.js";
 import { NO_SCORE } from "./state-age.js";

@@ -139,11 +139,12 @@ def test_each_lender_sees_only_its_own_borrowers_live_state(
         assert (lot["on_hand"], lot["coverage"]) == (a1.lots[0].on_hand, 0.5)
         # the misfiled state of bank-b is shown to no one under bank-a's b002
         other = client.get("/api/borrowers/b002", headers=anna).json()
-        assert other["live_state"]["source"] == "none" and other["score"] != 99.0
+        assert other["live_state"]["source"] == "none" and other["score"] is None
         risk = client.get("/api/borrowers/b001/risk", headers=anna).json()
         assert (risk["score"], risk["live_state"]["source"]) == (11.0, "risk_worker")
         rows = {r["borrower_id"]: r for r in client.get("/api/borrowers", headers=bob).json()}
         assert rows["b001"]["score"] == 77.0 and rows["b002"]["live_state"]["source"] == "none"
+        assert rows["b002"]["score"] is None
         page = client.get("/api/portfolio", headers=anna).json()
         scores = {r["borrower_id"]: r["score"] for r in page["items"]}
         assert scores["b001"] == 11.0 and 77.0 not in scores.values()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, Route, async_playwright
 
 from riskstream.api import live_view
 from riskstream.api.app import create_app
@@ -222,16 +222,13 @@ async def test_borrower_page_says_where_its_figures_come_from_and_flags_a_stale_
                 await wait_until(
                     page, "document.querySelectorAll('#portfolio-table tbody tr').length === 3"
                 )
-                marks = await page.eval_on_selector_all(
-                    "#portfolio-table tbody tr",
-                    "rows => Object.fromEntries(rows.map(r => [r.dataset.borrowerRow, "
-                    "r.querySelector('.stale-mark')?.textContent ?? null]))",
-                )
+                marks = await _marks(page)
                 assert marks == {
                     "b001": None,
                     "b002": "STALE · sent 5 min ago",
                     "b003": "NOT LIVE · no state sent yet",
                 }, marks
+                assert list(marks) == ["b002", "b001", "b003"]  # no score: after the scored
                 await _portfolio_scores_say_what_they_are(page)
                 await page.screenshot(path=str(ARTIFACTS / "portfolio-state-stale.png"))
             finally:
@@ -242,7 +239,10 @@ async def test_borrower_page_says_where_its_figures_come_from_and_flags_a_stale_
 
 
 async def _no_placeholder_figures(page: Page) -> None:
-    """b003, which no risk worker has sent: no score, matrix, coverage or chart figure."""
+    """b003, which no risk worker has sent: no score, matrix, coverage or chart figure
+    (the API's scores are null)."""
+    text = await page.inner_text("#page-borrower")
+    assert not re.search(r"NaN|null|undefined", text), text
     for card in ("#page-borrower", "#credit-matrix"):
         text, classes, colour = await _score(page, card)
         assert text == "—" and "none" in classes.split() and colour not in RISK_COLOURS, card
@@ -280,6 +280,16 @@ async def _no_placeholder_figures(page: Page) -> None:
     assert colour not in RISK_COLOURS and dot == '"○"'
 
 
+async def _marks(page: Page) -> dict[str, str | None]:
+    """Each portfolio row's stale mark, in the rows' order."""
+    marks: dict[str, str | None] = await page.eval_on_selector_all(
+        "#portfolio-table tbody tr",
+        "rows => Object.fromEntries(rows.map(r => [r.dataset.borrowerRow, "
+        "r.querySelector('.stale-mark')?.textContent ?? null]))",
+    )
+    return marks
+
+
 async def _portfolio_scores_say_what_they_are(page: Page) -> None:
     """The portfolio: b003's score is no number in no risk colour, b002's greyed."""
     cells = await page.eval_on_selector_all(
@@ -291,8 +301,10 @@ async def _portfolio_scores_say_what_they_are(page: Page) -> None:
         "colour: getComputedStyle(r.cells[2].querySelector('.score-value')).color,"
         "fill: r.cells[2].querySelector('.fill')?.className ?? null}]))",
     )
-    none = cells["b003"]
+    none = cells["b003"]  # its API score is null
     assert not re.search(r"\d", none["score"] + none["coverage"] + none["at_risk"]), none
+    text = await page.inner_text("#page-portfolio")
+    assert not re.search(r"NaN|null|undefined", text), text
     assert none["score"].startswith("— no live score yet") and none["fill"] is None
     assert none["matrix"].startswith("— no live score yet") and none["colour"] not in RISK_COLOURS
     stale = cells["b002"]
@@ -407,3 +419,103 @@ async def test_one_process_borrower_page_is_live_with_no_age_note(tmp_path: Path
 
     await asyncio.wait_for(run(), TEST_TIMEOUT_S)
     assert problems == []
+
+
+async def test_the_portfolios_stale_ages_count_up_on_screen_with_no_new_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The portfolio left open: b002's "STALE · sent 5 min ago" counts up from when risk
+    worker r7 sent it, and b001's score turns stale as it passes 2 minutes on screen, its
+    score greyed and the marker counting it, all with no new data: the page's refresh is
+    held, and only the browser's faked clock moves (110 s, at once). Let through then,
+    with the API's faked clock moved as far, the refresh shows the same ages."""
+    fleet, db = bank_with_rita(tmp_path)
+    api = _api_of_cluster(db, fleet.tenant.id)
+    api_now = [NOW]
+    monkeypatch.setattr(live_view, "wall_clock", lambda: api_now[0])
+    problems: list[str] = []
+    held: list[Route] = []
+
+    async def hold(route: Route) -> None:
+        held.append(route)
+
+    def portfolio_reads(url: str) -> bool:
+        return "/api/portfolio" in url
+
+    async def run() -> None:
+        async with app_serving(create_app(api)) as base, async_playwright() as pw:
+            browser, page = await open_page(pw, problems)
+            page.set_default_timeout(STEP_TIMEOUT_MS)
+            try:
+                await page.clock.install()
+                await page.goto(base)
+                await log_in(page, "rita", "rita-password")
+                await page.evaluate("location.hash = '#/portfolio'")
+                rows = "document.querySelectorAll('#portfolio-table tbody tr')"
+                await wait_until(page, f"{rows}.length === 3")
+                # from here the page's clock moves only when the test moves it
+                await page.clock.pause_at(await page.evaluate("Date.now()") / 1000 + 0.01)
+                assert await _marks(page) == {
+                    "b002": "STALE · sent 5 min ago",
+                    "b001": None,
+                    "b003": "NOT LIVE · no state sent yet",
+                }
+                assert await _portfolio_marker(page) == "2 of 3 scores not live"
+                await page.evaluate(f"window.shownRows = [...{rows}]")
+                await page.route(portfolio_reads, hold)
+
+                await page.clock.run_for(60_000)
+                marks = await _marks(page)
+                assert marks["b002"] == "STALE · sent 6 min ago" and marks["b001"] is None, marks
+                assert await _row_scores(page, "b001") == ["score-value medium", "fill medium"]
+                await page.clock.run_for(50_000)  # b001: 122 s, past 120
+                assert await _marks(page) == {
+                    "b002": "STALE · sent 7 min ago",
+                    "b001": "STALE · sent 2 min ago",
+                    "b003": "NOT LIVE · no state sent yet",
+                }
+                assert await _row_scores(page, "b001") == ["score-value stale", "fill stale"]
+                colour = "#portfolio-table tr[data-borrower-row=b001] .score-value"
+                assert await page.eval_on_selector(colour, COLOUR) == GREY
+                matrix = "#portfolio-table tr[data-borrower-row=b001] .matrix-cell .score-value"
+                assert await page.get_attribute(matrix, "class") == "score-value stale"
+                assert await _portfolio_marker(page) == "3 of 3 scores not live"
+                # all that with no new data: the rows are those first drawn, and the page's
+                # refresh (every 10 s) is the one held
+                assert await page.evaluate("window.shownRows.every(r => r.isConnected)")
+                assert len(held) == 1, [r.request.url for r in held]
+                await page.screenshot(path=str(ARTIFACTS / "portfolio-state-aged.png"))
+
+                api_now[0] = NOW + 110.0
+                await held[0].continue_()
+                await page.unroute(portfolio_reads, hold)
+                await wait_until(page, "!window.shownRows[0].isConnected", timeout_s=20)
+                await wait_until(page, f"{rows}.length === 3", timeout_s=20)
+                assert await _marks(page) == {
+                    "b002": "STALE · sent 7 min ago",
+                    "b001": "STALE · sent 2 min ago",
+                    "b003": "NOT LIVE · no state sent yet",
+                }
+                assert await _portfolio_marker(page) == "3 of 3 scores not live"
+            finally:
+                await browser.close()
+
+    await asyncio.wait_for(run(), TEST_TIMEOUT_S)
+    assert problems == []
+
+
+async def _portfolio_marker(page: Page) -> str:
+    """The portfolio marker's count of scores not live (it must not be green then)."""
+    text, colour, dot = await _marker(page, "#page-portfolio .live-note")
+    found = re.fullmatch(r"page checked \d\d:\d\d:\d\d UTC · (.+)", text)
+    assert found and colour not in RISK_COLOURS and dot == '"○"', (text, colour, dot)
+    return found.group(1)
+
+
+async def _row_scores(page: Page, borrower_id: str) -> list[str]:
+    """The classes of a portfolio row's score figure and bar."""
+    classes: list[str] = await page.eval_on_selector_all(
+        f"#portfolio-table tr[data-borrower-row={borrower_id}] .score-cell :is(.score-value, .fill)",
+        "nodes => nodes.map(n => n.className)",
+    )
+    return classes

@@ -223,3 +223,117 @@ def test_the_coverage_chart_of_a_cluster_comes_from_the_history_its_risk_worker_
         ]  # b2's own state has no history; b1's stray entry for b2-c1 is not b2's
         bob = login(cluster, "bob", "bob-password!")
         assert cluster.get("/api/borrowers/b1", headers=bob).status_code == 404
+
+
+def _unsend(api: Runtime, borrower_id: str) -> None:
+    """The bucket loses ``borrower_id``'s state: no risk worker has sent it (any more)."""
+    assert api.cluster is not None
+    api.cluster.live.take(live_state_key("bank-a", borrower_id), None, "DEL")
+
+
+def test_a_borrower_with_no_state_sent_has_a_null_score_in_every_answer(
+    both: tuple[Runtime, Runtime],
+) -> None:
+    """Not 0: a script that ranks or filters by score would read 0 as no risk."""
+    _, api = both
+    _unsend(api, "b1")
+    with TestClient(create_app(api)) as cluster:
+        rita = login(cluster, "rita", "rita-password")
+        row = _rows(cluster.get("/api/portfolio", headers=rita).json())["b1"]
+        assert (row["score"], row["matrix_score"], row["computed_at"]) == (None, None, None)
+        assert row["reasons"] == [] and set(row["component_scores"].values()) == {None}
+        assert row["segment"] == "default" and row["live_state"]["source"] == "none"
+        listed = _rows(cluster.get("/api/borrowers", headers=rita).json())["b1"]
+        assert (listed["score"], listed["computed_at"], listed["reasons"]) == (None, None, [])
+        for path, history in (("/api/borrowers/b1", "score_history"), ("/api/borrowers/b1/risk", "history")):  # fmt: skip
+            body = cluster.get(path, headers=rita).json()
+            assert (body["score"], body["computed_at"], body[history]) == (None, None, []), path
+            assert (body["reasons"], body["components"]) == ([], {}), path
+            matrix = body["matrix"]
+            assert (matrix["score"], matrix["notes"], matrix["segment"]) == (None, [], "default")
+            assert [c["weight"] for c in matrix["components"]] == [0.3, 0.2, 0.15, 0.1, 0.15, 0.1]
+            for part in matrix["components"]:
+                assert (part["score"], part["weight_used"], part["contribution"]) == (None,) * 3
+                assert (part["has_data"], part["reasons"]) == (False, [])
+
+
+def _rows(items: object) -> dict[str, dict[str, object]]:
+    rows = items["items"] if isinstance(items, dict) else items
+    assert isinstance(rows, list)
+    return {r["borrower_id"]: r for r in rows}
+
+
+def test_a_live_state_has_its_score_and_a_stale_one_keeps_its_last(
+    both: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, api = both
+    with TestClient(create_app(api)) as cluster, TestClient(create_app(one)) as single:
+        rita = login(cluster, "rita", "rita-password")
+        for now, stale in ((SENT + 12.5, False), (SENT + 3600.0, True)):
+            monkeypatch.setattr(live_view, "wall_clock", lambda now=now: now)
+            row = _rows(cluster.get("/api/portfolio", headers=rita).json())["b1"]
+            assert (row["score"], row["live_state"]["stale"]) == (60.0, stale)
+            assert isinstance(row["matrix_score"], float) and row["computed_at"] == T0
+            body = cluster.get("/api/borrowers/b1", headers=rita).json()
+            assert (body["score"], body["computed_at"], body["live_state"]["stale"]) == (
+                60.0,
+                T0,
+                stale,
+            )
+            assert isinstance(body["matrix"]["score"], float) and body["reasons"]
+            assert cluster.get("/api/borrowers/b1/risk", headers=rita).json()["score"] == 60.0
+        # one process: every borrower is scored, with or without data, as before
+        rita_one = login(single, "rita", "rita-password")
+        for row in single.get("/api/portfolio", headers=rita_one).json()["items"]:
+            assert isinstance(row["score"], float) and isinstance(row["matrix_score"], float)
+            assert row["live_state"]["source"] == "engine"
+        assert single.get("/api/portfolio?min_score=0.1", headers=rita_one).json()["total"] == 1
+
+
+def test_borrowers_with_no_state_sent_come_last_in_every_order_but_open_alerts(
+    both: tuple[Runtime, Runtime],
+) -> None:
+    """b1 (60 points, two open alerts, the larger exposure at risk) is not sent any more;
+    b2 (scored lower) ranks before it by every engine figure, after it by open alerts,
+    which the API's database knows either way. A minimum score leaves b1 out."""
+    _, api = both
+    with TestClient(create_app(api)) as cluster:
+        rita = login(cluster, "rita", "rita-password")
+
+        def order(query: str = "") -> list[str]:
+            page = cluster.get(f"/api/portfolio{query}", headers=rita).json()
+            return [r["borrower_id"] for r in page["items"]]
+
+        sorts = ("score", "matrix", "exposure_at_risk", "coverage", "collateral", "conduct")
+        for sort in sorts:  # b1 is first by each while it is scored
+            assert order(f"?sort={sort}") == ["b1", "b2"], sort
+        _unsend(api, "b1")
+        for sort in sorts:
+            assert order(f"?sort={sort}") == ["b2", "b1"], sort
+        assert order("?sort=open_alerts") == ["b1", "b2"]
+        assert order("?min_score=0") == ["b2", "b1"]
+        assert order("?min_score=0.001") == order("?min_score=100") == []  # b2 scores 0
+        listed = cluster.get("/api/borrowers", headers=rita).json()
+        assert [(r["borrower_id"], r["score"]) for r in listed] == [("b2", 0.0), ("b1", None)]
+        ranks = cluster.get("/api/portfolio", headers=rita).json()["items"]
+        assert [(r["borrower_id"], r["rank"], r["score"]) for r in ranks] == [
+            ("b2", 1, 0.0),
+            ("b1", 2, None),
+        ]
+
+
+def test_the_api_reference_says_what_a_null_score_means(both: tuple[Runtime, Runtime]) -> None:
+    _, api = both
+    with TestClient(create_app(api)) as cluster:
+        schemas = cluster.get("/openapi.json").json()["components"]["schemas"]
+    fields = [
+        schemas["PortfolioRow"]["properties"]["score"],
+        schemas["PortfolioRow"]["properties"]["matrix_score"],
+        schemas["BorrowerDetail"]["properties"]["score"],
+        schemas["MatrixOut"]["properties"]["score"],
+        schemas["MatrixComponent"]["properties"]["score"],
+    ]
+    for field in fields:
+        assert {t.get("type") for t in field["anyOf"]} == {"number", "null"}, field
+        assert "null: behind `serve --nats`, no risk worker has sent" in field["description"]
+        assert "not 0, not low risk" in field["description"]
