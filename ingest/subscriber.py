@@ -10,9 +10,9 @@ aiomqtt has no manual acknowledgement, and its per-message overhead halves the r
 
 A flusher on the asyncio loop writes the buffered readings every `FLUSH_INTERVAL_S`
 or when `BATCH_MAX_READINGS` are waiting, hands them to the sink (the risk engine
-when riskstream runs ingest), then sends the PUBACKs (in one write: `ingest.acks`). When the buffer holds
-`BUFFER_LIMIT_READINGS` the network thread waits, so a slow store slows the broker's
-delivery instead of growing memory.
+when riskstream runs ingest), then sends the PUBACKs (in one write: `ingest.acks`).
+When the buffer holds `BUFFER_LIMIT_READINGS` the network thread waits, so a slow store
+slows the broker's delivery instead of growing memory.
 
 Sparkplug B: ingest is a Primary Host Application. Unless it shares its subscriptions
 (``share_group``) or has no host id, it registers the will ``{"online": false, ...}`` on
