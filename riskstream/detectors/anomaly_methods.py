@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
 from river import base
-from river.anomaly import HalfSpaceTrees
 
 __all__ = [
     "AnyOfScorer",
@@ -623,6 +622,8 @@ class HalfSpaceTreesScorer(ProtectedScorer):
         self.calm_s = calm_s
         self.utc_offset_s = utc_offset_s
         self._start()
+        from river.anomaly import HalfSpaceTrees  # imported when used: see operations
+
         self._model = HalfSpaceTrees(
             n_trees=n_trees, height=height, window_size=window_size, seed=seed
         )

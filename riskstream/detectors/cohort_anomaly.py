@@ -9,10 +9,9 @@ is flagged does not become normal.
 """
 
 from collections.abc import Hashable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
-from river.anomaly import HalfSpaceTrees
 
 from riskstream.detectors.production_line import ClosedHour
 from riskstream.detectors.series_anomaly import SeriesAnomalyRule
@@ -25,6 +24,9 @@ from riskstream.rules.fields import (
     HoldFor,
     RuleTable,
 )
+
+if TYPE_CHECKING:
+    from river.anomaly import HalfSpaceTrees
 
 CAP = 1.5  # levels above 1.5 × the busiest hour are all "very high"
 LIMITS: dict[Hashable, tuple[float, float]] = {
@@ -83,10 +85,12 @@ class CohortAnomaly:
         self.models: dict[str, HalfSpaceTrees] = {}
         self.conditions: dict[str, Condition] = {}
 
-    def model(self, cohort: str, rule: AnomalyRule) -> HalfSpaceTrees:
+    def model(self, cohort: str, rule: AnomalyRule) -> "HalfSpaceTrees":
         """The cohort's model, built on first use from the rule's settings."""
         found = self.models.get(cohort)
         if found is None:
+            from river.anomaly import HalfSpaceTrees  # imported when used: see operations
+
             found = HalfSpaceTrees(
                 n_trees=rule.n_trees,
                 height=rule.height,

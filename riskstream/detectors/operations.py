@@ -33,7 +33,6 @@ from statistics import median
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
-from river import drift, stats
 
 from devices.reading import Reading
 from riskstream.detectors import operations_findings as findings
@@ -349,6 +348,10 @@ class OperationsDetector:
         if not rule.enabled or not hour.running or hour.index is None or hour.still:
             return None
         if line.page_hinkley is None or line.recent is None:
+            # imported here: river's drift module (scipy with it) takes about a second,
+            # which every `riskstream` command paid at start, using it or not
+            from river import drift, stats
+
             line.page_hinkley = drift.PageHinkley(
                 min_instances=rule.min_hours,
                 delta=rule.delta,

@@ -10,14 +10,16 @@ leads each alert, and the line-level conditions and drift test.
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from river import drift, stats
 
 from devices.model import DeviceKind, SiteKind
 from riskstream.detectors.hour_of_week import HourOfWeekBaseline
 from riskstream.engine.conditions import Condition
 from riskstream.engine.fleet_index import DeviceContext, FleetIndex
+
+if TYPE_CHECKING:  # river's drift module takes a second to import: see operations
+    from river import drift, stats
 
 WATCHED: dict[DeviceKind, str] = {
     DeviceKind.OUTPUT_COUNTER: "output_count",
@@ -113,8 +115,8 @@ class Line:
     slowdown: Condition = field(default_factory=Condition)
     idle: Condition = field(default_factory=Condition)
     trend: Condition = field(default_factory=Condition)
-    page_hinkley: drift.PageHinkley | None = None
-    recent: stats.EWMean | None = None
+    page_hinkley: "drift.PageHinkley | None" = None
+    recent: "stats.EWMean | None" = None
     drifting: bool = False
 
     @property

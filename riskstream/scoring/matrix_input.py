@@ -8,8 +8,7 @@ a borrower, which a backtest labels with the loan outcomes that followed.
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from river import stats
+from typing import TYPE_CHECKING
 
 from riskstream.engine.alerts import Alert
 from riskstream.engine.coverage import LotCoverage
@@ -19,6 +18,9 @@ from riskstream.scoring.derived import BorrowerProfile
 from riskstream.scoring.matrix import DAY_S, MatrixScore, combine, segment_of
 from riskstream.scoring.outcome_model import OutcomeModel
 from riskstream.scoring.repayment import RepaymentBook
+
+if TYPE_CHECKING:
+    from river import stats
 
 MIN_CHANGES_FOR_VOLATILITY = 3
 
@@ -44,11 +46,17 @@ class MatrixSnapshot:
         return cls(borrower_id, ts, matrix.segment, parts, matrix.score, scorecard, headline)
 
 
+def _new_var() -> "stats.Var":
+    from river import stats  # imported when used: see `outcome_model.OutcomeModel`
+
+    return stats.Var()
+
+
 @dataclass
 class _Volatility:
     last_ts: float
     last_coverage: float
-    var: stats.Var = field(default_factory=stats.Var)
+    var: "stats.Var" = field(default_factory=_new_var)
 
 
 @dataclass

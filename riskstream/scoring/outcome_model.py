@@ -30,8 +30,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from river import linear_model, metrics, optim, preprocessing
-
 from riskstream.rules.settings import ModelSettings
 from riskstream.scoring.binned_auc import BinnedROCAUC
 
@@ -71,6 +69,10 @@ class OutcomeModel:
     """
 
     def __init__(self, settings: ModelSettings) -> None:
+        # imported here: river's linear models take most of a second to import, which
+        # every `riskstream` command paid at start, using them or not
+        from river import linear_model, metrics, optim, preprocessing
+
         self.settings = settings
         self.pipeline = preprocessing.StandardScaler() | linear_model.LogisticRegression(
             optimizer=optim.SGD(settings.learning_rate),
