@@ -16,14 +16,20 @@ from riskstream.engine.core import Engine
 from riskstream.rules.schema import RuleSet
 
 
-def test_bench_engine_reports_the_median_of_its_runs_and_the_state(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(bench_engine, "console", Console(width=240))  # one line per row
+def _bench_app(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
+    """`riskstream bench engine` alone, printing one line per table row."""
+    monkeypatch.setattr(bench_engine, "console", Console(width=240))
     app = typer.Typer()
     bench = typer.Typer()
     bench_engine.register(bench)
     app.add_typer(bench, name="bench")
+    return app
+
+
+def test_bench_engine_reports_the_median_of_its_runs_and_the_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = _bench_app(monkeypatch)
     result = CliRunner().invoke(
         app, ["bench", "engine", "--devices", "60", "--hours", "0.1", "--repeat", "3"]
     )
@@ -47,11 +53,7 @@ def test_bench_engine_reports_the_median_of_its_runs_and_the_state(
 def test_bench_engine_weighs_lots_on_several_cells_when_asked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(bench_engine, "console", Console(width=240))
-    app = typer.Typer()
-    bench = typer.Typer()
-    bench_engine.register(bench)
-    app.add_typer(bench, name="bench")
+    app = _bench_app(monkeypatch)
     fleet = bench_engine.fleet_of(60, 1, (4, 4))
     cells = [d for d in fleet.devices() if d.kind.value == "load_cell"]
     lots = {d.collateral for d in cells}
@@ -68,11 +70,7 @@ def test_bench_engine_weighs_lots_on_several_cells_when_asked(
 def test_bench_engine_long_file_sets_years_of_hourly_readings_against_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(bench_engine, "console", Console(width=240))
-    app = typer.Typer()
-    bench = typer.Typer()
-    bench_engine.register(bench)
-    app.add_typer(bench, name="bench")
+    app = _bench_app(monkeypatch)
     result = CliRunner().invoke(
         app,
         ["bench", "engine", "--devices", "60", "--hours", "0.1", "--repeat", "1", "--long-file"],
@@ -110,16 +108,12 @@ def test_timing_each_handler_changes_no_alert_and_counts_every_reading_by_kind(
     assert kinds["load_cell (bound to a lot)"].readings == cells > 0
     assert sum(k.readings for k in profile.kinds) <= fed
     assert all(k.seconds > 0 for k in profile.kinds)
-    assert 0 < profile.timer_s < 1e-5
+    assert 0 <= profile.timer_s < 1e-4  # two clock reads and a call
     assert profile.rest_micros_per_reading() >= 0
 
 
 def test_bench_engine_by_kind_prints_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bench_engine, "console", Console(width=240))
-    app = typer.Typer()
-    bench = typer.Typer()
-    bench_engine.register(bench)
-    app.add_typer(bench, name="bench")
+    app = _bench_app(monkeypatch)
     result = CliRunner().invoke(
         app,
         ["bench", "engine", "--devices", "60", "--hours", "0.1", "--repeat", "1", "--by-kind"],
