@@ -22,10 +22,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from riskstream.api.actions import router as actions_router
-from riskstream.api.alert_views import all_scored_now, scored_now
+from riskstream.api.alert_views import AlertOut, all_scored_now, scored_now
 from riskstream.api.assets import router as assets_router
 from riskstream.api.auth import CurrentUser, runtime_of, session_ended, stream_user
 from riskstream.api.auth import router as auth_router
@@ -50,52 +50,6 @@ STATIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\.(js|css)")
 
 router = APIRouter(prefix="/api")
 TOO_LARGE: dict[str, Any] = {"model": ErrorOut, "description": "body over max_body_bytes"}
-
-
-class AlertOut(BaseModel):
-    """An alert as the API returns it (DESIGN.md contract).
-
-    ``score`` is the alert score (`riskstream.scoring.alert_score`), as of the lender's
-    event time: severity band (info 0–32, warning 34–66, critical 68–100), then money at
-    risk as a share of the loan, then age.
-    """
-
-    id: str
-    tenant: str
-    borrower_id: str
-    loan_id: str | None
-    site_id: str | None
-    device_id: str | None
-    kind: str
-    subject: str
-    severity: Literal["info", "warning", "critical"]
-    status: Literal["open", "acknowledged", "resolved"]
-    opened_at: float
-    detected_at: float
-    updated_at: float
-    resolved_at: float | None = None
-    score: float = Field(
-        description="alert score 0–100: severity band, then money at risk, then age"
-    )
-    reasons: list[str]
-    evidence: dict[str, Any]
-    rule: str
-    detector_score: float | None = Field(
-        default=None, description="the detector's own strength of evidence, 0–100"
-    )
-    money_at_risk: float | None = Field(
-        default=None,
-        description="value of the goods found missing, else pledged value of the collateral "
-        "concerned, in currency",
-    )
-    currency: str | None = Field(default=None, description="currency of money_at_risk")
-    exposure: float | None = Field(
-        default=None, description="principal of the loans concerned, in currency"
-    )
-    money_at_risk_pct: int = Field(
-        default=0, description="money at risk as whole percent of exposure, 0–100"
-    )
-    score_basis: str = Field(default="", description="how the score was reached")
 
 
 class AlertPage(BaseModel):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ingest.pipeline import OLDEST_ACCEPTED_TS
 from riskstream.api.auth import CurrentUser, runtime_of
 from riskstream.api.live_view import live_view, open_severities
+from riskstream.api.views import BorrowerRiskOut, BorrowerRow
 from riskstream.engine.core import Engine
 from riskstream.service.alert_store import AlertFilter
 from riskstream.service.runtime import Runtime
@@ -70,7 +71,7 @@ def _visible_borrower(runtime: Runtime, user: User, borrower_id: str) -> str:
     return tenant
 
 
-@router.get("/borrowers")
+@router.get("/borrowers", response_model=list[BorrowerRow])
 async def list_borrowers(request: Request, user: CurrentUser) -> list[dict[str, Any]]:
     """Borrowers of the user's scope ranked by risk score (highest first).
 
@@ -101,7 +102,7 @@ async def list_borrowers(request: Request, user: CurrentUser) -> list[dict[str, 
     return rows
 
 
-@router.get("/borrowers/{borrower_id}/risk")
+@router.get("/borrowers/{borrower_id}/risk", response_model=BorrowerRiskOut)
 async def borrower_risk(request: Request, borrower_id: str, user: CurrentUser) -> dict[str, Any]:
     """Current score with its reasons and components, score history and open alerts.
 

@@ -9,11 +9,16 @@ from typing import Any, Literal
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
+from riskstream.api.alert_views import AlertOut
+
 SiteKindName = Literal["warehouse", "production_line", "vehicle", "yard"]
 NOT_SENT = (
     "null: behind `serve --nats`, no risk worker has sent the borrower's state yet "
     "(`live_state.source` `none`), so there is no score: not 0, not low risk"
 )
+COMPUTED_AT = "event time the score is as of, epoch s; null with the score"
+REASONS = "why the score is what it is; empty without a score"
+COMPONENTS = "the score's parts and features; empty without a score"
 
 
 class ErrorOut(BaseModel):
@@ -101,10 +106,8 @@ class PortfolioRow(BaseModel):
     name: str
     industry: str
     score: float | None = Field(description="0–100, high = risky; " + NOT_SENT)
-    computed_at: float | None = Field(
-        description="event time the score is as of, epoch s; null with the score"
-    )
-    reasons: list[str] = Field(description="why the score is what it is; empty without a score")
+    computed_at: float | None = Field(description=COMPUTED_AT)
+    reasons: list[str] = Field(description=REASONS)
     coverage: float | None = Field(description="value on hand / pledged value, weighed lots")
     worst_lot_coverage: float | None
     open_alerts: AlertCounts
@@ -249,13 +252,9 @@ class BorrowerDetail(BaseModel):
     name: str
     industry: str
     score: float | None = Field(description="borrower risk score, 0–100, high = risky; " + NOT_SENT)
-    computed_at: float | None = Field(
-        description="event time the score is as of, epoch s; null with the score"
-    )
-    reasons: list[str] = Field(description="why the score is what it is; empty without a score")
-    components: dict[str, float] = Field(
-        description="the score's parts and features; empty without a score"
-    )
+    computed_at: float | None = Field(description=COMPUTED_AT)
+    reasons: list[str] = Field(description=REASONS)
+    components: dict[str, float] = Field(description=COMPONENTS)
     matrix: MatrixOut
     score_history: list[TimePoint]
     coverage_history: list[CoverageSeries]
@@ -268,6 +267,45 @@ class BorrowerDetail(BaseModel):
     sites: list[SitePage]
     alerts: list[dict[str, Any]] = Field(description="newest first, resolved ones included")
     alerts_total: int
+    live_state: LiveStateOut
+
+
+class BorrowerRow(BaseModel):
+    """One borrower in ``GET /api/borrowers``, riskiest first."""
+
+    borrower_id: str
+    score: float | None = Field(description="borrower risk score, 0–100, high = risky; " + NOT_SENT)
+    computed_at: float | None = Field(description=COMPUTED_AT)
+    open_alerts: int = Field(description="how many of its alerts are open or acknowledged")
+    reasons: list[str] = Field(description=REASONS)
+    live_state: LiveStateOut
+
+
+class ScorePoint(BaseModel):
+    """The borrower risk score from an event time on."""
+
+    ts: float = Field(description="event time it changed to this score, epoch s")
+    score: float = Field(description="0–100, high = risky")
+
+
+class BorrowerRiskOut(BaseModel):
+    """A borrower's risk score with its reasons and parts, its history and open alerts."""
+
+    borrower_id: str
+    score: float | None = Field(description="borrower risk score, 0–100, high = risky; " + NOT_SENT)
+    computed_at: float | None = Field(description=COMPUTED_AT)
+    reasons: list[str] = Field(description=REASONS)
+    components: dict[str, float] = Field(description=COMPONENTS)
+    matrix: MatrixOut
+    history: list[ScorePoint] = Field(
+        description="every change of the score, oldest first (the last 256); empty without a score"
+    )
+    open_alerts: list[AlertOut] = Field(
+        description="its open and acknowledged alerts. Unlike in `GET /api/alerts` their "
+        "`score` is not brought up to the lender's event time; in one process (`serve`) it "
+        "is the detector's own score, and the money at risk, currency, exposure and "
+        "score basis are not filled in"
+    )
     live_state: LiveStateOut
 
 

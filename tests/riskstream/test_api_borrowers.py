@@ -1,12 +1,18 @@
 """Borrower risk, loan events and model figures over HTTP, with access rules."""
 
 from collections.abc import Iterator
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 
 from devices.reading import Reading
 from riskstream.api.app import create_app
+from riskstream.api.views import BorrowerRiskOut, BorrowerRow
+from riskstream.engine.alerts import Alert
 from riskstream.service.runtime import Runtime
 from riskstream.service.settings import ServiceSettings
 from tests.riskstream.people import register_people
@@ -134,3 +140,94 @@ def test_loan_event_is_stored_audited_and_labels_the_model(
     assert (
         client.get("/api/models", headers=bob).json()["outcome_model"]["bad_outcomes_waiting"] == 0
     )
+
+
+def test_the_answers_of_one_process_match_their_models_open_alerts_included(
+    service: tuple[TestClient, Runtime],
+) -> None:
+    """Every key the engine gives is declared: validating the answer and writing it out
+    again gives it back, and an open alert carries every field of the engine's alert."""
+    client, runtime = service
+    drained = [
+        Reading("bank-a", "b1-d1", T0 + k * 60, "weight_kg", 850_000.0 + k % 3, 2 + k)
+        for k in range(1, 61)
+    ]  # an hour below 90% of the pledge: an inventory alert
+    runtime.publish(runtime.engines.of("bank-a").process(drained))
+    rita = login(client, "rita", "rita-password")
+    body = client.get("/api/borrowers/b1/risk", headers=rita).json()
+    assert body["score"] is not None and body["history"] and body["open_alerts"]
+    assert BorrowerRiskOut.model_validate(body).model_dump(mode="json") == body
+    assert [set(a) for a in body["open_alerts"]] == [{f.name for f in fields(Alert)}]
+    rows = client.get("/api/borrowers", headers=rita).json()
+    assert [(r["borrower_id"], r["open_alerts"]) for r in rows] == [("b1", 1), ("b2", 0)]
+    listed = TypeAdapter(list[BorrowerRow])
+    assert listed.dump_python(listed.validate_python(rows), mode="json") == rows
+
+
+def _property(schemas: dict[str, Any], model: str, name: str) -> dict[str, Any]:
+    return dict(schemas[model]["properties"][name])
+
+
+def _nullable(schemas: dict[str, Any], model: str) -> set[str]:
+    return {
+        name
+        for name, field in schemas[model]["properties"].items()
+        if {"type": "null"} in field.get("anyOf", [])
+    }
+
+
+def test_the_api_reference_names_the_fields_of_the_list_and_the_risk_answer(
+    tmp_path: Path,
+) -> None:
+    register_people(tmp_path / "rs.db")
+    runtime = Runtime(ServiceSettings(database=str(tmp_path / "rs.db"), deadletter=None))
+    with TestClient(create_app(runtime)) as client:
+        spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+
+    def answer(path: str) -> dict[str, Any]:
+        ok = spec["paths"][path]["get"]["responses"]["200"]
+        schema = ok["content"]["application/json"]["schema"]
+        return {k: v for k, v in schema.items() if k != "title"}
+
+    assert answer("/api/borrowers") == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/BorrowerRow"},
+    }
+    assert answer("/api/borrowers/{borrower_id}/risk") == {
+        "$ref": "#/components/schemas/BorrowerRiskOut"
+    }
+    row = schemas["BorrowerRow"]
+    assert list(row["properties"]) == [
+        "borrower_id", "score", "computed_at", "open_alerts", "reasons", "live_state",
+    ]  # fmt: skip
+    assert set(row["required"]) == set(row["properties"])
+    assert _nullable(schemas, "BorrowerRow") == {"score", "computed_at"}
+    risk = schemas["BorrowerRiskOut"]
+    assert list(risk["properties"]) == [
+        "borrower_id", "score", "computed_at", "reasons", "components", "matrix", "history",
+        "open_alerts", "live_state",
+    ]  # fmt: skip
+    assert set(risk["required"]) == set(risk["properties"])
+    assert _nullable(schemas, "BorrowerRiskOut") == {"score", "computed_at"}
+    refs = {
+        "matrix": _property(schemas, "BorrowerRiskOut", "matrix").get("$ref"),
+        "history": _property(schemas, "BorrowerRiskOut", "history")["items"].get("$ref"),
+        "open_alerts": _property(schemas, "BorrowerRiskOut", "open_alerts")["items"].get("$ref"),
+        "live_state": _property(schemas, "BorrowerRiskOut", "live_state").get("$ref"),
+        "row live_state": _property(schemas, "BorrowerRow", "live_state").get("$ref"),
+    }
+    assert refs == {
+        "matrix": "#/components/schemas/MatrixOut",
+        "history": "#/components/schemas/ScorePoint",
+        "open_alerts": "#/components/schemas/AlertOut",
+        "live_state": "#/components/schemas/LiveStateOut",
+        "row live_state": "#/components/schemas/LiveStateOut",
+    }
+    assert _nullable(schemas, "MatrixOut") == {"score"}
+    for model in ("BorrowerRow", "BorrowerRiskOut"):
+        for name in ("score", "computed_at"):
+            assert "null" in _property(schemas, model, name)["description"], (model, name)
+        assert "0–100" in _property(schemas, model, "score")["description"]
+        assert "epoch s" in _property(schemas, model, "computed_at")["description"]
+    assert "epoch s" in _property(schemas, "ScorePoint", "ts")["description"]

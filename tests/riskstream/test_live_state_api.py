@@ -10,10 +10,12 @@ from pathlib import Path
 import msgspec
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 
 from devices.reading import Reading
 from riskstream.api import live_view
 from riskstream.api.app import create_app
+from riskstream.api.views import BorrowerRiskOut, BorrowerRow
 from riskstream.cluster.layout import live_state_key
 from riskstream.engine.alerts import Alert
 from riskstream.engine.coverage_history import BUCKET_S, LotHistory
@@ -330,6 +332,8 @@ def test_the_api_reference_says_what_a_null_score_means(both: tuple[Runtime, Run
         schemas["PortfolioRow"]["properties"]["score"],
         schemas["PortfolioRow"]["properties"]["matrix_score"],
         schemas["BorrowerDetail"]["properties"]["score"],
+        schemas["BorrowerRow"]["properties"]["score"],
+        schemas["BorrowerRiskOut"]["properties"]["score"],
         schemas["MatrixOut"]["properties"]["score"],
         schemas["MatrixComponent"]["properties"]["score"],
     ]
@@ -337,3 +341,28 @@ def test_the_api_reference_says_what_a_null_score_means(both: tuple[Runtime, Run
         assert {t.get("type") for t in field["anyOf"]} == {"number", "null"}, field
         assert "null: behind `serve --nats`, no risk worker has sent" in field["description"]
         assert "not 0, not low risk" in field["description"]
+
+
+def test_the_list_and_risk_answers_of_a_cluster_match_their_models_scored_or_not(
+    both: tuple[Runtime, Runtime],
+) -> None:
+    """Validated against their models and written out again, the answers come back as
+    they were, whether the state was sent (scores) or not (nulls): every key declared."""
+    _, api = both
+    listed = TypeAdapter(list[BorrowerRow])
+    with TestClient(create_app(api)) as cluster:
+        rita = login(cluster, "rita", "rita-password")
+        for sent in (True, False):
+            if not sent:
+                _unsend(api, "b1")
+            body = cluster.get("/api/borrowers/b1/risk", headers=rita).json()
+            assert (body["score"] is None, body["live_state"]["source"]) == (
+                (False, "risk_worker") if sent else (True, "none")
+            )
+            assert len(body["open_alerts"]) == 2
+            assert BorrowerRiskOut.model_validate(body).model_dump(mode="json") == body
+            view = live_view.live_view(api, "bank-a", "b1")
+            assert set(view.score_fields()) <= set(BorrowerRiskOut.model_fields)
+            rows = cluster.get("/api/borrowers", headers=rita).json()
+            assert listed.dump_python(listed.validate_python(rows), mode="json") == rows
+            assert _rows(rows)["b1"]["score"] == (60.0 if sent else None)
