@@ -9,6 +9,7 @@ The handlers that touch the engine are ``async`` so they run on the event loop, 
 same thread as the engine's ``process``/``tick``.
 """
 
+import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
@@ -16,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.pipeline import OLDEST_ACCEPTED_TS
+from riskstream.api.alert_views import all_scored_now
 from riskstream.api.auth import CurrentUser, runtime_of
 from riskstream.api.live_view import live_view, open_severities
 from riskstream.api.views import BorrowerRiskOut, BorrowerRow
@@ -26,6 +28,8 @@ from riskstream.service.users import User
 
 router = APIRouter(prefix="/api")
 
+MAX_OPEN_ALERTS = 1000
+"""Of each status (open, acknowledged), the most a borrower's risk answer lists."""
 MAX_AHEAD_S = 86400.0
 """A loan event may lie at most this far after the later of wall time and event time."""
 
@@ -113,17 +117,21 @@ async def borrower_risk(request: Request, borrower_id: str, user: CurrentUser) -
     runtime = runtime_of(request)
     tenant = _visible_borrower(runtime, user, borrower_id)
     view = live_view(runtime, tenant, borrower_id)
-    if runtime.cluster is not None:
-        _, stored = runtime.alerts.query(
-            AlertFilter(tenant=tenant, borrower_id=borrower_id, status="open"), 1000, 0
-        )
-        _, acknowledged = runtime.alerts.query(
-            AlertFilter(tenant=tenant, borrower_id=borrower_id, status="acknowledged"), 1000, 0
-        )
-        open_alerts = stored + acknowledged
-    else:
-        engine = runtime.engines.of(tenant)
-        open_alerts = [a.to_dict() for a in engine.open_alerts() if a.borrower_id == borrower_id]
+
+    def read() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for status in ("open", "acknowledged"):
+            _, alerts = runtime.alerts.query(
+                AlertFilter(tenant=tenant, borrower_id=borrower_id, status=status),
+                MAX_OPEN_ALERTS,
+                0,
+            )
+            found += alerts
+        return found
+
+    # the stored alerts, scored as of the lender's event time: what `GET /api/alerts` and
+    # the borrower page give for the same alerts
+    open_alerts = all_scored_now(runtime, await asyncio.to_thread(read))
     return {
         "borrower_id": borrower_id,
         **view.score_fields(),

@@ -301,10 +301,9 @@ class BorrowerRiskOut(BaseModel):
         description="every change of the score, oldest first (the last 256); empty without a score"
     )
     open_alerts: list[AlertOut] = Field(
-        description="its open and acknowledged alerts. Unlike in `GET /api/alerts` their "
-        "`score` is not brought up to the lender's event time; in one process (`serve`) it "
-        "is the detector's own score, and the money at risk, currency, exposure and "
-        "score basis are not filled in"
+        description="its open and acknowledged alerts (at most 1,000 of each), open first, "
+        "as `GET /api/alerts` gives them: `score` brought up to the lender's event time, "
+        "with the money at risk, currency, exposure and score basis"
     )
     live_state: LiveStateOut
 

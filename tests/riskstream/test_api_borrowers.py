@@ -1,7 +1,6 @@
 """Borrower risk, loan events and model figures over HTTP, with access rules."""
 
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +9,9 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from devices.reading import Reading
+from riskstream.api.alert_views import AlertOut
 from riskstream.api.app import create_app
 from riskstream.api.views import BorrowerRiskOut, BorrowerRow
-from riskstream.engine.alerts import Alert
 from riskstream.service.runtime import Runtime
 from riskstream.service.settings import ServiceSettings
 from tests.riskstream.people import register_people
@@ -146,7 +145,8 @@ def test_the_answers_of_one_process_match_their_models_open_alerts_included(
     service: tuple[TestClient, Runtime],
 ) -> None:
     """Every key the engine gives is declared: validating the answer and writing it out
-    again gives it back, and an open alert carries every field of the engine's alert."""
+    again gives it back, and an open alert is the stored one, scored as `/api/alerts`
+    scores it."""
     client, runtime = service
     drained = [
         Reading("bank-a", "b1-d1", T0 + k * 60, "weight_kg", 850_000.0 + k % 3, 2 + k)
@@ -157,7 +157,15 @@ def test_the_answers_of_one_process_match_their_models_open_alerts_included(
     body = client.get("/api/borrowers/b1/risk", headers=rita).json()
     assert body["score"] is not None and body["history"] and body["open_alerts"]
     assert BorrowerRiskOut.model_validate(body).model_dump(mode="json") == body
-    assert [set(a) for a in body["open_alerts"]] == [{f.name for f in fields(Alert)}]
+    (alert,) = body["open_alerts"]
+    assert set(alert) == set(AlertOut.model_fields)
+    # the same alert, scored as everywhere else: as of the lender's event time, its money
+    # at risk filled in (not the detector's own score)
+    (listed_alert,) = client.get("/api/alerts", headers=rita).json()["items"]
+    assert alert["id"] == listed_alert["id"]
+    for key in ("score", "severity", "money_at_risk", "currency", "exposure", "score_basis"):
+        assert alert[key] == listed_alert[key], key
+    assert alert["money_at_risk"] is not None
     rows = client.get("/api/borrowers", headers=rita).json()
     assert [(r["borrower_id"], r["open_alerts"]) for r in rows] == [("b1", 1), ("b2", 0)]
     listed = TypeAdapter(list[BorrowerRow])
