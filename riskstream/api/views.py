@@ -265,7 +265,7 @@ class BorrowerDetail(BaseModel):
     loans: list[LoanOut]
     collateral: list[CollateralOut]
     sites: list[SitePage]
-    alerts: list[dict[str, Any]] = Field(description="newest first, resolved ones included")
+    alerts: list[AlertOut] = Field(description="newest first, resolved ones included")
     alerts_total: int
     live_state: LiveStateOut
 
