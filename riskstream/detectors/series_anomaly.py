@@ -231,7 +231,12 @@ class SeriesAnomalyDetector:
         cohort = self.cohorts.get(cohort_key)
         if cohort is None:
             cohort = self.cohorts[cohort_key] = CohortModel()
-        return CohortMember(cohort, rule.cohort_warmup, rule.warmup)
+        return CohortMember(
+            cohort,
+            rule.cohort_warmup,
+            rule.warmup,
+            utc_offset_s=self._offset(device, reading.ts),
+        )
 
     def _offset(self, device: DeviceContext, ts: float) -> float:
         """The site's offset from UTC at the series' first reading (the models keep it:
