@@ -2,24 +2,25 @@
 
 A cohort is the series of one metric of one device kind within one lender (and, with
 ``cohort_by = ["site"]``, at one site). Each series keeps only its own running level,
-scale and daily profile (`CohortMember`), so tanks of any size share the cohort's model:
-a reading is judged by its distance from its own level plus its own usual offset at that
-hour, in units of its own scale, against how far the cohort's series usually stray
-(`CohortModel`, learned from every series of the cohort). A new device is judged from
-the cohort's model once its own level and scale have had ``cohort_warmup`` of readings,
-instead of a full ``warmup`` of its own.
+scales and daily profile (`CohortMember`), so tanks of any size share the cohort's
+model: a reading is judged by its distance from its own level plus its own usual offset
+at that hour, in units of its own scale, against how far the cohort's series usually
+stray (`CohortModel`, learned from every series of the cohort); and so is the mean of
+that distance over its last hours, which finds a shift too small for one reading. A new
+device is judged from the cohort's model once its own level and scale have had
+``cohort_warmup`` of readings, instead of a full ``warmup`` of its own.
 
 The daily profile is an offset from the level per local hour of a weekday and of a
-weekend day (48 floats, the per-series models' hours), learned by an EW mean and read
-between the two nearest hours. An hour not yet seen borrows the nearest hour seen (a
-weekend hour the same hour of a weekday); while no hour near the reading has been seen,
-or the series has learned too few readings net of its profile, it is judged as without
-a profile: by its distance from its level in units of its scale including the cycle.
+weekend day (48 floats: the per-series models' hours, in the site's UTC offset at the
+series' first reading), an EW mean read between the two nearest hours. An hour the
+series has not seen borrows the nearest hour seen (a weekend hour, the same hour of a
+weekday), judged in units of the series' scale with its daily swing rather than of its
+residual's; a reading with no hour near it seen (after a gap in the series' first day)
+is not judged.
 
 Learning is protected as in the per-series models: a reading judged anomalous is learned
-neither by its series' level, profile and scales nor by the cohort, until the series has
-been anomalous for ``warmup`` (then it is the new normal), so a slow leak does not become
-normal.
+neither by its series nor by the cohort, until the series has been anomalous for
+``warmup`` (then it is the new normal), so a slow leak does not become normal.
 """
 
 import math
@@ -37,41 +38,66 @@ from riskstream.detectors.anomaly_methods import (
 
 __all__ = ["LIMIT", "CohortMember", "CohortModel"]
 
-LIMIT = 5.0  # a reading strays this many times the cohort's usual distance: anomalous
+LIMIT = 5.5  # a distance this many times what the cohort's series usually stray: anomalous
 LEVEL_TAU_S = 86_400.0  # the series' level follows a day's readings
 SCALE_TAU_S = 7 * 86_400.0  # its scales a week's, so a drift does not widen them fast
+RECENT_TAU_S = 2 * HOUR  # its recent distance is the mean over about two hours
 PROFILE_DAYS = 7.0  # an hour's usual offset remembers about a week of that hour
-MAX_STEP_S = 15 * MINUTE  # a reading weighs at most this much time in its hour's offset
+MAX_STEP_S = 15 * MINUTE  # a reading weighs at most this much time (offsets, recent)
 MIN_COHORT_READINGS = 50  # learned readings before the cohort judges anyone
 MIN_SERIES_READINGS = 5
 MIN_PROFILED_READINGS = 12  # readings learned net of its profile before a series is judged
 SPREAD_FLOOR = 0.05  # the cohort's usual distance is at least this (in units of scale)
 RELATIVE_FLOOR = 1e-3  # a series' scale is at least this share of its level
 SEEN_CAP = 65_535  # an hour's count of readings stops here (it only says "seen")
-# a member's fields added after cohort checkpoints were first written
-NEWER_FIELDS = ("utc_offset_s", "residual_scale", "profiled", "profile", "seen")
+AVERAGED = 5_000  # the cohort's spreads average about this many last readings
+
+
+def _restore(self: object, state: tuple[None, dict[str, object]], fresh: object) -> None:
+    """Set a pickled slots object from ``state``, a field it lacks (a checkpoint written
+    before the field existed) from ``fresh``."""
+    for name in type(self).__slots__:  # type: ignore[attr-defined]
+        if name not in state[1] and hasattr(fresh, name):
+            setattr(self, name, getattr(fresh, name))
+    for name, value in state[1].items():
+        setattr(self, name, value)
 
 
 @dataclass(slots=True)
 class CohortModel:
     """How far, in units of their own scale, a cohort's series usually stray from their
-    own level: an average of ``|z|`` over every reading its members learned."""
+    own level and hour's offset: an average of ``|z|`` over every reading its members
+    learned, and of ``|recent z|``, the mean of a member's last hours."""
 
     spread: float = 0.0
     learned: int = 0
     members: int = 0
+    recent_spread: float = 0.0
+    recent_learned: int = 0  # apart from learned: a checkpoint before it has learned none
 
-    def learn(self, distance: float) -> None:
-        """Take one member's normal reading (its ``|z|``)."""
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        """Restore a pickled cohort; one pickled before recent distances has none."""
+        _restore(self, state, CohortModel())
+
+    def learn(self, distance: float, recent: float) -> None:
+        """Take one member's normal reading (its ``|z|`` and ``|recent z|``)."""
         self.learned += 1
-        # a running mean, then an average over the last few thousand readings
-        self.spread += (distance - self.spread) / min(self.learned, 5_000)
+        self.recent_learned += 1
+        # running means, then averages over the last few thousand readings
+        self.spread += (distance - self.spread) / min(self.learned, AVERAGED)
+        self.recent_spread += (recent - self.recent_spread) / min(self.recent_learned, AVERAGED)
 
     def usual(self) -> float | None:
         """The usual ``|z|``; None until the cohort has learned enough."""
         if self.learned < MIN_COHORT_READINGS:
             return None
         return max(self.spread, SPREAD_FLOOR)
+
+    def usual_recent(self) -> float | None:
+        """The usual ``|recent z|``; None until the cohort has learned enough."""
+        if self.recent_learned < MIN_COHORT_READINGS:
+            return None
+        return max(self.recent_spread, SPREAD_FLOOR)
 
 
 @dataclass(slots=True)
@@ -80,10 +106,10 @@ class CohortMember:
     cohort's model.
 
     Implements the per-series scorer protocol (`score` before `learn`). ``scale`` is the
-    EW mean distance of its readings from its level (the daily cycle included),
-    ``residual_scale`` that of its readings from its level plus its hour's offset
-    (``profile``, in the series' own units; ``seen`` readings per hour). `NEWER_FIELDS`
-    are newer than the first cohort checkpoints: `__setstate__` fills them in.
+    EW mean distance of its readings from its level (its daily swing included),
+    ``residual_scale`` that from its level plus its hour's offset (``profile``, in the
+    series' own units; ``seen``: readings of each hour, ``profiled``: readings learned net
+    of the profile), ``recent`` the EW mean of its last hours' ``z``.
     """
 
     cohort: CohortModel
@@ -99,17 +125,14 @@ class CohortMember:
     utc_offset_s: float = 0.0
     residual_scale: float = 0.0
     profiled: int = 0
+    recent: float = 0.0
     profile: "array[float]" = field(default_factory=lambda: array("d", bytes(8 * BUCKETS)))
     seen: "array[int]" = field(default_factory=lambda: array("H", bytes(2 * BUCKETS)))
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         """Restore a pickled member; one pickled before the daily profile has none yet
-        (judged without one until it has learned its hours again)."""
-        fresh = CohortMember(CohortModel(), 0.0, 0.0)
-        for name in NEWER_FIELDS:
-            setattr(self, name, getattr(fresh, name))
-        for name, value in state[1].items():
-            setattr(self, name, value)
+        (not judged until it has learned readings net of one again)."""
+        _restore(self, state, CohortMember(CohortModel(), 0.0, 0.0))
 
     def _where(self, ts: float) -> tuple[int, bool]:
         """The bucket of ts's local hour, and whether it is borrowed: a weekend hour not yet
@@ -125,10 +148,8 @@ class CohortMember:
         hours (the one seen, if only one is); None while neither is seen."""
         position = (ts + self.utc_offset_s) / HOUR - 0.5
         share = position - math.floor(position)  # of the later hour
-        (early, early_borrowed), (late, late_borrowed) = (
-            self._where(ts - share * HOUR),
-            self._where(ts + (1 - share) * HOUR),
-        )
+        early, early_borrowed = self._where(ts - share * HOUR)
+        late, late_borrowed = self._where(ts + (1 - share) * HOUR)
         nearest, borrowed = (late, late_borrowed) if share >= 0.5 else (early, early_borrowed)
         borrowed = borrowed or not self.seen[nearest]
         if self.seen[early] and self.seen[late]:
@@ -139,13 +160,11 @@ class CohortMember:
                 return self.profile[bucket], bucket, borrowed
         return None
 
-    def _distance(
-        self, ts: float, value: float
-    ) -> tuple[float, float, float, int] | None:
+    def _distance(self, ts: float, value: float) -> tuple[float, float, float, int] | None:
         """``(z, expected, scale, bucket)``, net of the profile; None while it cannot say:
-        too few readings learned net of the profile, or no hour near ts seen yet (after a
-        gap in its first days). An hour the series has not seen itself is judged in units
-        of its scale with the cycle (its own offset may differ from the one borrowed)."""
+        too few readings learned net of the profile, or no hour near ts seen yet. A
+        borrowed hour is judged in units of the scale with the daily swing (its own
+        offset may differ from the one borrowed)."""
         found = self._offset(ts) if self.profiled >= MIN_PROFILED_READINGS else None
         if found is None:
             return None
@@ -164,16 +183,16 @@ class CohortMember:
 
     def score(self, ts: float, value: float) -> Verdict | None:
         """Judge a reading against the cohort; None while it or the cohort warms up."""
-        usual = self.cohort.usual()
-        if not self._warm(ts) or usual is None:
-            self._last = None
-            return None
-        distance = self._distance(ts, value)
-        if distance is None:
+        usual, usual_recent = self.cohort.usual(), self.cohort.usual_recent()
+        distance = self._distance(ts, value) if self._warm(ts) and usual is not None else None
+        if distance is None or usual is None:
             self._last = None
             return None
         z, expected, scale, bucket = distance
+        recent = self.recent
         score = abs(z) / usual
+        if usual_recent is not None:
+            score = max(score, abs(recent) / usual_recent)
         anomalous = score >= LIMIT
         self._last = (ts, anomalous)
         return Verdict(
@@ -186,14 +205,16 @@ class CohortMember:
             z=z,
             basis=(
                 f"{abs(z):.1f} of its own scale from its level and usual offset at "
-                f"{season_bucket_name(bucket)}, {score:.1f}× what the "
-                f"cohort's {self.cohort.members} series usually stray (limit {LIMIT:g}×)"
+                f"{season_bucket_name(bucket)} (its last hours: {recent:+.1f} on average), "
+                f"{score:.1f}× what the cohort's {self.cohort.members} series usually "
+                f"stray (limit {LIMIT:g}×)"
             ),
         )
 
     def learn(self, ts: float, value: float) -> None:
-        """Take a reading into the series' level, scales and profile and the cohort's
-        model, unless it was judged anomalous (and has not been so for ``relearn_s``)."""
+        """Take a reading into the series' level, scales, profile and recent distance and
+        the cohort's model, unless it was judged anomalous (and has not been so for
+        ``relearn_s``)."""
         judged = self._last is not None and self._last[0] == ts
         if judged and self._last is not None and self._last[1]:
             if self.anomalous_since is None:
@@ -212,14 +233,16 @@ class CohortMember:
         self.readings += 1
         distance = self._distance(ts, value) if self._warm(ts) else None
         if distance is not None:
-            self.cohort.learn(abs(distance[0]))
+            w_recent = _weight(min(dt, MAX_STEP_S), RECENT_TAU_S)
+            self.recent += (distance[0] - self.recent) * w_recent
+            self.cohort.learn(abs(distance[0]), abs(self.recent))
         found = self._offset(ts)
         offset = found[0] if found is not None else 0.0
-        # a running mean at first, so a new series settles within its warm-up
-        w_level = max(1.0 / self.readings, 1.0 - math.exp(-dt / LEVEL_TAU_S))
-        w_scale = 1.0 - math.exp(-dt / SCALE_TAU_S)
+        # running means at first, so a new series settles within its warm-up
+        w_level = max(1.0 / self.readings, _weight(dt, LEVEL_TAU_S))
+        w_scale = _weight(dt, SCALE_TAU_S)
         self.scale += (abs(value - self.level) - self.scale) * max(1.0 / self.readings, w_scale)
-        if found is not None and not found[2]:  # a borrowed hour would widen it
+        if found is not None and not found[2]:  # a borrowed hour's would widen it
             self.profiled += 1
             residual = abs(value - self.level - offset)
             w_residual = max(1.0 / self.profiled, w_scale)
@@ -236,6 +259,11 @@ class CohortMember:
             self.profile[bucket] = value - self.level
         else:
             # a day holds one hour of each bucket; a plain mean until the EW weight is less
-            w = max(1.0 - math.exp(-min(dt, MAX_STEP_S) / (PROFILE_DAYS * HOUR)), 1 / (seen + 1))
+            w = max(_weight(min(dt, MAX_STEP_S), PROFILE_DAYS * HOUR), 1.0 / (seen + 1))
             self.profile[bucket] += w * (value - self.level - self.profile[bucket])
         self.seen[bucket] = min(seen + 1, SEEN_CAP)
+
+
+def _weight(dt: float, tau: float) -> float:
+    """Weight of a reading dt seconds after the last in an EW mean of time constant tau."""
+    return 1.0 - math.exp(-dt / tau)
