@@ -221,3 +221,15 @@ def test_a_cohort_checkpointed_before_daily_profiles_restores_and_learns_them() 
     assert not any(judged[:12]) and all(judged[18:])
     assert old.profiled > 200 and sum(1 for n in old.seen if n) == 24  # a weekend's hours
     assert old.cohort.usual_recent() is not None
+
+
+def test_a_member_learns_its_day_in_its_sites_local_hours() -> None:
+    cohort = CohortModel()
+    member = CohortMember(cohort, 3 * HOUR, DAY, utc_offset_s=2 * HOUR)  # UTC+2
+    for k in range(2 * 144):  # two weekdays from a Monday, every 10 min
+        ts = MONDAY + 600.0 * k
+        value = 100.0 + (20.0 if 12 * HOUR <= ts % DAY < 13 * HOUR else 0.0)  # 12:00 UTC
+        member.score(ts, value)
+        member.learn(ts, value)
+    weekday = list(member.profile[:24])
+    assert weekday.index(max(weekday)) == 14  # 14:00 local
