@@ -14,6 +14,7 @@ cohort would. Speed is the whole run's readings over its seconds.
 import heapq
 import pickle
 import time
+from collections.abc import Iterator
 
 from riskstream.detectors.cohort_anomaly import AnomalyRule
 from riskstream.detectors.cohort_series import CohortMember, CohortModel
@@ -40,9 +41,7 @@ def run_cohort(series: list[tuple[list[float], list[float]]]) -> CohortRun:
     cohort = CohortModel()
     members = [CohortMember(cohort, rule.cohort_warmup, rule.warmup) for _ in series]
     run = CohortRun(len(series))
-    merged = heapq.merge(
-        *(((ts, k, value) for ts, value in zip(*s, strict=True)) for k, s in enumerate(series))
-    )
+    merged = heapq.merge(*(_tagged(k, times, values) for k, (times, values) in enumerate(series)))
     started = time.perf_counter()
     for ts, k, value in merged:
         member = members[k]
@@ -53,3 +52,9 @@ def run_cohort(series: list[tuple[list[float], list[float]]]) -> CohortRun:
     run.seconds = time.perf_counter() - started
     run.state_bytes = [len(pickle.dumps(member)) for member in members]
     return run
+
+
+def _tagged(k: int, times: list[float], values: list[float]) -> Iterator[tuple[float, int, float]]:
+    """Series ``k``'s readings as ``(ts, k, value)``: ``k`` bound now, not when merged."""
+    for ts, value in zip(times, values, strict=True):
+        yield ts, k, value

@@ -40,6 +40,7 @@ from typing import Any, Protocol, Self
 from river import base
 
 __all__ = [
+    "BUCKETS",
     "AnyOfScorer",
     "DispersionScorer",
     "HalfSpaceTreesScorer",
@@ -48,6 +49,8 @@ __all__ = [
     "SeasonalResidualScorer",
     "SeriesScorer",
     "Verdict",
+    "season_bucket",
+    "season_bucket_name",
 ]
 
 MINUTE = 60.0
@@ -116,13 +119,13 @@ def _faded(level: float, ts: float, last_ts: float | None, step_s: float, tau: f
     return level * math.exp(-(ts - last_ts - step_s) / tau)
 
 
-def _bucket(hour_index: int) -> int:
+def season_bucket(hour_index: int) -> int:
     """Bucket of a local hour counted from the epoch: its hour of day, +24 at weekends."""
     day, hour = divmod(hour_index, 24)
     return hour + 24 if (day + EPOCH_WEEKDAY) % 7 >= 5 else hour
 
 
-def _bucket_name(bucket: int) -> str:
+def season_bucket_name(bucket: int) -> str:
     return f"{'weekend' if bucket >= 24 else 'weekday'} {bucket % 24:02d}:00"
 
 
@@ -264,7 +267,7 @@ class RobustSeasonalScorer(ProtectedScorer):
         return state
 
     def _where(self, ts: float) -> int:
-        return _bucket(math.floor((ts + self.utc_offset_s) / HOUR))
+        return season_bucket(math.floor((ts + self.utc_offset_s) / HOUR))
 
     def _centre(self, bucket: int) -> tuple[float, list[float]]:
         """Median of a bucket and the sorted distances of its values from it (cached)."""
@@ -307,7 +310,7 @@ class RobustSeasonalScorer(ProtectedScorer):
             self.threshold * spread,
             z,
             f"robust z {z:+.1f} (limit {self.threshold:.1f}): median {_num(usual)} of the "
-            f"last {len(ring)} values at {_bucket_name(bucket)}, recent level {level:+.3g}",
+            f"last {len(ring)} values at {season_bucket_name(bucket)}, recent level {level:+.3g}",
         )
 
     def _update(self, ts: float, value: float) -> None:
@@ -392,7 +395,7 @@ class SeasonalResidualScorer(ProtectedScorer):
         position = (ts + self.utc_offset_s) / HOUR - 0.5
         first = math.floor(position)
         share = position - first  # of the later hour
-        early, late = _bucket(first), _bucket(first + 1)
+        early, late = season_bucket(first), season_bucket(first + 1)
         nearest = late if share >= 0.5 else early
         if not self._seen[nearest]:
             return None
@@ -433,7 +436,7 @@ class SeasonalResidualScorer(ProtectedScorer):
             z,
             f"residual z {z:+.1f} (limit {self.threshold:.1f}), level {_num(level)} is "
             f"{level_z:+.1f} × its usual spread (limit {self.level_threshold:.1f}); usual "
-            f"{_num(usual)} at {_bucket_name(bucket)}",
+            f"{_num(usual)} at {season_bucket_name(bucket)}",
         )
 
     def _update(self, ts: float, value: float) -> None:
@@ -450,7 +453,7 @@ class SeasonalResidualScorer(ProtectedScorer):
             _ew(self._residual_sq, residual_sq, _weight(step, self.variance_tau_s))
             _ew(self._level_sq, level_sq, _weight(step, self.level_variance_tau_s))
             self._level = level + _weight(step, self.level_tau_s) * residual
-        nearest = _bucket(math.floor((ts + self.utc_offset_s) / HOUR))
+        nearest = season_bucket(math.floor((ts + self.utc_offset_s) / HOUR))
         if self._seen[nearest] == 0:
             self._usual[nearest] = value
         else:

@@ -22,8 +22,9 @@ normal). A series anomalous for ``for`` opens an ``anomaly`` alert on the subjec
 
 With ``model = "cohort"`` the series of one metric of one device kind within one lender
 (``cohort_by = ["site"]``: and one site) share one model
-(`riskstream.detectors.cohort_series`), and a new device is judged after
-``cohort_warmup`` rather than ``warmup``. Otherwise each selected series (a device's
+(`riskstream.detectors.cohort_series`: each series keeps its own level, scale and
+hourly profile), and a new device is judged after ``cohort_warmup`` rather than
+``warmup``. Otherwise each selected series (a device's
 metric) gets its own online model
 (`riskstream.detectors.anomaly_methods`), which learns its daily and weekly profile on any
 cadence, judges each reading before learning it, and does not learn what it judged
@@ -86,7 +87,7 @@ class SeriesAnomalyRule(DeviceSelection):
         "series",
         description='"series": a model per series (its own profile, after warmup); '
         '"cohort": one model per cohort (a lender\'s devices of one kind and metric), each '
-        "series judged by its own level and scale after cohort_warmup",
+        "series judged net of its own level, scale and daily profile after cohort_warmup",
     )
     cohort_by: list[Literal["site"]] = Field(
         default_factory=list, description='["site"]: a cohort per site too (model = "cohort")'
@@ -94,8 +95,8 @@ class SeriesAnomalyRule(DeviceSelection):
     cohort_warmup: Seconds = Field(
         3 * 3600.0,
         gt=0,
-        description="event time a new series learns its level and scale before its cohort "
-        'judges it (model = "cohort")',
+        description="event time a new series learns its level, scale and first hours before "
+        'its cohort judges it (model = "cohort")',
     )
     severity: Severity = Field("info", description="severity of its alerts")
 
@@ -231,7 +232,12 @@ class SeriesAnomalyDetector:
         cohort = self.cohorts.get(cohort_key)
         if cohort is None:
             cohort = self.cohorts[cohort_key] = CohortModel()
-        return CohortMember(cohort, rule.cohort_warmup, rule.warmup)
+        return CohortMember(
+            cohort,
+            rule.cohort_warmup,
+            rule.warmup,
+            utc_offset_s=self._offset(device, reading.ts),
+        )
 
     def _offset(self, device: DeviceContext, ts: float) -> float:
         """The site's offset from UTC at the series' first reading (the models keep it:

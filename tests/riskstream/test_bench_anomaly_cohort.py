@@ -41,3 +41,12 @@ def test_the_bench_counts_the_cohort_over_every_series() -> None:
     assert overall.events == sum(len(c.events) for c in cases)
     assert set(found[COHORT]) == {bench_anomaly.ALL, *(c.kind for c in cases)}
     assert overall.series_days == sum((c.ts[-1] - c.ts[0]) / DAY for c in cases)
+
+
+def test_each_series_alerts_are_its_own() -> None:
+    first, *others = [c for c in bench_anomaly.generate(5, 6.0, seed=5) if c.kind == "clean"]
+    middle = (first.ts[0] + first.ts[-1]) / 2
+    jumped = [v + 500.0 if t >= middle else v for t, v in zip(first.ts, first.values, strict=True)]
+    run = run_cohort([(first.ts, jumped), *((c.ts, c.values) for c in others)])
+    assert run.alerts[0] and min(run.alerts[0]) >= middle
+    assert sum(len(alerts) for alerts in run.alerts[1:]) <= 2
