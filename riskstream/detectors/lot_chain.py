@@ -139,13 +139,14 @@ class LotChain:
         """Take one ``weight_kg`` reading of a cell of ``device``'s lot."""
         device_id = reading.device_id
         value = reading.value
+        ts = reading.ts
         weights = self._weights
         if weights is not None:
             # `LatestCoverage.take`
             weights[device_id] = value
             history = self.coverage.history  # type: ignore[union-attr]
             if history is not None:
-                history.observe(device_id, reading.ts, value)
+                history.observe(device_id, ts, value)
         try:
             link = self._cells[device_id]
         except KeyError:
@@ -174,7 +175,7 @@ class LotChain:
                     if on_hand / inventory.quantity >= rule.coverage_below and not (
                         condition.raised
                     ):
-                        inventory.last_ok_ts, inventory.last_ok_on_hand = reading.ts, on_hand
+                        inventory.last_ok_ts, inventory.last_ok_on_hand = ts, on_hand
                         condition.breach_since = None
                     else:
                         alert = self.inventory.judge(inventory, reading, cid, total, book, wall)
@@ -183,7 +184,6 @@ class LotChain:
             if state is None:
                 state = lot.movement = movement.lot_state(cid)
             if state is not None:
-                ts = reading.ts
                 if (
                     state.last_ts <= ts < state.next_eval
                     and (total != state.r1 or not state.single)
@@ -199,14 +199,14 @@ class LotChain:
                         changed[alert.id] = alert
         elif state is None:
             state = lot.movement = movement.lots.get(cid)
-        if state is not None and state.level_ts == reading.ts:  # judged at this reading
+        if state is not None and state.level_ts == ts:  # judged at this reading
             context = lot.context
             if context is not None and context.kg_per_unit is not None:
                 loss = lot.loss
                 if loss is None:
                     loss = lot.loss = self.slow_loss.lot(cid)
                 alert = self.slow_loss.judge(
-                    loss, context, state, state.condition.raised, reading.ts, book, wall
+                    loss, context, state, state.condition.raised, ts, book, wall
                 )
                 if alert is not None:
                     changed[alert.id] = alert
@@ -226,7 +226,7 @@ class LotChain:
         elif not stuck.rule.enabled:
             return
         elif run.value != value and not run.raised:
-            run.value, run.since, run.count = value, reading.ts, 1
+            run.value, run.since, run.count = value, ts, 1
             return
         else:
             alert = stuck.follow(run, reading, device, book, wall)
