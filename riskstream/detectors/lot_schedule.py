@@ -17,6 +17,7 @@ per lot, in the spirit of `hour_of_week.HourOfWeekBaseline`.
 """
 
 from array import array
+from functools import cache
 from typing import TYPE_CHECKING
 
 from riskstream.detectors.hour_of_week import HOURS_PER_WEEK
@@ -46,14 +47,22 @@ class MovementSchedule:
 
     def working_hours(self, rule: "OutOfHoursRule") -> tuple[frozenset[int], int, int] | None:
         """(working days, first hour, last hour) learned; None before any movement."""
-        mask = (1 << rule.learn_weeks) - 1
+        # each hour of week 1 if it moved within the rule's memory, 0 if not, found
+        # day by day in C rather than slot by slot (the lot's hour changes once an hour)
+        moved = self._moved.tobytes().translate(_moved_within(rule.learn_weeks))
         days: set[int] = set()
         first, last = 24, -1
-        for slot, bits in enumerate(self._moved):
-            if bits & mask:
-                day, hour = divmod(slot, 24)
-                days.add(day)
-                first, last = min(first, hour), max(last, hour)
+        for day in range(7):
+            hours = moved[day * 24 : day * 24 + 24]
+            earliest = hours.find(1)
+            if earliest < 0:
+                continue
+            days.add(day)
+            latest = hours.rfind(1)
+            if earliest < first:
+                first = earliest
+            if latest > last:
+                last = latest
         if not days:
             return None
         return frozenset(days), max(0, first - 1), min(23, last + 1)
@@ -69,6 +78,14 @@ class MovementSchedule:
         if seen >= rule.min_weeks:
             return hours is None or day not in hours[0] or not in_hours
         return default_quiet(slot, rule) and not in_hours
+
+
+@cache
+def _moved_within(learn_weeks: int) -> bytes:
+    """A `bytes.translate` table: 1 for a byte with a bit of the last ``learn_weeks``
+    weeks set, else 0."""
+    mask = (1 << learn_weeks) - 1
+    return bytes(1 if bits & mask else 0 for bits in range(256))
 
 
 def default_quiet(slot: int, rule: "OutOfHoursRule") -> bool:

@@ -320,10 +320,8 @@ class LotWeightDetector:
         value = reading.value
         r1, r2 = cells.r1, cells.r2
         a, b = r1[i], r2[i]
-        if value == a:
-            cells.repeats[i] += 1
-        else:
-            cells.repeats[i] = 0
+        repeats = cells.repeats
+        repeated = repeats[i] = repeats[i] + 1 if value == a else 0
         r2[i], r1[i] = a, value
         if b == b:
             low, high = (value, a) if value < a else (a, value)
@@ -342,7 +340,7 @@ class LotWeightDetector:
             and total is not None
             and total >= MIN_LEVEL_SHARE * pledge_kg
             and -0.1 * pledge_kg <= value <= PLAUSIBLE_PLEDGES * pledge_kg
-            and cells.repeats[i] < FROZEN_REPEATS
+            and repeated < FROZEN_REPEATS
             and self.in_band_fast_path
         ):
             others_sum = cells.healthy_sum - old

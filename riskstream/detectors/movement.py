@@ -200,10 +200,10 @@ class MovementDetector:
         pledge_kg = lot.collateral.quantity * lot.kg_per_unit
         if ts >= state.hour_end:
             self._next_hour(state, lot, ts, pledge_kg)
-        if math.isnan(state.level):
+        if state.level != state.level:  # NaN: the lot's first level
             state.level, state.level_ts, state.calm_ts = level, ts, ts
         state.hour_n += 1
-        judged = state.hour_level(level)
+        judged = level if state.single else state.hour_level(level)
         if judged < state.hour_low:
             state.hour_low = judged
         if judged > state.hour_high:

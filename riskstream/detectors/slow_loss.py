@@ -147,15 +147,38 @@ class SlowLossDetector:
         lot = self.index.collateral.get(cid)
         if lot is None or lot.kg_per_unit is None:
             return None
-        loss = self.lots.get(cid)
+        return self.judge(self.lot(cid), lot, state, moved_out_of_hours, reading.ts, book, wall)
+
+    def lot(self, collateral_id: str) -> LotLoss:
+        """What the detector keeps of a weighed lot, made on its first judged level
+        (`riskstream.detectors.lot_chain` holds it)."""
+        loss = self.lots.get(collateral_id)
         if loss is None:
-            loss = self.lots[cid] = LotLoss(self.rule.allowance / 3.0)
-        ts = reading.ts
+            loss = self.lots[collateral_id] = LotLoss(self.rule.allowance / 3.0)
+        return loss
+
+    def judge(
+        self,
+        loss: LotLoss,
+        lot: CollateralContext,
+        state: LotState,
+        moved_out_of_hours: bool,
+        ts: float,
+        book: AlertBook,
+        wall: float,
+    ) -> Alert | None:
+        """`observe` at event time ``ts``, at which the movement detector judged the lot
+        (``lot``, weighed: its ``kg_per_unit`` is known), its `lot` looked up."""
         if ts <= loss.last_ts:
             return None
         loss.last_ts = ts
+        assert lot.kg_per_unit is not None
         pledge_kg = lot.collateral.quantity * lot.kg_per_unit
-        allowance = max(self.rule.allowance, 3.0 * loss.spread)
+        rule = self.rule
+        allowance = rule.allowance
+        spread = 3.0 * loss.spread
+        if spread > allowance:  # `max`, the first of equals
+            allowance = spread
         if state.ref is not None:
             if loss.stretch != state.ref_ts:
                 if loss.stretch is not None:
@@ -167,17 +190,19 @@ class SlowLossDetector:
         elif loss.stretch is not None:
             self._close(loss, pledge_kg, allowance, ts)
         now = loss.loss(pledge_kg) if loss.stretch is not None and not loss.flagged else None
-        live = loss.cusum + (0.0 if now is None else max(0.0, now - allowance))
-        if not self.rule.enabled:
+        live = loss.cusum
+        if now is not None and now - allowance > 0.0:  # + max(0, now - allowance)
+            live += now - allowance
+        if not rule.enabled:
             return None
         condition = loss.condition
         # raised, it holds while out-of-hours movement speaks for the stretch (a drain
         # going on through the night): one alert, not one a night
-        breached = live >= self.rule.threshold or (
-            condition.raised and (live > 0.0 or loss.flagged)
-        )
-        rule = self.rule
+        breached = live >= rule.threshold or (condition.raised and (live > 0.0 or loss.flagged))
         transition = condition.observe(ts, breached, rule.for_, rule.clear_after)
+        if transition == "none":
+            return None
+        cid = lot.collateral.id
         return settle(
             book,
             (lot.tenant, lot.borrower_id, KIND, cid),

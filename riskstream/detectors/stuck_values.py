@@ -63,6 +63,11 @@ class _Run:
     raised: bool = False
 
 
+StuckRun = _Run
+"""One device's metric's run of one exact value (`riskstream.detectors.lot_chain` holds
+a lot cell's); the class keeps its private name, which checkpoints record."""
+
+
 class StuckValuesDetector:
     """Per (device, metric): the same exact value ``min_repeats`` times over ``for``."""
 
@@ -92,6 +97,21 @@ class StuckValuesDetector:
         if run is None:
             self._runs[key] = _Run(reading.value, reading.ts)
             return None
+        if run.value != reading.value and not run.raised:
+            # the commonest reading: a new value, nothing raised (`follow` in short)
+            run.value, run.since, run.count = reading.value, reading.ts, 1
+            return None
+        return self.follow(run, reading, device, book, wall)
+
+    def run_of(self, device_id: str, metric: str) -> StuckRun | None:
+        """The run of a device's metric, None before its first watched reading (kept
+        once made: `riskstream.detectors.lot_chain` holds a lot cell's)."""
+        return self._runs.get((device_id, metric))
+
+    def follow(
+        self, run: StuckRun, reading: Reading, device: DeviceContext, book: AlertBook, wall: float
+    ) -> Alert | None:
+        """`observe` of a watched reading (the rule enabled) whose ``run`` is looked up."""
         if run.value != reading.value:
             was_raised = run.raised
             run.value, run.since, run.count, run.raised = reading.value, reading.ts, 1, False

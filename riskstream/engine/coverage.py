@@ -47,11 +47,18 @@ class LatestCoverage:
         if self.history is not None:
             self.history.observe(device_id, ts, weight_kg)
 
+    @property
+    def latest_weights(self) -> dict[str, float]:
+        """The latest weight of each load cell, by device id: the dict `take` stores in
+        (`riskstream.detectors.lot_chain.LotChain` stores in it inline; a checkpoint's
+        state replaces it, after which the engine builds its chains anew)."""
+        return self._kg
+
     def take(
         self, reading: Reading, device: DeviceContext, wall: float, changed: dict[str, Alert]
     ) -> None:
         """`observe` a load cell's ``weight_kg`` reading, as a routing handler (the first
-        step of every lot's weight reading: one call, not two)."""
+        step of a lot's weight reading, unless the lot chain takes it inline)."""
         self._kg[reading.device_id] = reading.value
         if self.history is not None:
             self.history.observe(reading.device_id, reading.ts, reading.value)

@@ -12,11 +12,12 @@ changed or a timer falls due, in which case it stops so the caller can tick.
 import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 from devices.model import DeviceKind
 from devices.reading import Reading
 from riskstream.detectors.deadman import DeadmanDetector
+from riskstream.detectors.lot_chain import LotChain
 from riskstream.detectors.registry import REGISTRY, Host
 from riskstream.engine.alerts import Alert, AlertBook
 from riskstream.engine.coverage import LatestCoverage
@@ -65,7 +66,7 @@ def _run_three(
     wall: float,
     changed: dict[str, Alert],
 ) -> None:
-    # a lot's weight reading: its coverage, the lot detectors, stuck values
+    # a tracker's coordinate: geofence, implausible position, stuck values
     first(reading, device, wall, changed)
     second(reading, device, wall, changed)
     third(reading, device, wall, changed)
@@ -87,6 +88,11 @@ class Router:
 
     ``host`` is the engine the detectors' steps see (`riskstream.detectors.registry.Host`).
     """
+
+    fuse_lot_readings: ClassVar[bool] = True
+    """Whether a lot's weight reading goes through one handler, its lot chain taking the
+    coverage and stuck-values steps inline (the tests turn it off to compare with the
+    three steps called one by one)."""
 
     def __init__(
         self,
@@ -215,14 +221,16 @@ class Router:
 
     def _steps(self, device: DeviceContext, metric: str) -> Handler | None:
         """The detectors' steps of a reading of ``metric`` from ``device``, in registry order."""
-        steps: list[Handler] = []
-        if metric == "weight_kg" and device.collateral_id is not None:
-            steps.append(self.coverage.take)
+        named: list[tuple[str, Handler]] = []
         for spec in REGISTRY:
             detector = self.detectors[spec.name]
             for route in spec.routes:
                 if route.watches(detector, device, metric):
-                    steps.append(route.bound(detector, self.host))
+                    named.append((spec.name, route.bound(detector, self.host)))
+        if metric == "weight_kg" and device.collateral_id is not None:
+            steps = self._lot_steps(named)
+        else:
+            steps = [step for _, step in named]
         if not steps:
             return None
         if len(steps) == 1:
@@ -232,3 +240,19 @@ class Router:
         if len(steps) == 3:
             return partial(_run_three, steps[0], steps[1], steps[2])
         return partial(_run_steps, tuple(steps))
+
+    def _lot_steps(self, named: list[tuple[str, Handler]]) -> list[Handler]:
+        """A lot's weight reading's steps: the coverage first, then the lot chain
+        (`lot_weight`'s route), stuck values and any other that watches the metric. The
+        chain takes the coverage and the stuck-values step right after it inline
+        (`LotChain.take_inline`): one handler, not three and their wrappers."""
+        steps = [step for _, step in named]
+        chain = steps[0] if steps else None
+        if not self.fuse_lot_readings or not isinstance(chain, LotChain):
+            return [self.coverage.take, *steps]
+        stuck = None
+        if len(named) > 1 and named[1][0] == "stuck":
+            stuck = self.detectors["stuck"]
+            del steps[1]
+        chain.take_inline(self.coverage, stuck)
+        return steps
