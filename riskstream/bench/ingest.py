@@ -108,18 +108,23 @@ def _sparkplug_payloads(
     return fleet, [(p.topic, p.payload) for p in packer.packets(reports)]
 
 
+def _visit(port: int, client: paho.Client, done: threading.Event, failure: str) -> None:
+    """Connect ``client``, wait until its callbacks set ``done``, then leave."""
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    if not done.wait(10):
+        raise RuntimeError(failure)
+    client.disconnect()
+    client.loop_stop()
+
+
 def _subscribe_once(port: int, client_id: str) -> None:
     """Create the persistent session (and its subscription), then leave."""
     done = threading.Event()
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
     client.on_subscribe = lambda *_args: done.set()
     client.on_connect = lambda c, *_args: c.subscribe([(f, 1) for f in TOPIC_FILTERS])
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    if not done.wait(10):
-        raise RuntimeError("could not subscribe to the benchmark broker")
-    client.disconnect()
-    client.loop_stop()
+    _visit(port, client, done, "could not subscribe to the benchmark broker")
 
 
 def _forget_session(port: int, client_id: str) -> None:
@@ -128,12 +133,7 @@ def _forget_session(port: int, client_id: str) -> None:
     done = threading.Event()
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
     client.on_connect = lambda *_args: done.set()
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    if not done.wait(10):
-        raise RuntimeError("could not end a session on the benchmark broker")
-    client.disconnect()
-    client.loop_stop()
+    _visit(port, client, done, "could not end a session on the benchmark broker")
 
 
 def _fill(port: int, payloads: list[tuple[str, bytes]]) -> None:
